@@ -1,0 +1,118 @@
+//! The `user.*`, `email.*` and `session.*` families: accounts and sign-in.
+//!
+//! Personal data (email, name) is [`Sealed`] under the user's own key. The
+//! email is also recorded as a keyed hash (`email_index`) so that uniqueness
+//! and sign-in can find an account without the plaintext.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::{sealed::Sealed, DomainEvent, RecordedEvent, SchemaError};
+
+/// `user.signed_up` v1: an account was created. Stream `user-<user_id>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserSignedUp {
+    /// The new user's id.
+    pub user_id: Uuid,
+    /// Keyed hash of the normalised email (hex), for lookups.
+    pub email_index: String,
+    /// The email, sealed under the user's key.
+    pub email: Sealed,
+    /// The display name, sealed under the user's key.
+    pub name: Sealed,
+    /// argon2id PHC string.
+    pub password_hash: String,
+}
+
+/// `email.claimed` v1: an email address was reserved for one account.
+/// Stream `email-<email_index>`, appended with "no stream" so that two
+/// sign-ups with one address cannot both succeed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmailClaimed {
+    /// The account that holds the address.
+    pub user_id: Uuid,
+}
+
+/// `session.started` v1: a user signed in. Stream `session-<session_id>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionStarted {
+    /// The session's id.
+    pub session_id: Uuid,
+    /// Who signed in.
+    pub user_id: Uuid,
+    /// SHA-256 of the bearer token (hex); the token itself is never stored.
+    pub token_hash: String,
+    /// When the token stops working.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// `session.ended` v1: a session was signed out or revoked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionEnded {
+    /// The session's id.
+    pub session_id: Uuid,
+    /// Why: `signed_out`, `revoked`.
+    pub reason: String,
+}
+
+/// Every event of this module's families.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum AccountEvent {
+    /// `user.signed_up`
+    UserSignedUp(UserSignedUp),
+    /// `email.claimed`
+    EmailClaimed(EmailClaimed),
+    /// `session.started`
+    SessionStarted(SessionStarted),
+    /// `session.ended`
+    SessionEnded(SessionEnded),
+}
+
+impl DomainEvent for AccountEvent {
+    const SCHEMA_VERSION: u32 = 1;
+
+    fn event_type(&self) -> &'static str {
+        match self {
+            AccountEvent::UserSignedUp(_) => "user.signed_up",
+            AccountEvent::EmailClaimed(_) => "email.claimed",
+            AccountEvent::SessionStarted(_) => "session.started",
+            AccountEvent::SessionEnded(_) => "session.ended",
+        }
+    }
+}
+
+impl AccountEvent {
+    /// Every type this family writes, for schema generation and stats.
+    pub const TYPES: &'static [&'static str] = &[
+        "user.signed_up",
+        "email.claimed",
+        "session.started",
+        "session.ended",
+    ];
+
+    /// Decodes a recorded event of this family, upcasting old versions;
+    /// `Ok(None)` for events of other families.
+    pub fn decode(e: &RecordedEvent) -> Result<Option<Self>, SchemaError> {
+        let known = match e.event_type.as_str() {
+            "user.signed_up" | "email.claimed" | "session.started" | "session.ended" => true,
+            _ => false,
+        };
+        if !known {
+            return Ok(None);
+        }
+        if e.schema_version != 1 {
+            return Err(SchemaError::UnknownVersion {
+                event_type: e.event_type.clone(),
+                schema_version: e.schema_version,
+            });
+        }
+        Ok(Some(match e.event_type.as_str() {
+            "user.signed_up" => AccountEvent::UserSignedUp(e.data_as()?),
+            "email.claimed" => AccountEvent::EmailClaimed(e.data_as()?),
+            "session.started" => AccountEvent::SessionStarted(e.data_as()?),
+            _ => AccountEvent::SessionEnded(e.data_as()?),
+        }))
+    }
+}

@@ -1,0 +1,259 @@
+//! The PostgreSQL event store.
+//!
+//! Appends go through one appender task per process that gathers concurrent
+//! requests into one transaction (group commit). Each transaction locks the
+//! single `log_head` row, which serialises position allocation, so positions
+//! are gap-free and in commit order, and carries the hash the chain continues
+//! from. A commit bumps the local wake-up counter at once and sends a
+//! payload-less `NOTIFY` so other processes re-read the table.
+
+mod appender;
+mod migrate;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use event_schemas::RecordedEvent;
+use futures::StreamExt;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio_postgres::{AsyncMessage, NoTls, Row};
+
+pub use migrate::{migrate, Migration};
+
+use crate::{validate, AppendError, Appended, EventStore, StoreError, StreamAppend};
+
+/// The channel commits are announced on.
+pub const NOTIFY_CHANNEL: &str = "gatehouse_events";
+
+/// The store's own migrations, applied at start.
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        name: "0001_events.sql",
+        sql: include_str!("../../migrations/0001_events.sql"),
+    },
+    Migration {
+        name: "0002_projections.sql",
+        sql: include_str!("../../migrations/0002_projections.sql"),
+    },
+];
+
+/// Columns of `events` in the order [`decode_row`] expects.
+pub const EVENT_COLUMNS: &str = "global_position, stream_id, stream_version, event_id, event_type, \
+     schema_version, data, metadata, recorded_at, prev_hash, hash";
+
+/// Tuning of the PostgreSQL store.
+#[derive(Debug, Clone)]
+pub struct PgStoreOptions {
+    /// Connections in the shared pool (reads, projections, API).
+    pub pool_size: usize,
+    /// Most events gathered into one append transaction.
+    pub max_batch_events: usize,
+}
+
+impl Default for PgStoreOptions {
+    fn default() -> Self {
+        PgStoreOptions {
+            pool_size: 16,
+            max_batch_events: 2000,
+        }
+    }
+}
+
+/// The PostgreSQL event store.
+pub struct PgStore {
+    pool: Pool,
+    appender: mpsc::Sender<appender::Job>,
+    wake: Arc<watch::Sender<u64>>,
+    listener: JoinHandle<()>,
+}
+
+impl PgStore {
+    /// Connects, applies the migrations, and starts the appender and the
+    /// LISTEN task.
+    pub async fn connect(
+        config: tokio_postgres::Config,
+        options: PgStoreOptions,
+    ) -> Result<Self, StoreError> {
+        let pool = Pool::builder(Manager::from_config(
+            config.clone(),
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        ))
+        .max_size(options.pool_size)
+        .build()
+        .expect("a pool with the tokio runtime and no timeouts always builds");
+        {
+            let mut client = pool.get().await?;
+            migrate(&mut client, "event-store", MIGRATIONS).await?;
+        }
+        let wake = Arc::new(watch::Sender::new(0u64));
+        let (tx, rx) = mpsc::channel(4096);
+        tokio::spawn(appender::run(
+            config.clone(),
+            rx,
+            wake.clone(),
+            options.max_batch_events,
+        ));
+        let listener = tokio::spawn(listen(config, wake.clone()));
+        Ok(PgStore {
+            pool,
+            appender: tx,
+            wake,
+            listener,
+        })
+    }
+
+    /// The shared connection pool.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
+}
+
+#[async_trait]
+impl EventStore for PgStore {
+    async fn append_all(&self, appends: Vec<StreamAppend>) -> Result<Appended, AppendError> {
+        validate(&appends)?;
+        let (reply, rx) = oneshot::channel();
+        self.appender
+            .send(appender::Job { appends, reply })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn read_stream(
+        &self,
+        stream_id: &str,
+        from_version: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let client = self.pool.get().await?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = $1 AND stream_version >= $2 \
+                 ORDER BY stream_version LIMIT $3"
+            ))
+            .await?;
+        let rows = client
+            .query(&stmt, &[&stream_id, &(from_version as i64), &(limit as i64)])
+            .await?;
+        rows.iter().map(decode_row).collect()
+    }
+
+    async fn read_all(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        let client = self.pool.get().await?;
+        read_all_with(&client, after, limit).await
+    }
+
+    async fn head(&self) -> Result<u64, StoreError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_one("SELECT position FROM log_head WHERE id", &[])
+            .await?;
+        Ok(row.get::<_, i64>(0) as u64)
+    }
+
+    fn wakeups(&self) -> watch::Receiver<u64> {
+        self.wake.subscribe()
+    }
+}
+
+/// Reads the log after `after` on a given client (used inside transactions).
+pub async fn read_all_with(
+    client: &impl deadpool_postgres::GenericClient,
+    after: u64,
+    limit: usize,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let stmt = client
+        .prepare_cached(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE global_position > $1 \
+             ORDER BY global_position LIMIT $2"
+        ))
+        .await?;
+    let rows = client
+        .query(&stmt, &[&(after as i64), &(limit as i64)])
+        .await?;
+    rows.iter().map(decode_row).collect()
+}
+
+/// Decodes a row selected with [`EVENT_COLUMNS`].
+pub fn decode_row(row: &Row) -> Result<RecordedEvent, StoreError> {
+    let position = row.try_get::<_, i64>(0)? as u64;
+    let corrupt = |reason: String| StoreError::Corrupt { position, reason };
+    let hash_of = |i: usize| -> Result<[u8; 32], StoreError> {
+        let bytes: &[u8] = row.try_get(i)?;
+        bytes
+            .try_into()
+            .map_err(|_| corrupt(format!("column {i} is not a 32-byte hash")))
+    };
+    let data: tokio_postgres::types::Json<Box<serde_json::value::RawValue>> = row.try_get(6)?;
+    let metadata: tokio_postgres::types::Json<Box<serde_json::value::RawValue>> =
+        row.try_get(7)?;
+    Ok(RecordedEvent {
+        global_position: position,
+        stream_id: row.try_get(1)?,
+        stream_version: row.try_get::<_, i64>(2)? as u64,
+        event_id: row.try_get(3)?,
+        event_type: row.try_get(4)?,
+        schema_version: row.try_get::<_, i32>(5)? as u32,
+        data: data.0,
+        metadata: metadata.0,
+        recorded_at: row.try_get(8)?,
+        prev_hash: hash_of(9)?,
+        hash: hash_of(10)?,
+    })
+}
+
+/// Keeps a LISTEN connection open and turns notifications into wake-ups;
+/// reconnects with a pause, and wakes everyone after a reconnect because
+/// notifications sent while disconnected are lost.
+async fn listen(config: tokio_postgres::Config, wake: Arc<watch::Sender<u64>>) {
+    loop {
+        match config.connect(NoTls).await {
+            Ok((client, mut connection)) => {
+                let (tx, mut rx) = mpsc::unbounded_channel::<()>();
+                let driver = tokio::spawn(async move {
+                    let mut messages =
+                        futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+                    while let Some(message) = messages.next().await {
+                        match message {
+                            Ok(AsyncMessage::Notification(_)) => {
+                                if tx.send(()).is_err() {
+                                    break;
+                                }
+                            }
+                            Ok(_) => {}
+                            Err(_) => break,
+                        }
+                    }
+                });
+                match client
+                    .batch_execute(&format!("LISTEN {NOTIFY_CHANNEL}"))
+                    .await
+                {
+                    Ok(()) => {
+                        wake.send_modify(|n| *n = n.wrapping_add(1));
+                        while rx.recv().await.is_some() {
+                            wake.send_modify(|n| *n = n.wrapping_add(1));
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "LISTEN failed"),
+                }
+                driver.abort();
+            }
+            Err(e) => tracing::warn!(error = %e, "event notification connection failed"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}

@@ -1,0 +1,3 @@
+//! The `gatehouse` server, built inside the test package so that tests can
+//! start it as a child process (`CARGO_BIN_EXE_gatehouse-it-server`).
+fn main() {}

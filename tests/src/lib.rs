@@ -1,0 +1,69 @@
+//! Support for Gatehouse's black-box tests: one private PostgreSQL cluster per
+//! test run (started with the same launcher as `gatehouse serve`), a fresh
+//! database per test, and servers on port 0.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+pub mod server;
+
+use std::sync::OnceLock;
+
+use event_store::launcher::{LaunchOptions, LocalPostgres};
+use tokio_postgres::NoTls;
+
+static CLUSTER: OnceLock<LocalPostgres> = OnceLock::new();
+
+/// The test run's cluster, started on first use and stopped (by the
+/// launcher's watchdog) when the test process exits.
+pub fn cluster() -> &'static LocalPostgres {
+    CLUSTER.get_or_init(|| {
+        let dir = std::env::var_os("GATEHOUSE_TEST_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/gatehouse-it")
+            });
+        LocalPostgres::start(
+            &dir,
+            &LaunchOptions {
+                durable: false,
+                max_connections: 400,
+            },
+        )
+        .expect("the test cluster starts (PostgreSQL server binaries must be installed)")
+    })
+}
+
+/// A database of its own for one test.
+pub struct TestDb {
+    /// Its name.
+    pub name: String,
+    /// Connection settings.
+    pub config: tokio_postgres::Config,
+    /// A libpq connection string, for child processes.
+    pub conninfo: String,
+}
+
+/// Creates a fresh, empty database.
+pub async fn fresh_db() -> TestDb {
+    let pg = cluster();
+    let (client, conn) = pg.config("postgres").connect(NoTls).await.unwrap();
+    tokio::spawn(conn);
+    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+    client
+        .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE template0 STRATEGY FILE_COPY"))
+        .await
+        .unwrap();
+    TestDb {
+        config: pg.config(&name),
+        conninfo: pg.conninfo(&name),
+        name,
+    }
+}
+
+impl TestDb {
+    /// A plain client on this database, for assertions and tampering.
+    pub async fn client(&self) -> tokio_postgres::Client {
+        let (client, conn) = self.config.connect(NoTls).await.unwrap();
+        tokio::spawn(conn);
+        client
+    }
+}

@@ -1,1 +1,29 @@
-//! placeholder
+//! The Gatehouse server: HTTP API, command service and background roles over
+//! the event store and projections.
+//!
+//! # Layout
+//! - [`config`]: every option, as clap flags with `GATEHOUSE_*` environment
+//!   variables.
+//! - [`server`]: [`server::run`] wires the store, projection runners and
+//!   router, and serves until shutdown; [`server::Database`] resolves the
+//!   database (a URL, or the embedded local PostgreSQL).
+//! - [`error`]: one error type, rendered as RFC 9457 problem+json.
+//! - [`extract`]: JSON bodies, bearer sessions, read-your-writes headers.
+//! - [`command`]: appends events with request metadata and answers with
+//!   `Gatehouse-Position`.
+//! - [`vault`]: the key-encryption key, per-subject keys, sealing.
+//! - [`routes`]: one module per resource, each with its `router()`.
+
+pub mod command;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod routes;
+pub mod server;
+pub mod state;
+pub mod vault;
+
+/// Header carrying the log position a command's events reached.
+pub const POSITION_HEADER: &str = "gatehouse-position";
+/// Header a read sends to wait until read models reach a position.
+pub const MIN_POSITION_HEADER: &str = "gatehouse-min-position";

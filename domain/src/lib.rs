@@ -1,1 +1,12 @@
-//! placeholder
+//! Gatehouse's pure core: the rules of each aggregate, as functions of state
+//! and command, with time passed in. No IO, no async, no SQL.
+//!
+//! # Layout
+//! - [`accounts`]: sign-up and sign-in rules.
+//! - [`validate`]: field validation shared by every aggregate, with errors
+//!   that name the field by JSON pointer.
+
+pub mod accounts;
+pub mod validate;
+
+pub use validate::{FieldError, Invalid};

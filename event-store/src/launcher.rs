@@ -48,6 +48,12 @@ pub enum LaunchError {
         #[source]
         source: std::io::Error,
     },
+    /// `DATABASE_URL` does not parse.
+    #[error("DATABASE_URL is not a valid PostgreSQL connection string")]
+    BadUrl(#[source] tokio_postgres::Error),
+    /// The embedded cluster started but its database could not be prepared.
+    #[error("cannot prepare the embedded database")]
+    Prepare(#[source] tokio_postgres::Error),
     /// A PostgreSQL tool failed.
     #[error("{tool} failed ({status}); see {log}")]
     Tool {
@@ -342,4 +348,71 @@ pub fn find_binaries() -> Option<PathBuf> {
         .collect();
     versions.sort();
     versions.pop().map(|(_, bin)| bin)
+}
+
+/// The database to use: a configured server, or the embedded cluster (kept
+/// running as long as this value lives).
+pub struct Opened {
+    /// Connection settings.
+    pub config: tokio_postgres::Config,
+    /// The embedded cluster, when no URL was given.
+    pub local: Option<LocalPostgres>,
+}
+
+/// The name of the embedded default's database.
+pub const EMBEDDED_DATABASE: &str = "gatehouse";
+
+/// Resolves `DATABASE_URL`, or starts the embedded cluster under `data_dir`
+/// and makes sure its database exists.
+pub async fn open(
+    database_url: Option<&str>,
+    data_dir: &Path,
+    options: LaunchOptions,
+) -> Result<Opened, LaunchError> {
+    if let Some(url) = database_url {
+        let config = url.parse().map_err(LaunchError::BadUrl)?;
+        return Ok(Opened {
+            config,
+            local: None,
+        });
+    }
+    let dir = data_dir.to_path_buf();
+    let local = tokio::task::spawn_blocking(move || LocalPostgres::start(&dir, &options))
+        .await
+        .map_err(|e| LaunchError::Io {
+            what: "the launcher task failed",
+            path: data_dir.to_path_buf(),
+            source: std::io::Error::other(e),
+        })??;
+    let (client, conn) = local
+        .config("postgres")
+        .connect(tokio_postgres::NoTls)
+        .await
+        .map_err(LaunchError::Prepare)?;
+    let driver = tokio::spawn(conn);
+    let exists = client
+        .query_opt(
+            "SELECT 1 FROM pg_database WHERE datname = $1",
+            &[&EMBEDDED_DATABASE],
+        )
+        .await
+        .map_err(LaunchError::Prepare)?
+        .is_some();
+    if !exists {
+        if let Err(e) = client
+            .batch_execute(&format!("CREATE DATABASE {EMBEDDED_DATABASE}"))
+            .await
+        {
+            // Another process may have created it a moment ago.
+            if e.code() != Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE) {
+                return Err(LaunchError::Prepare(e));
+            }
+        }
+    }
+    drop(client);
+    let _ = driver.await;
+    Ok(Opened {
+        config: local.config(EMBEDDED_DATABASE),
+        local: Some(local),
+    })
 }

@@ -1,1 +1,99 @@
-//! placeholder
+//! Read models of the Gatehouse log and the runner that keeps them current.
+//!
+//! A projection is a name, a version, the DDL of its tables, and a batch
+//! handler. The runner applies batches of events and moves the checkpoint in
+//! the same transaction (exactly-once effects), fences one active runner per
+//! projection across processes by locking the checkpoint row inside that
+//! transaction, and rebuilds blue/green: a new generation fills fresh tables
+//! from position 0 while the old one serves, then views swap in one
+//! transaction.
+//!
+//! # Layout
+//! - [`Projection`]: what a read model implements.
+//! - [`runner`]: the batch loop, generations, rebuild and swap.
+//! - [`status`]: published checkpoints and the read-your-writes wait.
+//! - [`accounts`], [`event_counts`]: the read models.
+
+pub mod accounts;
+pub mod event_counts;
+pub mod runner;
+pub mod status;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use event_schemas::{RecordedEvent, SchemaError};
+use tokio_postgres::Transaction;
+
+pub use runner::{rebuild, RebuildProgress, Runner};
+pub use status::{NotCaughtUp, ProjectionState, ProjectionStatus, Statuses};
+
+/// A read model built from the log.
+#[async_trait]
+pub trait Projection: Send + Sync + 'static {
+    /// Stable name; also names its schemas (`rm_<name>_g<generation>`).
+    fn name(&self) -> &'static str;
+    /// Bump when the tables or the handler change: a new version rebuilds
+    /// blue/green from position 0.
+    fn version(&self) -> u32;
+    /// DDL creating the tables, run with `search_path` set to a fresh schema.
+    fn schema(&self) -> &'static str;
+    /// The tables the API reads, exposed as views `rm.<table>`.
+    fn tables(&self) -> &'static [&'static str];
+    /// The event types it handles, or `None` for every type. Lets the runner
+    /// read only those (through the `(event_type, global_position)` index).
+    fn event_types(&self) -> Option<&'static [&'static str]> {
+        None
+    }
+    /// Applies a batch, in order, inside the runner's transaction (whose
+    /// `search_path` is this generation's schema).
+    async fn apply(
+        &self,
+        tx: &Transaction<'_>,
+        events: &[RecordedEvent],
+    ) -> Result<(), ProjectionError>;
+}
+
+/// A projection that cannot apply an event.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    /// The event does not decode.
+    #[error("event at position {position} does not decode")]
+    Schema {
+        /// Where.
+        position: u64,
+        /// Why.
+        #[source]
+        source: SchemaError,
+    },
+    /// A SQL statement failed.
+    #[error("database: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    /// The pool had no connection.
+    #[error("connection pool: {0}")]
+    Pool(#[from] deadpool_postgres::PoolError),
+    /// Reading the log failed.
+    #[error("reading the log: {0}")]
+    Store(#[from] event_store::StoreError),
+    /// The event breaks an invariant of the read model.
+    #[error("event at position {position}: {reason}")]
+    Invariant {
+        /// Where.
+        position: u64,
+        /// What.
+        reason: String,
+    },
+}
+
+/// Every projection of this build, in the order the API registers them.
+pub fn all() -> Vec<Arc<dyn Projection>> {
+    vec![
+        Arc::new(accounts::Accounts),
+        Arc::new(event_counts::EventCounts),
+    ]
+}
+
+/// Finds a projection of this build by name.
+pub fn by_name(name: &str) -> Option<Arc<dyn Projection>> {
+    all().into_iter().find(|p| p.name() == name)
+}

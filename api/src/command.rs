@@ -1,0 +1,77 @@
+//! The command side: request metadata for events, and responses that carry
+//! the position the command's events reached (`Gatehouse-Position`), so the
+//! client can read its own writes with `Gatehouse-Min-Position`.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use event_schemas::{Actor, Metadata};
+use serde::Serialize;
+
+use crate::error::ApiError;
+use crate::POSITION_HEADER;
+
+/// What a request contributes to the metadata of the events it causes.
+#[derive(Debug, Clone)]
+pub struct RequestMeta {
+    /// The request id (`x-request-id`).
+    pub request_id: Option<String>,
+    /// The client's `Idempotency-Key`.
+    pub idempotency_key: Option<String>,
+}
+
+impl RequestMeta {
+    /// Event metadata for `actor`.
+    pub fn metadata(&self, actor: Actor) -> Metadata {
+        Metadata {
+            request_id: self.request_id.clone(),
+            idempotency_key: self.idempotency_key.clone(),
+            ..Metadata::by(actor)
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestMeta {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let header = |name: &str| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(|s| s.chars().take(200).collect::<String>())
+        };
+        Ok(RequestMeta {
+            request_id: header("x-request-id"),
+            idempotency_key: header("idempotency-key"),
+        })
+    }
+}
+
+/// A command's answer: status, body, and the log position reached.
+pub struct Committed<T> {
+    /// HTTP status (201 for creations, 200 or 204 otherwise).
+    pub status: StatusCode,
+    /// Position of the command's last event.
+    pub position: u64,
+    /// The body; `None` for 204.
+    pub body: Option<T>,
+}
+
+impl<T: Serialize> IntoResponse for Committed<T> {
+    fn into_response(self) -> Response {
+        let mut res = match self.body {
+            Some(body) => (self.status, Json(body)).into_response(),
+            None => self.status.into_response(),
+        };
+        res.headers_mut().insert(
+            POSITION_HEADER,
+            HeaderValue::from_str(&self.position.to_string())
+                .expect("a decimal number is a valid header value"),
+        );
+        res
+    }
+}

@@ -1,0 +1,90 @@
+//! Configuration: every option is a flag with an environment variable, and
+//! `gatehouse --help` documents each.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Gatehouse: the control plane behind a developer portal.
+#[derive(Debug, Parser)]
+#[command(name = "gatehouse", version, about = "Gatehouse: the control plane behind a developer portal.", long_about = None)]
+pub struct Cli {
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server (API, projection runners).
+    Serve(ServeArgs),
+}
+
+/// Where the data lives; shared by every subcommand and by `gatehouse-replay`.
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// PostgreSQL connection URL. Without it, Gatehouse starts a private
+    /// PostgreSQL cluster under --data-dir from the machine's PostgreSQL
+    /// binaries and stops it on exit.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Directory of the embedded PostgreSQL cluster and of the generated
+    /// key-encryption key.
+    #[arg(long, env = "GATEHOUSE_DATA_DIR", default_value = "./.gatehouse")]
+    pub data_dir: PathBuf,
+
+    /// Connections in the database pool.
+    #[arg(long, env = "GATEHOUSE_POOL_SIZE", default_value_t = 16)]
+    pub pool_size: usize,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Options of `gatehouse serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Database options.
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+
+    /// Address to listen on.
+    #[arg(long, env = "GATEHOUSE_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Key-encryption key: 32 bytes, base64. Seals per-subject keys
+    /// (personal data) and webhook secrets. Without it, a key is generated
+    /// once into <data-dir>/kek; every node of one deployment needs the same.
+    #[arg(long, env = "GATEHOUSE_KEK", hide_env_values = true)]
+    pub kek: Option<String>,
+
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "GATEHOUSE_BODY_LIMIT", default_value_t = 1024 * 1024)]
+    pub body_limit: usize,
+
+    /// Longest a read waits for `Gatehouse-Min-Position`, in milliseconds.
+    #[arg(long, env = "GATEHOUSE_READ_WAIT_MS", default_value_t = 5000)]
+    pub read_wait_ms: u64,
+
+    /// Lifetime of a sign-in session, in hours.
+    #[arg(long, env = "GATEHOUSE_SESSION_TTL_HOURS", default_value_t = 24 * 7)]
+    pub session_ttl_hours: i64,
+
+    /// Run the projection runners in this process. Several nodes may all
+    /// run them: one is active per projection, the others stand by.
+    #[arg(long, env = "GATEHOUSE_PROJECTIONS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub projections: bool,
+
+    /// Log format.
+    #[arg(long, env = "GATEHOUSE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}

@@ -1,0 +1,252 @@
+//! One error type for the whole API, rendered as RFC 9457
+//! `application/problem+json` with a stable `type` and `code`. Client errors
+//! carry public text; server errors are logged in full and answered with a
+//! generic body.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use domain::accounts::AccountError;
+use domain::{FieldError, Invalid};
+use event_store::{AppendError, StoreError};
+use projections::NotCaughtUp;
+use serde::Serialize;
+
+/// The base of every problem `type` URI.
+pub const PROBLEM_BASE: &str = "https://gatehouse.dev/problems/";
+
+/// Everything a handler can answer instead of success.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Fields failed validation.
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    /// The body could not be read as the expected JSON.
+    #[error("{detail}")]
+    BadBody {
+        /// 400, 413, 415 or 422.
+        status: StatusCode,
+        /// Stable code.
+        code: &'static str,
+        /// What was wrong.
+        detail: String,
+    },
+    /// No valid credentials.
+    #[error("authentication required")]
+    Unauthenticated,
+    /// Wrong email or password, without saying which.
+    #[error("the email or password is not correct")]
+    InvalidCredentials,
+    /// The resource does not exist (or the caller may not know it does).
+    #[error("not found")]
+    NotFound,
+    /// The method is not allowed on this route.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// The request conflicts with current state.
+    #[error("{detail}")]
+    Conflict {
+        /// Stable code.
+        code: &'static str,
+        /// What conflicts.
+        detail: String,
+    },
+    /// A read model has not reached the requested position in time.
+    #[error(transparent)]
+    NotCaughtUp(#[from] NotCaughtUp),
+    /// A dependency is down.
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    /// A bug or an infrastructure failure; details are logged, not shown.
+    #[error("internal error: {0}")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// The problem document.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// URI naming the problem type.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// Short summary of the type.
+    pub title: &'static str,
+    /// HTTP status.
+    pub status: u16,
+    /// What happened in this case.
+    pub detail: String,
+    /// Stable machine-readable code (the last segment of `type`).
+    pub code: &'static str,
+    /// Invalid fields, by JSON pointer.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<ProblemField>,
+}
+
+/// One invalid field.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ProblemField {
+    /// JSON pointer into the request body.
+    pub pointer: String,
+    /// What is wrong.
+    pub detail: String,
+}
+
+impl From<FieldError> for ProblemField {
+    fn from(e: FieldError) -> Self {
+        ProblemField {
+            pointer: e.pointer,
+            detail: e.detail,
+        }
+    }
+}
+
+impl ApiError {
+    /// The HTTP status.
+    pub fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::BadBody { status, .. } => *status,
+            ApiError::Unauthenticated | ApiError::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::NotCaughtUp(_) | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable code and title.
+    fn code_title(&self) -> (&'static str, &'static str) {
+        match self {
+            ApiError::Invalid(_) => ("invalid-input", "The request has invalid fields"),
+            ApiError::BadBody { code, .. } => (code, "The request body cannot be read"),
+            ApiError::Unauthenticated => ("unauthenticated", "Authentication is required"),
+            ApiError::InvalidCredentials => ("invalid-credentials", "The credentials are not correct"),
+            ApiError::NotFound => ("not-found", "No such resource"),
+            ApiError::MethodNotAllowed => ("method-not-allowed", "Method not allowed"),
+            ApiError::Conflict { code, .. } => (code, "The request conflicts with the current state"),
+            ApiError::NotCaughtUp(_) => ("read-model-behind", "The read model has not caught up yet"),
+            ApiError::Unavailable(_) => ("unavailable", "The service is unavailable"),
+            ApiError::Internal(_) => ("internal", "Internal server error"),
+        }
+    }
+
+    /// Wraps any error as internal.
+    pub fn internal(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        ApiError::Internal(Box::new(e))
+    }
+
+    /// The body of a problem response for a rejected request body.
+    pub fn bad_body(status: StatusCode, detail: impl Into<String>) -> Self {
+        let code = match status {
+            StatusCode::PAYLOAD_TOO_LARGE => "payload-too-large",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported-media-type",
+            StatusCode::UNPROCESSABLE_ENTITY => "invalid-body",
+            _ => "malformed-body",
+        };
+        ApiError::BadBody {
+            status,
+            code,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status_code();
+        let (code, title) = self.code_title();
+        let detail = match &self {
+            ApiError::Internal(e) => {
+                tracing::error!(error = %e, source = ?e.source(), "internal error");
+                "an unexpected error occurred; it has been logged".to_owned()
+            }
+            ApiError::Unavailable(reason) => {
+                tracing::warn!(reason, "unavailable");
+                "a dependency is unavailable; retry shortly".to_owned()
+            }
+            ApiError::NotCaughtUp(n) => format!(
+                "read model {} is at position {}, behind the requested {}; retry shortly",
+                n.projection, n.position, n.wanted
+            ),
+            ApiError::Invalid(_) => "one or more fields are invalid; see errors".to_owned(),
+            ApiError::NotFound => "no such resource".to_owned(),
+            other => other.to_string(),
+        };
+        let errors = match self {
+            ApiError::Invalid(Invalid(fields)) => fields.into_iter().map(Into::into).collect(),
+            _ => Vec::new(),
+        };
+        let problem = Problem {
+            type_: format!("{PROBLEM_BASE}{code}"),
+            title,
+            status: status.as_u16(),
+            detail,
+            code,
+            errors,
+        };
+        problem_response(status, &problem, code)
+    }
+}
+
+/// Renders a problem document with its headers.
+pub fn problem_response(status: StatusCode, problem: &Problem, code: &str) -> Response {
+    let body = serde_json::to_vec(problem).unwrap_or_default();
+    let mut res = (status, body).into_response();
+    let headers = res.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    match code {
+        "unauthenticated" | "invalid-credentials" => {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        "read-model-behind" | "unavailable" => {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        _ => {}
+    }
+    res
+}
+
+impl From<AccountError> for ApiError {
+    fn from(e: AccountError) -> Self {
+        match e {
+            AccountError::Invalid(i) => ApiError::Invalid(i),
+            AccountError::EmailTaken => ApiError::Conflict {
+                code: "email-taken",
+                detail: "an account with this email already exists".into(),
+            },
+            AccountError::InvalidCredentials => ApiError::InvalidCredentials,
+        }
+    }
+}
+
+impl From<AppendError> for ApiError {
+    fn from(e: AppendError) -> Self {
+        match e {
+            AppendError::Conflict { .. } => ApiError::Conflict {
+                code: "concurrent-modification",
+                detail: "the resource changed while this request was handled; retry".into(),
+            },
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+impl From<tokio_postgres::Error> for ApiError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for ApiError {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        ApiError::Unavailable(e.to_string())
+    }
+}

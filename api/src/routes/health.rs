@@ -1,0 +1,108 @@
+//! Liveness (`/healthz`) and readiness (`/readyz`: the database answers, and
+//! each projection's lag behind the log head, failed ones named).
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use event_store::EventStore;
+use projections::ProjectionState;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::state::AppState;
+
+/// Routes of this module.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+}
+
+/// Liveness.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// Always `ok` when the process answers.
+    pub status: &'static str,
+}
+
+/// The process is alive.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Health)))]
+pub async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+/// Readiness.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Readiness {
+    /// `ready` or `not_ready`.
+    pub status: &'static str,
+    /// Whether the database answered.
+    pub database: bool,
+    /// The log head.
+    pub head: Option<u64>,
+    /// Each projection.
+    pub projections: Vec<ProjectionReadiness>,
+}
+
+/// One projection's readiness.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProjectionReadiness {
+    /// Name.
+    pub name: &'static str,
+    /// Checkpoint.
+    pub position: u64,
+    /// Events behind the head.
+    pub lag: Option<u64>,
+    /// `starting`, `active`, `standby` or `failed`.
+    pub state: &'static str,
+    /// The error of a failed projection.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Ready when the database answers and no projection has failed.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses((status = 200, body = Readiness), (status = 503, body = Readiness)))]
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    let head = tokio::time::timeout(Duration::from_secs(2), state.store.head())
+        .await
+        .ok()
+        .and_then(Result::ok);
+    let projections: Vec<ProjectionReadiness> = state
+        .statuses
+        .snapshot()
+        .into_iter()
+        .map(|(name, s)| {
+            let (label, error) = match s.state {
+                ProjectionState::Starting => ("starting", None),
+                ProjectionState::Active => ("active", None),
+                ProjectionState::Standby => ("standby", None),
+                ProjectionState::Failed { error, .. } => ("failed", Some(error)),
+            };
+            ProjectionReadiness {
+                name,
+                position: s.position,
+                lag: head.map(|h| h.saturating_sub(s.position)),
+                state: label,
+                error,
+            }
+        })
+        .collect();
+    let ready = head.is_some() && projections.iter().all(|p| p.state != "failed");
+    let body = Readiness {
+        status: if ready { "ready" } else { "not_ready" },
+        database: head.is_some(),
+        head,
+        projections,
+    };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}

@@ -1,0 +1,206 @@
+//! Users: sign-up (`POST /v1/users`) and the signed-in user's own view
+//! (`GET /v1/me`).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use domain::accounts::{self, AccountError, SignUp};
+use event_schemas::user::{AccountEvent, EmailClaimed, UserSignedUp};
+use event_schemas::{Actor, ExpectedVersion, NewEvent};
+use event_store::{AppendError, EventStore, StreamAppend};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::command::{Committed, RequestMeta};
+use crate::error::{ApiError, Problem};
+use crate::extract::{ApiJson, MinPosition, Session};
+use crate::state::AppState;
+
+/// Routes of this module.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/users", post(sign_up))
+        .route("/v1/me", get(me))
+}
+
+/// `POST /v1/users` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignUpRequest {
+    /// Email address; the sign-in name.
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// At least 10 characters.
+    pub password: String,
+}
+
+/// A user as shown to themselves.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserView {
+    /// User id.
+    pub id: Uuid,
+    /// Email (`[erased]` after personal-data erasure).
+    pub email: String,
+    /// Display name (`[erased]` after personal-data erasure).
+    pub name: String,
+    /// When the account was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// What the portal shows a signed-in user.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MeView {
+    /// The user.
+    pub user: UserView,
+    /// Organisation memberships.
+    pub memberships: Vec<serde_json::Value>,
+    /// Where the user stands and the exact next step.
+    pub access: AccessView,
+}
+
+/// Access state and the exact next step.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccessView {
+    /// The state, e.g. `waiting_for_organization`.
+    pub state: &'static str,
+    /// The next step's stable name, e.g. `attach_to_organization`.
+    pub next_step: &'static str,
+    /// How to take it.
+    pub how: &'static str,
+}
+
+/// Create an account.
+#[utoipa::path(post, path = "/v1/users", tag = "accounts",
+    request_body = SignUpRequest,
+    responses(
+        (status = 201, description = "Account created", body = UserView,
+         headers(("gatehouse-position" = u64, description = "Log position of the sign-up"))),
+        (status = 409, description = "Email already registered", body = Problem),
+        (status = 422, description = "Invalid fields", body = Problem),
+    ))]
+pub async fn sign_up(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    ApiJson(body): ApiJson<SignUpRequest>,
+) -> Result<Committed<UserView>, ApiError> {
+    let valid = accounts::sign_up(&SignUp {
+        email: body.email,
+        name: body.name,
+        password: body.password.clone(),
+    })?;
+    let email_index = state.vault.email_index(&valid.email);
+    let password = body.password;
+    let password_hash = tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(ApiError::internal)??;
+
+    let user_id = Uuid::now_v7();
+    let client = state.pool.get().await?;
+    let key = state
+        .vault
+        .create_subject_key(&client, user_id)
+        .await
+        .map_err(ApiError::internal)?;
+    drop(client);
+    let signed_up = AccountEvent::UserSignedUp(UserSignedUp {
+        user_id,
+        email_index: email_index.clone(),
+        email: key.seal(&valid.email),
+        name: key.seal(&valid.name),
+        password_hash,
+    });
+    let claimed = AccountEvent::EmailClaimed(EmailClaimed { user_id });
+    let metadata = meta.metadata(Actor::user(user_id));
+    let appended = state
+        .store
+        .append_all(vec![
+            StreamAppend::new(
+                format!("user-{user_id}"),
+                ExpectedVersion::NoStream,
+                vec![NewEvent::from_domain(&signed_up, metadata.clone())],
+            ),
+            StreamAppend::new(
+                format!("email-{email_index}"),
+                ExpectedVersion::NoStream,
+                vec![NewEvent::from_domain(&claimed, metadata)],
+            ),
+        ])
+        .await
+        .map_err(|e| match e {
+            AppendError::Conflict { .. } => ApiError::from(AccountError::EmailTaken),
+            other => other.into(),
+        })?;
+    Ok(Committed {
+        status: StatusCode::CREATED,
+        position: appended.last_position,
+        body: Some(UserView {
+            id: user_id,
+            email: valid.email,
+            name: valid.name,
+            created_at: Utc::now(),
+        }),
+    })
+}
+
+/// argon2id with the crate's default (OWASP-recommended) parameters.
+pub fn hash_password(password: &str) -> Result<String, ApiError> {
+    use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
+    let salt = SaltString::generate(&mut OsRng);
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| ApiError::Unavailable(format!("password hashing failed: {e}")))
+}
+
+/// The signed-in user, memberships, and access state with the next step.
+#[utoipa::path(get, path = "/v1/me", tag = "accounts",
+    params(("gatehouse-min-position" = Option<u64>, Header, description = "Wait until read models reach this position")),
+    responses(
+        (status = 200, body = MeView),
+        (status = 401, body = Problem),
+        (status = 503, description = "Read model behind the requested position", body = Problem),
+    ),
+    security(("bearer" = [])))]
+pub async fn me(
+    State(state): State<AppState>,
+    min: MinPosition,
+    session: Session,
+) -> Result<Json<MeView>, ApiError> {
+    min.wait(&state, &["accounts"]).await?;
+    let client = state.pool.get().await?;
+    let row = client
+        .query_opt(
+            "SELECT email_sealed, name_sealed, created_at FROM rm.users WHERE user_id = $1",
+            &[&session.user_id],
+        )
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let key = state
+        .vault
+        .subject_key(&client, session.user_id)
+        .await
+        .map_err(ApiError::internal)?;
+    let open = |sealed: String| {
+        key.as_ref()
+            .and_then(|k| k.open(&sealed).ok())
+            .unwrap_or_else(|| "[erased]".to_owned())
+    };
+    Ok(Json(MeView {
+        user: UserView {
+            id: session.user_id,
+            email: open(row.get(0)),
+            name: open(row.get(1)),
+            created_at: row.get(2),
+        },
+        memberships: Vec::new(),
+        access: AccessView {
+            state: "waiting_for_organization",
+            next_step: "attach_to_organization",
+            how: "create an organization, or accept an invitation from one",
+        },
+    }))
+}

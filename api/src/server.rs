@@ -1,0 +1,192 @@
+//! Wiring: the store, the vault, the projection runners and the router,
+//! served until shutdown.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use event_store::launcher::{self, LaunchError, LaunchOptions};
+use event_store::postgres::{migrate, Migration, PgStore, PgStoreOptions};
+use event_store::StoreError;
+use projections::{Runner, Statuses};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::{Cli, Command, LogFormat, ServeArgs};
+use crate::state::{AppState, Inner};
+use crate::vault::{Vault, VaultError};
+
+/// The API's own migrations.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    name: "0001_subject_keys.sql",
+    sql: include_str!("../migrations/0001_subject_keys.sql"),
+}];
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The database could not be resolved or started.
+    #[error(transparent)]
+    Launch(#[from] LaunchError),
+    /// The event store failed.
+    #[error("event store")]
+    Store(#[from] StoreError),
+    /// The key vault failed.
+    #[error("key vault")]
+    Vault(#[from] VaultError),
+    /// A projection could not be prepared.
+    #[error("projection")]
+    Projection(#[from] projections::ProjectionError),
+    /// The listener failed.
+    #[error("cannot listen on {addr}")]
+    Listen {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Serving failed.
+    #[error("serving HTTP")]
+    Serve(#[source] std::io::Error),
+}
+
+/// Runs the command line: the body of `gatehouse`'s `main`.
+pub fn main_with(cli: Cli) -> Result<(), ServerError> {
+    match cli.command {
+        Command::Serve(args) => {
+            init_tracing(args.log_format);
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(ServerError::Serve)?;
+            runtime.block_on(serve(args))
+        }
+    }
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tokio_postgres=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// `gatehouse serve`: resolve the database, listen, serve until SIGINT or
+/// SIGTERM, then stop the embedded cluster if we started it.
+pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
+    let opened = launcher::open(
+        args.db.database_url.as_deref(),
+        &args.db.data_dir,
+        LaunchOptions::default(),
+    )
+    .await?;
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .map_err(|source| ServerError::Listen {
+            addr: args.listen,
+            source,
+        })?;
+    let result = run(args, opened.config.clone(), listener, shutdown_signal()).await;
+    if let Some(mut local) = opened.local {
+        tokio::task::spawn_blocking(move || local.stop())
+            .await
+            .ok();
+    }
+    result
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down");
+}
+
+/// Serves on `listener` until `shutdown` resolves: connects the store,
+/// applies migrations, starts the projection runners, serves the API, and on
+/// shutdown drains requests and stops the runners.
+pub async fn run(
+    args: ServeArgs,
+    db: tokio_postgres::Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let store = Arc::new(
+        PgStore::connect(
+            db,
+            PgStoreOptions {
+                pool_size: args.db.pool_size,
+                ..PgStoreOptions::default()
+            },
+        )
+        .await?,
+    );
+    let pool = store.pool().clone();
+    {
+        let mut client = pool.get().await.map_err(StoreError::from)?;
+        migrate(&mut client, "api", MIGRATIONS).await?;
+    }
+    let vault = Vault::load(args.kek.as_deref(), &args.db.data_dir)?;
+    let all = projections::all();
+    let names: Vec<&'static str> = all.iter().map(|p| p.name()).collect();
+    let statuses = Statuses::new(&names);
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut background = Vec::new();
+    for projection in all {
+        let runner = Runner::new(pool.clone(), store.clone(), projection, statuses.clone());
+        runner.ensure_active().await?;
+        let mut stop = stop_rx.clone();
+        let run_it = args.projections;
+        background.push(tokio::spawn(async move {
+            let stopped = async move {
+                let _ = stop.wait_for(|s| *s).await;
+            };
+            if run_it {
+                runner.run(stopped).await;
+            } else {
+                runner.watch(stopped).await;
+            }
+        }));
+    }
+
+    let state = AppState::new(Inner {
+        store: store.clone(),
+        pool,
+        statuses,
+        vault,
+        read_wait: Duration::from_millis(args.read_wait_ms),
+        session_ttl: chrono::Duration::hours(args.session_ttl_hours),
+    });
+    let app = crate::routes::router(state, args.body_limit);
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "gatehouse listening");
+    }
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(ServerError::Serve);
+    let _ = stop_tx.send(true);
+    for task in background {
+        let _ = task.await;
+    }
+    served
+}

@@ -1,0 +1,45 @@
+//! The state every handler shares.
+
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_postgres::Pool;
+use event_store::postgres::PgStore;
+use projections::Statuses;
+
+use crate::vault::Vault;
+
+/// Shared, cheaply cloned application state.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+/// What [`AppState`] holds.
+pub struct Inner {
+    /// The event log.
+    pub store: Arc<PgStore>,
+    /// Connections for read models and the vault.
+    pub pool: Pool,
+    /// Published projection checkpoints, for read-your-writes.
+    pub statuses: Statuses,
+    /// Keys and sealing.
+    pub vault: Vault,
+    /// Longest wait for `Gatehouse-Min-Position`.
+    pub read_wait: Duration,
+    /// Sign-in session lifetime.
+    pub session_ttl: chrono::Duration,
+}
+
+impl AppState {
+    /// Wraps the parts.
+    pub fn new(inner: Inner) -> Self {
+        AppState(Arc::new(inner))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}

@@ -1,0 +1,241 @@
+//! The key vault: the key-encryption key (KEK) from configuration, the
+//! per-subject data keys it seals, and sealing of personal data under them.
+//!
+//! Personal data is sealed with AES-256-GCM under its subject's key before it
+//! enters an event; the subject key is stored sealed under the KEK in
+//! `subject_keys`. Deleting that row is erasure (crypto-shredding). Emails are
+//! also indexed by HMAC-SHA256 under a key derived from the KEK, so lookups
+//! and uniqueness work without plaintext.
+
+use std::path::Path;
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use deadpool_postgres::GenericClient;
+use event_schemas::sealed::Sealed;
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha2::Sha256;
+use uuid::Uuid;
+
+/// Bytes of an AES-GCM nonce.
+const NONCE: usize = 12;
+
+/// Why the vault cannot do its work.
+#[derive(Debug, thiserror::Error)]
+pub enum VaultError {
+    /// The configured KEK is not 32 bytes of base64.
+    #[error("the key-encryption key must be 32 bytes, base64-encoded")]
+    BadKek,
+    /// Reading or writing the generated KEK file failed.
+    #[error("key-encryption key file {path}")]
+    KekFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Ciphertext did not open: wrong key or tampered data.
+    #[error("sealed data does not open under its key")]
+    Unseal,
+    /// The database failed.
+    #[error("database: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+}
+
+/// The KEK and what derives from it.
+#[derive(Clone)]
+pub struct Vault {
+    kek: Aes256Gcm,
+    index_key: [u8; 32],
+}
+
+impl std::fmt::Debug for Vault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Vault(..)")
+    }
+}
+
+/// A subject's data key, in memory only.
+pub struct SubjectKey {
+    subject: Uuid,
+    cipher: Aes256Gcm,
+}
+
+impl Vault {
+    /// A vault over a 32-byte KEK.
+    pub fn new(kek: [u8; 32]) -> Self {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&kek)
+            .expect("HMAC takes keys of any length");
+        mac.update(b"gatehouse/email-index/v1");
+        Vault {
+            kek: Aes256Gcm::new(&kek.into()),
+            index_key: mac.finalize().into_bytes().into(),
+        }
+    }
+
+    /// The KEK from base64 configuration, or from `<data_dir>/kek`, generated
+    /// there (mode 0600) the first time.
+    pub fn load(configured: Option<&str>, data_dir: &Path) -> Result<Self, VaultError> {
+        let decode = |text: &str| -> Result<[u8; 32], VaultError> {
+            let bytes = B64.decode(text.trim()).map_err(|_| VaultError::BadKek)?;
+            bytes.try_into().map_err(|_| VaultError::BadKek)
+        };
+        if let Some(text) = configured {
+            return Ok(Vault::new(decode(text)?));
+        }
+        let path = data_dir.join("kek");
+        let file_err = |source| VaultError::KekFile {
+            path: path.clone(),
+            source,
+        };
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Ok(Vault::new(decode(&text)?)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(data_dir).map_err(file_err)?;
+                let mut key = [0u8; 32];
+                rand::rngs::OsRng.fill_bytes(&mut key);
+                use std::io::Write;
+                use std::os::unix::fs::OpenOptionsExt;
+                let mut f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&path)
+                    .map_err(file_err)?;
+                f.write_all(B64.encode(key).as_bytes()).map_err(file_err)?;
+                tracing::warn!(path = %path.display(), "generated a key-encryption key; back it up, and give every node the same one (GATEHOUSE_KEK)");
+                Ok(Vault::new(key))
+            }
+            Err(e) => Err(file_err(e)),
+        }
+    }
+
+    /// The keyed hash of a normalised email, hex.
+    pub fn email_index(&self, normalised_email: &str) -> String {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.index_key)
+            .expect("HMAC takes keys of any length");
+        mac.update(normalised_email.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    /// Creates and stores a new subject key.
+    pub async fn create_subject_key(
+        &self,
+        client: &impl GenericClient,
+        subject: Uuid,
+    ) -> Result<SubjectKey, VaultError> {
+        let mut key = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut key);
+        let sealed = seal_bytes(&self.kek, subject.as_bytes(), &key);
+        client
+            .execute(
+                "INSERT INTO subject_keys (subject_id, sealed_key) VALUES ($1, $2)",
+                &[&subject, &sealed],
+            )
+            .await?;
+        Ok(SubjectKey {
+            subject,
+            cipher: Aes256Gcm::new(&key.into()),
+        })
+    }
+
+    /// The subject's key, or `None` if it was erased (or never existed).
+    pub async fn subject_key(
+        &self,
+        client: &impl GenericClient,
+        subject: Uuid,
+    ) -> Result<Option<SubjectKey>, VaultError> {
+        let row = client
+            .query_opt(
+                "SELECT sealed_key FROM subject_keys WHERE subject_id = $1",
+                &[&subject],
+            )
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let sealed: Vec<u8> = row.get(0);
+        let key = open_bytes(&self.kek, subject.as_bytes(), &sealed)?;
+        let key: [u8; 32] = key.try_into().map_err(|_| VaultError::Unseal)?;
+        Ok(Some(SubjectKey {
+            subject,
+            cipher: Aes256Gcm::new(&key.into()),
+        }))
+    }
+}
+
+impl SubjectKey {
+    /// Seals personal data of this subject.
+    pub fn seal(&self, plaintext: &str) -> Sealed {
+        Sealed(B64.encode(seal_bytes(
+            &self.cipher,
+            self.subject.as_bytes(),
+            plaintext.as_bytes(),
+        )))
+    }
+
+    /// Opens personal data of this subject.
+    pub fn open(&self, sealed: &str) -> Result<String, VaultError> {
+        let bytes = B64.decode(sealed).map_err(|_| VaultError::Unseal)?;
+        let plain = open_bytes(&self.cipher, self.subject.as_bytes(), &bytes)?;
+        String::from_utf8(plain).map_err(|_| VaultError::Unseal)
+    }
+}
+
+fn seal_bytes(cipher: &Aes256Gcm, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+    let mut nonce = [0u8; NONCE];
+    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    let ct = cipher
+        .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad })
+        .expect("AES-GCM encryption of in-memory data cannot fail");
+    let mut out = nonce.to_vec();
+    out.extend_from_slice(&ct);
+    out
+}
+
+fn open_bytes(cipher: &Aes256Gcm, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, VaultError> {
+    if sealed.len() < NONCE {
+        return Err(VaultError::Unseal);
+    }
+    let (nonce, ct) = sealed.split_at(NONCE);
+    cipher
+        .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad })
+        .map_err(|_| VaultError::Unseal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_data_opens_only_under_its_subjects_key() {
+        let a = SubjectKey {
+            subject: Uuid::new_v4(),
+            cipher: Aes256Gcm::new(&[7u8; 32].into()),
+        };
+        let sealed = a.seal("ada@example.com");
+        assert!(!sealed.0.contains("ada"));
+        assert_eq!(a.open(&sealed.0).unwrap(), "ada@example.com");
+        let b = SubjectKey {
+            subject: Uuid::new_v4(),
+            cipher: Aes256Gcm::new(&[7u8; 32].into()),
+        };
+        assert!(b.open(&sealed.0).is_err(), "bound to the subject by AAD");
+    }
+
+    #[test]
+    fn the_email_index_is_keyed() {
+        let one = Vault::new([1u8; 32]);
+        let two = Vault::new([2u8; 32]);
+        assert_eq!(one.email_index("a@b.co"), one.email_index("a@b.co"));
+        assert_ne!(one.email_index("a@b.co"), two.email_index("a@b.co"));
+    }
+
+    #[test]
+    fn a_bad_configured_kek_is_refused() {
+        let dir = std::env::temp_dir();
+        assert!(matches!(Vault::load(Some("c2hvcnQ="), &dir), Err(VaultError::BadKek)));
+    }
+}

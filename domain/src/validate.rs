@@ -1,0 +1,78 @@
+//! Field validation with errors that name the offending field by JSON
+//! pointer, so a client can show each problem next to its field.
+
+/// One invalid field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    /// JSON pointer into the request body, e.g. `/email`.
+    pub pointer: String,
+    /// What is wrong, for a person.
+    pub detail: String,
+}
+
+/// A command with one or more invalid fields.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid input: {}", .0.iter().map(|e| format!("{} {}", e.pointer, e.detail)).collect::<Vec<_>>().join("; "))]
+pub struct Invalid(pub Vec<FieldError>);
+
+/// Collects field errors.
+#[derive(Debug, Default)]
+pub struct Checks(Vec<FieldError>);
+
+impl Checks {
+    /// Records an error for `pointer` when `ok` is false.
+    pub fn check(&mut self, ok: bool, pointer: &str, detail: impl Into<String>) -> &mut Self {
+        if !ok {
+            self.0.push(FieldError {
+                pointer: pointer.to_owned(),
+                detail: detail.into(),
+            });
+        }
+        self
+    }
+
+    /// The errors, if any.
+    pub fn finish(self) -> Result<(), Invalid> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(Invalid(self.0))
+        }
+    }
+}
+
+/// Normalises an email address (trim, lower-case) and checks its shape:
+/// `local@domain.tld`, at most 254 characters, no spaces or control chars.
+pub fn email(raw: &str) -> Option<String> {
+    let e = raw.trim().to_lowercase();
+    if e.is_empty() || e.len() > 254 || e.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return None;
+    }
+    let (local, domain) = e.rsplit_once('@')?;
+    let labels_ok = domain
+        .split('.')
+        .all(|l| !l.is_empty() && !l.starts_with('-') && !l.ends_with('-'));
+    let ok = !local.is_empty()
+        && local.len() <= 64
+        && !local.contains('@')
+        && domain.contains('.')
+        && labels_ok
+        && domain
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '-' || c == '.');
+    ok.then_some(e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_normalised_and_checked() {
+        assert_eq!(email("  Ada@Example.COM "), Some("ada@example.com".into()));
+        for bad in ["", "ada", "ada@", "@example.com", "ada@example", "a da@example.com", "ada@-x.com", "a@b@c.com"] {
+            assert_eq!(email(bad), None, "{bad:?} should be refused");
+        }
+        assert_eq!(email(&format!("{}@example.com", "a".repeat(65))), None);
+    }
+}

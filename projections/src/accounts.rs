@@ -1,0 +1,108 @@
+//! Accounts: users and their sign-in sessions, for `/v1/me` and for
+//! authenticating bearer tokens. Personal data stays sealed here as in the
+//! log; the API opens it with the subject's key at read time, so erasing the
+//! key erases it from the read model too, and a rebuild needs no key.
+
+use async_trait::async_trait;
+use event_schemas::user::AccountEvent;
+use event_schemas::RecordedEvent;
+use tokio_postgres::Transaction;
+
+use crate::{Projection, ProjectionError};
+
+/// The accounts read model.
+pub struct Accounts;
+
+#[async_trait]
+impl Projection for Accounts {
+    fn name(&self) -> &'static str {
+        "accounts"
+    }
+
+    fn version(&self) -> u32 {
+        1
+    }
+
+    fn schema(&self) -> &'static str {
+        "CREATE TABLE users (
+             user_id       UUID PRIMARY KEY,
+             email_index   TEXT NOT NULL UNIQUE,
+             email_sealed  TEXT NOT NULL,
+             name_sealed   TEXT NOT NULL,
+             password_hash TEXT NOT NULL,
+             created_at    TIMESTAMPTZ NOT NULL,
+             position      BIGINT NOT NULL
+         );
+         CREATE TABLE sessions (
+             session_id UUID PRIMARY KEY,
+             user_id    UUID NOT NULL,
+             token_hash TEXT NOT NULL UNIQUE,
+             started_at TIMESTAMPTZ NOT NULL,
+             expires_at TIMESTAMPTZ NOT NULL,
+             ended_at   TIMESTAMPTZ
+         );
+         CREATE INDEX sessions_user_idx ON sessions (user_id);"
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["users", "sessions"]
+    }
+
+    fn event_types(&self) -> Option<&'static [&'static str]> {
+        Some(AccountEvent::TYPES)
+    }
+
+    async fn apply(
+        &self,
+        tx: &Transaction<'_>,
+        events: &[RecordedEvent],
+    ) -> Result<(), ProjectionError> {
+        for e in events {
+            let decoded = AccountEvent::decode(e).map_err(|source| ProjectionError::Schema {
+                position: e.global_position,
+                source,
+            })?;
+            match decoded {
+                Some(AccountEvent::UserSignedUp(u)) => {
+                    tx.execute(
+                        "INSERT INTO users (user_id, email_index, email_sealed, name_sealed, \
+                         password_hash, created_at, position) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                        &[
+                            &u.user_id,
+                            &u.email_index,
+                            &u.email.0,
+                            &u.name.0,
+                            &u.password_hash,
+                            &e.recorded_at,
+                            &(e.global_position as i64),
+                        ],
+                    )
+                    .await?;
+                }
+                Some(AccountEvent::SessionStarted(s)) => {
+                    tx.execute(
+                        "INSERT INTO sessions (session_id, user_id, token_hash, started_at, expires_at) \
+                         VALUES ($1, $2, $3, $4, $5)",
+                        &[
+                            &s.session_id,
+                            &s.user_id,
+                            &s.token_hash,
+                            &e.recorded_at,
+                            &s.expires_at,
+                        ],
+                    )
+                    .await?;
+                }
+                Some(AccountEvent::SessionEnded(s)) => {
+                    tx.execute(
+                        "UPDATE sessions SET ended_at = $2 WHERE session_id = $1 AND ended_at IS NULL",
+                        &[&s.session_id, &e.recorded_at],
+                    )
+                    .await?;
+                }
+                Some(AccountEvent::EmailClaimed(_)) | None => {}
+            }
+        }
+        Ok(())
+    }
+}

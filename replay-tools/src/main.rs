@@ -1,1 +1,185 @@
-fn main() {}
+//! `gatehouse-replay`: verify, rebuild and inspect the Gatehouse log.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use event_store::launcher::{self, LaunchOptions};
+use event_store::postgres::{migrate, pool, MIGRATIONS};
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// Operator tools over the Gatehouse log.
+#[derive(Debug, Parser)]
+#[command(name = "gatehouse-replay", version, about = "Verify, rebuild and inspect the Gatehouse log.")]
+struct Cli {
+    /// PostgreSQL connection URL. Without it, the embedded cluster under
+    /// --data-dir is used (reused if the server is running, started and
+    /// stopped around this command otherwise).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, global = true)]
+    database_url: Option<String>,
+
+    /// Directory of the embedded PostgreSQL cluster.
+    #[arg(long, env = "GATEHOUSE_DATA_DIR", default_value = "./.gatehouse", global = true)]
+    data_dir: PathBuf,
+
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Recompute the hash chain and stream versions; exit 1 naming the first
+    /// bad position.
+    Verify,
+    /// Rebuild a projection blue/green from position 0 (`all` for every
+    /// one); the live read model serves until the swap.
+    Rebuild {
+        /// Projection name, or `all`.
+        projection: String,
+    },
+    /// Event counts by type and stream category, log size, projection
+    /// checkpoints and lag.
+    Stats {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let opened = launcher::open(
+        cli.database_url.as_deref(),
+        &cli.data_dir,
+        LaunchOptions::default(),
+    )
+    .await?;
+    let pool = pool(&opened.config, 4);
+    {
+        let mut client = pool.get().await.context("connecting to the database")?;
+        migrate(&mut client, "event-store", MIGRATIONS).await?;
+    }
+    let code = match cli.command {
+        Cmd::Verify => verify(&pool).await?,
+        Cmd::Rebuild { projection } => rebuild(&pool, &projection).await?,
+        Cmd::Stats { json } => stats(&pool, json).await?,
+    };
+    drop(pool);
+    drop(opened);
+    Ok(code)
+}
+
+async fn verify(pool: &deadpool_postgres::Pool) -> anyhow::Result<ExitCode> {
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(ProgressStyle::with_template("{spinner} verified {pos} events ({per_sec})")?);
+    let outcome = replay_tools::verify(pool, |p| bar.set_position(p)).await;
+    bar.finish_and_clear();
+    match outcome {
+        Ok(r) => {
+            println!(
+                "ok: {} events in {} streams verify; head {}",
+                r.events, r.streams, r.head
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(replay_tools::VerifyError::Bad(bad)) => {
+            println!("FAILED at position {}: {}", bad.position, bad.reason);
+            Ok(ExitCode::FAILURE)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn rebuild(pool: &deadpool_postgres::Pool, name: &str) -> anyhow::Result<ExitCode> {
+    let chosen = if name == "all" {
+        projections::all()
+    } else {
+        match projections::by_name(name) {
+            Some(p) => vec![p],
+            None => {
+                let known: Vec<_> = projections::all().iter().map(|p| p.name()).collect();
+                eprintln!("error: no projection named {name:?}; known: {}", known.join(", "));
+                return Ok(ExitCode::from(2));
+            }
+        }
+    };
+    for projection in chosen {
+        let bar = ProgressBar::new(0);
+        bar.set_style(ProgressStyle::with_template(
+            "{msg} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})",
+        )?);
+        bar.set_message(projection.name());
+        let started = std::time::Instant::now();
+        let (generation, position) = projections::rebuild(pool, projection.as_ref(), |p| {
+            bar.set_length(p.head);
+            bar.set_position(p.position);
+        })
+        .await?;
+        bar.finish_and_clear();
+        println!(
+            "rebuilt {} as generation {generation} up to position {position} in {:.1?}",
+            projection.name(),
+            started.elapsed()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn stats(pool: &deadpool_postgres::Pool, json: bool) -> anyhow::Result<ExitCode> {
+    let s = replay_tools::stats(pool).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&s)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("head: {}   log size: {} bytes", s.head, s.log_bytes);
+    println!("\nevents by type:");
+    for c in &s.by_type {
+        println!("  {:>10}  {}", c.events, c.name);
+    }
+    println!("\nevents by stream category:");
+    for c in &s.by_category {
+        println!("  {:>10}  {}", c.events, c.name);
+    }
+    println!("\nprojections:");
+    for p in &s.projections {
+        println!(
+            "  {:<16} g{} v{} {:<9} position {:>10}  lag {:>8}{}",
+            p.name,
+            p.generation,
+            p.version,
+            p.state,
+            p.position,
+            p.lag,
+            p.error
+                .as_ref()
+                .map(|e| format!("  FAILED: {e}"))
+                .unwrap_or_default()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -77,16 +77,7 @@ impl PgStore {
         config: tokio_postgres::Config,
         options: PgStoreOptions,
     ) -> Result<Self, StoreError> {
-        let pool = Pool::builder(Manager::from_config(
-            config.clone(),
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        ))
-        .max_size(options.pool_size)
-        .build()
-        .expect("a pool with the tokio runtime and no timeouts always builds");
+        let pool = pool(&config, options.pool_size);
         {
             let mut client = pool.get().await?;
             migrate(&mut client, "event-store", MIGRATIONS).await?;
@@ -167,6 +158,20 @@ impl EventStore for PgStore {
     fn wakeups(&self) -> watch::Receiver<u64> {
         self.wake.subscribe()
     }
+}
+
+/// A connection pool for `config` (connections are opened on demand).
+pub fn pool(config: &tokio_postgres::Config, size: usize) -> Pool {
+    Pool::builder(Manager::from_config(
+        config.clone(),
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    ))
+    .max_size(size)
+    .build()
+    .expect("a pool with the tokio runtime and no timeouts always builds")
 }
 
 /// Reads the log after `after` on a given client (used inside transactions).

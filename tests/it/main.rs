@@ -1,4 +1,7 @@
 //! Gatehouse's integration tests: one binary, real PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod http;
+mod projections;
+mod store_concurrency;
 mod store_contract;

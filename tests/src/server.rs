@@ -1,1 +1,182 @@
-//! Test servers.
+//! A Gatehouse server for one test: in this process on port 0, over the
+//! test's own database, stopped when dropped.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use api::config::{DatabaseArgs, LogFormat, ServeArgs};
+use tokio::sync::oneshot;
+
+use crate::TestDb;
+
+/// A fixed key-encryption key for tests (32 bytes of 0x07, base64).
+pub const TEST_KEK: &str = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
+
+/// A running test server.
+pub struct TestServer {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    /// A client for it.
+    pub http: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+/// Server options the tests change.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Largest body.
+    pub body_limit: usize,
+    /// Longest read-your-writes wait.
+    pub read_wait_ms: u64,
+    /// Run projections.
+    pub projections: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            body_limit: 1024 * 1024,
+            read_wait_ms: 5000,
+            projections: true,
+        }
+    }
+}
+
+/// The arguments a test server runs with.
+pub fn serve_args(data_dir: PathBuf, options: &Options) -> ServeArgs {
+    ServeArgs {
+        db: DatabaseArgs {
+            database_url: None,
+            data_dir,
+            pool_size: 8,
+        },
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        kek: Some(TEST_KEK.to_owned()),
+        body_limit: options.body_limit,
+        read_wait_ms: options.read_wait_ms,
+        session_ttl_hours: 24,
+        projections: options.projections,
+        log_format: LogFormat::Text,
+    }
+}
+
+impl TestServer {
+    /// Starts a server over `db` with default options.
+    pub async fn start(db: &TestDb) -> Self {
+        Self::start_with(db, Options::default()).await
+    }
+
+    /// Starts a server over `db`.
+    pub async fn start_with(db: &TestDb, options: Options) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let args = serve_args(dir.path().to_path_buf(), &options);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let config = db.config.clone();
+        let task = tokio::spawn(async move {
+            api::server::run(args, config, listener, async {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("the test server runs");
+        });
+        let server = TestServer {
+            base,
+            http: reqwest::Client::new(),
+            stop: Some(stop),
+            task: Some(task),
+            _dir: dir,
+        };
+        server.wait_ready().await;
+        server
+    }
+
+    async fn wait_ready(&self) {
+        for _ in 0..200 {
+            if let Ok(r) = self.http.get(self.url("/healthz")).send().await {
+                if r.status().is_success() {
+                    return;
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("the test server did not become healthy");
+    }
+
+    /// An absolute URL for `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// POSTs JSON.
+    pub async fn post(&self, path: &str, body: serde_json::Value) -> reqwest::Response {
+        self.http.post(self.url(path)).json(&body).send().await.unwrap()
+    }
+
+    /// GETs with an optional bearer token.
+    pub async fn get(&self, path: &str, token: Option<&str>) -> reqwest::Response {
+        let mut req = self.http.get(self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// Signs up and signs in; returns (user id, token, position).
+    pub async fn user(&self, email: &str) -> (String, String, u64) {
+        let r = self
+            .post(
+                "/v1/users",
+                serde_json::json!({"email": email, "name": "Test User", "password": "correct horse battery"}),
+            )
+            .await;
+        assert_eq!(r.status(), 201, "sign-up of {email}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        let r = self
+            .post(
+                "/v1/sessions",
+                serde_json::json!({"email": email, "password": "correct horse battery"}),
+            )
+            .await;
+        assert_eq!(r.status(), 201, "sign-in of {email}");
+        let position = position_of(&r);
+        let session: serde_json::Value = r.json().await.unwrap();
+        (
+            body["id"].as_str().unwrap().to_owned(),
+            session["token"].as_str().unwrap().to_owned(),
+            position,
+        )
+    }
+
+    /// Stops the server gracefully.
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            t.await.unwrap();
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+/// The `Gatehouse-Position` of a response.
+pub fn position_of(r: &reqwest::Response) -> u64 {
+    r.headers()
+        .get("gatehouse-position")
+        .expect("a command response carries Gatehouse-Position")
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}

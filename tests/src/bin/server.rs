@@ -1,3 +1,9 @@
 //! The `gatehouse` server, built inside the test package so that tests can
-//! start it as a child process (`CARGO_BIN_EXE_gatehouse-it-server`).
-fn main() {}
+//! start it as a child process (`CARGO_BIN_EXE_gatehouse-it-server`) and
+//! kill it.
+use clap::Parser;
+
+fn main() -> anyhow::Result<()> {
+    api::server::main_with(api::config::Cli::parse())?;
+    Ok(())
+}

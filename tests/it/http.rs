@@ -1,0 +1,284 @@
+//! The server over HTTP: the sign-up to `/v1/me` slice, read-your-writes,
+//! and problem+json for every kind of bad input, with nothing appended.
+
+use event_store::EventStore;
+use gatehouse_tests::server::{position_of, Options, TestServer};
+use gatehouse_tests::{fresh_db, TestDb};
+use serde_json::{json, Value};
+
+async fn head(db: &TestDb) -> i64 {
+    db.client()
+        .await
+        .query_one("SELECT position FROM log_head", &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+async fn assert_problem(r: reqwest::Response, status: u16, code: &str) -> Value {
+    assert_eq!(r.status().as_u16(), status, "status for {code}");
+    assert_eq!(
+        r.headers()["content-type"].to_str().unwrap(),
+        "application/problem+json",
+        "content type for {code}"
+    );
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["code"], code);
+    assert_eq!(body["status"], status);
+    assert_eq!(body["type"], format!("https://gatehouse.dev/problems/{code}"));
+    assert!(body["title"].is_string() && body["detail"].is_string());
+    body
+}
+
+#[tokio::test]
+async fn a_user_signs_up_signs_in_and_reads_their_own_writes() {
+    let db = fresh_db().await;
+    let s = TestServer::start(&db).await;
+    let r = s
+        .post("/v1/users", json!({"email": " Ada@Example.com ", "name": "Ada Lovelace", "password": "correct horse battery"}))
+        .await;
+    assert_eq!(r.status(), 201);
+    let signed_up_at = position_of(&r);
+    assert!(signed_up_at >= 1);
+    let created: Value = r.json().await.unwrap();
+    assert_eq!(created["email"], "ada@example.com");
+
+    let r = s
+        .post("/v1/sessions", json!({"email": "ada@example.com", "password": "correct horse battery"}))
+        .await;
+    assert_eq!(r.status(), 201);
+    let position = position_of(&r);
+    assert!(position > signed_up_at);
+    let token = r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned();
+    assert!(token.starts_with("ghs_"));
+
+    let r = s
+        .http
+        .get(s.url("/v1/me"))
+        .bearer_auth(&token)
+        .header("gatehouse-min-position", position.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let me: Value = r.json().await.unwrap();
+    assert_eq!(me["user"]["id"], created["id"]);
+    assert_eq!(me["user"]["email"], "ada@example.com");
+    assert_eq!(me["user"]["name"], "Ada Lovelace");
+    assert_eq!(me["access"]["next_step"], "attach_to_organization");
+    assert_eq!(me["memberships"], json!([]));
+}
+
+#[tokio::test]
+async fn personal_data_is_sealed_in_the_log_and_the_token_is_never_stored() {
+    let db = fresh_db().await;
+    let s = TestServer::start(&db).await;
+    let (_, token, _) = s.user("grace@example.com").await;
+    let rows = db
+        .client()
+        .await
+        .query("SELECT data::text FROM events", &[])
+        .await
+        .unwrap();
+    let log: String = rows.iter().map(|r| r.get::<_, String>(0)).collect();
+    assert!(!log.contains("grace@example.com"), "email in plaintext in the log");
+    assert!(!log.contains("Test User"), "name in plaintext in the log");
+    assert!(!log.contains("correct horse"), "password in the log");
+    assert!(!log.contains(&token), "session token in the log");
+    assert!(log.contains("$argon2id$"), "the password is stored as an argon2id hash");
+}
+
+#[tokio::test]
+async fn a_min_position_beyond_the_log_times_out_with_a_problem() {
+    let db = fresh_db().await;
+    let s = TestServer::start_with(&db, Options { read_wait_ms: 300, ..Options::default() }).await;
+    let (_, token, position) = s.user("ahead@example.com").await;
+    let r = s
+        .http
+        .get(s.url("/v1/me"))
+        .bearer_auth(&token)
+        .header("gatehouse-min-position", (position + 1000).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["retry-after"], "1");
+    assert_problem(r, 503, "read-model-behind").await;
+    let r = s
+        .http
+        .get(s.url("/v1/me"))
+        .bearer_auth(&token)
+        .header("gatehouse-min-position", "soon")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 400, "malformed-body").await;
+}
+
+#[tokio::test]
+async fn signing_out_stops_the_token_on_the_next_request() {
+    let db = fresh_db().await;
+    let s = TestServer::start(&db).await;
+    let (_, token, _) = s.user("out@example.com").await;
+    assert_eq!(s.get("/v1/me", Some(&token)).await.status(), 200);
+    let r = s
+        .http
+        .delete(s.url("/v1/sessions/current"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert!(position_of(&r) > 0);
+    assert_problem(s.get("/v1/me", Some(&token)).await, 401, "unauthenticated").await;
+    assert_problem(s.get("/v1/me", None).await, 401, "unauthenticated").await;
+    assert_problem(s.get("/v1/me", Some("ghs_forged")).await, 401, "unauthenticated").await;
+}
+
+#[tokio::test]
+async fn wrong_credentials_never_say_whether_the_email_exists() {
+    let db = fresh_db().await;
+    let s = TestServer::start(&db).await;
+    s.user("known@example.com").await;
+    let before = head(&db).await;
+    let wrong_password = s
+        .post("/v1/sessions", json!({"email": "known@example.com", "password": "not the password"}))
+        .await;
+    let a = assert_problem(wrong_password, 401, "invalid-credentials").await;
+    let unknown = s
+        .post("/v1/sessions", json!({"email": "nobody@example.com", "password": "not the password"}))
+        .await;
+    let b = assert_problem(unknown, 401, "invalid-credentials").await;
+    assert_eq!(a, b, "the two refusals are indistinguishable");
+    assert_eq!(head(&db).await, before, "a refused sign-in appends nothing");
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_problem_and_appends_nothing() {
+    let db = fresh_db().await;
+    let s = TestServer::start_with(&db, Options { body_limit: 4096, ..Options::default() }).await;
+    s.user("taken@example.com").await;
+    let before = head(&db).await;
+
+    let r = s
+        .http
+        .post(s.url("/v1/users"))
+        .header("content-type", "application/json")
+        .body("{\"email\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 400, "malformed-body").await;
+
+    let r = s.http.post(s.url("/v1/users")).body("email=a").send().await.unwrap();
+    assert_problem(r, 415, "unsupported-media-type").await;
+
+    let r = s.post("/v1/users", json!({"email": 1, "name": "x", "password": "y"})).await;
+    assert_problem(r, 422, "invalid-body").await;
+
+    let r = s.post("/v1/users", json!({"name": "No Email", "password": "correct horse battery"})).await;
+    assert_problem(r, 422, "invalid-body").await;
+
+    let r = s
+        .post("/v1/users", json!({"email": "a@b.co", "name": "x", "password": "correct horse battery", "admin": true}))
+        .await;
+    assert_problem(r, 422, "invalid-body").await;
+
+    let r = s
+        .post("/v1/users", json!({"email": "not-an-email", "name": "x".repeat(201), "password": "short"}))
+        .await;
+    let body = assert_problem(r, 422, "invalid-input").await;
+    let pointers: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["pointer"].as_str().unwrap())
+        .collect();
+    assert_eq!(pointers, vec!["/email", "/name", "/password"]);
+
+    let r = s
+        .post("/v1/users", json!({"email": "TAKEN@example.com", "name": "Again", "password": "correct horse battery"}))
+        .await;
+    assert_problem(r, 409, "email-taken").await;
+
+    let big = json!({"email": "big@example.com", "name": "x".repeat(5000), "password": "correct horse battery"});
+    assert_problem(s.post("/v1/users", big).await, 413, "payload-too-large").await;
+
+    assert_problem(s.get("/v1/nothing-here", None).await, 404, "not-found").await;
+    let r = s.http.put(s.url("/v1/users")).send().await.unwrap();
+    assert_problem(r, 405, "method-not-allowed").await;
+
+    assert_eq!(head(&db).await, before, "no refused command appended an event");
+}
+
+#[tokio::test]
+async fn two_sign_ups_racing_for_one_email_leave_one_account() {
+    let db = fresh_db().await;
+    let s = TestServer::start(&db).await;
+    let attempts = (0..6).map(|i| {
+        s.post(
+            "/v1/users",
+            json!({"email": "race@example.com", "name": format!("Racer {i}"), "password": "correct horse battery"}),
+        )
+    });
+    let statuses: Vec<u16> = futures::future::join_all(attempts)
+        .await
+        .iter()
+        .map(|r| r.status().as_u16())
+        .collect();
+    assert_eq!(statuses.iter().filter(|&&c| c == 201).count(), 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|&&c| c == 409).count(), 5, "{statuses:?}");
+}
+
+#[tokio::test]
+async fn health_readiness_and_the_openapi_document() {
+    let db = fresh_db().await;
+    let s = TestServer::start(&db).await;
+    let r = s.get("/healthz", None).await;
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().contains_key("x-request-id"));
+    let (_, _, position) = s.user("ready@example.com").await;
+    let r = s.get("/readyz", None).await;
+    assert_eq!(r.status(), 200);
+    let ready: Value = r.json().await.unwrap();
+    assert_eq!(ready["status"], "ready");
+    assert_eq!(ready["database"], true);
+    assert!(ready["head"].as_u64().unwrap() >= position);
+    let names: Vec<&str> = ready["projections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["accounts", "event_counts"]);
+
+    let doc: Value = s.get("/openapi.json", None).await.json().await.unwrap();
+    for path in ["/v1/users", "/v1/me", "/v1/sessions", "/v1/sessions/current", "/healthz", "/readyz"] {
+        assert!(doc["paths"][path].is_object(), "{path} documented");
+    }
+    assert!(doc["components"]["schemas"]["Problem"].is_object());
+}
+
+#[tokio::test]
+async fn a_request_id_is_recorded_in_the_events_it_causes() {
+    let db = fresh_db().await;
+    let s = TestServer::start(&db).await;
+    let r = s
+        .http
+        .post(s.url("/v1/users"))
+        .header("x-request-id", "req-abc-123")
+        .json(&json!({"email": "rid@example.com", "name": "Rid", "password": "correct horse battery"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-request-id"], "req-abc-123");
+    let store = event_store::postgres::PgStore::connect(db.config.clone(), Default::default())
+        .await
+        .unwrap();
+    let events = store.read_all(0, 10).await.unwrap();
+    assert_eq!(events.len(), 2);
+    for e in events {
+        let meta = e.parsed_metadata().unwrap();
+        assert_eq!(meta.request_id.as_deref(), Some("req-abc-123"));
+        assert_eq!(meta.actor.kind, event_schemas::ActorKind::User);
+    }
+}

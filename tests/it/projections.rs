@@ -1,0 +1,291 @@
+//! The projection runner against real PostgreSQL: exactly-once effects with
+//! competing runners, blue/green rebuilds that reproduce the read models byte
+//! for byte, poison events that stop a projection loudly, and version
+//! upgrades.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use event_schemas::{Actor, ExpectedVersion, Metadata, NewEvent, RecordedEvent};
+use event_store::postgres::{PgStore, PgStoreOptions};
+use event_store::{EventStoreExt, SharedStore};
+use gatehouse_tests::server::TestServer;
+use gatehouse_tests::{fresh_db, TestDb};
+use projections::{Projection, ProjectionError, ProjectionState, Runner, Statuses};
+use serde_json::json;
+use tokio::sync::watch;
+use tokio_postgres::Transaction;
+
+fn ev(t: &str, n: u64) -> NewEvent {
+    NewEvent::raw(t, json!({ "n": n }), Metadata::by(Actor::system()))
+}
+
+/// Starts a runner (a stand-in for one process) with its own pool.
+fn start_runner(
+    db: &TestDb,
+    store: SharedStore,
+    projection: Arc<dyn Projection>,
+    stop: &watch::Receiver<bool>,
+) -> (Statuses, tokio::task::JoinHandle<()>) {
+    let pool = event_store::postgres::pool(&db.config, 4);
+    let statuses = Statuses::new(&[projection.name()]);
+    let runner = Runner::new(pool, store, projection, statuses.clone());
+    let mut stop = stop.clone();
+    let task = tokio::spawn(async move {
+        runner
+            .run(async move {
+                let _ = stop.wait_for(|s| *s).await;
+            })
+            .await
+    });
+    (statuses, task)
+}
+
+async fn counted(db: &TestDb) -> i64 {
+    db.client()
+        .await
+        .query_one("SELECT coalesce(sum(events), 0)::bigint FROM rm.event_counts", &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn competing_runners_apply_every_event_exactly_once() {
+    let db = fresh_db().await;
+    let store: SharedStore =
+        Arc::new(PgStore::connect(db.config.clone(), PgStoreOptions::default()).await.unwrap());
+    let (stop_tx, stop) = watch::channel(false);
+    let runners: Vec<_> = (0..3)
+        .map(|_| start_runner(&db, store.clone(), Arc::new(projections::event_counts::EventCounts), &stop))
+        .collect();
+    let writers = (0..8).map(|w| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            for n in 0..50 {
+                store.append(&format!("app-{w}"), ExpectedVersion::Any, vec![ev("test.happened", n)]).await.unwrap();
+            }
+        })
+    });
+    futures::future::join_all(writers).await;
+    let head = store.head().await.unwrap();
+    assert_eq!(head, 400);
+    for (statuses, _) in &runners {
+        statuses
+            .wait_for(&["event_counts"], head, Duration::from_secs(20))
+            .await
+            .expect("every runner sees the projection reach the head");
+    }
+    assert_eq!(counted(&db).await, 400, "each event applied exactly once");
+    stop_tx.send(true).unwrap();
+    for (_, task) in runners {
+        task.await.unwrap();
+    }
+}
+
+async fn dump(db: &TestDb) -> String {
+    let client = db.client().await;
+    let mut out = String::new();
+    for (table, order) in [
+        ("rm.users", "user_id"),
+        ("rm.sessions", "session_id"),
+        ("rm.event_counts", "event_type, category"),
+    ] {
+        let row = client
+            .query_one(
+                &format!("SELECT coalesce(string_agg(t::text, E'\\n' ORDER BY {order}), '') FROM {table} t"),
+                &[],
+            )
+            .await
+            .unwrap();
+        out.push_str(table);
+        out.push('\n');
+        out.push_str(&row.get::<_, String>(0));
+        out.push('\n');
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_blue_green_rebuild_reproduces_every_read_model_byte_for_byte() {
+    let db = fresh_db().await;
+    let s = TestServer::start(&db).await;
+    for i in 0..5 {
+        let (_, token, _) = s.user(&format!("user{i}@example.com")).await;
+        if i % 2 == 0 {
+            let r = s.http.delete(s.url("/v1/sessions/current")).bearer_auth(&token).send().await.unwrap();
+            assert_eq!(r.status(), 204);
+        }
+    }
+    let (_, token, position) = s.user("last@example.com").await;
+    // Wait for every projection to reach the head before the snapshot.
+    let pool = event_store::postgres::pool(&db.config, 4);
+    wait_caught_up(&s, position).await;
+    let before = dump(&db).await;
+    assert!(before.matches('\n').count() > 10, "the read models hold rows: {before}");
+
+    for p in projections::all() {
+        let (generation, at) = projections::rebuild(&pool, p.as_ref(), |_| {}).await.unwrap();
+        assert_eq!(generation, 2, "{} rebuilt into a second generation", p.name());
+        assert_eq!(at, position);
+    }
+    assert_eq!(dump(&db).await, before, "the rebuilt read models are identical");
+    let old_schemas: i64 = db
+        .client()
+        .await
+        .query_one("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'rm\\_%\\_g1'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(old_schemas, 0, "the old generations are dropped");
+
+    // The live server follows the new generation.
+    let (_, token2, position2) = s.user("after@example.com").await;
+    let r = s
+        .http
+        .get(s.url("/v1/me"))
+        .bearer_auth(&token2)
+        .header("gatehouse-min-position", position2.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(s.get("/v1/me", Some(&token)).await.status(), 200);
+}
+
+async fn wait_caught_up(s: &TestServer, position: u64) {
+    for _ in 0..200 {
+        let ready: serde_json::Value = s.get("/readyz", None).await.json().await.unwrap();
+        if ready["projections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["position"].as_u64().unwrap() >= position)
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("projections did not catch up to {position}");
+}
+
+/// Counts events, and cannot apply `test.poison`.
+struct Fragile {
+    version: u32,
+}
+
+#[async_trait]
+impl Projection for Fragile {
+    fn name(&self) -> &'static str {
+        "fragile"
+    }
+    fn version(&self) -> u32 {
+        self.version
+    }
+    fn schema(&self) -> &'static str {
+        if self.version == 1 {
+            "CREATE TABLE fragile (position BIGINT PRIMARY KEY)"
+        } else {
+            "CREATE TABLE fragile (position BIGINT PRIMARY KEY, event_type TEXT NOT NULL)"
+        }
+    }
+    fn tables(&self) -> &'static [&'static str] {
+        &["fragile"]
+    }
+    async fn apply(&self, tx: &Transaction<'_>, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
+        for e in events {
+            if e.event_type == "test.poison" {
+                return Err(ProjectionError::Invariant {
+                    position: e.global_position,
+                    reason: "cannot digest poison".into(),
+                });
+            }
+            if self.version == 1 {
+                tx.execute("INSERT INTO fragile (position) VALUES ($1)", &[&(e.global_position as i64)]).await?;
+            } else {
+                tx.execute(
+                    "INSERT INTO fragile (position, event_type) VALUES ($1, $2)",
+                    &[&(e.global_position as i64), &e.event_type],
+                )
+                .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_event_stops_the_projection_loudly_and_is_never_skipped() {
+    let db = fresh_db().await;
+    let store: SharedStore =
+        Arc::new(PgStore::connect(db.config.clone(), PgStoreOptions::default()).await.unwrap());
+    for t in ["test.fine", "test.fine", "test.poison", "test.fine"] {
+        store.append("s-1", ExpectedVersion::Any, vec![ev(t, 0)]).await.unwrap();
+    }
+    let (stop_tx, stop) = watch::channel(false);
+    let (statuses, task) = start_runner(&db, store.clone(), Arc::new(Fragile { version: 1 }), &stop);
+    let mut failed = None;
+    for _ in 0..200 {
+        let (_, status) = statuses.snapshot().pop().unwrap();
+        if let ProjectionState::Failed { position, error } = status.state {
+            failed = Some((position, error, status.position));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let (position, error, applied) = failed.expect("the projection reports failure");
+    assert_eq!(position, 3, "the poison event is named");
+    assert!(error.contains("poison"), "{error}");
+    assert_eq!(applied, 2, "the events before it are applied");
+    let client = db.client().await;
+    let row = client
+        .query_one(
+            "SELECT position, error_position, error FROM projection_generations WHERE name = 'fragile'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, i64>(0), 2, "the checkpoint stays before the poison event");
+    assert_eq!(row.get::<_, i64>(1), 3);
+    let rows: i64 = client.query_one("SELECT count(*) FROM rm.fragile", &[]).await.unwrap().get(0);
+    assert_eq!(rows, 2, "nothing after the poison event was applied");
+    stop_tx.send(true).unwrap();
+    task.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_projection_version_fills_a_new_generation_then_swaps() {
+    let db = fresh_db().await;
+    let store: SharedStore =
+        Arc::new(PgStore::connect(db.config.clone(), PgStoreOptions::default()).await.unwrap());
+    for n in 0..20 {
+        store.append("s-1", ExpectedVersion::Any, vec![ev("test.fine", n)]).await.unwrap();
+    }
+    let (stop_tx, stop) = watch::channel(false);
+    let (v1, task) = start_runner(&db, store.clone(), Arc::new(Fragile { version: 1 }), &stop);
+    v1.wait_for(&["fragile"], 20, Duration::from_secs(10)).await.unwrap();
+    stop_tx.send(true).unwrap();
+    task.await.unwrap();
+
+    let (stop_tx, stop) = watch::channel(false);
+    let (v2, task) = start_runner(&db, store.clone(), Arc::new(Fragile { version: 2 }), &stop);
+    v2.wait_for(&["fragile"], 20, Duration::from_secs(10)).await.unwrap();
+    let client = db.client().await;
+    let row = client
+        .query_one(
+            "SELECT generation, version FROM projection_generations WHERE name = 'fragile' AND state = 'active'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!((row.get::<_, i32>(0), row.get::<_, i32>(1)), (2, 2));
+    let typed: i64 = client
+        .query_one("SELECT count(*) FROM rm.fragile WHERE event_type = 'test.fine'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(typed, 20, "the view shows the new version's tables, filled from position 0");
+    stop_tx.send(true).unwrap();
+    task.await.unwrap();
+}

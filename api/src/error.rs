@@ -119,11 +119,17 @@ impl ApiError {
             ApiError::Invalid(_) => ("invalid-input", "The request has invalid fields"),
             ApiError::BadBody { code, .. } => (code, "The request body cannot be read"),
             ApiError::Unauthenticated => ("unauthenticated", "Authentication is required"),
-            ApiError::InvalidCredentials => ("invalid-credentials", "The credentials are not correct"),
+            ApiError::InvalidCredentials => {
+                ("invalid-credentials", "The credentials are not correct")
+            }
             ApiError::NotFound => ("not-found", "No such resource"),
             ApiError::MethodNotAllowed => ("method-not-allowed", "Method not allowed"),
-            ApiError::Conflict { code, .. } => (code, "The request conflicts with the current state"),
-            ApiError::NotCaughtUp(_) => ("read-model-behind", "The read model has not caught up yet"),
+            ApiError::Conflict { code, .. } => {
+                (code, "The request conflicts with the current state")
+            }
+            ApiError::NotCaughtUp(_) => {
+                ("read-model-behind", "The read model has not caught up yet")
+            }
             ApiError::Unavailable(_) => ("unavailable", "The service is unavailable"),
             ApiError::Internal(_) => ("internal", "Internal server error"),
         }

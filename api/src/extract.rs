@@ -70,7 +70,11 @@ impl<S: Send + Sync> FromRequestParts<S> for MinPosition {
 
 impl MinPosition {
     /// Waits until the named read models have reached the position.
-    pub async fn wait(self, state: &AppState, projections: &[&'static str]) -> Result<(), ApiError> {
+    pub async fn wait(
+        self,
+        state: &AppState,
+        projections: &[&'static str],
+    ) -> Result<(), ApiError> {
         if let Some(p) = self.0 {
             state
                 .statuses

@@ -92,9 +92,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), ServerError> {
         })?;
     let result = run(args, opened.config.clone(), listener, shutdown_signal()).await;
     if let Some(mut local) = opened.local {
-        tokio::task::spawn_blocking(move || local.stop())
-            .await
-            .ok();
+        tokio::task::spawn_blocking(move || local.stop()).await.ok();
     }
     result
 }
@@ -103,13 +101,14 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

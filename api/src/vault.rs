@@ -68,8 +68,8 @@ pub struct SubjectKey {
 impl Vault {
     /// A vault over a 32-byte KEK.
     pub fn new(kek: [u8; 32]) -> Self {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&kek)
-            .expect("HMAC takes keys of any length");
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(&kek).expect("HMAC takes keys of any length");
         mac.update(b"gatehouse/email-index/v1");
         Vault {
             kek: Aes256Gcm::new(&kek.into()),
@@ -188,7 +188,13 @@ fn seal_bytes(cipher: &Aes256Gcm, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
     let mut nonce = [0u8; NONCE];
     rand::rngs::OsRng.fill_bytes(&mut nonce);
     let ct = cipher
-        .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad })
+        .encrypt(
+            Nonce::from_slice(&nonce),
+            Payload {
+                msg: plaintext,
+                aad,
+            },
+        )
         .expect("AES-GCM encryption of in-memory data cannot fail");
     let mut out = nonce.to_vec();
     out.extend_from_slice(&ct);
@@ -236,6 +242,9 @@ mod tests {
     #[test]
     fn a_bad_configured_kek_is_refused() {
         let dir = std::env::temp_dir();
-        assert!(matches!(Vault::load(Some("c2hvcnQ="), &dir), Err(VaultError::BadKek)));
+        assert!(matches!(
+            Vault::load(Some("c2hvcnQ="), &dir),
+            Err(VaultError::BadKek)
+        ));
     }
 }

@@ -55,7 +55,11 @@ pub fn sign_up(cmd: &SignUp) -> Result<ValidSignUp, AccountError> {
     let name = cmd.name.trim();
     let mut checks = Checks::default();
     checks
-        .check(email.is_some(), "/email", "must be an email address such as ada@example.com")
+        .check(
+            email.is_some(),
+            "/email",
+            "must be an email address such as ada@example.com",
+        )
         .check(!name.is_empty(), "/name", "must not be empty")
         .check(
             name.chars().count() <= MAX_NAME,

@@ -117,9 +117,6 @@ mod tests {
         let mut b = sample();
         b.stream_id = "a";
         b.event_type = "bc";
-        assert_ne!(
-            event_hash(&GENESIS_HASH, &a),
-            event_hash(&GENESIS_HASH, &b)
-        );
+        assert_ne!(event_hash(&GENESIS_HASH, &a), event_hash(&GENESIS_HASH, &b));
     }
 }

@@ -17,6 +17,5 @@ pub mod user;
 
 pub use chain::{event_hash, Hash, GENESIS_HASH};
 pub use envelope::{
-    Actor, ActorKind, DomainEvent, ExpectedVersion, Metadata, NewEvent, RecordedEvent,
-    SchemaError,
+    Actor, ActorKind, DomainEvent, ExpectedVersion, Metadata, NewEvent, RecordedEvent, SchemaError,
 };

@@ -133,7 +133,12 @@ impl LocalPostgres {
 
         let data_dir = pg_dir.join("data");
         let mut socket_dir = pg_dir.join("run");
-        if socket_dir.join(format!(".s.PGSQL.{PORT}")).as_os_str().len() > MAX_SOCKET_PATH {
+        if socket_dir
+            .join(format!(".s.PGSQL.{PORT}"))
+            .as_os_str()
+            .len()
+            > MAX_SOCKET_PATH
+        {
             socket_dir = std::env::temp_dir().join(format!("gatehouse-{}", short_hash(&pg_dir)));
         }
         let pg = LocalPostgres {
@@ -146,21 +151,30 @@ impl LocalPostgres {
         pg.init_and_start(&pg_dir, options)
     }
 
-    fn init_and_start(mut self, pg_dir: &Path, options: &LaunchOptions) -> Result<Self, LaunchError> {
+    fn init_and_start(
+        mut self,
+        pg_dir: &Path,
+        options: &LaunchOptions,
+    ) -> Result<Self, LaunchError> {
         let log = pg_dir.join("postgres.log");
         if !self.data_dir.join("PG_VERSION").exists() {
             let mut initdb = self.command("initdb");
-            initdb
-                .arg("-D")
-                .arg(&self.data_dir)
-                .args(["-U", SUPERUSER, "--auth=trust", "-E", "UTF8", "--no-locale"]);
+            initdb.arg("-D").arg(&self.data_dir).args([
+                "-U",
+                SUPERUSER,
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-locale",
+            ]);
             if !options.durable {
                 initdb.arg("--no-sync");
             }
             self.run("initdb", initdb, &pg_dir.join("initdb.log"))?;
         }
         if !self.socket_dir.exists() {
-            std::fs::create_dir_all(&self.socket_dir).map_err(io("cannot create", &self.socket_dir))?;
+            std::fs::create_dir_all(&self.socket_dir)
+                .map_err(io("cannot create", &self.socket_dir))?;
             if let Some((uid, gid)) = self.run_as {
                 std::os::unix::fs::chown(&self.socket_dir, Some(uid), Some(gid))
                     .map_err(io("cannot chown", &self.socket_dir))?;
@@ -264,7 +278,9 @@ impl LocalPostgres {
             // Out of the terminal's process group: Ctrl-C reaches the server,
             // which stops the cluster in order, not the watchdog.
             .process_group(0);
-        let mut child = cmd.spawn().map_err(io("cannot start the watchdog", &pg_ctl))?;
+        let mut child = cmd
+            .spawn()
+            .map_err(io("cannot start the watchdog", &pg_ctl))?;
         let stdin = child.stdin.take().ok_or_else(|| LaunchError::Io {
             what: "the watchdog has no stdin",
             path: pg_ctl.clone(),
@@ -326,7 +342,11 @@ fn short_hash(path: &Path) -> String {
 /// Finds a directory with `initdb`, `pg_ctl` and `postgres`: `PATH` first,
 /// then the newest `/usr/lib/postgresql/<version>/bin`.
 pub fn find_binaries() -> Option<PathBuf> {
-    let has_all = |d: &Path| ["initdb", "pg_ctl", "postgres"].iter().all(|t| d.join(t).is_file());
+    let has_all = |d: &Path| {
+        ["initdb", "pg_ctl", "postgres"]
+            .iter()
+            .all(|t| d.join(t).is_file())
+    };
     if let Some(path) = std::env::var_os("PATH") {
         for dir in std::env::split_paths(&path) {
             if has_all(&dir) {

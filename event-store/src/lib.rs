@@ -38,7 +38,11 @@ pub struct StreamAppend {
 
 impl StreamAppend {
     /// One stream's append.
-    pub fn new(stream_id: impl Into<String>, expected: ExpectedVersion, events: Vec<NewEvent>) -> Self {
+    pub fn new(
+        stream_id: impl Into<String>,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Self {
         StreamAppend {
             stream_id: stream_id.into(),
             expected,

@@ -14,7 +14,9 @@ use event_schemas::{
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::{validate, version_matches, AppendError, Appended, EventStore, StoreError, StreamAppend};
+use crate::{
+    validate, version_matches, AppendError, Appended, EventStore, StoreError, StreamAppend,
+};
 
 #[derive(Default)]
 struct Log {
@@ -67,7 +69,10 @@ impl EventStore for MemoryStore {
             .iter()
             .flat_map(|a| a.events.iter().map(|e| e.event_id))
             .collect();
-        let found: Vec<usize> = ids.iter().filter_map(|id| log.ids.get(id).copied()).collect();
+        let found: Vec<usize> = ids
+            .iter()
+            .filter_map(|id| log.ids.get(id).copied())
+            .collect();
         if !found.is_empty() {
             if found.len() != ids.len() {
                 let dup = ids.iter().find(|id| log.ids.contains_key(id));

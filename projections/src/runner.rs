@@ -11,11 +11,11 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use deadpool_postgres::Transaction;
 use deadpool_postgres::{GenericClient, Pool};
 use event_schemas::RecordedEvent;
 use event_store::postgres::{decode_row, EVENT_COLUMNS};
 use event_store::SharedStore;
-use deadpool_postgres::Transaction;
 
 use crate::status::{ProjectionState, ProjectionStatus, Statuses};
 use crate::{Projection, ProjectionError};
@@ -196,7 +196,12 @@ impl Runner {
                 Ok(Step::Retired) => return,
                 Err((position, e)) => {
                     let error = format!("{e}");
-                    tracing::error!(projection = name, position, error, "projection stopped at a poison event");
+                    tracing::error!(
+                        projection = name,
+                        position,
+                        error,
+                        "projection stopped at a poison event"
+                    );
                     record_failure(&self.pool, name, generation, position, &error).await;
                     self.publish(
                         position.saturating_sub(1),
@@ -473,7 +478,11 @@ async fn step(
         Err((position, _)) if batch > 1 => {
             // Find the exact poison event: retry the failing batch one event
             // at a time, applying the good events before it.
-            tracing::warn!(projection = name, position, "batch failed; retrying event by event");
+            tracing::warn!(
+                projection = name,
+                position,
+                "batch failed; retrying event by event"
+            );
             let mut last = Ok(Step::Idle(0));
             for _ in 0..batch {
                 last = step_once(pool, projection, generation, 1).await;
@@ -515,7 +524,9 @@ async fn step_once(
             .await
             .map_err(|e| early(e.into()))?;
         return Ok(match row {
-            Some(r) if r.get::<_, String>(1) != "retired" => Step::Locked(r.get::<_, i64>(0) as u64),
+            Some(r) if r.get::<_, String>(1) != "retired" => {
+                Step::Locked(r.get::<_, i64>(0) as u64)
+            }
             _ => Step::Retired,
         });
     };
@@ -523,8 +534,7 @@ async fn step_once(
         return Ok(Step::Retired);
     }
     let checkpoint = row.get::<_, i64>(0) as u64;
-    let new_checkpoint =
-        apply_range(&tx, projection, generation, checkpoint, batch, true).await?;
+    let new_checkpoint = apply_range(&tx, projection, generation, checkpoint, batch, true).await?;
     if new_checkpoint == checkpoint {
         return Ok(Step::Idle(checkpoint));
     }
@@ -582,8 +592,11 @@ pub async fn swap(
             &[&name, &old],
         )
         .await?;
-        tx.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", schema_name(name, old)))
-            .await?;
+        tx.batch_execute(&format!(
+            "DROP SCHEMA IF EXISTS {} CASCADE",
+            schema_name(name, old)
+        ))
+        .await?;
     }
     tx.execute(
         "UPDATE projection_generations SET state = 'active', position = $3, updated_at = now() \
@@ -594,7 +607,12 @@ pub async fn swap(
     tx.batch_execute("SELECT pg_notify('gatehouse_events', '')")
         .await?;
     tx.commit().await?;
-    tracing::info!(projection = name, generation, checkpoint, "swapped in a new generation");
+    tracing::info!(
+        projection = name,
+        generation,
+        checkpoint,
+        "swapped in a new generation"
+    );
     Ok(checkpoint)
 }
 
@@ -632,8 +650,11 @@ pub async fn rebuild(
             .map(|r| r.get(0))
             .collect();
         for g in stale {
-            tx.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", schema_name(name, g)))
-                .await?;
+            tx.batch_execute(&format!(
+                "DROP SCHEMA IF EXISTS {} CASCADE",
+                schema_name(name, g)
+            ))
+            .await?;
             tx.execute(
                 "DELETE FROM projection_generations WHERE name = $1 AND generation = $2",
                 &[&name, &g],
@@ -667,7 +688,9 @@ pub async fn rebuild(
             Ok(Step::Locked(_)) | Ok(Step::Retired) => {
                 return Err(ProjectionError::Invariant {
                     position: 0,
-                    reason: format!("generation {generation} of {name} was taken over during the rebuild"),
+                    reason: format!(
+                        "generation {generation} of {name} was taken over during the rebuild"
+                    ),
                 })
             }
             Err((_, e)) => return Err(e),

@@ -109,11 +109,9 @@ impl Statuses {
                 continue;
             };
             let mut rx = tx.subscribe();
-            let reached = tokio::time::timeout_at(
-                deadline,
-                rx.wait_for(|s| s.position >= min_position),
-            )
-            .await;
+            let reached =
+                tokio::time::timeout_at(deadline, rx.wait_for(|s| s.position >= min_position))
+                    .await;
             if !matches!(reached, Ok(Ok(_))) {
                 return Err(NotCaughtUp {
                     projection: name,

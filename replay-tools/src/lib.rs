@@ -76,13 +76,22 @@ pub async fn verify(
         for e in &page {
             let p = e.global_position;
             if p != position + 1 {
-                return Err(bad(position + 1, format!("missing; the next event is at {p}")));
+                return Err(bad(
+                    position + 1,
+                    format!("missing; the next event is at {p}"),
+                ));
             }
             if e.prev_hash != prev {
-                return Err(bad(p, "prev_hash does not link to the previous event".into()));
+                return Err(bad(
+                    p,
+                    "prev_hash does not link to the previous event".into(),
+                ));
             }
             if e.computed_hash() != e.hash {
-                return Err(bad(p, "the stored hash does not match the event's contents".into()));
+                return Err(bad(
+                    p,
+                    "the stored hash does not match the event's contents".into(),
+                ));
             }
             let v = versions.entry(e.stream_id.clone()).or_insert(0);
             if e.stream_version != *v + 1 {
@@ -112,7 +121,10 @@ pub async fn verify(
         ));
     }
     if head_hash != prev {
-        return Err(bad(position, "the head's hash does not match the last event".into()));
+        return Err(bad(
+            position,
+            "the head's hash does not match the last event".into(),
+        ));
     }
     Ok(VerifyReport {
         events: position,

@@ -11,7 +11,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 /// Operator tools over the Gatehouse log.
 #[derive(Debug, Parser)]
-#[command(name = "gatehouse-replay", version, about = "Verify, rebuild and inspect the Gatehouse log.")]
+#[command(
+    name = "gatehouse-replay",
+    version,
+    about = "Verify, rebuild and inspect the Gatehouse log."
+)]
 struct Cli {
     /// PostgreSQL connection URL. Without it, the embedded cluster under
     /// --data-dir is used (reused if the server is running, started and
@@ -20,7 +24,12 @@ struct Cli {
     database_url: Option<String>,
 
     /// Directory of the embedded PostgreSQL cluster.
-    #[arg(long, env = "GATEHOUSE_DATA_DIR", default_value = "./.gatehouse", global = true)]
+    #[arg(
+        long,
+        env = "GATEHOUSE_DATA_DIR",
+        default_value = "./.gatehouse",
+        global = true
+    )]
     data_dir: PathBuf,
 
     #[command(subcommand)]
@@ -96,7 +105,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 async fn verify(pool: &deadpool_postgres::Pool) -> anyhow::Result<ExitCode> {
     let bar = ProgressBar::new_spinner();
-    bar.set_style(ProgressStyle::with_template("{spinner} verified {pos} events ({per_sec})")?);
+    bar.set_style(ProgressStyle::with_template(
+        "{spinner} verified {pos} events ({per_sec})",
+    )?);
     let outcome = replay_tools::verify(pool, |p| bar.set_position(p)).await;
     bar.finish_and_clear();
     match outcome {
@@ -123,7 +134,10 @@ async fn rebuild(pool: &deadpool_postgres::Pool, name: &str) -> anyhow::Result<E
             Some(p) => vec![p],
             None => {
                 let known: Vec<_> = projections::all().iter().map(|p| p.name()).collect();
-                eprintln!("error: no projection named {name:?}; known: {}", known.join(", "));
+                eprintln!(
+                    "error: no projection named {name:?}; known: {}",
+                    known.join(", ")
+                );
                 return Ok(ExitCode::from(2));
             }
         }

@@ -17,7 +17,11 @@ struct ServerProcess {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 async fn spawn_server(db: &TestDb, dir: &std::path::Path) -> ServerProcess {
@@ -89,7 +93,10 @@ async fn a_killed_server_loses_no_acknowledged_write() {
         c.await.unwrap();
     }
     let acknowledged = acknowledged.lock().unwrap().clone();
-    assert!(acknowledged.len() >= 20, "writes were acknowledged before the kill");
+    assert!(
+        acknowledged.len() >= 20,
+        "writes were acknowledged before the kill"
+    );
 
     let client = db.client().await;
     let checkpoints_before: Vec<(String, i64)> = client
@@ -109,18 +116,36 @@ async fn a_killed_server_loses_no_acknowledged_write() {
             )
             .await
             .unwrap();
-        assert_eq!(row.get::<_, i64>(0), 1, "acknowledged sign-up {user_id} is in the log");
+        assert_eq!(
+            row.get::<_, i64>(0),
+            1,
+            "acknowledged sign-up {user_id} is in the log"
+        );
         assert!(row.get::<_, i64>(1) as u64 <= *position);
     }
     let pool = event_store::postgres::pool(&db.config, 2);
-    let report = replay_tools::verify(&pool, |_| {}).await.expect("the chain verifies after the crash");
+    let report = replay_tools::verify(&pool, |_| {})
+        .await
+        .expect("the chain verifies after the crash");
 
     // The projections resume and reach the head with nothing applied twice.
     let http = reqwest::Client::new();
     let mut caught_up = false;
     for _ in 0..400 {
-        let ready: Value = http.get(format!("{}/readyz", server.base)).send().await.unwrap().json().await.unwrap();
-        if ready["projections"].as_array().unwrap().iter().all(|p| p["lag"] == 0 && p["state"] == "active") {
+        let ready: Value = http
+            .get(format!("{}/readyz", server.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if ready["projections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["lag"] == 0 && p["state"] == "active")
+        {
             caught_up = true;
             break;
         }
@@ -132,17 +157,30 @@ async fn a_killed_server_loses_no_acknowledged_write() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(counted as u64, report.events, "every event counted exactly once");
-    let users: i64 = client.query_one("SELECT count(*) FROM rm.users", &[]).await.unwrap().get(0);
+    assert_eq!(
+        counted as u64, report.events,
+        "every event counted exactly once"
+    );
+    let users: i64 = client
+        .query_one("SELECT count(*) FROM rm.users", &[])
+        .await
+        .unwrap()
+        .get(0);
     let signed_up: i64 = client
-        .query_one("SELECT count(*) FROM events WHERE event_type = 'user.signed_up'", &[])
+        .query_one(
+            "SELECT count(*) FROM events WHERE event_type = 'user.signed_up'",
+            &[],
+        )
         .await
         .unwrap()
         .get(0);
     assert_eq!(users, signed_up);
     for (name, before) in checkpoints_before {
         let after: i64 = client
-            .query_one("SELECT position FROM projection_generations WHERE name = $1 AND state = 'active'", &[&name])
+            .query_one(
+                "SELECT position FROM projection_generations WHERE name = $1 AND state = 'active'",
+                &[&name],
+            )
             .await
             .unwrap()
             .get(0);

@@ -25,7 +25,10 @@ async fn assert_problem(r: reqwest::Response, status: u16, code: &str) -> Value 
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["code"], code);
     assert_eq!(body["status"], status);
-    assert_eq!(body["type"], format!("https://gatehouse.dev/problems/{code}"));
+    assert_eq!(
+        body["type"],
+        format!("https://gatehouse.dev/problems/{code}")
+    );
     assert!(body["title"].is_string() && body["detail"].is_string());
     body
 }
@@ -44,12 +47,18 @@ async fn a_user_signs_up_signs_in_and_reads_their_own_writes() {
     assert_eq!(created["email"], "ada@example.com");
 
     let r = s
-        .post("/v1/sessions", json!({"email": "ada@example.com", "password": "correct horse battery"}))
+        .post(
+            "/v1/sessions",
+            json!({"email": "ada@example.com", "password": "correct horse battery"}),
+        )
         .await;
     assert_eq!(r.status(), 201);
     let position = position_of(&r);
     assert!(position > signed_up_at);
-    let token = r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned();
+    let token = r.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert!(token.starts_with("ghs_"));
 
     let r = s
@@ -81,17 +90,30 @@ async fn personal_data_is_sealed_in_the_log_and_the_token_is_never_stored() {
         .await
         .unwrap();
     let log: String = rows.iter().map(|r| r.get::<_, String>(0)).collect();
-    assert!(!log.contains("grace@example.com"), "email in plaintext in the log");
+    assert!(
+        !log.contains("grace@example.com"),
+        "email in plaintext in the log"
+    );
     assert!(!log.contains("Test User"), "name in plaintext in the log");
     assert!(!log.contains("correct horse"), "password in the log");
     assert!(!log.contains(&token), "session token in the log");
-    assert!(log.contains("$argon2id$"), "the password is stored as an argon2id hash");
+    assert!(
+        log.contains("$argon2id$"),
+        "the password is stored as an argon2id hash"
+    );
 }
 
 #[tokio::test]
 async fn a_min_position_beyond_the_log_times_out_with_a_problem() {
     let db = fresh_db().await;
-    let s = TestServer::start_with(&db, Options { read_wait_ms: 300, ..Options::default() }).await;
+    let s = TestServer::start_with(
+        &db,
+        Options {
+            read_wait_ms: 300,
+            ..Options::default()
+        },
+    )
+    .await;
     let (_, token, position) = s.user("ahead@example.com").await;
     let r = s
         .http
@@ -131,7 +153,12 @@ async fn signing_out_stops_the_token_on_the_next_request() {
     assert!(position_of(&r) > 0);
     assert_problem(s.get("/v1/me", Some(&token)).await, 401, "unauthenticated").await;
     assert_problem(s.get("/v1/me", None).await, 401, "unauthenticated").await;
-    assert_problem(s.get("/v1/me", Some("ghs_forged")).await, 401, "unauthenticated").await;
+    assert_problem(
+        s.get("/v1/me", Some("ghs_forged")).await,
+        401,
+        "unauthenticated",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -141,11 +168,17 @@ async fn wrong_credentials_never_say_whether_the_email_exists() {
     s.user("known@example.com").await;
     let before = head(&db).await;
     let wrong_password = s
-        .post("/v1/sessions", json!({"email": "known@example.com", "password": "not the password"}))
+        .post(
+            "/v1/sessions",
+            json!({"email": "known@example.com", "password": "not the password"}),
+        )
         .await;
     let a = assert_problem(wrong_password, 401, "invalid-credentials").await;
     let unknown = s
-        .post("/v1/sessions", json!({"email": "nobody@example.com", "password": "not the password"}))
+        .post(
+            "/v1/sessions",
+            json!({"email": "nobody@example.com", "password": "not the password"}),
+        )
         .await;
     let b = assert_problem(unknown, 401, "invalid-credentials").await;
     assert_eq!(a, b, "the two refusals are indistinguishable");
@@ -155,7 +188,14 @@ async fn wrong_credentials_never_say_whether_the_email_exists() {
 #[tokio::test]
 async fn bad_input_gets_a_problem_and_appends_nothing() {
     let db = fresh_db().await;
-    let s = TestServer::start_with(&db, Options { body_limit: 4096, ..Options::default() }).await;
+    let s = TestServer::start_with(
+        &db,
+        Options {
+            body_limit: 4096,
+            ..Options::default()
+        },
+    )
+    .await;
     s.user("taken@example.com").await;
     let before = head(&db).await;
 
@@ -169,13 +209,29 @@ async fn bad_input_gets_a_problem_and_appends_nothing() {
         .unwrap();
     assert_problem(r, 400, "malformed-body").await;
 
-    let r = s.http.post(s.url("/v1/users")).body("email=a").send().await.unwrap();
+    let r = s
+        .http
+        .post(s.url("/v1/users"))
+        .body("email=a")
+        .send()
+        .await
+        .unwrap();
     assert_problem(r, 415, "unsupported-media-type").await;
 
-    let r = s.post("/v1/users", json!({"email": 1, "name": "x", "password": "y"})).await;
+    let r = s
+        .post(
+            "/v1/users",
+            json!({"email": 1, "name": "x", "password": "y"}),
+        )
+        .await;
     assert_problem(r, 422, "invalid-body").await;
 
-    let r = s.post("/v1/users", json!({"name": "No Email", "password": "correct horse battery"})).await;
+    let r = s
+        .post(
+            "/v1/users",
+            json!({"name": "No Email", "password": "correct horse battery"}),
+        )
+        .await;
     assert_problem(r, 422, "invalid-body").await;
 
     let r = s
@@ -184,7 +240,10 @@ async fn bad_input_gets_a_problem_and_appends_nothing() {
     assert_problem(r, 422, "invalid-body").await;
 
     let r = s
-        .post("/v1/users", json!({"email": "not-an-email", "name": "x".repeat(201), "password": "short"}))
+        .post(
+            "/v1/users",
+            json!({"email": "not-an-email", "name": "x".repeat(201), "password": "short"}),
+        )
         .await;
     let body = assert_problem(r, 422, "invalid-input").await;
     let pointers: Vec<&str> = body["errors"]
@@ -207,7 +266,11 @@ async fn bad_input_gets_a_problem_and_appends_nothing() {
     let r = s.http.put(s.url("/v1/users")).send().await.unwrap();
     assert_problem(r, 405, "method-not-allowed").await;
 
-    assert_eq!(head(&db).await, before, "no refused command appended an event");
+    assert_eq!(
+        head(&db).await,
+        before,
+        "no refused command appended an event"
+    );
 }
 
 #[tokio::test]
@@ -225,8 +288,16 @@ async fn two_sign_ups_racing_for_one_email_leave_one_account() {
         .iter()
         .map(|r| r.status().as_u16())
         .collect();
-    assert_eq!(statuses.iter().filter(|&&c| c == 201).count(), 1, "{statuses:?}");
-    assert_eq!(statuses.iter().filter(|&&c| c == 409).count(), 5, "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|&&c| c == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|&&c| c == 409).count(),
+        5,
+        "{statuses:?}"
+    );
 }
 
 #[tokio::test]
@@ -252,7 +323,14 @@ async fn health_readiness_and_the_openapi_document() {
     assert_eq!(names, vec!["accounts", "event_counts"]);
 
     let doc: Value = s.get("/openapi.json", None).await.json().await.unwrap();
-    for path in ["/v1/users", "/v1/me", "/v1/sessions", "/v1/sessions/current", "/healthz", "/readyz"] {
+    for path in [
+        "/v1/users",
+        "/v1/me",
+        "/v1/sessions",
+        "/v1/sessions/current",
+        "/healthz",
+        "/readyz",
+    ] {
         assert!(doc["paths"][path].is_object(), "{path} documented");
     }
     assert!(doc["components"]["schemas"]["Problem"].is_object());

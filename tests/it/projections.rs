@@ -45,7 +45,10 @@ fn start_runner(
 async fn counted(db: &TestDb) -> i64 {
     db.client()
         .await
-        .query_one("SELECT coalesce(sum(events), 0)::bigint FROM rm.event_counts", &[])
+        .query_one(
+            "SELECT coalesce(sum(events), 0)::bigint FROM rm.event_counts",
+            &[],
+        )
         .await
         .unwrap()
         .get(0)
@@ -54,17 +57,34 @@ async fn counted(db: &TestDb) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn competing_runners_apply_every_event_exactly_once() {
     let db = fresh_db().await;
-    let store: SharedStore =
-        Arc::new(PgStore::connect(db.config.clone(), PgStoreOptions::default()).await.unwrap());
+    let store: SharedStore = Arc::new(
+        PgStore::connect(db.config.clone(), PgStoreOptions::default())
+            .await
+            .unwrap(),
+    );
     let (stop_tx, stop) = watch::channel(false);
     let runners: Vec<_> = (0..3)
-        .map(|_| start_runner(&db, store.clone(), Arc::new(projections::event_counts::EventCounts), &stop))
+        .map(|_| {
+            start_runner(
+                &db,
+                store.clone(),
+                Arc::new(projections::event_counts::EventCounts),
+                &stop,
+            )
+        })
         .collect();
     let writers = (0..8).map(|w| {
         let store = store.clone();
         tokio::spawn(async move {
             for n in 0..50 {
-                store.append(&format!("app-{w}"), ExpectedVersion::Any, vec![ev("test.happened", n)]).await.unwrap();
+                store
+                    .append(
+                        &format!("app-{w}"),
+                        ExpectedVersion::Any,
+                        vec![ev("test.happened", n)],
+                    )
+                    .await
+                    .unwrap();
             }
         })
     });
@@ -114,7 +134,13 @@ async fn a_blue_green_rebuild_reproduces_every_read_model_byte_for_byte() {
     for i in 0..5 {
         let (_, token, _) = s.user(&format!("user{i}@example.com")).await;
         if i % 2 == 0 {
-            let r = s.http.delete(s.url("/v1/sessions/current")).bearer_auth(&token).send().await.unwrap();
+            let r = s
+                .http
+                .delete(s.url("/v1/sessions/current"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
             assert_eq!(r.status(), 204);
         }
     }
@@ -123,18 +149,35 @@ async fn a_blue_green_rebuild_reproduces_every_read_model_byte_for_byte() {
     let pool = event_store::postgres::pool(&db.config, 4);
     wait_caught_up(&s, position).await;
     let before = dump(&db).await;
-    assert!(before.matches('\n').count() > 10, "the read models hold rows: {before}");
+    assert!(
+        before.matches('\n').count() > 10,
+        "the read models hold rows: {before}"
+    );
 
     for p in projections::all() {
-        let (generation, at) = projections::rebuild(&pool, p.as_ref(), |_| {}).await.unwrap();
-        assert_eq!(generation, 2, "{} rebuilt into a second generation", p.name());
+        let (generation, at) = projections::rebuild(&pool, p.as_ref(), |_| {})
+            .await
+            .unwrap();
+        assert_eq!(
+            generation,
+            2,
+            "{} rebuilt into a second generation",
+            p.name()
+        );
         assert_eq!(at, position);
     }
-    assert_eq!(dump(&db).await, before, "the rebuilt read models are identical");
+    assert_eq!(
+        dump(&db).await,
+        before,
+        "the rebuilt read models are identical"
+    );
     let old_schemas: i64 = db
         .client()
         .await
-        .query_one("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'rm\\_%\\_g1'", &[])
+        .query_one(
+            "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'rm\\_%\\_g1'",
+            &[],
+        )
         .await
         .unwrap()
         .get(0);
@@ -193,7 +236,11 @@ impl Projection for Fragile {
     fn tables(&self) -> &'static [&'static str] {
         &["fragile"]
     }
-    async fn apply(&self, tx: &Transaction<'_>, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
+    async fn apply(
+        &self,
+        tx: &Transaction<'_>,
+        events: &[RecordedEvent],
+    ) -> Result<(), ProjectionError> {
         for e in events {
             if e.event_type == "test.poison" {
                 return Err(ProjectionError::Invariant {
@@ -202,7 +249,11 @@ impl Projection for Fragile {
                 });
             }
             if self.version == 1 {
-                tx.execute("INSERT INTO fragile (position) VALUES ($1)", &[&(e.global_position as i64)]).await?;
+                tx.execute(
+                    "INSERT INTO fragile (position) VALUES ($1)",
+                    &[&(e.global_position as i64)],
+                )
+                .await?;
             } else {
                 tx.execute(
                     "INSERT INTO fragile (position, event_type) VALUES ($1, $2)",
@@ -218,13 +269,20 @@ impl Projection for Fragile {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_poison_event_stops_the_projection_loudly_and_is_never_skipped() {
     let db = fresh_db().await;
-    let store: SharedStore =
-        Arc::new(PgStore::connect(db.config.clone(), PgStoreOptions::default()).await.unwrap());
+    let store: SharedStore = Arc::new(
+        PgStore::connect(db.config.clone(), PgStoreOptions::default())
+            .await
+            .unwrap(),
+    );
     for t in ["test.fine", "test.fine", "test.poison", "test.fine"] {
-        store.append("s-1", ExpectedVersion::Any, vec![ev(t, 0)]).await.unwrap();
+        store
+            .append("s-1", ExpectedVersion::Any, vec![ev(t, 0)])
+            .await
+            .unwrap();
     }
     let (stop_tx, stop) = watch::channel(false);
-    let (statuses, task) = start_runner(&db, store.clone(), Arc::new(Fragile { version: 1 }), &stop);
+    let (statuses, task) =
+        start_runner(&db, store.clone(), Arc::new(Fragile { version: 1 }), &stop);
     let mut failed = None;
     for _ in 0..200 {
         let (_, status) = statuses.snapshot().pop().unwrap();
@@ -246,9 +304,17 @@ async fn a_poison_event_stops_the_projection_loudly_and_is_never_skipped() {
         )
         .await
         .unwrap();
-    assert_eq!(row.get::<_, i64>(0), 2, "the checkpoint stays before the poison event");
+    assert_eq!(
+        row.get::<_, i64>(0),
+        2,
+        "the checkpoint stays before the poison event"
+    );
     assert_eq!(row.get::<_, i64>(1), 3);
-    let rows: i64 = client.query_one("SELECT count(*) FROM rm.fragile", &[]).await.unwrap().get(0);
+    let rows: i64 = client
+        .query_one("SELECT count(*) FROM rm.fragile", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(rows, 2, "nothing after the poison event was applied");
     stop_tx.send(true).unwrap();
     task.await.unwrap();
@@ -257,20 +323,30 @@ async fn a_poison_event_stops_the_projection_loudly_and_is_never_skipped() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_projection_version_fills_a_new_generation_then_swaps() {
     let db = fresh_db().await;
-    let store: SharedStore =
-        Arc::new(PgStore::connect(db.config.clone(), PgStoreOptions::default()).await.unwrap());
+    let store: SharedStore = Arc::new(
+        PgStore::connect(db.config.clone(), PgStoreOptions::default())
+            .await
+            .unwrap(),
+    );
     for n in 0..20 {
-        store.append("s-1", ExpectedVersion::Any, vec![ev("test.fine", n)]).await.unwrap();
+        store
+            .append("s-1", ExpectedVersion::Any, vec![ev("test.fine", n)])
+            .await
+            .unwrap();
     }
     let (stop_tx, stop) = watch::channel(false);
     let (v1, task) = start_runner(&db, store.clone(), Arc::new(Fragile { version: 1 }), &stop);
-    v1.wait_for(&["fragile"], 20, Duration::from_secs(10)).await.unwrap();
+    v1.wait_for(&["fragile"], 20, Duration::from_secs(10))
+        .await
+        .unwrap();
     stop_tx.send(true).unwrap();
     task.await.unwrap();
 
     let (stop_tx, stop) = watch::channel(false);
     let (v2, task) = start_runner(&db, store.clone(), Arc::new(Fragile { version: 2 }), &stop);
-    v2.wait_for(&["fragile"], 20, Duration::from_secs(10)).await.unwrap();
+    v2.wait_for(&["fragile"], 20, Duration::from_secs(10))
+        .await
+        .unwrap();
     let client = db.client().await;
     let row = client
         .query_one(
@@ -281,11 +357,17 @@ async fn a_new_projection_version_fills_a_new_generation_then_swaps() {
         .unwrap();
     assert_eq!((row.get::<_, i32>(0), row.get::<_, i32>(1)), (2, 2));
     let typed: i64 = client
-        .query_one("SELECT count(*) FROM rm.fragile WHERE event_type = 'test.fine'", &[])
+        .query_one(
+            "SELECT count(*) FROM rm.fragile WHERE event_type = 'test.fine'",
+            &[],
+        )
         .await
         .unwrap()
         .get(0);
-    assert_eq!(typed, 20, "the view shows the new version's tables, filled from position 0");
+    assert_eq!(
+        typed, 20,
+        "the view shows the new version's tables, filled from position 0"
+    );
     stop_tx.send(true).unwrap();
     task.await.unwrap();
 }

@@ -11,15 +11,25 @@ use serde_json::json;
 use tokio::sync::Barrier;
 
 fn ev(task: usize, n: usize) -> NewEvent {
-    NewEvent::raw("test.happened", json!({ "task": task, "n": n }), Metadata::by(Actor::system()))
+    NewEvent::raw(
+        "test.happened",
+        json!({ "task": task, "n": n }),
+        Metadata::by(Actor::system()),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sixteen_writers_on_one_stream_lose_no_update() {
     let db = gatehouse_tests::fresh_db().await;
-    let store: SharedStore =
-        Arc::new(PgStore::connect(db.config.clone(), PgStoreOptions::default()).await.unwrap());
-    store.append("app-1", ExpectedVersion::NoStream, vec![ev(99, 0)]).await.unwrap();
+    let store: SharedStore = Arc::new(
+        PgStore::connect(db.config.clone(), PgStoreOptions::default())
+            .await
+            .unwrap(),
+    );
+    store
+        .append("app-1", ExpectedVersion::NoStream, vec![ev(99, 0)])
+        .await
+        .unwrap();
 
     // One round: all 16 expect version 1; exactly one wins.
     let barrier = Arc::new(Barrier::new(16));
@@ -27,10 +37,16 @@ async fn sixteen_writers_on_one_stream_lose_no_update() {
         let (store, barrier) = (store.clone(), barrier.clone());
         tokio::spawn(async move {
             barrier.wait().await;
-            store.append("app-1", ExpectedVersion::Exact(1), vec![ev(task, 0)]).await
+            store
+                .append("app-1", ExpectedVersion::Exact(1), vec![ev(task, 0)])
+                .await
         })
     });
-    let outcomes: Vec<_> = futures::future::join_all(round).await.into_iter().map(|r| r.unwrap()).collect();
+    let outcomes: Vec<_> = futures::future::join_all(round)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
     assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count(), 1);
     for o in outcomes.iter().filter(|o| o.is_err()) {
         assert!(
@@ -48,7 +64,10 @@ async fn sixteen_writers_on_one_stream_lose_no_update() {
             for n in 1..=PER_TASK {
                 loop {
                     let version = store.read_stream("app-1", 1, 10_000).await.unwrap().len() as u64;
-                    match store.append("app-1", ExpectedVersion::Exact(version), vec![ev(task, n)]).await {
+                    match store
+                        .append("app-1", ExpectedVersion::Exact(version), vec![ev(task, n)])
+                        .await
+                    {
                         Ok(_) => break,
                         Err(AppendError::Conflict { .. }) => conflicts += 1,
                         Err(e) => panic!("unexpected error: {e}"),
@@ -58,7 +77,11 @@ async fn sixteen_writers_on_one_stream_lose_no_update() {
             conflicts
         })
     });
-    let conflicts: usize = futures::future::join_all(writers).await.into_iter().map(|r| r.unwrap()).sum();
+    let conflicts: usize = futures::future::join_all(writers)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .sum();
     assert!(conflicts > 0, "the writers really raced");
 
     let events = store.read_stream("app-1", 1, 100_000).await.unwrap();
@@ -74,14 +97,21 @@ async fn sixteen_writers_on_one_stream_lose_no_update() {
             (d["task"].as_u64().unwrap(), d["n"].as_u64().unwrap())
         })
         .collect();
-    assert_eq!(written.len(), 16 * PER_TASK, "every acknowledged append is there, once");
+    assert_eq!(
+        written.len(),
+        16 * PER_TASK,
+        "every acknowledged append is there, once"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_subscriber_sees_every_event_of_concurrent_writers_exactly_once_in_order() {
     let db = gatehouse_tests::fresh_db().await;
-    let store: SharedStore =
-        Arc::new(PgStore::connect(db.config.clone(), PgStoreOptions::default()).await.unwrap());
+    let store: SharedStore = Arc::new(
+        PgStore::connect(db.config.clone(), PgStoreOptions::default())
+            .await
+            .unwrap(),
+    );
     const TASKS: usize = 16;
     const PER_TASK: usize = 100;
     let total = (TASKS * PER_TASK) as u64;
@@ -105,8 +135,15 @@ async fn a_subscriber_sees_every_event_of_concurrent_writers_exactly_once_in_ord
             for n in 0..PER_TASK {
                 let e = ev(task, n);
                 ids.push(e.event_id);
-                let expected = if n == 0 { ExpectedVersion::NoStream } else { ExpectedVersion::Exact(n as u64) };
-                store.append(&format!("app-{task}"), expected, vec![e]).await.unwrap();
+                let expected = if n == 0 {
+                    ExpectedVersion::NoStream
+                } else {
+                    ExpectedVersion::Exact(n as u64)
+                };
+                store
+                    .append(&format!("app-{task}"), expected, vec![e])
+                    .await
+                    .unwrap();
             }
             ids
         })
@@ -118,13 +155,19 @@ async fn a_subscriber_sees_every_event_of_concurrent_writers_exactly_once_in_ord
         .collect();
     let seen = subscriber.await.unwrap();
     let positions: Vec<u64> = seen.iter().map(|s| s.0).collect();
-    assert_eq!(positions, (1..=total).collect::<Vec<_>>(), "strictly increasing, no gap");
+    assert_eq!(
+        positions,
+        (1..=total).collect::<Vec<_>>(),
+        "strictly increasing, no gap"
+    );
     let seen_ids: HashSet<uuid::Uuid> = seen.iter().map(|s| s.1).collect();
     assert_eq!(seen_ids.len(), seen.len(), "no event twice");
     assert_eq!(seen_ids, written, "every event seen");
 
     let pool = event_store::postgres::pool(&db.config, 2);
-    let report = replay_tools::verify(&pool, |_| {}).await.expect("gatehouse-replay verify passes");
+    let report = replay_tools::verify(&pool, |_| {})
+        .await
+        .expect("gatehouse-replay verify passes");
     assert_eq!(report.events, total);
     assert_eq!(report.streams, TASKS as u64);
 }
@@ -132,19 +175,29 @@ async fn a_subscriber_sees_every_event_of_concurrent_writers_exactly_once_in_ord
 #[tokio::test]
 async fn a_tampered_payload_fails_verification_at_its_position() {
     let db = gatehouse_tests::fresh_db().await;
-    let store = PgStore::connect(db.config.clone(), PgStoreOptions::default()).await.unwrap();
+    let store = PgStore::connect(db.config.clone(), PgStoreOptions::default())
+        .await
+        .unwrap();
     for i in 0..5 {
-        store.append(&format!("app-{i}"), ExpectedVersion::Any, vec![ev(i, 0)]).await.unwrap();
+        store
+            .append(&format!("app-{i}"), ExpectedVersion::Any, vec![ev(i, 0)])
+            .await
+            .unwrap();
     }
     let pool = event_store::postgres::pool(&db.config, 2);
     assert_eq!(replay_tools::verify(&pool, |_| {}).await.unwrap().events, 5);
 
     let client = db.client().await;
     let refused = client
-        .batch_execute("UPDATE events SET data = '{\"task\": 0, \"n\": 666}' WHERE global_position = 3")
+        .batch_execute(
+            "UPDATE events SET data = '{\"task\": 0, \"n\": 666}' WHERE global_position = 3",
+        )
         .await;
     assert!(refused.is_err(), "the trigger refuses updates");
-    assert!(client.batch_execute("DELETE FROM events WHERE global_position = 5").await.is_err());
+    assert!(client
+        .batch_execute("DELETE FROM events WHERE global_position = 5")
+        .await
+        .is_err());
     assert!(client.batch_execute("TRUNCATE events").await.is_err());
 
     // An attacker with superuser rights gets past the trigger; the chain
@@ -169,9 +222,14 @@ async fn a_tampered_payload_fails_verification_at_its_position() {
 #[tokio::test]
 async fn a_deleted_event_fails_verification_at_the_gap() {
     let db = gatehouse_tests::fresh_db().await;
-    let store = PgStore::connect(db.config.clone(), PgStoreOptions::default()).await.unwrap();
+    let store = PgStore::connect(db.config.clone(), PgStoreOptions::default())
+        .await
+        .unwrap();
     for i in 0..4 {
-        store.append("app-1", ExpectedVersion::Any, vec![ev(i, 0)]).await.unwrap();
+        store
+            .append("app-1", ExpectedVersion::Any, vec![ev(i, 0)])
+            .await
+            .unwrap();
     }
     db.client()
         .await

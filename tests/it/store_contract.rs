@@ -10,12 +10,20 @@ use event_store::{AppendError, EventStoreExt, SharedStore, StreamAppend};
 use serde_json::json;
 
 fn ev(n: u64) -> NewEvent {
-    NewEvent::raw("test.happened", json!({ "n": n }), Metadata::by(Actor::system()))
+    NewEvent::raw(
+        "test.happened",
+        json!({ "n": n }),
+        Metadata::by(Actor::system()),
+    )
 }
 
 async fn pg() -> SharedStore {
     let db = gatehouse_tests::fresh_db().await;
-    Arc::new(PgStore::connect(db.config, PgStoreOptions::default()).await.unwrap())
+    Arc::new(
+        PgStore::connect(db.config, PgStoreOptions::default())
+            .await
+            .unwrap(),
+    )
 }
 
 fn mem() -> SharedStore {
@@ -47,10 +55,16 @@ contract!(
 );
 
 async fn appends_and_reads_back_a_stream(store: SharedStore) {
-    let a = store.append("app-1", ExpectedVersion::NoStream, vec![ev(1), ev(2)]).await.unwrap();
+    let a = store
+        .append("app-1", ExpectedVersion::NoStream, vec![ev(1), ev(2)])
+        .await
+        .unwrap();
     assert_eq!((a.first_position, a.last_position), (1, 2));
     assert_eq!(a.stream_versions, vec![2]);
-    let b = store.append("app-1", ExpectedVersion::Exact(2), vec![ev(3)]).await.unwrap();
+    let b = store
+        .append("app-1", ExpectedVersion::Exact(2), vec![ev(3)])
+        .await
+        .unwrap();
     assert_eq!(b.stream_versions, vec![3]);
     let events = store.read_stream("app-1", 1, 100).await.unwrap();
     let versions: Vec<u64> = events.iter().map(|e| e.stream_version).collect();
@@ -62,32 +76,62 @@ async fn appends_and_reads_back_a_stream(store: SharedStore) {
 }
 
 async fn a_wrong_expected_version_is_a_conflict_and_appends_nothing(store: SharedStore) {
-    store.append("s-1", ExpectedVersion::NoStream, vec![ev(1)]).await.unwrap();
-    let err = store.append("s-1", ExpectedVersion::Exact(5), vec![ev(2)]).await.unwrap_err();
+    store
+        .append("s-1", ExpectedVersion::NoStream, vec![ev(1)])
+        .await
+        .unwrap();
+    let err = store
+        .append("s-1", ExpectedVersion::Exact(5), vec![ev(2)])
+        .await
+        .unwrap_err();
     match err {
-        AppendError::Conflict { stream_id, actual, .. } => {
+        AppendError::Conflict {
+            stream_id, actual, ..
+        } => {
             assert_eq!(stream_id, "s-1");
             assert_eq!(actual, 1);
         }
         other => panic!("expected a conflict, got {other:?}"),
     }
     assert_eq!(store.head().await.unwrap(), 1);
-    let any = store.append("s-1", ExpectedVersion::Any, vec![ev(3)]).await.unwrap();
+    let any = store
+        .append("s-1", ExpectedVersion::Any, vec![ev(3)])
+        .await
+        .unwrap();
     assert_eq!(any.stream_versions, vec![2]);
 }
 
 async fn no_stream_refuses_an_existing_stream(store: SharedStore) {
-    store.append("s-1", ExpectedVersion::NoStream, vec![ev(1)]).await.unwrap();
-    let err = store.append("s-1", ExpectedVersion::NoStream, vec![ev(2)]).await.unwrap_err();
-    assert!(matches!(err, AppendError::Conflict { actual: 1, .. }), "{err:?}");
-    let err = store.append("s-2", ExpectedVersion::Exact(1), vec![ev(2)]).await.unwrap_err();
-    assert!(matches!(err, AppendError::Conflict { actual: 0, .. }), "{err:?}");
+    store
+        .append("s-1", ExpectedVersion::NoStream, vec![ev(1)])
+        .await
+        .unwrap();
+    let err = store
+        .append("s-1", ExpectedVersion::NoStream, vec![ev(2)])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, AppendError::Conflict { actual: 1, .. }),
+        "{err:?}"
+    );
+    let err = store
+        .append("s-2", ExpectedVersion::Exact(1), vec![ev(2)])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, AppendError::Conflict { actual: 0, .. }),
+        "{err:?}"
+    );
 }
 
 async fn global_positions_are_contiguous_and_chained(store: SharedStore) {
     for i in 0..5 {
         store
-            .append(&format!("s-{i}"), ExpectedVersion::Any, vec![ev(i), ev(i + 100)])
+            .append(
+                &format!("s-{i}"),
+                ExpectedVersion::Any,
+                vec![ev(i), ev(i + 100)],
+            )
             .await
             .unwrap();
     }
@@ -103,7 +147,10 @@ async fn global_positions_are_contiguous_and_chained(store: SharedStore) {
 }
 
 async fn a_multi_stream_append_is_atomic(store: SharedStore) {
-    store.append("email-x", ExpectedVersion::NoStream, vec![ev(0)]).await.unwrap();
+    store
+        .append("email-x", ExpectedVersion::NoStream, vec![ev(0)])
+        .await
+        .unwrap();
     let err = store
         .append_all(vec![
             StreamAppend::new("user-1", ExpectedVersion::NoStream, vec![ev(1)]),
@@ -126,24 +173,45 @@ async fn a_multi_stream_append_is_atomic(store: SharedStore) {
 
 async fn a_retried_append_is_idempotent(store: SharedStore) {
     let events = vec![ev(1), ev(2)];
-    let first = store.append("s-1", ExpectedVersion::NoStream, events.clone()).await.unwrap();
-    let again = store.append("s-1", ExpectedVersion::NoStream, events).await.unwrap();
+    let first = store
+        .append("s-1", ExpectedVersion::NoStream, events.clone())
+        .await
+        .unwrap();
+    let again = store
+        .append("s-1", ExpectedVersion::NoStream, events)
+        .await
+        .unwrap();
     assert_eq!(first, again);
     assert_eq!(store.head().await.unwrap(), 2);
 }
 
 async fn reusing_an_event_id_in_another_append_is_refused(store: SharedStore) {
     let e = ev(1);
-    store.append("s-1", ExpectedVersion::Any, vec![e.clone()]).await.unwrap();
-    let err = store.append("s-2", ExpectedVersion::Any, vec![ev(2), e.clone()]).await.unwrap_err();
-    assert!(matches!(err, AppendError::DuplicateEventId(id) if id == e.event_id), "{err:?}");
+    store
+        .append("s-1", ExpectedVersion::Any, vec![e.clone()])
+        .await
+        .unwrap();
+    let err = store
+        .append("s-2", ExpectedVersion::Any, vec![ev(2), e.clone()])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, AppendError::DuplicateEventId(id) if id == e.event_id),
+        "{err:?}"
+    );
     assert_eq!(store.head().await.unwrap(), 1);
 }
 
 async fn malformed_appends_are_refused(store: SharedStore) {
-    let err = store.append("s-1", ExpectedVersion::Any, vec![]).await.unwrap_err();
+    let err = store
+        .append("s-1", ExpectedVersion::Any, vec![])
+        .await
+        .unwrap_err();
     assert!(matches!(err, AppendError::Invalid(_)));
-    let err = store.append("", ExpectedVersion::Any, vec![ev(1)]).await.unwrap_err();
+    let err = store
+        .append("", ExpectedVersion::Any, vec![ev(1)])
+        .await
+        .unwrap_err();
     assert!(matches!(err, AppendError::Invalid(_)));
     let err = store
         .append_all(vec![
@@ -157,14 +225,20 @@ async fn malformed_appends_are_refused(store: SharedStore) {
 }
 
 async fn a_subscription_catches_up_then_follows(store: SharedStore) {
-    store.append("s-1", ExpectedVersion::Any, vec![ev(1), ev(2)]).await.unwrap();
+    store
+        .append("s-1", ExpectedVersion::Any, vec![ev(1), ev(2)])
+        .await
+        .unwrap();
     let mut sub = event_store::subscribe(store.clone(), 0);
     assert_eq!(sub.next().await.unwrap().global_position, 1);
     assert_eq!(sub.next().await.unwrap().global_position, 2);
     let writer = store.clone();
     tokio::spawn(async move {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        writer.append("s-2", ExpectedVersion::Any, vec![ev(3)]).await.unwrap();
+        writer
+            .append("s-2", ExpectedVersion::Any, vec![ev(3)])
+            .await
+            .unwrap();
     });
     let third = tokio::time::timeout(std::time::Duration::from_secs(5), sub.next())
         .await
@@ -176,7 +250,10 @@ async fn a_subscription_catches_up_then_follows(store: SharedStore) {
 
 async fn read_all_pages_from_a_position(store: SharedStore) {
     for i in 0..7 {
-        store.append("s-1", ExpectedVersion::Any, vec![ev(i)]).await.unwrap();
+        store
+            .append("s-1", ExpectedVersion::Any, vec![ev(i)])
+            .await
+            .unwrap();
     }
     let page = store.read_all(3, 2).await.unwrap();
     let positions: Vec<u64> = page.iter().map(|e| e.global_position).collect();

@@ -49,7 +49,9 @@ pub async fn fresh_db() -> TestDb {
     tokio::spawn(conn);
     let name = format!("t_{}", uuid::Uuid::new_v4().simple());
     client
-        .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE template0 STRATEGY FILE_COPY"))
+        .batch_execute(&format!(
+            "CREATE DATABASE {name} TEMPLATE template0 STRATEGY FILE_COPY"
+        ))
         .await
         .unwrap();
     TestDb {

@@ -113,7 +113,12 @@ impl TestServer {
 
     /// POSTs JSON.
     pub async fn post(&self, path: &str, body: serde_json::Value) -> reqwest::Response {
-        self.http.post(self.url(path)).json(&body).send().await.unwrap()
+        self.http
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
     }
 
     /// GETs with an optional bearer token.

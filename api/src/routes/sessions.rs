@@ -58,8 +58,7 @@ pub struct SessionCreated {
 /// A hash checked when the email is unknown, so that timing does not
 /// reveal whether an account exists.
 static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    crate::routes::users::hash_password("not a password of any account")
-        .unwrap_or_default()
+    crate::routes::users::hash_password("not a password of any account").unwrap_or_default()
 });
 
 /// Sign in with email and password.
@@ -107,7 +106,10 @@ pub async fn sign_in(
         .append(
             &format!("session-{session_id}"),
             ExpectedVersion::NoStream,
-            vec![NewEvent::from_domain(&event, meta.metadata(Actor::user(user_id)))],
+            vec![NewEvent::from_domain(
+                &event,
+                meta.metadata(Actor::user(user_id)),
+            )],
         )
         .await?;
     state
@@ -138,7 +140,9 @@ async fn find_account(
     let Some(claim) = claim.first() else {
         return Ok(None);
     };
-    let Some(AccountEvent::EmailClaimed(c)) = AccountEvent::decode(claim).map_err(ApiError::internal)? else {
+    let Some(AccountEvent::EmailClaimed(c)) =
+        AccountEvent::decode(claim).map_err(ApiError::internal)?
+    else {
         return Ok(None);
     };
     let events = state
@@ -146,7 +150,9 @@ async fn find_account(
         .read_stream(&format!("user-{}", c.user_id), 1, 1)
         .await?;
     for e in &events {
-        if let Some(AccountEvent::UserSignedUp(u)) = AccountEvent::decode(e).map_err(ApiError::internal)? {
+        if let Some(AccountEvent::UserSignedUp(u)) =
+            AccountEvent::decode(e).map_err(ApiError::internal)?
+        {
             return Ok(Some((u.user_id, u.password_hash)));
         }
     }
@@ -182,7 +188,10 @@ pub async fn sign_out(
         .append(
             &format!("session-{}", session.session_id),
             ExpectedVersion::Any,
-            vec![NewEvent::from_domain(&event, meta.metadata(Actor::user(session.user_id)))],
+            vec![NewEvent::from_domain(
+                &event,
+                meta.metadata(Actor::user(session.user_id)),
+            )],
         )
         .await?;
     state

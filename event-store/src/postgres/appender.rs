@@ -1,7 +1,7 @@
 //! Group commit: one task per process owns a connection and turns every
 //! append waiting in its queue into one transaction. Two pipelined round trips
-//! per batch: lock the head and read stream versions and known event ids;
-//! then insert, move the head, notify and commit. A request that conflicts
+//! per batch: lock the head and read the stream versions; then insert, move
+//! the head, notify and commit. A request that conflicts
 //! fails alone; the rest of its batch commits.
 
 use std::collections::{HashMap, HashSet};
@@ -29,8 +29,7 @@ struct Conn {
     lock_head: Statement,
     versions: Statement,
     existing: Statement,
-    insert: Statement,
-    move_head: Statement,
+    write: Statement,
 }
 
 impl Conn {
@@ -41,57 +40,110 @@ impl Conn {
                 tracing::warn!(error = %e, "appender connection closed");
             }
         });
-        let (lock_head, versions, existing, insert, move_head) = tokio::try_join!(
-            client.prepare("SELECT position, hash FROM log_head WHERE id FOR UPDATE"),
+        // A generic plan cached while the log was small (a sequential scan
+        // and hash join) stays bad as the log grows; plan with the live size.
+        client
+            .batch_execute("SET plan_cache_mode = force_custom_plan")
+            .await?;
+        let (lock_head, versions, existing, write) = tokio::try_join!(
+            // Locks the head and, in the same round trip, reads the stream
+            // versions. The versions come from the statement's snapshot,
+            // taken before the lock was granted: `seen` is the head in that
+            // snapshot, and if it differs from the locked head another
+            // append committed in between and the versions are re-read.
             client.prepare(
-                "SELECT stream_id, max(stream_version) FROM events \
-                 WHERE stream_id = ANY($1) GROUP BY stream_id"
+                "WITH locked AS (SELECT position, hash FROM log_head WHERE id FOR UPDATE) \
+                 SELECT l.position, l.hash, (SELECT position FROM log_head WHERE id), \
+                 ARRAY(SELECT (SELECT e.stream_version FROM events e WHERE e.stream_id = s.id \
+                 ORDER BY e.stream_version DESC LIMIT 1) \
+                 FROM unnest($1::text[]) WITH ORDINALITY AS s(id, n) ORDER BY s.n) \
+                 FROM locked l"
             ),
             client.prepare(
-                "SELECT event_id, global_position, stream_id, stream_version FROM events \
-                 WHERE event_id = ANY($1)"
+                "SELECT s.id, (SELECT e.stream_version FROM events e WHERE e.stream_id = s.id \
+                 ORDER BY e.stream_version DESC LIMIT 1) FROM unnest($1::text[]) AS s(id)"
             ),
             client.prepare(
-                "INSERT INTO events (global_position, stream_id, stream_version, event_id, \
-                 event_type, schema_version, data, metadata, recorded_at, prev_hash, hash) \
+                "SELECT e.event_id, e.global_position, e.stream_id, e.stream_version \
+                 FROM unnest($1::uuid[]) AS i(id), \
+                 LATERAL (SELECT * FROM events WHERE event_id = i.id) AS e"
+            ),
+            // Inserts the batch, moves the head and queues the notification
+            // (delivered at commit) in one statement.
+            client.prepare(
+                "WITH ins AS (INSERT INTO events (global_position, stream_id, stream_version, \
+                 event_id, event_type, schema_version, data, metadata, recorded_at, prev_hash, hash) \
                  SELECT p, s, v, i, t, sv, d::json, m::json, $9, ph, h \
                  FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::uuid[], $5::text[], \
                  $6::int[], $7::text[], $8::text[], $10::bytea[], $11::bytea[]) \
-                 AS u(p, s, v, i, t, sv, d, m, ph, h)"
+                 AS u(p, s, v, i, t, sv, d, m, ph, h) RETURNING 1), \
+                 moved AS (UPDATE log_head SET position = $12, hash = $13 WHERE id RETURNING 1) \
+                 SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM moved), \
+                 pg_notify('gatehouse_events', '')"
             ),
-            client.prepare("UPDATE log_head SET position = $1, hash = $2 WHERE id"),
         )?;
         Ok(Conn {
             client,
             lock_head,
             versions,
             existing,
-            insert,
-            move_head,
+            write,
         })
     }
 }
 
-/// The appender loop; ends when every sender is gone.
+/// The appender: `lanes` connections take turns gathering the queue into
+/// batches. While one lane's batch commits (and waits for its WAL flush), the
+/// next lane already holds its batch and waits on the head row lock, so
+/// commits follow each other without a client round trip in between. Ends
+/// when every sender is gone.
 pub(super) async fn run(
     config: tokio_postgres::Config,
-    mut rx: mpsc::Receiver<Job>,
+    rx: mpsc::Receiver<Job>,
+    wake: Arc<watch::Sender<u64>>,
+    max_batch_events: usize,
+    lanes: usize,
+) {
+    let rx = Arc::new(tokio::sync::Mutex::new(rx));
+    let lanes: Vec<_> = (0..lanes.max(1))
+        .map(|_| {
+            tokio::spawn(lane(
+                config.clone(),
+                rx.clone(),
+                wake.clone(),
+                max_batch_events,
+            ))
+        })
+        .collect();
+    for lane in lanes {
+        let _ = lane.await;
+    }
+}
+
+async fn lane(
+    config: tokio_postgres::Config,
+    rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
     wake: Arc<watch::Sender<u64>>,
     max_batch_events: usize,
 ) {
     let mut conn: Option<Conn> = None;
-    while let Some(first) = rx.recv().await {
-        let mut size = event_count(&first);
-        let mut jobs = vec![first];
-        while size < max_batch_events {
-            match rx.try_recv() {
-                Ok(job) => {
-                    size += event_count(&job);
-                    jobs.push(job);
+    loop {
+        let jobs = {
+            let mut rx = rx.lock().await;
+            let Some(first) = rx.recv().await else { return };
+            let mut size = event_count(&first);
+            let mut jobs = vec![first];
+            while size < max_batch_events {
+                match rx.try_recv() {
+                    Ok(job) => {
+                        size += event_count(&job);
+                        jobs.push(job);
+                    }
+                    Err(_) => break,
                 }
-                Err(_) => break,
             }
-        }
+            jobs
+        };
         if conn.as_ref().is_none_or(|c| c.client.is_closed()) {
             match Conn::open(&config).await {
                 Ok(c) => conn = Some(c),
@@ -117,12 +169,17 @@ fn event_count(job: &Job) -> usize {
     job.appends.iter().map(|a| a.events.len()).sum()
 }
 
-/// Commits a batch, falling back to one transaction per job if the batch as
-/// a whole fails, so that one bad request cannot fail its neighbours.
-/// Returns whether anything was committed.
+/// Commits a batch. The fast path skips the duplicate-id lookup and lets
+/// the unique index catch a retried append; on any failure the batch is
+/// retried with the lookup, and then one job per transaction, so that one bad
+/// request cannot fail its neighbours. Returns whether anything committed.
 async fn commit_jobs(conn: &Conn, jobs: Vec<Job>) -> bool {
     let requests: Vec<&[StreamAppend]> = jobs.iter().map(|j| j.appends.as_slice()).collect();
-    match try_batch(conn, &requests).await {
+    let outcome = match try_batch(conn, &requests, false).await {
+        Ok(o) => Ok(recheck_conflicts(conn, &requests, o).await),
+        Err(_) => try_batch(conn, &requests, true).await,
+    };
+    match outcome {
         Ok(outcomes) => {
             let any = outcomes.iter().any(|o| o.is_ok());
             for (job, outcome) in jobs.into_iter().zip(outcomes) {
@@ -140,8 +197,10 @@ async fn commit_jobs(conn: &Conn, jobs: Vec<Job>) -> bool {
             tracing::warn!(error = %e, jobs = jobs.len(), "batch append failed; retrying one by one");
             let mut any = false;
             for job in jobs {
-                let outcome = match try_batch(conn, &[job.appends.as_slice()]).await {
-                    Ok(mut o) => o.pop().unwrap_or(Err(AppendError::Store(StoreError::Closed))),
+                let outcome = match try_batch(conn, &[job.appends.as_slice()], true).await {
+                    Ok(mut o) => o
+                        .pop()
+                        .unwrap_or(Err(AppendError::Store(StoreError::Closed))),
                     Err(e) => Err(AppendError::Store(e)),
                 };
                 any |= outcome.is_ok();
@@ -150,6 +209,31 @@ async fn commit_jobs(conn: &Conn, jobs: Vec<Job>) -> bool {
             any
         }
     }
+}
+
+/// A conflict found without the duplicate-id lookup may be the retry of an
+/// append that already committed; such requests are decided again with it.
+async fn recheck_conflicts(
+    conn: &Conn,
+    requests: &[&[StreamAppend]],
+    mut outcomes: Vec<Result<Appended, AppendError>>,
+) -> Vec<Result<Appended, AppendError>> {
+    let conflicted: Vec<usize> = outcomes
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| matches!(o, Err(AppendError::Conflict { .. })))
+        .map(|(i, _)| i)
+        .collect();
+    if conflicted.is_empty() {
+        return outcomes;
+    }
+    let again: Vec<&[StreamAppend]> = conflicted.iter().map(|&i| requests[i]).collect();
+    if let Ok(decided) = try_batch(conn, &again, true).await {
+        for (i, outcome) in conflicted.into_iter().zip(decided) {
+            outcomes[i] = outcome;
+        }
+    }
+    outcomes
 }
 
 /// Column arrays for the multi-row insert.
@@ -170,6 +254,7 @@ struct Rows<'a> {
 async fn try_batch(
     conn: &Conn,
     requests: &[&[StreamAppend]],
+    check_duplicates: bool,
 ) -> Result<Vec<Result<Appended, AppendError>>, StoreError> {
     let c = &conn.client;
     let streams: Vec<&str> = requests
@@ -178,24 +263,33 @@ async fn try_batch(
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
-    let ids: Vec<Uuid> = requests
-        .iter()
-        .flat_map(|r| r.iter().flat_map(|a| a.events.iter().map(|e| e.event_id)))
-        .collect();
+    let ids: Vec<Uuid> = if check_duplicates {
+        requests
+            .iter()
+            .flat_map(|r| r.iter().flat_map(|a| a.events.iter().map(|e| e.event_id)))
+            .collect()
+    } else {
+        Vec::new()
+    };
 
     let versions_params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&streams];
     let existing_params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&ids];
-    let (begin, head, versions, existing) = tokio::join!(
+    let (begin, head, existing) = tokio::join!(
         c.batch_execute("BEGIN"),
-        c.query_one(&conn.lock_head, &[]),
-        c.query(&conn.versions, &versions_params),
-        c.query(&conn.existing, &existing_params),
+        c.query_one(&conn.lock_head, &versions_params),
+        async {
+            if check_duplicates {
+                c.query(&conn.existing, &existing_params).await
+            } else {
+                Ok(Vec::new())
+            }
+        },
     );
     let first_round = (|| {
         begin?;
-        Ok::<_, tokio_postgres::Error>((head?, versions?, existing?))
+        Ok::<_, tokio_postgres::Error>((head?, existing?))
     })();
-    let (head, versions, existing) = match first_round {
+    let (head, existing) = match first_round {
         Ok(v) => v,
         Err(e) => {
             let _ = c.batch_execute("ROLLBACK").await;
@@ -209,10 +303,27 @@ async fn try_batch(
         position,
         reason: "log head hash is not 32 bytes".into(),
     })?;
-    let mut current: HashMap<String, u64> = versions
-        .iter()
-        .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1) as u64))
-        .collect();
+    let seen: i64 = head.get(2);
+    let mut current: HashMap<String, u64> = if seen == position as i64 {
+        let versions: Vec<Option<i64>> = head.get(3);
+        streams
+            .iter()
+            .zip(versions)
+            .filter_map(|(s, v)| Some((s.to_string(), v? as u64)))
+            .collect()
+    } else {
+        let versions = match c.query(&conn.versions, &versions_params).await {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = c.batch_execute("ROLLBACK").await;
+                return Err(e.into());
+            }
+        };
+        versions
+            .iter()
+            .filter_map(|r| Some((r.get::<_, String>(0), r.get::<_, Option<i64>>(1)? as u64)))
+            .collect()
+    };
     let known: HashMap<Uuid, (u64, String, u64)> = existing
         .iter()
         .map(|r| {
@@ -252,7 +363,7 @@ async fn try_batch(
     let hash_refs: Vec<&[u8]> = rows.hashes.iter().map(|h| h.as_slice()).collect();
     let new_head = position as i64;
     let head_hash: &[u8] = prev.as_slice();
-    let insert_params: [&(dyn tokio_postgres::types::ToSql + Sync); 11] = [
+    let write_params: [&(dyn tokio_postgres::types::ToSql + Sync); 13] = [
         &rows.positions,
         &rows.streams,
         &rows.versions,
@@ -264,19 +375,16 @@ async fn try_batch(
         &recorded_at,
         &prev_refs,
         &hash_refs,
+        &new_head,
+        &head_hash,
     ];
-    let head_params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&new_head, &head_hash];
-    let (insert, moved, notify, commit) = tokio::join!(
-        c.execute(&conn.insert, &insert_params),
-        c.execute(&conn.move_head, &head_params),
-        c.batch_execute("SELECT pg_notify('gatehouse_events', '')"),
+    let (write, commit) = tokio::join!(
+        c.execute(&conn.write, &write_params),
         c.batch_execute("COMMIT"),
     );
     // After a failed statement PostgreSQL answers COMMIT with a rollback, so
-    // the batch committed only if every statement before COMMIT succeeded.
-    insert?;
-    moved?;
-    notify?;
+    // the batch committed only if the write succeeded.
+    write?;
     commit?;
     Ok(outcomes)
 }

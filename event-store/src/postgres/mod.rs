@@ -41,7 +41,8 @@ pub const MIGRATIONS: &[Migration] = &[
 ];
 
 /// Columns of `events` in the order [`decode_row`] expects.
-pub const EVENT_COLUMNS: &str = "global_position, stream_id, stream_version, event_id, event_type, \
+pub const EVENT_COLUMNS: &str =
+    "global_position, stream_id, stream_version, event_id, event_type, \
      schema_version, data, metadata, recorded_at, prev_hash, hash";
 
 /// Tuning of the PostgreSQL store.
@@ -51,6 +52,8 @@ pub struct PgStoreOptions {
     pub pool_size: usize,
     /// Most events gathered into one append transaction.
     pub max_batch_events: usize,
+    /// Appender connections taking turns (see the appender's docs).
+    pub append_lanes: usize,
 }
 
 impl Default for PgStoreOptions {
@@ -58,6 +61,7 @@ impl Default for PgStoreOptions {
         PgStoreOptions {
             pool_size: 16,
             max_batch_events: 2000,
+            append_lanes: 1,
         }
     }
 }
@@ -89,6 +93,7 @@ impl PgStore {
             rx,
             wake.clone(),
             options.max_batch_events,
+            options.append_lanes,
         ));
         let listener = tokio::spawn(listen(config, wake.clone()));
         Ok(PgStore {
@@ -137,7 +142,10 @@ impl EventStore for PgStore {
             ))
             .await?;
         let rows = client
-            .query(&stmt, &[&stream_id, &(from_version as i64), &(limit as i64)])
+            .query(
+                &stmt,
+                &[&stream_id, &(from_version as i64), &(limit as i64)],
+            )
             .await?;
         rows.iter().map(decode_row).collect()
     }
@@ -203,8 +211,7 @@ pub fn decode_row(row: &Row) -> Result<RecordedEvent, StoreError> {
             .map_err(|_| corrupt(format!("column {i} is not a 32-byte hash")))
     };
     let data: tokio_postgres::types::Json<Box<serde_json::value::RawValue>> = row.try_get(6)?;
-    let metadata: tokio_postgres::types::Json<Box<serde_json::value::RawValue>> =
-        row.try_get(7)?;
+    let metadata: tokio_postgres::types::Json<Box<serde_json::value::RawValue>> = row.try_get(7)?;
     Ok(RecordedEvent {
         global_position: position,
         stream_id: row.try_get(1)?,

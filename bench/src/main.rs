@@ -175,7 +175,7 @@ async fn database(
 
 fn event(n: u64) -> NewEvent {
     NewEvent::raw(
-        if n % 3 == 0 {
+        if n.is_multiple_of(3) {
             "app.created"
         } else {
             "api_key.rotated"

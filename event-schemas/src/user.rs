@@ -95,11 +95,7 @@ impl AccountEvent {
     /// Decodes a recorded event of this family, upcasting old versions;
     /// `Ok(None)` for events of other families.
     pub fn decode(e: &RecordedEvent) -> Result<Option<Self>, SchemaError> {
-        let known = match e.event_type.as_str() {
-            "user.signed_up" | "email.claimed" | "session.started" | "session.ended" => true,
-            _ => false,
-        };
-        if !known {
+        if !Self::TYPES.contains(&e.event_type.as_str()) {
             return Ok(None);
         }
         if e.schema_version != 1 {

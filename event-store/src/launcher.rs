@@ -116,17 +116,27 @@ impl LocalPostgres {
         let dir = dir
             .canonicalize()
             .map_err(io("cannot resolve the data directory", dir))?;
-        let pg_dir = dir.join("postgres");
-        std::fs::create_dir_all(&pg_dir).map_err(io("cannot create", &pg_dir))?;
+        let mut pg_dir = dir.join("postgres");
         if let Some((uid, gid)) = run_as {
-            // The postgres user must reach its directory through ours.
+            // The postgres user must reach its directory through ours. Ours
+            // is opened up for traversal; if an ancestor (say /root) is
+            // closed to it, the cluster lives in /var/tmp instead, under a
+            // name derived from the data directory so it is found again.
             let mut perms = std::fs::metadata(&dir)
                 .map_err(io("cannot stat", &dir))?
                 .permissions();
             perms.set_mode(perms.mode() | 0o711);
             std::fs::set_permissions(&dir, perms).map_err(io("cannot chmod", &dir))?;
+            if !reachable_by(&dir, uid, gid) {
+                pg_dir =
+                    Path::new("/var/tmp").join(format!("gatehouse-postgres-{}", short_hash(&dir)));
+                tracing::info!(cluster = %pg_dir.display(), "the postgres user cannot reach the data directory; keeping the cluster here");
+            }
+            std::fs::create_dir_all(&pg_dir).map_err(io("cannot create", &pg_dir))?;
             std::os::unix::fs::chown(&pg_dir, Some(uid), Some(gid))
                 .map_err(io("cannot chown", &pg_dir))?;
+        } else {
+            std::fs::create_dir_all(&pg_dir).map_err(io("cannot create", &pg_dir))?;
         }
         std::fs::set_permissions(&pg_dir, std::fs::Permissions::from_mode(0o700))
             .map_err(io("cannot chmod", &pg_dir))?;
@@ -331,6 +341,20 @@ fn write_owned(path: &Path, bytes: &[u8], owner: Option<(u32, u32)>) -> Result<(
         std::os::unix::fs::chown(path, Some(uid), Some(gid)).map_err(io("cannot chown", path))?;
     }
     Ok(())
+}
+
+/// Whether `uid`/`gid` can traverse every directory from `/` to `dir`.
+fn reachable_by(dir: &Path, uid: u32, gid: u32) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    dir.ancestors().all(|a| match std::fs::metadata(a) {
+        Ok(m) => {
+            let mode = m.mode();
+            mode & 0o001 != 0
+                || (m.uid() == uid && mode & 0o100 != 0)
+                || (m.gid() == gid && mode & 0o010 != 0)
+        }
+        Err(_) => false,
+    })
 }
 
 fn short_hash(path: &Path) -> String {

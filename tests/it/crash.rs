@@ -24,6 +24,7 @@ fn free_port() -> u16 {
         .port()
 }
 
+#[allow(clippy::zombie_processes)] // the caller waits for it after killing it
 async fn spawn_server(db: &TestDb, dir: &std::path::Path) -> ServerProcess {
     let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_gatehouse-it-server"))

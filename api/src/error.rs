@@ -234,6 +234,14 @@ impl From<AppendError> for ApiError {
                 code: "concurrent-modification",
                 detail: "the resource changed while this request was handled; retry".into(),
             },
+            AppendError::DuplicateEventId(_) => ApiError::Conflict {
+                code: "duplicate-event",
+                detail: "this request's events are already recorded by another request".into(),
+            },
+            // The append may or may not have committed; retrying is safe.
+            AppendError::Store(StoreError::Closed | StoreError::Pool(_)) => {
+                ApiError::Unavailable("the event store is unavailable".into())
+            }
             other => ApiError::internal(other),
         }
     }

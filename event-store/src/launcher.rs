@@ -182,21 +182,14 @@ impl LocalPostgres {
             }
             self.run("initdb", initdb, &pg_dir.join("initdb.log"))?;
         }
-        if !self.socket_dir.exists() {
-            std::fs::create_dir_all(&self.socket_dir)
-                .map_err(io("cannot create", &self.socket_dir))?;
-            if let Some((uid, gid)) = self.run_as {
-                std::os::unix::fs::chown(&self.socket_dir, Some(uid), Some(gid))
-                    .map_err(io("cannot chown", &self.socket_dir))?;
-            }
-        }
+        self.private_socket_dir()?;
         let on = if options.durable { "on" } else { "off" };
         let conf = format!(
             "# Written by gatehouse at every start.\n\
              listen_addresses = ''\n\
              port = {PORT}\n\
              unix_socket_directories = '{}'\n\
-             unix_socket_permissions = 0777\n\
+             unix_socket_permissions = 0700\n\
              max_connections = {}\n\
              fsync = {on}\n\
              synchronous_commit = {on}\n\
@@ -243,6 +236,43 @@ impl LocalPostgres {
         self.watchdog = Some(self.spawn_watchdog()?);
         tracing::info!(socket = %self.socket_dir.display(), "started the local PostgreSQL");
         Ok(self)
+    }
+
+    /// Creates the socket directory with mode 0700 for the server's user, or
+    /// checks that an existing one is exactly that: with `trust`
+    /// authentication, this directory is the access control.
+    fn private_socket_dir(&self) -> Result<(), LaunchError> {
+        use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+        let dir = &self.socket_dir;
+        let owner = self
+            .run_as
+            .map_or_else(|| nix::unistd::geteuid().as_raw(), |(uid, _)| uid);
+        match std::fs::metadata(dir) {
+            Ok(m) => {
+                if m.uid() != owner {
+                    return Err(LaunchError::Io {
+                        what: "the socket directory belongs to another user",
+                        path: dir.clone(),
+                        source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+                    });
+                }
+                if m.mode() & 0o077 != 0 {
+                    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                        .map_err(io("cannot chmod", dir))?;
+                }
+            }
+            Err(_) => {
+                std::fs::DirBuilder::new()
+                    .mode(0o700)
+                    .create(dir)
+                    .map_err(io("cannot create", dir))?;
+                if let Some((uid, gid)) = self.run_as {
+                    std::os::unix::fs::chown(dir, Some(uid), Some(gid))
+                        .map_err(io("cannot chown", dir))?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Connection settings for `dbname` on this cluster.

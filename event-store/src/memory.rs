@@ -74,7 +74,14 @@ impl EventStore for MemoryStore {
             .filter_map(|id| log.ids.get(id).copied())
             .collect();
         if !found.is_empty() {
-            if found.len() != ids.len() {
+            let same_streams = appends.iter().all(|a| {
+                a.events.iter().all(|e| {
+                    log.ids
+                        .get(&e.event_id)
+                        .is_some_and(|&i| log.events[i].stream_id == a.stream_id)
+                })
+            });
+            if found.len() != ids.len() || !same_streams {
                 let dup = ids.iter().find(|id| log.ids.contains_key(id));
                 return Err(AppendError::DuplicateEventId(*dup.unwrap_or(&ids[0])));
             }

@@ -133,8 +133,23 @@ impl Runner {
                     continue;
                 }
             };
-            if active.version as u32 != self.projection.version() {
-                // A new version: fill a new generation while the old serves.
+            if (active.version as u32) > self.projection.version() {
+                // A newer version is deployed elsewhere (a rolling deploy):
+                // never rebuild backwards; follow its checkpoint.
+                tracing::warn!(
+                    projection = name,
+                    active = active.version,
+                    ours = self.projection.version(),
+                    "a newer version of this projection is active; standing by"
+                );
+                self.follow_checkpoint().await;
+                continue;
+            }
+            if (active.version as u32) < self.projection.version() {
+                // A new version: fill a new generation while the old one
+                // serves what it has (its own code is gone from this build,
+                // so it does not advance here until the swap).
+                self.publish(active.position, ProjectionState::Standby);
                 if let Err(e) = self.upgrade(&active).await {
                     tracing::error!(projection = name, error = %e, "upgrade failed");
                     tokio::time::sleep(RETRY).await;
@@ -194,6 +209,20 @@ impl Runner {
                     }
                 }
                 Ok(Step::Retired) => return,
+                Err((0, e)) => {
+                    // Not an event's fault: the database or the pool failed.
+                    let error = format!("{e}");
+                    tracing::warn!(
+                        projection = name,
+                        error,
+                        "projection batch failed; retrying"
+                    );
+                    if active {
+                        self.publish_state(ProjectionState::Failed { position: 0, error });
+                    }
+                    tokio::time::sleep(POLL).await;
+                    continue;
+                }
                 Err((position, e)) => {
                     let error = format!("{e}");
                     tracing::error!(
@@ -203,10 +232,12 @@ impl Runner {
                         "projection stopped at a poison event"
                     );
                     record_failure(&self.pool, name, generation, position, &error).await;
-                    self.publish(
-                        position.saturating_sub(1),
-                        ProjectionState::Failed { position, error },
-                    );
+                    if active {
+                        self.publish(
+                            position.saturating_sub(1),
+                            ProjectionState::Failed { position, error },
+                        );
+                    }
                     tokio::time::sleep(RETRY).await;
                     continue;
                 }
@@ -214,6 +245,35 @@ impl Runner {
             if let Ok(Err(_)) = tokio::time::timeout(POLL, wake.changed()).await {
                 tokio::time::sleep(POLL).await;
             }
+        }
+    }
+
+    /// Publishes a state, keeping the published position.
+    fn publish_state(&self, state: ProjectionState) {
+        let position = self
+            .statuses
+            .snapshot()
+            .into_iter()
+            .find(|(n, _)| *n == self.projection.name())
+            .map_or(0, |(_, s)| s.position);
+        self.publish(position, state);
+    }
+
+    /// Publishes the active generation's checkpoint as it moves, for as long
+    /// as another process (with another version) runs the projection.
+    async fn follow_checkpoint(&self) {
+        let mut wake = self.store.wakeups();
+        loop {
+            wake.borrow_and_update();
+            if let Ok(client) = self.pool.get().await {
+                if let Ok(Some(g)) = active_generation(&client, self.projection.name()).await {
+                    if g.version as u32 <= self.projection.version() {
+                        return;
+                    }
+                    self.publish(g.position, ProjectionState::Standby);
+                }
+            }
+            let _ = tokio::time::timeout(POLL, wake.changed()).await;
         }
     }
 
@@ -568,16 +628,28 @@ pub async fn swap(
     let tx = client.transaction().await?;
     lock_name(&tx, name).await?;
     let row = tx
-        .query_one(
-            "SELECT position FROM projection_generations WHERE name = $1 AND generation = $2 FOR UPDATE",
+        .query_opt(
+            "SELECT position, state FROM projection_generations \
+             WHERE name = $1 AND generation = $2 FOR UPDATE",
             &[&name, &generation],
         )
         .await?;
-    let checkpoint = row.get::<_, i64>(0) as u64;
+    let checkpoint = match row {
+        Some(r) if r.get::<_, String>(1) == "building" => r.get::<_, i64>(0) as u64,
+        // Another runner swapped it in (or it was removed): nothing to do.
+        Some(r) if r.get::<_, String>(1) == "active" => return Ok(r.get::<_, i64>(0) as u64),
+        _ => {
+            return Err(ProjectionError::Invariant {
+                position: 0,
+                reason: format!("generation {generation} of {name} is no longer being built"),
+            })
+        }
+    };
     let old: Option<i32> = tx
         .query_opt(
-            "SELECT generation FROM projection_generations WHERE name = $1 AND state = 'active' FOR UPDATE",
-            &[&name],
+            "SELECT generation FROM projection_generations \
+             WHERE name = $1 AND state = 'active' AND generation <> $2 FOR UPDATE",
+            &[&name, &generation],
         )
         .await?
         .map(|r| r.get(0));

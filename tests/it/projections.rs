@@ -171,6 +171,19 @@ async fn a_blue_green_rebuild_reproduces_every_read_model_byte_for_byte() {
         before,
         "the rebuilt read models are identical"
     );
+    // A second swap of the generation already active (a racing node, a
+    // retry after a lost reply) changes nothing.
+    for p in projections::all() {
+        let again = projections::runner::swap(&pool, p.as_ref(), 2)
+            .await
+            .unwrap();
+        assert_eq!(again, position);
+    }
+    assert_eq!(
+        dump(&db).await,
+        before,
+        "a repeated swap keeps the read models"
+    );
     let old_schemas: i64 = db
         .client()
         .await
@@ -344,18 +357,28 @@ async fn a_new_projection_version_fills_a_new_generation_then_swaps() {
 
     let (stop_tx, stop) = watch::channel(false);
     let (v2, task) = start_runner(&db, store.clone(), Arc::new(Fragile { version: 2 }), &stop);
+    // Until the swap, reads are served by version 1, which is at 20.
     v2.wait_for(&["fragile"], 20, Duration::from_secs(10))
         .await
         .unwrap();
     let client = db.client().await;
-    let row = client
-        .query_one(
-            "SELECT generation, version FROM projection_generations WHERE name = 'fragile' AND state = 'active'",
-            &[],
-        )
-        .await
-        .unwrap();
-    assert_eq!((row.get::<_, i32>(0), row.get::<_, i32>(1)), (2, 2));
+    let mut active = (0, 0);
+    for _ in 0..400 {
+        let row = client
+            .query_one(
+                "SELECT generation, version FROM projection_generations \
+                 WHERE name = 'fragile' AND state = 'active'",
+                &[],
+            )
+            .await
+            .unwrap();
+        active = (row.get::<_, i32>(0), row.get::<_, i32>(1));
+        if active.1 == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(active, (2, 2), "version 2 swapped in as generation 2");
     let typed: i64 = client
         .query_one(
             "SELECT count(*) FROM rm.fragile WHERE event_type = 'test.fine'",
@@ -368,6 +391,30 @@ async fn a_new_projection_version_fills_a_new_generation_then_swaps() {
         typed, 20,
         "the view shows the new version's tables, filled from position 0"
     );
+    stop_tx.send(true).unwrap();
+    task.await.unwrap();
+
+    // A node still on version 1 (a rolling deploy) stands by: it neither
+    // rebuilds backwards nor touches version 2's tables.
+    let (stop_tx, stop) = watch::channel(false);
+    let (v1_again, task) =
+        start_runner(&db, store.clone(), Arc::new(Fragile { version: 1 }), &stop);
+    v1_again
+        .wait_for(&["fragile"], 20, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let (_, status) = v1_again.snapshot().pop().unwrap();
+    assert_eq!(status.state, ProjectionState::Standby);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let generations: i64 = client
+        .query_one(
+            "SELECT count(*) FROM projection_generations WHERE name = 'fragile'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(generations, 2, "no new generation was built");
     stop_tx.send(true).unwrap();
     task.await.unwrap();
 }

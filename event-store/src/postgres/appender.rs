@@ -299,10 +299,13 @@ async fn try_batch(
 
     let mut position = head.get::<_, i64>(0) as u64;
     let head_hash: &[u8] = head.get(1);
-    let mut prev: Hash = head_hash.try_into().map_err(|_| StoreError::Corrupt {
-        position,
-        reason: "log head hash is not 32 bytes".into(),
-    })?;
+    let Ok(mut prev) = <Hash>::try_from(head_hash) else {
+        let _ = c.batch_execute("ROLLBACK").await;
+        return Err(StoreError::Corrupt {
+            position,
+            reason: "log head hash is not 32 bytes".into(),
+        });
+    };
     let seen: i64 = head.get(2);
     let mut current: HashMap<String, u64> = if seen == position as i64 {
         let versions: Vec<Option<i64>> = head.get(3);
@@ -409,7 +412,12 @@ fn decide<'a>(
     if !found.is_empty() {
         // A retry of an append that already committed answers with where it
         // landed; a partial overlap is a different append reusing ids.
-        if found.len() != ids.len() {
+        let same_streams = request.iter().all(|a| {
+            a.events
+                .iter()
+                .all(|e| known.get(&e.event_id).is_some_and(|k| k.1 == a.stream_id))
+        });
+        if found.len() != ids.len() || !same_streams {
             let dup = ids.iter().find(|id| known.contains_key(id)).copied();
             return Err(AppendError::DuplicateEventId(dup.unwrap_or(ids[0])));
         }

@@ -18,6 +18,10 @@ use uuid::Uuid;
 use crate::memory::now_micros;
 use crate::{version_matches, AppendError, Appended, StoreError, StreamAppend};
 
+/// How many times the appender yields to other tasks, when its queue is
+/// empty, before it closes a batch (cf. PostgreSQL's `commit_delay`).
+const GATHER_YIELDS: u32 = 4;
+
 /// One caller's append and where to send its outcome.
 pub(super) struct Job {
     pub appends: Vec<StreamAppend>,
@@ -133,11 +137,18 @@ async fn lane(
             let Some(first) = rx.recv().await else { return };
             let mut size = event_count(&first);
             let mut jobs = vec![first];
+            let mut yields = 0;
             while size < max_batch_events {
                 match rx.try_recv() {
                     Ok(job) => {
                         size += event_count(&job);
                         jobs.push(job);
+                    }
+                    // Writers woken by the last commit may be about to
+                    // enqueue: give them a moment before closing the batch.
+                    Err(_) if yields < GATHER_YIELDS => {
+                        yields += 1;
+                        tokio::task::yield_now().await;
                     }
                     Err(_) => break,
                 }

@@ -16,7 +16,7 @@ use tokio_postgres::{Client, NoTls, Statement};
 use uuid::Uuid;
 
 use crate::memory::now_micros;
-use crate::{version_matches, AppendError, Appended, StoreError, StreamAppend};
+use crate::{version_matches, AppendError, Appended, ExpectedVersion, StoreError, StreamAppend};
 
 /// How many times the appender yields to other tasks, when its queue is
 /// empty, before it closes a batch (cf. PostgreSQL's `commit_delay`).
@@ -34,6 +34,51 @@ struct Conn {
     versions: Statement,
     existing: Statement,
     write: Statement,
+    fast_write: Statement,
+    /// The head and stream versions as of this connection's last commit.
+    cache: std::sync::Mutex<Option<HeadCache>>,
+}
+
+/// What the appender knows of the log after its own last commit. It stays
+/// exact for as long as nobody else appends, which the fast path checks by
+/// moving the head only from the cached position.
+struct HeadCache {
+    position: u64,
+    hash: Hash,
+    versions: HashMap<String, u64>,
+}
+
+/// Streams remembered by the cache; past this it starts afresh.
+const CACHE_STREAMS: usize = 100_000;
+
+impl Conn {
+    fn cache(&self) -> std::sync::MutexGuard<'_, Option<HeadCache>> {
+        // Only plain data behind it, and no await while it is held.
+        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records a commit that moved the head from `from` to `to`.
+    fn remember(&self, from: u64, to: u64, hash: Hash, versions: HashMap<String, u64>) {
+        let mut cache = self.cache();
+        match cache.as_mut() {
+            Some(c) if c.position == from && c.versions.len() + versions.len() <= CACHE_STREAMS => {
+                c.position = to;
+                c.hash = hash;
+                c.versions.extend(versions);
+            }
+            _ => {
+                *cache = Some(HeadCache {
+                    position: to,
+                    hash,
+                    versions,
+                })
+            }
+        }
+    }
+
+    fn forget(&self) {
+        *self.cache() = None;
+    }
 }
 
 impl Conn {
@@ -49,7 +94,7 @@ impl Conn {
         client
             .batch_execute("SET plan_cache_mode = force_custom_plan")
             .await?;
-        let (lock_head, versions, existing, write) = tokio::try_join!(
+        let (lock_head, versions, existing, write, fast_write) = tokio::try_join!(
             // Locks the head and, in the same round trip, reads the stream
             // versions. The versions come from the statement's snapshot,
             // taken before the lock was granted: `seen` is the head in that
@@ -85,6 +130,24 @@ impl Conn {
                  SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM moved), \
                  pg_notify('gatehouse_events', '')"
             ),
+            // The fast path: one statement, its own transaction. It moves the
+            // head only if it is still where this connection left it (the
+            // row lock serialises it with every other appender), and inserts
+            // only if the head moved; the unique indexes catch a stream that
+            // exists although the cache did not know it.
+            client.prepare(
+                "WITH moved AS (UPDATE log_head SET position = $12, hash = $13 \
+                 WHERE id AND position = $14 RETURNING 1), \
+                 ins AS (INSERT INTO events (global_position, stream_id, stream_version, \
+                 event_id, event_type, schema_version, data, metadata, recorded_at, prev_hash, hash) \
+                 SELECT p, s, v, i, t, sv, d::json, m::json, $9, ph, h \
+                 FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::uuid[], $5::text[], \
+                 $6::int[], $7::text[], $8::text[], $10::bytea[], $11::bytea[]) \
+                 AS u(p, s, v, i, t, sv, d, m, ph, h) \
+                 WHERE EXISTS (SELECT 1 FROM moved) RETURNING 1) \
+                 SELECT (SELECT count(*) FROM moved), (SELECT count(*) FROM ins), \
+                 pg_notify('gatehouse_events', '')"
+            ),
         )?;
         Ok(Conn {
             client,
@@ -92,6 +155,8 @@ impl Conn {
             versions,
             existing,
             write,
+            fast_write,
+            cache: std::sync::Mutex::new(None),
         })
     }
 }
@@ -186,9 +251,13 @@ fn event_count(job: &Job) -> usize {
 /// request cannot fail its neighbours. Returns whether anything committed.
 async fn commit_jobs(conn: &Conn, jobs: Vec<Job>) -> bool {
     let requests: Vec<&[StreamAppend]> = jobs.iter().map(|j| j.appends.as_slice()).collect();
-    let outcome = match try_batch(conn, &requests, false).await {
-        Ok(o) => Ok(recheck_conflicts(conn, &requests, o).await),
-        Err(_) => try_batch(conn, &requests, true).await,
+    let fast = match try_fast(conn, &requests).await {
+        Some(o) => Some(o),
+        None => try_batch(conn, &requests, false).await.ok(),
+    };
+    let outcome = match fast {
+        Some(o) => Ok(recheck_conflicts(conn, &requests, o).await),
+        None => try_batch(conn, &requests, true).await,
     };
     match outcome {
         Ok(outcomes) => {
@@ -262,6 +331,97 @@ struct Rows<'a> {
     hashes: Vec<Hash>,
 }
 
+type Param<'a> = &'a (dyn tokio_postgres::types::ToSql + Sync);
+
+/// The insert's column arrays as statement parameters `$1`..`$11`.
+fn insert_params<'a>(
+    rows: &'a Rows<'_>,
+    recorded_at: &'a DateTime<Utc>,
+    prev_refs: &'a Vec<&'a [u8]>,
+    hash_refs: &'a Vec<&'a [u8]>,
+) -> Vec<Param<'a>> {
+    vec![
+        &rows.positions,
+        &rows.streams,
+        &rows.versions,
+        &rows.ids,
+        &rows.types,
+        &rows.schema_versions,
+        &rows.data,
+        &rows.metadata,
+        recorded_at,
+        prev_refs,
+        hash_refs,
+    ]
+}
+
+/// The fast path: decides the batch against the cache and commits it in one
+/// statement and one round trip. `None` when the cache cannot decide (no
+/// cache, a stream it does not know that is not expected to be new) or the
+/// statement did not commit (someone else appended, a stream existed after
+/// all, a connection error): the caller takes the slow path, which reads
+/// the truth under the head lock.
+async fn try_fast(
+    conn: &Conn,
+    requests: &[&[StreamAppend]],
+) -> Option<Vec<Result<Appended, AppendError>>> {
+    let (from, hash, mut current) = {
+        let cache = conn.cache();
+        let cache = cache.as_ref()?;
+        let mut current = HashMap::new();
+        for a in requests.iter().flat_map(|r| r.iter()) {
+            match cache.versions.get(&a.stream_id) {
+                Some(&v) => {
+                    current.insert(a.stream_id.clone(), v);
+                }
+                None if a.expected == ExpectedVersion::NoStream => {}
+                None => return None,
+            }
+        }
+        (cache.position, cache.hash, current)
+    };
+    let mut position = from;
+    let mut prev = hash;
+    let recorded_at: DateTime<Utc> = now_micros();
+    let mut rows = Rows::default();
+    let mut batch_ids: HashSet<Uuid> = HashSet::new();
+    let known = HashMap::new();
+    let outcomes: Vec<_> = requests
+        .iter()
+        .map(|request| {
+            decide(
+                request,
+                &known,
+                &mut batch_ids,
+                &mut current,
+                &mut position,
+                &mut prev,
+                recorded_at,
+                &mut rows,
+            )
+        })
+        .collect();
+    if rows.positions.is_empty() {
+        return Some(outcomes);
+    }
+    let prev_refs: Vec<&[u8]> = rows.prev_hashes.iter().map(|h| h.as_slice()).collect();
+    let hash_refs: Vec<&[u8]> = rows.hashes.iter().map(|h| h.as_slice()).collect();
+    let (to, expected) = (position as i64, from as i64);
+    let head_hash: &[u8] = prev.as_slice();
+    let mut params = insert_params(&rows, &recorded_at, &prev_refs, &hash_refs);
+    params.extend([&to as Param, &head_hash, &expected]);
+    match conn.client.query_one(&conn.fast_write, &params).await {
+        Ok(row) if row.get::<_, i64>(0) == 1 => {
+            conn.remember(from, position, prev, current);
+            Some(outcomes)
+        }
+        _ => {
+            conn.forget();
+            None
+        }
+    }
+}
+
 async fn try_batch(
     conn: &Conn,
     requests: &[&[StreamAppend]],
@@ -317,6 +477,7 @@ async fn try_batch(
             reason: "log head hash is not 32 bytes".into(),
         });
     };
+    let (locked, locked_hash) = (position, prev);
     let seen: i64 = head.get(2);
     let mut current: HashMap<String, u64> = if seen == position as i64 {
         let versions: Vec<Option<i64>> = head.get(3);
@@ -371,33 +532,26 @@ async fn try_batch(
 
     if rows.positions.is_empty() {
         c.batch_execute("ROLLBACK").await?;
+        conn.remember(locked, locked, locked_hash, current);
         return Ok(outcomes);
     }
     let prev_refs: Vec<&[u8]> = rows.prev_hashes.iter().map(|h| h.as_slice()).collect();
     let hash_refs: Vec<&[u8]> = rows.hashes.iter().map(|h| h.as_slice()).collect();
     let new_head = position as i64;
     let head_hash: &[u8] = prev.as_slice();
-    let write_params: [&(dyn tokio_postgres::types::ToSql + Sync); 13] = [
-        &rows.positions,
-        &rows.streams,
-        &rows.versions,
-        &rows.ids,
-        &rows.types,
-        &rows.schema_versions,
-        &rows.data,
-        &rows.metadata,
-        &recorded_at,
-        &prev_refs,
-        &hash_refs,
-        &new_head,
-        &head_hash,
-    ];
+    let mut write_params = insert_params(&rows, &recorded_at, &prev_refs, &hash_refs);
+    write_params.extend([&new_head as Param, &head_hash]);
     let (write, commit) = tokio::join!(
         c.execute(&conn.write, &write_params),
         c.batch_execute("COMMIT"),
     );
     // After a failed statement PostgreSQL answers COMMIT with a rollback, so
     // the batch committed only if the write succeeded.
+    if let (Ok(_), Ok(())) = (&write, &commit) {
+        conn.remember(locked, position, prev, current);
+        return Ok(outcomes);
+    }
+    conn.forget();
     write?;
     commit?;
     Ok(outcomes)

@@ -337,8 +337,7 @@ type Param<'a> = &'a (dyn tokio_postgres::types::ToSql + Sync);
 fn insert_params<'a>(
     rows: &'a Rows<'_>,
     recorded_at: &'a DateTime<Utc>,
-    prev_refs: &'a Vec<&'a [u8]>,
-    hash_refs: &'a Vec<&'a [u8]>,
+    (prev_refs, hash_refs): &'a (Vec<&'a [u8]>, Vec<&'a [u8]>),
 ) -> Vec<Param<'a>> {
     vec![
         &rows.positions,
@@ -404,11 +403,13 @@ async fn try_fast(
     if rows.positions.is_empty() {
         return Some(outcomes);
     }
-    let prev_refs: Vec<&[u8]> = rows.prev_hashes.iter().map(|h| h.as_slice()).collect();
-    let hash_refs: Vec<&[u8]> = rows.hashes.iter().map(|h| h.as_slice()).collect();
+    let hashes: (Vec<&[u8]>, Vec<&[u8]>) = (
+        rows.prev_hashes.iter().map(|h| h.as_slice()).collect(),
+        rows.hashes.iter().map(|h| h.as_slice()).collect(),
+    );
     let (to, expected) = (position as i64, from as i64);
     let head_hash: &[u8] = prev.as_slice();
-    let mut params = insert_params(&rows, &recorded_at, &prev_refs, &hash_refs);
+    let mut params = insert_params(&rows, &recorded_at, &hashes);
     params.extend([&to as Param, &head_hash, &expected]);
     match conn.client.query_one(&conn.fast_write, &params).await {
         Ok(row) if row.get::<_, i64>(0) == 1 => {
@@ -535,11 +536,13 @@ async fn try_batch(
         conn.remember(locked, locked, locked_hash, current);
         return Ok(outcomes);
     }
-    let prev_refs: Vec<&[u8]> = rows.prev_hashes.iter().map(|h| h.as_slice()).collect();
-    let hash_refs: Vec<&[u8]> = rows.hashes.iter().map(|h| h.as_slice()).collect();
+    let hashes: (Vec<&[u8]>, Vec<&[u8]>) = (
+        rows.prev_hashes.iter().map(|h| h.as_slice()).collect(),
+        rows.hashes.iter().map(|h| h.as_slice()).collect(),
+    );
     let new_head = position as i64;
     let head_hash: &[u8] = prev.as_slice();
-    let mut write_params = insert_params(&rows, &recorded_at, &prev_refs, &hash_refs);
+    let mut write_params = insert_params(&rows, &recorded_at, &hashes);
     write_params.extend([&new_head as Param, &head_hash]);
     let (write, commit) = tokio::join!(
         c.execute(&conn.write, &write_params),

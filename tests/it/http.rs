@@ -61,14 +61,7 @@ async fn a_user_signs_up_signs_in_and_reads_their_own_writes() {
         .to_owned();
     assert!(token.starts_with("ghs_"));
 
-    let r = s
-        .http
-        .get(s.url("/v1/me"))
-        .bearer_auth(&token)
-        .header("gatehouse-min-position", position.to_string())
-        .send()
-        .await
-        .unwrap();
+    let r = s.get_at("/v1/me", &token, position).await;
     assert_eq!(r.status(), 200);
     let me: Value = r.json().await.unwrap();
     assert_eq!(me["user"]["id"], created["id"]);
@@ -115,14 +108,7 @@ async fn a_min_position_beyond_the_log_times_out_with_a_problem() {
     )
     .await;
     let (_, token, position) = s.user("ahead@example.com").await;
-    let r = s
-        .http
-        .get(s.url("/v1/me"))
-        .bearer_auth(&token)
-        .header("gatehouse-min-position", (position + 1000).to_string())
-        .send()
-        .await
-        .unwrap();
+    let r = s.get_at("/v1/me", &token, position + 1000).await;
     assert_eq!(r.headers()["retry-after"], "1");
     assert_problem(r, 503, "read-model-behind").await;
     let r = s

@@ -198,14 +198,7 @@ async fn a_blue_green_rebuild_reproduces_every_read_model_byte_for_byte() {
 
     // The live server follows the new generation.
     let (_, token2, position2) = s.user("after@example.com").await;
-    let r = s
-        .http
-        .get(s.url("/v1/me"))
-        .bearer_auth(&token2)
-        .header("gatehouse-min-position", position2.to_string())
-        .send()
-        .await
-        .unwrap();
+    let r = s.get_at("/v1/me", &token2, position2).await;
     assert_eq!(r.status(), 200);
     assert_eq!(s.get("/v1/me", Some(&token)).await.status(), 200);
 }

@@ -130,6 +130,17 @@ impl TestServer {
         req.send().await.unwrap()
     }
 
+    /// GETs with a bearer token, asking read models to reach `position`.
+    pub async fn get_at(&self, path: &str, token: &str, position: u64) -> reqwest::Response {
+        self.http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .header("gatehouse-min-position", position.to_string())
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// Signs up and signs in; returns (user id, token, position).
     pub async fn user(&self, email: &str) -> (String, String, u64) {
         let r = self

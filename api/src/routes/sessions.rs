@@ -101,24 +101,17 @@ pub async fn sign_in(
         token_hash: token_hash(&token),
         expires_at,
     });
-    let appended = state
-        .store
-        .append(
-            &format!("session-{session_id}"),
-            ExpectedVersion::NoStream,
-            vec![NewEvent::from_domain(
-                &event,
-                meta.metadata(Actor::user(user_id)),
-            )],
-        )
-        .await?;
-    state
-        .statuses
-        .wait_for(&["accounts"], appended.last_position, state.read_wait)
-        .await?;
+    let position = append_session_event(
+        &state,
+        session_id,
+        ExpectedVersion::NoStream,
+        &event,
+        meta.metadata(Actor::user(user_id)),
+    )
+    .await?;
     Ok(Committed {
         status: StatusCode::CREATED,
-        position: appended.last_position,
+        position,
         body: Some(SessionCreated {
             session_id,
             token,
@@ -183,24 +176,41 @@ pub async fn sign_out(
         session_id: session.session_id,
         reason: "signed_out".into(),
     });
+    let position = append_session_event(
+        &state,
+        session.session_id,
+        ExpectedVersion::Any,
+        &event,
+        meta.metadata(Actor::user(session.user_id)),
+    )
+    .await?;
+    Ok(Committed {
+        status: StatusCode::NO_CONTENT,
+        position,
+        body: None,
+    })
+}
+
+/// Appends a session event and waits until the sessions read model has it,
+/// so the token's new state holds from the caller's very next request.
+async fn append_session_event(
+    state: &AppState,
+    session_id: Uuid,
+    expected: ExpectedVersion,
+    event: &AccountEvent,
+    metadata: event_schemas::Metadata,
+) -> Result<u64, ApiError> {
     let appended = state
         .store
         .append(
-            &format!("session-{}", session.session_id),
-            ExpectedVersion::Any,
-            vec![NewEvent::from_domain(
-                &event,
-                meta.metadata(Actor::user(session.user_id)),
-            )],
+            &format!("session-{session_id}"),
+            expected,
+            vec![NewEvent::from_domain(event, metadata)],
         )
         .await?;
     state
         .statuses
         .wait_for(&["accounts"], appended.last_position, state.read_wait)
         .await?;
-    Ok(Committed {
-        status: StatusCode::NO_CONTENT,
-        position: appended.last_position,
-        body: None,
-    })
+    Ok(appended.last_position)
 }

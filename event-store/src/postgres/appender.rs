@@ -382,24 +382,14 @@ async fn try_fast(
     let mut position = from;
     let mut prev = hash;
     let recorded_at: DateTime<Utc> = now_micros();
-    let mut rows = Rows::default();
-    let mut batch_ids: HashSet<Uuid> = HashSet::new();
-    let known = HashMap::new();
-    let outcomes: Vec<_> = requests
-        .iter()
-        .map(|request| {
-            decide(
-                request,
-                &known,
-                &mut batch_ids,
-                &mut current,
-                &mut position,
-                &mut prev,
-                recorded_at,
-                &mut rows,
-            )
-        })
-        .collect();
+    let (rows, outcomes) = decide_all(
+        requests,
+        &HashMap::new(),
+        &mut current,
+        &mut position,
+        &mut prev,
+        recorded_at,
+    );
     if rows.positions.is_empty() {
         return Some(outcomes);
     }
@@ -515,21 +505,14 @@ async fn try_batch(
         .collect();
 
     let recorded_at: DateTime<Utc> = now_micros();
-    let mut rows = Rows::default();
-    let mut batch_ids: HashSet<Uuid> = HashSet::new();
-    let mut outcomes = Vec::with_capacity(requests.len());
-    for request in requests {
-        outcomes.push(decide(
-            request,
-            &known,
-            &mut batch_ids,
-            &mut current,
-            &mut position,
-            &mut prev,
-            recorded_at,
-            &mut rows,
-        ));
-    }
+    let (rows, outcomes) = decide_all(
+        requests,
+        &known,
+        &mut current,
+        &mut position,
+        &mut prev,
+        recorded_at,
+    );
 
     if rows.positions.is_empty() {
         c.batch_execute("ROLLBACK").await?;
@@ -558,6 +541,36 @@ async fn try_batch(
     write?;
     commit?;
     Ok(outcomes)
+}
+
+/// Decides every request of a batch in order, each against the state the
+/// ones before it left.
+fn decide_all<'a>(
+    requests: &[&'a [StreamAppend]],
+    known: &HashMap<Uuid, (u64, String, u64)>,
+    current: &mut HashMap<String, u64>,
+    position: &mut u64,
+    prev: &mut Hash,
+    recorded_at: DateTime<Utc>,
+) -> (Rows<'a>, Vec<Result<Appended, AppendError>>) {
+    let mut rows = Rows::default();
+    let mut batch_ids = HashSet::new();
+    let outcomes = requests
+        .iter()
+        .map(|request| {
+            decide(
+                request,
+                known,
+                &mut batch_ids,
+                current,
+                position,
+                prev,
+                recorded_at,
+                &mut rows,
+            )
+        })
+        .collect();
+    (rows, outcomes)
 }
 
 /// Decides one request against the state so far, adding its rows if accepted.

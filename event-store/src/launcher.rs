@@ -396,12 +396,16 @@ fn short_hash(path: &Path) -> String {
 /// Finds a directory with `initdb`, `pg_ctl` and `postgres`: `PATH` first,
 /// then the newest `/usr/lib/postgresql/<version>/bin`.
 pub fn find_binaries() -> Option<PathBuf> {
+    find_binaries_in(std::env::var_os("PATH"), Path::new("/usr/lib/postgresql"))
+}
+
+fn find_binaries_in(path: Option<std::ffi::OsString>, lib_root: &Path) -> Option<PathBuf> {
     let has_all = |d: &Path| {
         ["initdb", "pg_ctl", "postgres"]
             .iter()
             .all(|t| d.join(t).is_file())
     };
-    if let Some(path) = std::env::var_os("PATH") {
+    if let Some(path) = path {
         for dir in std::env::split_paths(&path) {
             if has_all(&dir) {
                 // Debian links pg_ctl into PATH but not always postgres;
@@ -411,7 +415,7 @@ pub fn find_binaries() -> Option<PathBuf> {
             }
         }
     }
-    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir(lib_root)
         .ok()?
         .filter_map(|e| e.ok())
         .filter_map(|e| {
@@ -489,4 +493,39 @@ pub async fn open(
         config: local.config(EMBEDDED_DATABASE),
         local: Some(local),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_binaries_the_error_names_the_package_and_database_url() {
+        let empty = std::env::temp_dir().join("gatehouse-no-postgres-here");
+        assert_eq!(find_binaries_in(Some("".into()), &empty), None);
+        let message = LaunchError::NoBinaries.to_string();
+        assert!(!message.contains('\n'), "one line: {message}");
+        assert!(
+            message.contains("apt-get install -y postgresql"),
+            "{message}"
+        );
+        assert!(message.contains("DATABASE_URL"), "{message}");
+    }
+
+    #[test]
+    fn the_newest_installed_version_is_chosen() {
+        let root = std::env::temp_dir().join(format!("gatehouse-pg-root-{}", std::process::id()));
+        for v in ["13", "15", "9"] {
+            let bin = root.join(v).join("bin");
+            std::fs::create_dir_all(&bin).unwrap();
+            for tool in ["initdb", "pg_ctl", "postgres"] {
+                std::fs::write(bin.join(tool), b"").unwrap();
+            }
+        }
+        assert_eq!(
+            find_binaries_in(None, &root),
+            Some(root.join("15").join("bin"))
+        );
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 }

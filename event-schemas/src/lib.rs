@@ -8,10 +8,12 @@
 //! - [`envelope`]: metadata, new and recorded events, stream ids and versions.
 //! - [`chain`]: the canonical bytes of an event and the SHA-256 hash chain.
 //! - [`user`]: the `user.*` and `session.*` families.
+//! - [`org`]: organisations, members, invitations, developer terms.
 //! - [`sealed`]: the wire form of personal data sealed per subject.
 
 pub mod chain;
 pub mod envelope;
+pub mod org;
 pub mod sealed;
 pub mod user;
 

@@ -1,0 +1,618 @@
+//! Organisations: creation, developer terms, invitations and members.
+//!
+//! State is folded from the organisation's events ([`Org::apply`]); each
+//! command is a function of that state, the caller and `now`, returning the
+//! events to append or the rule it breaks.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+use event_schemas::org::{
+    InvitationAccepted, InvitationCreated, InvitationRevoked, MemberAdded, MemberRemoved,
+    MemberRoleChanged, OrgCreated, OrgEvent, TermsAccepted,
+};
+use event_schemas::sealed::Sealed;
+use uuid::Uuid;
+
+use crate::roles::{allows, Permission, Role};
+use crate::validate::{Checks, Invalid};
+
+/// The developer terms version in force.
+pub const CURRENT_TERMS: &str = "2026-01";
+/// How long an invitation can be accepted.
+pub fn invitation_ttl() -> Duration {
+    Duration::days(7)
+}
+
+/// An invitation's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invitation {
+    /// Keyed hash of the invitee's email.
+    pub email_index: String,
+    /// Role on acceptance.
+    pub role: Role,
+    /// Expiry.
+    pub expires_at: DateTime<Utc>,
+    /// `pending`, `accepted` or `revoked`.
+    pub status: InvitationStatus,
+}
+
+/// Where an invitation stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvitationStatus {
+    /// Can be accepted until it expires.
+    Pending,
+    /// Used (invitations are single-use).
+    Accepted,
+    /// Withdrawn.
+    Revoked,
+}
+
+/// An organisation, folded from its events.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Org {
+    /// Its id (nil before creation).
+    pub id: Uuid,
+    /// Whether `org.created` has happened.
+    pub exists: bool,
+    /// Members and their roles.
+    pub members: BTreeMap<Uuid, Role>,
+    /// Invitations by id.
+    pub invitations: BTreeMap<Uuid, Invitation>,
+    /// The accepted developer terms version.
+    pub terms_version: Option<String>,
+}
+
+/// Why an organisation command is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OrgError {
+    /// Fields are invalid.
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    /// The organisation does not exist, or the caller is not in it.
+    #[error("no such organization")]
+    NotFound,
+    /// The caller is a member without the permission.
+    #[error("your role lacks the permission {}", .0.as_str())]
+    Forbidden(Permission),
+    /// No such member.
+    #[error("no such member")]
+    NoSuchMember,
+    /// No such invitation.
+    #[error("no such invitation")]
+    NoSuchInvitation,
+    /// Only owners grant, change or remove the owner role.
+    #[error("only owners can grant, change or remove the owner role")]
+    OnlyOwnersManageOwners,
+    /// The last owner cannot leave or be demoted.
+    #[error("the last owner can neither leave nor be demoted")]
+    LastOwner,
+    /// The invitation was used or revoked.
+    #[error("this invitation has already been used or revoked")]
+    InvitationNotPending,
+    /// The invitation expired.
+    #[error("this invitation has expired")]
+    InvitationExpired,
+    /// The invitation is for another email address.
+    #[error("this invitation is for another email address")]
+    InvitationForAnotherEmail,
+    /// The user is already a member.
+    #[error("already a member of this organization")]
+    AlreadyMember,
+    /// The slug is taken.
+    #[error("an organization with this slug already exists")]
+    SlugTaken,
+}
+
+impl Org {
+    /// Folds one event.
+    pub fn apply(&mut self, event: &OrgEvent) {
+        match event {
+            OrgEvent::Created(e) => {
+                self.id = e.org_id;
+                self.exists = true;
+            }
+            OrgEvent::SlugClaimed(_) => {}
+            OrgEvent::MemberAdded(e) => {
+                if let Ok(role) = e.role.parse() {
+                    self.members.insert(e.user_id, role);
+                }
+            }
+            OrgEvent::MemberRoleChanged(e) => {
+                if let Ok(role) = e.to.parse() {
+                    self.members.insert(e.user_id, role);
+                }
+            }
+            OrgEvent::MemberRemoved(e) => {
+                self.members.remove(&e.user_id);
+            }
+            OrgEvent::InvitationCreated(e) => {
+                if let Ok(role) = e.role.parse() {
+                    self.invitations.insert(
+                        e.invitation_id,
+                        Invitation {
+                            email_index: e.email_index.clone(),
+                            role,
+                            expires_at: e.expires_at,
+                            status: InvitationStatus::Pending,
+                        },
+                    );
+                }
+            }
+            OrgEvent::InvitationAccepted(e) => {
+                if let Some(i) = self.invitations.get_mut(&e.invitation_id) {
+                    i.status = InvitationStatus::Accepted;
+                }
+            }
+            OrgEvent::InvitationRevoked(e) => {
+                if let Some(i) = self.invitations.get_mut(&e.invitation_id) {
+                    i.status = InvitationStatus::Revoked;
+                }
+            }
+            OrgEvent::TermsAccepted(e) => self.terms_version = Some(e.version.clone()),
+        }
+    }
+
+    /// Folds many events.
+    pub fn from_events<'a>(events: impl IntoIterator<Item = &'a OrgEvent>) -> Self {
+        let mut org = Org::default();
+        for e in events {
+            org.apply(e);
+        }
+        org
+    }
+
+    /// The caller's role, or `NotFound` for outsiders (never a hint that the
+    /// organisation exists).
+    pub fn role_of(&self, user: Uuid) -> Result<Role, OrgError> {
+        if !self.exists {
+            return Err(OrgError::NotFound);
+        }
+        self.members.get(&user).copied().ok_or(OrgError::NotFound)
+    }
+
+    /// Checks that `user` is a member with `permission`.
+    pub fn authorize(&self, user: Uuid, permission: Permission) -> Result<Role, OrgError> {
+        let role = self.role_of(user)?;
+        if allows(role, permission) {
+            Ok(role)
+        } else {
+            Err(OrgError::Forbidden(permission))
+        }
+    }
+
+    fn owners(&self) -> usize {
+        self.members.values().filter(|r| **r == Role::Owner).count()
+    }
+}
+
+/// Checks a slug: 3 to 40 of `a-z`, `0-9`, `-`, not starting or ending with `-`.
+pub fn valid_slug(slug: &str) -> bool {
+    (3..=40).contains(&slug.len())
+        && slug
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !slug.starts_with('-')
+        && !slug.ends_with('-')
+}
+
+/// `CreateOrg`: the creator becomes its first owner.
+pub fn create(
+    org_id: Uuid,
+    slug: &str,
+    name: &str,
+    creator: Uuid,
+) -> Result<Vec<OrgEvent>, OrgError> {
+    let name = name.trim();
+    let mut checks = Checks::default();
+    checks
+        .check(
+            valid_slug(slug),
+            "/slug",
+            "must be 3 to 40 characters of a-z, 0-9 and -, not starting or ending with -",
+        )
+        .check(!name.is_empty(), "/name", "must not be empty")
+        .check(
+            name.chars().count() <= 100,
+            "/name",
+            "must be at most 100 characters",
+        )
+        .check(
+            !name.chars().any(char::is_control),
+            "/name",
+            "must not contain control characters",
+        );
+    checks.finish()?;
+    Ok(vec![
+        OrgEvent::Created(OrgCreated {
+            org_id,
+            slug: slug.to_owned(),
+            name: name.to_owned(),
+            owner: creator,
+        }),
+        OrgEvent::MemberAdded(MemberAdded {
+            user_id: creator,
+            role: Role::Owner.as_str().to_owned(),
+            invitation_id: None,
+        }),
+    ])
+}
+
+/// `AcceptDeveloperTerms`: idempotent for the version already accepted.
+pub fn accept_terms(org: &Org, actor: Uuid, version: &str) -> Result<Vec<OrgEvent>, OrgError> {
+    org.authorize(actor, Permission::AcceptTerms)?;
+    let mut checks = Checks::default();
+    checks.check(
+        version == CURRENT_TERMS,
+        "/version",
+        format!("must be the current terms version, {CURRENT_TERMS}"),
+    );
+    checks.finish()?;
+    if org.terms_version.as_deref() == Some(version) {
+        return Ok(Vec::new());
+    }
+    Ok(vec![OrgEvent::TermsAccepted(TermsAccepted {
+        version: version.to_owned(),
+        user_id: actor,
+    })])
+}
+
+/// `Invite`: a single-use invitation that expires.
+#[allow(clippy::too_many_arguments)]
+pub fn invite(
+    org: &Org,
+    actor: Uuid,
+    invitation_id: Uuid,
+    email_index: String,
+    sealed_email: Sealed,
+    role: Role,
+    now: DateTime<Utc>,
+) -> Result<Vec<OrgEvent>, OrgError> {
+    let actor_role = org.authorize(actor, Permission::ManageMembers)?;
+    if role == Role::Owner && actor_role != Role::Owner {
+        return Err(OrgError::OnlyOwnersManageOwners);
+    }
+    Ok(vec![OrgEvent::InvitationCreated(InvitationCreated {
+        invitation_id,
+        email_index,
+        email: sealed_email,
+        role: role.as_str().to_owned(),
+        expires_at: now + invitation_ttl(),
+    })])
+}
+
+/// `AcceptInvitation`, by the signed-in user whose email index is given.
+pub fn accept_invitation(
+    org: &Org,
+    user: Uuid,
+    user_email_index: &str,
+    invitation_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Vec<OrgEvent>, OrgError> {
+    let invitation = org
+        .invitations
+        .get(&invitation_id)
+        .ok_or(OrgError::NoSuchInvitation)?;
+    if invitation.email_index != user_email_index {
+        // Not theirs: as good as absent.
+        return Err(OrgError::NoSuchInvitation);
+    }
+    if invitation.status != InvitationStatus::Pending {
+        return Err(OrgError::InvitationNotPending);
+    }
+    if now >= invitation.expires_at {
+        return Err(OrgError::InvitationExpired);
+    }
+    if org.members.contains_key(&user) {
+        return Err(OrgError::AlreadyMember);
+    }
+    Ok(vec![
+        OrgEvent::InvitationAccepted(InvitationAccepted {
+            invitation_id,
+            user_id: user,
+        }),
+        OrgEvent::MemberAdded(MemberAdded {
+            user_id: user,
+            role: invitation.role.as_str().to_owned(),
+            invitation_id: Some(invitation_id),
+        }),
+    ])
+}
+
+/// `RevokeInvitation`.
+pub fn revoke_invitation(
+    org: &Org,
+    actor: Uuid,
+    invitation_id: Uuid,
+) -> Result<Vec<OrgEvent>, OrgError> {
+    let actor_role = org.authorize(actor, Permission::ManageMembers)?;
+    let invitation = org
+        .invitations
+        .get(&invitation_id)
+        .ok_or(OrgError::NoSuchInvitation)?;
+    if invitation.role == Role::Owner && actor_role != Role::Owner {
+        return Err(OrgError::OnlyOwnersManageOwners);
+    }
+    if invitation.status != InvitationStatus::Pending {
+        return Err(OrgError::InvitationNotPending);
+    }
+    Ok(vec![OrgEvent::InvitationRevoked(InvitationRevoked {
+        invitation_id,
+    })])
+}
+
+/// `ChangeRole`.
+pub fn change_role(
+    org: &Org,
+    actor: Uuid,
+    member: Uuid,
+    to: Role,
+) -> Result<Vec<OrgEvent>, OrgError> {
+    let actor_role = org.authorize(actor, Permission::ManageMembers)?;
+    let from = *org.members.get(&member).ok_or(OrgError::NoSuchMember)?;
+    if from == to {
+        return Ok(Vec::new());
+    }
+    if (from == Role::Owner || to == Role::Owner) && actor_role != Role::Owner {
+        return Err(OrgError::OnlyOwnersManageOwners);
+    }
+    if from == Role::Owner && org.owners() == 1 {
+        return Err(OrgError::LastOwner);
+    }
+    Ok(vec![OrgEvent::MemberRoleChanged(MemberRoleChanged {
+        user_id: member,
+        from: from.as_str().to_owned(),
+        to: to.as_str().to_owned(),
+    })])
+}
+
+/// `RemoveMember` (or leave, when `member == actor`).
+pub fn remove_member(org: &Org, actor: Uuid, member: Uuid) -> Result<Vec<OrgEvent>, OrgError> {
+    let actor_role = if actor == member {
+        org.role_of(actor)?
+    } else {
+        org.authorize(actor, Permission::ManageMembers)?
+    };
+    let role = *org.members.get(&member).ok_or(OrgError::NoSuchMember)?;
+    if role == Role::Owner && actor_role != Role::Owner {
+        return Err(OrgError::OnlyOwnersManageOwners);
+    }
+    if role == Role::Owner && org.owners() == 1 {
+        return Err(OrgError::LastOwner);
+    }
+    Ok(vec![OrgEvent::MemberRemoved(MemberRemoved {
+        user_id: member,
+    })])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OWNER: Uuid = Uuid::from_u128(1);
+    const MANAGER: Uuid = Uuid::from_u128(2);
+    const DEV: Uuid = Uuid::from_u128(3);
+    const STRANGER: Uuid = Uuid::from_u128(9);
+    const ORG: Uuid = Uuid::from_u128(100);
+    const INV: Uuid = Uuid::from_u128(200);
+
+    fn now() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000, 0).expect("valid")
+    }
+
+    /// given(events).then(command) -> outcome
+    struct Given(Org);
+
+    #[track_caller]
+    fn given(events: &[OrgEvent]) -> Given {
+        Given(Org::from_events(events))
+    }
+
+    impl Given {
+        #[track_caller]
+        fn then_ok(&self, outcome: Result<Vec<OrgEvent>, OrgError>, count: usize) -> Vec<OrgEvent> {
+            let events = outcome.expect("the command is accepted");
+            assert_eq!(events.len(), count, "{events:?}");
+            events
+        }
+    }
+
+    fn team() -> Vec<OrgEvent> {
+        let mut events = create(ORG, "acme", "Acme", OWNER).expect("valid");
+        for (user, role) in [(MANAGER, Role::Manager), (DEV, Role::Developer)] {
+            events.push(OrgEvent::MemberAdded(MemberAdded {
+                user_id: user,
+                role: role.as_str().into(),
+                invitation_id: None,
+            }));
+        }
+        events
+    }
+
+    fn invited(role: Role) -> Vec<OrgEvent> {
+        let mut events = team();
+        events.push(OrgEvent::InvitationCreated(InvitationCreated {
+            invitation_id: INV,
+            email_index: "idx-new".into(),
+            email: Sealed("x".into()),
+            role: role.as_str().into(),
+            expires_at: now() + invitation_ttl(),
+        }));
+        events
+    }
+
+    #[test]
+    fn creating_an_org_makes_the_creator_its_owner() {
+        let events = create(ORG, "acme-labs", " Acme Labs ", OWNER).unwrap();
+        let org = Org::from_events(&events);
+        assert_eq!(org.role_of(OWNER), Ok(Role::Owner));
+        assert!(matches!(&events[0], OrgEvent::Created(c) if c.name == "Acme Labs"));
+    }
+
+    #[test]
+    fn bad_slugs_and_names_are_refused_by_pointer() {
+        for slug in ["ab", "Acme", "-acme", "acme-", "ac me", &"a".repeat(41)] {
+            let Err(OrgError::Invalid(Invalid(errors))) = create(ORG, slug, "Acme", OWNER) else {
+                panic!("{slug:?} accepted")
+            };
+            assert_eq!(errors[0].pointer, "/slug");
+        }
+        assert!(matches!(
+            create(ORG, "acme", "  ", OWNER),
+            Err(OrgError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn outsiders_get_not_found_and_members_without_permission_get_forbidden() {
+        let org = given(&team()).0;
+        assert_eq!(
+            org.authorize(STRANGER, Permission::ViewOrg),
+            Err(OrgError::NotFound)
+        );
+        assert_eq!(
+            org.authorize(DEV, Permission::ManageMembers),
+            Err(OrgError::Forbidden(Permission::ManageMembers))
+        );
+        assert_eq!(Org::default().role_of(OWNER), Err(OrgError::NotFound));
+    }
+
+    #[test]
+    fn accepting_the_current_terms_once_records_it_and_again_changes_nothing() {
+        let g = given(&team());
+        let events = g.then_ok(accept_terms(&g.0, MANAGER, CURRENT_TERMS), 1);
+        let mut all = team();
+        all.extend(events);
+        let g = given(&all);
+        g.then_ok(accept_terms(&g.0, OWNER, CURRENT_TERMS), 0);
+    }
+
+    #[test]
+    fn accepting_unknown_terms_or_without_permission_is_refused() {
+        let org = given(&team()).0;
+        assert!(matches!(
+            accept_terms(&org, OWNER, "1999-01"),
+            Err(OrgError::Invalid(_))
+        ));
+        assert_eq!(
+            accept_terms(&org, DEV, CURRENT_TERMS),
+            Err(OrgError::Forbidden(Permission::AcceptTerms))
+        );
+    }
+
+    #[test]
+    fn only_owners_invite_owners() {
+        let org = given(&team()).0;
+        let sealed = Sealed("x".into());
+        assert_eq!(
+            invite(
+                &org,
+                MANAGER,
+                INV,
+                "i".into(),
+                sealed.clone(),
+                Role::Owner,
+                now()
+            ),
+            Err(OrgError::OnlyOwnersManageOwners)
+        );
+        assert!(invite(
+            &org,
+            OWNER,
+            INV,
+            "i".into(),
+            sealed.clone(),
+            Role::Owner,
+            now()
+        )
+        .is_ok());
+        assert_eq!(
+            invite(&org, DEV, INV, "i".into(), sealed, Role::Developer, now()),
+            Err(OrgError::Forbidden(Permission::ManageMembers))
+        );
+    }
+
+    #[test]
+    fn an_invitation_is_single_use() {
+        let g = given(&invited(Role::Developer));
+        let events = g.then_ok(accept_invitation(&g.0, STRANGER, "idx-new", INV, now()), 2);
+        let mut all = invited(Role::Developer);
+        all.extend(events);
+        let org = Org::from_events(&all);
+        assert_eq!(org.role_of(STRANGER), Ok(Role::Developer));
+        let other = Uuid::from_u128(10);
+        assert_eq!(
+            accept_invitation(&org, other, "idx-new", INV, now()),
+            Err(OrgError::InvitationNotPending)
+        );
+    }
+
+    #[test]
+    fn an_expired_revoked_or_someone_elses_invitation_is_refused() {
+        let org = given(&invited(Role::Developer)).0;
+        let later = now() + invitation_ttl();
+        assert_eq!(
+            accept_invitation(&org, STRANGER, "idx-new", INV, later),
+            Err(OrgError::InvitationExpired)
+        );
+        assert_eq!(
+            accept_invitation(&org, STRANGER, "idx-other", INV, now()),
+            Err(OrgError::NoSuchInvitation)
+        );
+        let mut all = invited(Role::Developer);
+        all.extend(revoke_invitation(&org, MANAGER, INV).unwrap());
+        let org = Org::from_events(&all);
+        assert_eq!(
+            accept_invitation(&org, STRANGER, "idx-new", INV, now()),
+            Err(OrgError::InvitationNotPending)
+        );
+        assert_eq!(
+            revoke_invitation(&org, MANAGER, INV),
+            Err(OrgError::InvitationNotPending)
+        );
+    }
+
+    #[test]
+    fn the_last_owner_can_neither_leave_nor_be_demoted() {
+        let org = given(&team()).0;
+        assert_eq!(remove_member(&org, OWNER, OWNER), Err(OrgError::LastOwner));
+        assert_eq!(
+            change_role(&org, OWNER, OWNER, Role::Manager),
+            Err(OrgError::LastOwner)
+        );
+        let mut all = team();
+        all.extend(change_role(&org, OWNER, MANAGER, Role::Owner).unwrap());
+        let org = Org::from_events(&all);
+        assert_eq!(remove_member(&org, OWNER, OWNER).map(|e| e.len()), Ok(1));
+    }
+
+    #[test]
+    fn managers_cannot_touch_owners_and_developers_cannot_manage_members() {
+        let org = given(&team()).0;
+        assert_eq!(
+            change_role(&org, MANAGER, OWNER, Role::Developer),
+            Err(OrgError::OnlyOwnersManageOwners)
+        );
+        assert_eq!(
+            change_role(&org, MANAGER, DEV, Role::Owner),
+            Err(OrgError::OnlyOwnersManageOwners)
+        );
+        assert_eq!(
+            remove_member(&org, MANAGER, OWNER),
+            Err(OrgError::OnlyOwnersManageOwners)
+        );
+        assert_eq!(
+            remove_member(&org, DEV, MANAGER),
+            Err(OrgError::Forbidden(Permission::ManageMembers))
+        );
+        assert_eq!(
+            remove_member(&org, DEV, DEV).map(|e| e.len()),
+            Ok(1),
+            "anyone may leave"
+        );
+        assert_eq!(
+            change_role(&org, MANAGER, STRANGER, Role::Developer),
+            Err(OrgError::NoSuchMember)
+        );
+    }
+}

@@ -1,0 +1,182 @@
+//! The `org.*`, `member.*`, `invitation.*` and `terms.*` families: an
+//! organisation (workspace), its people and their roles. Stream
+//! `org-<org_id>`; slugs are reserved in `org_slug-<slug>`.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::{sealed::Sealed, DomainEvent, RecordedEvent, SchemaError};
+
+/// `org.created` v1.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrgCreated {
+    /// The organisation.
+    pub org_id: Uuid,
+    /// URL name, unique.
+    pub slug: String,
+    /// Display name.
+    pub name: String,
+    /// The creator, its first owner.
+    pub owner: Uuid,
+}
+
+/// `org.slug_claimed` v1, in `org_slug-<slug>`: reserves a slug.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrgSlugClaimed {
+    /// The organisation holding it.
+    pub org_id: Uuid,
+}
+
+/// `member.added` v1.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberAdded {
+    /// The user.
+    pub user_id: Uuid,
+    /// Their role.
+    pub role: String,
+    /// The invitation that brought them, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invitation_id: Option<Uuid>,
+}
+
+/// `member.role_changed` v1.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberRoleChanged {
+    /// The user.
+    pub user_id: Uuid,
+    /// The role before.
+    pub from: String,
+    /// The role now.
+    pub to: String,
+}
+
+/// `member.removed` v1.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberRemoved {
+    /// The user.
+    pub user_id: Uuid,
+}
+
+/// `invitation.created` v1. The email is sealed under the invitation's own
+/// key (its subject), and indexed by keyed hash for matching.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvitationCreated {
+    /// The invitation.
+    pub invitation_id: Uuid,
+    /// Keyed hash of the invitee's normalised email.
+    pub email_index: String,
+    /// The invitee's email, sealed.
+    pub email: Sealed,
+    /// The role on acceptance.
+    pub role: String,
+    /// When it stops being usable.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// `invitation.accepted` v1.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvitationAccepted {
+    /// The invitation.
+    pub invitation_id: Uuid,
+    /// Who accepted it.
+    pub user_id: Uuid,
+}
+
+/// `invitation.revoked` v1.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvitationRevoked {
+    /// The invitation.
+    pub invitation_id: Uuid,
+}
+
+/// `terms.accepted` v1: the organisation accepted a version of the developer
+/// terms.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TermsAccepted {
+    /// The terms version.
+    pub version: String,
+    /// Who accepted on the organisation's behalf.
+    pub user_id: Uuid,
+}
+
+/// Every event of these families.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum OrgEvent {
+    /// `org.created`
+    Created(OrgCreated),
+    /// `org.slug_claimed`
+    SlugClaimed(OrgSlugClaimed),
+    /// `member.added`
+    MemberAdded(MemberAdded),
+    /// `member.role_changed`
+    MemberRoleChanged(MemberRoleChanged),
+    /// `member.removed`
+    MemberRemoved(MemberRemoved),
+    /// `invitation.created`
+    InvitationCreated(InvitationCreated),
+    /// `invitation.accepted`
+    InvitationAccepted(InvitationAccepted),
+    /// `invitation.revoked`
+    InvitationRevoked(InvitationRevoked),
+    /// `terms.accepted`
+    TermsAccepted(TermsAccepted),
+}
+
+impl DomainEvent for OrgEvent {
+    const SCHEMA_VERSION: u32 = 1;
+
+    fn event_type(&self) -> &'static str {
+        match self {
+            OrgEvent::Created(_) => "org.created",
+            OrgEvent::SlugClaimed(_) => "org.slug_claimed",
+            OrgEvent::MemberAdded(_) => "member.added",
+            OrgEvent::MemberRoleChanged(_) => "member.role_changed",
+            OrgEvent::MemberRemoved(_) => "member.removed",
+            OrgEvent::InvitationCreated(_) => "invitation.created",
+            OrgEvent::InvitationAccepted(_) => "invitation.accepted",
+            OrgEvent::InvitationRevoked(_) => "invitation.revoked",
+            OrgEvent::TermsAccepted(_) => "terms.accepted",
+        }
+    }
+}
+
+impl OrgEvent {
+    /// Every type these families write.
+    pub const TYPES: &'static [&'static str] = &[
+        "org.created",
+        "org.slug_claimed",
+        "member.added",
+        "member.role_changed",
+        "member.removed",
+        "invitation.created",
+        "invitation.accepted",
+        "invitation.revoked",
+        "terms.accepted",
+    ];
+
+    /// Decodes a recorded event of these families; `Ok(None)` for others.
+    pub fn decode(e: &RecordedEvent) -> Result<Option<Self>, SchemaError> {
+        if !Self::TYPES.contains(&e.event_type.as_str()) {
+            return Ok(None);
+        }
+        if e.schema_version != 1 {
+            return Err(SchemaError::UnknownVersion {
+                event_type: e.event_type.clone(),
+                schema_version: e.schema_version,
+            });
+        }
+        Ok(Some(match e.event_type.as_str() {
+            "org.created" => OrgEvent::Created(e.data_as()?),
+            "org.slug_claimed" => OrgEvent::SlugClaimed(e.data_as()?),
+            "member.added" => OrgEvent::MemberAdded(e.data_as()?),
+            "member.role_changed" => OrgEvent::MemberRoleChanged(e.data_as()?),
+            "member.removed" => OrgEvent::MemberRemoved(e.data_as()?),
+            "invitation.created" => OrgEvent::InvitationCreated(e.data_as()?),
+            "invitation.accepted" => OrgEvent::InvitationAccepted(e.data_as()?),
+            "invitation.revoked" => OrgEvent::InvitationRevoked(e.data_as()?),
+            _ => OrgEvent::TermsAccepted(e.data_as()?),
+        }))
+    }
+}

@@ -39,6 +39,16 @@ pub enum ApiError {
     /// The resource does not exist (or the caller may not know it does).
     #[error("not found")]
     NotFound,
+    /// The caller is known but may not do this.
+    #[error("{detail}")]
+    Forbidden {
+        /// Stable code.
+        code: &'static str,
+        /// Why.
+        detail: String,
+        /// The missing permission, when one permission is the reason.
+        permission: Option<&'static str>,
+    },
     /// The method is not allowed on this route.
     #[error("method not allowed")]
     MethodNotAllowed,
@@ -78,6 +88,9 @@ pub struct Problem {
     /// Invalid fields, by JSON pointer.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<ProblemField>,
+    /// The permission the caller's role lacks (403).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permission: Option<&'static str>,
 }
 
 /// One invalid field.
@@ -106,6 +119,7 @@ impl ApiError {
             ApiError::BadBody { status, .. } => *status,
             ApiError::Unauthenticated | ApiError::InvalidCredentials => StatusCode::UNAUTHORIZED,
             ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::NotCaughtUp(_) | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -123,6 +137,7 @@ impl ApiError {
                 ("invalid-credentials", "The credentials are not correct")
             }
             ApiError::NotFound => ("not-found", "No such resource"),
+            ApiError::Forbidden { code, .. } => (code, "Not allowed"),
             ApiError::MethodNotAllowed => ("method-not-allowed", "Method not allowed"),
             ApiError::Conflict { code, .. } => {
                 (code, "The request conflicts with the current state")
@@ -177,6 +192,10 @@ impl IntoResponse for ApiError {
             ApiError::NotFound => "no such resource".to_owned(),
             other => other.to_string(),
         };
+        let permission = match &self {
+            ApiError::Forbidden { permission, .. } => *permission,
+            _ => None,
+        };
         let errors = match self {
             ApiError::Invalid(Invalid(fields)) => fields.into_iter().map(Into::into).collect(),
             _ => Vec::new(),
@@ -188,6 +207,7 @@ impl IntoResponse for ApiError {
             detail,
             code,
             errors,
+            permission,
         };
         problem_response(status, &problem, code)
     }
@@ -223,6 +243,37 @@ impl From<AccountError> for ApiError {
                 detail: "an account with this email already exists".into(),
             },
             AccountError::InvalidCredentials => ApiError::InvalidCredentials,
+        }
+    }
+}
+
+impl From<domain::orgs::OrgError> for ApiError {
+    fn from(e: domain::orgs::OrgError) -> Self {
+        use domain::orgs::OrgError as E;
+        let conflict = |code| ApiError::Conflict {
+            code,
+            detail: e.to_string(),
+        };
+        match &e {
+            E::Invalid(i) => ApiError::Invalid(i.clone()),
+            E::NotFound | E::NoSuchMember | E::NoSuchInvitation | E::InvitationForAnotherEmail => {
+                ApiError::NotFound
+            }
+            E::Forbidden(p) => ApiError::Forbidden {
+                code: "permission-denied",
+                detail: format!("your role lacks the permission {}", p.as_str()),
+                permission: Some(p.as_str()),
+            },
+            E::OnlyOwnersManageOwners => ApiError::Forbidden {
+                code: "owners-only",
+                detail: e.to_string(),
+                permission: None,
+            },
+            E::LastOwner => conflict("last-owner"),
+            E::InvitationNotPending => conflict("invitation-used"),
+            E::InvitationExpired => conflict("invitation-expired"),
+            E::AlreadyMember => conflict("already-member"),
+            E::SlugTaken => conflict("slug-taken"),
         }
     }
 }

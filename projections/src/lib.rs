@@ -12,10 +12,11 @@
 //! - [`Projection`]: what a read model implements.
 //! - [`runner`]: the batch loop, generations, rebuild and swap.
 //! - [`status`]: published checkpoints and the read-your-writes wait.
-//! - [`accounts`], [`event_counts`]: the read models.
+//! - [`accounts`], [`event_counts`], [`orgs`]: the read models.
 
 pub mod accounts;
 pub mod event_counts;
+pub mod orgs;
 pub mod runner;
 pub mod status;
 
@@ -90,6 +91,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
     vec![
         Arc::new(accounts::Accounts),
         Arc::new(event_counts::EventCounts),
+        Arc::new(orgs::Orgs),
     ]
 }
 

@@ -306,7 +306,7 @@ async fn health_readiness_and_the_openapi_document() {
         .iter()
         .map(|p| p["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, vec!["accounts", "event_counts"]);
+    assert_eq!(names, vec!["accounts", "event_counts", "orgs"]);
 
     let doc: Value = s.get("/openapi.json", None).await.json().await.unwrap();
     for path in [

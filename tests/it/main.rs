@@ -3,6 +3,7 @@
 
 mod crash;
 mod http;
+mod orgs;
 mod projections;
 mod store_concurrency;
 mod store_contract;

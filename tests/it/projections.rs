@@ -111,6 +111,9 @@ async fn dump(db: &TestDb) -> String {
         ("rm.users", "user_id"),
         ("rm.sessions", "session_id"),
         ("rm.event_counts", "event_type, category"),
+        ("rm.orgs", "org_id"),
+        ("rm.members", "org_id, user_id"),
+        ("rm.invitations", "invitation_id"),
     ] {
         let row = client
             .query_one(
@@ -144,7 +147,37 @@ async fn a_blue_green_rebuild_reproduces_every_read_model_byte_for_byte() {
             assert_eq!(r.status(), 204);
         }
     }
-    let (_, token, position) = s.user("last@example.com").await;
+    let (_, token, _) = s.user("last@example.com").await;
+    let r = s
+        .http
+        .post(s.url("/v1/orgs"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"slug": "rebuilt", "name": "Rebuilt"}))
+        .send()
+        .await
+        .unwrap();
+    let org = r.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = s
+        .http
+        .post(s.url(&format!("/v1/orgs/{org}/invitations")))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"email": "user1@example.com", "role": "finance"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = s
+        .http
+        .post(s.url(&format!("/v1/orgs/{org}/developer-terms/accept")))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"version": "2026-01"}))
+        .send()
+        .await
+        .unwrap();
+    let position = gatehouse_tests::server::position_of(&r);
     // Wait for every projection to reach the head before the snapshot.
     let pool = event_store::postgres::pool(&db.config, 4);
     wait_caught_up(&s, position).await;

@@ -3,6 +3,7 @@
 //! body limit, problem+json for every error).
 
 pub mod health;
+pub mod orgs;
 pub mod sessions;
 pub mod users;
 
@@ -28,6 +29,8 @@ use crate::state::AppState;
         health::healthz, health::readyz,
         users::sign_up, users::me,
         sessions::sign_in, sessions::sign_out,
+        orgs::create_org, orgs::list_members, orgs::change_role, orgs::remove_member,
+        orgs::invite, orgs::revoke_invitation, orgs::accept_invitation, orgs::accept_terms,
     ),
     components(schemas(crate::error::Problem, crate::error::ProblemField)),
     modifiers(&BearerAuth),
@@ -58,6 +61,7 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .merge(health::router())
         .merge(users::router())
         .merge(sessions::router())
+        .merge(orgs::router())
         .route("/openapi.json", get(openapi))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

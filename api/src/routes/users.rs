@@ -56,10 +56,27 @@ pub struct UserView {
 pub struct MeView {
     /// The user.
     pub user: UserView,
-    /// Organisation memberships.
-    pub memberships: Vec<serde_json::Value>,
+    /// Organisation memberships, each with its own next step.
+    pub memberships: Vec<MembershipView>,
     /// Where the user stands and the exact next step.
     pub access: AccessView,
+}
+
+/// One membership as `/v1/me` shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MembershipView {
+    /// Organisation id.
+    pub org_id: Uuid,
+    /// Its slug.
+    pub slug: String,
+    /// Its name.
+    pub name: String,
+    /// The user's role there.
+    pub role: String,
+    /// The accepted developer terms version, if any.
+    pub terms_version: Option<String>,
+    /// The organisation's next step on its way to production.
+    pub next_step: &'static str,
 }
 
 /// Access state and the exact next step.
@@ -170,7 +187,7 @@ pub async fn me(
     min: MinPosition,
     session: Session,
 ) -> Result<Json<MeView>, ApiError> {
-    min.wait(&state, &["accounts"]).await?;
+    min.wait(&state, &["accounts", "orgs"]).await?;
     let client = state.pool.get().await?;
     let row = client
         .query_opt(
@@ -189,6 +206,48 @@ pub async fn me(
             .and_then(|k| k.open(&sealed).ok())
             .unwrap_or_else(|| "[erased]".to_owned())
     };
+    let memberships: Vec<MembershipView> = client
+        .query(
+            "SELECT o.org_id, o.slug, o.name, m.role, o.terms_version \
+             FROM rm.members m JOIN rm.orgs o USING (org_id) \
+             WHERE m.user_id = $1 ORDER BY m.joined_at, o.org_id",
+            &[&session.user_id],
+        )
+        .await?
+        .iter()
+        .map(|r| {
+            let terms_version: Option<String> = r.get(4);
+            MembershipView {
+                org_id: r.get(0),
+                slug: r.get(1),
+                name: r.get(2),
+                role: r.get(3),
+                next_step: if terms_version.as_deref() == Some(domain::orgs::CURRENT_TERMS) {
+                    "request_sandbox"
+                } else {
+                    "accept_developer_terms"
+                },
+                terms_version,
+            }
+        })
+        .collect();
+    let access = match memberships.first() {
+        None => AccessView {
+            state: "waiting_for_organization",
+            next_step: "attach_to_organization",
+            how: "create an organization with POST /v1/orgs, or accept an invitation with POST /v1/invitations/{id}/accept",
+        },
+        Some(m) if m.next_step == "accept_developer_terms" => AccessView {
+            state: "public_docs_only",
+            next_step: "accept_developer_terms",
+            how: "an owner or manager accepts the developer terms with POST /v1/orgs/{org}/developer-terms/accept",
+        },
+        Some(_) => AccessView {
+            state: "terms_accepted",
+            next_step: "request_sandbox",
+            how: "request sandbox access with POST /v1/orgs/{org}/sandbox-access",
+        },
+    };
     Ok(Json(MeView {
         user: UserView {
             id: session.user_id,
@@ -196,11 +255,7 @@ pub async fn me(
             name: open(row.get(1)),
             created_at: row.get(2),
         },
-        memberships: Vec::new(),
-        access: AccessView {
-            state: "waiting_for_organization",
-            next_step: "attach_to_organization",
-            how: "create an organization, or accept an invitation from one",
-        },
+        memberships,
+        access,
     }))
 }

@@ -1,0 +1,514 @@
+//! Organisations: create, developer terms, invitations, members.
+//!
+//! Commands load the organisation from its own stream, decide with the
+//! domain's rules (which also authorise), and append with the exact version
+//! they decided on. On a concurrent change they re-load and decide again
+//! (at most five times), so no update is lost and nobody gets a spurious
+//! 409. Reads check membership in the read model: an outsider gets 404.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use domain::orgs::{self, Org, OrgError};
+use domain::roles::{allows, Permission, Role};
+use event_schemas::org::{OrgEvent, OrgSlugClaimed};
+use event_schemas::{Actor, ExpectedVersion, Metadata, NewEvent};
+use event_store::{AppendError, EventStore, EventStoreExt, StreamAppend};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::command::{Committed, RequestMeta};
+use crate::error::{ApiError, Problem};
+use crate::extract::{ApiJson, MinPosition, Session};
+use crate::state::AppState;
+
+/// Routes of this module.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/orgs", post(create_org))
+        .route("/v1/orgs/{org}/members", get(list_members))
+        .route(
+            "/v1/orgs/{org}/members/{user}",
+            delete(remove_member).patch(change_role),
+        )
+        .route("/v1/orgs/{org}/invitations", post(invite))
+        .route(
+            "/v1/orgs/{org}/invitations/{invitation}/revoke",
+            post(revoke_invitation),
+        )
+        .route(
+            "/v1/invitations/{invitation}/accept",
+            post(accept_invitation),
+        )
+        .route("/v1/orgs/{org}/developer-terms/accept", post(accept_terms))
+}
+
+/// Most attempts of a command that keeps meeting concurrent changes.
+const ATTEMPTS: usize = 5;
+
+fn stream(org: Uuid) -> String {
+    format!("org-{org}")
+}
+
+/// Loads an organisation and its stream version from the log.
+async fn load(state: &AppState, org: Uuid) -> Result<(Org, u64, u64), ApiError> {
+    let events = state.store.read_stream(&stream(org), 1, 1_000_000).await?;
+    let mut folded = Org::default();
+    for e in &events {
+        if let Some(event) = OrgEvent::decode(e).map_err(ApiError::internal)? {
+            folded.apply(&event);
+        }
+    }
+    let version = events.last().map_or(0, |e| e.stream_version);
+    let position = events.last().map_or(0, |e| e.global_position);
+    Ok((folded, version, position))
+}
+
+/// Decides on fresh state and appends, re-deciding after a concurrent change.
+/// Returns the state decided on and the position reached.
+async fn execute(
+    state: &AppState,
+    org: Uuid,
+    metadata: Metadata,
+    decide: impl Fn(&Org) -> Result<Vec<OrgEvent>, OrgError>,
+) -> Result<(Org, u64), ApiError> {
+    for _ in 0..ATTEMPTS {
+        let (current, version, position) = load(state, org).await?;
+        let events = decide(&current)?;
+        if events.is_empty() {
+            return Ok((current, position));
+        }
+        let new: Vec<NewEvent> = events
+            .iter()
+            .map(|e| NewEvent::from_domain(e, metadata.clone()))
+            .collect();
+        match state
+            .store
+            .append(&stream(org), ExpectedVersion::Exact(version), new)
+            .await
+        {
+            Ok(a) => return Ok((current, a.last_position)),
+            Err(AppendError::Conflict { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::Conflict {
+        code: "concurrent-modification",
+        detail: "the organization kept changing while this request was handled; retry".into(),
+    })
+}
+
+fn metadata(meta: &RequestMeta, session: &Session, org: Uuid) -> Metadata {
+    Metadata {
+        org_id: Some(org),
+        ..meta.metadata(Actor::user(session.user_id))
+    }
+}
+
+/// `POST /v1/orgs` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateOrgRequest {
+    /// URL name: 3 to 40 of a-z, 0-9, -.
+    pub slug: String,
+    /// Display name.
+    pub name: String,
+}
+
+/// An organisation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrgView {
+    /// Id.
+    pub id: Uuid,
+    /// URL name.
+    pub slug: String,
+    /// Display name.
+    pub name: String,
+}
+
+/// Create an organisation; the caller becomes its owner.
+#[utoipa::path(post, path = "/v1/orgs", tag = "organizations",
+    request_body = CreateOrgRequest,
+    responses((status = 201, body = OrgView), (status = 409, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn create_org(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    session: Session,
+    ApiJson(body): ApiJson<CreateOrgRequest>,
+) -> Result<Committed<OrgView>, ApiError> {
+    let org_id = Uuid::now_v7();
+    let events = orgs::create(org_id, &body.slug, &body.name, session.user_id)?;
+    let metadata = metadata(&meta, &session, org_id);
+    let name = match &events[0] {
+        OrgEvent::Created(c) => c.name.clone(),
+        _ => body.name.trim().to_owned(),
+    };
+    let claim = OrgEvent::SlugClaimed(OrgSlugClaimed { org_id });
+    let appended = state
+        .store
+        .append_all(vec![
+            StreamAppend::new(
+                stream(org_id),
+                ExpectedVersion::NoStream,
+                events
+                    .iter()
+                    .map(|e| NewEvent::from_domain(e, metadata.clone()))
+                    .collect(),
+            ),
+            StreamAppend::new(
+                format!("org_slug-{}", body.slug),
+                ExpectedVersion::NoStream,
+                vec![NewEvent::from_domain(&claim, metadata)],
+            ),
+        ])
+        .await
+        .map_err(|e| match e {
+            AppendError::Conflict { .. } => OrgError::SlugTaken.into(),
+            other => ApiError::from(other),
+        })?;
+    Ok(Committed {
+        status: StatusCode::CREATED,
+        position: appended.last_position,
+        body: Some(OrgView {
+            id: org_id,
+            slug: body.slug,
+            name,
+        }),
+    })
+}
+
+/// A member.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemberView {
+    /// User id.
+    pub user_id: Uuid,
+    /// Role.
+    pub role: String,
+    /// When they joined.
+    pub joined_at: DateTime<Utc>,
+}
+
+/// The caller's role in `org` from the read model; 404 for outsiders.
+pub async fn member_role(state: &AppState, org: Uuid, user: Uuid) -> Result<Role, ApiError> {
+    let client = state.pool.get().await?;
+    let row = client
+        .query_opt(
+            "SELECT role FROM rm.members WHERE org_id = $1 AND user_id = $2",
+            &[&org, &user],
+        )
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    row.get::<_, String>(0)
+        .parse()
+        .map_err(|_| ApiError::Internal("a stored role does not parse".into()))
+}
+
+/// Checks a permission on a read, from the read model.
+pub async fn authorize_read(
+    state: &AppState,
+    org: Uuid,
+    user: Uuid,
+    permission: Permission,
+) -> Result<Role, ApiError> {
+    let role = member_role(state, org, user).await?;
+    if allows(role, permission) {
+        Ok(role)
+    } else {
+        Err(OrgError::Forbidden(permission).into())
+    }
+}
+
+/// The organisation's members.
+#[utoipa::path(get, path = "/v1/orgs/{org}/members", tag = "organizations",
+    params(("org" = Uuid, Path, description = "Organization id")),
+    responses((status = 200, body = Vec<MemberView>), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn list_members(
+    State(state): State<AppState>,
+    Path(org): Path<Uuid>,
+    min: MinPosition,
+    session: Session,
+) -> Result<Json<Vec<MemberView>>, ApiError> {
+    min.wait(&state, &["orgs"]).await?;
+    authorize_read(&state, org, session.user_id, Permission::ViewOrg).await?;
+    let client = state.pool.get().await?;
+    let rows = client
+        .query(
+            "SELECT user_id, role, joined_at FROM rm.members WHERE org_id = $1 ORDER BY joined_at, user_id",
+            &[&org],
+        )
+        .await?;
+    Ok(Json(
+        rows.iter()
+            .map(|r| MemberView {
+                user_id: r.get(0),
+                role: r.get(1),
+                joined_at: r.get(2),
+            })
+            .collect(),
+    ))
+}
+
+/// `PATCH /v1/orgs/{org}/members/{user}` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeRoleRequest {
+    /// `owner`, `manager`, `developer`, `finance` or `compliance`.
+    pub role: String,
+}
+
+fn parse_role(role: &str) -> Result<Role, ApiError> {
+    role.parse().map_err(|_| {
+        ApiError::Invalid(domain::Invalid(vec![domain::FieldError {
+            pointer: "/role".into(),
+            detail: "must be one of owner, manager, developer, finance, compliance".into(),
+        }]))
+    })
+}
+
+/// Change a member's role (owners only for the owner role; never the last owner).
+#[utoipa::path(patch, path = "/v1/orgs/{org}/members/{user}", tag = "organizations",
+    request_body = ChangeRoleRequest,
+    responses((status = 200, body = MemberView), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn change_role(
+    State(state): State<AppState>,
+    Path((org, user)): Path<(Uuid, Uuid)>,
+    meta: RequestMeta,
+    session: Session,
+    ApiJson(body): ApiJson<ChangeRoleRequest>,
+) -> Result<Committed<MemberView>, ApiError> {
+    let role = parse_role(&body.role)?;
+    let (_, position) = execute(&state, org, metadata(&meta, &session, org), |o| {
+        orgs::change_role(o, session.user_id, user, role)
+    })
+    .await?;
+    Ok(Committed {
+        status: StatusCode::OK,
+        position,
+        body: Some(MemberView {
+            user_id: user,
+            role: role.as_str().to_owned(),
+            joined_at: Utc::now(),
+        }),
+    })
+}
+
+/// Remove a member, or leave (the last owner cannot).
+#[utoipa::path(delete, path = "/v1/orgs/{org}/members/{user}", tag = "organizations",
+    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn remove_member(
+    State(state): State<AppState>,
+    Path((org, user)): Path<(Uuid, Uuid)>,
+    meta: RequestMeta,
+    session: Session,
+) -> Result<Committed<()>, ApiError> {
+    let (_, position) = execute(&state, org, metadata(&meta, &session, org), |o| {
+        orgs::remove_member(o, session.user_id, user)
+    })
+    .await?;
+    // The removed member loses access on their next request.
+    state
+        .statuses
+        .wait_for(&["orgs"], position, state.read_wait)
+        .await?;
+    Ok(Committed {
+        status: StatusCode::NO_CONTENT,
+        position,
+        body: None,
+    })
+}
+
+/// `POST /v1/orgs/{org}/invitations` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InviteRequest {
+    /// The invitee's email.
+    pub email: String,
+    /// Their role on acceptance.
+    pub role: String,
+}
+
+/// An invitation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InvitationView {
+    /// Id; the invitee accepts with `POST /v1/invitations/{id}/accept`.
+    pub id: Uuid,
+    /// Role on acceptance.
+    pub role: String,
+    /// Expiry.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Invite someone by email; single-use, expires after 7 days.
+#[utoipa::path(post, path = "/v1/orgs/{org}/invitations", tag = "organizations",
+    request_body = InviteRequest,
+    responses((status = 201, body = InvitationView), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn invite(
+    State(state): State<AppState>,
+    Path(org): Path<Uuid>,
+    meta: RequestMeta,
+    session: Session,
+    ApiJson(body): ApiJson<InviteRequest>,
+) -> Result<Committed<InvitationView>, ApiError> {
+    let email = domain::validate::email(&body.email).ok_or_else(|| {
+        ApiError::Invalid(domain::Invalid(vec![domain::FieldError {
+            pointer: "/email".into(),
+            detail: "must be an email address such as ada@example.com".into(),
+        }]))
+    })?;
+    let role = parse_role(&body.role)?;
+    let invitation_id = Uuid::now_v7();
+    let email_index = state.vault.email_index(&email);
+    // Authorise before creating the invitation's key.
+    let (current, _, _) = load(&state, org).await?;
+    current.authorize(session.user_id, Permission::ManageMembers)?;
+    let client = state.pool.get().await?;
+    let key = state
+        .vault
+        .create_subject_key(&client, invitation_id)
+        .await
+        .map_err(ApiError::internal)?;
+    drop(client);
+    let sealed = key.seal(&email);
+    let now = Utc::now();
+    let (_, position) = execute(&state, org, metadata(&meta, &session, org), |o| {
+        orgs::invite(
+            o,
+            session.user_id,
+            invitation_id,
+            email_index.clone(),
+            sealed.clone(),
+            role,
+            now,
+        )
+    })
+    .await?;
+    Ok(Committed {
+        status: StatusCode::CREATED,
+        position,
+        body: Some(InvitationView {
+            id: invitation_id,
+            role: role.as_str().to_owned(),
+            expires_at: now + orgs::invitation_ttl(),
+        }),
+    })
+}
+
+/// Revoke a pending invitation.
+#[utoipa::path(post, path = "/v1/orgs/{org}/invitations/{invitation}/revoke", tag = "organizations",
+    responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn revoke_invitation(
+    State(state): State<AppState>,
+    Path((org, invitation)): Path<(Uuid, Uuid)>,
+    meta: RequestMeta,
+    session: Session,
+) -> Result<Committed<()>, ApiError> {
+    let (_, position) = execute(&state, org, metadata(&meta, &session, org), |o| {
+        orgs::revoke_invitation(o, session.user_id, invitation)
+    })
+    .await?;
+    Ok(Committed {
+        status: StatusCode::NO_CONTENT,
+        position,
+        body: None,
+    })
+}
+
+/// Accept an invitation addressed to the caller's email.
+#[utoipa::path(post, path = "/v1/invitations/{invitation}/accept", tag = "organizations",
+    responses((status = 200, body = MemberView), (status = 404, body = Problem), (status = 409, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn accept_invitation(
+    State(state): State<AppState>,
+    Path(invitation): Path<Uuid>,
+    min: MinPosition,
+    meta: RequestMeta,
+    session: Session,
+) -> Result<Committed<MemberView>, ApiError> {
+    min.wait(&state, &["orgs"]).await?;
+    let client = state.pool.get().await?;
+    let org: Uuid = client
+        .query_opt(
+            "SELECT org_id FROM rm.invitations WHERE invitation_id = $1",
+            &[&invitation],
+        )
+        .await?
+        .ok_or(ApiError::NotFound)?
+        .get(0);
+    let email_index: String = client
+        .query_opt(
+            "SELECT email_index FROM rm.users WHERE user_id = $1",
+            &[&session.user_id],
+        )
+        .await?
+        .ok_or(ApiError::NotFound)?
+        .get(0);
+    drop(client);
+    let now = Utc::now();
+    let (decided, position) = execute(&state, org, metadata(&meta, &session, org), |o| {
+        orgs::accept_invitation(o, session.user_id, &email_index, invitation, now)
+    })
+    .await?;
+    let role = decided
+        .invitations
+        .get(&invitation)
+        .map_or("developer", |i| i.role.as_str())
+        .to_owned();
+    Ok(Committed {
+        status: StatusCode::OK,
+        position,
+        body: Some(MemberView {
+            user_id: session.user_id,
+            role,
+            joined_at: now,
+        }),
+    })
+}
+
+/// `POST /v1/orgs/{org}/developer-terms/accept` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptTermsRequest {
+    /// The terms version accepted; must be the current one.
+    pub version: String,
+}
+
+/// Accepted terms.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TermsView {
+    /// The version now accepted.
+    pub version: String,
+}
+
+/// Accept the developer terms for the organisation.
+#[utoipa::path(post, path = "/v1/orgs/{org}/developer-terms/accept", tag = "organizations",
+    request_body = AcceptTermsRequest,
+    responses((status = 200, body = TermsView), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn accept_terms(
+    State(state): State<AppState>,
+    Path(org): Path<Uuid>,
+    meta: RequestMeta,
+    session: Session,
+    ApiJson(body): ApiJson<AcceptTermsRequest>,
+) -> Result<Committed<TermsView>, ApiError> {
+    let (_, position) = execute(&state, org, metadata(&meta, &session, org), |o| {
+        orgs::accept_terms(o, session.user_id, &body.version)
+    })
+    .await?;
+    Ok(Committed {
+        status: StatusCode::OK,
+        position,
+        body: Some(TermsView {
+            version: body.version.clone(),
+        }),
+    })
+}

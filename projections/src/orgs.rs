@@ -1,0 +1,149 @@
+//! Organisations, their members and invitations: the membership checks of
+//! every org-scoped read, the members page, and `/v1/me`'s memberships.
+
+use async_trait::async_trait;
+use event_schemas::org::OrgEvent;
+use event_schemas::RecordedEvent;
+use tokio_postgres::Transaction;
+use uuid::Uuid;
+
+use crate::{Projection, ProjectionError};
+
+/// The organisations read model.
+pub struct Orgs;
+
+fn org_id(e: &RecordedEvent) -> Result<Uuid, ProjectionError> {
+    e.stream_id
+        .strip_prefix("org-")
+        .and_then(|id| id.parse().ok())
+        .ok_or_else(|| ProjectionError::Invariant {
+            position: e.global_position,
+            reason: format!("organisation event on stream {}", e.stream_id),
+        })
+}
+
+#[async_trait]
+impl Projection for Orgs {
+    fn name(&self) -> &'static str {
+        "orgs"
+    }
+
+    fn version(&self) -> u32 {
+        1
+    }
+
+    fn schema(&self) -> &'static str {
+        "CREATE TABLE orgs (
+             org_id        UUID PRIMARY KEY,
+             slug          TEXT NOT NULL UNIQUE,
+             name          TEXT NOT NULL,
+             terms_version TEXT,
+             created_at    TIMESTAMPTZ NOT NULL
+         );
+         CREATE TABLE members (
+             org_id    UUID NOT NULL,
+             user_id   UUID NOT NULL,
+             role      TEXT NOT NULL,
+             joined_at TIMESTAMPTZ NOT NULL,
+             PRIMARY KEY (org_id, user_id)
+         );
+         CREATE INDEX members_user_idx ON members (user_id);
+         CREATE TABLE invitations (
+             invitation_id UUID PRIMARY KEY,
+             org_id        UUID NOT NULL,
+             role          TEXT NOT NULL,
+             status        TEXT NOT NULL,
+             expires_at    TIMESTAMPTZ NOT NULL,
+             created_at    TIMESTAMPTZ NOT NULL
+         );
+         CREATE INDEX invitations_org_idx ON invitations (org_id);"
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["orgs", "members", "invitations"]
+    }
+
+    fn event_types(&self) -> Option<&'static [&'static str]> {
+        Some(OrgEvent::TYPES)
+    }
+
+    async fn apply(
+        &self,
+        tx: &Transaction<'_>,
+        events: &[RecordedEvent],
+    ) -> Result<(), ProjectionError> {
+        for e in events {
+            let decoded = OrgEvent::decode(e).map_err(|source| ProjectionError::Schema {
+                position: e.global_position,
+                source,
+            })?;
+            let Some(event) = decoded else { continue };
+            if matches!(event, OrgEvent::SlugClaimed(_)) {
+                continue;
+            }
+            let org = org_id(e)?;
+            let at = &e.recorded_at;
+            match event {
+                OrgEvent::Created(c) => {
+                    tx.execute(
+                        "INSERT INTO orgs (org_id, slug, name, created_at) VALUES ($1, $2, $3, $4)",
+                        &[&org, &c.slug, &c.name, at],
+                    )
+                    .await?;
+                }
+                OrgEvent::MemberAdded(m) => {
+                    tx.execute(
+                        "INSERT INTO members (org_id, user_id, role, joined_at) VALUES ($1, $2, $3, $4)",
+                        &[&org, &m.user_id, &m.role, at],
+                    )
+                    .await?;
+                }
+                OrgEvent::MemberRoleChanged(m) => {
+                    tx.execute(
+                        "UPDATE members SET role = $3 WHERE org_id = $1 AND user_id = $2",
+                        &[&org, &m.user_id, &m.to],
+                    )
+                    .await?;
+                }
+                OrgEvent::MemberRemoved(m) => {
+                    tx.execute(
+                        "DELETE FROM members WHERE org_id = $1 AND user_id = $2",
+                        &[&org, &m.user_id],
+                    )
+                    .await?;
+                }
+                OrgEvent::InvitationCreated(i) => {
+                    tx.execute(
+                        "INSERT INTO invitations (invitation_id, org_id, role, status, expires_at, created_at) \
+                         VALUES ($1, $2, $3, 'pending', $4, $5)",
+                        &[&i.invitation_id, &org, &i.role, &i.expires_at, at],
+                    )
+                    .await?;
+                }
+                OrgEvent::InvitationAccepted(i) => {
+                    tx.execute(
+                        "UPDATE invitations SET status = 'accepted' WHERE invitation_id = $1",
+                        &[&i.invitation_id],
+                    )
+                    .await?;
+                }
+                OrgEvent::InvitationRevoked(i) => {
+                    tx.execute(
+                        "UPDATE invitations SET status = 'revoked' WHERE invitation_id = $1",
+                        &[&i.invitation_id],
+                    )
+                    .await?;
+                }
+                OrgEvent::TermsAccepted(t) => {
+                    tx.execute(
+                        "UPDATE orgs SET terms_version = $2 WHERE org_id = $1",
+                        &[&org, &t.version],
+                    )
+                    .await?;
+                }
+                OrgEvent::SlugClaimed(_) => {}
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,405 @@
+//! Organisations over HTTP: creation, the next step in `/v1/me`, developer
+//! terms, invitations, roles, last-owner protection and tenant isolation.
+
+use gatehouse_tests::fresh_db;
+use gatehouse_tests::server::{position_of, TestServer};
+use serde_json::{json, Value};
+
+async fn post_as(s: &TestServer, token: &str, path: &str, body: Value) -> reqwest::Response {
+    s.http
+        .post(s.url(path))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn code(r: reqwest::Response) -> (u16, Value) {
+    let status = r.status().as_u16();
+    let body = r.json::<Value>().await.unwrap_or(Value::Null);
+    (status, body)
+}
+
+async fn create_org(s: &TestServer, token: &str, slug: &str) -> (String, u64) {
+    let r = post_as(
+        s,
+        token,
+        "/v1/orgs",
+        json!({"slug": slug, "name": format!("Org {slug}")}),
+    )
+    .await;
+    assert_eq!(r.status(), 201, "create {slug}");
+    let position = position_of(&r);
+    let body: Value = r.json().await.unwrap();
+    (body["id"].as_str().unwrap().to_owned(), position)
+}
+
+async fn head(s: &TestServer) -> u64 {
+    let ready: Value = s.get("/readyz", None).await.json().await.unwrap();
+    ready["head"].as_u64().unwrap()
+}
+
+#[tokio::test]
+async fn the_next_step_advances_from_sign_up_to_terms_accepted() {
+    let db = fresh_db().await;
+    let s = TestServer::start(&db).await;
+    let (_, token, position) = s.user("owner@example.com").await;
+    let me: Value = s
+        .get_at("/v1/me", &token, position)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["access"]["next_step"], "attach_to_organization");
+
+    let (org, position) = create_org(&s, &token, "acme").await;
+    let me: Value = s
+        .get_at("/v1/me", &token, position)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["access"]["next_step"], "accept_developer_terms");
+    assert_eq!(me["memberships"][0]["org_id"], org.as_str());
+    assert_eq!(me["memberships"][0]["role"], "owner");
+
+    let r = post_as(
+        &s,
+        &token,
+        &format!("/v1/orgs/{org}/developer-terms/accept"),
+        json!({"version": "1999-01"}),
+    )
+    .await;
+    assert_eq!(code(r).await.0, 422, "only the current version");
+    let r = post_as(
+        &s,
+        &token,
+        &format!("/v1/orgs/{org}/developer-terms/accept"),
+        json!({"version": "2026-01"}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let position = position_of(&r);
+    let me: Value = s
+        .get_at("/v1/me", &token, position)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["access"]["next_step"], "request_sandbox");
+    assert_eq!(me["memberships"][0]["terms_version"], "2026-01");
+}
+
+#[tokio::test]
+async fn an_invitation_is_accepted_once_by_its_addressee() {
+    let db = fresh_db().await;
+    let s = TestServer::start(&db).await;
+    let (_, owner, _) = s.user("boss@example.com").await;
+    let (org, _) = create_org(&s, &owner, "inv-co").await;
+    let (dev_id, dev, _) = s.user("dev@example.com").await;
+    let (_, other, _) = s.user("other@example.com").await;
+
+    let r = post_as(
+        &s,
+        &owner,
+        &format!("/v1/orgs/{org}/invitations"),
+        json!({"email": "DEV@example.com", "role": "developer"}),
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+    let position = position_of(&r);
+    let invitation = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let log: String = db
+        .client()
+        .await
+        .query("SELECT data::text FROM events", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get::<_, String>(0))
+        .collect();
+    assert!(
+        !log.contains("dev@example.com"),
+        "the invitee's email is sealed"
+    );
+
+    let accept = |token: String| {
+        let s = &s;
+        let invitation = invitation.clone();
+        async move {
+            s.http
+                .post(s.url(&format!("/v1/invitations/{invitation}/accept")))
+                .bearer_auth(token)
+                .header("gatehouse-min-position", position.to_string())
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        code(accept(other.clone()).await).await.0,
+        404,
+        "someone else's invitation"
+    );
+    let r = accept(dev.clone()).await;
+    assert_eq!(r.status(), 200);
+    let joined = position_of(&r);
+    let (status, body) = code(accept(dev.clone()).await).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("invitation-used"))
+    );
+
+    let members: Value = s
+        .get_at(&format!("/v1/orgs/{org}/members"), &dev, joined)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let roles: Vec<(&str, &str)> = members
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["user_id"].as_str().unwrap(), m["role"].as_str().unwrap()))
+        .collect();
+    assert!(roles.contains(&(dev_id.as_str(), "developer")), "{roles:?}");
+
+    // A revoked invitation cannot be accepted.
+    let r = post_as(
+        &s,
+        &owner,
+        &format!("/v1/orgs/{org}/invitations"),
+        json!({"email": "other@example.com", "role": "finance"}),
+    )
+    .await;
+    let second = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = post_as(
+        &s,
+        &owner,
+        &format!("/v1/orgs/{org}/invitations/{second}/revoke"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(r.status(), 204);
+    let revoked_at = position_of(&r);
+    let r = s
+        .http
+        .post(s.url(&format!("/v1/invitations/{second}/accept")))
+        .bearer_auth(&other)
+        .header("gatehouse-min-position", revoked_at.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(code(r).await.0, 409);
+}
+
+#[tokio::test]
+async fn roles_are_enforced_and_the_last_owner_is_protected() {
+    let db = fresh_db().await;
+    let s = TestServer::start(&db).await;
+    let (owner_id, owner, _) = s.user("o@example.com").await;
+    let (org, _) = create_org(&s, &owner, "roles-co").await;
+    let (dev_id, dev, _) = s.user("d@example.com").await;
+    let r = post_as(
+        &s,
+        &owner,
+        &format!("/v1/orgs/{org}/invitations"),
+        json!({"email": "d@example.com", "role": "developer"}),
+    )
+    .await;
+    let position = position_of(&r);
+    let invitation = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = s
+        .http
+        .post(s.url(&format!("/v1/invitations/{invitation}/accept")))
+        .bearer_auth(&dev)
+        .header("gatehouse-min-position", position.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    let before = head(&s).await;
+    let (status, body) = code(
+        post_as(
+            &s,
+            &dev,
+            &format!("/v1/orgs/{org}/invitations"),
+            json!({"email": "x@example.com", "role": "developer"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert_eq!(
+        body["permission"], "members.manage",
+        "the missing permission is named"
+    );
+    let (status, body) = code(
+        post_as(
+            &s,
+            &dev,
+            &format!("/v1/orgs/{org}/developer-terms/accept"),
+            json!({"version": "2026-01"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, body["permission"].as_str()),
+        (403, Some("terms.accept"))
+    );
+
+    let r = s
+        .http
+        .delete(s.url(&format!("/v1/orgs/{org}/members/{owner_id}")))
+        .bearer_auth(&owner)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = code(r).await;
+    assert_eq!((status, body["code"].as_str()), (409, Some("last-owner")));
+    let r = s
+        .http
+        .patch(s.url(&format!("/v1/orgs/{org}/members/{owner_id}")))
+        .bearer_auth(&owner)
+        .json(&json!({"role": "manager"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(code(r).await.1["code"], "last-owner");
+    let r = s
+        .http
+        .patch(s.url(&format!("/v1/orgs/{org}/members/{dev_id}")))
+        .bearer_auth(&owner)
+        .json(&json!({"role": "emperor"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(code(r).await.0, 422);
+    assert_eq!(head(&s).await, before, "refused commands append nothing");
+
+    // A removed member loses access on the next request.
+    let r = s
+        .http
+        .delete(s.url(&format!("/v1/orgs/{org}/members/{dev_id}")))
+        .bearer_auth(&owner)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(
+        s.get(&format!("/v1/orgs/{org}/members"), Some(&dev))
+            .await
+            .status(),
+        404
+    );
+}
+
+#[tokio::test]
+async fn a_member_of_one_org_gets_not_found_on_every_route_of_another() {
+    let db = fresh_db().await;
+    let s = TestServer::start(&db).await;
+    let (_, alice, _) = s.user("alice@example.com").await;
+    let (_, bob, _) = s.user("bob@example.com").await;
+    let (_a, _) = create_org(&s, &alice, "alpha").await;
+    let (b, position) = create_org(&s, &bob, "bravo").await;
+    let members = s
+        .get_at(&format!("/v1/orgs/{b}/members"), &alice, position)
+        .await;
+    assert_eq!(members.status(), 404);
+    let before = head(&s).await;
+    for (path, body) in [
+        (
+            format!("/v1/orgs/{b}/invitations"),
+            json!({"email": "e@example.com", "role": "developer"}),
+        ),
+        (
+            format!("/v1/orgs/{b}/developer-terms/accept"),
+            json!({"version": "2026-01"}),
+        ),
+    ] {
+        let (status, body) = code(post_as(&s, &alice, &path, body).await).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (404, Some("not-found")),
+            "{path}"
+        );
+    }
+    let missing = uuid::Uuid::now_v7();
+    let r = s
+        .http
+        .delete(s.url(&format!("/v1/orgs/{b}/members/{missing}")))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(head(&s).await, before);
+}
+
+#[tokio::test]
+async fn bad_org_input_is_refused_and_appends_nothing() {
+    let db = fresh_db().await;
+    let s = TestServer::start(&db).await;
+    let (_, token, _) = s.user("slugs@example.com").await;
+    create_org(&s, &token, "taken").await;
+    let before = head(&s).await;
+    let (status, body) = code(
+        post_as(
+            &s,
+            &token,
+            "/v1/orgs",
+            json!({"slug": "Not A Slug", "name": "x"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, body["errors"][0]["pointer"].as_str()),
+        (422, Some("/slug"))
+    );
+    let (status, body) = code(
+        post_as(
+            &s,
+            &token,
+            "/v1/orgs",
+            json!({"slug": "taken", "name": "Again"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!((status, body["code"].as_str()), (409, Some("slug-taken")));
+    let (status, _) = code(
+        post_as(
+            &s,
+            &token,
+            "/v1/orgs",
+            json!({"slug": "fine-slug", "name": "x".repeat(101)}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 422);
+    let (status, _) = code(post_as(&s, &token, "/v1/orgs", json!({"slug": 7})).await).await;
+    assert_eq!(status, 422);
+    let r = s
+        .http
+        .post(s.url("/v1/orgs"))
+        .json(&json!({"slug": "anon-co", "name": "Anon"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(head(&s).await, before);
+}

@@ -20,6 +20,36 @@ pub struct Cli {
 pub enum Command {
     /// Run the HTTP server (API, projection runners).
     Serve(ServeArgs),
+    /// Operator commands.
+    Admin(AdminArgs),
+}
+
+/// Options of `gatehouse admin`.
+#[derive(Debug, Clone, Args)]
+pub struct AdminArgs {
+    /// Database options.
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+
+    /// Key-encryption key (as for `serve`); needed to find accounts by email.
+    #[arg(long, env = "GATEHOUSE_KEK", hide_env_values = true)]
+    pub kek: Option<String>,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: AdminCommand,
+}
+
+/// Operator commands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum AdminCommand {
+    /// Make an existing account platform staff (the first staff member is
+    /// created this way; the account signs up first with POST /v1/users).
+    CreateStaff {
+        /// The account's email.
+        #[arg(long)]
+        email: String,
+    },
 }
 
 /// Where the data lives; shared by every subcommand and by `gatehouse-replay`.
@@ -83,6 +113,11 @@ pub struct ServeArgs {
     /// run them: one is active per projection, the others stand by.
     #[arg(long, env = "GATEHOUSE_PROJECTIONS", default_value_t = true, action = clap::ArgAction::Set)]
     pub projections: bool,
+
+    /// Grant sandbox access as soon as an organisation requests it, instead
+    /// of queueing the request for staff.
+    #[arg(long, env = "GATEHOUSE_AUTO_GRANT_SANDBOX", default_value_t = false, action = clap::ArgAction::Set)]
+    pub auto_grant_sandbox: bool,
 
     /// Log format.
     #[arg(long, env = "GATEHOUSE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]

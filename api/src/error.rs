@@ -274,6 +274,17 @@ impl From<domain::orgs::OrgError> for ApiError {
             E::InvitationExpired => conflict("invitation-expired"),
             E::AlreadyMember => conflict("already-member"),
             E::SlugTaken => conflict("slug-taken"),
+            E::TermsNotAccepted => ApiError::Forbidden {
+                code: "terms-not-accepted",
+                detail: e.to_string(),
+                permission: None,
+            },
+            E::SandboxAlreadyRequested => conflict("sandbox-already-requested"),
+            E::NoSandboxRequest => conflict("no-sandbox-request"),
+            E::SandboxRequired => conflict("sandbox-required"),
+            E::ProductionAlreadyRequested => conflict("production-already-requested"),
+            E::NoProductionReview => conflict("no-production-review"),
+            E::NoSuchStep => ApiError::NotFound,
         }
     }
 }

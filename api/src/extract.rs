@@ -144,3 +144,31 @@ async fn find_session(
         )
         .await?)
 }
+
+/// A signed-in platform staff member.
+#[derive(Debug, Clone, Copy)]
+pub struct Staff(pub Session);
+
+impl FromRequestParts<AppState> for Staff {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let session = Session::from_request_parts(parts, state).await?;
+        let client = state.pool.get().await?;
+        let staff = client
+            .query_opt(
+                "SELECT 1 FROM rm.staff WHERE user_id = $1",
+                &[&session.user_id],
+            )
+            .await?
+            .is_some();
+        if !staff {
+            return Err(ApiError::Forbidden {
+                code: "staff-only",
+                detail: "this is for platform staff".into(),
+                permission: None,
+            });
+        }
+        Ok(Staff(session))
+    }
+}

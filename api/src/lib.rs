@@ -2,6 +2,7 @@
 //! the event store and projections.
 //!
 //! # Layout
+//! - [`admin`]: `gatehouse admin` (create the first staff member).
 //! - [`config`]: every option, as clap flags with `GATEHOUSE_*` environment
 //!   variables.
 //! - [`server`]: [`server::run`] wires the store, projection runners and
@@ -14,6 +15,7 @@
 //! - [`vault`]: the key-encryption key, per-subject keys, sealing.
 //! - [`routes`]: one module per resource, each with its `router()`.
 
+pub mod admin;
 pub mod command;
 pub mod config;
 pub mod error;

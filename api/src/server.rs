@@ -49,6 +49,9 @@ pub enum ServerError {
     /// Serving failed.
     #[error("serving HTTP")]
     Serve(#[source] std::io::Error),
+    /// An operator command was refused.
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// Runs the command line: the body of `gatehouse`'s `main`.
@@ -61,6 +64,14 @@ pub fn main_with(cli: Cli) -> Result<(), ServerError> {
                 .build()
                 .map_err(ServerError::Serve)?;
             runtime.block_on(serve(args))
+        }
+        Command::Admin(args) => {
+            init_tracing(LogFormat::Text);
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(ServerError::Serve)?;
+            runtime.block_on(crate::admin::run(args))
         }
     }
 }
@@ -174,6 +185,7 @@ pub async fn run(
         vault,
         read_wait: Duration::from_millis(args.read_wait_ms),
         session_ttl: chrono::Duration::hours(args.session_ttl_hours),
+        auto_grant_sandbox: args.auto_grant_sandbox,
     });
     let app = crate::routes::router(state, args.body_limit);
     if let Ok(addr) = listener.local_addr() {

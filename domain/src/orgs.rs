@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, Utc};
 use event_schemas::org::{
     InvitationAccepted, InvitationCreated, InvitationRevoked, MemberAdded, MemberRemoved,
-    MemberRoleChanged, OrgCreated, OrgEvent, TermsAccepted,
+    MemberRoleChanged, OrgCreated, OrgEvent, ProductionRequested, ProductionStepCompleted,
+    ProductionStepRejected, SandboxGranted, SandboxPromoted, SandboxRequested, TermsAccepted,
 };
 use event_schemas::sealed::Sealed;
 use uuid::Uuid;
@@ -61,6 +62,50 @@ pub struct Org {
     pub invitations: BTreeMap<Uuid, Invitation>,
     /// The accepted developer terms version.
     pub terms_version: Option<String>,
+    /// Sandbox access.
+    pub sandbox: Sandbox,
+    /// The production review, once requested.
+    pub production: Option<ProductionReview>,
+}
+
+/// Where sandbox access stands.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Sandbox {
+    /// Public docs only.
+    #[default]
+    None,
+    /// Asked for, awaiting staff.
+    Requested,
+    /// Granted, with the linked sandbox tenant.
+    Granted(Uuid),
+}
+
+/// The four production review steps, in order.
+pub const REVIEW_STEPS: [&str; 4] = [
+    "consent_review",
+    "billing_setup",
+    "integration_verification",
+    "audit_ready",
+];
+
+/// A review step's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepState {
+    /// Not decided yet.
+    Pending,
+    /// Completed by staff.
+    Completed,
+    /// Rejected by staff, with the reason.
+    Rejected(String),
+}
+
+/// The production review.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProductionReview {
+    /// Each step's state, in [`REVIEW_STEPS`] order.
+    pub steps: [StepState; 4],
+    /// Whether production was granted (`sandbox.promoted`).
+    pub granted: bool,
 }
 
 /// Why an organisation command is refused.
@@ -96,6 +141,27 @@ pub enum OrgError {
     /// The invitation is for another email address.
     #[error("this invitation is for another email address")]
     InvitationForAnotherEmail,
+    /// Developer terms must be accepted first; names the next step.
+    #[error("accept the developer terms first (next step: accept_developer_terms)")]
+    TermsNotAccepted,
+    /// Sandbox access was already requested or granted.
+    #[error("sandbox access has already been requested")]
+    SandboxAlreadyRequested,
+    /// There is no sandbox request to grant.
+    #[error("no sandbox request is waiting")]
+    NoSandboxRequest,
+    /// Production needs sandbox access first.
+    #[error("request sandbox access first (next step: request_sandbox)")]
+    SandboxRequired,
+    /// A production review is already open or done.
+    #[error("a production review is already open or complete")]
+    ProductionAlreadyRequested,
+    /// No production review is open.
+    #[error("no production review is open")]
+    NoProductionReview,
+    /// Not a review step.
+    #[error("no such review step")]
+    NoSuchStep,
     /// The user is already a member.
     #[error("already a member of this organization")]
     AlreadyMember,
@@ -150,6 +216,32 @@ impl Org {
                 }
             }
             OrgEvent::TermsAccepted(e) => self.terms_version = Some(e.version.clone()),
+            OrgEvent::SandboxRequested(_) => self.sandbox = Sandbox::Requested,
+            OrgEvent::SandboxGranted(e) => self.sandbox = Sandbox::Granted(e.sandbox_tenant_id),
+            OrgEvent::ProductionRequested(_) => {
+                self.production = Some(ProductionReview {
+                    steps: std::array::from_fn(|_| StepState::Pending),
+                    granted: false,
+                })
+            }
+            OrgEvent::ProductionStepCompleted(e) => self.set_step(&e.step, StepState::Completed),
+            OrgEvent::ProductionStepRejected(e) => {
+                self.set_step(&e.step, StepState::Rejected(e.reason.clone()))
+            }
+            OrgEvent::SandboxPromoted(_) => {
+                if let Some(p) = self.production.as_mut() {
+                    p.granted = true;
+                }
+            }
+        }
+    }
+
+    fn set_step(&mut self, step: &str, state: StepState) {
+        if let (Some(p), Some(i)) = (
+            self.production.as_mut(),
+            REVIEW_STEPS.iter().position(|s| *s == step),
+        ) {
+            p.steps[i] = state;
         }
     }
 
@@ -178,6 +270,29 @@ impl Org {
             Ok(role)
         } else {
             Err(OrgError::Forbidden(permission))
+        }
+    }
+
+    /// Whether production access has been granted.
+    pub fn in_production(&self) -> bool {
+        self.production.as_ref().is_some_and(|p| p.granted)
+    }
+
+    /// The organisation's exact next step on its way to production.
+    pub fn next_step(&self) -> &'static str {
+        if self.terms_version.as_deref() != Some(CURRENT_TERMS) {
+            return "accept_developer_terms";
+        }
+        match (&self.sandbox, &self.production) {
+            (Sandbox::None, _) => "request_sandbox",
+            (Sandbox::Requested, _) => "await_sandbox_grant",
+            (Sandbox::Granted(_), None) => "request_production",
+            (Sandbox::Granted(_), Some(p)) if p.granted => "production_granted",
+            (Sandbox::Granted(_), Some(p)) => p
+                .steps
+                .iter()
+                .position(|s| *s != StepState::Completed)
+                .map_or("production_granted", |i| REVIEW_STEPS[i]),
         }
     }
 
@@ -383,6 +498,119 @@ pub fn remove_member(org: &Org, actor: Uuid, member: Uuid) -> Result<Vec<OrgEven
     Ok(vec![OrgEvent::MemberRemoved(MemberRemoved {
         user_id: member,
     })])
+}
+
+/// `RequestSandbox`: gated by the developer terms; granted at once when
+/// `auto_grant` (configuration), otherwise queued for staff.
+pub fn request_sandbox(
+    org: &Org,
+    actor: Uuid,
+    auto_grant: Option<Uuid>,
+) -> Result<Vec<OrgEvent>, OrgError> {
+    org.authorize(actor, Permission::RequestEnvironments)?;
+    if org.terms_version.as_deref() != Some(CURRENT_TERMS) {
+        return Err(OrgError::TermsNotAccepted);
+    }
+    if org.sandbox != Sandbox::None {
+        return Err(OrgError::SandboxAlreadyRequested);
+    }
+    let mut events = vec![OrgEvent::SandboxRequested(SandboxRequested {
+        user_id: actor,
+    })];
+    if let Some(tenant) = auto_grant {
+        events.push(OrgEvent::SandboxGranted(SandboxGranted {
+            sandbox_tenant_id: tenant,
+            granted_by: None,
+        }));
+    }
+    Ok(events)
+}
+
+/// `GrantSandbox` (staff; the caller checked the staff role).
+pub fn grant_sandbox(org: &Org, staff: Uuid, tenant: Uuid) -> Result<Vec<OrgEvent>, OrgError> {
+    if !org.exists {
+        return Err(OrgError::NotFound);
+    }
+    if org.sandbox != Sandbox::Requested {
+        return Err(OrgError::NoSandboxRequest);
+    }
+    Ok(vec![OrgEvent::SandboxGranted(SandboxGranted {
+        sandbox_tenant_id: tenant,
+        granted_by: Some(staff),
+    })])
+}
+
+/// `RequestProduction`: opens the review with its four steps.
+pub fn request_production(org: &Org, actor: Uuid) -> Result<Vec<OrgEvent>, OrgError> {
+    org.authorize(actor, Permission::RequestEnvironments)?;
+    if !matches!(org.sandbox, Sandbox::Granted(_)) {
+        return Err(OrgError::SandboxRequired);
+    }
+    if org.production.is_some() {
+        return Err(OrgError::ProductionAlreadyRequested);
+    }
+    Ok(vec![OrgEvent::ProductionRequested(ProductionRequested {
+        user_id: actor,
+    })])
+}
+
+/// `CompleteStep` or, with a reason, `RejectStep` (staff). Completing the
+/// last open step grants production (`sandbox.promoted`) in the same append.
+pub fn decide_step(
+    org: &Org,
+    staff: Uuid,
+    step: &str,
+    rejection: Option<&str>,
+) -> Result<Vec<OrgEvent>, OrgError> {
+    if !org.exists {
+        return Err(OrgError::NotFound);
+    }
+    let review = org
+        .production
+        .as_ref()
+        .ok_or(OrgError::NoProductionReview)?;
+    if review.granted {
+        return Err(OrgError::ProductionAlreadyRequested);
+    }
+    let index = REVIEW_STEPS
+        .iter()
+        .position(|s| *s == step)
+        .ok_or(OrgError::NoSuchStep)?;
+    if let Some(reason) = rejection {
+        let reason = reason.trim();
+        let mut checks = Checks::default();
+        checks
+            .check(!reason.is_empty(), "/reason", "must say why")
+            .check(
+                reason.chars().count() <= 1000,
+                "/reason",
+                "must be at most 1000 characters",
+            );
+        checks.finish()?;
+        return Ok(vec![OrgEvent::ProductionStepRejected(
+            ProductionStepRejected {
+                step: step.to_owned(),
+                by: staff,
+                reason: reason.to_owned(),
+            },
+        )]);
+    }
+    if review.steps[index] == StepState::Completed {
+        return Ok(Vec::new());
+    }
+    let mut events = vec![OrgEvent::ProductionStepCompleted(ProductionStepCompleted {
+        step: step.to_owned(),
+        by: staff,
+    })];
+    let others_done = review
+        .steps
+        .iter()
+        .enumerate()
+        .all(|(i, s)| i == index || *s == StepState::Completed);
+    if others_done {
+        events.push(OrgEvent::SandboxPromoted(SandboxPromoted { by: staff }));
+    }
+    Ok(events)
 }
 
 #[cfg(test)]
@@ -613,6 +841,123 @@ mod tests {
         assert_eq!(
             change_role(&org, MANAGER, STRANGER, Role::Developer),
             Err(OrgError::NoSuchMember)
+        );
+    }
+
+    fn with(mut events: Vec<OrgEvent>, more: Vec<OrgEvent>) -> Vec<OrgEvent> {
+        events.extend(more);
+        events
+    }
+
+    const STAFF: Uuid = Uuid::from_u128(77);
+    const TENANT: Uuid = Uuid::from_u128(88);
+
+    #[test]
+    fn sandbox_is_refused_until_the_terms_are_accepted_and_names_the_next_step() {
+        let org = given(&team()).0;
+        assert_eq!(org.next_step(), "accept_developer_terms");
+        let err = request_sandbox(&org, OWNER, None).unwrap_err();
+        assert_eq!(err, OrgError::TermsNotAccepted);
+        assert!(err.to_string().contains("accept_developer_terms"));
+    }
+
+    #[test]
+    fn the_lane_runs_from_terms_to_production_granted() {
+        let mut log = with(
+            team(),
+            accept_terms(&Org::from_events(&team()), OWNER, CURRENT_TERMS).unwrap(),
+        );
+        let org = Org::from_events(&log);
+        assert_eq!(org.next_step(), "request_sandbox");
+        assert_eq!(
+            request_sandbox(&org, DEV, None),
+            Err(OrgError::Forbidden(Permission::RequestEnvironments))
+        );
+        log = with(log, request_sandbox(&org, MANAGER, None).unwrap());
+        let org = Org::from_events(&log);
+        assert_eq!(org.next_step(), "await_sandbox_grant");
+        assert_eq!(
+            request_sandbox(&org, OWNER, None),
+            Err(OrgError::SandboxAlreadyRequested)
+        );
+        assert_eq!(
+            request_production(&org, OWNER),
+            Err(OrgError::SandboxRequired)
+        );
+        log = with(log, grant_sandbox(&org, STAFF, TENANT).unwrap());
+        let org = Org::from_events(&log);
+        assert_eq!(org.sandbox, Sandbox::Granted(TENANT));
+        assert_eq!(org.next_step(), "request_production");
+        assert_eq!(
+            decide_step(&org, STAFF, "consent_review", None),
+            Err(OrgError::NoProductionReview)
+        );
+        log = with(log, request_production(&org, OWNER).unwrap());
+        let mut org = Org::from_events(&log);
+        assert_eq!(org.next_step(), "consent_review");
+        let rejected = decide_step(&org, STAFF, "billing_setup", Some("no card on file")).unwrap();
+        log = with(log, rejected);
+        org = Org::from_events(&log);
+        assert_eq!(
+            org.production.as_ref().unwrap().steps[1],
+            StepState::Rejected("no card on file".into())
+        );
+        for (i, step) in REVIEW_STEPS.iter().enumerate() {
+            assert!(!org.in_production());
+            let events = decide_step(&org, STAFF, step, None).unwrap();
+            assert_eq!(
+                events.len(),
+                if i == 3 { 2 } else { 1 },
+                "the last step promotes"
+            );
+            log = with(log, events);
+            org = Org::from_events(&log);
+        }
+        assert!(org.in_production());
+        assert_eq!(org.next_step(), "production_granted");
+        assert!(matches!(log.last(), Some(OrgEvent::SandboxPromoted(_))));
+    }
+
+    #[test]
+    fn an_automatic_sandbox_grant_comes_in_the_same_append() {
+        let log = with(
+            team(),
+            accept_terms(&Org::from_events(&team()), OWNER, CURRENT_TERMS).unwrap(),
+        );
+        let events = request_sandbox(&Org::from_events(&log), OWNER, Some(TENANT)).unwrap();
+        assert_eq!(events.len(), 2);
+        assert_eq!(
+            Org::from_events(&with(log, events)).sandbox,
+            Sandbox::Granted(TENANT)
+        );
+    }
+
+    #[test]
+    fn review_decisions_need_a_known_step_and_a_reason_to_reject() {
+        let mut log = with(
+            team(),
+            accept_terms(&Org::from_events(&team()), OWNER, CURRENT_TERMS).unwrap(),
+        );
+        log = with(
+            log.clone(),
+            request_sandbox(&Org::from_events(&log), OWNER, Some(TENANT)).unwrap(),
+        );
+        log = with(
+            log.clone(),
+            request_production(&Org::from_events(&log), OWNER).unwrap(),
+        );
+        let org = Org::from_events(&log);
+        assert_eq!(
+            decide_step(&org, STAFF, "vibes_check", None),
+            Err(OrgError::NoSuchStep)
+        );
+        assert!(matches!(
+            decide_step(&org, STAFF, "audit_ready", Some("  ")),
+            Err(OrgError::Invalid(_))
+        ));
+        assert_eq!(
+            request_production(&org, OWNER),
+            Err(OrgError::ProductionAlreadyRequested)
         );
     }
 }

@@ -1,5 +1,6 @@
-//! The `org.*`, `member.*`, `invitation.*` and `terms.*` families: an
-//! organisation (workspace), its people and their roles. Stream
+//! The `org.*`, `member.*`, `invitation.*`, `terms.*`, `sandbox.*` and
+//! `production.*` families: an organisation (workspace), its people and their
+//! roles, and its way from public docs to production. Stream
 //! `org-<org_id>`; slugs are reserved in `org_slug-<slug>`.
 
 use chrono::{DateTime, Utc};
@@ -100,6 +101,58 @@ pub struct TermsAccepted {
     pub user_id: Uuid,
 }
 
+/// `sandbox.requested` v1: the organisation asked for sandbox access.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SandboxRequested {
+    /// Who asked.
+    pub user_id: Uuid,
+}
+
+/// `sandbox.granted` v1: sandbox access with its linked (shadow test) tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SandboxGranted {
+    /// The linked sandbox tenant.
+    pub sandbox_tenant_id: Uuid,
+    /// Who granted it: a staff member, or none for an automatic grant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub granted_by: Option<Uuid>,
+}
+
+/// `production.requested` v1: a production review was opened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductionRequested {
+    /// Who asked.
+    pub user_id: Uuid,
+}
+
+/// `production.step_completed` v1: staff completed one review step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductionStepCompleted {
+    /// `consent_review`, `billing_setup`, `integration_verification` or
+    /// `audit_ready`.
+    pub step: String,
+    /// The staff member.
+    pub by: Uuid,
+}
+
+/// `production.step_rejected` v1: staff rejected one review step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductionStepRejected {
+    /// The step.
+    pub step: String,
+    /// The staff member.
+    pub by: Uuid,
+    /// Why, shown to the organisation.
+    pub reason: String,
+}
+
+/// `sandbox.promoted` v1: every review step is complete; production granted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SandboxPromoted {
+    /// The staff member whose step completed the review.
+    pub by: Uuid,
+}
+
 /// Every event of these families.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
@@ -122,6 +175,18 @@ pub enum OrgEvent {
     InvitationRevoked(InvitationRevoked),
     /// `terms.accepted`
     TermsAccepted(TermsAccepted),
+    /// `sandbox.requested`
+    SandboxRequested(SandboxRequested),
+    /// `sandbox.granted`
+    SandboxGranted(SandboxGranted),
+    /// `production.requested`
+    ProductionRequested(ProductionRequested),
+    /// `production.step_completed`
+    ProductionStepCompleted(ProductionStepCompleted),
+    /// `production.step_rejected`
+    ProductionStepRejected(ProductionStepRejected),
+    /// `sandbox.promoted`
+    SandboxPromoted(SandboxPromoted),
 }
 
 impl DomainEvent for OrgEvent {
@@ -138,6 +203,12 @@ impl DomainEvent for OrgEvent {
             OrgEvent::InvitationAccepted(_) => "invitation.accepted",
             OrgEvent::InvitationRevoked(_) => "invitation.revoked",
             OrgEvent::TermsAccepted(_) => "terms.accepted",
+            OrgEvent::SandboxRequested(_) => "sandbox.requested",
+            OrgEvent::SandboxGranted(_) => "sandbox.granted",
+            OrgEvent::ProductionRequested(_) => "production.requested",
+            OrgEvent::ProductionStepCompleted(_) => "production.step_completed",
+            OrgEvent::ProductionStepRejected(_) => "production.step_rejected",
+            OrgEvent::SandboxPromoted(_) => "sandbox.promoted",
         }
     }
 }
@@ -154,6 +225,12 @@ impl OrgEvent {
         "invitation.accepted",
         "invitation.revoked",
         "terms.accepted",
+        "sandbox.requested",
+        "sandbox.granted",
+        "production.requested",
+        "production.step_completed",
+        "production.step_rejected",
+        "sandbox.promoted",
     ];
 
     /// Decodes a recorded event of these families; `Ok(None)` for others.
@@ -176,6 +253,12 @@ impl OrgEvent {
             "invitation.created" => OrgEvent::InvitationCreated(e.data_as()?),
             "invitation.accepted" => OrgEvent::InvitationAccepted(e.data_as()?),
             "invitation.revoked" => OrgEvent::InvitationRevoked(e.data_as()?),
+            "sandbox.requested" => OrgEvent::SandboxRequested(e.data_as()?),
+            "sandbox.granted" => OrgEvent::SandboxGranted(e.data_as()?),
+            "production.requested" => OrgEvent::ProductionRequested(e.data_as()?),
+            "production.step_completed" => OrgEvent::ProductionStepCompleted(e.data_as()?),
+            "production.step_rejected" => OrgEvent::ProductionStepRejected(e.data_as()?),
+            "sandbox.promoted" => OrgEvent::SandboxPromoted(e.data_as()?),
             _ => OrgEvent::TermsAccepted(e.data_as()?),
         }))
     }

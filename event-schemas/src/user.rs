@@ -1,4 +1,5 @@
-//! The `user.*`, `email.*` and `session.*` families: accounts and sign-in.
+//! The `user.*`, `email.*`, `session.*` and `staff.*` families: accounts,
+//! sign-in and platform staff.
 //!
 //! Personal data (email, name) is [`Sealed`] under the user's own key. The
 //! email is also recorded as a keyed hash (`email_index`) so that uniqueness
@@ -68,6 +69,8 @@ pub enum AccountEvent {
     SessionStarted(SessionStarted),
     /// `session.ended`
     SessionEnded(SessionEnded),
+    /// `staff.granted`
+    StaffGranted(StaffGranted),
 }
 
 impl DomainEvent for AccountEvent {
@@ -79,6 +82,7 @@ impl DomainEvent for AccountEvent {
             AccountEvent::EmailClaimed(_) => "email.claimed",
             AccountEvent::SessionStarted(_) => "session.started",
             AccountEvent::SessionEnded(_) => "session.ended",
+            AccountEvent::StaffGranted(_) => "staff.granted",
         }
     }
 }
@@ -90,6 +94,7 @@ impl AccountEvent {
         "email.claimed",
         "session.started",
         "session.ended",
+        "staff.granted",
     ];
 
     /// Decodes a recorded event of this family, upcasting old versions;
@@ -108,7 +113,15 @@ impl AccountEvent {
             "user.signed_up" => AccountEvent::UserSignedUp(e.data_as()?),
             "email.claimed" => AccountEvent::EmailClaimed(e.data_as()?),
             "session.started" => AccountEvent::SessionStarted(e.data_as()?),
+            "staff.granted" => AccountEvent::StaffGranted(e.data_as()?),
             _ => AccountEvent::SessionEnded(e.data_as()?),
         }))
     }
+}
+
+/// `staff.granted` v1: a user became platform staff. Stream `staff-<user_id>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaffGranted {
+    /// The user.
+    pub user_id: Uuid,
 }

@@ -4,7 +4,9 @@
 
 use chrono::{DateTime, Utc};
 use event_schemas::sealed::Sealed;
-use event_schemas::user::{AccountEvent, EmailClaimed, SessionEnded, SessionStarted, UserSignedUp};
+use event_schemas::user::{
+    AccountEvent, EmailClaimed, SessionEnded, SessionStarted, StaffGranted, UserSignedUp,
+};
 use event_schemas::{DomainEvent, RecordedEvent, GENESIS_HASH};
 use uuid::Uuid;
 
@@ -66,6 +68,7 @@ fn account_events_keep_their_stored_shape() {
         session_id,
         reason: "signed_out".into(),
     }));
+    check(AccountEvent::StaffGranted(StaffGranted { user_id }));
 }
 
 #[test]

@@ -1,5 +1,5 @@
-//! Accounts: users and their sign-in sessions, for `/v1/me` and for
-//! authenticating bearer tokens. Personal data stays sealed here as in the
+//! Accounts: users, their sign-in sessions and platform staff, for `/v1/me`
+//! and for authenticating bearer tokens. Personal data stays sealed here as in the
 //! log; the API opens it with the subject's key at read time, so erasing the
 //! key erases it from the read model too, and a rebuild needs no key.
 
@@ -20,7 +20,7 @@ impl Projection for Accounts {
     }
 
     fn version(&self) -> u32 {
-        1
+        2
     }
 
     fn schema(&self) -> &'static str {
@@ -41,11 +41,15 @@ impl Projection for Accounts {
              expires_at TIMESTAMPTZ NOT NULL,
              ended_at   TIMESTAMPTZ
          );
-         CREATE INDEX sessions_user_idx ON sessions (user_id);"
+         CREATE INDEX sessions_user_idx ON sessions (user_id);
+         CREATE TABLE staff (
+             user_id    UUID PRIMARY KEY,
+             granted_at TIMESTAMPTZ NOT NULL
+         );"
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["users", "sessions"]
+        &["users", "sessions", "staff"]
     }
 
     fn event_types(&self) -> Option<&'static [&'static str]> {
@@ -97,6 +101,13 @@ impl Projection for Accounts {
                     tx.execute(
                         "UPDATE sessions SET ended_at = $2 WHERE session_id = $1 AND ended_at IS NULL",
                         &[&s.session_id, &e.recorded_at],
+                    )
+                    .await?;
+                }
+                Some(AccountEvent::StaffGranted(g)) => {
+                    tx.execute(
+                        "INSERT INTO staff (user_id, granted_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                        &[&g.user_id, &e.recorded_at],
                     )
                     .await?;
                 }

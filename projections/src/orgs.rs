@@ -1,5 +1,6 @@
-//! Organisations, their members and invitations: the membership checks of
-//! every org-scoped read, the members page, and `/v1/me`'s memberships.
+//! Organisations, their members, invitations and production review: the
+//! membership checks of every org-scoped read, the members page, `/v1/me`'s
+//! memberships, and the staff queue of sandbox and production requests.
 
 use async_trait::async_trait;
 use event_schemas::org::OrgEvent;
@@ -8,6 +9,14 @@ use tokio_postgres::Transaction;
 use uuid::Uuid;
 
 use crate::{Projection, ProjectionError};
+
+/// The production review steps, in order (mirrors `domain::orgs::REVIEW_STEPS`).
+const REVIEW_STEPS: [&str; 4] = [
+    "consent_review",
+    "billing_setup",
+    "integration_verification",
+    "audit_ready",
+];
 
 /// The organisations read model.
 pub struct Orgs;
@@ -29,7 +38,7 @@ impl Projection for Orgs {
     }
 
     fn version(&self) -> u32 {
-        1
+        2
     }
 
     fn schema(&self) -> &'static str {
@@ -38,7 +47,20 @@ impl Projection for Orgs {
              slug          TEXT NOT NULL UNIQUE,
              name          TEXT NOT NULL,
              terms_version TEXT,
+             sandbox_state TEXT NOT NULL DEFAULT 'none',
+             sandbox_tenant_id UUID,
+             sandbox_requested_at TIMESTAMPTZ,
+             production_state TEXT NOT NULL DEFAULT 'none',
+             production_requested_at TIMESTAMPTZ,
              created_at    TIMESTAMPTZ NOT NULL
+         );
+         CREATE TABLE review_steps (
+             org_id     UUID NOT NULL,
+             step       TEXT NOT NULL,
+             state      TEXT NOT NULL,
+             reason     TEXT,
+             decided_at TIMESTAMPTZ,
+             PRIMARY KEY (org_id, step)
          );
          CREATE TABLE members (
              org_id    UUID NOT NULL,
@@ -60,7 +82,7 @@ impl Projection for Orgs {
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["orgs", "members", "invitations"]
+        &["orgs", "members", "invitations", "review_steps"]
     }
 
     fn event_types(&self) -> Option<&'static [&'static str]> {
@@ -138,6 +160,57 @@ impl Projection for Orgs {
                     tx.execute(
                         "UPDATE orgs SET terms_version = $2 WHERE org_id = $1",
                         &[&org, &t.version],
+                    )
+                    .await?;
+                }
+                OrgEvent::SandboxRequested(_) => {
+                    tx.execute(
+                        "UPDATE orgs SET sandbox_state = 'requested', sandbox_requested_at = $2 WHERE org_id = $1",
+                        &[&org, at],
+                    )
+                    .await?;
+                }
+                OrgEvent::SandboxGranted(g) => {
+                    tx.execute(
+                        "UPDATE orgs SET sandbox_state = 'granted', sandbox_tenant_id = $2 WHERE org_id = $1",
+                        &[&org, &g.sandbox_tenant_id],
+                    )
+                    .await?;
+                }
+                OrgEvent::ProductionRequested(_) => {
+                    tx.execute(
+                        "UPDATE orgs SET production_state = 'in_review', production_requested_at = $2 \
+                         WHERE org_id = $1",
+                        &[&org, at],
+                    )
+                    .await?;
+                    tx.execute(
+                        "INSERT INTO review_steps (org_id, step, state) \
+                         SELECT $1, s, 'pending' FROM unnest($2::text[]) AS s",
+                        &[&org, &REVIEW_STEPS.as_slice()],
+                    )
+                    .await?;
+                }
+                OrgEvent::ProductionStepCompleted(c) => {
+                    tx.execute(
+                        "UPDATE review_steps SET state = 'completed', reason = NULL, decided_at = $3 \
+                         WHERE org_id = $1 AND step = $2",
+                        &[&org, &c.step, at],
+                    )
+                    .await?;
+                }
+                OrgEvent::ProductionStepRejected(r) => {
+                    tx.execute(
+                        "UPDATE review_steps SET state = 'rejected', reason = $3, decided_at = $4 \
+                         WHERE org_id = $1 AND step = $2",
+                        &[&org, &r.step, &r.reason, at],
+                    )
+                    .await?;
+                }
+                OrgEvent::SandboxPromoted(_) => {
+                    tx.execute(
+                        "UPDATE orgs SET production_state = 'granted' WHERE org_id = $1",
+                        &[&org],
                     )
                     .await?;
                 }

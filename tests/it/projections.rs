@@ -114,6 +114,7 @@ async fn dump(db: &TestDb) -> String {
         ("rm.orgs", "org_id"),
         ("rm.members", "org_id, user_id"),
         ("rm.invitations", "invitation_id"),
+        ("rm.review_steps", "org_id, step"),
     ] {
         let row = client
             .query_one(

@@ -69,3 +69,15 @@ impl TestDb {
         client
     }
 }
+
+/// Makes the account holding `email` platform staff, as
+/// `gatehouse admin create-staff` does.
+pub async fn make_staff(db: &TestDb, email: &str) {
+    let store = event_store::postgres::PgStore::connect(db.config.clone(), Default::default())
+        .await
+        .unwrap();
+    let vault = api::vault::Vault::new([7u8; 32]);
+    api::admin::create_staff(&store, &vault, email)
+        .await
+        .unwrap();
+}

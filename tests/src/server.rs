@@ -58,6 +58,7 @@ pub fn serve_args(data_dir: PathBuf, options: &Options) -> ServeArgs {
         read_wait_ms: options.read_wait_ms,
         session_ttl_hours: 24,
         projections: options.projections,
+        auto_grant_sandbox: false,
         log_format: LogFormat::Text,
     }
 }

@@ -2,6 +2,7 @@
 //! layers every request passes through (request id, tracing, panic catching,
 //! body limit, problem+json for every error).
 
+pub mod environments;
 pub mod health;
 pub mod orgs;
 pub mod sessions;
@@ -31,6 +32,9 @@ use crate::state::AppState;
         sessions::sign_in, sessions::sign_out,
         orgs::create_org, orgs::list_members, orgs::change_role, orgs::remove_member,
         orgs::invite, orgs::revoke_invitation, orgs::accept_invitation, orgs::accept_terms,
+        environments::request_sandbox, environments::grant_sandbox,
+        environments::request_production, environments::complete_step,
+        environments::reject_step, environments::staff_queue,
     ),
     components(schemas(crate::error::Problem, crate::error::ProblemField)),
     modifiers(&BearerAuth),
@@ -62,6 +66,7 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .merge(users::router())
         .merge(sessions::router())
         .merge(orgs::router())
+        .merge(environments::router())
         .route("/openapi.json", get(openapi))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

@@ -54,7 +54,7 @@ fn stream(org: Uuid) -> String {
 }
 
 /// Loads an organisation and its stream version from the log.
-async fn load(state: &AppState, org: Uuid) -> Result<(Org, u64, u64), ApiError> {
+pub(crate) async fn load(state: &AppState, org: Uuid) -> Result<(Org, u64, u64), ApiError> {
     let events = state.store.read_stream(&stream(org), 1, 1_000_000).await?;
     let mut folded = Org::default();
     for e in &events {
@@ -69,7 +69,7 @@ async fn load(state: &AppState, org: Uuid) -> Result<(Org, u64, u64), ApiError> 
 
 /// Decides on fresh state and appends, re-deciding after a concurrent change.
 /// Returns the state decided on and the position reached.
-async fn execute(
+pub(crate) async fn execute(
     state: &AppState,
     org: Uuid,
     metadata: Metadata,

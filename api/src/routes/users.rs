@@ -206,47 +206,49 @@ pub async fn me(
             .and_then(|k| k.open(&sealed).ok())
             .unwrap_or_else(|| "[erased]".to_owned())
     };
-    let memberships: Vec<MembershipView> = client
+    let rows = client
         .query(
             "SELECT o.org_id, o.slug, o.name, m.role, o.terms_version \
              FROM rm.members m JOIN rm.orgs o USING (org_id) \
              WHERE m.user_id = $1 ORDER BY m.joined_at, o.org_id",
             &[&session.user_id],
         )
-        .await?
-        .iter()
-        .map(|r| {
-            let terms_version: Option<String> = r.get(4);
-            MembershipView {
-                org_id: r.get(0),
-                slug: r.get(1),
-                name: r.get(2),
-                role: r.get(3),
-                next_step: if terms_version.as_deref() == Some(domain::orgs::CURRENT_TERMS) {
-                    "request_sandbox"
-                } else {
-                    "accept_developer_terms"
-                },
-                terms_version,
-            }
-        })
-        .collect();
+        .await?;
+    drop(client);
+    let mut memberships = Vec::with_capacity(rows.len());
+    for r in &rows {
+        // The lane is decided by the organisation's own rules, on its log.
+        let (org, _, _) = super::orgs::load(&state, r.get(0)).await?;
+        memberships.push(MembershipView {
+            org_id: r.get(0),
+            slug: r.get(1),
+            name: r.get(2),
+            role: r.get(3),
+            terms_version: r.get(4),
+            next_step: org.next_step(),
+        });
+    }
     let access = match memberships.first() {
         None => AccessView {
             state: "waiting_for_organization",
             next_step: "attach_to_organization",
             how: "create an organization with POST /v1/orgs, or accept an invitation with POST /v1/invitations/{id}/accept",
         },
-        Some(m) if m.next_step == "accept_developer_terms" => AccessView {
-            state: "public_docs_only",
-            next_step: "accept_developer_terms",
-            how: "an owner or manager accepts the developer terms with POST /v1/orgs/{org}/developer-terms/accept",
-        },
-        Some(_) => AccessView {
-            state: "terms_accepted",
-            next_step: "request_sandbox",
-            how: "request sandbox access with POST /v1/orgs/{org}/sandbox-access",
-        },
+        Some(m) => {
+            let (state, how) = match m.next_step {
+                "accept_developer_terms" => ("public_docs_only", "an owner or manager accepts the developer terms: POST /v1/orgs/{org}/developer-terms/accept"),
+                "request_sandbox" => ("terms_accepted", "request sandbox access: POST /v1/orgs/{org}/sandbox-access"),
+                "await_sandbox_grant" => ("sandbox_requested", "platform staff review the sandbox request"),
+                "request_production" => ("sandbox", "request production access: POST /v1/orgs/{org}/production-access"),
+                "production_granted" => ("production", "production access is granted"),
+                _ => ("production_review", "platform staff complete this review step"),
+            };
+            AccessView {
+                state,
+                next_step: m.next_step,
+                how,
+            }
+        }
     };
     Ok(Json(MeView {
         user: UserView {

@@ -1,0 +1,283 @@
+//! Environments: sandbox access and the production review, and the staff
+//! queue of pending requests. An organisation starts with public docs only;
+//! after the developer terms it requests sandbox access (granted by staff,
+//! or at once with `--auto-grant-sandbox`), then production, whose four
+//! review steps staff complete or reject with a reason; completing the last
+//! one records `sandbox.promoted`.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use domain::orgs::{self, Sandbox, StepState, REVIEW_STEPS};
+use event_schemas::{Actor, ActorKind, Metadata};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::orgs::execute;
+use crate::command::{Committed, RequestMeta};
+use crate::error::{ApiError, Problem};
+use crate::extract::{ApiJson, MinPosition, Session, Staff};
+use crate::state::AppState;
+
+/// Routes of this module.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/orgs/{org}/sandbox-access", post(request_sandbox))
+        .route("/v1/orgs/{org}/sandbox-access/grant", post(grant_sandbox))
+        .route("/v1/orgs/{org}/production-access", post(request_production))
+        .route(
+            "/v1/orgs/{org}/production-access/steps/{step}/complete",
+            post(complete_step),
+        )
+        .route(
+            "/v1/orgs/{org}/production-access/steps/{step}/reject",
+            post(reject_step),
+        )
+        .route("/v1/staff/queue", get(staff_queue))
+}
+
+/// Where an organisation stands on its way to production.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EnvironmentView {
+    /// `none`, `requested` or `granted`.
+    pub sandbox: &'static str,
+    /// The linked sandbox (shadow test) tenant, once granted.
+    pub sandbox_tenant_id: Option<Uuid>,
+    /// `none`, `in_review` or `granted`.
+    pub production: &'static str,
+    /// The review steps and their states.
+    pub steps: Vec<StepView>,
+    /// The exact next step.
+    pub next_step: &'static str,
+}
+
+/// One review step.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StepView {
+    /// The step's name.
+    pub step: &'static str,
+    /// `pending`, `completed` or `rejected`.
+    pub state: &'static str,
+    /// Why it was rejected.
+    pub reason: Option<String>,
+}
+
+fn view(org: &orgs::Org) -> EnvironmentView {
+    let (sandbox, tenant) = match org.sandbox {
+        Sandbox::None => ("none", None),
+        Sandbox::Requested => ("requested", None),
+        Sandbox::Granted(t) => ("granted", Some(t)),
+    };
+    let (production, steps) = match &org.production {
+        None => ("none", Vec::new()),
+        Some(p) => (
+            if p.granted { "granted" } else { "in_review" },
+            REVIEW_STEPS
+                .iter()
+                .zip(&p.steps)
+                .map(|(step, s)| StepView {
+                    step,
+                    state: match s {
+                        StepState::Pending => "pending",
+                        StepState::Completed => "completed",
+                        StepState::Rejected(_) => "rejected",
+                    },
+                    reason: match s {
+                        StepState::Rejected(r) => Some(r.clone()),
+                        _ => None,
+                    },
+                })
+                .collect(),
+        ),
+    };
+    EnvironmentView {
+        sandbox,
+        sandbox_tenant_id: tenant,
+        production,
+        steps,
+        next_step: org.next_step(),
+    }
+}
+
+fn user_meta(meta: &RequestMeta, session: &Session, org: Uuid) -> Metadata {
+    Metadata {
+        org_id: Some(org),
+        ..meta.metadata(Actor::user(session.user_id))
+    }
+}
+
+fn staff_meta(meta: &RequestMeta, staff: &Staff, org: Uuid) -> Metadata {
+    Metadata {
+        org_id: Some(org),
+        ..meta.metadata(Actor {
+            kind: ActorKind::Staff,
+            id: Some(staff.0.user_id.to_string()),
+        })
+    }
+}
+
+/// Answers a command with the organisation's environments after it.
+async fn answer(
+    state: &AppState,
+    org: Uuid,
+    position: u64,
+    status: StatusCode,
+) -> Result<Committed<EnvironmentView>, ApiError> {
+    let (current, _, _) = super::orgs::load(state, org).await?;
+    Ok(Committed {
+        status,
+        position,
+        body: Some(view(&current)),
+    })
+}
+
+/// Request sandbox access (after the developer terms).
+#[utoipa::path(post, path = "/v1/orgs/{org}/sandbox-access", tag = "environments",
+    responses((status = 200, body = EnvironmentView), (status = 403, description = "Terms not accepted, or role lacks environments.request", body = Problem), (status = 409, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn request_sandbox(
+    State(state): State<AppState>,
+    Path(org): Path<Uuid>,
+    meta: RequestMeta,
+    session: Session,
+) -> Result<Committed<EnvironmentView>, ApiError> {
+    let auto = state.auto_grant_sandbox.then(Uuid::now_v7);
+    let (_, position) = execute(&state, org, user_meta(&meta, &session, org), |o| {
+        orgs::request_sandbox(o, session.user_id, auto)
+    })
+    .await?;
+    answer(&state, org, position, StatusCode::OK).await
+}
+
+/// Grant a requested sandbox (staff).
+#[utoipa::path(post, path = "/v1/orgs/{org}/sandbox-access/grant", tag = "environments",
+    responses((status = 200, body = EnvironmentView), (status = 403, body = Problem), (status = 409, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn grant_sandbox(
+    State(state): State<AppState>,
+    Path(org): Path<Uuid>,
+    meta: RequestMeta,
+    staff: Staff,
+) -> Result<Committed<EnvironmentView>, ApiError> {
+    let tenant = Uuid::now_v7();
+    let (_, position) = execute(&state, org, staff_meta(&meta, &staff, org), |o| {
+        orgs::grant_sandbox(o, staff.0.user_id, tenant)
+    })
+    .await?;
+    answer(&state, org, position, StatusCode::OK).await
+}
+
+/// Open the production review.
+#[utoipa::path(post, path = "/v1/orgs/{org}/production-access", tag = "environments",
+    responses((status = 200, body = EnvironmentView), (status = 403, body = Problem), (status = 409, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn request_production(
+    State(state): State<AppState>,
+    Path(org): Path<Uuid>,
+    meta: RequestMeta,
+    session: Session,
+) -> Result<Committed<EnvironmentView>, ApiError> {
+    let (_, position) = execute(&state, org, user_meta(&meta, &session, org), |o| {
+        orgs::request_production(o, session.user_id)
+    })
+    .await?;
+    answer(&state, org, position, StatusCode::OK).await
+}
+
+/// Complete a review step (staff); the last one grants production.
+#[utoipa::path(post, path = "/v1/orgs/{org}/production-access/steps/{step}/complete", tag = "environments",
+    responses((status = 200, body = EnvironmentView), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn complete_step(
+    State(state): State<AppState>,
+    Path((org, step)): Path<(Uuid, String)>,
+    meta: RequestMeta,
+    staff: Staff,
+) -> Result<Committed<EnvironmentView>, ApiError> {
+    let (_, position) = execute(&state, org, staff_meta(&meta, &staff, org), |o| {
+        orgs::decide_step(o, staff.0.user_id, &step, None)
+    })
+    .await?;
+    answer(&state, org, position, StatusCode::OK).await
+}
+
+/// `POST .../reject` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RejectRequest {
+    /// Why, shown to the organisation.
+    pub reason: String,
+}
+
+/// Reject a review step with a reason (staff).
+#[utoipa::path(post, path = "/v1/orgs/{org}/production-access/steps/{step}/reject", tag = "environments",
+    request_body = RejectRequest,
+    responses((status = 200, body = EnvironmentView), (status = 403, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn reject_step(
+    State(state): State<AppState>,
+    Path((org, step)): Path<(Uuid, String)>,
+    meta: RequestMeta,
+    staff: Staff,
+    ApiJson(body): ApiJson<RejectRequest>,
+) -> Result<Committed<EnvironmentView>, ApiError> {
+    let (_, position) = execute(&state, org, staff_meta(&meta, &staff, org), |o| {
+        orgs::decide_step(o, staff.0.user_id, &step, Some(&body.reason))
+    })
+    .await?;
+    answer(&state, org, position, StatusCode::OK).await
+}
+
+/// A pending request in the staff queue.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QueueItem {
+    /// Organisation id.
+    pub org_id: Uuid,
+    /// Its slug.
+    pub slug: String,
+    /// `sandbox` or `production`.
+    pub kind: String,
+    /// When it was requested.
+    pub requested_at: Option<DateTime<Utc>>,
+    /// Production steps not yet completed.
+    pub open_steps: Vec<String>,
+}
+
+/// Pending sandbox and production requests, oldest first (staff).
+#[utoipa::path(get, path = "/v1/staff/queue", tag = "environments",
+    responses((status = 200, body = Vec<QueueItem>), (status = 403, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn staff_queue(
+    State(state): State<AppState>,
+    min: MinPosition,
+    _staff: Staff,
+) -> Result<Json<Vec<QueueItem>>, ApiError> {
+    min.wait(&state, &["orgs"]).await?;
+    let client = state.pool.get().await?;
+    let rows = client
+        .query(
+            "SELECT o.org_id, o.slug, 'sandbox' AS kind, o.sandbox_requested_at AS at, ARRAY[]::text[] \
+             FROM rm.orgs o WHERE o.sandbox_state = 'requested' \
+             UNION ALL \
+             SELECT o.org_id, o.slug, 'production', o.production_requested_at, \
+             ARRAY(SELECT s.step FROM rm.review_steps s WHERE s.org_id = o.org_id AND s.state <> 'completed' ORDER BY s.step) \
+             FROM rm.orgs o WHERE o.production_state = 'in_review' \
+             ORDER BY 4, 1",
+            &[],
+        )
+        .await?;
+    Ok(Json(
+        rows.iter()
+            .map(|r| QueueItem {
+                org_id: r.get(0),
+                slug: r.get(1),
+                kind: r.get(2),
+                requested_at: r.get(3),
+                open_steps: r.get(4),
+            })
+            .collect(),
+    ))
+}

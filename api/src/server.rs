@@ -54,11 +54,30 @@ pub enum ServerError {
     Refused(String),
 }
 
+/// Prints an error and its causes on one line and turns the outcome into
+/// the process's exit code.
+pub fn exit_code(outcome: Result<(), ServerError>) -> std::process::ExitCode {
+    match outcome {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            let mut line = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                line.push_str(": ");
+                line.push_str(&s.to_string());
+                source = s.source();
+            }
+            eprintln!("error: {line}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// Runs the command line: the body of `gatehouse`'s `main`.
 pub fn main_with(cli: Cli) -> Result<(), ServerError> {
     match cli.command {
         Command::Serve(args) => {
-            init_tracing(args.log_format);
+            init_tracing(args.log_format, "info,tokio_postgres=warn");
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
@@ -66,7 +85,7 @@ pub fn main_with(cli: Cli) -> Result<(), ServerError> {
             runtime.block_on(serve(args))
         }
         Command::Admin(args) => {
-            init_tracing(LogFormat::Text);
+            init_tracing(LogFormat::Text, "warn");
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
@@ -76,9 +95,9 @@ pub fn main_with(cli: Cli) -> Result<(), ServerError> {
     }
 }
 
-fn init_tracing(format: LogFormat) {
+fn init_tracing(format: LogFormat, default_filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tokio_postgres=warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     let _ = match format {
         LogFormat::Text => builder.try_init(),

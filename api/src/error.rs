@@ -49,6 +49,12 @@ pub enum ApiError {
         /// The missing permission, when one permission is the reason.
         permission: Option<&'static str>,
     },
+    /// The organisation's plan lacks the module this needs.
+    #[error("this needs the {module} module, which the organization's plan does not include")]
+    UpgradeRequired {
+        /// The missing module.
+        module: &'static str,
+    },
     /// The method is not allowed on this route.
     #[error("method not allowed")]
     MethodNotAllowed,
@@ -91,6 +97,9 @@ pub struct Problem {
     /// The permission the caller's role lacks (403).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub permission: Option<&'static str>,
+    /// The module the plan lacks (402).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub module: Option<&'static str>,
 }
 
 /// One invalid field.
@@ -120,6 +129,7 @@ impl ApiError {
             ApiError::Unauthenticated | ApiError::InvalidCredentials => StatusCode::UNAUTHORIZED,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            ApiError::UpgradeRequired { .. } => StatusCode::PAYMENT_REQUIRED,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::NotCaughtUp(_) | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -138,6 +148,7 @@ impl ApiError {
             }
             ApiError::NotFound => ("not-found", "No such resource"),
             ApiError::Forbidden { code, .. } => (code, "Not allowed"),
+            ApiError::UpgradeRequired { .. } => ("upgrade-required", "Upgrade required"),
             ApiError::MethodNotAllowed => ("method-not-allowed", "Method not allowed"),
             ApiError::Conflict { code, .. } => {
                 (code, "The request conflicts with the current state")
@@ -196,6 +207,10 @@ impl IntoResponse for ApiError {
             ApiError::Forbidden { permission, .. } => *permission,
             _ => None,
         };
+        let module = match &self {
+            ApiError::UpgradeRequired { module } => Some(*module),
+            _ => None,
+        };
         let errors = match self {
             ApiError::Invalid(Invalid(fields)) => fields.into_iter().map(Into::into).collect(),
             _ => Vec::new(),
@@ -208,6 +223,7 @@ impl IntoResponse for ApiError {
             code,
             errors,
             permission,
+            module,
         };
         problem_response(status, &problem, code)
     }

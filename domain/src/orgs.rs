@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, Utc};
 use event_schemas::org::{
     InvitationAccepted, InvitationCreated, InvitationRevoked, MemberAdded, MemberRemoved,
-    MemberRoleChanged, OrgCreated, OrgEvent, ProductionRequested, ProductionStepCompleted,
+    MemberRoleChanged, OrgCreated, OrgEvent, PlanSet, ProductionRequested, ProductionStepCompleted,
     ProductionStepRejected, SandboxGranted, SandboxPromoted, SandboxRequested, TermsAccepted,
 };
 use event_schemas::sealed::Sealed;
@@ -66,7 +66,15 @@ pub struct Org {
     pub sandbox: Sandbox,
     /// The production review, once requested.
     pub production: Option<ProductionReview>,
+    /// The plan staff set, if any.
+    pub plan: Option<PlanSet>,
 }
+
+/// The module that opens the Developers workspace.
+pub const PLATFORM_API: &str = "platform.api";
+
+/// Subscription states a plan can be in.
+pub const SUBSCRIPTION_STATES: [&str; 4] = ["trialing", "active", "past_due", "canceled"];
 
 /// Where sandbox access stands.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -233,6 +241,7 @@ impl Org {
                     p.granted = true;
                 }
             }
+            OrgEvent::PlanSet(p) => self.plan = Some(p.clone()),
         }
     }
 
@@ -271,6 +280,14 @@ impl Org {
         } else {
             Err(OrgError::Forbidden(permission))
         }
+    }
+
+    /// Whether the plan includes `module` (and its subscription is not
+    /// canceled).
+    pub fn has_module(&self, module: &str) -> bool {
+        self.plan.as_ref().is_some_and(|p| {
+            p.subscription_state != "canceled" && p.modules.iter().any(|m| m == module)
+        })
     }
 
     /// Whether production access has been granted.
@@ -611,6 +628,79 @@ pub fn decide_step(
         events.push(OrgEvent::SandboxPromoted(SandboxPromoted { by: staff }));
     }
     Ok(events)
+}
+
+/// A plan as staff set it.
+#[derive(Debug, Clone)]
+pub struct SetPlan {
+    /// Plan name.
+    pub plan: String,
+    /// Modules.
+    pub modules: Vec<String>,
+    /// Platform calls per billing window.
+    pub monthly_call_limit: u64,
+    /// Subscription state.
+    pub subscription_state: String,
+    /// Billing window start.
+    pub billing_window_start: DateTime<Utc>,
+    /// Billing window end.
+    pub billing_window_end: DateTime<Utc>,
+}
+
+/// `SetPlan` (staff).
+pub fn set_plan(org: &Org, staff: Uuid, cmd: SetPlan) -> Result<Vec<OrgEvent>, OrgError> {
+    if !org.exists {
+        return Err(OrgError::NotFound);
+    }
+    let name_ok = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 50
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+    };
+    let mut checks = Checks::default();
+    checks
+        .check(
+            name_ok(&cmd.plan),
+            "/plan",
+            "must be 1 to 50 of a-z, 0-9, '.', '_', '-'",
+        )
+        .check(
+            cmd.modules.len() <= 50,
+            "/modules",
+            "must list at most 50 modules",
+        );
+    for (i, m) in cmd.modules.iter().enumerate() {
+        checks.check(
+            name_ok(m),
+            &format!("/modules/{i}"),
+            "must be 1 to 50 of a-z, 0-9, '.', '_', '-'",
+        );
+    }
+    checks
+        .check(
+            SUBSCRIPTION_STATES.contains(&cmd.subscription_state.as_str()),
+            "/subscription_state",
+            "must be one of trialing, active, past_due, canceled",
+        )
+        .check(
+            cmd.billing_window_end > cmd.billing_window_start,
+            "/billing_window_end",
+            "must be after billing_window_start",
+        );
+    checks.finish()?;
+    let mut modules = cmd.modules;
+    modules.sort();
+    modules.dedup();
+    Ok(vec![OrgEvent::PlanSet(PlanSet {
+        plan: cmd.plan,
+        modules,
+        monthly_call_limit: cmd.monthly_call_limit,
+        subscription_state: cmd.subscription_state,
+        billing_window_start: cmd.billing_window_start,
+        billing_window_end: cmd.billing_window_end,
+        by: staff,
+    })])
 }
 
 #[cfg(test)]
@@ -958,6 +1048,59 @@ mod tests {
         assert_eq!(
             request_production(&org, OWNER),
             Err(OrgError::ProductionAlreadyRequested)
+        );
+    }
+
+    fn plan(modules: &[&str], state: &str) -> SetPlan {
+        SetPlan {
+            plan: "pro".into(),
+            modules: modules.iter().map(|m| m.to_string()).collect(),
+            monthly_call_limit: 100_000,
+            subscription_state: state.into(),
+            billing_window_start: now(),
+            billing_window_end: now() + Duration::days(30),
+        }
+    }
+
+    #[test]
+    fn the_platform_api_module_opens_the_workspace_unless_canceled() {
+        let org = given(&team()).0;
+        assert!(!org.has_module(PLATFORM_API), "no plan, no module");
+        let with_api = with(
+            team(),
+            set_plan(&org, STAFF, plan(&[PLATFORM_API], "active")).unwrap(),
+        );
+        assert!(Org::from_events(&with_api).has_module(PLATFORM_API));
+        let canceled = with(
+            team(),
+            set_plan(&org, STAFF, plan(&[PLATFORM_API], "canceled")).unwrap(),
+        );
+        assert!(!Org::from_events(&canceled).has_module(PLATFORM_API));
+        let without = with(
+            team(),
+            set_plan(&org, STAFF, plan(&["billing"], "active")).unwrap(),
+        );
+        assert!(!Org::from_events(&without).has_module(PLATFORM_API));
+    }
+
+    #[test]
+    fn a_bad_plan_names_each_bad_field() {
+        let org = given(&team()).0;
+        let mut bad = plan(&["Not OK"], "lapsed");
+        bad.plan = String::new();
+        bad.billing_window_end = bad.billing_window_start;
+        let Err(OrgError::Invalid(Invalid(errors))) = set_plan(&org, STAFF, bad) else {
+            panic!("a bad plan was accepted")
+        };
+        let pointers: Vec<&str> = errors.iter().map(|e| e.pointer.as_str()).collect();
+        assert_eq!(
+            pointers,
+            vec![
+                "/plan",
+                "/modules/0",
+                "/subscription_state",
+                "/billing_window_end"
+            ]
         );
     }
 }

@@ -153,6 +153,25 @@ pub struct SandboxPromoted {
     pub by: Uuid,
 }
 
+/// `plan.set` v1: staff set the organisation's plan and modules.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanSet {
+    /// Plan name, e.g. `pro`.
+    pub plan: String,
+    /// Enabled modules, e.g. `platform.api`.
+    pub modules: Vec<String>,
+    /// Platform calls allowed per billing window.
+    pub monthly_call_limit: u64,
+    /// `trialing`, `active`, `past_due` or `canceled`.
+    pub subscription_state: String,
+    /// First instant of the current billing window.
+    pub billing_window_start: DateTime<Utc>,
+    /// First instant after it.
+    pub billing_window_end: DateTime<Utc>,
+    /// The staff member.
+    pub by: Uuid,
+}
+
 /// Every event of these families.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
@@ -187,6 +206,8 @@ pub enum OrgEvent {
     ProductionStepRejected(ProductionStepRejected),
     /// `sandbox.promoted`
     SandboxPromoted(SandboxPromoted),
+    /// `plan.set`
+    PlanSet(PlanSet),
 }
 
 impl DomainEvent for OrgEvent {
@@ -209,6 +230,7 @@ impl DomainEvent for OrgEvent {
             OrgEvent::ProductionStepCompleted(_) => "production.step_completed",
             OrgEvent::ProductionStepRejected(_) => "production.step_rejected",
             OrgEvent::SandboxPromoted(_) => "sandbox.promoted",
+            OrgEvent::PlanSet(_) => "plan.set",
         }
     }
 }
@@ -231,6 +253,7 @@ impl OrgEvent {
         "production.step_completed",
         "production.step_rejected",
         "sandbox.promoted",
+        "plan.set",
     ];
 
     /// Decodes a recorded event of these families; `Ok(None)` for others.
@@ -259,6 +282,7 @@ impl OrgEvent {
             "production.step_completed" => OrgEvent::ProductionStepCompleted(e.data_as()?),
             "production.step_rejected" => OrgEvent::ProductionStepRejected(e.data_as()?),
             "sandbox.promoted" => OrgEvent::SandboxPromoted(e.data_as()?),
+            "plan.set" => OrgEvent::PlanSet(e.data_as()?),
             _ => OrgEvent::TermsAccepted(e.data_as()?),
         }))
     }

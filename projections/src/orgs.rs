@@ -52,6 +52,12 @@ impl Projection for Orgs {
              sandbox_requested_at TIMESTAMPTZ,
              production_state TEXT NOT NULL DEFAULT 'none',
              production_requested_at TIMESTAMPTZ,
+             plan          TEXT,
+             modules       TEXT[] NOT NULL DEFAULT '{}',
+             monthly_call_limit BIGINT,
+             subscription_state TEXT,
+             billing_window_start TIMESTAMPTZ,
+             billing_window_end   TIMESTAMPTZ,
              created_at    TIMESTAMPTZ NOT NULL
          );
          CREATE TABLE review_steps (
@@ -211,6 +217,23 @@ impl Projection for Orgs {
                     tx.execute(
                         "UPDATE orgs SET production_state = 'granted' WHERE org_id = $1",
                         &[&org],
+                    )
+                    .await?;
+                }
+                OrgEvent::PlanSet(p) => {
+                    tx.execute(
+                        "UPDATE orgs SET plan = $2, modules = $3, monthly_call_limit = $4, \
+                         subscription_state = $5, billing_window_start = $6, billing_window_end = $7 \
+                         WHERE org_id = $1",
+                        &[
+                            &org,
+                            &p.plan,
+                            &p.modules,
+                            &(p.monthly_call_limit.min(i64::MAX as u64) as i64),
+                            &p.subscription_state,
+                            &p.billing_window_start,
+                            &p.billing_window_end,
+                        ],
                     )
                     .await?;
                 }

@@ -5,6 +5,7 @@ mod crash;
 mod environments;
 mod http;
 mod orgs;
+mod plans;
 mod projections;
 mod store_concurrency;
 mod store_contract;

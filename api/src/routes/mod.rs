@@ -5,6 +5,7 @@
 pub mod environments;
 pub mod health;
 pub mod orgs;
+pub mod plans;
 pub mod sessions;
 pub mod users;
 
@@ -35,6 +36,7 @@ use crate::state::AppState;
         environments::request_sandbox, environments::grant_sandbox,
         environments::request_production, environments::complete_step,
         environments::reject_step, environments::staff_queue,
+        plans::set_plan, plans::overview,
     ),
     components(schemas(crate::error::Problem, crate::error::ProblemField)),
     modifiers(&BearerAuth),
@@ -67,6 +69,7 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .merge(sessions::router())
         .merge(orgs::router())
         .merge(environments::router())
+        .merge(plans::router())
         .route("/openapi.json", get(openapi))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

@@ -1,0 +1,171 @@
+//! Plans and the Developers workspace overview. Staff set an organisation's
+//! plan, modules, monthly platform-call limit, subscription state and
+//! billing window; without the `platform.api` module the Developers
+//! workspace answers 402 `upgrade-required` (the portal shows a Pro badge
+//! and a locked page).
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, put};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use domain::orgs::{self, SetPlan, PLATFORM_API};
+use domain::roles::Permission;
+use event_schemas::{Actor, ActorKind, Metadata};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::orgs::{authorize_read, execute};
+use crate::command::{Committed, RequestMeta};
+use crate::error::{ApiError, Problem};
+use crate::extract::{ApiJson, MinPosition, Session, Staff};
+use crate::state::AppState;
+
+/// Routes of this module.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/orgs/{org}/plan", put(set_plan))
+        .route("/v1/orgs/{org}/overview", get(overview))
+}
+
+/// `PUT /v1/orgs/{org}/plan` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlanRequest {
+    /// Plan name, e.g. `pro`.
+    pub plan: String,
+    /// Modules, e.g. `["platform.api"]`.
+    pub modules: Vec<String>,
+    /// Platform calls allowed per billing window.
+    pub monthly_call_limit: u64,
+    /// `trialing`, `active`, `past_due` or `canceled`.
+    pub subscription_state: String,
+    /// Start of the current billing window (RFC 3339).
+    pub billing_window_start: DateTime<Utc>,
+    /// End of the current billing window (RFC 3339).
+    pub billing_window_end: DateTime<Utc>,
+}
+
+/// A plan.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlanView {
+    /// Plan name.
+    pub plan: String,
+    /// Modules.
+    pub modules: Vec<String>,
+    /// Platform calls per billing window.
+    pub monthly_call_limit: i64,
+    /// Subscription state.
+    pub subscription_state: String,
+    /// Billing window start.
+    pub billing_window_start: DateTime<Utc>,
+    /// Billing window end.
+    pub billing_window_end: DateTime<Utc>,
+}
+
+/// Set an organisation's plan (staff).
+#[utoipa::path(put, path = "/v1/orgs/{org}/plan", tag = "plans",
+    request_body = PlanRequest,
+    responses((status = 200, body = PlanView), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn set_plan(
+    State(state): State<AppState>,
+    Path(org): Path<Uuid>,
+    meta: RequestMeta,
+    staff: Staff,
+    ApiJson(body): ApiJson<PlanRequest>,
+) -> Result<Committed<PlanView>, ApiError> {
+    let metadata = Metadata {
+        org_id: Some(org),
+        ..meta.metadata(Actor {
+            kind: ActorKind::Staff,
+            id: Some(staff.0.user_id.to_string()),
+        })
+    };
+    let cmd = SetPlan {
+        plan: body.plan,
+        modules: body.modules,
+        monthly_call_limit: body.monthly_call_limit,
+        subscription_state: body.subscription_state,
+        billing_window_start: body.billing_window_start,
+        billing_window_end: body.billing_window_end,
+    };
+    let (_, position) = execute(&state, org, metadata, |o| {
+        orgs::set_plan(o, staff.0.user_id, cmd.clone())
+    })
+    .await?;
+    let (current, _, _) = super::orgs::load(&state, org).await?;
+    let plan = current.plan.ok_or(ApiError::NotFound)?;
+    Ok(Committed {
+        status: StatusCode::OK,
+        position,
+        body: Some(PlanView {
+            plan: plan.plan,
+            modules: plan.modules,
+            monthly_call_limit: plan.monthly_call_limit.min(i64::MAX as u64) as i64,
+            subscription_state: plan.subscription_state,
+            billing_window_start: plan.billing_window_start,
+            billing_window_end: plan.billing_window_end,
+        }),
+    })
+}
+
+/// The Developers workspace overview.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OverviewView {
+    /// The plan.
+    pub plan: PlanView,
+    /// `unlocked` (the workspace answers 402 instead when locked).
+    pub paywall: &'static str,
+    /// The billing window's platform-call limit. (Usage against it, and the
+    /// counts of apps, keys and webhooks, join this view with those
+    /// features.)
+    pub monthly_call_limit: i64,
+}
+
+/// The Developers workspace overview (owners and managers; 402 without
+/// `platform.api`).
+#[utoipa::path(get, path = "/v1/orgs/{org}/overview", tag = "plans",
+    responses((status = 200, body = OverviewView), (status = 402, description = "upgrade-required", body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn overview(
+    State(state): State<AppState>,
+    Path(org): Path<Uuid>,
+    min: MinPosition,
+    session: Session,
+) -> Result<Json<OverviewView>, ApiError> {
+    min.wait(&state, &["orgs"]).await?;
+    authorize_read(&state, org, session.user_id, Permission::ManageApps).await?;
+    let client = state.pool.get().await?;
+    let row = client
+        .query_one(
+            "SELECT plan, modules, monthly_call_limit, subscription_state, \
+             billing_window_start, billing_window_end FROM rm.orgs WHERE org_id = $1",
+            &[&org],
+        )
+        .await?;
+    let modules: Vec<String> = row.get(1);
+    let state_: Option<String> = row.get(3);
+    let plan: Option<String> = row.get(0);
+    let unlocked =
+        state_.as_deref() != Some("canceled") && modules.iter().any(|m| m == PLATFORM_API);
+    let (Some(plan), true) = (plan, unlocked) else {
+        return Err(ApiError::UpgradeRequired {
+            module: PLATFORM_API,
+        });
+    };
+    let limit: i64 = row.get::<_, Option<i64>>(2).unwrap_or(0);
+    Ok(Json(OverviewView {
+        plan: PlanView {
+            plan,
+            modules,
+            monthly_call_limit: limit,
+            subscription_state: state_.unwrap_or_default(),
+            billing_window_start: row.get(4),
+            billing_window_end: row.get(5),
+        },
+        paywall: "unlocked",
+        monthly_call_limit: limit,
+    }))
+}

@@ -55,6 +55,12 @@ pub enum ApiError {
         /// The missing module.
         module: &'static str,
     },
+    /// Too many failed attempts; retry after the given seconds.
+    #[error("too many failed attempts; retry later")]
+    TooManyRequests {
+        /// Seconds until an attempt may succeed.
+        retry_after: u64,
+    },
     /// The method is not allowed on this route.
     #[error("method not allowed")]
     MethodNotAllowed,
@@ -130,6 +136,7 @@ impl ApiError {
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::UpgradeRequired { .. } => StatusCode::PAYMENT_REQUIRED,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::NotCaughtUp(_) | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -149,6 +156,7 @@ impl ApiError {
             ApiError::NotFound => ("not-found", "No such resource"),
             ApiError::Forbidden { code, .. } => (code, "Not allowed"),
             ApiError::UpgradeRequired { .. } => ("upgrade-required", "Upgrade required"),
+            ApiError::TooManyRequests { .. } => ("too-many-requests", "Too many requests"),
             ApiError::MethodNotAllowed => ("method-not-allowed", "Method not allowed"),
             ApiError::Conflict { code, .. } => {
                 (code, "The request conflicts with the current state")
@@ -211,6 +219,10 @@ impl IntoResponse for ApiError {
             ApiError::UpgradeRequired { module } => Some(*module),
             _ => None,
         };
+        let retry_after = match &self {
+            ApiError::TooManyRequests { retry_after } => Some(*retry_after),
+            _ => None,
+        };
         let errors = match self {
             ApiError::Invalid(Invalid(fields)) => fields.into_iter().map(Into::into).collect(),
             _ => Vec::new(),
@@ -225,7 +237,15 @@ impl IntoResponse for ApiError {
             permission,
             module,
         };
-        problem_response(status, &problem, code)
+        let mut res = problem_response(status, &problem, code);
+        if let Some(seconds) = retry_after {
+            res.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_str(&seconds.max(1).to_string())
+                    .expect("a decimal number is a valid header value"),
+            );
+        }
+        res
     }
 }
 

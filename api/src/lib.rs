@@ -12,6 +12,7 @@
 //! - [`extract`]: JSON bodies, bearer sessions, read-your-writes headers.
 //! - [`command`]: appends events with request metadata and answers with
 //!   `Gatehouse-Position`.
+//! - [`throttle`]: sign-in throttling.
 //! - [`vault`]: the key-encryption key, per-subject keys, sealing.
 //! - [`routes`]: one module per resource, each with its `router()`.
 
@@ -23,6 +24,7 @@ pub mod extract;
 pub mod routes;
 pub mod server;
 pub mod state;
+pub mod throttle;
 pub mod vault;
 
 /// Header carrying the log position a command's events reached.

@@ -205,6 +205,7 @@ pub async fn run(
         read_wait: Duration::from_millis(args.read_wait_ms),
         session_ttl: chrono::Duration::hours(args.session_ttl_hours),
         auto_grant_sandbox: args.auto_grant_sandbox,
+        sign_in_throttle: Default::default(),
     });
     let app = crate::routes::router(state, args.body_limit);
     if let Ok(addr) = listener.local_addr() {

@@ -30,6 +30,8 @@ pub struct Inner {
     pub session_ttl: chrono::Duration,
     /// Grant sandbox requests at once.
     pub auto_grant_sandbox: bool,
+    /// Failed sign-ins per email.
+    pub sign_in_throttle: crate::throttle::SignInThrottle,
 }
 
 impl AppState {

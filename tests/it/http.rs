@@ -346,3 +346,42 @@ async fn a_request_id_is_recorded_in_the_events_it_causes() {
         assert_eq!(meta.actor.kind, event_schemas::ActorKind::User);
     }
 }
+
+#[tokio::test]
+async fn repeated_failed_sign_ins_are_refused_with_429_whether_or_not_the_email_exists() {
+    let db = fresh_db().await;
+    let s = TestServer::start(&db).await;
+    s.user("target@example.com").await;
+    for email in ["target@example.com", "ghost@example.com"] {
+        let mut statuses = Vec::new();
+        for _ in 0..6 {
+            let r = s
+                .post(
+                    "/v1/sessions",
+                    json!({"email": email, "password": "guess guess guess"}),
+                )
+                .await;
+            statuses.push(r.status().as_u16());
+            if r.status() == 429 {
+                let retry: u64 = r.headers()["retry-after"]
+                    .to_str()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                assert!(retry > 0 && retry <= 900, "{retry}");
+                assert_problem(r, 429, "too-many-requests").await;
+            }
+        }
+        assert_eq!(statuses, vec![401, 401, 401, 401, 401, 429], "{email}");
+    }
+    // Even the right password waits out the lock.
+    let r = s
+        .post(
+            "/v1/sessions",
+            json!({"email": "target@example.com", "password": "correct horse battery"}),
+        )
+        .await;
+    assert_eq!(r.status(), 429);
+    // Other accounts are unaffected.
+    s.user("bystander@example.com").await;
+}

@@ -26,6 +26,7 @@ use crate::command::{Committed, RequestMeta};
 use crate::error::{ApiError, Problem};
 use crate::extract::{token_hash, ApiJson, Session};
 use crate::state::AppState;
+use crate::throttle::Verdict;
 
 /// Routes of this module.
 pub fn router() -> Router<AppState> {
@@ -67,14 +68,30 @@ static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     responses(
         (status = 201, body = SessionCreated),
         (status = 401, description = "Wrong email or password (never says which)", body = Problem),
+        (status = 429, description = "Too many failed sign-ins for this email; see Retry-After", body = Problem),
     ))]
 pub async fn sign_in(
     State(state): State<AppState>,
     meta: RequestMeta,
     ApiJson(body): ApiJson<SignInRequest>,
 ) -> Result<Committed<SessionCreated>, ApiError> {
-    let account = match domain::validate::email(&body.email) {
-        Some(email) => find_account(&state, &state.vault.email_index(&email)).await?,
+    let normalised = domain::validate::email(&body.email);
+    // Throttle by the email as typed when it is not an address at all, so
+    // garbage cannot dodge the count.
+    let throttle_key = state
+        .vault
+        .email_index(normalised.as_deref().unwrap_or(body.email.trim()));
+    match state.sign_in_throttle.check(&throttle_key) {
+        Verdict::Refuse(retry) => {
+            return Err(ApiError::TooManyRequests {
+                retry_after: retry.as_secs().max(1),
+            })
+        }
+        Verdict::Proceed(delay) if !delay.is_zero() => tokio::time::sleep(delay).await,
+        Verdict::Proceed(_) => {}
+    }
+    let account = match &normalised {
+        Some(email) => find_account(&state, &state.vault.email_index(email)).await?,
         None => None,
     };
     let (user_id, hash) = match account {
@@ -87,8 +104,12 @@ pub async fn sign_in(
         .map_err(ApiError::internal)?;
     let user_id = match (user_id, ok) {
         (Some(id), true) => id,
-        _ => return Err(AccountError::InvalidCredentials.into()),
+        _ => {
+            state.sign_in_throttle.fail(&throttle_key);
+            return Err(AccountError::InvalidCredentials.into());
+        }
     };
+    state.sign_in_throttle.succeed(&throttle_key);
 
     let mut raw = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut raw);

@@ -320,7 +320,8 @@ impl From<domain::orgs::OrgError> for ApiError {
             E::SandboxRequired => conflict("sandbox-required"),
             E::ProductionAlreadyRequested => conflict("production-already-requested"),
             E::NoProductionReview => conflict("no-production-review"),
-            E::NoSuchStep => ApiError::NotFound,
+            E::NoSuchStep | E::NoSuchTeam => ApiError::NotFound,
+            E::TeamNameTaken => conflict("team-name-taken"),
         }
     }
 }

@@ -10,7 +10,8 @@ use chrono::{DateTime, Duration, Utc};
 use event_schemas::org::{
     InvitationAccepted, InvitationCreated, InvitationRevoked, MemberAdded, MemberRemoved,
     MemberRoleChanged, OrgCreated, OrgEvent, PlanSet, ProductionRequested, ProductionStepCompleted,
-    ProductionStepRejected, SandboxGranted, SandboxPromoted, SandboxRequested, TermsAccepted,
+    ProductionStepRejected, SandboxGranted, SandboxPromoted, SandboxRequested, TeamCreated,
+    TeamMemberAdded, TeamMemberRemoved, TermsAccepted,
 };
 use event_schemas::sealed::Sealed;
 use uuid::Uuid;
@@ -68,7 +69,21 @@ pub struct Org {
     pub production: Option<ProductionReview>,
     /// The plan staff set, if any.
     pub plan: Option<PlanSet>,
+    /// Teams by id: name and members with their team roles.
+    pub teams: BTreeMap<Uuid, Team>,
 }
+
+/// A team inside an organisation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Team {
+    /// Its name.
+    pub name: String,
+    /// Members and their team roles (`admin` or `member`).
+    pub members: BTreeMap<Uuid, String>,
+}
+
+/// Team roles.
+pub const TEAM_ROLES: [&str; 2] = ["admin", "member"];
 
 /// The module that opens the Developers workspace.
 pub const PLATFORM_API: &str = "platform.api";
@@ -170,6 +185,12 @@ pub enum OrgError {
     /// Not a review step.
     #[error("no such review step")]
     NoSuchStep,
+    /// A team with this name exists.
+    #[error("a team with this name already exists")]
+    TeamNameTaken,
+    /// No such team.
+    #[error("no such team")]
+    NoSuchTeam,
     /// The user is already a member.
     #[error("already a member of this organization")]
     AlreadyMember,
@@ -199,6 +220,9 @@ impl Org {
             }
             OrgEvent::MemberRemoved(e) => {
                 self.members.remove(&e.user_id);
+                for team in self.teams.values_mut() {
+                    team.members.remove(&e.user_id);
+                }
             }
             OrgEvent::InvitationCreated(e) => {
                 if let Ok(role) = e.role.parse() {
@@ -242,6 +266,25 @@ impl Org {
                 }
             }
             OrgEvent::PlanSet(p) => self.plan = Some(p.clone()),
+            OrgEvent::TeamCreated(t) => {
+                self.teams.insert(
+                    t.team_id,
+                    Team {
+                        name: t.name.clone(),
+                        members: BTreeMap::new(),
+                    },
+                );
+            }
+            OrgEvent::TeamMemberAdded(m) => {
+                if let Some(t) = self.teams.get_mut(&m.team_id) {
+                    t.members.insert(m.user_id, m.team_role.clone());
+                }
+            }
+            OrgEvent::TeamMemberRemoved(m) => {
+                if let Some(t) = self.teams.get_mut(&m.team_id) {
+                    t.members.remove(&m.user_id);
+                }
+            }
         }
     }
 
@@ -628,6 +671,90 @@ pub fn decide_step(
         events.push(OrgEvent::SandboxPromoted(SandboxPromoted { by: staff }));
     }
     Ok(events)
+}
+
+/// `CreateTeam`.
+pub fn create_team(
+    org: &Org,
+    actor: Uuid,
+    team_id: Uuid,
+    name: &str,
+) -> Result<Vec<OrgEvent>, OrgError> {
+    org.authorize(actor, Permission::ManageTeams)?;
+    let name = name.trim();
+    let mut checks = Checks::default();
+    checks
+        .check(!name.is_empty(), "/name", "must not be empty")
+        .check(
+            name.chars().count() <= 100,
+            "/name",
+            "must be at most 100 characters",
+        )
+        .check(
+            !name.chars().any(char::is_control),
+            "/name",
+            "must not contain control characters",
+        );
+    checks.finish()?;
+    if org
+        .teams
+        .values()
+        .any(|t| t.name.eq_ignore_ascii_case(name))
+    {
+        return Err(OrgError::TeamNameTaken);
+    }
+    Ok(vec![OrgEvent::TeamCreated(TeamCreated {
+        team_id,
+        name: name.to_owned(),
+    })])
+}
+
+/// `AddTeamMember` (or change their team role): only organisation members.
+pub fn add_team_member(
+    org: &Org,
+    actor: Uuid,
+    team_id: Uuid,
+    user: Uuid,
+    team_role: &str,
+) -> Result<Vec<OrgEvent>, OrgError> {
+    org.authorize(actor, Permission::ManageTeams)?;
+    let team = org.teams.get(&team_id).ok_or(OrgError::NoSuchTeam)?;
+    let mut checks = Checks::default();
+    checks.check(
+        TEAM_ROLES.contains(&team_role),
+        "/team_role",
+        "must be admin or member",
+    );
+    checks.finish()?;
+    if !org.members.contains_key(&user) {
+        return Err(OrgError::NoSuchMember);
+    }
+    if team.members.get(&user).map(String::as_str) == Some(team_role) {
+        return Ok(Vec::new());
+    }
+    Ok(vec![OrgEvent::TeamMemberAdded(TeamMemberAdded {
+        team_id,
+        user_id: user,
+        team_role: team_role.to_owned(),
+    })])
+}
+
+/// `RemoveTeamMember`.
+pub fn remove_team_member(
+    org: &Org,
+    actor: Uuid,
+    team_id: Uuid,
+    user: Uuid,
+) -> Result<Vec<OrgEvent>, OrgError> {
+    org.authorize(actor, Permission::ManageTeams)?;
+    let team = org.teams.get(&team_id).ok_or(OrgError::NoSuchTeam)?;
+    if !team.members.contains_key(&user) {
+        return Err(OrgError::NoSuchMember);
+    }
+    Ok(vec![OrgEvent::TeamMemberRemoved(TeamMemberRemoved {
+        team_id,
+        user_id: user,
+    })])
 }
 
 /// A plan as staff set it.
@@ -1102,5 +1229,42 @@ mod tests {
                 "/billing_window_end"
             ]
         );
+    }
+
+    const TEAM: Uuid = Uuid::from_u128(300);
+
+    #[test]
+    fn teams_hold_only_organisation_members_and_names_are_unique() {
+        let org = given(&team()).0;
+        assert_eq!(
+            create_team(&org, DEV, TEAM, "Mobile"),
+            Err(OrgError::Forbidden(Permission::ManageTeams))
+        );
+        let log = with(team(), create_team(&org, MANAGER, TEAM, "Mobile").unwrap());
+        let org = Org::from_events(&log);
+        assert_eq!(
+            create_team(&org, OWNER, Uuid::from_u128(301), " mobile "),
+            Err(OrgError::TeamNameTaken)
+        );
+        assert_eq!(
+            add_team_member(&org, OWNER, TEAM, STRANGER, "member"),
+            Err(OrgError::NoSuchMember)
+        );
+        assert!(matches!(
+            add_team_member(&org, OWNER, TEAM, DEV, "boss"),
+            Err(OrgError::Invalid(_))
+        ));
+        let log = with(
+            log,
+            add_team_member(&org, OWNER, TEAM, DEV, "admin").unwrap(),
+        );
+        let org = Org::from_events(&log);
+        assert_eq!(
+            org.teams[&TEAM].members.get(&DEV).map(String::as_str),
+            Some("admin")
+        );
+        // Leaving the organisation leaves its teams too.
+        let log = with(log, remove_member(&org, DEV, DEV).unwrap());
+        assert!(Org::from_events(&log).teams[&TEAM].members.is_empty());
     }
 }

@@ -172,6 +172,35 @@ pub struct PlanSet {
     pub by: Uuid,
 }
 
+/// `team.created` v1: a team inside the organisation (teams own apps).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TeamCreated {
+    /// The team.
+    pub team_id: Uuid,
+    /// Its name, unique in the organisation.
+    pub name: String,
+}
+
+/// `team.member_added` v1.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TeamMemberAdded {
+    /// The team.
+    pub team_id: Uuid,
+    /// The organisation member.
+    pub user_id: Uuid,
+    /// `admin` (manages the team's apps) or `member` (views them).
+    pub team_role: String,
+}
+
+/// `team.member_removed` v1.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TeamMemberRemoved {
+    /// The team.
+    pub team_id: Uuid,
+    /// The user.
+    pub user_id: Uuid,
+}
+
 /// Every event of these families.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
@@ -208,6 +237,12 @@ pub enum OrgEvent {
     SandboxPromoted(SandboxPromoted),
     /// `plan.set`
     PlanSet(PlanSet),
+    /// `team.created`
+    TeamCreated(TeamCreated),
+    /// `team.member_added`
+    TeamMemberAdded(TeamMemberAdded),
+    /// `team.member_removed`
+    TeamMemberRemoved(TeamMemberRemoved),
 }
 
 impl DomainEvent for OrgEvent {
@@ -231,6 +266,9 @@ impl DomainEvent for OrgEvent {
             OrgEvent::ProductionStepRejected(_) => "production.step_rejected",
             OrgEvent::SandboxPromoted(_) => "sandbox.promoted",
             OrgEvent::PlanSet(_) => "plan.set",
+            OrgEvent::TeamCreated(_) => "team.created",
+            OrgEvent::TeamMemberAdded(_) => "team.member_added",
+            OrgEvent::TeamMemberRemoved(_) => "team.member_removed",
         }
     }
 }
@@ -254,6 +292,9 @@ impl OrgEvent {
         "production.step_rejected",
         "sandbox.promoted",
         "plan.set",
+        "team.created",
+        "team.member_added",
+        "team.member_removed",
     ];
 
     /// Decodes a recorded event of these families; `Ok(None)` for others.
@@ -283,6 +324,9 @@ impl OrgEvent {
             "production.step_rejected" => OrgEvent::ProductionStepRejected(e.data_as()?),
             "sandbox.promoted" => OrgEvent::SandboxPromoted(e.data_as()?),
             "plan.set" => OrgEvent::PlanSet(e.data_as()?),
+            "team.created" => OrgEvent::TeamCreated(e.data_as()?),
+            "team.member_added" => OrgEvent::TeamMemberAdded(e.data_as()?),
+            "team.member_removed" => OrgEvent::TeamMemberRemoved(e.data_as()?),
             _ => OrgEvent::TermsAccepted(e.data_as()?),
         }))
     }

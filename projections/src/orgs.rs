@@ -38,7 +38,7 @@ impl Projection for Orgs {
     }
 
     fn version(&self) -> u32 {
-        2
+        3
     }
 
     fn schema(&self) -> &'static str {
@@ -59,6 +59,20 @@ impl Projection for Orgs {
              billing_window_start TIMESTAMPTZ,
              billing_window_end   TIMESTAMPTZ,
              created_at    TIMESTAMPTZ NOT NULL
+         );
+         CREATE TABLE teams (
+             team_id    UUID PRIMARY KEY,
+             org_id     UUID NOT NULL,
+             name       TEXT NOT NULL,
+             created_at TIMESTAMPTZ NOT NULL
+         );
+         CREATE INDEX teams_org_idx ON teams (org_id);
+         CREATE TABLE team_members (
+             team_id   UUID NOT NULL,
+             org_id    UUID NOT NULL,
+             user_id   UUID NOT NULL,
+             team_role TEXT NOT NULL,
+             PRIMARY KEY (team_id, user_id)
          );
          CREATE TABLE review_steps (
              org_id     UUID NOT NULL,
@@ -88,7 +102,14 @@ impl Projection for Orgs {
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["orgs", "members", "invitations", "review_steps"]
+        &[
+            "orgs",
+            "members",
+            "invitations",
+            "review_steps",
+            "teams",
+            "team_members",
+        ]
     }
 
     fn event_types(&self) -> Option<&'static [&'static str]> {
@@ -136,6 +157,11 @@ impl Projection for Orgs {
                 OrgEvent::MemberRemoved(m) => {
                     tx.execute(
                         "DELETE FROM members WHERE org_id = $1 AND user_id = $2",
+                        &[&org, &m.user_id],
+                    )
+                    .await?;
+                    tx.execute(
+                        "DELETE FROM team_members WHERE org_id = $1 AND user_id = $2",
                         &[&org, &m.user_id],
                     )
                     .await?;
@@ -234,6 +260,29 @@ impl Projection for Orgs {
                             &p.billing_window_start,
                             &p.billing_window_end,
                         ],
+                    )
+                    .await?;
+                }
+                OrgEvent::TeamCreated(t) => {
+                    tx.execute(
+                        "INSERT INTO teams (team_id, org_id, name, created_at) VALUES ($1, $2, $3, $4)",
+                        &[&t.team_id, &org, &t.name, at],
+                    )
+                    .await?;
+                }
+                OrgEvent::TeamMemberAdded(m) => {
+                    tx.execute(
+                        "INSERT INTO team_members (team_id, org_id, user_id, team_role) \
+                         VALUES ($1, $2, $3, $4) \
+                         ON CONFLICT (team_id, user_id) DO UPDATE SET team_role = excluded.team_role",
+                        &[&m.team_id, &org, &m.user_id, &m.team_role],
+                    )
+                    .await?;
+                }
+                OrgEvent::TeamMemberRemoved(m) => {
+                    tx.execute(
+                        "DELETE FROM team_members WHERE team_id = $1 AND user_id = $2",
+                        &[&m.team_id, &m.user_id],
                     )
                     .await?;
                 }

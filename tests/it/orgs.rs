@@ -403,3 +403,67 @@ async fn bad_org_input_is_refused_and_appends_nothing() {
     assert_eq!(r.status(), 401);
     assert_eq!(head(&s).await, before);
 }
+
+#[tokio::test]
+async fn teams_hold_members_of_the_organisation() {
+    let db = fresh_db().await;
+    let s = TestServer::start(&db).await;
+    let (owner_id, owner, _) = s.user("teams@example.com").await;
+    let (org, _) = create_org(&s, &owner, "team-co").await;
+    let r = post_as(
+        &s,
+        &owner,
+        &format!("/v1/orgs/{org}/teams"),
+        json!({"name": "Mobile"}),
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+    let team = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, body) = code(
+        post_as(
+            &s,
+            &owner,
+            &format!("/v1/orgs/{org}/teams"),
+            json!({"name": "mobile"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("team-name-taken"))
+    );
+
+    let outsider = uuid::Uuid::now_v7();
+    let r = s
+        .http
+        .put(s.url(&format!("/v1/orgs/{org}/teams/{team}/members/{outsider}")))
+        .bearer_auth(&owner)
+        .json(&json!({"team_role": "member"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404, "only organisation members join teams");
+    let r = s
+        .http
+        .put(s.url(&format!("/v1/orgs/{org}/teams/{team}/members/{owner_id}")))
+        .bearer_auth(&owner)
+        .json(&json!({"team_role": "admin"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let position = position_of(&r);
+    let teams: Value = s
+        .get_at(&format!("/v1/orgs/{org}/teams"), &owner, position)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(teams[0]["name"], "Mobile");
+    assert_eq!(teams[0]["members"][0]["user_id"], owner_id.as_str());
+    assert_eq!(teams[0]["members"][0]["team_role"], "admin");
+}

@@ -7,6 +7,7 @@ pub mod health;
 pub mod orgs;
 pub mod plans;
 pub mod sessions;
+pub mod teams;
 pub mod users;
 
 use axum::extract::{DefaultBodyLimit, Request};
@@ -37,6 +38,7 @@ use crate::state::AppState;
         environments::request_production, environments::complete_step,
         environments::reject_step, environments::staff_queue,
         plans::set_plan, plans::overview,
+        teams::create_team, teams::list_teams, teams::put_member, teams::remove_member,
     ),
     components(schemas(crate::error::Problem, crate::error::ProblemField)),
     modifiers(&BearerAuth),
@@ -70,6 +72,7 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .merge(orgs::router())
         .merge(environments::router())
         .merge(plans::router())
+        .merge(teams::router())
         .route("/openapi.json", get(openapi))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

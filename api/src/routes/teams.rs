@@ -1,0 +1,187 @@
+//! Teams inside an organisation (they own apps): create, list, and manage
+//! their members (team `admin` manages the team's apps, `member` views them).
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, put};
+use axum::{Json, Router};
+use domain::orgs;
+use domain::roles::Permission;
+use event_schemas::{Actor, Metadata};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::orgs::{authorize_read, execute};
+use crate::command::{Committed, RequestMeta};
+use crate::error::{ApiError, Problem};
+use crate::extract::{ApiJson, MinPosition, Session};
+use crate::state::AppState;
+
+/// Routes of this module.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/orgs/{org}/teams", get(list_teams).post(create_team))
+        .route(
+            "/v1/orgs/{org}/teams/{team}/members/{user}",
+            put(put_member).delete(remove_member),
+        )
+}
+
+fn metadata(meta: &RequestMeta, session: &Session, org: Uuid) -> Metadata {
+    Metadata {
+        org_id: Some(org),
+        ..meta.metadata(Actor::user(session.user_id))
+    }
+}
+
+/// `POST /v1/orgs/{org}/teams` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTeamRequest {
+    /// Name, unique in the organisation.
+    pub name: String,
+}
+
+/// A team with its members.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TeamView {
+    /// Id.
+    pub id: Uuid,
+    /// Name.
+    pub name: String,
+    /// Members.
+    pub members: Vec<TeamMemberView>,
+}
+
+/// A team member.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TeamMemberView {
+    /// User id.
+    pub user_id: Uuid,
+    /// `admin` or `member`.
+    pub team_role: String,
+}
+
+/// Create a team.
+#[utoipa::path(post, path = "/v1/orgs/{org}/teams", tag = "organizations",
+    request_body = CreateTeamRequest,
+    responses((status = 201, body = TeamView), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn create_team(
+    State(state): State<AppState>,
+    Path(org): Path<Uuid>,
+    meta: RequestMeta,
+    session: Session,
+    ApiJson(body): ApiJson<CreateTeamRequest>,
+) -> Result<Committed<TeamView>, ApiError> {
+    let team_id = Uuid::now_v7();
+    let (_, position) = execute(&state, org, metadata(&meta, &session, org), |o| {
+        orgs::create_team(o, session.user_id, team_id, &body.name)
+    })
+    .await?;
+    Ok(Committed {
+        status: StatusCode::CREATED,
+        position,
+        body: Some(TeamView {
+            id: team_id,
+            name: body.name.trim().to_owned(),
+            members: Vec::new(),
+        }),
+    })
+}
+
+/// The organisation's teams and their members.
+#[utoipa::path(get, path = "/v1/orgs/{org}/teams", tag = "organizations",
+    responses((status = 200, body = Vec<TeamView>), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn list_teams(
+    State(state): State<AppState>,
+    Path(org): Path<Uuid>,
+    min: MinPosition,
+    session: Session,
+) -> Result<Json<Vec<TeamView>>, ApiError> {
+    min.wait(&state, &["orgs"]).await?;
+    authorize_read(&state, org, session.user_id, Permission::ViewOrg).await?;
+    let client = state.pool.get().await?;
+    let rows = client
+        .query(
+            "SELECT t.team_id, t.name, m.user_id, m.team_role FROM rm.teams t \
+             LEFT JOIN rm.team_members m USING (team_id) \
+             WHERE t.org_id = $1 ORDER BY t.created_at, t.team_id, m.user_id",
+            &[&org],
+        )
+        .await?;
+    let mut teams: Vec<TeamView> = Vec::new();
+    for r in &rows {
+        let id: Uuid = r.get(0);
+        if teams.last().is_none_or(|t| t.id != id) {
+            teams.push(TeamView {
+                id,
+                name: r.get(1),
+                members: Vec::new(),
+            });
+        }
+        if let (Some(user_id), Some(team_role)) = (r.get::<_, Option<Uuid>>(2), r.get(3)) {
+            if let Some(t) = teams.last_mut() {
+                t.members.push(TeamMemberView { user_id, team_role });
+            }
+        }
+    }
+    Ok(Json(teams))
+}
+
+/// `PUT .../members/{user}` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TeamMemberRequest {
+    /// `admin` or `member`.
+    pub team_role: String,
+}
+
+/// Add an organisation member to a team, or change their team role.
+#[utoipa::path(put, path = "/v1/orgs/{org}/teams/{team}/members/{user}", tag = "organizations",
+    request_body = TeamMemberRequest,
+    responses((status = 200, body = TeamMemberView), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn put_member(
+    State(state): State<AppState>,
+    Path((org, team, user)): Path<(Uuid, Uuid, Uuid)>,
+    meta: RequestMeta,
+    session: Session,
+    ApiJson(body): ApiJson<TeamMemberRequest>,
+) -> Result<Committed<TeamMemberView>, ApiError> {
+    let (_, position) = execute(&state, org, metadata(&meta, &session, org), |o| {
+        orgs::add_team_member(o, session.user_id, team, user, &body.team_role)
+    })
+    .await?;
+    Ok(Committed {
+        status: StatusCode::OK,
+        position,
+        body: Some(TeamMemberView {
+            user_id: user,
+            team_role: body.team_role.clone(),
+        }),
+    })
+}
+
+/// Remove a member from a team.
+#[utoipa::path(delete, path = "/v1/orgs/{org}/teams/{team}/members/{user}", tag = "organizations",
+    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn remove_member(
+    State(state): State<AppState>,
+    Path((org, team, user)): Path<(Uuid, Uuid, Uuid)>,
+    meta: RequestMeta,
+    session: Session,
+) -> Result<Committed<()>, ApiError> {
+    let (_, position) = execute(&state, org, metadata(&meta, &session, org), |o| {
+        orgs::remove_team_member(o, session.user_id, team, user)
+    })
+    .await?;
+    Ok(Committed {
+        status: StatusCode::NO_CONTENT,
+        position,
+        body: None,
+    })
+}

@@ -467,3 +467,150 @@ async fn teams_hold_members_of_the_organisation() {
     assert_eq!(teams[0]["members"][0]["user_id"], owner_id.as_str());
     assert_eq!(teams[0]["members"][0]["team_role"], "admin");
 }
+
+/// Each role against each org action the API serves so far: 403 naming the
+/// permission exactly where `domain::roles::allows` says no. The expected
+/// table is written out, so a changed cell fails here too.
+#[tokio::test]
+async fn each_role_gets_exactly_the_actions_its_permissions_allow() {
+    use domain::roles::{allows, Permission, Role};
+    let db = fresh_db().await;
+    let s = TestServer::start(&db).await;
+    let (_, staff, _) = s.user("grid-staff@example.com").await;
+    gatehouse_tests::make_staff(&db, "grid-staff@example.com").await;
+    let (_, owner, _) = s.user("grid-owner@example.com").await;
+    let (org, _) = create_org(&s, &owner, "grid-co").await;
+    let mut tokens = vec![(Role::Owner, owner.clone())];
+    for role in [
+        Role::Manager,
+        Role::Developer,
+        Role::Finance,
+        Role::Compliance,
+    ] {
+        let email = format!("grid-{}@example.com", role.as_str());
+        let (_, token, _) = s.user(&email).await;
+        let r = post_as(
+            &s,
+            &owner,
+            &format!("/v1/orgs/{org}/invitations"),
+            json!({"email": email, "role": role.as_str()}),
+        )
+        .await;
+        let position = position_of(&r);
+        let id = r.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let r = s
+            .http
+            .post(s.url(&format!("/v1/invitations/{id}/accept")))
+            .bearer_auth(&token)
+            .header("gatehouse-min-position", position.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        tokens.push((role, token));
+    }
+    // Open the Developers workspace so that only roles decide the overview.
+    let plan = json!({"plan": "pro", "modules": ["platform.api"], "monthly_call_limit": 1000,
+        "subscription_state": "active", "billing_window_start": "2026-11-01T00:00:00Z",
+        "billing_window_end": "2026-12-01T00:00:00Z"});
+    let mut last = 0;
+    for _ in 0..200 {
+        let r = s
+            .http
+            .put(s.url(&format!("/v1/orgs/{org}/plan")))
+            .bearer_auth(&staff)
+            .json(&plan)
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 200 {
+            last = position_of(&r);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(last > 0, "staff set the plan");
+
+    // owner, manager, developer, finance, compliance
+    let expected: [(Permission, [bool; 5]); 6] = [
+        (Permission::ViewOrg, [true, true, true, true, true]),
+        (Permission::ManageMembers, [true, true, false, false, false]),
+        (Permission::ManageTeams, [true, true, false, false, false]),
+        (Permission::AcceptTerms, [true, true, false, false, false]),
+        (
+            Permission::RequestEnvironments,
+            [true, true, false, false, false],
+        ),
+        (Permission::ManageApps, [true, true, false, false, false]),
+    ];
+    for (permission, row) in expected {
+        for ((role, token), allowed) in tokens.iter().zip(row) {
+            assert_eq!(
+                allows(*role, permission),
+                allowed,
+                "the domain table agrees for {role}"
+            );
+            let r = match permission {
+                Permission::ViewOrg => {
+                    s.get_at(&format!("/v1/orgs/{org}/members"), token, last)
+                        .await
+                }
+                Permission::ManageMembers => {
+                    post_as(
+                        &s,
+                        token,
+                        &format!("/v1/orgs/{org}/invitations"),
+                        json!({"email": "grid-new@example.com", "role": "developer"}),
+                    )
+                    .await
+                }
+                Permission::ManageTeams => {
+                    post_as(
+                        &s,
+                        token,
+                        &format!("/v1/orgs/{org}/teams"),
+                        json!({"name": format!("Team of {role}")}),
+                    )
+                    .await
+                }
+                Permission::AcceptTerms => {
+                    post_as(
+                        &s,
+                        token,
+                        &format!("/v1/orgs/{org}/developer-terms/accept"),
+                        json!({"version": "2026-01"}),
+                    )
+                    .await
+                }
+                Permission::RequestEnvironments => {
+                    post_as(
+                        &s,
+                        token,
+                        &format!("/v1/orgs/{org}/sandbox-access"),
+                        json!({}),
+                    )
+                    .await
+                }
+                Permission::ManageApps => {
+                    s.get_at(&format!("/v1/orgs/{org}/overview"), token, last)
+                        .await
+                }
+                _ => unreachable!("only the permissions above have routes yet"),
+            };
+            let (status, body) = code(r).await;
+            if allowed {
+                assert!(
+                    status != 403 && status != 404,
+                    "{role} may {}: got {status} {body}",
+                    permission.as_str()
+                );
+            } else {
+                assert_eq!(status, 403, "{role} may not {}", permission.as_str());
+                assert_eq!(body["permission"], permission.as_str());
+            }
+        }
+    }
+}

@@ -115,6 +115,8 @@ async fn dump(db: &TestDb) -> String {
         ("rm.members", "org_id, user_id"),
         ("rm.invitations", "invitation_id"),
         ("rm.review_steps", "org_id, step"),
+        ("rm.teams", "team_id"),
+        ("rm.team_members", "team_id, user_id"),
     ] {
         let row = client
             .query_one(
@@ -166,6 +168,15 @@ async fn a_blue_green_rebuild_reproduces_every_read_model_byte_for_byte() {
         .post(s.url(&format!("/v1/orgs/{org}/invitations")))
         .bearer_auth(&token)
         .json(&serde_json::json!({"email": "user1@example.com", "role": "finance"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = s
+        .http
+        .post(s.url(&format!("/v1/orgs/{org}/teams")))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"name": "Platform"}))
         .send()
         .await
         .unwrap();

@@ -110,6 +110,7 @@ async fn dump(db: &TestDb) -> String {
     for (table, order) in [
         ("rm.users", "user_id"),
         ("rm.sessions", "session_id"),
+        ("rm.staff", "user_id"),
         ("rm.event_counts", "event_type, category"),
         ("rm.orgs", "org_id"),
         ("rm.members", "org_id, user_id"),
@@ -151,6 +152,7 @@ async fn a_blue_green_rebuild_reproduces_every_read_model_byte_for_byte() {
         }
     }
     let (_, token, _) = s.user("last@example.com").await;
+    gatehouse_tests::make_staff(&db, "user1@example.com").await;
     let r = s
         .http
         .post(s.url("/v1/orgs"))

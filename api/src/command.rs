@@ -31,6 +31,14 @@ impl RequestMeta {
             ..Metadata::by(actor)
         }
     }
+
+    /// Event metadata for `actor` acting on organisation `org`.
+    pub fn in_org(&self, actor: Actor, org: uuid::Uuid) -> Metadata {
+        Metadata {
+            org_id: Some(org),
+            ..self.metadata(actor)
+        }
+    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for RequestMeta {

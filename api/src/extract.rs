@@ -99,6 +99,13 @@ pub struct Session {
     pub user_id: Uuid,
 }
 
+impl Session {
+    /// The user actor recorded in events.
+    pub fn actor(&self) -> event_schemas::Actor {
+        event_schemas::Actor::user(self.user_id)
+    }
+}
+
 impl FromRequestParts<AppState> for Session {
     type Rejection = ApiError;
 
@@ -148,6 +155,16 @@ async fn find_session(
 /// A signed-in platform staff member.
 #[derive(Debug, Clone, Copy)]
 pub struct Staff(pub Session);
+
+impl Staff {
+    /// The staff actor recorded in events.
+    pub fn actor(&self) -> event_schemas::Actor {
+        event_schemas::Actor {
+            kind: event_schemas::ActorKind::Staff,
+            id: Some(self.0.user_id.to_string()),
+        }
+    }
+}
 
 impl FromRequestParts<AppState> for Staff {
     type Rejection = ApiError;

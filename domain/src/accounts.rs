@@ -60,17 +60,7 @@ pub fn sign_up(cmd: &SignUp) -> Result<ValidSignUp, AccountError> {
             "/email",
             "must be an email address such as ada@example.com",
         )
-        .check(!name.is_empty(), "/name", "must not be empty")
-        .check(
-            name.chars().count() <= MAX_NAME,
-            "/name",
-            format!("must be at most {MAX_NAME} characters"),
-        )
-        .check(
-            !name.chars().any(char::is_control),
-            "/name",
-            "must not contain control characters",
-        )
+        .display_name("/name", name, MAX_NAME)
         .check(
             cmd.password.chars().count() >= MIN_PASSWORD,
             "/password",

@@ -386,17 +386,7 @@ pub fn create(
             "/slug",
             "must be 3 to 40 characters of a-z, 0-9 and -, not starting or ending with -",
         )
-        .check(!name.is_empty(), "/name", "must not be empty")
-        .check(
-            name.chars().count() <= 100,
-            "/name",
-            "must be at most 100 characters",
-        )
-        .check(
-            !name.chars().any(char::is_control),
-            "/name",
-            "must not contain control characters",
-        );
+        .display_name("/name", name, 100);
     checks.finish()?;
     Ok(vec![
         OrgEvent::Created(OrgCreated {
@@ -683,18 +673,7 @@ pub fn create_team(
     org.authorize(actor, Permission::ManageTeams)?;
     let name = name.trim();
     let mut checks = Checks::default();
-    checks
-        .check(!name.is_empty(), "/name", "must not be empty")
-        .check(
-            name.chars().count() <= 100,
-            "/name",
-            "must be at most 100 characters",
-        )
-        .check(
-            !name.chars().any(char::is_control),
-            "/name",
-            "must not contain control characters",
-        );
+    checks.display_name("/name", name, 100);
     checks.finish()?;
     if org
         .teams

@@ -31,6 +31,22 @@ impl Checks {
         self
     }
 
+    /// Checks a display name (already trimmed): not empty, at most `max`
+    /// characters, no control characters.
+    pub fn display_name(&mut self, pointer: &str, name: &str, max: usize) -> &mut Self {
+        self.check(!name.is_empty(), pointer, "must not be empty")
+            .check(
+                name.chars().count() <= max,
+                pointer,
+                format!("must be at most {max} characters"),
+            )
+            .check(
+                !name.chars().any(char::is_control),
+                pointer,
+                "must not contain control characters",
+            )
+    }
+
     /// The errors, if any.
     pub fn finish(self) -> Result<(), Invalid> {
         if self.0.is_empty() {

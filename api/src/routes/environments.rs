@@ -11,7 +11,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use domain::orgs::{self, Sandbox, StepState, REVIEW_STEPS};
-use event_schemas::{Actor, ActorKind, Metadata};
+use event_schemas::Metadata;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -102,21 +102,8 @@ fn view(org: &orgs::Org) -> EnvironmentView {
     }
 }
 
-fn user_meta(meta: &RequestMeta, session: &Session, org: Uuid) -> Metadata {
-    Metadata {
-        org_id: Some(org),
-        ..meta.metadata(Actor::user(session.user_id))
-    }
-}
-
 fn staff_meta(meta: &RequestMeta, staff: &Staff, org: Uuid) -> Metadata {
-    Metadata {
-        org_id: Some(org),
-        ..meta.metadata(Actor {
-            kind: ActorKind::Staff,
-            id: Some(staff.0.user_id.to_string()),
-        })
-    }
+    meta.in_org(staff.actor(), org)
 }
 
 /// Answers a command with the organisation's environments after it.
@@ -145,7 +132,7 @@ pub async fn request_sandbox(
     session: Session,
 ) -> Result<Committed<EnvironmentView>, ApiError> {
     let auto = state.auto_grant_sandbox.then(Uuid::now_v7);
-    let (_, position) = execute(&state, org, user_meta(&meta, &session, org), |o| {
+    let (_, position) = execute(&state, org, meta.in_org(session.actor(), org), |o| {
         orgs::request_sandbox(o, session.user_id, auto)
     })
     .await?;
@@ -180,7 +167,7 @@ pub async fn request_production(
     meta: RequestMeta,
     session: Session,
 ) -> Result<Committed<EnvironmentView>, ApiError> {
-    let (_, position) = execute(&state, org, user_meta(&meta, &session, org), |o| {
+    let (_, position) = execute(&state, org, meta.in_org(session.actor(), org), |o| {
         orgs::request_production(o, session.user_id)
     })
     .await?;

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use domain::orgs::{self, Org, OrgError};
 use domain::roles::{allows, Permission, Role};
 use event_schemas::org::{OrgEvent, OrgSlugClaimed};
-use event_schemas::{Actor, ExpectedVersion, Metadata, NewEvent};
+use event_schemas::{ExpectedVersion, Metadata, NewEvent};
 use event_store::{AppendError, EventStore, EventStoreExt, StreamAppend};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -101,13 +101,6 @@ pub(crate) async fn execute(
     })
 }
 
-fn metadata(meta: &RequestMeta, session: &Session, org: Uuid) -> Metadata {
-    Metadata {
-        org_id: Some(org),
-        ..meta.metadata(Actor::user(session.user_id))
-    }
-}
-
 /// `POST /v1/orgs` body.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -142,7 +135,7 @@ pub async fn create_org(
 ) -> Result<Committed<OrgView>, ApiError> {
     let org_id = Uuid::now_v7();
     let events = orgs::create(org_id, &body.slug, &body.name, session.user_id)?;
-    let metadata = metadata(&meta, &session, org_id);
+    let metadata = meta.in_org(session.actor(), org_id);
     let name = match &events[0] {
         OrgEvent::Created(c) => c.name.clone(),
         _ => body.name.trim().to_owned(),
@@ -283,7 +276,7 @@ pub async fn change_role(
     ApiJson(body): ApiJson<ChangeRoleRequest>,
 ) -> Result<Committed<MemberView>, ApiError> {
     let role = parse_role(&body.role)?;
-    let (_, position) = execute(&state, org, metadata(&meta, &session, org), |o| {
+    let (_, position) = execute(&state, org, meta.in_org(session.actor(), org), |o| {
         orgs::change_role(o, session.user_id, user, role)
     })
     .await?;
@@ -308,7 +301,7 @@ pub async fn remove_member(
     meta: RequestMeta,
     session: Session,
 ) -> Result<Committed<()>, ApiError> {
-    let (_, position) = execute(&state, org, metadata(&meta, &session, org), |o| {
+    let (_, position) = execute(&state, org, meta.in_org(session.actor(), org), |o| {
         orgs::remove_member(o, session.user_id, user)
     })
     .await?;
@@ -378,7 +371,7 @@ pub async fn invite(
     drop(client);
     let sealed = key.seal(&email);
     let now = Utc::now();
-    let (_, position) = execute(&state, org, metadata(&meta, &session, org), |o| {
+    let (_, position) = execute(&state, org, meta.in_org(session.actor(), org), |o| {
         orgs::invite(
             o,
             session.user_id,
@@ -411,7 +404,7 @@ pub async fn revoke_invitation(
     meta: RequestMeta,
     session: Session,
 ) -> Result<Committed<()>, ApiError> {
-    let (_, position) = execute(&state, org, metadata(&meta, &session, org), |o| {
+    let (_, position) = execute(&state, org, meta.in_org(session.actor(), org), |o| {
         orgs::revoke_invitation(o, session.user_id, invitation)
     })
     .await?;
@@ -453,7 +446,7 @@ pub async fn accept_invitation(
         .get(0);
     drop(client);
     let now = Utc::now();
-    let (decided, position) = execute(&state, org, metadata(&meta, &session, org), |o| {
+    let (decided, position) = execute(&state, org, meta.in_org(session.actor(), org), |o| {
         orgs::accept_invitation(o, session.user_id, &email_index, invitation, now)
     })
     .await?;
@@ -500,7 +493,7 @@ pub async fn accept_terms(
     session: Session,
     ApiJson(body): ApiJson<AcceptTermsRequest>,
 ) -> Result<Committed<TermsView>, ApiError> {
-    let (_, position) = execute(&state, org, metadata(&meta, &session, org), |o| {
+    let (_, position) = execute(&state, org, meta.in_org(session.actor(), org), |o| {
         orgs::accept_terms(o, session.user_id, &body.version)
     })
     .await?;

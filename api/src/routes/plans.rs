@@ -11,7 +11,6 @@ use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use domain::orgs::{self, SetPlan, PLATFORM_API};
 use domain::roles::Permission;
-use event_schemas::{Actor, ActorKind, Metadata};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -76,13 +75,7 @@ pub async fn set_plan(
     staff: Staff,
     ApiJson(body): ApiJson<PlanRequest>,
 ) -> Result<Committed<PlanView>, ApiError> {
-    let metadata = Metadata {
-        org_id: Some(org),
-        ..meta.metadata(Actor {
-            kind: ActorKind::Staff,
-            id: Some(staff.0.user_id.to_string()),
-        })
-    };
+    let metadata = meta.in_org(staff.actor(), org);
     let cmd = SetPlan {
         plan: body.plan,
         modules: body.modules,

@@ -7,7 +7,6 @@ use axum::routing::{get, put};
 use axum::{Json, Router};
 use domain::orgs;
 use domain::roles::Permission;
-use event_schemas::{Actor, Metadata};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -26,13 +25,6 @@ pub fn router() -> Router<AppState> {
             "/v1/orgs/{org}/teams/{team}/members/{user}",
             put(put_member).delete(remove_member),
         )
-}
-
-fn metadata(meta: &RequestMeta, session: &Session, org: Uuid) -> Metadata {
-    Metadata {
-        org_id: Some(org),
-        ..meta.metadata(Actor::user(session.user_id))
-    }
 }
 
 /// `POST /v1/orgs/{org}/teams` body.
@@ -76,7 +68,7 @@ pub async fn create_team(
     ApiJson(body): ApiJson<CreateTeamRequest>,
 ) -> Result<Committed<TeamView>, ApiError> {
     let team_id = Uuid::now_v7();
-    let (_, position) = execute(&state, org, metadata(&meta, &session, org), |o| {
+    let (_, position) = execute(&state, org, meta.in_org(session.actor(), org), |o| {
         orgs::create_team(o, session.user_id, team_id, &body.name)
     })
     .await?;
@@ -151,7 +143,7 @@ pub async fn put_member(
     session: Session,
     ApiJson(body): ApiJson<TeamMemberRequest>,
 ) -> Result<Committed<TeamMemberView>, ApiError> {
-    let (_, position) = execute(&state, org, metadata(&meta, &session, org), |o| {
+    let (_, position) = execute(&state, org, meta.in_org(session.actor(), org), |o| {
         orgs::add_team_member(o, session.user_id, team, user, &body.team_role)
     })
     .await?;
@@ -175,7 +167,7 @@ pub async fn remove_member(
     meta: RequestMeta,
     session: Session,
 ) -> Result<Committed<()>, ApiError> {
-    let (_, position) = execute(&state, org, metadata(&meta, &session, org), |o| {
+    let (_, position) = execute(&state, org, meta.in_org(session.actor(), org), |o| {
         orgs::remove_team_member(o, session.user_id, team, user)
     })
     .await?;

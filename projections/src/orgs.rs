@@ -31,6 +31,36 @@ fn org_id(e: &RecordedEvent) -> Result<Uuid, ProjectionError> {
         })
 }
 
+/// The organisation's next step as of event `e`, decided by the domain's own
+/// rules over its stream up to `e` (so a rebuild gives the same lane).
+async fn lane_step(
+    tx: &Transaction<'_>,
+    e: &RecordedEvent,
+) -> Result<&'static str, ProjectionError> {
+    let rows = tx
+        .query(
+            &format!(
+                "SELECT {} FROM public.events WHERE stream_id = $1 AND stream_version <= $2 \
+                 ORDER BY stream_version",
+                event_store::postgres::EVENT_COLUMNS
+            ),
+            &[&e.stream_id, &(e.stream_version as i64)],
+        )
+        .await?;
+    let mut org = domain::orgs::Org::default();
+    for row in &rows {
+        let recorded = event_store::postgres::decode_row(row)?;
+        let decoded = OrgEvent::decode(&recorded).map_err(|source| ProjectionError::Schema {
+            position: recorded.global_position,
+            source,
+        })?;
+        if let Some(event) = decoded {
+            org.apply(&event);
+        }
+    }
+    Ok(org.next_step())
+}
+
 #[async_trait]
 impl Projection for Orgs {
     fn name(&self) -> &'static str {
@@ -38,7 +68,7 @@ impl Projection for Orgs {
     }
 
     fn version(&self) -> u32 {
-        3
+        4
     }
 
     fn schema(&self) -> &'static str {
@@ -58,6 +88,7 @@ impl Projection for Orgs {
              subscription_state TEXT,
              billing_window_start TIMESTAMPTZ,
              billing_window_end   TIMESTAMPTZ,
+             next_step     TEXT NOT NULL DEFAULT 'accept_developer_terms',
              created_at    TIMESTAMPTZ NOT NULL
          );
          CREATE TABLE teams (
@@ -132,6 +163,17 @@ impl Projection for Orgs {
             }
             let org = org_id(e)?;
             let at = &e.recorded_at;
+            let moves_lane = matches!(
+                event,
+                OrgEvent::Created(_)
+                    | OrgEvent::TermsAccepted(_)
+                    | OrgEvent::SandboxRequested(_)
+                    | OrgEvent::SandboxGranted(_)
+                    | OrgEvent::ProductionRequested(_)
+                    | OrgEvent::ProductionStepCompleted(_)
+                    | OrgEvent::ProductionStepRejected(_)
+                    | OrgEvent::SandboxPromoted(_)
+            );
             match event {
                 OrgEvent::Created(c) => {
                     tx.execute(
@@ -287,6 +329,14 @@ impl Projection for Orgs {
                     .await?;
                 }
                 OrgEvent::SlugClaimed(_) => {}
+            }
+            if moves_lane {
+                let step = lane_step(tx, e).await?;
+                tx.execute(
+                    "UPDATE orgs SET next_step = $2 WHERE org_id = $1",
+                    &[&org, &step],
+                )
+                .await?;
             }
         }
         Ok(())

@@ -154,7 +154,7 @@ async fn the_next_step_advances_through_the_whole_lane_to_production() {
         (200, Some("in_review"))
     );
     assert_eq!(next_step(&s, &owner, position).await, "consent_review");
-    let (status, env, _) = post(
+    let (status, env, rejected_at) = post(
         &s,
         &staff,
         &format!("/v1/orgs/{org}/production-access/steps/billing_setup/reject"),
@@ -164,6 +164,14 @@ async fn the_next_step_advances_through_the_whole_lane_to_production() {
     assert_eq!(status, 200);
     assert_eq!(env["steps"][1]["state"], "rejected");
     assert_eq!(env["steps"][1]["reason"], "no payment method");
+    let lane: Value = s
+        .get_at(&format!("/v1/orgs/{org}/onboarding"), &owner, rejected_at)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(lane["steps"][1]["reason"], "no payment method");
+    assert_eq!(lane["next_step"], "consent_review");
     let (status, _, _) = post(
         &s,
         &staff,
@@ -195,6 +203,38 @@ async fn the_next_step_advances_through_the_whole_lane_to_production() {
         }
     }
     assert_eq!(next_step(&s, &owner, last).await, "production_granted");
+    let lane: Value = s
+        .get_at(&format!("/v1/orgs/{org}/onboarding"), &owner, last)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(lane["next_step"], "production_granted");
+    assert_eq!(lane["terms_accepted"], true);
+    assert_eq!(lane["sandbox"], "granted");
+    assert_eq!(lane["production"], "granted");
+    let steps: Vec<(&str, &str)> = lane["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["step"].as_str().unwrap(), s["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        steps,
+        vec![
+            ("consent_review", "completed"),
+            ("billing_setup", "completed"),
+            ("integration_verification", "completed"),
+            ("audit_ready", "completed"),
+        ]
+    );
+    let (_, outsider, position) = s.user("nosy@example.com").await;
+    assert_eq!(
+        s.get_at(&format!("/v1/orgs/{org}/onboarding"), &outsider, position)
+            .await
+            .status(),
+        404
+    );
     let promoted: i64 = db
         .client()
         .await

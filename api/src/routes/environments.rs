@@ -36,6 +36,7 @@ pub fn router() -> Router<AppState> {
             "/v1/orgs/{org}/production-access/steps/{step}/reject",
             post(reject_step),
         )
+        .route("/v1/orgs/{org}/onboarding", get(onboarding))
         .route("/v1/staff/queue", get(staff_queue))
 }
 
@@ -267,4 +268,82 @@ pub async fn staff_queue(
             })
             .collect(),
     ))
+}
+
+/// The onboarding lane as the read model holds it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OnboardingView {
+    /// The exact next step.
+    pub next_step: String,
+    /// Whether the current developer terms are accepted.
+    pub terms_accepted: bool,
+    /// `none`, `requested` or `granted`.
+    pub sandbox: String,
+    /// The linked sandbox tenant, once granted.
+    pub sandbox_tenant_id: Option<Uuid>,
+    /// `none`, `in_review` or `granted`.
+    pub production: String,
+    /// The review steps (empty before production is requested).
+    pub steps: Vec<OnboardingStep>,
+}
+
+/// One review step in the read model.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OnboardingStep {
+    /// Its name.
+    pub step: String,
+    /// `pending`, `completed` or `rejected`.
+    pub state: String,
+    /// Why it was rejected.
+    pub reason: Option<String>,
+}
+
+/// The organisation's onboarding lane (any member).
+#[utoipa::path(get, path = "/v1/orgs/{org}/onboarding", tag = "environments",
+    responses((status = 200, body = OnboardingView), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn onboarding(
+    State(state): State<AppState>,
+    Path(org): Path<Uuid>,
+    min: MinPosition,
+    session: Session,
+) -> Result<Json<OnboardingView>, ApiError> {
+    min.wait(&state, &["orgs"]).await?;
+    super::orgs::authorize_read(
+        &state,
+        org,
+        session.user_id,
+        domain::roles::Permission::ViewOrg,
+    )
+    .await?;
+    let client = state.pool.get().await?;
+    let row = client
+        .query_one(
+            "SELECT next_step, terms_version, sandbox_state, sandbox_tenant_id, production_state \
+             FROM rm.orgs WHERE org_id = $1",
+            &[&org],
+        )
+        .await?;
+    let steps = client
+        .query(
+            "SELECT step, state, reason FROM rm.review_steps WHERE org_id = $1 \
+             ORDER BY array_position($2::text[], step)",
+            &[&org, &REVIEW_STEPS.as_slice()],
+        )
+        .await?
+        .iter()
+        .map(|r| OnboardingStep {
+            step: r.get(0),
+            state: r.get(1),
+            reason: r.get(2),
+        })
+        .collect();
+    Ok(Json(OnboardingView {
+        next_step: row.get(0),
+        terms_accepted: row.get::<_, Option<String>>(1).as_deref() == Some(orgs::CURRENT_TERMS),
+        sandbox: row.get(2),
+        sandbox_tenant_id: row.get(3),
+        production: row.get(4),
+        steps,
+    }))
 }

@@ -36,7 +36,7 @@ use crate::state::AppState;
         orgs::invite, orgs::revoke_invitation, orgs::accept_invitation, orgs::accept_terms,
         environments::request_sandbox, environments::grant_sandbox,
         environments::request_production, environments::complete_step,
-        environments::reject_step, environments::staff_queue,
+        environments::reject_step, environments::staff_queue, environments::onboarding,
         plans::set_plan, plans::overview,
         teams::create_team, teams::list_teams, teams::put_member, teams::remove_member,
     ),

@@ -76,7 +76,7 @@ pub struct MembershipView {
     /// The accepted developer terms version, if any.
     pub terms_version: Option<String>,
     /// The organisation's next step on its way to production.
-    pub next_step: &'static str,
+    pub next_step: String,
 }
 
 /// Access state and the exact next step.
@@ -85,7 +85,7 @@ pub struct AccessView {
     /// The state, e.g. `waiting_for_organization`.
     pub state: &'static str,
     /// The next step's stable name, e.g. `attach_to_organization`.
-    pub next_step: &'static str,
+    pub next_step: String,
     /// How to take it.
     pub how: &'static str,
 }
@@ -206,36 +206,32 @@ pub async fn me(
             .and_then(|k| k.open(&sealed).ok())
             .unwrap_or_else(|| "[erased]".to_owned())
     };
-    let rows = client
+    let memberships: Vec<MembershipView> = client
         .query(
-            "SELECT o.org_id, o.slug, o.name, m.role, o.terms_version \
+            "SELECT o.org_id, o.slug, o.name, m.role, o.terms_version, o.next_step \
              FROM rm.members m JOIN rm.orgs o USING (org_id) \
              WHERE m.user_id = $1 ORDER BY m.joined_at, o.org_id",
             &[&session.user_id],
         )
-        .await?;
-    drop(client);
-    let mut memberships = Vec::with_capacity(rows.len());
-    for r in &rows {
-        // The lane is decided by the organisation's own rules, on its log.
-        let (org, _, _) = super::orgs::load(&state, r.get(0)).await?;
-        memberships.push(MembershipView {
+        .await?
+        .iter()
+        .map(|r| MembershipView {
             org_id: r.get(0),
             slug: r.get(1),
             name: r.get(2),
             role: r.get(3),
             terms_version: r.get(4),
-            next_step: org.next_step(),
-        });
-    }
+            next_step: r.get(5),
+        })
+        .collect();
     let access = match memberships.first() {
         None => AccessView {
             state: "waiting_for_organization",
-            next_step: "attach_to_organization",
+            next_step: "attach_to_organization".into(),
             how: "create an organization with POST /v1/orgs, or accept an invitation with POST /v1/invitations/{id}/accept",
         },
         Some(m) => {
-            let (state, how) = match m.next_step {
+            let (state, how) = match m.next_step.as_str() {
                 "accept_developer_terms" => ("public_docs_only", "an owner or manager accepts the developer terms: POST /v1/orgs/{org}/developer-terms/accept"),
                 "request_sandbox" => ("terms_accepted", "request sandbox access: POST /v1/orgs/{org}/sandbox-access"),
                 "await_sandbox_grant" => ("sandbox_requested", "platform staff review the sandbox request"),
@@ -245,7 +241,7 @@ pub async fn me(
             };
             AccessView {
                 state,
-                next_step: m.next_step,
+                next_step: m.next_step.clone(),
                 how,
             }
         }

@@ -614,3 +614,84 @@ async fn each_role_gets_exactly_the_actions_its_permissions_allow() {
         }
     }
 }
+
+#[tokio::test]
+async fn bad_input_on_the_org_routes_is_a_problem_and_appends_nothing() {
+    let db = fresh_db().await;
+    let s = TestServer::start(&db).await;
+    let (_, owner, _) = s.user("strict@example.com").await;
+    let (org, _) = create_org(&s, &owner, "strict-co").await;
+    let before = head(&s).await;
+    let cases: Vec<(String, Value, u16, &str)> = vec![
+        (
+            format!("/v1/orgs/{org}/invitations"),
+            json!({"email": "not-an-email", "role": "developer"}),
+            422,
+            "/email",
+        ),
+        (
+            format!("/v1/orgs/{org}/invitations"),
+            json!({"email": "a@b.co", "role": "overlord"}),
+            422,
+            "/role",
+        ),
+        (
+            format!("/v1/orgs/{org}/invitations"),
+            json!({"email": "a@b.co"}),
+            422,
+            "",
+        ),
+        (
+            format!("/v1/orgs/{org}/teams"),
+            json!({"name": "   "}),
+            422,
+            "/name",
+        ),
+        (
+            format!("/v1/orgs/{org}/teams"),
+            json!({"name": "t".repeat(101)}),
+            422,
+            "/name",
+        ),
+        (
+            format!("/v1/orgs/{org}/developer-terms/accept"),
+            json!({"version": 2026}),
+            422,
+            "",
+        ),
+        (
+            format!("/v1/orgs/{org}/developer-terms/accept"),
+            json!({}),
+            422,
+            "",
+        ),
+        (
+            "/v1/orgs/not-a-uuid/teams".to_owned(),
+            json!({"name": "x"}),
+            400,
+            "",
+        ),
+        (
+            "/v1/invitations/not-a-uuid/accept".to_owned(),
+            json!({}),
+            400,
+            "",
+        ),
+    ];
+    for (path, body, status, pointer) in cases {
+        let r = post_as(&s, &owner, &path, body.clone()).await;
+        assert_eq!(
+            r.headers()["content-type"].to_str().unwrap(),
+            "application/problem+json",
+            "{path} {body}"
+        );
+        let (got, problem) = code(r).await;
+        assert_eq!(got, status, "{path} {body}: {problem}");
+        if !pointer.is_empty() {
+            assert_eq!(problem["errors"][0]["pointer"], pointer, "{path} {body}");
+        }
+    }
+    let r = s.get("/v1/orgs/not-a-uuid/members", Some(&owner)).await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(head(&s).await, before, "nothing appended");
+}

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use gatehouse_tests::server::{position_of, TestServer};
+use gatehouse_tests::server::TestServer;
 use gatehouse_tests::{fresh_db, make_staff};
 use serde_json::{json, Value};
 
@@ -276,26 +276,8 @@ async fn only_owners_and_managers_request_environments() {
         json!({"version": "2026-01"}),
     )
     .await;
-    let (_, inv, position) = post(
-        &s,
-        &owner,
-        &format!("/v1/orgs/{org}/invitations"),
-        json!({"email": "dev2@example.com", "role": "developer"}),
-    )
-    .await;
-    let r = s
-        .http
-        .post(s.url(&format!(
-            "/v1/invitations/{}/accept",
-            inv["id"].as_str().unwrap()
-        )))
-        .bearer_auth(&dev)
-        .header("gatehouse-min-position", position.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let _ = position_of(&r);
+    s.join(&owner, &org, "dev2@example.com", "developer", &dev)
+        .await;
     let (status, body, _) = post(
         &s,
         &dev,

@@ -207,27 +207,8 @@ async fn roles_are_enforced_and_the_last_owner_is_protected() {
     let (owner_id, owner, _) = s.user("o@example.com").await;
     let (org, _) = create_org(&s, &owner, "roles-co").await;
     let (dev_id, dev, _) = s.user("d@example.com").await;
-    let r = post_as(
-        &s,
-        &owner,
-        &format!("/v1/orgs/{org}/invitations"),
-        json!({"email": "d@example.com", "role": "developer"}),
-    )
-    .await;
-    let position = position_of(&r);
-    let invitation = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let r = s
-        .http
-        .post(s.url(&format!("/v1/invitations/{invitation}/accept")))
-        .bearer_auth(&dev)
-        .header("gatehouse-min-position", position.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    s.join(&owner, &org, "d@example.com", "developer", &dev)
+        .await;
 
     let before = head(&s).await;
     let (status, body) = code(
@@ -489,27 +470,7 @@ async fn each_role_gets_exactly_the_actions_its_permissions_allow() {
     ] {
         let email = format!("grid-{}@example.com", role.as_str());
         let (_, token, _) = s.user(&email).await;
-        let r = post_as(
-            &s,
-            &owner,
-            &format!("/v1/orgs/{org}/invitations"),
-            json!({"email": email, "role": role.as_str()}),
-        )
-        .await;
-        let position = position_of(&r);
-        let id = r.json::<Value>().await.unwrap()["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        let r = s
-            .http
-            .post(s.url(&format!("/v1/invitations/{id}/accept")))
-            .bearer_auth(&token)
-            .header("gatehouse-min-position", position.to_string())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
+        s.join(&owner, &org, &email, role.as_str(), &token).await;
         tokens.push((role, token));
     }
     // Open the Developers workspace so that only roles decide the overview.

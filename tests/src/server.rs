@@ -168,6 +168,42 @@ impl TestServer {
         )
     }
 
+    /// The owner (`owner_token`) invites `email` to `org` with `role`, and the
+    /// invitee (`member_token`) accepts; returns the position of the join.
+    pub async fn join(
+        &self,
+        owner_token: &str,
+        org: &str,
+        email: &str,
+        role: &str,
+        member_token: &str,
+    ) -> u64 {
+        let r = self
+            .http
+            .post(self.url(&format!("/v1/orgs/{org}/invitations")))
+            .bearer_auth(owner_token)
+            .json(&serde_json::json!({"email": email, "role": role}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "invitation of {email}");
+        let position = position_of(&r);
+        let invitation: serde_json::Value = r.json().await.unwrap();
+        let r = self
+            .http
+            .post(self.url(&format!(
+                "/v1/invitations/{}/accept",
+                invitation["id"].as_str().unwrap()
+            )))
+            .bearer_auth(member_token)
+            .header("gatehouse-min-position", position.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{email} accepts");
+        position_of(&r)
+    }
+
     /// Stops the server gracefully.
     pub async fn stop(mut self) {
         if let Some(s) = self.stop.take() {

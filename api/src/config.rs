@@ -109,6 +109,11 @@ pub struct ServeArgs {
     #[arg(long, env = "GATEHOUSE_SESSION_TTL_HOURS", default_value_t = 24 * 7)]
     pub session_ttl_hours: i64,
 
+    /// How long an invitation can be accepted, in seconds (default 7 days).
+    #[arg(long, env = "GATEHOUSE_INVITATION_TTL_SECS", default_value_t = 7 * 24 * 3600,
+          value_parser = clap::value_parser!(i64).range(1..=365 * 24 * 3600))]
+    pub invitation_ttl_secs: i64,
+
     /// Run the projection runners in this process. Several nodes may all
     /// run them: one is active per projection, the others stand by.
     #[arg(long, env = "GATEHOUSE_PROJECTIONS", default_value_t = true, action = clap::ArgAction::Set)]

@@ -204,6 +204,7 @@ pub async fn run(
         vault,
         read_wait: Duration::from_millis(args.read_wait_ms),
         session_ttl: chrono::Duration::hours(args.session_ttl_hours),
+        invitation_ttl: chrono::Duration::seconds(args.invitation_ttl_secs),
         auto_grant_sandbox: args.auto_grant_sandbox,
         sign_in_throttle: Default::default(),
     });

@@ -28,6 +28,8 @@ pub struct Inner {
     pub read_wait: Duration,
     /// Sign-in session lifetime.
     pub session_ttl: chrono::Duration,
+    /// How long an invitation can be accepted.
+    pub invitation_ttl: chrono::Duration,
     /// Grant sandbox requests at once.
     pub auto_grant_sandbox: bool,
     /// Failed sign-ins per email.

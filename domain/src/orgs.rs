@@ -21,8 +21,9 @@ use crate::validate::{Checks, Invalid};
 
 /// The developer terms version in force.
 pub const CURRENT_TERMS: &str = "2026-01";
-/// How long an invitation can be accepted.
-pub fn invitation_ttl() -> Duration {
+/// How long an invitation can be accepted unless the deployment says
+/// otherwise.
+pub fn default_invitation_ttl() -> Duration {
     Duration::days(7)
 }
 
@@ -432,6 +433,7 @@ pub fn invite(
     sealed_email: Sealed,
     role: Role,
     now: DateTime<Utc>,
+    ttl: Duration,
 ) -> Result<Vec<OrgEvent>, OrgError> {
     let actor_role = org.authorize(actor, Permission::ManageMembers)?;
     if role == Role::Owner && actor_role != Role::Owner {
@@ -442,7 +444,7 @@ pub fn invite(
         email_index,
         email: sealed_email,
         role: role.as_str().to_owned(),
-        expires_at: now + invitation_ttl(),
+        expires_at: now + ttl,
     })])
 }
 
@@ -860,7 +862,7 @@ mod tests {
             email_index: "idx-new".into(),
             email: Sealed("x".into()),
             role: role.as_str().into(),
-            expires_at: now() + invitation_ttl(),
+            expires_at: now() + default_invitation_ttl(),
         }));
         events
     }
@@ -936,7 +938,8 @@ mod tests {
                 "i".into(),
                 sealed.clone(),
                 Role::Owner,
-                now()
+                now(),
+                default_invitation_ttl()
             ),
             Err(OrgError::OnlyOwnersManageOwners)
         );
@@ -947,11 +950,21 @@ mod tests {
             "i".into(),
             sealed.clone(),
             Role::Owner,
-            now()
+            now(),
+            default_invitation_ttl()
         )
         .is_ok());
         assert_eq!(
-            invite(&org, DEV, INV, "i".into(), sealed, Role::Developer, now()),
+            invite(
+                &org,
+                DEV,
+                INV,
+                "i".into(),
+                sealed,
+                Role::Developer,
+                now(),
+                default_invitation_ttl()
+            ),
             Err(OrgError::Forbidden(Permission::ManageMembers))
         );
     }
@@ -974,7 +987,7 @@ mod tests {
     #[test]
     fn an_expired_revoked_or_someone_elses_invitation_is_refused() {
         let org = given(&invited(Role::Developer)).0;
-        let later = now() + invitation_ttl();
+        let later = now() + default_invitation_ttl();
         assert_eq!(
             accept_invitation(&org, STRANGER, "idx-new", INV, later),
             Err(OrgError::InvitationExpired)

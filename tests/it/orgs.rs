@@ -2,7 +2,7 @@
 //! terms, invitations, roles, last-owner protection and tenant isolation.
 
 use gatehouse_tests::fresh_db;
-use gatehouse_tests::server::{position_of, TestServer};
+use gatehouse_tests::server::{position_of, Options, TestServer};
 use serde_json::{json, Value};
 
 async fn post_as(s: &TestServer, token: &str, path: &str, body: Value) -> reqwest::Response {
@@ -198,6 +198,57 @@ async fn an_invitation_is_accepted_once_by_its_addressee() {
         .await
         .unwrap();
     assert_eq!(code(r).await.0, 409);
+}
+
+#[tokio::test]
+async fn an_expired_invitation_is_refused_and_appends_nothing() {
+    let db = fresh_db().await;
+    let options = Options {
+        invitation_ttl_secs: 1,
+        ..Options::default()
+    };
+    let s = TestServer::start_with(&db, options).await;
+    let (_, owner, _) = s.user("boss@example.com").await;
+    let (org, _) = create_org(&s, &owner, "expiring-co").await;
+    let (_, dev, _) = s.user("dev@example.com").await;
+    let r = post_as(
+        &s,
+        &owner,
+        &format!("/v1/orgs/{org}/invitations"),
+        json!({"email": "dev@example.com", "role": "developer"}),
+    )
+    .await;
+    assert_eq!(r.status(), 201);
+    let body: Value = r.json().await.unwrap();
+    let invitation = body["id"].as_str().unwrap().to_owned();
+    let expires_at: chrono::DateTime<chrono::Utc> =
+        body["expires_at"].as_str().unwrap().parse().unwrap();
+    let wait = (expires_at - chrono::Utc::now())
+        .to_std()
+        .unwrap_or_default();
+    tokio::time::sleep(wait + std::time::Duration::from_millis(50)).await;
+
+    let before = head(&s).await;
+    let r = post_as(
+        &s,
+        &dev,
+        &format!("/v1/invitations/{invitation}/accept"),
+        json!({}),
+    )
+    .await;
+    let (status, problem) = code(r).await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("invitation-expired")),
+        "{problem}"
+    );
+    assert_eq!(
+        head(&s).await,
+        before,
+        "a refused acceptance appends nothing"
+    );
+    let r = s.get(&format!("/v1/orgs/{org}/members"), Some(&dev)).await;
+    assert_eq!(r.status(), 404, "the invitee did not join");
 }
 
 #[tokio::test]

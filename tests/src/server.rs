@@ -32,6 +32,8 @@ pub struct Options {
     pub read_wait_ms: u64,
     /// Run projections.
     pub projections: bool,
+    /// Invitation lifetime, in seconds.
+    pub invitation_ttl_secs: i64,
 }
 
 impl Default for Options {
@@ -40,6 +42,7 @@ impl Default for Options {
             body_limit: 1024 * 1024,
             read_wait_ms: 5000,
             projections: true,
+            invitation_ttl_secs: 7 * 24 * 3600,
         }
     }
 }
@@ -57,6 +60,7 @@ pub fn serve_args(data_dir: PathBuf, options: &Options) -> ServeArgs {
         body_limit: options.body_limit,
         read_wait_ms: options.read_wait_ms,
         session_ttl_hours: 24,
+        invitation_ttl_secs: options.invitation_ttl_secs,
         projections: options.projections,
         auto_grant_sandbox: false,
         log_format: LogFormat::Text,

@@ -338,7 +338,8 @@ pub struct InvitationView {
     pub expires_at: DateTime<Utc>,
 }
 
-/// Invite someone by email; single-use, expires after 7 days.
+/// Invite someone by email; single-use, expires after the deployment's
+/// invitation lifetime (7 days by default).
 #[utoipa::path(post, path = "/v1/orgs/{org}/invitations", tag = "organizations",
     request_body = InviteRequest,
     responses((status = 201, body = InvitationView), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)),
@@ -380,6 +381,7 @@ pub async fn invite(
             sealed.clone(),
             role,
             now,
+            state.invitation_ttl,
         )
     })
     .await?;
@@ -389,7 +391,7 @@ pub async fn invite(
         body: Some(InvitationView {
             id: invitation_id,
             role: role.as_str().to_owned(),
-            expires_at: now + orgs::invitation_ttl(),
+            expires_at: now + state.invitation_ttl,
         }),
     })
 }

@@ -92,6 +92,7 @@ async fn the_developers_workspace_is_locked_without_the_platform_api_module() {
         .await;
     assert_eq!(r.status(), 402, "a canceled subscription locks it again");
 
+    let before = db.log_stats().await;
     let r = put(staff.clone(), plan(&["Bad Module"], "someday")).await;
     assert_eq!(r.status(), 422);
     let body: Value = r.json().await.unwrap();
@@ -102,4 +103,9 @@ async fn the_developers_workspace_is_locked_without_the_platform_api_module() {
         .map(|e| e["pointer"].as_str().unwrap())
         .collect();
     assert_eq!(pointers, vec!["/modules/0", "/subscription_state"]);
+    assert_eq!(
+        db.log_stats().await,
+        before,
+        "a refused plan appends nothing"
+    );
 }

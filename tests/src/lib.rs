@@ -68,6 +68,20 @@ impl TestDb {
         tokio::spawn(conn);
         client
     }
+
+    /// What `gatehouse-replay stats` reports of the log: the head and the
+    /// count of each event type. Equal before and after a refused command
+    /// means it appended nothing.
+    pub async fn log_stats(&self) -> (i64, Vec<(String, i64)>) {
+        let pool = event_store::postgres::pool(&self.config, 1);
+        let stats = replay_tools::stats(&pool).await.unwrap();
+        let by_type = stats
+            .by_type
+            .into_iter()
+            .map(|c| (c.name, c.events))
+            .collect();
+        (stats.head, by_type)
+    }
 }
 
 /// Makes the account holding `email` platform staff, as

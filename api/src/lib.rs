@@ -12,6 +12,7 @@
 //! - [`extract`]: JSON bodies, bearer sessions, read-your-writes headers.
 //! - [`command`]: appends events with request metadata and answers with
 //!   `Gatehouse-Position`.
+//! - [`idempotency`]: `Idempotency-Key` on POST (first response replayed).
 //! - [`throttle`]: sign-in throttling.
 //! - [`vault`]: the key-encryption key, per-subject keys, sealing.
 //! - [`routes`]: one module per resource, each with its `router()`.
@@ -21,6 +22,7 @@ pub mod command;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod idempotency;
 pub mod routes;
 pub mod server;
 pub mod state;

@@ -17,10 +17,16 @@ use crate::state::{AppState, Inner};
 use crate::vault::{Vault, VaultError};
 
 /// The API's own migrations.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    name: "0001_subject_keys.sql",
-    sql: include_str!("../migrations/0001_subject_keys.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        name: "0001_subject_keys.sql",
+        sql: include_str!("../migrations/0001_subject_keys.sql"),
+    },
+    Migration {
+        name: "0002_idempotency_keys.sql",
+        sql: include_str!("../migrations/0002_idempotency_keys.sql"),
+    },
+];
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -208,6 +214,10 @@ pub async fn run(
         auto_grant_sandbox: args.auto_grant_sandbox,
         sign_in_throttle: Default::default(),
     });
+    background.push(tokio::spawn(sweep_idempotency_keys(
+        state.clone(),
+        stop_rx.clone(),
+    )));
     let app = crate::routes::router(state, args.body_limit);
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "gatehouse listening");
@@ -221,4 +231,19 @@ pub async fn run(
         let _ = task.await;
     }
     served
+}
+
+/// Forgets expired `Idempotency-Key` entries every few minutes.
+async fn sweep_idempotency_keys(state: AppState, mut stop: watch::Receiver<bool>) {
+    loop {
+        match crate::idempotency::sweep(&state).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(forgotten = n, "idempotency keys swept"),
+            Err(e) => tracing::warn!(error = %e, "sweeping idempotency keys failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(300)) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
 }

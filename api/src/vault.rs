@@ -122,6 +122,29 @@ impl Vault {
         hex::encode(mac.finalize().into_bytes())
     }
 
+    /// A keyed hash of `parts` for `purpose`: a fingerprint that reveals
+    /// nothing about its input to anyone without the KEK.
+    pub fn fingerprint(&self, purpose: &str, parts: &[&[u8]]) -> [u8; 32] {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.index_key)
+            .expect("HMAC takes keys of any length");
+        for part in std::iter::once(&purpose.as_bytes()).chain(parts) {
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part);
+        }
+        mac.finalize().into_bytes().into()
+    }
+
+    /// Seals service data (not personal data) directly under the KEK, bound
+    /// to `context` so it opens only where it was sealed.
+    pub fn seal_service(&self, context: &[u8], plaintext: &[u8]) -> Vec<u8> {
+        seal_bytes(&self.kek, context, plaintext)
+    }
+
+    /// Opens what [`Vault::seal_service`] sealed.
+    pub fn open_service(&self, context: &[u8], sealed: &[u8]) -> Result<Vec<u8>, VaultError> {
+        open_bytes(&self.kek, context, sealed)
+    }
+
     /// Creates and stores a new subject key.
     pub async fn create_subject_key(
         &self,

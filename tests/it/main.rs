@@ -4,6 +4,7 @@
 mod crash;
 mod environments;
 mod http;
+mod idempotency;
 mod orgs;
 mod plans;
 mod projections;

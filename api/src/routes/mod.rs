@@ -76,6 +76,13 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .route("/openapi.json", get(openapi))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(axum::middleware::from_fn_with_state(
+            crate::idempotency::Idempotency {
+                state: state.clone(),
+                body_limit,
+            },
+            crate::idempotency::layer,
+        ))
         .with_state(state)
         .layer(axum::middleware::from_fn(problem_for_every_error))
         .layer(DefaultBodyLimit::max(body_limit))

@@ -13,6 +13,7 @@
 //! - [`command`]: appends events with request metadata and answers with
 //!   `Gatehouse-Position`.
 //! - [`idempotency`]: `Idempotency-Key` on POST (first response replayed).
+//! - [`page`]: cursor pagination for every list.
 //! - [`throttle`]: sign-in throttling.
 //! - [`vault`]: the key-encryption key, per-subject keys, sealing.
 //! - [`routes`]: one module per resource, each with its `router()`.
@@ -23,6 +24,7 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
+pub mod page;
 pub mod routes;
 pub mod server;
 pub mod state;

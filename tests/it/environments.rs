@@ -114,8 +114,8 @@ async fn the_next_step_advances_through_the_whole_lane_to_production() {
         .json()
         .await
         .unwrap();
-    assert_eq!(queue[0]["org_id"], org.as_str());
-    assert_eq!(queue[0]["kind"], "sandbox");
+    assert_eq!(queue["items"][0]["org_id"], org.as_str());
+    assert_eq!(queue["items"][0]["kind"], "sandbox");
     let (status, body, _) = post(
         &s,
         &owner,
@@ -252,7 +252,7 @@ async fn the_next_step_advances_through_the_whole_lane_to_production() {
         .json()
         .await
         .unwrap();
-    assert_eq!(queue, json!([]), "nothing left pending");
+    assert_eq!(queue, json!({"items": []}), "nothing left pending");
 }
 
 #[tokio::test]

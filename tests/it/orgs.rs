@@ -160,7 +160,7 @@ async fn an_invitation_is_accepted_once_by_its_addressee() {
         .json()
         .await
         .unwrap();
-    let roles: Vec<(&str, &str)> = members
+    let roles: Vec<(&str, &str)> = members["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -495,9 +495,12 @@ async fn teams_hold_members_of_the_organisation() {
         .json()
         .await
         .unwrap();
-    assert_eq!(teams[0]["name"], "Mobile");
-    assert_eq!(teams[0]["members"][0]["user_id"], owner_id.as_str());
-    assert_eq!(teams[0]["members"][0]["team_role"], "admin");
+    assert_eq!(teams["items"][0]["name"], "Mobile");
+    assert_eq!(
+        teams["items"][0]["members"][0]["user_id"],
+        owner_id.as_str()
+    );
+    assert_eq!(teams["items"][0]["members"][0]["team_role"], "admin");
 }
 
 /// Each role against each org action the API serves so far: 403 naming the
@@ -706,4 +709,59 @@ async fn bad_input_on_the_org_routes_is_a_problem_and_appends_nothing() {
     let r = s.get("/v1/orgs/not-a-uuid/members", Some(&owner)).await;
     assert_eq!(r.status(), 400);
     assert_eq!(db.log_stats().await, before, "nothing appended");
+}
+
+#[tokio::test]
+async fn lists_page_with_a_cursor_without_repeats_or_gaps() {
+    let db = fresh_db().await;
+    let s = TestServer::start(&db).await;
+    let (_, owner, _) = s.user("pager@example.com").await;
+    let (org, _) = create_org(&s, &owner, "pager-co").await;
+    let mut position = 0;
+    for i in 0..5 {
+        let r = post_as(
+            &s,
+            &owner,
+            &format!("/v1/orgs/{org}/teams"),
+            json!({"name": format!("Team {i}")}),
+        )
+        .await;
+        assert_eq!(r.status(), 201);
+        position = position_of(&r);
+    }
+    let mut names = Vec::new();
+    let mut cursor = String::new();
+    let mut pages = 0;
+    loop {
+        let page: Value = s
+            .get_at(
+                &format!("/v1/orgs/{org}/teams?limit=2&cursor={cursor}"),
+                &owner,
+                position,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        pages += 1;
+        let items = page["items"].as_array().unwrap();
+        assert!(items.len() <= 2);
+        names.extend(items.iter().map(|t| t["name"].as_str().unwrap().to_owned()));
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = next.to_owned(),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    let expected: Vec<String> = (0..5).map(|i| format!("Team {i}")).collect();
+    assert_eq!(names, expected, "in order, each once");
+
+    for query in ["limit=0", "limit=201", "limit=two", "cursor=not-ours"] {
+        let r = s
+            .get(&format!("/v1/orgs/{org}/teams?{query}"), Some(&owner))
+            .await;
+        assert_eq!(r.status(), 400, "{query}");
+        let problem: Value = r.json().await.unwrap();
+        assert_eq!(problem["code"], "invalid-query", "{query}");
+    }
 }

@@ -20,6 +20,7 @@ use super::orgs::execute;
 use crate::command::{Committed, RequestMeta};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, MinPosition, Session, Staff};
+use crate::page::{Page, PageQuery, Paging};
 use crate::state::AppState;
 
 /// Routes of this module.
@@ -229,45 +230,57 @@ pub struct QueueItem {
     /// `sandbox` or `production`.
     pub kind: String,
     /// When it was requested.
-    pub requested_at: Option<DateTime<Utc>>,
+    pub requested_at: DateTime<Utc>,
     /// Production steps not yet completed.
     pub open_steps: Vec<String>,
 }
 
 /// Pending sandbox and production requests, oldest first (staff).
 #[utoipa::path(get, path = "/v1/staff/queue", tag = "environments",
-    responses((status = 200, body = Vec<QueueItem>), (status = 403, body = Problem)),
+    params(PageQuery),
+    responses((status = 200, body = Page<QueueItem>), (status = 403, body = Problem)),
     security(("bearer" = [])))]
 pub async fn staff_queue(
     State(state): State<AppState>,
     min: MinPosition,
     _staff: Staff,
-) -> Result<Json<Vec<QueueItem>>, ApiError> {
+    paging: Paging<(DateTime<Utc>, Uuid)>,
+) -> Result<Json<Page<QueueItem>>, ApiError> {
     min.wait(&state, &["orgs"]).await?;
     let client = state.pool.get().await?;
+    let (after_at, after_id) = paging.after.unzip();
+    // An org is in at most one queue: production review needs sandbox granted.
     let rows = client
         .query(
-            "SELECT o.org_id, o.slug, 'sandbox' AS kind, o.sandbox_requested_at AS at, ARRAY[]::text[] \
-             FROM rm.orgs o WHERE o.sandbox_state = 'requested' \
-             UNION ALL \
-             SELECT o.org_id, o.slug, 'production', o.production_requested_at, \
-             ARRAY(SELECT s.step FROM rm.review_steps s WHERE s.org_id = o.org_id AND s.state <> 'completed' ORDER BY s.step) \
-             FROM rm.orgs o WHERE o.production_state = 'in_review' \
-             ORDER BY 4, 1",
-            &[],
+            "SELECT * FROM ( \
+                 SELECT o.org_id, o.slug, 'sandbox' AS kind, o.sandbox_requested_at AS at, \
+                        ARRAY[]::text[] AS open_steps \
+                 FROM rm.orgs o WHERE o.sandbox_state = 'requested' \
+                 UNION ALL \
+                 SELECT o.org_id, o.slug, 'production', o.production_requested_at, \
+                        ARRAY(SELECT s.step FROM rm.review_steps s \
+                              WHERE s.org_id = o.org_id AND s.state <> 'completed' ORDER BY s.step) \
+                 FROM rm.orgs o WHERE o.production_state = 'in_review') q \
+             WHERE $1::timestamptz IS NULL OR (at, org_id) > ($1, $2) \
+             ORDER BY at, org_id LIMIT $3",
+            &[&after_at, &after_id, &paging.fetch()],
         )
         .await?;
-    Ok(Json(
-        rows.iter()
-            .map(|r| QueueItem {
+    let items = rows
+        .iter()
+        .map(|r| {
+            let key = (r.get(3), r.get(0));
+            let item = QueueItem {
                 org_id: r.get(0),
                 slug: r.get(1),
                 kind: r.get(2),
                 requested_at: r.get(3),
                 open_steps: r.get(4),
-            })
-            .collect(),
-    ))
+            };
+            (key, item)
+        })
+        .collect();
+    Ok(Json(Page::keyed(items, &paging)))
 }
 
 /// The onboarding lane as the read model holds it.

@@ -23,6 +23,7 @@ use uuid::Uuid;
 use crate::command::{Committed, RequestMeta};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, MinPosition, Session};
+use crate::page::{Page, PageQuery, Paging};
 use crate::state::AppState;
 
 /// Routes of this module.
@@ -217,33 +218,39 @@ pub async fn authorize_read(
 
 /// The organisation's members.
 #[utoipa::path(get, path = "/v1/orgs/{org}/members", tag = "organizations",
-    params(("org" = Uuid, Path, description = "Organization id")),
-    responses((status = 200, body = Vec<MemberView>), (status = 404, body = Problem)),
+    params(("org" = Uuid, Path, description = "Organization id"), PageQuery),
+    responses((status = 200, body = Page<MemberView>), (status = 404, body = Problem)),
     security(("bearer" = [])))]
 pub async fn list_members(
     State(state): State<AppState>,
     Path(org): Path<Uuid>,
     min: MinPosition,
     session: Session,
-) -> Result<Json<Vec<MemberView>>, ApiError> {
+    paging: Paging<(DateTime<Utc>, Uuid)>,
+) -> Result<Json<Page<MemberView>>, ApiError> {
     min.wait(&state, &["orgs"]).await?;
     authorize_read(&state, org, session.user_id, Permission::ViewOrg).await?;
     let client = state.pool.get().await?;
+    let (after_at, after_id) = paging.after.unzip();
     let rows = client
         .query(
-            "SELECT user_id, role, joined_at FROM rm.members WHERE org_id = $1 ORDER BY joined_at, user_id",
-            &[&org],
+            "SELECT user_id, role, joined_at FROM rm.members WHERE org_id = $1 \
+             AND ($2::timestamptz IS NULL OR (joined_at, user_id) > ($2, $3)) \
+             ORDER BY joined_at, user_id LIMIT $4",
+            &[&org, &after_at, &after_id, &paging.fetch()],
         )
         .await?;
-    Ok(Json(
-        rows.iter()
-            .map(|r| MemberView {
-                user_id: r.get(0),
-                role: r.get(1),
-                joined_at: r.get(2),
-            })
-            .collect(),
-    ))
+    let members = rows
+        .iter()
+        .map(|r| MemberView {
+            user_id: r.get(0),
+            role: r.get(1),
+            joined_at: r.get(2),
+        })
+        .collect();
+    Ok(Json(Page::new(members, &paging, |m| {
+        (m.joined_at, m.user_id)
+    })))
 }
 
 /// `PATCH /v1/orgs/{org}/members/{user}` body.

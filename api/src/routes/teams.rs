@@ -5,6 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, put};
 use axum::{Json, Router};
+use chrono::{DateTime, Utc};
 use domain::orgs;
 use domain::roles::Permission;
 use serde::{Deserialize, Serialize};
@@ -15,6 +16,7 @@ use super::orgs::{authorize_read, execute};
 use crate::command::{Committed, RequestMeta};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, MinPosition, Session};
+use crate::page::{Page, PageQuery, Paging};
 use crate::state::AppState;
 
 /// Routes of this module.
@@ -85,42 +87,50 @@ pub async fn create_team(
 
 /// The organisation's teams and their members.
 #[utoipa::path(get, path = "/v1/orgs/{org}/teams", tag = "organizations",
-    responses((status = 200, body = Vec<TeamView>), (status = 404, body = Problem)),
+    params(("org" = Uuid, Path, description = "Organization id"), PageQuery),
+    responses((status = 200, body = Page<TeamView>), (status = 404, body = Problem)),
     security(("bearer" = [])))]
 pub async fn list_teams(
     State(state): State<AppState>,
     Path(org): Path<Uuid>,
     min: MinPosition,
     session: Session,
-) -> Result<Json<Vec<TeamView>>, ApiError> {
+    paging: Paging<(DateTime<Utc>, Uuid)>,
+) -> Result<Json<Page<TeamView>>, ApiError> {
     min.wait(&state, &["orgs"]).await?;
     authorize_read(&state, org, session.user_id, Permission::ViewOrg).await?;
     let client = state.pool.get().await?;
+    let (after_at, after_id) = paging.after.unzip();
     let rows = client
         .query(
-            "SELECT t.team_id, t.name, m.user_id, m.team_role FROM rm.teams t \
+            "WITH page AS ( \
+                 SELECT team_id, name, created_at FROM rm.teams WHERE org_id = $1 \
+                 AND ($2::timestamptz IS NULL OR (created_at, team_id) > ($2, $3)) \
+                 ORDER BY created_at, team_id LIMIT $4) \
+             SELECT t.team_id, t.name, t.created_at, m.user_id, m.team_role FROM page t \
              LEFT JOIN rm.team_members m USING (team_id) \
-             WHERE t.org_id = $1 ORDER BY t.created_at, t.team_id, m.user_id",
-            &[&org],
+             ORDER BY t.created_at, t.team_id, m.user_id",
+            &[&org, &after_at, &after_id, &paging.fetch()],
         )
         .await?;
-    let mut teams: Vec<TeamView> = Vec::new();
+    let mut teams: Vec<((DateTime<Utc>, Uuid), TeamView)> = Vec::new();
     for r in &rows {
         let id: Uuid = r.get(0);
-        if teams.last().is_none_or(|t| t.id != id) {
-            teams.push(TeamView {
+        if teams.last().is_none_or(|(_, t)| t.id != id) {
+            let view = TeamView {
                 id,
                 name: r.get(1),
                 members: Vec::new(),
-            });
+            };
+            teams.push(((r.get(2), id), view));
         }
-        if let (Some(user_id), Some(team_role)) = (r.get::<_, Option<Uuid>>(2), r.get(3)) {
-            if let Some(t) = teams.last_mut() {
+        if let (Some(user_id), Some(team_role)) = (r.get::<_, Option<Uuid>>(3), r.get(4)) {
+            if let Some((_, t)) = teams.last_mut() {
                 t.members.push(TeamMemberView { user_id, team_role });
             }
         }
     }
-    Ok(Json(teams))
+    Ok(Json(Page::keyed(teams, &paging)))
 }
 
 /// `PUT .../members/{user}` body.

@@ -3,13 +3,19 @@
 //!
 //! # Layout
 //! - [`accounts`]: sign-up and sign-in rules.
+//! - [`apps`]: apps, versions, install links and installs, product access.
+//! - [`manifest`]: app manifests against their JSON Schema.
+//! - [`products`]: API products and their approval modes.
 //! - [`orgs`]: organisations, developer terms, invitations, members.
 //! - [`roles`]: roles and the one permission table.
 //! - [`validate`]: field validation shared by every aggregate, with errors
 //!   that name the field by JSON pointer.
 
 pub mod accounts;
+pub mod apps;
+pub mod manifest;
 pub mod orgs;
+pub mod products;
 pub mod roles;
 pub mod validate;
 

@@ -381,13 +381,7 @@ pub fn create(
 ) -> Result<Vec<OrgEvent>, OrgError> {
     let name = name.trim();
     let mut checks = Checks::default();
-    checks
-        .check(
-            valid_slug(slug),
-            "/slug",
-            "must be 3 to 40 characters of a-z, 0-9 and -, not starting or ending with -",
-        )
-        .display_name("/name", name, 100);
+    checks.slug("/slug", slug).display_name("/name", name, 100);
     checks.finish()?;
     Ok(vec![
         OrgEvent::Created(OrgCreated {

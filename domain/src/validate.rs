@@ -47,6 +47,15 @@ impl Checks {
             )
     }
 
+    /// A slug: 3 to 40 of `a-z`, `0-9`, `-`, not starting or ending with `-`.
+    pub fn slug(&mut self, pointer: &str, slug: &str) -> &mut Self {
+        self.check(
+            crate::orgs::valid_slug(slug),
+            pointer,
+            "must be 3 to 40 characters of a-z, 0-9 and -, not starting or ending with -",
+        )
+    }
+
     /// The errors, if any.
     pub fn finish(self) -> Result<(), Invalid> {
         if self.0.is_empty() {

@@ -3,11 +3,12 @@
 //! new schema version and an upcaster, not an edited fixture.
 
 use chrono::{DateTime, Utc};
+use event_schemas::app::*;
 use event_schemas::sealed::Sealed;
 use event_schemas::user::{
     AccountEvent, EmailClaimed, SessionEnded, SessionStarted, StaffGranted, UserSignedUp,
 };
-use event_schemas::{DomainEvent, RecordedEvent, GENESIS_HASH};
+use event_schemas::{DomainEvent, RecordedEvent, SchemaError, GENESIS_HASH};
 use uuid::Uuid;
 
 fn fixture(name: &str) -> String {
@@ -34,16 +35,27 @@ fn recorded(event_type: &str, data: &str) -> RecordedEvent {
     }
 }
 
-fn check(event: AccountEvent) {
-    let name = format!("{}.v{}", event.event_type(), AccountEvent::SCHEMA_VERSION);
+/// Checks that `event` is written exactly as its fixture and reads back.
+/// A new event type gets its fixture with `GOLDEN_BLESS=1`; an existing
+/// fixture is never rewritten.
+fn check_event<E: DomainEvent + std::fmt::Debug + PartialEq>(
+    event: E,
+    decode: fn(&RecordedEvent) -> Result<Option<E>, SchemaError>,
+) {
+    let name = format!("{}.v{}", event.event_type(), E::SCHEMA_VERSION);
+    let written = serde_json::to_string(&event).expect("serialises");
+    let path = format!("{}/fixtures/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    if !std::path::Path::new(&path).exists() && std::env::var_os("GOLDEN_BLESS").is_some() {
+        std::fs::write(&path, format!("{written}\n")).expect("fixture written");
+    }
     let golden = fixture(&name);
-    assert_eq!(
-        serde_json::to_string(&event).expect("serialises"),
-        golden,
-        "{name} is written as before"
-    );
-    let decoded = AccountEvent::decode(&recorded(event.event_type(), &golden)).expect("decodes");
+    assert_eq!(written, golden, "{name} is written as before");
+    let decoded = decode(&recorded(event.event_type(), &golden)).expect("decodes");
     assert_eq!(decoded, Some(event), "{name} reads back");
+}
+
+fn check(event: AccountEvent) {
+    check_event(event, AccountEvent::decode);
 }
 
 #[test]
@@ -76,4 +88,122 @@ fn an_unknown_schema_version_is_refused_not_guessed() {
     let mut e = recorded("session.ended", &fixture("session.ended.v1"));
     e.schema_version = 2;
     assert!(AccountEvent::decode(&e).is_err());
+}
+
+#[test]
+fn app_events_keep_their_stored_shape() {
+    let id = |n: u128| Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0000 + n);
+    let at: DateTime<Utc> = "2026-11-24T12:00:00Z".parse().expect("a timestamp");
+    let app = |e: AppEvent| check_event(e, AppEvent::decode);
+    app(AppEvent::Created(AppCreated {
+        app_id: id(1),
+        org_id: id(2),
+        team_id: Some(id(3)),
+        name: "Payroll Sync".into(),
+        slug: "payroll-sync".into(),
+        description: "Syncs payroll".into(),
+        origins: vec!["https://app.example.com".into()],
+        callback_urls: vec!["https://app.example.com/cb".into()],
+        attributes: [("tier".to_owned(), "gold".to_owned())].into(),
+        sandbox_tenant_id: Some(id(4)),
+    }));
+    app(AppEvent::Updated(AppUpdated {
+        name: Some("Payroll".into()),
+        attributes: [("tier".to_owned(), None)].into(),
+        ..AppUpdated::default()
+    }));
+    app(AppEvent::Deleted(AppDeleted {
+        reason: Some("retired".into()),
+    }));
+    app(AppEvent::Suspended(AppStatusChanged {
+        reason: "abuse".into(),
+    }));
+    app(AppEvent::Reinstated(AppStatusChanged {
+        reason: "resolved".into(),
+    }));
+    app(AppEvent::MemberSet(AppMemberSet {
+        user_id: id(5),
+        role: "admin".into(),
+    }));
+    app(AppEvent::MemberRemoved(AppMemberRemoved { user_id: id(5) }));
+    app(AppEvent::DistributionRequested(DistributionRequested {
+        request_id: id(6),
+        visibility: "public".into(),
+    }));
+    app(AppEvent::DistributionDecided(DistributionDecided {
+        request_id: id(6),
+        approved: false,
+        reason: Some("not yet".into()),
+    }));
+    app(AppEvent::VisibilityChanged(VisibilityChanged {
+        visibility: "unlisted".into(),
+    }));
+    app(AppEvent::AllowlistSet(AllowlistSet {
+        org_ids: vec![id(7)],
+    }));
+    app(AppEvent::VersionCreated(VersionCreated {
+        version_id: id(8),
+        label: "1.0.0".into(),
+        manifest: serde_json::json!({"name": "Payroll", "scopes": ["payroll.read"]}),
+    }));
+    app(AppEvent::ManifestUpdated(ManifestUpdated {
+        version_id: id(8),
+        manifest: serde_json::json!({"name": "Payroll", "scopes": []}),
+    }));
+    app(AppEvent::VersionPublished(VersionPublished {
+        version_id: id(8),
+    }));
+    app(AppEvent::InstallLinkCreated(InstallLinkCreated {
+        link_id: id(9),
+        version_id: id(8),
+        token_hash: "ef".repeat(32),
+        single_use: true,
+        expires_at: at,
+    }));
+    app(AppEvent::Installed(AppInstalled {
+        org_id: id(7),
+        version_id: id(8),
+        link_id: id(9),
+    }));
+    app(AppEvent::Uninstalled(AppUninstalled { org_id: id(7) }));
+    app(AppEvent::AccessRequested(AccessRequested {
+        request_id: id(10),
+        product_id: id(11),
+        mode: "live".into(),
+    }));
+    app(AppEvent::AccessApproved(AccessApproved {
+        request_id: id(10),
+        scopes: vec!["payroll.read".into()],
+        automatic: false,
+    }));
+    app(AppEvent::AccessRejected(AccessRejected {
+        request_id: id(10),
+        reason: "no contract".into(),
+    }));
+    check_event(
+        AppSlugEvent::Claimed(AppSlug { app_id: id(1) }),
+        AppSlugEvent::decode,
+    );
+    check_event(
+        AppSlugEvent::Released(AppSlug { app_id: id(1) }),
+        AppSlugEvent::decode,
+    );
+    let product = ProductDefined {
+        product_id: id(11),
+        name: "Payroll API".into(),
+        description: "Payroll data".into(),
+        scopes: vec!["payroll.read".into()],
+        approval: ApprovalMode::Conditional {
+            test: Decision::Auto,
+            live: Decision::Manual,
+        },
+    };
+    check_event(ProductEvent::Defined(product.clone()), ProductEvent::decode);
+    check_event(
+        ProductEvent::Updated(ProductDefined {
+            approval: ApprovalMode::Manual,
+            ..product
+        }),
+        ProductEvent::decode,
+    );
 }

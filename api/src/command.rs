@@ -83,3 +83,17 @@ impl<T: Serialize> IntoResponse for Committed<T> {
         res
     }
 }
+
+/// Most attempts of a command that keeps meeting concurrent changes to its
+/// stream before it answers 409 `concurrent-modification`.
+pub const ATTEMPTS: u32 = 16;
+
+/// Waits before attempt `attempt` (from 1) of a command that met a
+/// concurrent change: a random few milliseconds, doubling, so writers that
+/// collided spread out instead of colliding again.
+pub async fn backoff(attempt: u32) {
+    use rand::Rng;
+    let ceiling_ms = 1u64 << attempt.min(6);
+    let ms = rand::thread_rng().gen_range(0..=ceiling_ms);
+    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+}

@@ -326,6 +326,49 @@ impl From<domain::orgs::OrgError> for ApiError {
     }
 }
 
+impl From<domain::apps::AppError> for ApiError {
+    fn from(e: domain::apps::AppError) -> Self {
+        use domain::apps::AppError as E;
+        let conflict = |code| ApiError::Conflict {
+            code,
+            detail: e.to_string(),
+        };
+        match &e {
+            E::Org(o) => o.clone().into(),
+            E::Invalid(i) => ApiError::Invalid(i.clone()),
+            E::NotFound
+            | E::NoSuchVersion
+            | E::NoSuchLink
+            | E::NoSuchAccessRequest
+            | E::NoSuchProduct => ApiError::NotFound,
+            E::ViewOnly => ApiError::Forbidden {
+                code: "permission-denied",
+                detail: e.to_string(),
+                permission: Some(domain::roles::Permission::ManageApps.as_str()),
+            },
+            E::NotAllowlisted => ApiError::Forbidden {
+                code: "not-allowlisted",
+                detail: e.to_string(),
+                permission: None,
+            },
+            E::Deleted => conflict("app-deleted"),
+            E::Suspended => conflict("app-suspended"),
+            E::NotSuspended => conflict("app-not-suspended"),
+            E::DistributionPending => conflict("distribution-pending"),
+            E::NoDistributionRequest => conflict("no-distribution-request"),
+            E::VersionLabelTaken => conflict("version-label-taken"),
+            E::VersionPublished => conflict("version-published"),
+            E::VersionNotPublished => conflict("version-not-published"),
+            E::LinkExpired => conflict("install-link-expired"),
+            E::LinkUsed => conflict("install-link-used"),
+            E::AlreadyInstalled => conflict("already-installed"),
+            E::NotInstalled => ApiError::NotFound,
+            E::AccessAlreadyRequested => conflict("product-already-requested"),
+            E::AccessDecided => conflict("already-decided"),
+        }
+    }
+}
+
 impl From<AppendError> for ApiError {
     fn from(e: AppendError) -> Self {
         match e {

@@ -12,9 +12,10 @@
 //! - [`Projection`]: what a read model implements.
 //! - [`runner`]: the batch loop, generations, rebuild and swap.
 //! - [`status`]: published checkpoints and the read-your-writes wait.
-//! - [`accounts`], [`event_counts`], [`orgs`]: the read models.
+//! - [`accounts`], [`apps`], [`event_counts`], [`orgs`]: the read models.
 
 pub mod accounts;
+pub mod apps;
 pub mod event_counts;
 pub mod orgs;
 pub mod runner;
@@ -90,6 +91,7 @@ pub enum ProjectionError {
 pub fn all() -> Vec<Arc<dyn Projection>> {
     vec![
         Arc::new(accounts::Accounts),
+        Arc::new(apps::Apps),
         Arc::new(event_counts::EventCounts),
         Arc::new(orgs::Orgs),
     ]

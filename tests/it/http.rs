@@ -306,7 +306,7 @@ async fn health_readiness_and_the_openapi_document() {
         .iter()
         .map(|p| p["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, vec!["accounts", "event_counts", "orgs"]);
+    assert_eq!(names, vec!["accounts", "apps", "event_counts", "orgs"]);
 
     let doc: Value = s.get("/openapi.json", None).await.json().await.unwrap();
     for path in [
@@ -316,6 +316,8 @@ async fn health_readiness_and_the_openapi_document() {
         "/v1/sessions/current",
         "/healthz",
         "/readyz",
+        "/v1/orgs/{org}/apps",
+        "/v1/apps/{app}",
     ] {
         assert!(doc["paths"][path].is_object(), "{path} documented");
     }

@@ -208,6 +208,80 @@ impl TestServer {
         position_of(&r)
     }
 
+    /// Sends `method path` with a bearer token and an optional JSON body,
+    /// after the read models reach `at`; returns status, body (`null` when
+    /// empty) and `Gatehouse-Position` (0 when absent).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<serde_json::Value>,
+        at: u64,
+    ) -> (u16, serde_json::Value, u64) {
+        let mut req = self
+            .http
+            .request(method, self.url(path))
+            .bearer_auth(token)
+            .header("gatehouse-min-position", at.to_string());
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        let position = r
+            .headers()
+            .get("gatehouse-position")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let body = r.json().await.unwrap_or(serde_json::Value::Null);
+        (status, body, position)
+    }
+
+    /// Signs up `email` and makes it platform staff; returns its token once
+    /// the staff read model knows it.
+    pub async fn staff(&self, db: &crate::TestDb, email: &str) -> String {
+        let (_, token, _) = self.user(email).await;
+        crate::make_staff(db, email).await;
+        for _ in 0..400 {
+            if self.get("/v1/staff/queue", Some(&token)).await.status() == 200 {
+                return token;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("{email} did not become staff");
+    }
+
+    /// An organisation ready for the Developers workspace: created by
+    /// `owner`, developer terms accepted, and `platform.api` on its plan
+    /// (set by `staff`). Returns its id and the position reached.
+    pub async fn workspace(&self, owner: &str, staff: &str, slug: &str) -> (String, u64) {
+        use reqwest::Method;
+        let body = serde_json::json!({"slug": slug, "name": format!("Org {slug}")});
+        let (status, org, _) = self
+            .call(Method::POST, "/v1/orgs", owner, Some(body), 0)
+            .await;
+        assert_eq!(status, 201, "create {slug}: {org}");
+        let org = org["id"].as_str().unwrap().to_owned();
+        let terms = serde_json::json!({"version": "2026-01"});
+        let path = format!("/v1/orgs/{org}/developer-terms/accept");
+        let (status, _, _) = self.call(Method::POST, &path, owner, Some(terms), 0).await;
+        assert_eq!(status, 200, "terms for {slug}");
+        let plan = serde_json::json!({
+            "plan": "pro",
+            "modules": ["platform.api"],
+            "monthly_call_limit": 250000,
+            "subscription_state": "active",
+            "billing_window_start": "2026-11-01T00:00:00Z",
+            "billing_window_end": "2026-12-01T00:00:00Z",
+        });
+        let path = format!("/v1/orgs/{org}/plan");
+        let (status, body, position) = self.call(Method::PUT, &path, staff, Some(plan), 0).await;
+        assert_eq!(status, 200, "plan for {slug}: {body}");
+        (org, position)
+    }
+
     /// Stops the server gracefully.
     pub async fn stop(mut self) {
         if let Some(s) = self.stop.take() {

@@ -2,11 +2,13 @@
 //! layers every request passes through (request id, tracing, panic catching,
 //! body limit, problem+json for every error).
 
+pub mod apps;
 pub mod environments;
 pub mod health;
 pub mod orgs;
 pub mod plans;
 pub mod sessions;
+pub mod staff_apps;
 pub mod teams;
 pub mod users;
 
@@ -39,6 +41,11 @@ use crate::state::AppState;
         environments::reject_step, environments::staff_queue, environments::onboarding,
         plans::set_plan, plans::overview,
         teams::create_team, teams::list_teams, teams::put_member, teams::remove_member,
+        apps::create_app, apps::list_apps, apps::get_app, apps::update_app, apps::delete_app,
+        apps::list_app_members, apps::set_app_member, apps::remove_app_member,
+        apps::set_visibility, apps::set_allowlist, apps::dashboard,
+        staff_apps::suspend, staff_apps::reinstate, staff_apps::approve_distribution,
+        staff_apps::reject_distribution,
     ),
     components(schemas(crate::error::Problem, crate::error::ProblemField)),
     modifiers(&BearerAuth),
@@ -73,6 +80,8 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .merge(environments::router())
         .merge(plans::router())
         .merge(teams::router())
+        .merge(apps::router())
+        .merge(staff_apps::router())
         .route("/openapi.json", get(openapi))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::command::{Committed, RequestMeta};
+use crate::command::{backoff, Committed, RequestMeta, ATTEMPTS};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, MinPosition, Session};
 use crate::page::{Page, PageQuery, Paging};
@@ -46,9 +46,6 @@ pub fn router() -> Router<AppState> {
         )
         .route("/v1/orgs/{org}/developer-terms/accept", post(accept_terms))
 }
-
-/// Most attempts of a command that keeps meeting concurrent changes.
-const ATTEMPTS: usize = 5;
 
 fn stream(org: Uuid) -> String {
     format!("org-{org}")
@@ -76,7 +73,10 @@ pub(crate) async fn execute(
     metadata: Metadata,
     decide: impl Fn(&Org) -> Result<Vec<OrgEvent>, OrgError>,
 ) -> Result<(Org, u64), ApiError> {
-    for _ in 0..ATTEMPTS {
+    for attempt in 0..ATTEMPTS {
+        if attempt > 0 {
+            backoff(attempt).await;
+        }
         let (current, version, position) = load(state, org).await?;
         let events = decide(&current)?;
         if events.is_empty() {

@@ -634,7 +634,7 @@ pub fn create(
 }
 
 fn require_terms(org: &Org) -> Result<(), AppError> {
-    if org.terms_version.is_none() {
+    if !org.terms_accepted() {
         return Err(OrgError::TermsNotAccepted.into());
     }
     Ok(())

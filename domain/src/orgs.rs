@@ -339,9 +339,14 @@ impl Org {
         self.production.as_ref().is_some_and(|p| p.granted)
     }
 
+    /// Whether the developer terms in force are accepted.
+    pub fn terms_accepted(&self) -> bool {
+        self.terms_version.as_deref() == Some(CURRENT_TERMS)
+    }
+
     /// The organisation's exact next step on its way to production.
     pub fn next_step(&self) -> &'static str {
-        if self.terms_version.as_deref() != Some(CURRENT_TERMS) {
+        if !self.terms_accepted() {
             return "accept_developer_terms";
         }
         match (&self.sandbox, &self.production) {
@@ -554,7 +559,7 @@ pub fn request_sandbox(
     auto_grant: Option<Uuid>,
 ) -> Result<Vec<OrgEvent>, OrgError> {
     org.authorize(actor, Permission::RequestEnvironments)?;
-    if org.terms_version.as_deref() != Some(CURRENT_TERMS) {
+    if !org.terms_accepted() {
         return Err(OrgError::TermsNotAccepted);
     }
     if org.sandbox != Sandbox::None {

@@ -11,3 +11,4 @@ mod plans;
 mod projections;
 mod store_concurrency;
 mod store_contract;
+mod versions;

@@ -89,6 +89,9 @@ pub(crate) enum By {
     Member(Uuid),
     /// Platform staff.
     Staff,
+    /// Someone the command's own rules judge (installing into another
+    /// workspace).
+    Anyone,
 }
 
 /// Decides on fresh state and appends, re-deciding after a concurrent

@@ -11,6 +11,7 @@ pub mod sessions;
 pub mod staff_apps;
 pub mod teams;
 pub mod users;
+pub mod versions;
 
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{header, HeaderName, StatusCode};
@@ -46,6 +47,10 @@ use crate::state::AppState;
         apps::set_visibility, apps::set_allowlist, apps::dashboard,
         staff_apps::suspend, staff_apps::reinstate, staff_apps::approve_distribution,
         staff_apps::reject_distribution,
+        versions::create_version, versions::list_versions, versions::get_version,
+        versions::put_manifest, versions::validate, versions::publish,
+        versions::create_install_link, versions::install, versions::uninstall,
+        versions::list_installations, versions::manifest_schema,
     ),
     components(schemas(crate::error::Problem, crate::error::ProblemField)),
     modifiers(&BearerAuth),
@@ -82,6 +87,7 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .merge(teams::router())
         .merge(apps::router())
         .merge(staff_apps::router())
+        .merge(versions::router())
         .route("/openapi.json", get(openapi))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

@@ -1,0 +1,344 @@
+//! Versions, manifests, install links and installs over HTTP.
+
+use gatehouse_tests::fresh_db;
+use gatehouse_tests::server::TestServer;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+struct World {
+    s: TestServer,
+    db: gatehouse_tests::TestDb,
+    staff: String,
+    owner: String,
+    org: String,
+    app: String,
+    at: u64,
+}
+
+async fn world() -> World {
+    let db = fresh_db().await;
+    let s = TestServer::start(&db).await;
+    let staff = s.staff(&db, "ops@example.com").await;
+    let (_, owner, _) = s.user("owner@example.com").await;
+    let (org, at) = s.workspace(&owner, &staff, "maker").await;
+    let body = json!({"name": "Payroll Sync", "slug": "payroll"});
+    let (status, app, at) = s
+        .call(
+            Method::POST,
+            &format!("/v1/orgs/{org}/apps"),
+            &owner,
+            Some(body),
+            at,
+        )
+        .await;
+    assert_eq!(status, 201, "{app}");
+    let app = app["id"].as_str().unwrap().to_owned();
+    World {
+        s,
+        db,
+        staff,
+        owner,
+        org,
+        app,
+        at,
+    }
+}
+
+fn pointers(problem: &Value) -> Vec<String> {
+    problem["errors"]
+        .as_array()
+        .map(|e| {
+            e.iter()
+                .map(|f| f["pointer"].as_str().unwrap().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn only_a_valid_draft_is_published_and_then_never_changes() {
+    let w = world().await;
+    let (s, owner, app) = (&w.s, &w.owner, &w.app);
+    let versions = format!("/v1/apps/{app}/versions");
+    let draft = json!({"label": "1.0.0", "manifest": {"scopes": ["Not A Scope"], "redirect_urls": ["http://x.example.com"]}});
+    let (status, v, at) = s
+        .call(Method::POST, &versions, owner, Some(draft), w.at)
+        .await;
+    assert_eq!((status, v["state"].as_str()), (201, Some("draft")), "{v}");
+    let v_path = format!("{versions}/{}", v["id"].as_str().unwrap());
+
+    let (status, report, _) = s
+        .call(Method::POST, &format!("{v_path}/validate"), owner, None, at)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(report["valid"], false);
+    let got = pointers(&report);
+    for p in [
+        "/manifest",
+        "/manifest/scopes/0",
+        "/manifest/redirect_urls/0",
+    ] {
+        assert!(got.contains(&p.to_owned()), "{p} in {got:?}");
+    }
+    let before = w.db.log_stats().await;
+    let (status, problem, _) = s
+        .call(Method::POST, &format!("{v_path}/publish"), owner, None, at)
+        .await;
+    assert_eq!(status, 422, "an invalid draft is not published: {problem}");
+    assert_eq!(pointers(&problem), got, "publish names the same errors");
+    assert_eq!(w.db.log_stats().await, before);
+
+    let good = json!({"name": "Payroll Sync", "scopes": ["payroll.read"], "webhooks": {"categories": ["payroll.*"]}});
+    let (status, v, at) = s
+        .call(
+            Method::PUT,
+            &format!("{v_path}/manifest"),
+            owner,
+            Some(good.clone()),
+            at,
+        )
+        .await;
+    assert_eq!((status, &v["manifest"]), (200, &good));
+    let (_, report, _) = s
+        .call(Method::POST, &format!("{v_path}/validate"), owner, None, at)
+        .await;
+    assert_eq!(report, json!({"valid": true, "errors": []}));
+    let (status, v, at) = s
+        .call(Method::POST, &format!("{v_path}/publish"), owner, None, at)
+        .await;
+    assert_eq!((status, v["state"].as_str()), (200, Some("published")));
+
+    let (status, problem, _) = s
+        .call(
+            Method::PUT,
+            &format!("{v_path}/manifest"),
+            owner,
+            Some(json!({"name": "x", "scopes": []})),
+            at,
+        )
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("version-published"))
+    );
+    let (status, _, _) = s
+        .call(Method::POST, &format!("{v_path}/publish"), owner, None, at)
+        .await;
+    assert_eq!(status, 409, "publish twice refused");
+    let (status, problem, _) = s
+        .call(
+            Method::POST,
+            &versions,
+            owner,
+            Some(json!({"label": "1.0.0"})),
+            at,
+        )
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("version-label-taken"))
+    );
+
+    let (_, list, _) = s.call(Method::GET, &versions, owner, None, at).await;
+    assert_eq!(list["items"][0]["state"], "published");
+    let (_, dashboard, _) = s
+        .call(
+            Method::GET,
+            &format!("/v1/orgs/{}/dashboard", w.org),
+            owner,
+            None,
+            at,
+        )
+        .await;
+    assert_eq!(dashboard["published_app_count"], 1);
+    assert_eq!(dashboard["draft_version_count"], 0);
+    let schema = s.get("/v1/schemas/app-manifest", None).await;
+    assert_eq!(schema.status(), 200);
+    let schema: Value = serde_json::from_str(&schema.text().await.unwrap()).unwrap();
+    assert_eq!(schema["required"], json!(["name", "scopes"]));
+}
+
+#[tokio::test]
+async fn install_links_honour_visibility_allowlist_expiry_and_single_use() {
+    let w = world().await;
+    let (s, owner, app) = (&w.s, &w.owner, &w.app);
+    let versions = format!("/v1/apps/{app}/versions");
+    let manifest = json!({"name": "Payroll Sync", "scopes": ["payroll.read"]});
+    let (_, v, at) = s
+        .call(
+            Method::POST,
+            &versions,
+            owner,
+            Some(json!({"label": "1.0.0", "manifest": manifest})),
+            w.at,
+        )
+        .await;
+    let v_path = format!("{versions}/{}", v["id"].as_str().unwrap());
+    let (status, problem, _) = s
+        .call(
+            Method::POST,
+            &format!("{v_path}/install-links"),
+            owner,
+            Some(json!({})),
+            at,
+        )
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("version-not-published"))
+    );
+    let (_, _, at) = s
+        .call(Method::POST, &format!("{v_path}/publish"), owner, None, at)
+        .await;
+    let (status, problem, _) = s
+        .call(
+            Method::POST,
+            &format!("{v_path}/install-links"),
+            owner,
+            Some(json!({"expires_in_hours": 721})),
+            at,
+        )
+        .await;
+    assert_eq!(
+        (status, pointers(&problem)),
+        (422, vec!["/expires_in_hours".to_owned()])
+    );
+    let (status, link, at) = s
+        .call(
+            Method::POST,
+            &format!("{v_path}/install-links"),
+            owner,
+            Some(json!({"single_use": true})),
+            at,
+        )
+        .await;
+    assert_eq!(status, 201, "{link}");
+    let token = link["token"].as_str().unwrap().to_owned();
+    let stored: i64 =
+        w.db.client()
+            .await
+            .query_one(
+                "SELECT count(*) FROM events WHERE data::text LIKE '%' || $1 || '%'",
+                &[&token],
+            )
+            .await
+            .unwrap()
+            .get(0);
+    assert_eq!(stored, 0, "the token is never stored");
+
+    // Another workspace: refused while private and not allowlisted.
+    let (_, customer, _) = s.user("customer@example.com").await;
+    let (customer_org, _) = s.workspace(&customer, &w.staff, "customer").await;
+    let install = format!("/v1/install/{token}");
+    let body = json!({"workspace_id": customer_org});
+    let (status, problem, _) = s
+        .call(Method::POST, &install, &customer, Some(body.clone()), at)
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (403, Some("not-allowlisted"))
+    );
+    let (status, _, at) = s
+        .call(
+            Method::PUT,
+            &format!("/v1/apps/{app}/allowlist"),
+            owner,
+            Some(json!({"workspaces": [customer_org]})),
+            at,
+        )
+        .await;
+    assert_eq!(status, 200);
+    // Installing into a workspace the caller is not in is refused.
+    let foreign = json!({"workspace_id": w.org});
+    let (status, _, _) = s
+        .call(Method::POST, &install, &customer, Some(foreign), at)
+        .await;
+    assert_eq!(status, 404);
+    let (status, installed, at) = s
+        .call(Method::POST, &install, &customer, Some(body.clone()), at)
+        .await;
+    assert_eq!(status, 201, "{installed}");
+    assert_eq!(installed["version_id"], v["id"]);
+    let (_, list, _) = s
+        .call(
+            Method::GET,
+            &format!("/v1/orgs/{customer_org}/installations"),
+            &customer,
+            None,
+            at,
+        )
+        .await;
+    assert_eq!(list["items"][0]["app_id"], app.as_str());
+
+    // Single use: a second workspace cannot reuse it.
+    let (_, third, _) = s.user("third@example.com").await;
+    let (third_org, _) = s.workspace(&third, &w.staff, "third").await;
+    let (status, problem, _) = s
+        .call(
+            Method::POST,
+            &install,
+            &third,
+            Some(json!({"workspace_id": third_org})),
+            at,
+        )
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("install-link-used")),
+        "{problem}"
+    );
+    let (status, _, _) = s
+        .call(
+            Method::POST,
+            "/v1/install/gil_nonsense",
+            &third,
+            Some(json!({"workspace_id": third_org})),
+            at,
+        )
+        .await;
+    assert_eq!(status, 404);
+
+    let uninstall = format!("/v1/orgs/{customer_org}/installations/{app}");
+    let (status, _, at) = s
+        .call(Method::DELETE, &uninstall, &customer, None, at)
+        .await;
+    assert_eq!(status, 204);
+    let (status, _, _) = s
+        .call(Method::DELETE, &uninstall, &customer, None, at)
+        .await;
+    assert_eq!(status, 404, "not installed any more");
+}
+
+#[tokio::test]
+async fn developers_and_compliance_cannot_publish() {
+    let w = world().await;
+    let (s, owner, app) = (&w.s, &w.owner, &w.app);
+    let (_, dev, _) = s.user("dev@example.com").await;
+    let (_, auditor, _) = s.user("audit@example.com").await;
+    s.join(owner, &w.org, "dev@example.com", "developer", &dev)
+        .await;
+    let at = s
+        .join(owner, &w.org, "audit@example.com", "compliance", &auditor)
+        .await;
+    let versions = format!("/v1/apps/{app}/versions");
+    let manifest = json!({"name": "Payroll Sync", "scopes": ["payroll.read"]});
+    let (_, v, at) = s
+        .call(
+            Method::POST,
+            &versions,
+            owner,
+            Some(json!({"label": "1.0.0", "manifest": manifest})),
+            at.max(w.at),
+        )
+        .await;
+    let publish = format!("{versions}/{}/publish", v["id"].as_str().unwrap());
+    for token in [&dev, &auditor] {
+        let (status, problem, _) = s.call(Method::POST, &publish, token, None, at).await;
+        assert_eq!(
+            (status, problem["permission"].as_str()),
+            (403, Some("apps.manage"))
+        );
+        let (status, _, _) = s.call(Method::GET, &versions, token, None, at).await;
+        assert_eq!(status, 200, "members read the Versions page");
+    }
+}

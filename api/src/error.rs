@@ -144,8 +144,8 @@ impl ApiError {
         }
     }
 
-    /// The stable code and title.
-    fn code_title(&self) -> (&'static str, &'static str) {
+    /// The stable code and the title of this problem type.
+    pub fn code_title(&self) -> (&'static str, &'static str) {
         match self {
             ApiError::Invalid(_) => ("invalid-input", "The request has invalid fields"),
             ApiError::BadBody { code, .. } => (code, "The request body cannot be read"),

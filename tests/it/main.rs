@@ -8,6 +8,7 @@ mod http;
 mod idempotency;
 mod orgs;
 mod plans;
+mod products;
 mod projections;
 mod store_concurrency;
 mod store_contract;

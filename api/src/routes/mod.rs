@@ -7,6 +7,7 @@ pub mod environments;
 pub mod health;
 pub mod orgs;
 pub mod plans;
+pub mod products;
 pub mod sessions;
 pub mod staff_apps;
 pub mod teams;
@@ -51,6 +52,10 @@ use crate::state::AppState;
         versions::put_manifest, versions::validate, versions::publish,
         versions::create_install_link, versions::install, versions::uninstall,
         versions::list_installations, versions::manifest_schema,
+        products::define_product, products::update_product, products::catalogue,
+        products::get_product, products::request_product, products::list_app_products,
+        products::approval_queue, products::approve, products::reject, products::bulk_decide,
+        products::notifications,
     ),
     components(schemas(crate::error::Problem, crate::error::ProblemField)),
     modifiers(&BearerAuth),
@@ -88,6 +93,7 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .merge(apps::router())
         .merge(staff_apps::router())
         .merge(versions::router())
+        .merge(products::router())
         .route("/openapi.json", get(openapi))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

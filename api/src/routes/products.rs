@@ -1,0 +1,706 @@
+//! API products and approval workflows: staff define products (scopes and
+//! an approval mode), apps request them per credential mode, staff approve
+//! or reject pending requests (one by one or in bulk), and the developer
+//! sees the decision in the organisation's notifications.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use domain::apps::{self, AccessState, App};
+use domain::products::{self, Product};
+use event_schemas::app::{product_stream, ApprovalMode, ProductDefined, ProductEvent};
+use event_schemas::{ExpectedVersion, NewEvent};
+use event_store::{AppendError, EventStore, EventStoreExt};
+use serde::{Deserialize, Serialize};
+use tokio_postgres::types::Json as PgJson;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::apps::{app_org_for, authorize_workspace_read, execute, By};
+use crate::command::{Committed, RequestMeta};
+use crate::error::{ApiError, Problem};
+use crate::extract::{ApiJson, MinPosition, Session, Staff};
+use crate::page::{Page, PageQuery, Paging};
+use crate::state::AppState;
+
+/// Routes of this module.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/staff/products", post(define_product))
+        .route("/v1/staff/products/{product}", put(update_product))
+        .route("/v1/products", get(catalogue))
+        .route("/v1/products/{product}", get(get_product))
+        .route(
+            "/v1/apps/{app}/products",
+            post(request_product).get(list_app_products),
+        )
+        .route("/v1/staff/approvals", get(approval_queue))
+        .route(
+            "/v1/staff/apps/{app}/access/{request}/approve",
+            post(approve),
+        )
+        .route("/v1/staff/apps/{app}/access/{request}/reject", post(reject))
+        .route("/v1/staff/approvals/bulk", post(bulk_decide))
+        .route("/v1/orgs/{org}/notifications", get(notifications))
+}
+
+/// A product definition (staff).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProductRequest {
+    /// Display name.
+    pub name: String,
+    /// What it offers.
+    #[serde(default)]
+    pub description: String,
+    /// Scopes a credential with access carries.
+    pub scopes: Vec<String>,
+    /// `{"mode": "auto"}`, `{"mode": "manual"}`, or
+    /// `{"mode": "conditional", "test": "auto", "live": "manual"}`.
+    #[schema(value_type = Object)]
+    pub approval: ApprovalMode,
+}
+
+/// A product in the catalogue.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProductView {
+    /// Id.
+    pub id: Uuid,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Scopes granted with access.
+    pub scopes: Vec<String>,
+    /// How requests are decided.
+    #[schema(value_type = Object)]
+    pub approval: ApprovalMode,
+}
+
+impl ProductView {
+    fn of(d: &ProductDefined) -> Self {
+        ProductView {
+            id: d.product_id,
+            name: d.name.clone(),
+            description: d.description.clone(),
+            scopes: d.scopes.clone(),
+            approval: d.approval,
+        }
+    }
+
+    fn from_row(r: &tokio_postgres::Row) -> Self {
+        let PgJson(scopes) = r.get("scopes");
+        let PgJson(approval) = r.get("approval");
+        ProductView {
+            id: r.get("product_id"),
+            name: r.get("name"),
+            description: r.get("description"),
+            scopes,
+            approval,
+        }
+    }
+}
+
+/// Loads a product from the log with its stream version.
+async fn load_product(state: &AppState, id: Uuid) -> Result<(Product, u64), ApiError> {
+    let events = state
+        .store
+        .read_stream(&product_stream(id), 1, 1_000_000)
+        .await?;
+    let mut decoded = Vec::with_capacity(events.len());
+    for e in &events {
+        if let Some(p) = ProductEvent::decode(e).map_err(ApiError::internal)? {
+            decoded.push(p);
+        }
+    }
+    let version = events.last().map_or(0, |e| e.stream_version);
+    Ok((Product::from_events(&decoded), version))
+}
+
+/// Define an API product (staff).
+#[utoipa::path(post, path = "/v1/staff/products", tag = "products",
+    request_body = ProductRequest,
+    responses((status = 201, body = ProductView), (status = 403, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn define_product(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    staff: Staff,
+    ApiJson(body): ApiJson<ProductRequest>,
+) -> Result<Committed<ProductView>, ApiError> {
+    let product_id = Uuid::now_v7();
+    let events = products::define(ProductDefined {
+        product_id,
+        name: body.name,
+        description: body.description,
+        scopes: body.scopes,
+        approval: body.approval,
+    })?;
+    let ProductEvent::Defined(defined) = &events[0] else {
+        return Err(ApiError::Internal("define returns a definition".into()));
+    };
+    let view = ProductView::of(defined);
+    let metadata = meta.metadata(staff.actor());
+    let appended = state
+        .store
+        .append(
+            &product_stream(product_id),
+            ExpectedVersion::NoStream,
+            events
+                .iter()
+                .map(|e| NewEvent::from_domain(e, metadata.clone()))
+                .collect(),
+        )
+        .await?;
+    Ok(Committed {
+        status: StatusCode::CREATED,
+        position: appended.last_position,
+        body: Some(view),
+    })
+}
+
+/// Replace a product's definition (staff). Approved apps keep the scopes
+/// they were granted; new approvals get the new ones.
+#[utoipa::path(put, path = "/v1/staff/products/{product}", tag = "products",
+    request_body = ProductRequest,
+    responses((status = 200, body = ProductView), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn update_product(
+    State(state): State<AppState>,
+    Path(product_id): Path<Uuid>,
+    meta: RequestMeta,
+    staff: Staff,
+    ApiJson(body): ApiJson<ProductRequest>,
+) -> Result<Committed<ProductView>, ApiError> {
+    let (product, version) = load_product(&state, product_id).await?;
+    let events = products::update(
+        &product,
+        ProductDefined {
+            product_id,
+            name: body.name,
+            description: body.description,
+            scopes: body.scopes,
+            approval: body.approval,
+        },
+    )?
+    .ok_or(ApiError::NotFound)?;
+    let ProductEvent::Updated(defined) = &events[0] else {
+        return Err(ApiError::Internal("update returns a definition".into()));
+    };
+    let view = ProductView::of(defined);
+    let metadata = meta.metadata(staff.actor());
+    let appended = state
+        .store
+        .append(
+            &product_stream(product_id),
+            ExpectedVersion::Exact(version),
+            events
+                .iter()
+                .map(|e| NewEvent::from_domain(e, metadata.clone()))
+                .collect(),
+        )
+        .await
+        .map_err(|e| match e {
+            AppendError::Conflict { .. } => ApiError::Conflict {
+                code: "concurrent-modification",
+                detail: "the product changed meanwhile; re-read it and retry".into(),
+            },
+            other => other.into(),
+        })?;
+    Ok(Committed {
+        status: StatusCode::OK,
+        position: appended.last_position,
+        body: Some(view),
+    })
+}
+
+const PRODUCT_COLUMNS: &str = "product_id, name, description, scopes, approval, created_at";
+
+/// The product catalogue, oldest first.
+#[utoipa::path(get, path = "/v1/products", tag = "products",
+    params(PageQuery),
+    responses((status = 200, body = Page<ProductView>)),
+    security(("bearer" = [])))]
+pub async fn catalogue(
+    State(state): State<AppState>,
+    min: MinPosition,
+    _session: Session,
+    paging: Paging<(DateTime<Utc>, Uuid)>,
+) -> Result<Json<Page<ProductView>>, ApiError> {
+    min.wait(&state, &["apps"]).await?;
+    let (after_at, after_id) = paging.after.unzip();
+    let client = state.pool.get().await?;
+    let rows = client
+        .query(
+            &format!(
+                "SELECT {PRODUCT_COLUMNS} FROM rm.products \
+                 WHERE $1::timestamptz IS NULL OR (created_at, product_id) > ($1, $2) \
+                 ORDER BY created_at, product_id LIMIT $3"
+            ),
+            &[&after_at, &after_id, &paging.fetch()],
+        )
+        .await?;
+    let items = rows
+        .iter()
+        .map(|r| {
+            (
+                (r.get("created_at"), r.get("product_id")),
+                ProductView::from_row(r),
+            )
+        })
+        .collect();
+    Ok(Json(Page::keyed(items, &paging)))
+}
+
+/// A product.
+#[utoipa::path(get, path = "/v1/products/{product}", tag = "products",
+    responses((status = 200, body = ProductView), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn get_product(
+    State(state): State<AppState>,
+    Path(product): Path<Uuid>,
+    min: MinPosition,
+    _session: Session,
+) -> Result<Json<ProductView>, ApiError> {
+    min.wait(&state, &["apps"]).await?;
+    let client = state.pool.get().await?;
+    let row = client
+        .query_opt(
+            &format!("SELECT {PRODUCT_COLUMNS} FROM rm.products WHERE product_id = $1"),
+            &[&product],
+        )
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(Json(ProductView::from_row(&row)))
+}
+
+/// `POST /v1/apps/{app}/products` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AccessRequest {
+    /// The product.
+    pub product_id: Uuid,
+    /// `test` or `live`: the credential mode the access is for.
+    pub mode: String,
+}
+
+/// An app's request for a product.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccessView {
+    /// The request.
+    pub id: Uuid,
+    /// The app.
+    pub app_id: Uuid,
+    /// The product.
+    pub product_id: Uuid,
+    /// `test` or `live`.
+    pub mode: String,
+    /// `pending`, `approved` or `rejected`.
+    pub state: String,
+    /// Scopes granted (approved only).
+    pub scopes: Vec<String>,
+    /// Why it was rejected.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl AccessView {
+    fn of(app: &App, id: Uuid) -> Option<Self> {
+        let a = app.access.get(&id)?;
+        let (state, scopes, reason) = match &a.state {
+            AccessState::Pending => ("pending", Vec::new(), None),
+            AccessState::Approved(s) => ("approved", s.clone(), None),
+            AccessState::Rejected(r) => ("rejected", Vec::new(), Some(r.clone())),
+        };
+        Some(AccessView {
+            id,
+            app_id: app.id,
+            product_id: a.product_id,
+            mode: a.mode.clone(),
+            state: state.into(),
+            scopes,
+            reason,
+        })
+    }
+
+    fn from_row(r: &tokio_postgres::Row) -> Self {
+        let PgJson(scopes) = r.get("scopes");
+        AccessView {
+            id: r.get("request_id"),
+            app_id: r.get("app_id"),
+            product_id: r.get("product_id"),
+            mode: r.get("mode"),
+            state: r.get("state"),
+            scopes,
+            reason: r.get("reason"),
+        }
+    }
+}
+
+/// Request a product for an app: approved at once when its mode says
+/// auto, otherwise queued for staff.
+#[utoipa::path(post, path = "/v1/apps/{app}/products", tag = "products",
+    request_body = AccessRequest,
+    responses((status = 201, body = AccessView), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn request_product(
+    State(state): State<AppState>,
+    Path(app_id): Path<Uuid>,
+    meta: RequestMeta,
+    session: Session,
+    ApiJson(body): ApiJson<AccessRequest>,
+) -> Result<Committed<AccessView>, ApiError> {
+    let (product, _) = load_product(&state, body.product_id).await?;
+    let request_id = Uuid::now_v7();
+    let (app, _, position) = execute(
+        &state,
+        app_id,
+        By::Member(session.user_id),
+        None,
+        &meta,
+        session.actor(),
+        |org, app| {
+            apps::request_access(org, app, session.user_id, request_id, &product, &body.mode)
+        },
+    )
+    .await?;
+    Ok(Committed {
+        status: StatusCode::CREATED,
+        position,
+        body: Some(AccessView::of(&app, request_id).ok_or(ApiError::NotFound)?),
+    })
+}
+
+const ACCESS_COLUMNS: &str =
+    "request_id, app_id, product_id, mode, state, scopes, reason, requested_at";
+
+/// An app's product requests and their state (subscribed products).
+#[utoipa::path(get, path = "/v1/apps/{app}/products", tag = "products",
+    params(PageQuery),
+    responses((status = 200, body = Page<AccessView>), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn list_app_products(
+    State(state): State<AppState>,
+    Path(app): Path<Uuid>,
+    min: MinPosition,
+    session: Session,
+    paging: Paging<(DateTime<Utc>, Uuid)>,
+) -> Result<Json<Page<AccessView>>, ApiError> {
+    min.wait(&state, &["orgs", "apps"]).await?;
+    app_org_for(&state, app, session.user_id).await?;
+    let (after_at, after_id) = paging.after.unzip();
+    let client = state.pool.get().await?;
+    let rows = client
+        .query(
+            &format!(
+                "SELECT {ACCESS_COLUMNS} FROM rm.access_requests WHERE app_id = $1 \
+                 AND ($2::timestamptz IS NULL OR (requested_at, request_id) > ($2, $3)) \
+                 ORDER BY requested_at, request_id LIMIT $4"
+            ),
+            &[&app, &after_at, &after_id, &paging.fetch()],
+        )
+        .await?;
+    let items = rows
+        .iter()
+        .map(|r| {
+            (
+                (r.get("requested_at"), r.get("request_id")),
+                AccessView::from_row(r),
+            )
+        })
+        .collect();
+    Ok(Json(Page::keyed(items, &paging)))
+}
+
+/// Pending product requests, oldest first (staff): the approval queue.
+#[utoipa::path(get, path = "/v1/staff/approvals", tag = "staff",
+    params(PageQuery),
+    responses((status = 200, body = Page<AccessView>), (status = 403, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn approval_queue(
+    State(state): State<AppState>,
+    min: MinPosition,
+    _staff: Staff,
+    paging: Paging<(DateTime<Utc>, Uuid)>,
+) -> Result<Json<Page<AccessView>>, ApiError> {
+    min.wait(&state, &["apps"]).await?;
+    let (after_at, after_id) = paging.after.unzip();
+    let client = state.pool.get().await?;
+    let rows = client
+        .query(
+            &format!(
+                "SELECT {ACCESS_COLUMNS} FROM rm.access_requests WHERE state = 'pending' \
+                 AND ($1::timestamptz IS NULL OR (requested_at, request_id) > ($1, $2)) \
+                 ORDER BY requested_at, request_id LIMIT $3"
+            ),
+            &[&after_at, &after_id, &paging.fetch()],
+        )
+        .await?;
+    let items = rows
+        .iter()
+        .map(|r| {
+            (
+                (r.get("requested_at"), r.get("request_id")),
+                AccessView::from_row(r),
+            )
+        })
+        .collect();
+    Ok(Json(Page::keyed(items, &paging)))
+}
+
+/// A staff decision's reason.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionRequest {
+    /// Why (required to reject).
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+async fn decide(
+    state: &AppState,
+    app_id: Uuid,
+    request_id: Uuid,
+    approve: bool,
+    reason: Option<&str>,
+    meta: &RequestMeta,
+    staff: &Staff,
+) -> Result<(AccessView, u64), ApiError> {
+    let (app, _, _) = super::apps::load(state, app_id).await?;
+    let product_id = app
+        .access
+        .get(&request_id)
+        .map(|a| a.product_id)
+        .ok_or(ApiError::NotFound)?;
+    let (product, _) = load_product(state, product_id).await?;
+    let (app, _, position) = execute(
+        state,
+        app_id,
+        By::Staff,
+        None,
+        meta,
+        staff.actor(),
+        |_, app| apps::decide_access(app, request_id, approve, reason, &product),
+    )
+    .await?;
+    let view = AccessView::of(&app, request_id).ok_or(ApiError::NotFound)?;
+    Ok((view, position))
+}
+
+/// Approve a pending product request; the app's credentials carry the
+/// product's scopes from now on.
+#[utoipa::path(post, path = "/v1/staff/apps/{app}/access/{request}/approve", tag = "staff",
+    request_body = DecisionRequest,
+    responses((status = 200, body = AccessView), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn approve(
+    State(state): State<AppState>,
+    Path((app, request)): Path<(Uuid, Uuid)>,
+    meta: RequestMeta,
+    staff: Staff,
+    ApiJson(body): ApiJson<DecisionRequest>,
+) -> Result<Committed<AccessView>, ApiError> {
+    let (view, position) = decide(
+        &state,
+        app,
+        request,
+        true,
+        body.reason.as_deref(),
+        &meta,
+        &staff,
+    )
+    .await?;
+    Ok(Committed {
+        status: StatusCode::OK,
+        position,
+        body: Some(view),
+    })
+}
+
+/// Reject a pending product request with a reason the developer sees.
+#[utoipa::path(post, path = "/v1/staff/apps/{app}/access/{request}/reject", tag = "staff",
+    request_body = DecisionRequest,
+    responses((status = 200, body = AccessView), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn reject(
+    State(state): State<AppState>,
+    Path((app, request)): Path<(Uuid, Uuid)>,
+    meta: RequestMeta,
+    staff: Staff,
+    ApiJson(body): ApiJson<DecisionRequest>,
+) -> Result<Committed<AccessView>, ApiError> {
+    let (view, position) = decide(
+        &state,
+        app,
+        request,
+        false,
+        body.reason.as_deref(),
+        &meta,
+        &staff,
+    )
+    .await?;
+    Ok(Committed {
+        status: StatusCode::OK,
+        position,
+        body: Some(view),
+    })
+}
+
+/// One request in a bulk decision.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkItem {
+    /// The app.
+    pub app_id: Uuid,
+    /// The request.
+    pub request_id: Uuid,
+}
+
+/// `POST /v1/staff/approvals/bulk` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkRequest {
+    /// `approve` or `reject`.
+    pub decision: String,
+    /// Why (required to reject).
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Up to 100 requests.
+    pub items: Vec<BulkItem>,
+}
+
+/// The outcome for one request of a bulk decision.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BulkOutcome {
+    /// The app.
+    pub app_id: Uuid,
+    /// The request.
+    pub request_id: Uuid,
+    /// HTTP status this request alone would have had.
+    pub status: u16,
+    /// The problem code when refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+}
+
+/// The outcome of a bulk decision.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BulkView {
+    /// One outcome per item, in order.
+    pub results: Vec<BulkOutcome>,
+}
+
+/// Approve or reject several requests; each is decided on its own (one
+/// refused does not stop the others) and reported.
+#[utoipa::path(post, path = "/v1/staff/approvals/bulk", tag = "staff",
+    request_body = BulkRequest,
+    responses((status = 200, body = BulkView), (status = 403, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn bulk_decide(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    staff: Staff,
+    ApiJson(body): ApiJson<BulkRequest>,
+) -> Result<Committed<BulkView>, ApiError> {
+    let mut checks = domain::validate::Checks::default();
+    checks
+        .check(
+            body.decision == "approve" || body.decision == "reject",
+            "/decision",
+            "must be approve or reject",
+        )
+        .check(
+            (1..=100).contains(&body.items.len()),
+            "/items",
+            "must hold 1 to 100 requests",
+        );
+    checks.finish()?;
+    let approve = body.decision == "approve";
+    let mut results = Vec::with_capacity(body.items.len());
+    let mut position = 0;
+    for item in &body.items {
+        let outcome = decide(
+            &state,
+            item.app_id,
+            item.request_id,
+            approve,
+            body.reason.as_deref(),
+            &meta,
+            &staff,
+        )
+        .await;
+        let (status, code) = match outcome {
+            Ok((_, p)) => {
+                position = position.max(p);
+                (200, None)
+            }
+            Err(e) => (e.status_code().as_u16(), Some(e.code_title().0.to_owned())),
+        };
+        results.push(BulkOutcome {
+            app_id: item.app_id,
+            request_id: item.request_id,
+            status,
+            code,
+        });
+    }
+    Ok(Committed {
+        status: StatusCode::OK,
+        position,
+        body: Some(BulkView { results }),
+    })
+}
+
+/// A notification for a workspace.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NotificationView {
+    /// Log position of the decision (also the cursor).
+    pub position: i64,
+    /// The app concerned.
+    pub app_id: Uuid,
+    /// `product_access.approved`, `product_access.rejected`,
+    /// `distribution.approved`, `distribution.rejected`.
+    pub kind: String,
+    /// What to tell the developer.
+    pub message: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// Staff decisions on the organisation's apps, newest first.
+#[utoipa::path(get, path = "/v1/orgs/{org}/notifications", tag = "products",
+    params(("org" = Uuid, Path, description = "Organization id"), PageQuery),
+    responses((status = 200, body = Page<NotificationView>), (status = 402, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn notifications(
+    State(state): State<AppState>,
+    Path(org): Path<Uuid>,
+    min: MinPosition,
+    session: Session,
+    paging: Paging<i64>,
+) -> Result<Json<Page<NotificationView>>, ApiError> {
+    min.wait(&state, &["orgs", "apps"]).await?;
+    authorize_workspace_read(&state, org, session.user_id).await?;
+    let client = state.pool.get().await?;
+    let rows = client
+        .query(
+            "SELECT position, app_id, kind, message, at FROM rm.notifications WHERE org_id = $1 \
+             AND ($2::bigint IS NULL OR position < $2) ORDER BY position DESC LIMIT $3",
+            &[&org, &paging.after, &paging.fetch()],
+        )
+        .await?;
+    let items = rows
+        .iter()
+        .map(|r| NotificationView {
+            position: r.get(0),
+            app_id: r.get(1),
+            kind: r.get(2),
+            message: r.get(3),
+            at: r.get(4),
+        })
+        .collect();
+    Ok(Json(Page::new(items, &paging, |n| n.position)))
+}

@@ -10,6 +10,7 @@ mod orgs;
 mod plans;
 mod products;
 mod projections;
+mod staff_ops;
 mod store_concurrency;
 mod store_contract;
 mod versions;

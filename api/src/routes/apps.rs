@@ -329,7 +329,7 @@ impl AppView {
         }
     }
 
-    fn from_row(r: &tokio_postgres::Row) -> Self {
+    pub(crate) fn from_row(r: &tokio_postgres::Row) -> Self {
         let PgJson(origins) = r.get("origins");
         let PgJson(callback_urls) = r.get("callback_urls");
         let PgJson(attributes) = r.get("attributes");
@@ -369,7 +369,8 @@ pub struct DistributionRequestView {
     pub visibility: String,
 }
 
-const APP_COLUMNS: &str = "app_id, org_id, team_id, name, slug, description, origins, \
+/// The columns [`AppView::from_row`] reads.
+pub(crate) const APP_COLUMNS: &str = "app_id, org_id, team_id, name, slug, description, origins, \
     callback_urls, attributes, sandbox_tenant_id, status, suspended_reason, visibility, \
     allowlist, version, created_at, \
     (SELECT d.request_id FROM rm.distribution_requests d \

@@ -1,25 +1,38 @@
-//! Staff operations on apps: suspend and reinstate (with a reason), and
-//! decide distribution requests.
+//! Staff operations on apps: suspend and reinstate (one, or every app
+//! matching criteria), decide distribution requests, export app data as
+//! JSON Lines (streamed in pages, never held whole in memory), and the
+//! reports: app inventory and inactive apps. (High-usage apps need usage
+//! metering, which comes with the credentials issue.)
 
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::routing::post;
-use axum::Router;
+use std::collections::BTreeMap;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
 use domain::apps;
-use serde::Deserialize;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::apps::{execute, AppView, By};
+use super::apps::{execute, AppView, By, APP_COLUMNS};
 use crate::command::{Committed, RequestMeta};
 use crate::error::{ApiError, Problem};
-use crate::extract::{ApiJson, Staff};
+use crate::extract::{ApiJson, MinPosition, Staff};
+use crate::page::{Page, PageQuery, Paging};
 use crate::state::AppState;
 
 /// Routes of this module.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/staff/apps/{app}/suspend", post(suspend))
+        .route("/v1/staff/apps/suspend", post(suspend_matching))
+        .route("/v1/staff/apps/export", get(export))
+        .route("/v1/staff/reports/app-inventory", get(inventory))
+        .route("/v1/staff/reports/inactive-apps", get(inactive_apps))
         .route("/v1/staff/apps/{app}/reinstate", post(reinstate))
         .route(
             "/v1/staff/apps/{app}/distribution/{request}/approve",
@@ -134,4 +147,367 @@ pub async fn reject_distribution(
         apps::decide_distribution(a, request, false, body.reason.as_deref())
     })
     .await
+}
+
+/// Which apps a bulk suspension applies to; at least one criterion.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SuspendMatchingRequest {
+    /// Why (shown to the developers).
+    pub reason: String,
+    /// Apps of this organisation.
+    #[serde(default)]
+    pub org_id: Option<Uuid>,
+    /// Apps in one of these statuses (`active`, `pending`).
+    #[serde(default)]
+    pub status: Option<Vec<String>>,
+    /// Apps with no activity for at least this many days.
+    #[serde(default)]
+    pub inactive_days: Option<i32>,
+    /// Report the matches without suspending.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// The outcome for one app.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SuspendOutcome {
+    /// The app.
+    pub app_id: Uuid,
+    /// HTTP status suspending it alone would have had (200 when done).
+    pub status: u16,
+    /// The problem code when refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+}
+
+/// The outcome of a bulk suspension.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SuspendMatchingView {
+    /// Apps matched (at most 1000 per call; call again for more).
+    pub matched: usize,
+    /// Whether anything was suspended.
+    pub dry_run: bool,
+    /// One outcome per matched app.
+    pub results: Vec<SuspendOutcome>,
+}
+
+/// The most apps one bulk suspension touches.
+const SUSPEND_BATCH: i64 = 1000;
+
+/// Suspend every app matching the criteria (not deleted, not already
+/// suspended), each by its own command, and report each.
+#[utoipa::path(post, path = "/v1/staff/apps/suspend", tag = "staff",
+    request_body = SuspendMatchingRequest,
+    responses((status = 200, body = SuspendMatchingView), (status = 403, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn suspend_matching(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    min: MinPosition,
+    staff: Staff,
+    ApiJson(body): ApiJson<SuspendMatchingRequest>,
+) -> Result<Committed<SuspendMatchingView>, ApiError> {
+    let mut checks = domain::validate::Checks::default();
+    checks
+        .check(
+            body.org_id.is_some() || body.status.is_some() || body.inactive_days.is_some(),
+            "",
+            "give at least one criterion: org_id, status or inactive_days",
+        )
+        .check(
+            body.inactive_days.is_none_or(|d| (1..=3650).contains(&d)),
+            "/inactive_days",
+            "must be 1 to 3650",
+        )
+        .display_name("/reason", body.reason.trim(), 500);
+    for (i, s) in body.status.iter().flatten().enumerate() {
+        checks.check(
+            s == "active" || s == "pending",
+            &format!("/status/{i}"),
+            "must be active or pending",
+        );
+    }
+    checks.finish()?;
+    min.wait(&state, &["apps"]).await?;
+    let client = state.pool.get().await?;
+    let rows = client
+        .query(
+            "SELECT app_id FROM rm.apps WHERE deleted_at IS NULL AND suspended_reason IS NULL \
+             AND ($1::uuid IS NULL OR org_id = $1) \
+             AND ($2::text[] IS NULL OR status = ANY($2)) \
+             AND ($3::int IS NULL OR last_activity_at < now() - make_interval(days => $3)) \
+             ORDER BY created_at, app_id LIMIT $4",
+            &[
+                &body.org_id,
+                &body.status,
+                &body.inactive_days,
+                &SUSPEND_BATCH,
+            ],
+        )
+        .await?;
+    drop(client);
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.get(0)).collect();
+    let mut results = Vec::with_capacity(ids.len());
+    let mut position = 0;
+    for app_id in &ids {
+        if body.dry_run {
+            results.push(SuspendOutcome {
+                app_id: *app_id,
+                status: 200,
+                code: None,
+            });
+            continue;
+        }
+        let outcome = execute(
+            &state,
+            *app_id,
+            By::Staff,
+            None,
+            &meta,
+            staff.actor(),
+            |_, a| apps::suspend(a, &body.reason),
+        )
+        .await;
+        let (status, code) = match outcome {
+            Ok((_, _, p)) => {
+                position = position.max(p);
+                (200, None)
+            }
+            Err(e) => (e.status_code().as_u16(), Some(e.code_title().0.to_owned())),
+        };
+        results.push(SuspendOutcome {
+            app_id: *app_id,
+            status,
+            code,
+        });
+    }
+    Ok(Committed {
+        status: StatusCode::OK,
+        position,
+        body: Some(SuspendMatchingView {
+            matched: ids.len(),
+            dry_run: body.dry_run,
+            results,
+        }),
+    })
+}
+
+/// `GET /v1/staff/apps/export` filters.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ExportQuery {
+    /// Only this organisation's apps.
+    pub org_id: Option<Uuid>,
+}
+
+/// Rows fetched per round trip while exporting.
+const EXPORT_PAGE: i64 = 500;
+
+/// Every app (deleted ones included, with their status) as JSON Lines, one
+/// app per line, oldest first. Streamed page by page: memory stays flat
+/// however many apps there are.
+#[utoipa::path(get, path = "/v1/staff/apps/export", tag = "staff",
+    params(ExportQuery),
+    responses((status = 200, content_type = "application/x-ndjson", body = String), (status = 403, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn export(
+    State(state): State<AppState>,
+    min: MinPosition,
+    _staff: Staff,
+    Query(q): Query<ExportQuery>,
+) -> Result<Response, ApiError> {
+    min.wait(&state, &["apps"]).await?;
+    type Cursor = Option<(DateTime<Utc>, Uuid)>;
+    let pages = futures::stream::try_unfold(
+        Some(None::<(DateTime<Utc>, Uuid)>),
+        move |next: Option<Cursor>| {
+            let state = state.clone();
+            async move {
+                let Some(after) = next else {
+                    return Ok::<_, ApiError>(None);
+                };
+                let (after_at, after_id) = after.unzip();
+                let client = state.pool.get().await?;
+                let rows = client
+                    .query(
+                        &format!(
+                            "SELECT {APP_COLUMNS}, last_activity_at, deleted_at FROM rm.apps \
+                         WHERE ($1::uuid IS NULL OR org_id = $1) \
+                         AND ($2::timestamptz IS NULL OR (created_at, app_id) > ($2, $3)) \
+                         ORDER BY created_at, app_id LIMIT $4"
+                        ),
+                        &[&q.org_id, &after_at, &after_id, &EXPORT_PAGE],
+                    )
+                    .await?;
+                if rows.is_empty() {
+                    return Ok(None);
+                }
+                let mut chunk = Vec::with_capacity(rows.len() * 512);
+                for r in &rows {
+                    let line = ExportLine {
+                        app: AppView::from_row(r),
+                        created_at: r.get("created_at"),
+                        last_activity_at: r.get("last_activity_at"),
+                        deleted_at: r.get("deleted_at"),
+                    };
+                    serde_json::to_writer(&mut chunk, &line).map_err(ApiError::internal)?;
+                    chunk.push(b'\n');
+                }
+                let last = rows.last().map(|r| (r.get("created_at"), r.get("app_id")));
+                let next = (rows.len() as i64 == EXPORT_PAGE).then_some(last);
+                Ok(Some((Bytes::from(chunk), next)))
+            }
+        },
+    );
+    // An error mid-stream can only cut the body short; log it so the
+    // operator knows the file is incomplete.
+    let pages = futures::TryStreamExt::inspect_err(pages, |e| {
+        tracing::error!(error = %e, "app export failed mid-stream");
+    });
+    Ok((
+        [(header::CONTENT_TYPE, "application/x-ndjson")],
+        Body::from_stream(pages),
+    )
+        .into_response())
+}
+
+/// One line of the export.
+#[derive(Debug, Serialize)]
+struct ExportLine {
+    #[serde(flatten)]
+    app: AppView,
+    created_at: DateTime<Utc>,
+    last_activity_at: DateTime<Utc>,
+    deleted_at: Option<DateTime<Utc>>,
+}
+
+/// The app inventory report.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InventoryView {
+    /// Apps not deleted.
+    pub total: i64,
+    /// Deleted apps (kept for history).
+    pub deleted: i64,
+    /// By status.
+    pub by_status: BTreeMap<String, i64>,
+    /// By visibility.
+    pub by_visibility: BTreeMap<String, i64>,
+    /// Apps with a published version.
+    pub with_published_version: i64,
+    /// Organisations with at least one app.
+    pub organizations: i64,
+}
+
+/// App inventory: how many apps, in which states, across the platform.
+#[utoipa::path(get, path = "/v1/staff/reports/app-inventory", tag = "staff",
+    responses((status = 200, body = InventoryView), (status = 403, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn inventory(
+    State(state): State<AppState>,
+    min: MinPosition,
+    _staff: Staff,
+) -> Result<Json<InventoryView>, ApiError> {
+    min.wait(&state, &["apps"]).await?;
+    let client = state.pool.get().await?;
+    let row = client
+        .query_one(
+            "SELECT count(*) FILTER (WHERE deleted_at IS NULL), \
+                    count(*) FILTER (WHERE deleted_at IS NOT NULL), \
+                    count(DISTINCT org_id) FILTER (WHERE deleted_at IS NULL), \
+                    (SELECT count(DISTINCT v.app_id) FROM rm.app_versions v JOIN rm.apps a USING (app_id) \
+                      WHERE v.state = 'published' AND a.deleted_at IS NULL) \
+             FROM rm.apps",
+            &[],
+        )
+        .await?;
+    let group = |column: &'static str| {
+        let client = &client;
+        async move {
+            let rows = client
+                .query(
+                    &format!(
+                        "SELECT {column}, count(*) FROM rm.apps WHERE deleted_at IS NULL GROUP BY 1"
+                    ),
+                    &[],
+                )
+                .await?;
+            Ok::<BTreeMap<String, i64>, ApiError>(
+                rows.iter().map(|r| (r.get(0), r.get(1))).collect(),
+            )
+        }
+    };
+    Ok(Json(InventoryView {
+        total: row.get(0),
+        deleted: row.get(1),
+        organizations: row.get(2),
+        with_published_version: row.get(3),
+        by_status: group("status").await?,
+        by_visibility: group("visibility").await?,
+    }))
+}
+
+/// `GET /v1/staff/reports/inactive-apps` parameters.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct InactiveQuery {
+    /// No activity for at least this many days (default 30).
+    pub days: Option<i32>,
+}
+
+/// An inactive app.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InactiveAppView {
+    /// The app.
+    #[serde(flatten)]
+    pub app: AppView,
+    /// Its last activity.
+    pub last_activity_at: DateTime<Utc>,
+}
+
+/// Apps with no activity for N days, least recently active first.
+/// Activity is the app's last event; once usage is metered, its last call.
+#[utoipa::path(get, path = "/v1/staff/reports/inactive-apps", tag = "staff",
+    params(InactiveQuery, PageQuery),
+    responses((status = 200, body = Page<InactiveAppView>), (status = 403, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn inactive_apps(
+    State(state): State<AppState>,
+    min: MinPosition,
+    _staff: Staff,
+    Query(q): Query<InactiveQuery>,
+    paging: Paging<(DateTime<Utc>, Uuid)>,
+) -> Result<Json<Page<InactiveAppView>>, ApiError> {
+    let days = q.days.unwrap_or(30);
+    if !(0..=3650).contains(&days) {
+        return Err(ApiError::BadBody {
+            status: StatusCode::BAD_REQUEST,
+            code: "invalid-query",
+            detail: "days must be 0 to 3650".into(),
+        });
+    }
+    min.wait(&state, &["apps"]).await?;
+    let (after_at, after_id) = paging.after.unzip();
+    let client = state.pool.get().await?;
+    let rows = client
+        .query(
+            &format!(
+                "SELECT {APP_COLUMNS}, last_activity_at FROM rm.apps \
+                 WHERE deleted_at IS NULL AND last_activity_at <= now() - make_interval(days => $1) \
+                 AND ($2::timestamptz IS NULL OR (last_activity_at, app_id) > ($2, $3)) \
+                 ORDER BY last_activity_at, app_id LIMIT $4"
+            ),
+            &[&days, &after_at, &after_id, &paging.fetch()],
+        )
+        .await?;
+    let items = rows
+        .iter()
+        .map(|r| {
+            let at: DateTime<Utc> = r.get("last_activity_at");
+            let view = InactiveAppView {
+                app: AppView::from_row(r),
+                last_activity_at: at,
+            };
+            ((at, view.app.id), view)
+        })
+        .collect();
+    Ok(Json(Page::keyed(items, &paging)))
 }

@@ -118,6 +118,15 @@ async fn dump(db: &TestDb) -> String {
         ("rm.review_steps", "org_id, step"),
         ("rm.teams", "team_id"),
         ("rm.team_members", "team_id, user_id"),
+        ("rm.apps", "app_id"),
+        ("rm.app_members", "app_id, user_id"),
+        ("rm.app_versions", "version_id"),
+        ("rm.install_links", "link_id"),
+        ("rm.installations", "app_id, org_id"),
+        ("rm.access_requests", "request_id"),
+        ("rm.distribution_requests", "request_id"),
+        ("rm.products", "product_id"),
+        ("rm.notifications", "position"),
     ] {
         let row = client
             .query_one(
@@ -132,6 +141,110 @@ async fn dump(db: &TestDb) -> String {
         out.push('\n');
     }
     out
+}
+
+/// Apps, versions, installs, products and staff decisions; returns the
+/// position reached.
+async fn apps_activity(s: &TestServer, db: &TestDb, owner: &str) -> u64 {
+    use reqwest::Method;
+    use serde_json::json;
+    let staff = s.staff(db, "ops@example.com").await;
+    let (org, at) = s.workspace(owner, &staff, "apps-rebuilt").await;
+    let body = json!({"name": "Rebuilt", "slug": "rebuilt-app", "attributes": {"k": "v"},
+        "origins": ["https://rebuilt.example.com"]});
+    let (_, app, at) = s
+        .call(
+            Method::POST,
+            &format!("/v1/orgs/{org}/apps"),
+            owner,
+            Some(body),
+            at,
+        )
+        .await;
+    let app = app["id"].as_str().unwrap().to_owned();
+    let manifest = json!({"name": "Rebuilt", "scopes": ["a.read"]});
+    let (_, v, at) = s
+        .call(
+            Method::POST,
+            &format!("/v1/apps/{app}/versions"),
+            owner,
+            Some(json!({"label": "1.0.0", "manifest": manifest})),
+            at,
+        )
+        .await;
+    let v_path = format!("/v1/apps/{app}/versions/{}", v["id"].as_str().unwrap());
+    let (_, _, at) = s
+        .call(Method::POST, &format!("{v_path}/publish"), owner, None, at)
+        .await;
+    let (_, link, at) = s
+        .call(
+            Method::POST,
+            &format!("{v_path}/install-links"),
+            owner,
+            Some(json!({"single_use": false})),
+            at,
+        )
+        .await;
+    let (status, _, at) = s
+        .call(
+            Method::POST,
+            &format!("/v1/install/{}", link["token"].as_str().unwrap()),
+            owner,
+            Some(json!({"workspace_id": org})),
+            at,
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (_, product, at) = s
+        .call(
+            Method::POST,
+            "/v1/staff/products",
+            &staff,
+            Some(json!({"name": "P", "scopes": ["p.read"], "approval": {"mode": "manual"}})),
+            at,
+        )
+        .await;
+    let (_, request, at) = s
+        .call(
+            Method::POST,
+            &format!("/v1/apps/{app}/products"),
+            owner,
+            Some(json!({"product_id": product["id"], "mode": "test"})),
+            at,
+        )
+        .await;
+    let (_, _, at) = s
+        .call(
+            Method::POST,
+            &format!(
+                "/v1/staff/apps/{app}/access/{}/reject",
+                request["id"].as_str().unwrap()
+            ),
+            &staff,
+            Some(json!({"reason": "not now"})),
+            at,
+        )
+        .await;
+    let (_, _, at) = s
+        .call(
+            Method::POST,
+            &format!("/v1/apps/{app}/visibility"),
+            owner,
+            Some(json!({"visibility": "unlisted"})),
+            at,
+        )
+        .await;
+    let (status, _, at) = s
+        .call(
+            Method::PATCH,
+            &format!("/v1/apps/{app}"),
+            owner,
+            Some(json!({"attributes": {"k": null, "j": "w"}})),
+            at,
+        )
+        .await;
+    assert_eq!(status, 200);
+    at
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -191,7 +304,8 @@ async fn a_blue_green_rebuild_reproduces_every_read_model_byte_for_byte() {
         .send()
         .await
         .unwrap();
-    let position = gatehouse_tests::server::position_of(&r);
+    assert_eq!(r.status(), 200);
+    let position = apps_activity(&s, &db, &token).await;
     // Wait for every projection to reach the head before the snapshot.
     let pool = event_store::postgres::pool(&db.config, 4);
     wait_caught_up(&s, position).await;
@@ -200,6 +314,18 @@ async fn a_blue_green_rebuild_reproduces_every_read_model_byte_for_byte() {
         before.matches('\n').count() > 10,
         "the read models hold rows: {before}"
     );
+    for expected in [
+        "rebuilt-app",
+        "not now",
+        "product_access.rejected",
+        "p.read",
+        "unlisted",
+    ] {
+        assert!(
+            before.contains(expected),
+            "{expected} in the app read models"
+        );
+    }
 
     for p in projections::all() {
         let (generation, at) = projections::rebuild(&pool, p.as_ref(), |_| {})

@@ -10,6 +10,9 @@
 //!   sequential scan of the same rows.
 //! - `rebuild`: a blue/green rebuild of the `event_counts` projection over
 //!   the log; baseline: the same plain sequential scan.
+//! - `export`: the staff JSON Lines export of N apps through a real server
+//!   in this process, at several N: the peak heap while it streams must stay
+//!   flat as N grows (measured by a peak-tracking allocator).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -24,6 +27,10 @@ use event_store::{EventStore, EventStoreExt, StreamAppend};
 use futures::TryStreamExt;
 use serde::Serialize;
 use tokio_postgres::NoTls;
+
+/// Tracks the heap's current and peak size, for the export scenario.
+#[global_allocator]
+static HEAP: peak_alloc::PeakAlloc = peak_alloc::PeakAlloc;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -74,6 +81,13 @@ enum Scenario {
         /// Events in the log (seeded once, kept between runs).
         #[arg(long, default_value_t = 1_000_000)]
         events: u64,
+    },
+    /// Export N apps as JSON Lines through a server in this process; the
+    /// peak heap while streaming, at each N.
+    Export {
+        /// App counts to measure, comma-separated.
+        #[arg(long, value_delimiter = ',', default_values_t = [1_000u64, 10_000, 30_000])]
+        apps: Vec<u64>,
     },
     /// Every scenario with its defaults.
     All,
@@ -129,6 +143,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => append(&admin, &report, writers, seconds, lanes).await?,
         Scenario::ReadAll { events } => read_all(&admin, &report, events).await?,
         Scenario::Rebuild { events } => rebuild(&admin, &report, events).await?,
+        Scenario::Export { apps } => export(&admin, &cli.data_dir, &report, &apps).await?,
         Scenario::All => {
             append(
                 &admin,
@@ -140,6 +155,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .await?;
             read_all(&admin, &report, 1_000_000).await?;
             rebuild(&admin, &report, 1_000_000).await?;
+            export(&admin, &cli.data_dir, &report, &[1_000, 10_000, 30_000]).await?;
         }
     }
     drop(opened);
@@ -175,12 +191,13 @@ async fn database(
 
 fn event(n: u64) -> NewEvent {
     NewEvent::raw(
+        // Not real Gatehouse types, so no read model mistakes them for its own.
         if n.is_multiple_of(3) {
-            "app.created"
+            "bench.created"
         } else {
-            "api_key.rotated"
+            "bench.rotated"
         },
-        serde_json::json!({ "app_id": format!("app-{n}"), "name": "bench", "n": n }),
+        serde_json::json!({ "id": format!("bench-{n}"), "name": "bench", "n": n }),
         Metadata::by(Actor::system()),
     )
 }
@@ -346,7 +363,7 @@ async fn seeded(
                             let events =
                                 (0..10).map(|i| event(c * per_call + s * 10 + i)).collect();
                             StreamAppend::new(
-                                format!("app-{}", uuid::Uuid::now_v7()),
+                                format!("bench-{}", uuid::Uuid::now_v7()),
                                 ExpectedVersion::NoStream,
                                 events,
                             )
@@ -427,5 +444,146 @@ async fn rebuild(
     report.metric("rebuild", "throughput", throughput, "events/s");
     report.metric("rebuild", "baseline_throughput", baseline, "events/s");
     report.metric("rebuild", "ratio_to_baseline", throughput / baseline, "x");
+    Ok(())
+}
+
+const KEK: &str = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
+
+async fn export(
+    admin: &tokio_postgres::Config,
+    data_dir: &std::path::Path,
+    report: &Report,
+    counts: &[u64],
+) -> anyhow::Result<()> {
+    use event_schemas::app::{app_stream, AppCreated, AppEvent};
+    let config = database(admin, "gatehouse_bench_export", true).await?;
+    let store = PgStore::connect(config.clone(), PgStoreOptions::default()).await?;
+    // The server migrates the log, runs the projections and serves.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let args = api::config::ServeArgs {
+        db: api::config::DatabaseArgs {
+            database_url: None,
+            data_dir: data_dir.join("export-server"),
+            pool_size: 8,
+        },
+        listen: listener.local_addr()?,
+        kek: Some(KEK.into()),
+        body_limit: 1024 * 1024,
+        read_wait_ms: 120_000,
+        session_ttl_hours: 24,
+        invitation_ttl_secs: 3600,
+        projections: true,
+        auto_grant_sandbox: false,
+        log_format: api::config::LogFormat::Text,
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(api::server::run(args, config.clone(), listener, async {
+        let _ = stopped.await;
+    }));
+    let http = reqwest::Client::new();
+    for _ in 0..400 {
+        if http.get(format!("{base}/healthz")).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let credentials =
+        serde_json::json!({"email": "bench@example.com", "password": "correct horse battery"});
+    let mut signup = credentials.clone();
+    signup["name"] = "Bench".into();
+    http.post(format!("{base}/v1/users"))
+        .json(&signup)
+        .send()
+        .await?
+        .error_for_status()?;
+    api::admin::create_staff(
+        &store,
+        &api::vault::Vault::new([7u8; 32]),
+        "bench@example.com",
+    )
+    .await?;
+    let session: serde_json::Value = http
+        .post(format!("{base}/v1/sessions"))
+        .json(&credentials)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let token = session["token"]
+        .as_str()
+        .context("a session token")?
+        .to_owned();
+
+    let org = uuid::Uuid::now_v7();
+    let mut seeded = 0u64;
+    for &n in counts {
+        while seeded < n {
+            let batch = (n - seeded).min(500);
+            let appends = (0..batch)
+                .map(|i| {
+                    let app_id = uuid::Uuid::now_v7();
+                    let created = AppEvent::Created(AppCreated {
+                        app_id,
+                        org_id: org,
+                        team_id: None,
+                        name: format!("Bench app {}", seeded + i),
+                        slug: format!("bench-app-{}", seeded + i),
+                        description:
+                            "An app of the export benchmark, with a description of typical length."
+                                .into(),
+                        origins: vec!["https://app.example.com".into()],
+                        callback_urls: vec!["https://app.example.com/oauth/callback".into()],
+                        attributes: [("tier".to_owned(), "gold".to_owned())].into(),
+                        sandbox_tenant_id: None,
+                    });
+                    StreamAppend::new(
+                        app_stream(app_id),
+                        ExpectedVersion::NoStream,
+                        vec![NewEvent::from_domain(
+                            &created,
+                            Metadata::by(Actor::system()),
+                        )],
+                    )
+                })
+                .collect();
+            store.append_all(appends).await?;
+            seeded += batch;
+        }
+        let head = store.head().await?;
+        let mut response = http
+            .get(format!("{base}/v1/staff/apps/export"))
+            .bearer_auth(&token)
+            .header("gatehouse-min-position", head.to_string())
+            .send()
+            .await?
+            .error_for_status()?;
+        // Caught up: the read-your-writes wait is over once headers arrive.
+        let baseline = HEAP.current_usage();
+        HEAP.reset_peak_usage();
+        let started = Instant::now();
+        let mut lines = 0u64;
+        let mut bytes = 0u64;
+        while let Some(chunk) = response.chunk().await? {
+            lines += chunk.iter().filter(|b| **b == b'\n').count() as u64;
+            bytes += chunk.len() as u64;
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        let peak = HEAP.peak_usage().saturating_sub(baseline);
+        anyhow::ensure!(lines == n, "exported {lines} of {n} apps");
+        let scenario = format!("export-{n}");
+        report.metric(&scenario, "apps", lines as f64, "apps");
+        report.metric(&scenario, "body", bytes as f64 / 1_048_576.0, "MiB");
+        report.metric(
+            &scenario,
+            "peak_heap_growth",
+            peak as f64 / 1_048_576.0,
+            "MiB",
+        );
+        report.metric(&scenario, "throughput", lines as f64 / elapsed, "apps/s");
+    }
+    let _ = stop.send(());
+    server.await??;
     Ok(())
 }

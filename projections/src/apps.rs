@@ -137,6 +137,8 @@ impl Projection for Apps {
              requested_at TIMESTAMPTZ NOT NULL,
              decided_at   TIMESTAMPTZ
          );
+         CREATE INDEX distribution_requests_pending_idx ON distribution_requests (app_id)
+             WHERE state = 'pending';
          CREATE TABLE products (
              product_id  UUID PRIMARY KEY,
              name        TEXT NOT NULL,

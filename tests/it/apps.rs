@@ -95,6 +95,24 @@ async fn an_app_is_created_read_updated_and_deleted() {
     assert_eq!(status, 200, "{dashboard}");
     assert_eq!(dashboard["app_count"], 2);
     assert_eq!(dashboard["apps"]["items"].as_array().unwrap().len(), 2);
+    let overview = format!("/v1/orgs/{org}/overview");
+    let (status, o, _) = s.call(Method::GET, &overview, &owner, None, at).await;
+    assert_eq!(status, 200, "{o}");
+    assert_eq!(o["app_count"], 2);
+    assert_eq!(
+        o["selected_app"]["id"], second["id"],
+        "the most recently active app"
+    );
+    let (_, o, _) = s
+        .call(
+            Method::GET,
+            &format!("{overview}?app={id}"),
+            &owner,
+            None,
+            at,
+        )
+        .await;
+    assert_eq!(o["selected_app"]["slug"], "payroll-2");
 
     let (status, _, at) = s
         .call(Method::DELETE, &format!("/v1/apps/{id}"), &owner, None, at)

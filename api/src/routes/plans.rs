@@ -4,7 +4,7 @@
 //! workspace answers 402 `upgrade-required` (the portal shows a Pro badge
 //! and a locked page).
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, put};
 use axum::{Json, Router};
@@ -112,14 +112,38 @@ pub struct OverviewView {
     /// `unlocked` (the workspace answers 402 instead when locked).
     pub paywall: &'static str,
     /// The billing window's platform-call limit. (Usage against it, and the
-    /// counts of apps, keys and webhooks, join this view with those
-    /// features.)
+    /// counts of keys and webhooks, join this view with those features.)
     pub monthly_call_limit: i64,
+    /// Apps (not deleted).
+    pub app_count: i64,
+    /// The app chosen with `?app=`, else the most recently active one.
+    pub selected_app: Option<SelectedApp>,
+}
+
+/// The app the overview focuses on.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SelectedApp {
+    /// Id.
+    pub id: Uuid,
+    /// Name.
+    pub name: String,
+    /// Slug.
+    pub slug: String,
+    /// `active`, `pending` or `suspended`.
+    pub status: String,
+}
+
+/// `GET /v1/orgs/{org}/overview` parameters.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct OverviewQuery {
+    /// The app to select.
+    pub app: Option<Uuid>,
 }
 
 /// The Developers workspace overview (owners and managers; 402 without
 /// `platform.api`).
 #[utoipa::path(get, path = "/v1/orgs/{org}/overview", tag = "plans",
+    params(OverviewQuery),
     responses((status = 200, body = OverviewView), (status = 402, description = "upgrade-required", body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)),
     security(("bearer" = [])))]
 pub async fn overview(
@@ -127,8 +151,9 @@ pub async fn overview(
     Path(org): Path<Uuid>,
     min: MinPosition,
     session: Session,
+    Query(q): Query<OverviewQuery>,
 ) -> Result<Json<OverviewView>, ApiError> {
-    min.wait(&state, &["orgs"]).await?;
+    min.wait(&state, &["orgs", "apps"]).await?;
     authorize_read(&state, org, session.user_id, Permission::ManageApps).await?;
     let client = state.pool.get().await?;
     let row = client
@@ -149,6 +174,30 @@ pub async fn overview(
         });
     };
     let limit: i64 = row.get::<_, Option<i64>>(2).unwrap_or(0);
+    let app_count: i64 = client
+        .query_one(
+            "SELECT count(*) FROM rm.apps WHERE org_id = $1 AND deleted_at IS NULL",
+            &[&org],
+        )
+        .await?
+        .get(0);
+    let selected_app = client
+        .query_opt(
+            "SELECT app_id, name, slug, status FROM rm.apps \
+             WHERE org_id = $1 AND deleted_at IS NULL AND ($2::uuid IS NULL OR app_id = $2) \
+             ORDER BY last_activity_at DESC, app_id LIMIT 1",
+            &[&org, &q.app],
+        )
+        .await?
+        .map(|r| SelectedApp {
+            id: r.get(0),
+            name: r.get(1),
+            slug: r.get(2),
+            status: r.get(3),
+        });
+    if q.app.is_some() && selected_app.is_none() {
+        return Err(ApiError::NotFound);
+    }
     Ok(Json(OverviewView {
         plan: PlanView {
             plan,
@@ -160,5 +209,7 @@ pub async fn overview(
         },
         paywall: "unlocked",
         monthly_call_limit: limit,
+        app_count,
+        selected_app,
     }))
 }

@@ -184,6 +184,21 @@ async fn products_are_approved_by_their_mode_and_staff_decisions_reach_the_devel
         .unwrap()
         .contains("no contract on file"));
 
+    let (status, security, _) = s
+        .call(
+            Method::GET,
+            &format!("/v1/apps/{app}/security"),
+            &owner,
+            None,
+            at,
+        )
+        .await;
+    assert_eq!(status, 200, "{security}");
+    assert_eq!(
+        security["approved_scopes"],
+        json!({"live": ["ledger.read", "payroll.read"], "test": ["ledger.read"]}),
+        "credentials carry the scopes of approved products only"
+    );
     let (_, products, _) = s.call(Method::GET, &req, &owner, None, at).await;
     let states: Vec<(&str, &str)> = products["items"]
         .as_array()

@@ -45,7 +45,7 @@ use crate::state::AppState;
         teams::create_team, teams::list_teams, teams::put_member, teams::remove_member,
         apps::create_app, apps::list_apps, apps::get_app, apps::update_app, apps::delete_app,
         apps::list_app_members, apps::set_app_member, apps::remove_app_member,
-        apps::set_visibility, apps::set_allowlist, apps::dashboard,
+        apps::set_visibility, apps::set_allowlist, apps::dashboard, apps::security,
         staff_apps::suspend, staff_apps::reinstate, staff_apps::approve_distribution,
         staff_apps::reject_distribution, staff_apps::suspend_matching, staff_apps::export,
         staff_apps::inventory, staff_apps::inactive_apps,

@@ -308,3 +308,270 @@ async fn an_app_waits_in_pending_and_bulk_approval_decides_each_request() {
         .await;
     assert_eq!(queue["items"], json!([]));
 }
+
+#[tokio::test]
+async fn bad_input_on_version_product_and_staff_routes_appends_nothing() {
+    let db = fresh_db().await;
+    let s = TestServer::start(&db).await;
+    let staff = s.staff(&db, "ops@example.com").await;
+    let (_, owner, _) = s.user("owner@example.com").await;
+    let (org, at) = s.workspace(&owner, &staff, "strict").await;
+    let (_, app, at) = s
+        .call(
+            Method::POST,
+            &format!("/v1/orgs/{org}/apps"),
+            &owner,
+            Some(json!({"name": "A", "slug": "a-app"})),
+            at,
+        )
+        .await;
+    let app = app["id"].as_str().unwrap().to_owned();
+    let manifest = json!({"name": "A", "scopes": ["a.read"]});
+    let (_, v, at) = s
+        .call(
+            Method::POST,
+            &format!("/v1/apps/{app}/versions"),
+            &owner,
+            Some(json!({"label": "1.0.0", "manifest": manifest})),
+            at,
+        )
+        .await;
+    let v_path = format!("/v1/apps/{app}/versions/{}", v["id"].as_str().unwrap());
+    let (product, at2) = define(&s, &staff, "Payroll", json!({"mode": "manual"})).await;
+    let at = at.max(at2);
+    let nil = uuid::Uuid::nil();
+    let before = db.log_stats().await;
+    let o = owner.as_str();
+    let st = staff.as_str();
+    let cases: Vec<(&str, Method, String, Value, u16, &str)> = vec![
+        (
+            o,
+            Method::POST,
+            format!("/v1/apps/{app}/versions"),
+            json!({"label": ""}),
+            422,
+            "/label",
+        ),
+        (
+            o,
+            Method::POST,
+            format!("/v1/apps/{app}/versions"),
+            json!({"label": "x".repeat(33)}),
+            422,
+            "/label",
+        ),
+        (
+            o,
+            Method::POST,
+            format!("/v1/apps/{app}/versions"),
+            json!({"label": "1 0"}),
+            422,
+            "/label",
+        ),
+        (
+            o,
+            Method::POST,
+            format!("/v1/apps/{app}/versions"),
+            json!({}),
+            422,
+            "",
+        ),
+        (
+            o,
+            Method::POST,
+            format!("/v1/apps/{app}/versions"),
+            json!({"label": "2", "manifest": {"name": "x".repeat(70_000)}}),
+            422,
+            "/manifest",
+        ),
+        (
+            o,
+            Method::PUT,
+            format!("{v_path}/manifest"),
+            json!("not an object"),
+            200,
+            "",
+        ),
+        (
+            o,
+            Method::POST,
+            format!("/v1/apps/{app}/versions/{nil}/publish"),
+            Value::Null,
+            404,
+            "",
+        ),
+        (
+            o,
+            Method::POST,
+            format!("{v_path}/install-links"),
+            json!({"expires_in_hours": 0}),
+            422,
+            "/expires_in_hours",
+        ),
+        (
+            o,
+            Method::POST,
+            format!("{v_path}/install-links"),
+            json!({"single_use": "yes"}),
+            422,
+            "",
+        ),
+        (
+            o,
+            Method::POST,
+            format!("/v1/apps/{app}/products"),
+            json!({"product_id": product, "mode": "prod"}),
+            422,
+            "/mode",
+        ),
+        (
+            o,
+            Method::POST,
+            format!("/v1/apps/{app}/products"),
+            json!({"product_id": nil, "mode": "test"}),
+            404,
+            "",
+        ),
+        (
+            o,
+            Method::POST,
+            format!("/v1/apps/{app}/products"),
+            json!({"mode": "test"}),
+            422,
+            "",
+        ),
+        (
+            st,
+            Method::POST,
+            "/v1/staff/products".into(),
+            json!({"name": "", "scopes": [], "approval": {"mode": "auto"}}),
+            422,
+            "/name",
+        ),
+        (
+            st,
+            Method::POST,
+            "/v1/staff/products".into(),
+            json!({"name": "P", "scopes": ["Bad Scope"], "approval": {"mode": "auto"}}),
+            422,
+            "/scopes/0",
+        ),
+        (
+            st,
+            Method::POST,
+            "/v1/staff/products".into(),
+            json!({"name": "P", "scopes": ["a"], "approval": {"mode": "sometimes"}}),
+            422,
+            "",
+        ),
+        (
+            st,
+            Method::POST,
+            "/v1/staff/products".into(),
+            json!({"name": "P", "scopes": ["a"], "approval": {"mode": "conditional", "test": "auto"}}),
+            422,
+            "",
+        ),
+        (
+            st,
+            Method::PUT,
+            format!("/v1/staff/products/{nil}"),
+            json!({"name": "P", "scopes": ["a"], "approval": {"mode": "auto"}}),
+            404,
+            "",
+        ),
+        (
+            st,
+            Method::POST,
+            format!("/v1/staff/apps/{app}/suspend"),
+            json!({"reason": "   "}),
+            422,
+            "/reason",
+        ),
+        (
+            st,
+            Method::POST,
+            format!("/v1/staff/apps/{nil}/suspend"),
+            json!({"reason": "x"}),
+            404,
+            "",
+        ),
+        (
+            st,
+            Method::POST,
+            format!("/v1/staff/apps/{app}/distribution/{nil}/approve"),
+            json!({}),
+            409,
+            "",
+        ),
+        (
+            st,
+            Method::POST,
+            "/v1/staff/apps/suspend".into(),
+            json!({"reason": "x", "inactive_days": 0}),
+            422,
+            "/inactive_days",
+        ),
+        (
+            st,
+            Method::POST,
+            "/v1/staff/apps/suspend".into(),
+            json!({"reason": "x", "status": ["deleted"]}),
+            422,
+            "/status/0",
+        ),
+        (
+            st,
+            Method::POST,
+            "/v1/staff/approvals/bulk".into(),
+            json!({"decision": "approve", "items": []}),
+            422,
+            "/items",
+        ),
+        (
+            st,
+            Method::GET,
+            "/v1/staff/reports/inactive-apps?days=-1".into(),
+            Value::Null,
+            400,
+            "",
+        ),
+        (
+            o,
+            Method::POST,
+            format!(
+                "/v1/install/gil_{}_{}",
+                app.replace('-', ""),
+                "x".repeat(43)
+            ),
+            json!({"workspace_id": org}),
+            404,
+            "",
+        ),
+        (
+            o,
+            Method::POST,
+            "/v1/install/whatever".into(),
+            json!({"workspace_id": "nope"}),
+            422,
+            "",
+        ),
+    ];
+    for (token, method, path, body, status, pointer) in cases {
+        let body = (!body.is_null()).then_some(body);
+        let (got, problem, _) = s.call(method.clone(), &path, token, body.clone(), at).await;
+        if status == 200 {
+            // A manifest of any JSON is a draft's business; validate judges it.
+            assert_eq!(got, 200, "{path}");
+            continue;
+        }
+        assert_eq!(got, status, "{method} {path} {body:?}: {problem}");
+        assert!(problem["code"].is_string(), "problem+json for {path}");
+        if !pointer.is_empty() {
+            assert_eq!(problem["errors"][0]["pointer"], pointer, "{method} {path}");
+        }
+    }
+    let after = db.log_stats().await;
+    // Only the one accepted manifest replacement was appended.
+    assert_eq!(after.0, before.0 + 1, "refused commands append nothing");
+}

@@ -7,10 +7,12 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use event_schemas::{Actor, Metadata};
+use event_schemas::{Actor, Metadata, RecordedEvent, SchemaError};
+use event_store::EventStore;
 use serde::Serialize;
 
 use crate::error::ApiError;
+use crate::state::AppState;
 use crate::POSITION_HEADER;
 
 /// What a request contributes to the metadata of the events it causes.
@@ -96,4 +98,29 @@ pub async fn backoff(attempt: u32) {
     let ceiling_ms = 1u64 << attempt.min(6);
     let ms = rand::thread_rng().gen_range(0..=ceiling_ms);
     tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+}
+
+/// Reads `stream` from the log and folds the events of one family into a
+/// `T`; returns the state, the stream's version and its last position.
+pub async fn fold_stream<T: Default, E>(
+    state: &AppState,
+    stream: &str,
+    decode: fn(&RecordedEvent) -> Result<Option<E>, SchemaError>,
+    apply: fn(&mut T, &E),
+) -> Result<(T, u64, u64), ApiError> {
+    const PAGE: usize = 10_000;
+    let mut folded = T::default();
+    let (mut version, mut position) = (0, 0);
+    loop {
+        let events = state.store.read_stream(stream, version + 1, PAGE).await?;
+        for e in &events {
+            if let Some(event) = decode(e).map_err(ApiError::internal)? {
+                apply(&mut folded, &event);
+            }
+            (version, position) = (e.stream_version, e.global_position);
+        }
+        if events.len() < PAGE {
+            return Ok((folded, version, position));
+        }
+    }
 }

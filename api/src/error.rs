@@ -169,6 +169,15 @@ impl ApiError {
         }
     }
 
+    /// The status and problem code of one item of a bulk operation, where
+    /// each item is answered on its own: `(200, None)` when it succeeded.
+    pub fn outcome<T>(result: &Result<T, ApiError>) -> (u16, Option<String>) {
+        match result {
+            Ok(_) => (200, None),
+            Err(e) => (e.status_code().as_u16(), Some(e.code_title().0.to_owned())),
+        }
+    }
+
     /// Wraps any error as internal.
     pub fn internal(e: impl std::error::Error + Send + Sync + 'static) -> Self {
         ApiError::Internal(Box::new(e))

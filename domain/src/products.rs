@@ -34,20 +34,16 @@ impl Default for Product {
 }
 
 impl Product {
-    /// Folds a product's events.
-    pub fn from_events<'a>(events: impl IntoIterator<Item = &'a ProductEvent>) -> Self {
-        let mut p = Product::default();
-        for e in events {
-            let (ProductEvent::Defined(d) | ProductEvent::Updated(d)) = e;
-            p = Product {
-                id: d.product_id,
-                exists: true,
-                name: d.name.clone(),
-                scopes: d.scopes.clone(),
-                approval: d.approval,
-            };
-        }
-        p
+    /// Applies one event: each carries the whole definition.
+    pub fn apply(&mut self, event: &ProductEvent) {
+        let (ProductEvent::Defined(d) | ProductEvent::Updated(d)) = event;
+        *self = Product {
+            id: d.product_id,
+            exists: true,
+            name: d.name.clone(),
+            scopes: d.scopes.clone(),
+            approval: d.approval,
+        };
     }
 
     /// How a request for `mode` (`test` or `live`) is decided.

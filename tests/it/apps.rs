@@ -575,6 +575,21 @@ async fn staff_decide_distribution_and_suspend_and_reinstate_apps() {
     let (_, read, _) = s.call(Method::GET, &app_path, &owner, None, at).await;
     assert_eq!(read["distribution_request"]["visibility"], "public");
 
+    let (status, queue, _) = s
+        .call(
+            Method::GET,
+            "/v1/staff/distribution-requests",
+            &staff,
+            None,
+            at,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        queue["items"][0]["id"],
+        request.as_str(),
+        "staff see it queued"
+    );
     let approve = format!("/v1/staff/apps/{id}/distribution/{request}/approve");
     let (status, _, _) = s
         .call(Method::POST, &approve, &owner, Some(json!({})), at)

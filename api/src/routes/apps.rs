@@ -29,7 +29,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::orgs::{authorize_read, load as load_org};
-use crate::command::{backoff, Committed, RequestMeta, ATTEMPTS};
+use crate::command::{backoff, fold_stream, Committed, RequestMeta, ATTEMPTS};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, MinPosition, Session};
 use crate::page::{Page, PageQuery, Paging};
@@ -46,6 +46,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/v1/apps/{app}/members", get(list_app_members))
         .route("/v1/apps/{app}/security", get(security))
+        .route("/v1/marketplace", get(marketplace))
         .route(
             "/v1/apps/{app}/members/{user}",
             put(set_app_member).delete(remove_app_member),
@@ -56,19 +57,7 @@ pub fn router() -> Router<AppState> {
 
 /// Loads an app from the log: the state, its stream version and position.
 pub(crate) async fn load(state: &AppState, app: Uuid) -> Result<(App, u64, u64), ApiError> {
-    let events = state
-        .store
-        .read_stream(&app_stream(app), 1, 1_000_000)
-        .await?;
-    let mut folded = App::default();
-    for e in &events {
-        if let Some(event) = AppEvent::decode(e).map_err(ApiError::internal)? {
-            folded.apply(&event);
-        }
-    }
-    let version = events.last().map_or(0, |e| e.stream_version);
-    let position = events.last().map_or(0, |e| e.global_position);
-    Ok((folded, version, position))
+    fold_stream(state, &app_stream(app), AppEvent::decode, App::apply).await
 }
 
 /// Without `platform.api` the Developers workspace is locked.
@@ -158,6 +147,18 @@ pub(crate) async fn execute(
         code: "concurrent-modification",
         detail: "the app kept changing while this request was handled; retry".into(),
     })
+}
+
+/// [`execute`] for a member of the owning organisation.
+pub(crate) async fn by_member(
+    state: &AppState,
+    app_id: Uuid,
+    meta: &RequestMeta,
+    session: &Session,
+    decide: impl Fn(&Org, &App) -> Result<Vec<AppEvent>, AppError>,
+) -> Result<(App, u64, u64), ApiError> {
+    let by = By::Member(session.user_id);
+    execute(state, app_id, by, None, meta, session.actor(), decide).await
 }
 
 /// The expected version to claim `slug` in `org` for `app`, or
@@ -611,15 +612,9 @@ pub async fn delete_app(
     meta: RequestMeta,
     session: Session,
 ) -> Result<Committed<()>, ApiError> {
-    let (_, _, position) = execute(
-        &state,
-        app_id,
-        By::Member(session.user_id),
-        None,
-        &meta,
-        session.actor(),
-        |org, app| apps::delete(org, app, session.user_id, None),
-    )
+    let (_, _, position) = by_member(&state, app_id, &meta, &session, |org, app| {
+        apps::delete(org, app, session.user_id, None)
+    })
     .await?;
     Ok(Committed {
         status: StatusCode::NO_CONTENT,
@@ -689,15 +684,9 @@ pub async fn set_app_member(
     session: Session,
     ApiJson(body): ApiJson<AppMemberRequest>,
 ) -> Result<Committed<AppMemberView>, ApiError> {
-    let (_, _, position) = execute(
-        &state,
-        app_id,
-        By::Member(session.user_id),
-        None,
-        &meta,
-        session.actor(),
-        |org, app| apps::set_member(org, app, session.user_id, user, &body.role),
-    )
+    let (_, _, position) = by_member(&state, app_id, &meta, &session, |org, app| {
+        apps::set_member(org, app, session.user_id, user, &body.role)
+    })
     .await?;
     Ok(Committed {
         status: StatusCode::OK,
@@ -719,15 +708,9 @@ pub async fn remove_app_member(
     meta: RequestMeta,
     session: Session,
 ) -> Result<Committed<()>, ApiError> {
-    let (_, _, position) = execute(
-        &state,
-        app_id,
-        By::Member(session.user_id),
-        None,
-        &meta,
-        session.actor(),
-        |org, app| apps::remove_member(org, app, session.user_id, user),
-    )
+    let (_, _, position) = by_member(&state, app_id, &meta, &session, |org, app| {
+        apps::remove_member(org, app, session.user_id, user)
+    })
     .await?;
     Ok(Committed {
         status: StatusCode::NO_CONTENT,
@@ -759,15 +742,9 @@ pub async fn set_visibility(
     ApiJson(body): ApiJson<VisibilityRequest>,
 ) -> Result<Committed<AppView>, ApiError> {
     let request_id = Uuid::now_v7();
-    let (app, version, position) = execute(
-        &state,
-        app_id,
-        By::Member(session.user_id),
-        None,
-        &meta,
-        session.actor(),
-        |org, app| apps::set_visibility(org, app, session.user_id, request_id, &body.visibility),
-    )
+    let (app, version, position) = by_member(&state, app_id, &meta, &session, |org, app| {
+        apps::set_visibility(org, app, session.user_id, request_id, &body.visibility)
+    })
     .await?;
     Ok(Committed {
         status: StatusCode::OK,
@@ -796,15 +773,9 @@ pub async fn set_allowlist(
     session: Session,
     ApiJson(body): ApiJson<AllowlistRequest>,
 ) -> Result<Committed<AppView>, ApiError> {
-    let (app, version, position) = execute(
-        &state,
-        app_id,
-        By::Member(session.user_id),
-        None,
-        &meta,
-        session.actor(),
-        |org, app| apps::set_allowlist(org, app, session.user_id, body.workspaces.clone()),
-    )
+    let (app, version, position) = by_member(&state, app_id, &meta, &session, |org, app| {
+        apps::set_allowlist(org, app, session.user_id, body.workspaces.clone())
+    })
     .await?;
     Ok(Committed {
         status: StatusCode::OK,
@@ -947,4 +918,62 @@ pub async fn security(
         allowlist,
         approved_scopes,
     }))
+}
+
+/// A listed app.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ListedApp {
+    /// Id.
+    pub id: Uuid,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// The publisher's organisation.
+    pub org_id: Uuid,
+    /// The latest published version's label.
+    pub latest_version: String,
+}
+
+/// Public apps with a published version, for every signed-in user: the
+/// listing `public` visibility buys (unlisted apps install by link only).
+#[utoipa::path(get, path = "/v1/marketplace", tag = "apps",
+    params(PageQuery),
+    responses((status = 200, body = Page<ListedApp>)),
+    security(("bearer" = [])))]
+pub async fn marketplace(
+    State(state): State<AppState>,
+    min: MinPosition,
+    _session: Session,
+    paging: Paging<(DateTime<Utc>, Uuid)>,
+) -> Result<Json<Page<ListedApp>>, ApiError> {
+    min.wait(&state, &["apps"]).await?;
+    let (after_at, after_id) = paging.after.unzip();
+    let client = state.pool.get().await?;
+    let rows = client
+        .query(
+            "SELECT a.app_id, a.name, a.description, a.org_id, v.label, a.created_at \
+             FROM rm.apps a \
+             JOIN LATERAL (SELECT label FROM rm.app_versions v WHERE v.app_id = a.app_id \
+                 AND v.state = 'published' ORDER BY v.published_at DESC LIMIT 1) v ON true \
+             WHERE a.visibility = 'public' AND a.status = 'active' \
+             AND ($1::timestamptz IS NULL OR (a.created_at, a.app_id) > ($1, $2)) \
+             ORDER BY a.created_at, a.app_id LIMIT $3",
+            &[&after_at, &after_id, &paging.fetch()],
+        )
+        .await?;
+    let items = rows
+        .iter()
+        .map(|r| {
+            let app = ListedApp {
+                id: r.get(0),
+                name: r.get(1),
+                description: r.get(2),
+                org_id: r.get(3),
+                latest_version: r.get(4),
+            };
+            ((r.get(5), app.id), app)
+        })
+        .collect();
+    Ok(Json(Page::keyed(items, &paging)))
 }

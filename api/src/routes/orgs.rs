@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::command::{backoff, Committed, RequestMeta, ATTEMPTS};
+use crate::command::{backoff, fold_stream, Committed, RequestMeta, ATTEMPTS};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, MinPosition, Session};
 use crate::page::{Page, PageQuery, Paging};
@@ -53,16 +53,7 @@ fn stream(org: Uuid) -> String {
 
 /// Loads an organisation and its stream version from the log.
 pub(crate) async fn load(state: &AppState, org: Uuid) -> Result<(Org, u64, u64), ApiError> {
-    let events = state.store.read_stream(&stream(org), 1, 1_000_000).await?;
-    let mut folded = Org::default();
-    for e in &events {
-        if let Some(event) = OrgEvent::decode(e).map_err(ApiError::internal)? {
-            folded.apply(&event);
-        }
-    }
-    let version = events.last().map_or(0, |e| e.stream_version);
-    let position = events.last().map_or(0, |e| e.global_position);
-    Ok((folded, version, position))
+    fold_stream(state, &stream(org), OrgEvent::decode, Org::apply).await
 }
 
 /// Decides on fresh state and appends, re-deciding after a concurrent change.

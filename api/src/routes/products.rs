@@ -12,14 +12,14 @@ use domain::apps::{self, AccessState, App};
 use domain::products::{self, Product};
 use event_schemas::app::{product_stream, ApprovalMode, ProductDefined, ProductEvent};
 use event_schemas::{ExpectedVersion, NewEvent};
-use event_store::{AppendError, EventStore, EventStoreExt};
+use event_store::{AppendError, EventStoreExt};
 use serde::{Deserialize, Serialize};
 use tokio_postgres::types::Json as PgJson;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::apps::{app_org_for, authorize_workspace_read, execute, By};
-use crate::command::{Committed, RequestMeta};
+use super::apps::{app_org_for, authorize_workspace_read, by_member, execute, By};
+use crate::command::{fold_stream, Committed, RequestMeta};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, MinPosition, Session, Staff};
 use crate::page::{Page, PageQuery, Paging};
@@ -105,18 +105,14 @@ impl ProductView {
 
 /// Loads a product from the log with its stream version.
 async fn load_product(state: &AppState, id: Uuid) -> Result<(Product, u64), ApiError> {
-    let events = state
-        .store
-        .read_stream(&product_stream(id), 1, 1_000_000)
-        .await?;
-    let mut decoded = Vec::with_capacity(events.len());
-    for e in &events {
-        if let Some(p) = ProductEvent::decode(e).map_err(ApiError::internal)? {
-            decoded.push(p);
-        }
-    }
-    let version = events.last().map_or(0, |e| e.stream_version);
-    Ok((Product::from_events(&decoded), version))
+    let (product, version, _) = fold_stream(
+        state,
+        &product_stream(id),
+        ProductEvent::decode,
+        Product::apply,
+    )
+    .await?;
+    Ok((product, version))
 }
 
 /// Define an API product (staff).
@@ -355,17 +351,9 @@ pub async fn request_product(
 ) -> Result<Committed<AccessView>, ApiError> {
     let (product, _) = load_product(&state, body.product_id).await?;
     let request_id = Uuid::now_v7();
-    let (app, _, position) = execute(
-        &state,
-        app_id,
-        By::Member(session.user_id),
-        None,
-        &meta,
-        session.actor(),
-        |org, app| {
-            apps::request_access(org, app, session.user_id, request_id, &product, &body.mode)
-        },
-    )
+    let (app, _, position) = by_member(&state, app_id, &meta, &session, |org, app| {
+        apps::request_access(org, app, session.user_id, request_id, &product, &body.mode)
+    })
     .await?;
     Ok(Committed {
         status: StatusCode::CREATED,
@@ -633,13 +621,10 @@ pub async fn bulk_decide(
             &staff,
         )
         .await;
-        let (status, code) = match outcome {
-            Ok((_, p)) => {
-                position = position.max(p);
-                (200, None)
-            }
-            Err(e) => (e.status_code().as_u16(), Some(e.code_title().0.to_owned())),
-        };
+        let (status, code) = ApiError::outcome(&outcome);
+        if let Ok((_, p)) = outcome {
+            position = position.max(p);
+        }
         results.push(BulkOutcome {
             app_id: item.app_id,
             request_id: item.request_id,

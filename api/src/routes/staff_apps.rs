@@ -31,6 +31,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/staff/apps/{app}/suspend", post(suspend))
         .route("/v1/staff/apps/suspend", post(suspend_matching))
         .route("/v1/staff/apps/export", get(export))
+        .route("/v1/staff/distribution-requests", get(distribution_queue))
         .route("/v1/staff/reports/app-inventory", get(inventory))
         .route("/v1/staff/reports/inactive-apps", get(inactive_apps))
         .route("/v1/staff/apps/{app}/reinstate", post(reinstate))
@@ -269,13 +270,10 @@ pub async fn suspend_matching(
             |_, a| apps::suspend(a, &body.reason),
         )
         .await;
-        let (status, code) = match outcome {
-            Ok((_, _, p)) => {
-                position = position.max(p);
-                (200, None)
-            }
-            Err(e) => (e.status_code().as_u16(), Some(e.code_title().0.to_owned())),
-        };
+        let (status, code) = ApiError::outcome(&outcome);
+        if let Ok((_, _, p)) = outcome {
+            position = position.max(p);
+        }
         results.push(SuspendOutcome {
             app_id: *app_id,
             status,
@@ -510,4 +508,55 @@ pub async fn inactive_apps(
         })
         .collect();
     Ok(Json(Page::keyed(items, &paging)))
+}
+
+/// A distribution request waiting for staff.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DistributionQueueItem {
+    /// The request.
+    pub id: Uuid,
+    /// The app.
+    pub app_id: Uuid,
+    /// Its organisation.
+    pub org_id: Uuid,
+    /// The visibility asked for.
+    pub visibility: String,
+    /// When.
+    pub requested_at: DateTime<Utc>,
+}
+
+/// Distribution requests waiting for staff, oldest first.
+#[utoipa::path(get, path = "/v1/staff/distribution-requests", tag = "staff",
+    params(PageQuery),
+    responses((status = 200, body = Page<DistributionQueueItem>), (status = 403, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn distribution_queue(
+    State(state): State<AppState>,
+    min: MinPosition,
+    _staff: Staff,
+    paging: Paging<(DateTime<Utc>, Uuid)>,
+) -> Result<Json<Page<DistributionQueueItem>>, ApiError> {
+    min.wait(&state, &["apps"]).await?;
+    let (after_at, after_id) = paging.after.unzip();
+    let client = state.pool.get().await?;
+    let rows = client
+        .query(
+            "SELECT request_id, app_id, org_id, visibility, requested_at FROM rm.distribution_requests \
+             WHERE state = 'pending' \
+             AND ($1::timestamptz IS NULL OR (requested_at, request_id) > ($1, $2)) \
+             ORDER BY requested_at, request_id LIMIT $3",
+            &[&after_at, &after_id, &paging.fetch()],
+        )
+        .await?;
+    let items = rows
+        .iter()
+        .map(|r| DistributionQueueItem {
+            id: r.get(0),
+            app_id: r.get(1),
+            org_id: r.get(2),
+            visibility: r.get(3),
+            requested_at: r.get(4),
+        })
+        .collect();
+    Ok(Json(Page::new(items, &paging, |i| (i.requested_at, i.id))))
 }

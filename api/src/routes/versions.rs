@@ -21,7 +21,7 @@ use tokio_postgres::types::Json as PgJson;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::apps::{app_org_for, execute, By};
+use super::apps::{app_org_for, by_member, execute, By};
 use super::orgs::load as load_org;
 use crate::command::{Committed, RequestMeta};
 use crate::error::{ApiError, Problem, ProblemField};
@@ -128,24 +128,16 @@ pub async fn create_version(
     let manifest = body
         .manifest
         .unwrap_or_else(|| Value::Object(Default::default()));
-    let (app, _, position) = execute(
-        &state,
-        app_id,
-        By::Member(session.user_id),
-        None,
-        &meta,
-        session.actor(),
-        |org, app| {
-            apps::create_version(
-                org,
-                app,
-                session.user_id,
-                version_id,
-                &body.label,
-                manifest.clone(),
-            )
-        },
-    )
+    let (app, _, position) = by_member(&state, app_id, &meta, &session, |org, app| {
+        apps::create_version(
+            org,
+            app,
+            session.user_id,
+            version_id,
+            &body.label,
+            manifest.clone(),
+        )
+    })
     .await?;
     committed_version(&app, version_id, StatusCode::CREATED, position)
 }
@@ -163,15 +155,9 @@ pub async fn put_manifest(
     session: Session,
     ApiJson(manifest): ApiJson<Value>,
 ) -> Result<Committed<VersionView>, ApiError> {
-    let (app, _, position) = execute(
-        &state,
-        app_id,
-        By::Member(session.user_id),
-        None,
-        &meta,
-        session.actor(),
-        |org, app| apps::update_manifest(org, app, session.user_id, version_id, manifest.clone()),
-    )
+    let (app, _, position) = by_member(&state, app_id, &meta, &session, |org, app| {
+        apps::update_manifest(org, app, session.user_id, version_id, manifest.clone())
+    })
     .await?;
     committed_version(&app, version_id, StatusCode::OK, position)
 }
@@ -223,15 +209,9 @@ pub async fn publish(
     meta: RequestMeta,
     session: Session,
 ) -> Result<Committed<VersionView>, ApiError> {
-    let (app, _, position) = execute(
-        &state,
-        app_id,
-        By::Member(session.user_id),
-        None,
-        &meta,
-        session.actor(),
-        |org, app| apps::publish(org, app, session.user_id, version_id),
-    )
+    let (app, _, position) = by_member(&state, app_id, &meta, &session, |org, app| {
+        apps::publish(org, app, session.user_id, version_id)
+    })
     .await?;
     committed_version(&app, version_id, StatusCode::OK, position)
 }
@@ -365,27 +345,19 @@ pub async fn create_install_link(
     let link_id = Uuid::now_v7();
     let now = Utc::now();
     let expires_at = now + Duration::hours(body.expires_in_hours.clamp(-1, 100_000));
-    let (_, _, position) = execute(
-        &state,
-        app_id,
-        By::Member(session.user_id),
-        None,
-        &meta,
-        session.actor(),
-        |org, app| {
-            apps::create_install_link(
-                org,
-                app,
-                session.user_id,
-                link_id,
-                version_id,
-                hash.clone(),
-                body.single_use,
-                expires_at,
-                now,
-            )
-        },
-    )
+    let (_, _, position) = by_member(&state, app_id, &meta, &session, |org, app| {
+        apps::create_install_link(
+            org,
+            app,
+            session.user_id,
+            link_id,
+            version_id,
+            hash.clone(),
+            body.single_use,
+            expires_at,
+            now,
+        )
+    })
     .await?;
     Ok(Committed {
         status: StatusCode::CREATED,

@@ -14,6 +14,11 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use chrono::{DateTime, Utc};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::Row;
+use uuid::Uuid;
+
 use crate::error::ApiError;
 
 /// Items per page unless the client asks.
@@ -118,4 +123,42 @@ fn bad_query(detail: String) -> ApiError {
         code: "invalid-query",
         detail,
     }
+}
+
+/// The sort key of most lists: a time and an id to break ties.
+pub type TimeKey = (DateTime<Utc>, Uuid);
+
+/// Runs one page of a keyset-paged query. `select` is a `SELECT ... WHERE
+/// <conditions>` using `$1..$n` for `params`; this adds the page condition
+/// on the key `(time, id)` (SQL expressions; rows must carry them under
+/// their last name segment), the order and the limit.
+pub async fn fetch<T>(
+    client: &deadpool_postgres::Client,
+    paging: &Paging<TimeKey>,
+    select: &str,
+    key: (&str, &str),
+    params: &[&(dyn ToSql + Sync)],
+    item: impl Fn(&Row) -> T,
+) -> Result<Page<T>, ApiError> {
+    let (time, id) = key;
+    let n = params.len();
+    let sql = format!(
+        "{select} AND (${a}::timestamptz IS NULL OR ({time}, {id}) > (${a}, ${b})) \
+         ORDER BY {time}, {id} LIMIT ${c}",
+        a = n + 1,
+        b = n + 2,
+        c = n + 3
+    );
+    let (after_time, after_id) = paging.after.unzip();
+    let limit = paging.fetch();
+    let mut all: Vec<&(dyn ToSql + Sync)> = params.to_vec();
+    all.extend([&after_time as &(dyn ToSql + Sync), &after_id, &limit]);
+    let rows = client.query(&sql, &all).await?;
+    let last = |expr: &str| expr.rsplit('.').next().unwrap_or(expr).to_owned();
+    let (time_col, id_col) = (last(time), last(id));
+    let items = rows
+        .iter()
+        .map(|r| ((r.get(time_col.as_str()), r.get(id_col.as_str())), item(r)))
+        .collect();
+    Ok(Page::keyed(items, paging))
 }

@@ -32,7 +32,7 @@ use super::orgs::{authorize_read, load as load_org};
 use crate::command::{backoff, fold_stream, Committed, RequestMeta, ATTEMPTS};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, MinPosition, Session};
-use crate::page::{Page, PageQuery, Paging};
+use crate::page::{self, Page, PageQuery, Paging};
 use crate::state::AppState;
 
 /// Routes of this module.
@@ -516,23 +516,12 @@ pub async fn list_apps(
 ) -> Result<Json<Page<AppView>>, ApiError> {
     min.wait(&state, &["orgs", "apps"]).await?;
     authorize_workspace_read(&state, org, session.user_id).await?;
-    let (after_at, after_id) = paging.after.unzip();
     let client = state.pool.get().await?;
-    let rows = client
-        .query(
-            &format!(
-                "SELECT {APP_COLUMNS} FROM rm.apps WHERE org_id = $1 AND deleted_at IS NULL \
-                 AND ($2::timestamptz IS NULL OR (created_at, app_id) > ($2, $3)) \
-                 ORDER BY created_at, app_id LIMIT $4"
-            ),
-            &[&org, &after_at, &after_id, &paging.fetch()],
-        )
-        .await?;
-    let items = rows
-        .iter()
-        .map(|r| ((r.get("created_at"), r.get("app_id")), AppView::from_row(r)))
-        .collect();
-    Ok(Json(Page::keyed(items, &paging)))
+    let select =
+        format!("SELECT {APP_COLUMNS} FROM rm.apps WHERE org_id = $1 AND deleted_at IS NULL");
+    let key = ("created_at", "app_id");
+    let page = page::fetch(&client, &paging, &select, key, &[&org], AppView::from_row).await?;
+    Ok(Json(page))
 }
 
 /// The If-Match version, if sent.
@@ -948,32 +937,26 @@ pub async fn marketplace(
     paging: Paging<(DateTime<Utc>, Uuid)>,
 ) -> Result<Json<Page<ListedApp>>, ApiError> {
     min.wait(&state, &["apps"]).await?;
-    let (after_at, after_id) = paging.after.unzip();
     let client = state.pool.get().await?;
-    let rows = client
-        .query(
-            "SELECT a.app_id, a.name, a.description, a.org_id, v.label, a.created_at \
-             FROM rm.apps a \
-             JOIN LATERAL (SELECT label FROM rm.app_versions v WHERE v.app_id = a.app_id \
-                 AND v.state = 'published' ORDER BY v.published_at DESC LIMIT 1) v ON true \
-             WHERE a.visibility = 'public' AND a.status = 'active' \
-             AND ($1::timestamptz IS NULL OR (a.created_at, a.app_id) > ($1, $2)) \
-             ORDER BY a.created_at, a.app_id LIMIT $3",
-            &[&after_at, &after_id, &paging.fetch()],
-        )
-        .await?;
-    let items = rows
-        .iter()
-        .map(|r| {
-            let app = ListedApp {
-                id: r.get(0),
-                name: r.get(1),
-                description: r.get(2),
-                org_id: r.get(3),
-                latest_version: r.get(4),
-            };
-            ((r.get(5), app.id), app)
-        })
-        .collect();
-    Ok(Json(Page::keyed(items, &paging)))
+    let select = "SELECT a.app_id, a.name, a.description, a.org_id, v.label, a.created_at \
+         FROM rm.apps a \
+         JOIN LATERAL (SELECT label FROM rm.app_versions v WHERE v.app_id = a.app_id \
+             AND v.state = 'published' ORDER BY v.published_at DESC LIMIT 1) v ON true \
+         WHERE a.visibility = 'public' AND a.status = 'active'";
+    let page = page::fetch(
+        &client,
+        &paging,
+        select,
+        ("a.created_at", "a.app_id"),
+        &[],
+        |r| ListedApp {
+            id: r.get(0),
+            name: r.get(1),
+            description: r.get(2),
+            org_id: r.get(3),
+            latest_version: r.get(4),
+        },
+    )
+    .await?;
+    Ok(Json(page))
 }

@@ -20,7 +20,7 @@ use super::orgs::execute;
 use crate::command::{Committed, RequestMeta};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, MinPosition, Session, Staff};
-use crate::page::{Page, PageQuery, Paging};
+use crate::page::{self, Page, PageQuery, Paging};
 use crate::state::AppState;
 
 /// Routes of this module.
@@ -248,39 +248,27 @@ pub async fn staff_queue(
 ) -> Result<Json<Page<QueueItem>>, ApiError> {
     min.wait(&state, &["orgs"]).await?;
     let client = state.pool.get().await?;
-    let (after_at, after_id) = paging.after.unzip();
     // An org is in at most one queue: production review needs sandbox granted.
-    let rows = client
-        .query(
-            "SELECT * FROM ( \
-                 SELECT o.org_id, o.slug, 'sandbox' AS kind, o.sandbox_requested_at AS at, \
-                        ARRAY[]::text[] AS open_steps \
-                 FROM rm.orgs o WHERE o.sandbox_state = 'requested' \
-                 UNION ALL \
-                 SELECT o.org_id, o.slug, 'production', o.production_requested_at, \
-                        ARRAY(SELECT s.step FROM rm.review_steps s \
-                              WHERE s.org_id = o.org_id AND s.state <> 'completed' ORDER BY s.step) \
-                 FROM rm.orgs o WHERE o.production_state = 'in_review') q \
-             WHERE $1::timestamptz IS NULL OR (at, org_id) > ($1, $2) \
-             ORDER BY at, org_id LIMIT $3",
-            &[&after_at, &after_id, &paging.fetch()],
-        )
-        .await?;
-    let items = rows
-        .iter()
-        .map(|r| {
-            let key = (r.get(3), r.get(0));
-            let item = QueueItem {
-                org_id: r.get(0),
-                slug: r.get(1),
-                kind: r.get(2),
-                requested_at: r.get(3),
-                open_steps: r.get(4),
-            };
-            (key, item)
-        })
-        .collect();
-    Ok(Json(Page::keyed(items, &paging)))
+    let select = "SELECT * FROM ( \
+             SELECT o.org_id, o.slug, 'sandbox' AS kind, o.sandbox_requested_at AS at, \
+                    ARRAY[]::text[] AS open_steps \
+             FROM rm.orgs o WHERE o.sandbox_state = 'requested' \
+             UNION ALL \
+             SELECT o.org_id, o.slug, 'production', o.production_requested_at, \
+                    ARRAY(SELECT s.step FROM rm.review_steps s \
+                          WHERE s.org_id = o.org_id AND s.state <> 'completed' ORDER BY s.step) \
+             FROM rm.orgs o WHERE o.production_state = 'in_review') q WHERE true";
+    let page = page::fetch(&client, &paging, select, ("at", "org_id"), &[], |r| {
+        QueueItem {
+            org_id: r.get(0),
+            slug: r.get(1),
+            kind: r.get(2),
+            requested_at: r.get(3),
+            open_steps: r.get(4),
+        }
+    })
+    .await?;
+    Ok(Json(page))
 }
 
 /// The onboarding lane as the read model holds it.

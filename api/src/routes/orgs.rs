@@ -23,7 +23,7 @@ use uuid::Uuid;
 use crate::command::{backoff, fold_stream, Committed, RequestMeta, ATTEMPTS};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, MinPosition, Session};
-use crate::page::{Page, PageQuery, Paging};
+use crate::page::{self, Page, PageQuery, Paging};
 use crate::state::AppState;
 
 /// Routes of this module.
@@ -222,26 +222,15 @@ pub async fn list_members(
     min.wait(&state, &["orgs"]).await?;
     authorize_read(&state, org, session.user_id, Permission::ViewOrg).await?;
     let client = state.pool.get().await?;
-    let (after_at, after_id) = paging.after.unzip();
-    let rows = client
-        .query(
-            "SELECT user_id, role, joined_at FROM rm.members WHERE org_id = $1 \
-             AND ($2::timestamptz IS NULL OR (joined_at, user_id) > ($2, $3)) \
-             ORDER BY joined_at, user_id LIMIT $4",
-            &[&org, &after_at, &after_id, &paging.fetch()],
-        )
-        .await?;
-    let members = rows
-        .iter()
-        .map(|r| MemberView {
-            user_id: r.get(0),
-            role: r.get(1),
-            joined_at: r.get(2),
-        })
-        .collect();
-    Ok(Json(Page::new(members, &paging, |m| {
-        (m.joined_at, m.user_id)
-    })))
+    let select = "SELECT user_id, role, joined_at FROM rm.members WHERE org_id = $1";
+    let key = ("joined_at", "user_id");
+    let page = page::fetch(&client, &paging, select, key, &[&org], |r| MemberView {
+        user_id: r.get(0),
+        role: r.get(1),
+        joined_at: r.get(2),
+    })
+    .await?;
+    Ok(Json(page))
 }
 
 /// `PATCH /v1/orgs/{org}/members/{user}` body.

@@ -22,7 +22,7 @@ use super::apps::{app_org_for, authorize_workspace_read, by_member, execute, By}
 use crate::command::{fold_stream, Committed, RequestMeta};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, MinPosition, Session, Staff};
-use crate::page::{Page, PageQuery, Paging};
+use crate::page::{self, Page, PageQuery, Paging};
 use crate::state::AppState;
 
 /// Routes of this module.
@@ -226,28 +226,11 @@ pub async fn catalogue(
     paging: Paging<(DateTime<Utc>, Uuid)>,
 ) -> Result<Json<Page<ProductView>>, ApiError> {
     min.wait(&state, &["apps"]).await?;
-    let (after_at, after_id) = paging.after.unzip();
     let client = state.pool.get().await?;
-    let rows = client
-        .query(
-            &format!(
-                "SELECT {PRODUCT_COLUMNS} FROM rm.products \
-                 WHERE $1::timestamptz IS NULL OR (created_at, product_id) > ($1, $2) \
-                 ORDER BY created_at, product_id LIMIT $3"
-            ),
-            &[&after_at, &after_id, &paging.fetch()],
-        )
-        .await?;
-    let items = rows
-        .iter()
-        .map(|r| {
-            (
-                (r.get("created_at"), r.get("product_id")),
-                ProductView::from_row(r),
-            )
-        })
-        .collect();
-    Ok(Json(Page::keyed(items, &paging)))
+    let select = format!("SELECT {PRODUCT_COLUMNS} FROM rm.products WHERE true");
+    let key = ("created_at", "product_id");
+    let page = page::fetch(&client, &paging, &select, key, &[], ProductView::from_row).await?;
+    Ok(Json(page))
 }
 
 /// A product.
@@ -379,28 +362,19 @@ pub async fn list_app_products(
 ) -> Result<Json<Page<AccessView>>, ApiError> {
     min.wait(&state, &["orgs", "apps"]).await?;
     app_org_for(&state, app, session.user_id).await?;
-    let (after_at, after_id) = paging.after.unzip();
     let client = state.pool.get().await?;
-    let rows = client
-        .query(
-            &format!(
-                "SELECT {ACCESS_COLUMNS} FROM rm.access_requests WHERE app_id = $1 \
-                 AND ($2::timestamptz IS NULL OR (requested_at, request_id) > ($2, $3)) \
-                 ORDER BY requested_at, request_id LIMIT $4"
-            ),
-            &[&app, &after_at, &after_id, &paging.fetch()],
-        )
-        .await?;
-    let items = rows
-        .iter()
-        .map(|r| {
-            (
-                (r.get("requested_at"), r.get("request_id")),
-                AccessView::from_row(r),
-            )
-        })
-        .collect();
-    Ok(Json(Page::keyed(items, &paging)))
+    let select = format!("SELECT {ACCESS_COLUMNS} FROM rm.access_requests WHERE app_id = $1");
+    let key = ("requested_at", "request_id");
+    let page = page::fetch(
+        &client,
+        &paging,
+        &select,
+        key,
+        &[&app],
+        AccessView::from_row,
+    )
+    .await?;
+    Ok(Json(page))
 }
 
 /// Pending product requests, oldest first (staff): the approval queue.
@@ -415,28 +389,11 @@ pub async fn approval_queue(
     paging: Paging<(DateTime<Utc>, Uuid)>,
 ) -> Result<Json<Page<AccessView>>, ApiError> {
     min.wait(&state, &["apps"]).await?;
-    let (after_at, after_id) = paging.after.unzip();
     let client = state.pool.get().await?;
-    let rows = client
-        .query(
-            &format!(
-                "SELECT {ACCESS_COLUMNS} FROM rm.access_requests WHERE state = 'pending' \
-                 AND ($1::timestamptz IS NULL OR (requested_at, request_id) > ($1, $2)) \
-                 ORDER BY requested_at, request_id LIMIT $3"
-            ),
-            &[&after_at, &after_id, &paging.fetch()],
-        )
-        .await?;
-    let items = rows
-        .iter()
-        .map(|r| {
-            (
-                (r.get("requested_at"), r.get("request_id")),
-                AccessView::from_row(r),
-            )
-        })
-        .collect();
-    Ok(Json(Page::keyed(items, &paging)))
+    let select = format!("SELECT {ACCESS_COLUMNS} FROM rm.access_requests WHERE state = 'pending'");
+    let key = ("requested_at", "request_id");
+    let page = page::fetch(&client, &paging, &select, key, &[], AccessView::from_row).await?;
+    Ok(Json(page))
 }
 
 /// A staff decision's reason.

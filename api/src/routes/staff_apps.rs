@@ -22,7 +22,7 @@ use super::apps::{execute, AppView, By, APP_COLUMNS};
 use crate::command::{Committed, RequestMeta};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, MinPosition, Staff};
-use crate::page::{Page, PageQuery, Paging};
+use crate::page::{self, Page, PageQuery, Paging};
 use crate::state::AppState;
 
 /// Routes of this module.
@@ -483,31 +483,20 @@ pub async fn inactive_apps(
         });
     }
     min.wait(&state, &["apps"]).await?;
-    let (after_at, after_id) = paging.after.unzip();
     let client = state.pool.get().await?;
-    let rows = client
-        .query(
-            &format!(
-                "SELECT {APP_COLUMNS}, last_activity_at FROM rm.apps \
-                 WHERE deleted_at IS NULL AND last_activity_at <= now() - make_interval(days => $1) \
-                 AND ($2::timestamptz IS NULL OR (last_activity_at, app_id) > ($2, $3)) \
-                 ORDER BY last_activity_at, app_id LIMIT $4"
-            ),
-            &[&days, &after_at, &after_id, &paging.fetch()],
-        )
-        .await?;
-    let items = rows
-        .iter()
-        .map(|r| {
-            let at: DateTime<Utc> = r.get("last_activity_at");
-            let view = InactiveAppView {
-                app: AppView::from_row(r),
-                last_activity_at: at,
-            };
-            ((at, view.app.id), view)
-        })
-        .collect();
-    Ok(Json(Page::keyed(items, &paging)))
+    let select = format!(
+        "SELECT {APP_COLUMNS}, last_activity_at FROM rm.apps \
+         WHERE deleted_at IS NULL AND last_activity_at <= now() - make_interval(days => $1)"
+    );
+    let key = ("last_activity_at", "app_id");
+    let page = page::fetch(&client, &paging, &select, key, &[&days], |r| {
+        InactiveAppView {
+            app: AppView::from_row(r),
+            last_activity_at: r.get("last_activity_at"),
+        }
+    })
+    .await?;
+    Ok(Json(page))
 }
 
 /// A distribution request waiting for staff.
@@ -537,26 +526,19 @@ pub async fn distribution_queue(
     paging: Paging<(DateTime<Utc>, Uuid)>,
 ) -> Result<Json<Page<DistributionQueueItem>>, ApiError> {
     min.wait(&state, &["apps"]).await?;
-    let (after_at, after_id) = paging.after.unzip();
     let client = state.pool.get().await?;
-    let rows = client
-        .query(
-            "SELECT request_id, app_id, org_id, visibility, requested_at FROM rm.distribution_requests \
-             WHERE state = 'pending' \
-             AND ($1::timestamptz IS NULL OR (requested_at, request_id) > ($1, $2)) \
-             ORDER BY requested_at, request_id LIMIT $3",
-            &[&after_at, &after_id, &paging.fetch()],
-        )
-        .await?;
-    let items = rows
-        .iter()
-        .map(|r| DistributionQueueItem {
+    let select = "SELECT request_id, app_id, org_id, visibility, requested_at \
+         FROM rm.distribution_requests WHERE state = 'pending'";
+    let key = ("requested_at", "request_id");
+    let page = page::fetch(&client, &paging, select, key, &[], |r| {
+        DistributionQueueItem {
             id: r.get(0),
             app_id: r.get(1),
             org_id: r.get(2),
             visibility: r.get(3),
             requested_at: r.get(4),
-        })
-        .collect();
-    Ok(Json(Page::new(items, &paging, |i| (i.requested_at, i.id))))
+        }
+    })
+    .await?;
+    Ok(Json(page))
 }

@@ -26,7 +26,7 @@ use super::orgs::load as load_org;
 use crate::command::{Committed, RequestMeta};
 use crate::error::{ApiError, Problem, ProblemField};
 use crate::extract::{ApiJson, MinPosition, Session};
-use crate::page::{Page, PageQuery, Paging};
+use crate::page::{self, Page, PageQuery, Paging};
 use crate::state::AppState;
 
 /// Routes of this module.
@@ -254,26 +254,20 @@ pub async fn list_versions(
 ) -> Result<Json<Page<VersionView>>, ApiError> {
     min.wait(&state, &["orgs", "apps"]).await?;
     app_org_for(&state, app, session.user_id).await?;
-    let (after_at, after_id) = paging.after.unzip();
     let client = state.pool.get().await?;
-    let rows = client
-        .query(
-            "SELECT version_id, label, state, manifest, created_at FROM rm.app_versions \
-             WHERE app_id = $1 AND ($2::timestamptz IS NULL OR (created_at, version_id) > ($2, $3)) \
-             ORDER BY created_at, version_id LIMIT $4",
-            &[&app, &after_at, &after_id, &paging.fetch()],
-        )
-        .await?;
-    let items = rows
-        .iter()
-        .map(|r| {
-            (
-                (r.get("created_at"), r.get("version_id")),
-                VersionView::from_row(r),
-            )
-        })
-        .collect();
-    Ok(Json(Page::keyed(items, &paging)))
+    let select = "SELECT version_id, label, state, manifest, created_at FROM rm.app_versions \
+         WHERE app_id = $1";
+    let key = ("created_at", "version_id");
+    let page = page::fetch(
+        &client,
+        &paging,
+        select,
+        key,
+        &[&app],
+        VersionView::from_row,
+    )
+    .await?;
+    Ok(Json(page))
 }
 
 /// `POST .../install-links` body.
@@ -483,28 +477,18 @@ pub async fn list_installations(
         domain::roles::Permission::ViewApps,
     )
     .await?;
-    let (after_at, after_id) = paging.after.unzip();
     let client = state.pool.get().await?;
-    let rows = client
-        .query(
-            "SELECT app_id, version_id, installed_at FROM rm.installations WHERE org_id = $1 \
-             AND ($2::timestamptz IS NULL OR (installed_at, app_id) > ($2, $3)) \
-             ORDER BY installed_at, app_id LIMIT $4",
-            &[&org, &after_at, &after_id, &paging.fetch()],
-        )
-        .await?;
-    let items = rows
-        .iter()
-        .map(|r| {
-            let view = InstallationView {
-                app_id: r.get(0),
-                workspace_id: org,
-                version_id: r.get(1),
-            };
-            ((r.get(2), view.app_id), view)
-        })
-        .collect();
-    Ok(Json(Page::keyed(items, &paging)))
+    let select = "SELECT app_id, version_id, installed_at FROM rm.installations WHERE org_id = $1";
+    let key = ("installed_at", "app_id");
+    let page = page::fetch(&client, &paging, select, key, &[&org], |r| {
+        InstallationView {
+            app_id: r.get(0),
+            workspace_id: org,
+            version_id: r.get(1),
+        }
+    })
+    .await?;
+    Ok(Json(page))
 }
 
 /// The JSON Schema app manifests are validated against.

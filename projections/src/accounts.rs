@@ -62,10 +62,7 @@ impl Projection for Accounts {
         events: &[RecordedEvent],
     ) -> Result<(), ProjectionError> {
         for e in events {
-            let decoded = AccountEvent::decode(e).map_err(|source| ProjectionError::Schema {
-                position: e.global_position,
-                source,
-            })?;
+            let decoded = crate::decode(e, AccountEvent::decode)?;
             match decoded {
                 Some(AccountEvent::UserSignedUp(u)) => {
                     tx.execute(

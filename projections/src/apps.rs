@@ -39,11 +39,6 @@ fn stream_uuid(e: &RecordedEvent, prefix: &str) -> Result<Uuid, ProjectionError>
         })
 }
 
-fn schema_error(e: &RecordedEvent) -> impl FnOnce(event_schemas::SchemaError) -> ProjectionError {
-    let position = e.global_position;
-    move |source| ProjectionError::Schema { position, source }
-}
-
 #[async_trait]
 impl Projection for Apps {
     fn name(&self) -> &'static str {
@@ -184,7 +179,7 @@ impl Projection for Apps {
     ) -> Result<(), ProjectionError> {
         for e in events {
             if e.stream_id.starts_with("product-") {
-                if let Some(p) = ProductEvent::decode(e).map_err(schema_error(e))? {
+                if let Some(p) = crate::decode(e, ProductEvent::decode)? {
                     apply_product(tx, e, &p).await?;
                 }
                 continue;
@@ -192,7 +187,7 @@ impl Projection for Apps {
             if !e.stream_id.starts_with("app-") {
                 continue; // slug reservations
             }
-            if let Some(a) = AppEvent::decode(e).map_err(schema_error(e))? {
+            if let Some(a) = crate::decode(e, AppEvent::decode)? {
                 apply_app(tx, e, &a).await?;
             }
         }

@@ -87,6 +87,18 @@ pub enum ProjectionError {
     },
 }
 
+/// Decodes `e` with its family's `decode`, naming the event's position if
+/// the payload does not decode (a poison event stops the projection).
+pub fn decode<E>(
+    e: &RecordedEvent,
+    decode: fn(&RecordedEvent) -> Result<Option<E>, SchemaError>,
+) -> Result<Option<E>, ProjectionError> {
+    decode(e).map_err(|source| ProjectionError::Schema {
+        position: e.global_position,
+        source,
+    })
+}
+
 /// Every projection of this build, in the order the API registers them.
 pub fn all() -> Vec<Arc<dyn Projection>> {
     vec![

@@ -50,10 +50,7 @@ async fn lane_step(
     let mut org = domain::orgs::Org::default();
     for row in &rows {
         let recorded = event_store::postgres::decode_row(row)?;
-        let decoded = OrgEvent::decode(&recorded).map_err(|source| ProjectionError::Schema {
-            position: recorded.global_position,
-            source,
-        })?;
+        let decoded = crate::decode(&recorded, OrgEvent::decode)?;
         if let Some(event) = decoded {
             org.apply(&event);
         }
@@ -153,10 +150,7 @@ impl Projection for Orgs {
         events: &[RecordedEvent],
     ) -> Result<(), ProjectionError> {
         for e in events {
-            let decoded = OrgEvent::decode(e).map_err(|source| ProjectionError::Schema {
-                position: e.global_position,
-                source,
-            })?;
+            let decoded = crate::decode(e, OrgEvent::decode)?;
             let Some(event) = decoded else { continue };
             if matches!(event, OrgEvent::SlugClaimed(_)) {
                 continue;

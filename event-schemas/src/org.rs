@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{sealed::Sealed, DomainEvent, RecordedEvent, SchemaError};
+use crate::sealed::Sealed;
 
 /// `org.created` v1.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -201,133 +201,46 @@ pub struct TeamMemberRemoved {
     pub user_id: Uuid,
 }
 
-/// Every event of these families.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(untagged)]
-pub enum OrgEvent {
-    /// `org.created`
-    Created(OrgCreated),
-    /// `org.slug_claimed`
-    SlugClaimed(OrgSlugClaimed),
-    /// `member.added`
-    MemberAdded(MemberAdded),
-    /// `member.role_changed`
-    MemberRoleChanged(MemberRoleChanged),
-    /// `member.removed`
-    MemberRemoved(MemberRemoved),
-    /// `invitation.created`
-    InvitationCreated(InvitationCreated),
-    /// `invitation.accepted`
-    InvitationAccepted(InvitationAccepted),
-    /// `invitation.revoked`
-    InvitationRevoked(InvitationRevoked),
-    /// `terms.accepted`
-    TermsAccepted(TermsAccepted),
-    /// `sandbox.requested`
-    SandboxRequested(SandboxRequested),
-    /// `sandbox.granted`
-    SandboxGranted(SandboxGranted),
-    /// `production.requested`
-    ProductionRequested(ProductionRequested),
-    /// `production.step_completed`
-    ProductionStepCompleted(ProductionStepCompleted),
-    /// `production.step_rejected`
-    ProductionStepRejected(ProductionStepRejected),
-    /// `sandbox.promoted`
-    SandboxPromoted(SandboxPromoted),
-    /// `plan.set`
-    PlanSet(PlanSet),
-    /// `team.created`
-    TeamCreated(TeamCreated),
-    /// `team.member_added`
-    TeamMemberAdded(TeamMemberAdded),
-    /// `team.member_removed`
-    TeamMemberRemoved(TeamMemberRemoved),
-}
-
-impl DomainEvent for OrgEvent {
-    const SCHEMA_VERSION: u32 = 1;
-
-    fn event_type(&self) -> &'static str {
-        match self {
-            OrgEvent::Created(_) => "org.created",
-            OrgEvent::SlugClaimed(_) => "org.slug_claimed",
-            OrgEvent::MemberAdded(_) => "member.added",
-            OrgEvent::MemberRoleChanged(_) => "member.role_changed",
-            OrgEvent::MemberRemoved(_) => "member.removed",
-            OrgEvent::InvitationCreated(_) => "invitation.created",
-            OrgEvent::InvitationAccepted(_) => "invitation.accepted",
-            OrgEvent::InvitationRevoked(_) => "invitation.revoked",
-            OrgEvent::TermsAccepted(_) => "terms.accepted",
-            OrgEvent::SandboxRequested(_) => "sandbox.requested",
-            OrgEvent::SandboxGranted(_) => "sandbox.granted",
-            OrgEvent::ProductionRequested(_) => "production.requested",
-            OrgEvent::ProductionStepCompleted(_) => "production.step_completed",
-            OrgEvent::ProductionStepRejected(_) => "production.step_rejected",
-            OrgEvent::SandboxPromoted(_) => "sandbox.promoted",
-            OrgEvent::PlanSet(_) => "plan.set",
-            OrgEvent::TeamCreated(_) => "team.created",
-            OrgEvent::TeamMemberAdded(_) => "team.member_added",
-            OrgEvent::TeamMemberRemoved(_) => "team.member_removed",
-        }
-    }
-}
-
-impl OrgEvent {
-    /// Every type these families write.
-    pub const TYPES: &'static [&'static str] = &[
-        "org.created",
-        "org.slug_claimed",
-        "member.added",
-        "member.role_changed",
-        "member.removed",
-        "invitation.created",
-        "invitation.accepted",
-        "invitation.revoked",
-        "terms.accepted",
-        "sandbox.requested",
-        "sandbox.granted",
-        "production.requested",
-        "production.step_completed",
-        "production.step_rejected",
-        "sandbox.promoted",
-        "plan.set",
-        "team.created",
-        "team.member_added",
-        "team.member_removed",
-    ];
-
-    /// Decodes a recorded event of these families; `Ok(None)` for others.
-    pub fn decode(e: &RecordedEvent) -> Result<Option<Self>, SchemaError> {
-        if !Self::TYPES.contains(&e.event_type.as_str()) {
-            return Ok(None);
-        }
-        if e.schema_version != 1 {
-            return Err(SchemaError::UnknownVersion {
-                event_type: e.event_type.clone(),
-                schema_version: e.schema_version,
-            });
-        }
-        Ok(Some(match e.event_type.as_str() {
-            "org.created" => OrgEvent::Created(e.data_as()?),
-            "org.slug_claimed" => OrgEvent::SlugClaimed(e.data_as()?),
-            "member.added" => OrgEvent::MemberAdded(e.data_as()?),
-            "member.role_changed" => OrgEvent::MemberRoleChanged(e.data_as()?),
-            "member.removed" => OrgEvent::MemberRemoved(e.data_as()?),
-            "invitation.created" => OrgEvent::InvitationCreated(e.data_as()?),
-            "invitation.accepted" => OrgEvent::InvitationAccepted(e.data_as()?),
-            "invitation.revoked" => OrgEvent::InvitationRevoked(e.data_as()?),
-            "sandbox.requested" => OrgEvent::SandboxRequested(e.data_as()?),
-            "sandbox.granted" => OrgEvent::SandboxGranted(e.data_as()?),
-            "production.requested" => OrgEvent::ProductionRequested(e.data_as()?),
-            "production.step_completed" => OrgEvent::ProductionStepCompleted(e.data_as()?),
-            "production.step_rejected" => OrgEvent::ProductionStepRejected(e.data_as()?),
-            "sandbox.promoted" => OrgEvent::SandboxPromoted(e.data_as()?),
-            "plan.set" => OrgEvent::PlanSet(e.data_as()?),
-            "team.created" => OrgEvent::TeamCreated(e.data_as()?),
-            "team.member_added" => OrgEvent::TeamMemberAdded(e.data_as()?),
-            "team.member_removed" => OrgEvent::TeamMemberRemoved(e.data_as()?),
-            _ => OrgEvent::TermsAccepted(e.data_as()?),
-        }))
+event_family! {
+    /// Every event of these families.
+    pub enum OrgEvent {
+        /// `org.created`
+        Created(OrgCreated) = "org.created",
+        /// `org.slug_claimed`
+        SlugClaimed(OrgSlugClaimed) = "org.slug_claimed",
+        /// `member.added`
+        MemberAdded(MemberAdded) = "member.added",
+        /// `member.role_changed`
+        MemberRoleChanged(MemberRoleChanged) = "member.role_changed",
+        /// `member.removed`
+        MemberRemoved(MemberRemoved) = "member.removed",
+        /// `invitation.created`
+        InvitationCreated(InvitationCreated) = "invitation.created",
+        /// `invitation.accepted`
+        InvitationAccepted(InvitationAccepted) = "invitation.accepted",
+        /// `invitation.revoked`
+        InvitationRevoked(InvitationRevoked) = "invitation.revoked",
+        /// `terms.accepted`
+        TermsAccepted(TermsAccepted) = "terms.accepted",
+        /// `sandbox.requested`
+        SandboxRequested(SandboxRequested) = "sandbox.requested",
+        /// `sandbox.granted`
+        SandboxGranted(SandboxGranted) = "sandbox.granted",
+        /// `production.requested`
+        ProductionRequested(ProductionRequested) = "production.requested",
+        /// `production.step_completed`
+        ProductionStepCompleted(ProductionStepCompleted) = "production.step_completed",
+        /// `production.step_rejected`
+        ProductionStepRejected(ProductionStepRejected) = "production.step_rejected",
+        /// `sandbox.promoted`
+        SandboxPromoted(SandboxPromoted) = "sandbox.promoted",
+        /// `plan.set`
+        PlanSet(PlanSet) = "plan.set",
+        /// `team.created`
+        TeamCreated(TeamCreated) = "team.created",
+        /// `team.member_added`
+        TeamMemberAdded(TeamMemberAdded) = "team.member_added",
+        /// `team.member_removed`
+        TeamMemberRemoved(TeamMemberRemoved) = "team.member_removed",
     }
 }

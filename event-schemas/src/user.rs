@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{sealed::Sealed, DomainEvent, RecordedEvent, SchemaError};
+use crate::sealed::Sealed;
 
 /// `user.signed_up` v1: an account was created. Stream `user-<user_id>`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,65 +57,19 @@ pub struct SessionEnded {
     pub reason: String,
 }
 
-/// Every event of this module's families.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(untagged)]
-pub enum AccountEvent {
-    /// `user.signed_up`
-    UserSignedUp(UserSignedUp),
-    /// `email.claimed`
-    EmailClaimed(EmailClaimed),
-    /// `session.started`
-    SessionStarted(SessionStarted),
-    /// `session.ended`
-    SessionEnded(SessionEnded),
-    /// `staff.granted`
-    StaffGranted(StaffGranted),
-}
-
-impl DomainEvent for AccountEvent {
-    const SCHEMA_VERSION: u32 = 1;
-
-    fn event_type(&self) -> &'static str {
-        match self {
-            AccountEvent::UserSignedUp(_) => "user.signed_up",
-            AccountEvent::EmailClaimed(_) => "email.claimed",
-            AccountEvent::SessionStarted(_) => "session.started",
-            AccountEvent::SessionEnded(_) => "session.ended",
-            AccountEvent::StaffGranted(_) => "staff.granted",
-        }
-    }
-}
-
-impl AccountEvent {
-    /// Every type this family writes, for schema generation and stats.
-    pub const TYPES: &'static [&'static str] = &[
-        "user.signed_up",
-        "email.claimed",
-        "session.started",
-        "session.ended",
-        "staff.granted",
-    ];
-
-    /// Decodes a recorded event of this family, upcasting old versions;
-    /// `Ok(None)` for events of other families.
-    pub fn decode(e: &RecordedEvent) -> Result<Option<Self>, SchemaError> {
-        if !Self::TYPES.contains(&e.event_type.as_str()) {
-            return Ok(None);
-        }
-        if e.schema_version != 1 {
-            return Err(SchemaError::UnknownVersion {
-                event_type: e.event_type.clone(),
-                schema_version: e.schema_version,
-            });
-        }
-        Ok(Some(match e.event_type.as_str() {
-            "user.signed_up" => AccountEvent::UserSignedUp(e.data_as()?),
-            "email.claimed" => AccountEvent::EmailClaimed(e.data_as()?),
-            "session.started" => AccountEvent::SessionStarted(e.data_as()?),
-            "staff.granted" => AccountEvent::StaffGranted(e.data_as()?),
-            _ => AccountEvent::SessionEnded(e.data_as()?),
-        }))
+event_family! {
+    /// Every event of this module's families.
+    pub enum AccountEvent {
+        /// `user.signed_up`
+        UserSignedUp(UserSignedUp) = "user.signed_up",
+        /// `email.claimed`
+        EmailClaimed(EmailClaimed) = "email.claimed",
+        /// `session.started`
+        SessionStarted(SessionStarted) = "session.started",
+        /// `session.ended`
+        SessionEnded(SessionEnded) = "session.ended",
+        /// `staff.granted`
+        StaffGranted(StaffGranted) = "staff.granted",
     }
 }
 

@@ -207,3 +207,89 @@ fn app_events_keep_their_stored_shape() {
         ProductEvent::decode,
     );
 }
+
+#[test]
+fn org_events_keep_their_stored_shape() {
+    use event_schemas::org::*;
+    let id = |n: u128| Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0100 + n);
+    let at: DateTime<Utc> = "2026-11-24T12:00:00Z".parse().expect("a timestamp");
+    let org = |e: OrgEvent| check_event(e, OrgEvent::decode);
+    org(OrgEvent::Created(OrgCreated {
+        org_id: id(1),
+        slug: "acme".into(),
+        name: "Acme".into(),
+        owner: id(2),
+    }));
+    org(OrgEvent::SlugClaimed(OrgSlugClaimed { org_id: id(1) }));
+    org(OrgEvent::MemberAdded(MemberAdded {
+        user_id: id(3),
+        role: "developer".into(),
+        invitation_id: Some(id(4)),
+    }));
+    org(OrgEvent::MemberRoleChanged(MemberRoleChanged {
+        user_id: id(3),
+        from: "developer".into(),
+        to: "manager".into(),
+    }));
+    org(OrgEvent::MemberRemoved(MemberRemoved { user_id: id(3) }));
+    org(OrgEvent::InvitationCreated(InvitationCreated {
+        invitation_id: id(4),
+        email_index: "ab".repeat(32),
+        email: Sealed("c2VhbGVk".into()),
+        role: "developer".into(),
+        expires_at: at,
+    }));
+    org(OrgEvent::InvitationAccepted(InvitationAccepted {
+        invitation_id: id(4),
+        user_id: id(3),
+    }));
+    org(OrgEvent::InvitationRevoked(InvitationRevoked {
+        invitation_id: id(4),
+    }));
+    org(OrgEvent::TermsAccepted(TermsAccepted {
+        version: "2026-01".into(),
+        user_id: id(2),
+    }));
+    org(OrgEvent::SandboxRequested(SandboxRequested {
+        user_id: id(2),
+    }));
+    org(OrgEvent::SandboxGranted(SandboxGranted {
+        sandbox_tenant_id: id(5),
+        granted_by: Some(id(6)),
+    }));
+    org(OrgEvent::ProductionRequested(ProductionRequested {
+        user_id: id(2),
+    }));
+    org(OrgEvent::ProductionStepCompleted(ProductionStepCompleted {
+        step: "consent_review".into(),
+        by: id(6),
+    }));
+    org(OrgEvent::ProductionStepRejected(ProductionStepRejected {
+        step: "billing_setup".into(),
+        by: id(6),
+        reason: "no card".into(),
+    }));
+    org(OrgEvent::SandboxPromoted(SandboxPromoted { by: id(6) }));
+    org(OrgEvent::PlanSet(PlanSet {
+        plan: "pro".into(),
+        modules: vec!["platform.api".into()],
+        monthly_call_limit: 250_000,
+        subscription_state: "active".into(),
+        billing_window_start: at,
+        billing_window_end: at,
+        by: id(6),
+    }));
+    org(OrgEvent::TeamCreated(TeamCreated {
+        team_id: id(7),
+        name: "Mobile".into(),
+    }));
+    org(OrgEvent::TeamMemberAdded(TeamMemberAdded {
+        team_id: id(7),
+        user_id: id(3),
+        team_role: "admin".into(),
+    }));
+    org(OrgEvent::TeamMemberRemoved(TeamMemberRemoved {
+        team_id: id(7),
+        user_id: id(3),
+    }));
+}

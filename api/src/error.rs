@@ -331,6 +331,7 @@ impl From<domain::orgs::OrgError> for ApiError {
             E::NoProductionReview => conflict("no-production-review"),
             E::NoSuchStep | E::NoSuchTeam => ApiError::NotFound,
             E::TeamNameTaken => conflict("team-name-taken"),
+            E::TermsVersionUsed => conflict("terms-version-used"),
         }
     }
 }

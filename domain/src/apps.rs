@@ -1164,7 +1164,7 @@ mod tests {
         let mut o = Org {
             id,
             exists: true,
-            terms_version: Some(crate::orgs::CURRENT_TERMS.into()),
+            terms_version: Some(crate::orgs::INITIAL_TERMS.into()),
             sandbox: Sandbox::Granted(Uuid::from_u128(99)),
             ..Org::default()
         };

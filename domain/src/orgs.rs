@@ -11,7 +11,7 @@ use event_schemas::org::{
     InvitationAccepted, InvitationCreated, InvitationRevoked, MemberAdded, MemberRemoved,
     MemberRoleChanged, OrgCreated, OrgEvent, PlanSet, ProductionRequested, ProductionStepCompleted,
     ProductionStepRejected, SandboxGranted, SandboxPromoted, SandboxRequested, TeamCreated,
-    TeamMemberAdded, TeamMemberRemoved, TermsAccepted,
+    TeamMemberAdded, TeamMemberRemoved, TermsAccepted, TermsEvent, TermsPublished,
 };
 use event_schemas::sealed::Sealed;
 use uuid::Uuid;
@@ -19,8 +19,9 @@ use uuid::Uuid;
 use crate::roles::{allows, Permission, Role};
 use crate::validate::{Checks, Invalid};
 
-/// The developer terms version in force.
-pub const CURRENT_TERMS: &str = "2026-01";
+/// The developer terms version in force until staff publish another
+/// (`terms.published`).
+pub const INITIAL_TERMS: &str = "2026-01";
 /// How long an invitation can be accepted unless the deployment says
 /// otherwise.
 pub fn default_invitation_ttl() -> Duration {
@@ -72,6 +73,10 @@ pub struct Org {
     pub plan: Option<PlanSet>,
     /// Teams by id: name and members with their team roles.
     pub teams: BTreeMap<Uuid, Team>,
+    /// The platform's developer terms in force, from its `developer_terms`
+    /// stream (set by whoever loads the organisation); `None` means
+    /// [`INITIAL_TERMS`].
+    pub terms_in_force: Option<String>,
 }
 
 /// A team inside an organisation.
@@ -195,6 +200,9 @@ pub enum OrgError {
     /// The user is already a member.
     #[error("already a member of this organization")]
     AlreadyMember,
+    /// This terms version was already in force once.
+    #[error("this developer terms version has already been published")]
+    TermsVersionUsed,
     /// The slug is taken.
     #[error("an organization with this slug already exists")]
     SlugTaken,
@@ -339,9 +347,14 @@ impl Org {
         self.production.as_ref().is_some_and(|p| p.granted)
     }
 
+    /// The developer terms version in force.
+    pub fn current_terms(&self) -> &str {
+        self.terms_in_force.as_deref().unwrap_or(INITIAL_TERMS)
+    }
+
     /// Whether the developer terms in force are accepted.
     pub fn terms_accepted(&self) -> bool {
-        self.terms_version.as_deref() == Some(CURRENT_TERMS)
+        self.terms_version.as_deref() == Some(self.current_terms())
     }
 
     /// The organisation's exact next step on its way to production.
@@ -407,10 +420,11 @@ pub fn create(
 pub fn accept_terms(org: &Org, actor: Uuid, version: &str) -> Result<Vec<OrgEvent>, OrgError> {
     org.authorize(actor, Permission::AcceptTerms)?;
     let mut checks = Checks::default();
+    let current = org.current_terms();
     checks.check(
-        version == CURRENT_TERMS,
+        version == current,
         "/version",
-        format!("must be the current terms version, {CURRENT_TERMS}"),
+        format!("must be the current terms version, {current}"),
     );
     checks.finish()?;
     if org.terms_version.as_deref() == Some(version) {
@@ -419,6 +433,52 @@ pub fn accept_terms(org: &Org, actor: Uuid, version: &str) -> Result<Vec<OrgEven
     Ok(vec![OrgEvent::TermsAccepted(TermsAccepted {
         version: version.to_owned(),
         user_id: actor,
+    })])
+}
+
+/// The platform's developer terms, folded from `developer_terms`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PlatformTerms {
+    /// Every version published, oldest first.
+    pub published: Vec<String>,
+}
+
+impl PlatformTerms {
+    /// Applies one event.
+    pub fn apply(&mut self, event: &TermsEvent) {
+        let TermsEvent::Published(p) = event;
+        self.published.push(p.version.clone());
+    }
+
+    /// The version in force.
+    pub fn current(&self) -> &str {
+        self.published.last().map_or(INITIAL_TERMS, String::as_str)
+    }
+}
+
+/// `PublishTerms` (staff): a version never in force before (1 to 32 of
+/// `A-Z a-z 0-9 . -`, such as `2027-01`).
+pub fn publish_terms(
+    terms: &PlatformTerms,
+    staff: Uuid,
+    version: &str,
+) -> Result<Vec<TermsEvent>, OrgError> {
+    let mut checks = Checks::default();
+    checks.check(
+        (1..=32).contains(&version.len())
+            && version
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-'),
+        "/version",
+        "must be 1 to 32 of A-Z, a-z, 0-9, . and - (such as 2027-01)",
+    );
+    checks.finish()?;
+    if version == INITIAL_TERMS || terms.published.iter().any(|v| v == version) {
+        return Err(OrgError::TermsVersionUsed);
+    }
+    Ok(vec![TermsEvent::Published(TermsPublished {
+        version: version.to_owned(),
+        by: staff,
     })])
 }
 
@@ -905,11 +965,11 @@ mod tests {
     #[test]
     fn accepting_the_current_terms_once_records_it_and_again_changes_nothing() {
         let g = given(&team());
-        let events = g.then_ok(accept_terms(&g.0, MANAGER, CURRENT_TERMS), 1);
+        let events = g.then_ok(accept_terms(&g.0, MANAGER, INITIAL_TERMS), 1);
         let mut all = team();
         all.extend(events);
         let g = given(&all);
-        g.then_ok(accept_terms(&g.0, OWNER, CURRENT_TERMS), 0);
+        g.then_ok(accept_terms(&g.0, OWNER, INITIAL_TERMS), 0);
     }
 
     #[test]
@@ -920,7 +980,7 @@ mod tests {
             Err(OrgError::Invalid(_))
         ));
         assert_eq!(
-            accept_terms(&org, DEV, CURRENT_TERMS),
+            accept_terms(&org, DEV, INITIAL_TERMS),
             Err(OrgError::Forbidden(Permission::AcceptTerms))
         );
     }
@@ -1073,7 +1133,7 @@ mod tests {
     fn the_lane_runs_from_terms_to_production_granted() {
         let mut log = with(
             team(),
-            accept_terms(&Org::from_events(&team()), OWNER, CURRENT_TERMS).unwrap(),
+            accept_terms(&Org::from_events(&team()), OWNER, INITIAL_TERMS).unwrap(),
         );
         let org = Org::from_events(&log);
         assert_eq!(org.next_step(), "request_sandbox");
@@ -1130,7 +1190,7 @@ mod tests {
     fn an_automatic_sandbox_grant_comes_in_the_same_append() {
         let log = with(
             team(),
-            accept_terms(&Org::from_events(&team()), OWNER, CURRENT_TERMS).unwrap(),
+            accept_terms(&Org::from_events(&team()), OWNER, INITIAL_TERMS).unwrap(),
         );
         let events = request_sandbox(&Org::from_events(&log), OWNER, Some(TENANT)).unwrap();
         assert_eq!(events.len(), 2);
@@ -1144,7 +1204,7 @@ mod tests {
     fn review_decisions_need_a_known_step_and_a_reason_to_reject() {
         let mut log = with(
             team(),
-            accept_terms(&Org::from_events(&team()), OWNER, CURRENT_TERMS).unwrap(),
+            accept_terms(&Org::from_events(&team()), OWNER, INITIAL_TERMS).unwrap(),
         );
         log = with(
             log.clone(),
@@ -1257,5 +1317,60 @@ mod tests {
         // Leaving the organisation leaves its teams too.
         let log = with(log, remove_member(&org, DEV, DEV).unwrap());
         assert!(Org::from_events(&log).teams[&TEAM].members.is_empty());
+    }
+
+    #[test]
+    fn new_terms_must_be_accepted_again_before_gated_actions() {
+        let accepted = {
+            let mut log = team();
+            log.extend(accept_terms(&Org::from_events(&log), OWNER, INITIAL_TERMS).unwrap());
+            log
+        };
+        let mut org = Org::from_events(&accepted);
+        assert!(org.terms_accepted());
+        let mut terms = PlatformTerms::default();
+        for e in publish_terms(&terms, STAFF, "2027-01").unwrap() {
+            terms.apply(&e);
+        }
+        assert_eq!(terms.current(), "2027-01");
+        org.terms_in_force = Some(terms.current().to_owned());
+        assert!(!org.terms_accepted());
+        assert_eq!(org.next_step(), "accept_developer_terms");
+        assert_eq!(
+            request_sandbox(&org, OWNER, None),
+            Err(OrgError::TermsNotAccepted)
+        );
+        assert!(
+            matches!(
+                accept_terms(&org, OWNER, INITIAL_TERMS),
+                Err(OrgError::Invalid(_))
+            ),
+            "the old version no longer counts"
+        );
+        let events = accept_terms(&org, OWNER, "2027-01").unwrap();
+        for e in &events {
+            org.apply(e);
+        }
+        assert!(org.terms_accepted());
+    }
+
+    #[test]
+    fn a_terms_version_is_published_once() {
+        let mut terms = PlatformTerms::default();
+        assert_eq!(
+            publish_terms(&terms, STAFF, INITIAL_TERMS),
+            Err(OrgError::TermsVersionUsed)
+        );
+        assert!(matches!(
+            publish_terms(&terms, STAFF, "no spaces"),
+            Err(OrgError::Invalid(_))
+        ));
+        for e in publish_terms(&terms, STAFF, "2027-01").unwrap() {
+            terms.apply(&e);
+        }
+        assert_eq!(
+            publish_terms(&terms, STAFF, "2027-01"),
+            Err(OrgError::TermsVersionUsed)
+        );
     }
 }

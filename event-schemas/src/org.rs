@@ -101,6 +101,28 @@ pub struct TermsAccepted {
     pub user_id: Uuid,
 }
 
+/// `terms.published` v1, in the platform's `developer_terms` stream: staff
+/// put a new version of the developer terms in force; every organisation
+/// accepts it before its gated actions work again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TermsPublished {
+    /// The new version.
+    pub version: String,
+    /// The staff member who published it.
+    pub by: Uuid,
+}
+
+/// The stream of the platform's developer terms versions.
+pub const TERMS_STREAM: &str = "developer_terms";
+
+event_family! {
+    /// The platform's developer terms versions.
+    pub enum TermsEvent {
+        /// `terms.published`
+        Published(TermsPublished) = "terms.published",
+    }
+}
+
 /// `sandbox.requested` v1: the organisation asked for sandbox access.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SandboxRequested {

@@ -292,4 +292,11 @@ fn org_events_keep_their_stored_shape() {
         team_id: id(7),
         user_id: id(3),
     }));
+    check_event(
+        TermsEvent::Published(TermsPublished {
+            version: "2027-01".into(),
+            by: id(6),
+        }),
+        TermsEvent::decode,
+    );
 }

@@ -1,9 +1,12 @@
-//! Organisations, their members, invitations and production review: the
-//! membership checks of every org-scoped read, the members page, `/v1/me`'s
-//! memberships, and the staff queue of sandbox and production requests.
+//! Organisations, their members, invitations and production review, and the
+//! developer terms versions in force: the membership checks of every
+//! org-scoped read, the members page, `/v1/me`'s memberships, the onboarding
+//! lane, and the staff queue of sandbox and production requests.
 
 use async_trait::async_trait;
-use event_schemas::org::OrgEvent;
+use std::sync::LazyLock;
+
+use event_schemas::org::{OrgEvent, TermsEvent, TERMS_STREAM};
 use event_schemas::RecordedEvent;
 use tokio_postgres::Transaction;
 use uuid::Uuid;
@@ -20,6 +23,14 @@ const REVIEW_STEPS: [&str; 4] = [
 
 /// The organisations read model.
 pub struct Orgs;
+
+static TYPES: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+    OrgEvent::TYPES
+        .iter()
+        .chain(TermsEvent::TYPES)
+        .copied()
+        .collect()
+});
 
 fn org_id(e: &RecordedEvent) -> Result<Uuid, ProjectionError> {
     e.stream_id
@@ -47,7 +58,17 @@ async fn lane_step(
             &[&e.stream_id, &(e.stream_version as i64)],
         )
         .await?;
-    let mut org = domain::orgs::Org::default();
+    let terms_in_force = tx
+        .query_opt(
+            "SELECT version FROM developer_terms ORDER BY position DESC LIMIT 1",
+            &[],
+        )
+        .await?
+        .map(|r| r.get(0));
+    let mut org = domain::orgs::Org {
+        terms_in_force,
+        ..Default::default()
+    };
     for row in &rows {
         let recorded = event_store::postgres::decode_row(row)?;
         let decoded = crate::decode(&recorded, OrgEvent::decode)?;
@@ -65,7 +86,7 @@ impl Projection for Orgs {
     }
 
     fn version(&self) -> u32 {
-        4
+        5
     }
 
     fn schema(&self) -> &'static str {
@@ -126,7 +147,12 @@ impl Projection for Orgs {
              expires_at    TIMESTAMPTZ NOT NULL,
              created_at    TIMESTAMPTZ NOT NULL
          );
-         CREATE INDEX invitations_org_idx ON invitations (org_id);"
+         CREATE INDEX invitations_org_idx ON invitations (org_id);
+         CREATE TABLE developer_terms (
+             position     BIGINT PRIMARY KEY,
+             version      TEXT NOT NULL,
+             published_at TIMESTAMPTZ NOT NULL
+         );"
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -137,11 +163,12 @@ impl Projection for Orgs {
             "review_steps",
             "teams",
             "team_members",
+            "developer_terms",
         ]
     }
 
     fn event_types(&self) -> Option<&'static [&'static str]> {
-        Some(OrgEvent::TYPES)
+        Some(TYPES.as_slice())
     }
 
     async fn apply(
@@ -150,6 +177,24 @@ impl Projection for Orgs {
         events: &[RecordedEvent],
     ) -> Result<(), ProjectionError> {
         for e in events {
+            if e.stream_id == TERMS_STREAM {
+                if let Some(TermsEvent::Published(p)) = crate::decode(e, TermsEvent::decode)? {
+                    tx.execute(
+                        "INSERT INTO developer_terms (position, version, published_at) VALUES ($1, $2, $3)",
+                        &[&(e.global_position as i64), &p.version, &e.recorded_at],
+                    )
+                    .await?;
+                    // Every organisation that has not accepted this version
+                    // (none yet) is back to accepting the terms.
+                    tx.execute(
+                        "UPDATE orgs SET next_step = 'accept_developer_terms' \
+                         WHERE terms_version IS DISTINCT FROM $1",
+                        &[&p.version],
+                    )
+                    .await?;
+                }
+                continue;
+            }
             let decoded = crate::decode(e, OrgEvent::decode)?;
             let Some(event) = decoded else { continue };
             if matches!(event, OrgEvent::SlugClaimed(_)) {

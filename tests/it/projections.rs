@@ -127,6 +127,7 @@ async fn dump(db: &TestDb) -> String {
         ("rm.distribution_requests", "request_id"),
         ("rm.products", "product_id"),
         ("rm.notifications", "position"),
+        ("rm.developer_terms", "position"),
     ] {
         let row = client
             .query_one(
@@ -244,6 +245,17 @@ async fn apps_activity(s: &TestServer, db: &TestDb, owner: &str) -> u64 {
         )
         .await;
     assert_eq!(status, 200);
+    // New terms put every organisation back to accepting them.
+    let (status, _, at) = s
+        .call(
+            Method::POST,
+            "/v1/staff/developer-terms",
+            &staff,
+            Some(json!({"version": "2027-01"})),
+            at,
+        )
+        .await;
+    assert_eq!(status, 201);
     at
 }
 

@@ -342,3 +342,147 @@ async fn developers_and_compliance_cannot_publish() {
         assert_eq!(status, 200, "members read the Versions page");
     }
 }
+
+#[tokio::test]
+async fn new_developer_terms_gate_publishing_until_accepted_again() {
+    let w = world().await;
+    let (s, owner, app) = (&w.s, &w.owner, &w.app);
+    let (dev_id, dev, _) = s.user("dev@example.com").await;
+    let at = s
+        .join(owner, &w.org, "dev@example.com", "developer", &dev)
+        .await;
+    // The developer administers this app, so only the terms can stop them.
+    let (status, _, at) = s
+        .call(
+            Method::PUT,
+            &format!("/v1/apps/{app}/members/{dev_id}"),
+            owner,
+            Some(json!({"role": "admin"})),
+            at.max(w.at),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let versions = format!("/v1/apps/{app}/versions");
+    let manifest = json!({"name": "A", "scopes": ["a.read"]});
+    let (status, v, at) = s
+        .call(
+            Method::POST,
+            &versions,
+            &dev,
+            Some(json!({"label": "1.0.0", "manifest": manifest})),
+            at,
+        )
+        .await;
+    assert_eq!(status, 201);
+    let publish = format!("{versions}/{}/publish", v["id"].as_str().unwrap());
+
+    let (status, _, _) = s
+        .call(
+            Method::POST,
+            "/v1/staff/developer-terms",
+            owner,
+            Some(json!({"version": "2027-01"})),
+            at,
+        )
+        .await;
+    assert_eq!(status, 403, "only staff publish terms");
+    let (status, _, at) = s
+        .call(
+            Method::POST,
+            "/v1/staff/developer-terms",
+            &w.staff,
+            Some(json!({"version": "2027-01"})),
+            at,
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, problem, _) = s
+        .call(
+            Method::POST,
+            "/v1/staff/developer-terms",
+            &w.staff,
+            Some(json!({"version": "2027-01"})),
+            at,
+        )
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("terms-version-used"))
+    );
+    let current: Value = s
+        .get("/v1/developer-terms", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(current["version"], "2027-01");
+
+    let before = w.db.log_stats().await;
+    let (status, problem, _) = s.call(Method::POST, &publish, &dev, None, at).await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (403, Some("terms-not-accepted")),
+        "{problem}"
+    );
+    assert!(problem["detail"]
+        .as_str()
+        .unwrap()
+        .contains("accept_developer_terms"));
+    let (status, _, _) = s
+        .call(
+            Method::POST,
+            &format!("/v1/orgs/{}/apps", w.org),
+            owner,
+            Some(json!({"name": "B", "slug": "b-app"})),
+            at,
+        )
+        .await;
+    assert_eq!(status, 403, "creating apps is gated too");
+    assert_eq!(w.db.log_stats().await, before, "nothing appended");
+    let (_, lane, _) = s
+        .call(
+            Method::GET,
+            &format!("/v1/orgs/{}/onboarding", w.org),
+            owner,
+            None,
+            at,
+        )
+        .await;
+    assert_eq!(lane["next_step"], "accept_developer_terms");
+    assert_eq!(lane["terms_accepted"], false);
+
+    let accept = format!("/v1/orgs/{}/developer-terms/accept", w.org);
+    let (status, _, _) = s
+        .call(
+            Method::POST,
+            &accept,
+            owner,
+            Some(json!({"version": "2026-01"})),
+            at,
+        )
+        .await;
+    assert_eq!(status, 422, "the old version no longer counts");
+    let (status, _, at) = s
+        .call(
+            Method::POST,
+            &accept,
+            owner,
+            Some(json!({"version": "2027-01"})),
+            at,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, v, _) = s.call(Method::POST, &publish, &dev, None, at).await;
+    assert_eq!((status, v["state"].as_str()), (200, Some("published")));
+    let (_, lane, _) = s
+        .call(
+            Method::GET,
+            &format!("/v1/orgs/{}/onboarding", w.org),
+            owner,
+            None,
+            at,
+        )
+        .await;
+    assert_eq!(lane["terms_accepted"], true);
+    assert_ne!(lane["next_step"], "accept_developer_terms");
+}

@@ -320,9 +320,11 @@ pub async fn onboarding(
     let client = state.pool.get().await?;
     let row = client
         .query_one(
-            "SELECT next_step, terms_version, sandbox_state, sandbox_tenant_id, production_state \
+            "SELECT next_step, terms_version IS NOT DISTINCT FROM COALESCE( \
+                 (SELECT version FROM rm.developer_terms ORDER BY position DESC LIMIT 1), $2), \
+             sandbox_state, sandbox_tenant_id, production_state \
              FROM rm.orgs WHERE org_id = $1",
-            &[&org],
+            &[&org, &orgs::INITIAL_TERMS],
         )
         .await?;
     let steps = client
@@ -341,7 +343,7 @@ pub async fn onboarding(
         .collect();
     Ok(Json(OnboardingView {
         next_step: row.get(0),
-        terms_accepted: row.get::<_, Option<String>>(1).as_deref() == Some(orgs::CURRENT_TERMS),
+        terms_accepted: row.get(1),
         sandbox: row.get(2),
         sandbox_tenant_id: row.get(3),
         production: row.get(4),

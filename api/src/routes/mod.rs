@@ -38,6 +38,7 @@ use crate::state::AppState;
         sessions::sign_in, sessions::sign_out,
         orgs::create_org, orgs::list_members, orgs::change_role, orgs::remove_member,
         orgs::invite, orgs::revoke_invitation, orgs::accept_invitation, orgs::accept_terms,
+        orgs::current_terms, orgs::publish_terms,
         environments::request_sandbox, environments::grant_sandbox,
         environments::request_production, environments::complete_step,
         environments::reject_step, environments::staff_queue, environments::onboarding,

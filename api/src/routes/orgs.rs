@@ -11,9 +11,9 @@ use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use domain::orgs::{self, Org, OrgError};
+use domain::orgs::{self, Org, OrgError, PlatformTerms};
 use domain::roles::{allows, Permission, Role};
-use event_schemas::org::{OrgEvent, OrgSlugClaimed};
+use event_schemas::org::{OrgEvent, OrgSlugClaimed, TermsEvent, TERMS_STREAM};
 use event_schemas::{ExpectedVersion, Metadata, NewEvent};
 use event_store::{AppendError, EventStore, EventStoreExt, StreamAppend};
 use serde::{Deserialize, Serialize};
@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 use crate::command::{backoff, fold_stream, Committed, RequestMeta, ATTEMPTS};
 use crate::error::{ApiError, Problem};
-use crate::extract::{ApiJson, MinPosition, Session};
+use crate::extract::{ApiJson, MinPosition, Session, Staff};
 use crate::page::{self, Page, PageQuery, Paging};
 use crate::state::AppState;
 
@@ -45,6 +45,8 @@ pub fn router() -> Router<AppState> {
             post(accept_invitation),
         )
         .route("/v1/orgs/{org}/developer-terms/accept", post(accept_terms))
+        .route("/v1/developer-terms", get(current_terms))
+        .route("/v1/staff/developer-terms", post(publish_terms))
 }
 
 fn stream(org: Uuid) -> String {
@@ -53,7 +55,22 @@ fn stream(org: Uuid) -> String {
 
 /// Loads an organisation and its stream version from the log.
 pub(crate) async fn load(state: &AppState, org: Uuid) -> Result<(Org, u64, u64), ApiError> {
-    fold_stream(state, &stream(org), OrgEvent::decode, Org::apply).await
+    let (mut folded, version, position) =
+        fold_stream(state, &stream(org), OrgEvent::decode, Org::apply).await?;
+    let (terms, _, _) = platform_terms(state).await?;
+    folded.terms_in_force = terms.published.last().cloned();
+    Ok((folded, version, position))
+}
+
+/// The platform's developer terms from the log, with the stream version.
+async fn platform_terms(state: &AppState) -> Result<(PlatformTerms, u64, u64), ApiError> {
+    fold_stream(
+        state,
+        TERMS_STREAM,
+        TermsEvent::decode,
+        PlatformTerms::apply,
+    )
+    .await
 }
 
 /// Decides on fresh state and appends, re-deciding after a concurrent change.
@@ -491,6 +508,63 @@ pub async fn accept_terms(
         position,
         body: Some(TermsView {
             version: body.version.clone(),
+        }),
+    })
+}
+
+/// The developer terms version in force.
+#[utoipa::path(get, path = "/v1/developer-terms", tag = "organizations",
+    responses((status = 200, body = TermsView)))]
+pub async fn current_terms(State(state): State<AppState>) -> Result<Json<TermsView>, ApiError> {
+    let (terms, _, _) = platform_terms(&state).await?;
+    Ok(Json(TermsView {
+        version: terms.current().to_owned(),
+    }))
+}
+
+/// Put a new version of the developer terms in force (staff). Every
+/// organisation must accept it before creating apps, publishing versions or
+/// creating install links again; their next step says so.
+#[utoipa::path(post, path = "/v1/staff/developer-terms", tag = "organizations",
+    request_body = AcceptTermsRequest,
+    responses((status = 201, body = TermsView), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn publish_terms(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    staff: Staff,
+    ApiJson(body): ApiJson<AcceptTermsRequest>,
+) -> Result<Committed<TermsView>, ApiError> {
+    let (terms, version, _) = platform_terms(&state).await?;
+    let events = orgs::publish_terms(&terms, staff.0.user_id, &body.version)?;
+    let expected = match version {
+        0 => ExpectedVersion::NoStream,
+        v => ExpectedVersion::Exact(v),
+    };
+    let metadata = meta.metadata(staff.actor());
+    let appended = state
+        .store
+        .append(
+            TERMS_STREAM,
+            expected,
+            events
+                .iter()
+                .map(|e| NewEvent::from_domain(e, metadata.clone()))
+                .collect(),
+        )
+        .await
+        .map_err(|e| match e {
+            AppendError::Conflict { .. } => ApiError::Conflict {
+                code: "concurrent-modification",
+                detail: "other terms were published meanwhile; re-read them and retry".into(),
+            },
+            other => other.into(),
+        })?;
+    Ok(Committed {
+        status: StatusCode::CREATED,
+        position: appended.last_position,
+        body: Some(TermsView {
+            version: body.version,
         }),
     })
 }

@@ -7,7 +7,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use event_schemas::{Actor, Metadata, RecordedEvent, SchemaError};
+use event_schemas::{Actor, DomainEvent, Metadata, NewEvent, RecordedEvent, SchemaError};
 use event_store::EventStore;
 use serde::Serialize;
 
@@ -123,4 +123,12 @@ pub async fn fold_stream<T: Default, E>(
             return Ok((folded, version, position));
         }
     }
+}
+
+/// A command's domain events as new events with its metadata.
+pub fn new_events<E: DomainEvent>(events: &[E], metadata: &Metadata) -> Vec<NewEvent> {
+    events
+        .iter()
+        .map(|e| NewEvent::from_domain(e, metadata.clone()))
+        .collect()
 }

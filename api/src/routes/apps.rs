@@ -29,7 +29,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::orgs::{authorize_read, load as load_org};
-use crate::command::{backoff, fold_stream, Committed, RequestMeta, ATTEMPTS};
+use crate::command::{backoff, fold_stream, new_events, Committed, RequestMeta, ATTEMPTS};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, MinPosition, Session};
 use crate::page::{self, Page, PageQuery, Paging};
@@ -126,10 +126,7 @@ pub(crate) async fn execute(
         appends.push(StreamAppend::new(
             app_stream(app_id),
             ExpectedVersion::Exact(version),
-            events
-                .iter()
-                .map(|e| NewEvent::from_domain(e, metadata.clone()))
-                .collect(),
+            new_events(&events, &metadata),
         ));
         match state.store.append_all(appends).await {
             Ok(a) => {
@@ -418,10 +415,7 @@ pub async fn create_app(
             StreamAppend::new(
                 app_stream(app_id),
                 ExpectedVersion::NoStream,
-                events
-                    .iter()
-                    .map(|e| NewEvent::from_domain(e, metadata.clone()))
-                    .collect(),
+                new_events(&events, &metadata),
             ),
         ];
         match state.store.append_all(appends).await {

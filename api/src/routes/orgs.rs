@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::command::{backoff, fold_stream, Committed, RequestMeta, ATTEMPTS};
+use crate::command::{backoff, fold_stream, new_events, Committed, RequestMeta, ATTEMPTS};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, MinPosition, Session, Staff};
 use crate::page::{self, Page, PageQuery, Paging};
@@ -90,10 +90,7 @@ pub(crate) async fn execute(
         if events.is_empty() {
             return Ok((current, position));
         }
-        let new: Vec<NewEvent> = events
-            .iter()
-            .map(|e| NewEvent::from_domain(e, metadata.clone()))
-            .collect();
+        let new = new_events(&events, &metadata);
         match state
             .store
             .append(&stream(org), ExpectedVersion::Exact(version), new)
@@ -156,10 +153,7 @@ pub async fn create_org(
             StreamAppend::new(
                 stream(org_id),
                 ExpectedVersion::NoStream,
-                events
-                    .iter()
-                    .map(|e| NewEvent::from_domain(e, metadata.clone()))
-                    .collect(),
+                new_events(&events, &metadata),
             ),
             StreamAppend::new(
                 format!("org_slug-{}", body.slug),
@@ -544,22 +538,8 @@ pub async fn publish_terms(
     let metadata = meta.metadata(staff.actor());
     let appended = state
         .store
-        .append(
-            TERMS_STREAM,
-            expected,
-            events
-                .iter()
-                .map(|e| NewEvent::from_domain(e, metadata.clone()))
-                .collect(),
-        )
-        .await
-        .map_err(|e| match e {
-            AppendError::Conflict { .. } => ApiError::Conflict {
-                code: "concurrent-modification",
-                detail: "other terms were published meanwhile; re-read them and retry".into(),
-            },
-            other => other.into(),
-        })?;
+        .append(TERMS_STREAM, expected, new_events(&events, &metadata))
+        .await?;
     Ok(Committed {
         status: StatusCode::CREATED,
         position: appended.last_position,

@@ -11,15 +11,15 @@ use chrono::{DateTime, Utc};
 use domain::apps::{self, AccessState, App};
 use domain::products::{self, Product};
 use event_schemas::app::{product_stream, ApprovalMode, ProductDefined, ProductEvent};
-use event_schemas::{ExpectedVersion, NewEvent};
-use event_store::{AppendError, EventStoreExt};
+use event_schemas::ExpectedVersion;
+use event_store::EventStoreExt;
 use serde::{Deserialize, Serialize};
 use tokio_postgres::types::Json as PgJson;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::apps::{app_org_for, authorize_workspace_read, by_member, execute, By};
-use crate::command::{fold_stream, Committed, RequestMeta};
+use crate::command::{fold_stream, new_events, Committed, RequestMeta};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, MinPosition, Session, Staff};
 use crate::page::{self, Page, PageQuery, Paging};
@@ -144,10 +144,7 @@ pub async fn define_product(
         .append(
             &product_stream(product_id),
             ExpectedVersion::NoStream,
-            events
-                .iter()
-                .map(|e| NewEvent::from_domain(e, metadata.clone()))
-                .collect(),
+            new_events(&events, &metadata),
         )
         .await?;
     Ok(Committed {
@@ -192,19 +189,9 @@ pub async fn update_product(
         .append(
             &product_stream(product_id),
             ExpectedVersion::Exact(version),
-            events
-                .iter()
-                .map(|e| NewEvent::from_domain(e, metadata.clone()))
-                .collect(),
+            new_events(&events, &metadata),
         )
-        .await
-        .map_err(|e| match e {
-            AppendError::Conflict { .. } => ApiError::Conflict {
-                code: "concurrent-modification",
-                detail: "the product changed meanwhile; re-read it and retry".into(),
-            },
-            other => other.into(),
-        })?;
+        .await?;
     Ok(Committed {
         status: StatusCode::OK,
         position: appended.last_position,

@@ -124,7 +124,19 @@ pub struct ServeArgs {
     #[arg(long, env = "GATEHOUSE_AUTO_GRANT_SANDBOX", default_value_t = false, action = clap::ArgAction::Set)]
     pub auto_grant_sandbox: bool,
 
-    /// Log format.
+    /// Most streams whose folded state the command service keeps in
+    /// memory (least recently used go first).
+    #[arg(long, env = "GATEHOUSE_COMMAND_CACHE_ENTRIES", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub command_cache_entries: u64,
+
+    /// Most memory, in MiB (estimated), the command service's cache of
+    /// folded state may hold.
+    #[arg(long, env = "GATEHOUSE_COMMAND_CACHE_MB", default_value_t = 256,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub command_cache_mb: u64,
+
+    /// Log format. Text is coloured only when the output is a terminal.
     #[arg(long, env = "GATEHOUSE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 }

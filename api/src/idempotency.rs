@@ -22,6 +22,7 @@ use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use crate::command::CommandSeed;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::POSITION_HEADER;
@@ -148,7 +149,13 @@ async fn run(
     drop(client);
 
     // The first attempt: run it to completion whatever the client does.
-    let req = Request::from_parts(parts, Body::from(bytes));
+    let mut req = Request::from_parts(parts, Body::from(bytes));
+    // The command's ids follow from the caller and the key, so a retry of
+    // an append whose outcome was unknown is a duplicate, not a second
+    // command.
+    req.extensions_mut().insert(CommandSeed(
+        vault.fingerprint("idempotency/command", &[&context]),
+    ));
     let task = tokio::spawn(async move {
         let res = next.run(req).await;
         record(&idem, &scope, &key, &context, res).await

@@ -104,7 +104,12 @@ pub fn main_with(cli: Cli) -> Result<(), ServerError> {
 fn init_tracing(format: LogFormat, default_filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // Colour codes only for a person at a terminal: a file or a pipe gets
+    // plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
@@ -187,7 +192,8 @@ pub async fn run(
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut background = Vec::new();
     for projection in all {
-        let runner = Runner::new(pool.clone(), store.clone(), projection, statuses.clone());
+        let runner = Runner::new(pool.clone(), store.clone(), projection, statuses.clone())
+            .with_poll_interval(store.poll_interval());
         runner.ensure_active().await?;
         let mut stop = stop_rx.clone();
         let run_it = args.projections;
@@ -203,8 +209,16 @@ pub async fn run(
         }));
     }
 
+    let commands = crate::command::Executor::new(
+        store.clone(),
+        crate::command::CacheLimits {
+            entries: args.command_cache_entries as usize,
+            bytes: (args.command_cache_mb as usize).saturating_mul(1024 * 1024),
+        },
+    );
     let state = AppState::new(Inner {
         store: store.clone(),
+        commands,
         pool,
         statuses,
         vault,

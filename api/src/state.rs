@@ -18,6 +18,8 @@ pub struct AppState(Arc<Inner>);
 pub struct Inner {
     /// The event log.
     pub store: Arc<PgStore>,
+    /// The command service: every command goes through it.
+    pub commands: crate::command::Executor,
     /// Connections for read models and the vault.
     pub pool: Pool,
     /// Published projection checkpoints, for read-your-writes.

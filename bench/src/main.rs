@@ -476,6 +476,8 @@ async fn export(
         projections: true,
         auto_grant_sandbox: false,
         log_format: api::config::LogFormat::Text,
+        command_cache_entries: 10_000,
+        command_cache_mb: 256,
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(api::server::run(args, config.clone(), listener, async {

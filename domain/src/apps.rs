@@ -267,8 +267,11 @@ pub enum AppAccess {
 }
 
 impl App {
-    /// Applies one event.
-    pub fn apply(&mut self, event: &AppEvent) {
+    /// Applies one event. An event that refers to something the stream
+    /// never created (a version, a request) or carries a value the code
+    /// does not know is an error, never silently skipped: the log and the
+    /// code disagree and someone must look.
+    pub fn apply(&mut self, event: &AppEvent) -> Result<(), String> {
         match event {
             AppEvent::Created(e) => {
                 self.id = e.app_id;
@@ -316,13 +319,14 @@ impl App {
                 self.members.remove(&m.user_id);
             }
             AppEvent::DistributionRequested(r) => {
-                if let Some(v) = Visibility::parse(&r.visibility) {
-                    self.distribution_request = Some((r.request_id, v));
-                }
+                let v = Visibility::parse(&r.visibility)
+                    .ok_or_else(|| format!("unknown visibility {:?}", r.visibility))?;
+                self.distribution_request = Some((r.request_id, v));
             }
             AppEvent::DistributionDecided(_) => self.distribution_request = None,
             AppEvent::VisibilityChanged(v) => {
-                self.visibility = Visibility::parse(&v.visibility).unwrap_or_default();
+                self.visibility = Visibility::parse(&v.visibility)
+                    .ok_or_else(|| format!("unknown visibility {:?}", v.visibility))?;
             }
             AppEvent::AllowlistSet(a) => self.allowlist = a.org_ids.iter().copied().collect(),
             AppEvent::VersionCreated(v) => {
@@ -336,14 +340,10 @@ impl App {
                 );
             }
             AppEvent::ManifestUpdated(m) => {
-                if let Some(v) = self.versions.get_mut(&m.version_id) {
-                    v.manifest = m.manifest.clone();
-                }
+                self.version_mut(m.version_id)?.manifest = m.manifest.clone();
             }
             AppEvent::VersionPublished(p) => {
-                if let Some(v) = self.versions.get_mut(&p.version_id) {
-                    v.published = true;
-                }
+                self.version_mut(p.version_id)?.published = true;
             }
             AppEvent::InstallLinkCreated(l) => {
                 self.links.insert(
@@ -359,9 +359,10 @@ impl App {
             }
             AppEvent::Installed(i) => {
                 self.installs.insert(i.org_id, i.version_id);
-                if let Some(l) = self.links.get_mut(&i.link_id) {
-                    l.uses += 1;
-                }
+                self.links
+                    .get_mut(&i.link_id)
+                    .ok_or_else(|| format!("install through unknown link {}", i.link_id))?
+                    .uses += 1;
             }
             AppEvent::Uninstalled(u) => {
                 self.installs.remove(&u.org_id);
@@ -377,25 +378,34 @@ impl App {
                 );
             }
             AppEvent::AccessApproved(a) => {
-                if let Some(r) = self.access.get_mut(&a.request_id) {
-                    r.state = AccessState::Approved(a.scopes.clone());
-                }
+                self.access_mut(a.request_id)?.state = AccessState::Approved(a.scopes.clone());
             }
             AppEvent::AccessRejected(a) => {
-                if let Some(r) = self.access.get_mut(&a.request_id) {
-                    r.state = AccessState::Rejected(a.reason.clone());
-                }
+                self.access_mut(a.request_id)?.state = AccessState::Rejected(a.reason.clone());
             }
         }
+        Ok(())
+    }
+
+    fn version_mut(&mut self, id: Uuid) -> Result<&mut Version, String> {
+        self.versions
+            .get_mut(&id)
+            .ok_or_else(|| format!("unknown version {id}"))
+    }
+
+    fn access_mut(&mut self, id: Uuid) -> Result<&mut Access, String> {
+        self.access
+            .get_mut(&id)
+            .ok_or_else(|| format!("unknown product access request {id}"))
     }
 
     /// Folds events into an app.
-    pub fn from_events<'a>(events: impl IntoIterator<Item = &'a AppEvent>) -> Self {
+    pub fn from_events<'a>(events: impl IntoIterator<Item = &'a AppEvent>) -> Result<Self, String> {
         let mut app = App::default();
         for e in events {
-            app.apply(e);
+            app.apply(e)?;
         }
-        app
+        Ok(app)
     }
 
     /// The status the portal shows.
@@ -640,6 +650,10 @@ fn require_terms(org: &Org) -> Result<(), AppError> {
     Ok(())
 }
 
+/// Suspension freezes an app: every command that changes it is refused
+/// until staff reinstate it. Reads, deletion (an owner can always end an
+/// app, and its credentials stop at once) and uninstalling it from a
+/// workspace stay possible.
 fn changeable(app: &App) -> Result<(), AppError> {
     if app.suspended.is_some() {
         return Err(AppError::Suspended);
@@ -655,6 +669,7 @@ pub fn update(
     details: Details,
 ) -> Result<Vec<AppEvent>, AppError> {
     app.authorize_manage(org, actor)?;
+    changeable(app)?;
     let d = details.checked(!org.in_production())?;
     let differs = |new: &Option<String>, old: &String| new.as_ref().filter(|n| *n != old).cloned();
     let vec_differs =
@@ -750,6 +765,7 @@ pub fn set_member(
     role: &str,
 ) -> Result<Vec<AppEvent>, AppError> {
     app.authorize_manage(org, actor)?;
+    changeable(app)?;
     let mut checks = Checks::default();
     checks.check(
         APP_ROLES.contains(&role),
@@ -774,6 +790,7 @@ pub fn remove_member(
     user: Uuid,
 ) -> Result<Vec<AppEvent>, AppError> {
     app.authorize_manage(org, actor)?;
+    changeable(app)?;
     if !app.members.contains_key(&user) {
         return Err(OrgError::NoSuchMember.into());
     }
@@ -864,6 +881,7 @@ pub fn set_allowlist(
     org_ids: Vec<Uuid>,
 ) -> Result<Vec<AppEvent>, AppError> {
     app.authorize_manage(org, actor)?;
+    changeable(app)?;
     let mut checks = Checks::default();
     checks.check(
         org_ids.len() <= 1000,
@@ -1202,13 +1220,13 @@ mod tests {
         ($app:ident, $decision:expr $(,)?) => {{
             let events: Vec<AppEvent> = $decision.expect("accepted");
             for e in &events {
-                $app.apply(e);
+                $app.apply(e).expect("applies");
             }
         }};
     }
 
     fn an_app(team: Option<Uuid>) -> App {
-        App::from_events(&create(&acme(), OWNER, APP, team, details("payroll")).unwrap())
+        App::from_events(&create(&acme(), OWNER, APP, team, details("payroll")).unwrap()).unwrap()
     }
 
     fn pointers(e: AppError) -> Vec<String> {
@@ -1270,7 +1288,7 @@ mod tests {
             "a team admin creates apps of their team only"
         );
         let events = create(&o, TEAM_ADMIN, APP, Some(TEAM), details("x-app")).unwrap();
-        let app = App::from_events(&events);
+        let app = App::from_events(&events).unwrap();
         assert_eq!(app.team_id, Some(TEAM));
         assert_eq!(
             app.sandbox_tenant_id,

@@ -136,6 +136,10 @@ pub trait EventStore: Send + Sync + 'static {
     /// Reads the global log after `after` (exclusive), at most `limit` events.
     async fn read_all(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError>;
 
+    /// The event with id `event_id`, if it is in the log: how a command
+    /// retried after an unknown outcome finds that it already happened.
+    async fn event_by_id(&self, event_id: Uuid) -> Result<Option<RecordedEvent>, StoreError>;
+
     /// The position of the last committed event (0 for an empty log).
     async fn head(&self) -> Result<u64, StoreError>;
 

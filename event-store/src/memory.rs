@@ -169,6 +169,11 @@ impl EventStore for MemoryStore {
             .collect())
     }
 
+    async fn event_by_id(&self, event_id: Uuid) -> Result<Option<RecordedEvent>, StoreError> {
+        let log = self.lock();
+        Ok(log.events.iter().find(|e| e.event_id == event_id).cloned())
+    }
+
     async fn read_all(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
         let log = self.lock();
         let start = (after as usize).min(log.events.len());

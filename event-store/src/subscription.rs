@@ -1,5 +1,8 @@
 //! A live subscription: catch up from a position, then follow the log, woken
-//! by the store's hint and by a slow poll that covers a lost hint.
+//! by the store's hint and by a slow poll that covers a lost hint. The poll
+//! interval is [`Subscription::DEFAULT_POLL`] unless given
+//! ([`Subscription::with_poll`]); tests lengthen it so that only the hint
+//! can wake a subscriber in time.
 
 use std::{collections::VecDeque, time::Duration};
 
@@ -8,9 +11,6 @@ use tokio::sync::watch;
 
 use crate::{SharedStore, StoreError};
 
-/// How long to wait for a hint before re-reading anyway.
-const POLL: Duration = Duration::from_secs(1);
-
 /// Reads the log in order, each event once, waiting when it reaches the head.
 pub struct Subscription {
     store: SharedStore,
@@ -18,11 +18,24 @@ pub struct Subscription {
     buffer: VecDeque<RecordedEvent>,
     wake: watch::Receiver<u64>,
     batch: usize,
+    poll: Duration,
 }
 
 impl Subscription {
-    /// A subscription to events after `after`.
+    /// How long a subscription at the head waits for a hint before it
+    /// re-reads the log anyway.
+    pub const DEFAULT_POLL: Duration = Duration::from_secs(1);
+
+    /// A subscription to events after `after`, polling every
+    /// [`Self::DEFAULT_POLL`].
     pub fn new(store: SharedStore, after: u64) -> Self {
+        Self::with_poll(store, after, Self::DEFAULT_POLL)
+    }
+
+    /// A subscription to events after `after` that, at the head, re-reads
+    /// the log after `poll` without a hint (e.g. a PostgreSQL store's
+    /// `PgStore::poll_interval`).
+    pub fn with_poll(store: SharedStore, after: u64, poll: Duration) -> Self {
         let wake = store.wakeups();
         Subscription {
             store,
@@ -30,7 +43,13 @@ impl Subscription {
             buffer: VecDeque::new(),
             wake,
             batch: 1000,
+            poll,
         }
+    }
+
+    /// How long this subscription waits for a hint before re-reading.
+    pub fn poll_interval(&self) -> Duration {
+        self.poll
     }
 
     /// The position of the last event handed out.
@@ -71,9 +90,9 @@ impl Subscription {
                 self.after = last.global_position;
                 return Ok(events);
             }
-            if let Ok(Err(_)) = tokio::time::timeout(POLL, self.wake.changed()).await {
+            if let Ok(Err(_)) = tokio::time::timeout(self.poll, self.wake.changed()).await {
                 // The store dropped its hint sender: fall back to polling.
-                tokio::time::sleep(POLL).await;
+                tokio::time::sleep(self.poll).await;
             }
         }
     }

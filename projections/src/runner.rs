@@ -24,8 +24,9 @@ use crate::{Projection, ProjectionError};
 const FOLLOW_BATCH: usize = 1000;
 /// Events per batch while filling a new generation.
 const FILL_BATCH: usize = 10_000;
-/// How long to wait for a wake-up before polling anyway.
-const POLL: Duration = Duration::from_secs(1);
+/// How long a failed batch (the database or the pool failed) waits before
+/// it is retried. Not the poll interval: a long poll must not slow recovery.
+const BACKOFF: Duration = Duration::from_secs(1);
 /// How long a failed projection waits before retrying its poison event.
 const RETRY: Duration = Duration::from_secs(5);
 
@@ -67,10 +68,14 @@ pub struct Runner {
     store: SharedStore,
     projection: Arc<dyn Projection>,
     statuses: Statuses,
+    /// How long to wait for a wake-up before polling anyway.
+    poll: Duration,
 }
 
 impl Runner {
-    /// A runner for `projection`.
+    /// A runner for `projection`, polling every
+    /// [`Subscription::DEFAULT_POLL`](event_store::Subscription::DEFAULT_POLL)
+    /// when no wake-up comes.
     pub fn new(
         pool: Pool,
         store: SharedStore,
@@ -82,7 +87,15 @@ impl Runner {
             store,
             projection,
             statuses,
+            poll: event_store::Subscription::DEFAULT_POLL,
         }
+    }
+
+    /// Sets how long the runner waits for a wake-up before it re-reads the
+    /// log anyway (e.g. `PgStore::poll_interval`).
+    pub fn with_poll_interval(mut self, poll: Duration) -> Self {
+        self.poll = poll;
+        self
     }
 
     /// Makes sure the projection has an active generation (creating the
@@ -117,7 +130,7 @@ impl Runner {
             }
             tokio::select! {
                 _ = &mut shutdown => return,
-                _ = tokio::time::timeout(POLL, wake.changed()) => {}
+                _ = tokio::time::timeout(self.poll, wake.changed()) => {}
             }
         }
     }
@@ -220,7 +233,7 @@ impl Runner {
                     if active {
                         self.publish_state(ProjectionState::Failed { position: 0, error });
                     }
-                    tokio::time::sleep(POLL).await;
+                    tokio::time::sleep(BACKOFF).await;
                     continue;
                 }
                 Err((position, e)) => {
@@ -242,8 +255,8 @@ impl Runner {
                     continue;
                 }
             }
-            if let Ok(Err(_)) = tokio::time::timeout(POLL, wake.changed()).await {
-                tokio::time::sleep(POLL).await;
+            if let Ok(Err(_)) = tokio::time::timeout(self.poll, wake.changed()).await {
+                tokio::time::sleep(self.poll).await;
             }
         }
     }
@@ -273,7 +286,7 @@ impl Runner {
                     self.publish(g.position, ProjectionState::Standby);
                 }
             }
-            let _ = tokio::time::timeout(POLL, wake.changed()).await;
+            let _ = tokio::time::timeout(self.poll, wake.changed()).await;
         }
     }
 

@@ -651,3 +651,99 @@ async fn staff_decide_distribution_and_suspend_and_reinstate_apps() {
         .await;
     assert_eq!((status, app["status"].as_str()), (200, Some("active")));
 }
+
+#[tokio::test]
+async fn a_suspended_app_refuses_every_change_but_deletion_and_appends_nothing() {
+    let db = fresh_db().await;
+    let s = TestServer::start(&db).await;
+    let staff = s.staff(&db, "ops@example.com").await;
+    let (owner_id, owner, _) = s.user("owner@example.com").await;
+    let (member_id, _, _) = s.user("dev@example.com").await;
+    let (org, at) = s.workspace(&owner, &staff, "frozen").await;
+    let (_, app, at) = s
+        .call(
+            Method::POST,
+            &format!("/v1/orgs/{org}/apps"),
+            &owner,
+            Some(app_body("frozen-app")),
+            at,
+        )
+        .await;
+    let id = app["id"].as_str().unwrap().to_owned();
+    let app_path = format!("/v1/apps/{id}");
+    let (status, _, at) = s
+        .call(
+            Method::PUT,
+            &format!("{app_path}/members/{owner_id}"),
+            &owner,
+            Some(json!({"role": "admin"})),
+            at,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _, at) = s
+        .call(
+            Method::POST,
+            &format!("/v1/staff/apps/{id}/suspend"),
+            &staff,
+            Some(json!({"reason": "abuse report"})),
+            at,
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    let before = db.log_stats().await;
+    let refused: Vec<(Method, String, Option<Value>)> = vec![
+        (
+            Method::PATCH,
+            app_path.clone(),
+            Some(json!({"callback_urls": ["https://evil.example.com/cb"]})),
+        ),
+        (
+            Method::PUT,
+            format!("{app_path}/members/{member_id}"),
+            Some(json!({"role": "developer"})),
+        ),
+        (
+            Method::DELETE,
+            format!("{app_path}/members/{owner_id}"),
+            None,
+        ),
+        (
+            Method::PUT,
+            format!("{app_path}/allowlist"),
+            Some(json!({"workspaces": [org]})),
+        ),
+        (
+            Method::POST,
+            format!("{app_path}/visibility"),
+            Some(json!({"visibility": "public"})),
+        ),
+        (
+            Method::POST,
+            format!("{app_path}/versions"),
+            Some(json!({"label": "1.0.0", "manifest": {}})),
+        ),
+    ];
+    for (method, path, body) in refused {
+        let (status, problem, _) = s.call(method.clone(), &path, &owner, body, at).await;
+        assert_eq!(
+            (status, problem["code"].as_str()),
+            (409, Some("app-suspended")),
+            "{method} {path}: {problem}"
+        );
+    }
+    assert_eq!(
+        db.log_stats().await,
+        before,
+        "a refused command appends nothing"
+    );
+    let (_, read, _) = s.call(Method::GET, &app_path, &owner, None, at).await;
+    assert_eq!(
+        read["callback_urls"], app["callback_urls"],
+        "the callbacks did not change"
+    );
+
+    let (status, _, _) = s.call(Method::DELETE, &app_path, &owner, None, at).await;
+    assert_eq!(status, 204, "a suspended app can still be deleted");
+}

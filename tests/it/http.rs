@@ -387,3 +387,37 @@ async fn repeated_failed_sign_ins_are_refused_with_429_whether_or_not_the_email_
     // Other accounts are unaffected.
     s.user("bystander@example.com").await;
 }
+
+#[tokio::test]
+async fn parallel_wrong_passwords_for_one_email_are_checked_at_most_the_allowed_number_of_times() {
+    let db = fresh_db().await;
+    let s = TestServer::start(&db).await;
+    s.user("parallel@example.com").await;
+    let guesses = (0..30).map(|_| {
+        s.post(
+            "/v1/sessions",
+            json!({"email": "parallel@example.com", "password": "guess guess guess"}),
+        )
+    });
+    let statuses: Vec<u16> = futures::future::join_all(guesses)
+        .await
+        .iter()
+        .map(|r| r.status().as_u16())
+        .collect();
+    let checked = statuses.iter().filter(|&&c| c == 401).count();
+    let refused = statuses.iter().filter(|&&c| c == 429).count();
+    assert_eq!(checked + refused, 30, "only 401 or 429: {statuses:?}");
+    assert!(
+        checked <= api::throttle::REFUSE_AFTER,
+        "{checked} passwords were checked in parallel; the limit is {}",
+        api::throttle::REFUSE_AFTER
+    );
+    // The window has not passed: the right password is still refused.
+    let r = s
+        .post(
+            "/v1/sessions",
+            json!({"email": "parallel@example.com", "password": "correct horse battery"}),
+        )
+        .await;
+    assert_eq!(r.status(), 429);
+}

@@ -64,6 +64,8 @@ pub fn serve_args(data_dir: PathBuf, options: &Options) -> ServeArgs {
         projections: options.projections,
         auto_grant_sandbox: false,
         log_format: LogFormat::Text,
+        command_cache_entries: 10_000,
+        command_cache_mb: 256,
     }
 }
 

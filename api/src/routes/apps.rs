@@ -20,16 +20,18 @@ use chrono::{DateTime, Utc};
 use domain::apps::{self, App, AppError, Details};
 use domain::orgs::{Org, PLATFORM_API};
 use domain::roles::Permission;
-use event_schemas::app::{app_slug_stream, app_stream, AppEvent, AppSlug, AppSlugEvent};
-use event_schemas::{Actor, ExpectedVersion, NewEvent};
-use event_store::{AppendError, EventStore, StreamAppend};
+use event_schemas::app::{
+    app_slug_stream, app_stream, AppEvent, AppSlug, AppSlugEvent, AppUpdated,
+};
+use event_schemas::{Actor, ExpectedVersion};
+use event_store::StreamAppend;
 use serde::{Deserialize, Serialize};
 use tokio_postgres::types::Json as PgJson;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::orgs::{authorize_read, load as load_org};
-use crate::command::{backoff, fold_stream, new_events, Committed, RequestMeta, ATTEMPTS};
+use crate::command::{CommandIds, Committed, Plan, RequestMeta, SlugHolder};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, MinPosition, Session};
 use crate::page::{self, Page, PageQuery, Paging};
@@ -57,7 +59,8 @@ pub fn router() -> Router<AppState> {
 
 /// Loads an app from the log: the state, its stream version and position.
 pub(crate) async fn load(state: &AppState, app: Uuid) -> Result<(App, u64, u64), ApiError> {
-    fold_stream(state, &app_stream(app), AppEvent::decode, App::apply).await
+    let loaded = state.commands.load::<App>(&app_stream(app)).await?;
+    Ok((loaded.state.clone(), loaded.version, loaded.position))
 }
 
 /// Without `platform.api` the Developers workspace is locked.
@@ -84,9 +87,12 @@ pub(crate) enum By {
     Anyone,
 }
 
-/// Decides on fresh state and appends, re-deciding after a concurrent
-/// change; with `expected`, a moved-on app is a 409 instead. Slug changes
-/// and deletion move the app's slug reservation in the same commit.
+/// Runs an app command through the executor: checks the caller against
+/// the owning organisation, decides on fresh state and appends; with
+/// `expected` (`If-Match`), a moved-on app is a 409 instead of a re-decision.
+/// Slug changes and deletion move the app's slug reservation in the same
+/// commit. Returns the app after the command, its version and the position.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn execute(
     state: &AppState,
     app_id: Uuid,
@@ -96,54 +102,49 @@ pub(crate) async fn execute(
     actor: Actor,
     decide: impl Fn(&Org, &App) -> Result<Vec<AppEvent>, AppError>,
 ) -> Result<(App, u64, u64), ApiError> {
-    for attempt in 0..ATTEMPTS {
-        if attempt > 0 {
-            backoff(attempt).await;
-        }
-        let (app, version, position) = load(state, app_id).await?;
-        if !app.exists {
-            return Err(ApiError::NotFound);
-        }
-        let (org, _, _) = load_org(state, app.org_id).await?;
-        if let By::Member(user) = by {
-            app.access_of(&org, user)?;
-            require_workspace(&org, user)?;
-        }
-        if expected.is_some_and(|v| v != version) {
-            return Err(ApiError::Conflict {
-                code: "version-conflict",
-                detail: format!(
-                    "the app is at version {version}, not the expected one; re-read it and retry"
-                ),
-            });
-        }
-        let events = decide(&org, &app)?;
-        if events.is_empty() {
-            return Ok((app, version, position));
-        }
-        let metadata = meta.in_org(actor.clone(), app.org_id);
-        let mut appends = slug_moves(state, &app, &events, &metadata).await?;
-        appends.push(StreamAppend::new(
-            app_stream(app_id),
-            ExpectedVersion::Exact(version),
-            new_events(&events, &metadata),
-        ));
-        match state.store.append_all(appends).await {
-            Ok(a) => {
-                let mut after = app;
-                for e in &events {
-                    after.apply(e);
-                }
-                return Ok((after, version + events.len() as u64, a.last_position));
+    let ids = meta.ids();
+    let stream = app_stream(app_id);
+    let (ids_ref, decide, actor) = (&ids, &decide, &actor);
+    let executed = state
+        .commands
+        .execute::<App, _>(&stream, &ids, move |loaded| async move {
+            let ids = ids_ref;
+            let app = &loaded.state;
+            if !app.exists {
+                return Err(ApiError::NotFound);
             }
-            Err(AppendError::Conflict { .. }) => continue,
-            Err(e) => return Err(e.into()),
-        }
+            let (org, _, _) = load_org(state, app.org_id).await?;
+            if let By::Member(user) = by {
+                app.access_of(&org, user)?;
+                require_workspace(&org, user)?;
+            }
+            if expected.is_some_and(|v| v != loaded.version) {
+                return Err(ApiError::Conflict {
+                    code: "version-conflict",
+                    detail: format!(
+                        "the app is at version {}, not the expected one; re-read it and retry",
+                        loaded.version
+                    ),
+                });
+            }
+            let events = decide(&org, app)?;
+            let metadata = meta.in_org(actor.clone(), app.org_id);
+            let also = slug_moves(state, ids, app, &events, &metadata).await?;
+            Ok(Plan {
+                events,
+                metadata,
+                also,
+            })
+        })
+        .await?;
+    if !executed.state().exists {
+        return Err(ApiError::NotFound);
     }
-    Err(ApiError::Conflict {
-        code: "concurrent-modification",
-        detail: "the app kept changing while this request was handled; retry".into(),
-    })
+    Ok((
+        executed.state().clone(),
+        executed.version(),
+        executed.position,
+    ))
 }
 
 /// [`execute`] for a member of the owning organisation.
@@ -159,23 +160,22 @@ pub(crate) async fn by_member(
 }
 
 /// The expected version to claim `slug` in `org` for `app`, or
-/// `slug-taken` when another app holds it.
+/// `slug-taken` when another app holds it. Reads the reservation's folded
+/// holder (cached), never the reservation's whole history.
 async fn slug_claim(
     state: &AppState,
     org: Uuid,
     slug: &str,
     app: Uuid,
 ) -> Result<ExpectedVersion, ApiError> {
-    let events = state
-        .store
-        .read_stream(&app_slug_stream(org, slug), 1, 1_000_000)
+    let holder = state
+        .commands
+        .load::<SlugHolder>(&app_slug_stream(org, slug))
         .await?;
-    let Some(last) = events.last() else {
-        return Ok(ExpectedVersion::NoStream);
-    };
-    match AppSlugEvent::decode(last).map_err(ApiError::internal)? {
-        Some(AppSlugEvent::Claimed(c)) if c.app_id != app => Err(slug_taken()),
-        _ => Ok(ExpectedVersion::Exact(last.stream_version)),
+    match holder.state.0 {
+        Some(other) if other != app => Err(slug_taken()),
+        _ if holder.version == 0 => Ok(ExpectedVersion::NoStream),
+        _ => Ok(ExpectedVersion::Exact(holder.version)),
     }
 }
 
@@ -186,43 +186,39 @@ fn slug_taken() -> ApiError {
     }
 }
 
+/// The slug reservation appends a command's events imply: the old slug
+/// released on a rename or deletion, the new one claimed on a rename.
 async fn slug_moves(
     state: &AppState,
+    ids: &CommandIds,
     app: &App,
     events: &[AppEvent],
     metadata: &event_schemas::Metadata,
 ) -> Result<Vec<StreamAppend>, ApiError> {
     let mut appends = Vec::new();
-    let mut release = |slug: &str| {
-        appends.push(StreamAppend::new(
-            app_slug_stream(app.org_id, slug),
-            ExpectedVersion::Any,
-            vec![NewEvent::from_domain(
-                &AppSlugEvent::Released(AppSlug { app_id: app.id }),
-                metadata.clone(),
-            )],
-        ));
-    };
     for e in events {
-        match e {
-            AppEvent::Updated(u) if u.slug.is_some() => release(&app.slug),
-            AppEvent::Deleted(_) => release(&app.slug),
-            _ => {}
+        let moved = matches!(e, AppEvent::Updated(u) if u.slug.is_some());
+        if moved || matches!(e, AppEvent::Deleted(_)) {
+            let stream = app_slug_stream(app.org_id, &app.slug);
+            let released = [AppSlugEvent::Released(AppSlug { app_id: app.id })];
+            appends.push(StreamAppend::new(
+                stream.clone(),
+                ExpectedVersion::Any,
+                ids.new_events(&stream, &released, metadata),
+            ));
         }
-    }
-    for e in events {
-        if let AppEvent::Updated(u) = e {
-            if let Some(slug) = &u.slug {
-                let expected = slug_claim(state, app.org_id, slug, app.id).await?;
-                appends.push(StreamAppend::new(
-                    app_slug_stream(app.org_id, slug),
-                    expected,
-                    vec![NewEvent::from_domain(
-                        &AppSlugEvent::Claimed(AppSlug { app_id: app.id }),
-                        metadata.clone(),
-                    )],
-                ));
-            }
+        if let AppEvent::Updated(AppUpdated {
+            slug: Some(slug), ..
+        }) = e
+        {
+            let expected = slug_claim(state, app.org_id, slug, app.id).await?;
+            let stream = app_slug_stream(app.org_id, slug);
+            let claimed = [AppSlugEvent::Claimed(AppSlug { app_id: app.id })];
+            appends.push(StreamAppend::new(
+                stream.clone(),
+                expected,
+                ids.new_events(&stream, &claimed, metadata),
+            ));
         }
     }
     Ok(appends)
@@ -390,49 +386,44 @@ pub async fn create_app(
     session: Session,
     ApiJson(body): ApiJson<AppRequest>,
 ) -> Result<Committed<AppView>, ApiError> {
-    let app_id = Uuid::now_v7();
+    let ids = meta.ids();
+    let app_id = ids.entity("app");
     let team_id = body.team_id;
     let details = body.details();
-    for attempt in 0..ATTEMPTS {
-        if attempt > 0 {
-            backoff(attempt).await;
-        }
-        let (org, _, _) = load_org(&state, org_id).await?;
-        require_workspace(&org, session.user_id)?;
-        let events = apps::create(&org, session.user_id, app_id, team_id, details.clone())?;
-        let slug = details.slug.clone().unwrap_or_default();
-        let claim = slug_claim(&state, org_id, &slug, app_id).await?;
-        let metadata = meta.in_org(session.actor(), org_id);
-        let appends = vec![
-            StreamAppend::new(
-                app_slug_stream(org_id, &slug),
-                claim,
-                vec![NewEvent::from_domain(
-                    &AppSlugEvent::Claimed(AppSlug { app_id }),
-                    metadata.clone(),
-                )],
-            ),
-            StreamAppend::new(
-                app_stream(app_id),
-                ExpectedVersion::NoStream,
-                new_events(&events, &metadata),
-            ),
-        ];
-        match state.store.append_all(appends).await {
-            Ok(a) => {
-                let app = App::from_events(&events);
-                return Ok(Committed {
-                    status: StatusCode::CREATED,
-                    position: a.last_position,
-                    body: Some(AppView::of(&app, events.len() as u64)),
-                });
+    let metadata = meta.in_org(session.actor(), org_id);
+    let (state_ref, ids_ref, details, metadata) = (&state, &ids, &details, &metadata);
+    let executed = state
+        .commands
+        .execute::<App, _>(&app_stream(app_id), &ids, move |loaded| async move {
+            let (state, ids) = (state_ref, ids_ref);
+            if loaded.version > 0 {
+                // Only a retried request (same Idempotency-Key) gets here
+                // with the app already there; the executor answers it.
+                return Ok(Plan::new(Vec::new(), metadata.clone()));
             }
-            // The slug was claimed meanwhile: decide again, now seeing it.
-            Err(AppendError::Conflict { .. }) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(slug_taken())
+            let (org, _, _) = load_org(state, org_id).await?;
+            require_workspace(&org, session.user_id)?;
+            let events = apps::create(&org, session.user_id, app_id, team_id, details.clone())?;
+            let slug = details.slug.clone().unwrap_or_default();
+            let claim = slug_claim(state, org_id, &slug, app_id).await?;
+            let stream = app_slug_stream(org_id, &slug);
+            let claimed = [AppSlugEvent::Claimed(AppSlug { app_id })];
+            Ok(Plan {
+                events,
+                metadata: metadata.clone(),
+                also: vec![StreamAppend::new(
+                    stream.clone(),
+                    claim,
+                    ids.new_events(&stream, &claimed, metadata),
+                )],
+            })
+        })
+        .await?;
+    Ok(Committed {
+        status: StatusCode::CREATED,
+        position: executed.position,
+        body: Some(AppView::of(executed.state(), executed.version())),
+    })
 }
 
 /// Checks that the caller may read the Developers workspace of `org`.
@@ -724,7 +715,7 @@ pub async fn set_visibility(
     session: Session,
     ApiJson(body): ApiJson<VisibilityRequest>,
 ) -> Result<Committed<AppView>, ApiError> {
-    let request_id = Uuid::now_v7();
+    let request_id = meta.ids().entity("distribution_request");
     let (app, version, position) = by_member(&state, app_id, &meta, &session, |org, app| {
         apps::set_visibility(org, app, session.user_id, request_id, &body.visibility)
     })

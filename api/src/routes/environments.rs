@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use domain::orgs::{self, Sandbox, StepState, REVIEW_STEPS};
+use domain::orgs::{self, Org, Sandbox, StepState, REVIEW_STEPS};
 use event_schemas::Metadata;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -109,18 +109,12 @@ fn staff_meta(meta: &RequestMeta, staff: &Staff, org: Uuid) -> Metadata {
 }
 
 /// Answers a command with the organisation's environments after it.
-async fn answer(
-    state: &AppState,
-    org: Uuid,
-    position: u64,
-    status: StatusCode,
-) -> Result<Committed<EnvironmentView>, ApiError> {
-    let (current, _, _) = super::orgs::load(state, org).await?;
-    Ok(Committed {
-        status,
+fn answer(after: &Org, position: u64) -> Committed<EnvironmentView> {
+    Committed {
+        status: StatusCode::OK,
         position,
-        body: Some(view(&current)),
-    })
+        body: Some(view(after)),
+    }
 }
 
 /// Request sandbox access (after the developer terms).
@@ -133,12 +127,14 @@ pub async fn request_sandbox(
     meta: RequestMeta,
     session: Session,
 ) -> Result<Committed<EnvironmentView>, ApiError> {
-    let auto = state.auto_grant_sandbox.then(Uuid::now_v7);
-    let (_, position) = execute(&state, org, meta.in_org(session.actor(), org), |o| {
+    let auto = state
+        .auto_grant_sandbox
+        .then(|| meta.ids().entity("sandbox_tenant"));
+    let (after, position) = execute(&state, org, &meta, meta.in_org(session.actor(), org), |o| {
         orgs::request_sandbox(o, session.user_id, auto)
     })
     .await?;
-    answer(&state, org, position, StatusCode::OK).await
+    Ok(answer(&after, position))
 }
 
 /// Grant a requested sandbox (staff).
@@ -151,12 +147,12 @@ pub async fn grant_sandbox(
     meta: RequestMeta,
     staff: Staff,
 ) -> Result<Committed<EnvironmentView>, ApiError> {
-    let tenant = Uuid::now_v7();
-    let (_, position) = execute(&state, org, staff_meta(&meta, &staff, org), |o| {
+    let tenant = meta.ids().entity("sandbox_tenant");
+    let (after, position) = execute(&state, org, &meta, staff_meta(&meta, &staff, org), |o| {
         orgs::grant_sandbox(o, staff.0.user_id, tenant)
     })
     .await?;
-    answer(&state, org, position, StatusCode::OK).await
+    Ok(answer(&after, position))
 }
 
 /// Open the production review.
@@ -169,11 +165,11 @@ pub async fn request_production(
     meta: RequestMeta,
     session: Session,
 ) -> Result<Committed<EnvironmentView>, ApiError> {
-    let (_, position) = execute(&state, org, meta.in_org(session.actor(), org), |o| {
+    let (after, position) = execute(&state, org, &meta, meta.in_org(session.actor(), org), |o| {
         orgs::request_production(o, session.user_id)
     })
     .await?;
-    answer(&state, org, position, StatusCode::OK).await
+    Ok(answer(&after, position))
 }
 
 /// Complete a review step (staff); the last one grants production.
@@ -186,11 +182,11 @@ pub async fn complete_step(
     meta: RequestMeta,
     staff: Staff,
 ) -> Result<Committed<EnvironmentView>, ApiError> {
-    let (_, position) = execute(&state, org, staff_meta(&meta, &staff, org), |o| {
+    let (after, position) = execute(&state, org, &meta, staff_meta(&meta, &staff, org), |o| {
         orgs::decide_step(o, staff.0.user_id, &step, None)
     })
     .await?;
-    answer(&state, org, position, StatusCode::OK).await
+    Ok(answer(&after, position))
 }
 
 /// `POST .../reject` body.
@@ -213,11 +209,11 @@ pub async fn reject_step(
     staff: Staff,
     ApiJson(body): ApiJson<RejectRequest>,
 ) -> Result<Committed<EnvironmentView>, ApiError> {
-    let (_, position) = execute(&state, org, staff_meta(&meta, &staff, org), |o| {
+    let (after, position) = execute(&state, org, &meta, staff_meta(&meta, &staff, org), |o| {
         orgs::decide_step(o, staff.0.user_id, &step, Some(&body.reason))
     })
     .await?;
-    answer(&state, org, position, StatusCode::OK).await
+    Ok(answer(&after, position))
 }
 
 /// A pending request in the staff queue.

@@ -121,11 +121,49 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
                     .get("x-request-id")
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("-");
-                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                let path = redacted_path(req.uri().path());
+                tracing::info_span!("request", method = %req.method(), path = %path, request_id = %id)
             }),
         )
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+/// Path segments that carry a secret: the segment after one of these
+/// prefixes is replaced before the path is logged.
+const SECRET_SEGMENTS_AFTER: &[&str] = &["/v1/install/"];
+
+/// Prefixes of the secrets Gatehouse issues; a path segment starting with
+/// one is redacted wherever it appears, so a secret pasted into another
+/// route's path is not logged either.
+const SECRET_PREFIXES: &[&str] = &["gil_", "ghs_", "whsec_", "whsk_"];
+
+/// `path` as it may be logged: secret-bearing segments replaced by
+/// `[redacted]`, and the query string never included (the caller passes
+/// the path alone).
+pub fn redacted_path(path: &str) -> std::borrow::Cow<'_, str> {
+    let secret_route = SECRET_SEGMENTS_AFTER.iter().find(|p| path.starts_with(**p));
+    let has_secret = secret_route.is_some()
+        || path
+            .split('/')
+            .any(|seg| SECRET_PREFIXES.iter().any(|p| seg.starts_with(p)));
+    if !has_secret {
+        return path.into();
+    }
+    let mut out = String::with_capacity(path.len());
+    let skip = secret_route.map_or(0, |p| {
+        out.push_str(p);
+        p.len()
+    });
+    for (i, seg) in path[skip..].split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        let secret = (secret_route.is_some() && i == 0 && !seg.is_empty())
+            || SECRET_PREFIXES.iter().any(|p| seg.starts_with(p));
+        out.push_str(if secret { "[redacted]" } else { seg });
+    }
+    out.into()
 }
 
 /// Turns any error response that is not yet a problem document (from a layer
@@ -150,4 +188,30 @@ async fn problem_for_every_error(req: Request, next: Next) -> Response {
         s => ApiError::bad_body(s, s.canonical_reason().unwrap_or("bad request")),
     };
     err.into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted_path;
+
+    #[test]
+    fn secret_segments_are_redacted_from_logged_paths() {
+        assert_eq!(
+            redacted_path("/v1/install/gil_abc_def"),
+            "/v1/install/[redacted]"
+        );
+        assert_eq!(
+            redacted_path("/v1/install/anything"),
+            "/v1/install/[redacted]"
+        );
+        assert_eq!(redacted_path("/v1/install"), "/v1/install");
+        assert_eq!(
+            redacted_path("/v1/apps/ghs_x/members"),
+            "/v1/apps/[redacted]/members"
+        );
+        assert_eq!(
+            redacted_path("/v1/apps/0190/members"),
+            "/v1/apps/0190/members"
+        );
+    }
 }

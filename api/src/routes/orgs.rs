@@ -13,14 +13,14 @@ use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use domain::orgs::{self, Org, OrgError, PlatformTerms};
 use domain::roles::{allows, Permission, Role};
-use event_schemas::org::{OrgEvent, OrgSlugClaimed, TermsEvent, TERMS_STREAM};
+use event_schemas::org::{OrgEvent, OrgSlugClaimed, TERMS_STREAM};
 use event_schemas::{ExpectedVersion, Metadata, NewEvent};
 use event_store::{AppendError, EventStore, EventStoreExt, StreamAppend};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::command::{backoff, fold_stream, new_events, Committed, RequestMeta, ATTEMPTS};
+use crate::command::{new_events, Committed, Plan, RequestMeta};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, MinPosition, Session, Staff};
 use crate::page::{self, Page, PageQuery, Paging};
@@ -49,62 +49,62 @@ pub fn router() -> Router<AppState> {
         .route("/v1/staff/developer-terms", post(publish_terms))
 }
 
-fn stream(org: Uuid) -> String {
+pub(crate) fn stream(org: Uuid) -> String {
     format!("org-{org}")
 }
 
-/// Loads an organisation and its stream version from the log.
+/// An organisation as the log holds it now, with the developer terms in
+/// force (from the platform's own stream); its stream version and position.
 pub(crate) async fn load(state: &AppState, org: Uuid) -> Result<(Org, u64, u64), ApiError> {
-    let (mut folded, version, position) =
-        fold_stream(state, &stream(org), OrgEvent::decode, Org::apply).await?;
-    let (terms, _, _) = platform_terms(state).await?;
-    folded.terms_in_force = terms.published.last().cloned();
-    Ok((folded, version, position))
+    let stream = stream(org);
+    let (loaded, terms) = tokio::try_join!(
+        state.commands.load::<Org>(&stream),
+        state.commands.load::<PlatformTerms>(TERMS_STREAM),
+    )?;
+    Ok((
+        with_terms(&loaded.state, &terms.state),
+        loaded.version,
+        loaded.position,
+    ))
+}
+
+fn with_terms(org: &Org, terms: &PlatformTerms) -> Org {
+    Org {
+        terms_in_force: terms.published.last().cloned(),
+        ..org.clone()
+    }
 }
 
 /// The platform's developer terms from the log, with the stream version.
-async fn platform_terms(state: &AppState) -> Result<(PlatformTerms, u64, u64), ApiError> {
-    fold_stream(
-        state,
-        TERMS_STREAM,
-        TermsEvent::decode,
-        PlatformTerms::apply,
-    )
-    .await
+async fn platform_terms(state: &AppState) -> Result<(PlatformTerms, u64), ApiError> {
+    let loaded = state.commands.load::<PlatformTerms>(TERMS_STREAM).await?;
+    Ok((loaded.state.clone(), loaded.version))
 }
 
-/// Decides on fresh state and appends, re-deciding after a concurrent change.
-/// Returns the state decided on and the position reached.
+/// Runs an organisation command through the executor: decides on the
+/// organisation as the log holds it (with the terms in force) and appends.
+/// Returns the organisation after the command and the position reached.
 pub(crate) async fn execute(
     state: &AppState,
     org: Uuid,
+    meta: &RequestMeta,
     metadata: Metadata,
     decide: impl Fn(&Org) -> Result<Vec<OrgEvent>, OrgError>,
 ) -> Result<(Org, u64), ApiError> {
-    for attempt in 0..ATTEMPTS {
-        if attempt > 0 {
-            backoff(attempt).await;
-        }
-        let (current, version, position) = load(state, org).await?;
-        let events = decide(&current)?;
-        if events.is_empty() {
-            return Ok((current, position));
-        }
-        let new = new_events(&events, &metadata);
-        match state
-            .store
-            .append(&stream(org), ExpectedVersion::Exact(version), new)
-            .await
-        {
-            Ok(a) => return Ok((current, a.last_position)),
-            Err(AppendError::Conflict { .. }) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(ApiError::Conflict {
-        code: "concurrent-modification",
-        detail: "the organization kept changing while this request was handled; retry".into(),
-    })
+    let (decide, metadata) = (&decide, &metadata);
+    let executed = state
+        .commands
+        .execute::<Org, _>(&stream(org), &meta.ids(), move |loaded| async move {
+            let terms = state.commands.load::<PlatformTerms>(TERMS_STREAM).await?;
+            let events = decide(&with_terms(&loaded.state, &terms.state))?;
+            Ok(Plan::new(events, metadata.clone()))
+        })
+        .await?;
+    let terms = state.commands.load::<PlatformTerms>(TERMS_STREAM).await?;
+    Ok((
+        with_terms(executed.state(), &terms.state),
+        executed.position,
+    ))
 }
 
 /// `POST /v1/orgs` body.
@@ -139,7 +139,7 @@ pub async fn create_org(
     session: Session,
     ApiJson(body): ApiJson<CreateOrgRequest>,
 ) -> Result<Committed<OrgView>, ApiError> {
-    let org_id = Uuid::now_v7();
+    let org_id = meta.ids().entity("org");
     let events = orgs::create(org_id, &body.slug, &body.name, session.user_id)?;
     let metadata = meta.in_org(session.actor(), org_id);
     let name = match &events[0] {
@@ -274,7 +274,7 @@ pub async fn change_role(
     ApiJson(body): ApiJson<ChangeRoleRequest>,
 ) -> Result<Committed<MemberView>, ApiError> {
     let role = parse_role(&body.role)?;
-    let (_, position) = execute(&state, org, meta.in_org(session.actor(), org), |o| {
+    let (_, position) = execute(&state, org, &meta, meta.in_org(session.actor(), org), |o| {
         orgs::change_role(o, session.user_id, user, role)
     })
     .await?;
@@ -299,7 +299,7 @@ pub async fn remove_member(
     meta: RequestMeta,
     session: Session,
 ) -> Result<Committed<()>, ApiError> {
-    let (_, position) = execute(&state, org, meta.in_org(session.actor(), org), |o| {
+    let (_, position) = execute(&state, org, &meta, meta.in_org(session.actor(), org), |o| {
         orgs::remove_member(o, session.user_id, user)
     })
     .await?;
@@ -356,7 +356,7 @@ pub async fn invite(
         }]))
     })?;
     let role = parse_role(&body.role)?;
-    let invitation_id = Uuid::now_v7();
+    let invitation_id = meta.ids().entity("invitation");
     let email_index = state.vault.email_index(&email);
     // Authorise before creating the invitation's key.
     let (current, _, _) = load(&state, org).await?;
@@ -370,7 +370,7 @@ pub async fn invite(
     drop(client);
     let sealed = key.seal(&email);
     let now = Utc::now();
-    let (_, position) = execute(&state, org, meta.in_org(session.actor(), org), |o| {
+    let (_, position) = execute(&state, org, &meta, meta.in_org(session.actor(), org), |o| {
         orgs::invite(
             o,
             session.user_id,
@@ -404,7 +404,7 @@ pub async fn revoke_invitation(
     meta: RequestMeta,
     session: Session,
 ) -> Result<Committed<()>, ApiError> {
-    let (_, position) = execute(&state, org, meta.in_org(session.actor(), org), |o| {
+    let (_, position) = execute(&state, org, &meta, meta.in_org(session.actor(), org), |o| {
         orgs::revoke_invitation(o, session.user_id, invitation)
     })
     .await?;
@@ -446,7 +446,7 @@ pub async fn accept_invitation(
         .get(0);
     drop(client);
     let now = Utc::now();
-    let (decided, position) = execute(&state, org, meta.in_org(session.actor(), org), |o| {
+    let (decided, position) = execute(&state, org, &meta, meta.in_org(session.actor(), org), |o| {
         orgs::accept_invitation(o, session.user_id, &email_index, invitation, now)
     })
     .await?;
@@ -493,7 +493,7 @@ pub async fn accept_terms(
     session: Session,
     ApiJson(body): ApiJson<AcceptTermsRequest>,
 ) -> Result<Committed<TermsView>, ApiError> {
-    let (_, position) = execute(&state, org, meta.in_org(session.actor(), org), |o| {
+    let (_, position) = execute(&state, org, &meta, meta.in_org(session.actor(), org), |o| {
         orgs::accept_terms(o, session.user_id, &body.version)
     })
     .await?;
@@ -510,7 +510,7 @@ pub async fn accept_terms(
 #[utoipa::path(get, path = "/v1/developer-terms", tag = "organizations",
     responses((status = 200, body = TermsView)))]
 pub async fn current_terms(State(state): State<AppState>) -> Result<Json<TermsView>, ApiError> {
-    let (terms, _, _) = platform_terms(&state).await?;
+    let (terms, _) = platform_terms(&state).await?;
     Ok(Json(TermsView {
         version: terms.current().to_owned(),
     }))
@@ -529,7 +529,7 @@ pub async fn publish_terms(
     staff: Staff,
     ApiJson(body): ApiJson<AcceptTermsRequest>,
 ) -> Result<Committed<TermsView>, ApiError> {
-    let (terms, version, _) = platform_terms(&state).await?;
+    let (terms, version) = platform_terms(&state).await?;
     let events = orgs::publish_terms(&terms, staff.0.user_id, &body.version)?;
     let expected = match version {
         0 => ExpectedVersion::NoStream,

@@ -84,7 +84,7 @@ pub async fn set_plan(
         billing_window_start: body.billing_window_start,
         billing_window_end: body.billing_window_end,
     };
-    let (_, position) = execute(&state, org, metadata, |o| {
+    let (_, position) = execute(&state, org, &meta, metadata, |o| {
         orgs::set_plan(o, staff.0.user_id, cmd.clone())
     })
     .await?;

@@ -19,7 +19,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::apps::{app_org_for, authorize_workspace_read, by_member, execute, By};
-use crate::command::{fold_stream, new_events, Committed, RequestMeta};
+use crate::command::{new_events, Committed, RequestMeta};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, MinPosition, Session, Staff};
 use crate::page::{self, Page, PageQuery, Paging};
@@ -105,14 +105,8 @@ impl ProductView {
 
 /// Loads a product from the log with its stream version.
 async fn load_product(state: &AppState, id: Uuid) -> Result<(Product, u64), ApiError> {
-    let (product, version, _) = fold_stream(
-        state,
-        &product_stream(id),
-        ProductEvent::decode,
-        Product::apply,
-    )
-    .await?;
-    Ok((product, version))
+    let loaded = state.commands.load::<Product>(&product_stream(id)).await?;
+    Ok((loaded.state.clone(), loaded.version))
 }
 
 /// Define an API product (staff).
@@ -126,7 +120,7 @@ pub async fn define_product(
     staff: Staff,
     ApiJson(body): ApiJson<ProductRequest>,
 ) -> Result<Committed<ProductView>, ApiError> {
-    let product_id = Uuid::now_v7();
+    let product_id = meta.ids().entity("product");
     let events = products::define(ProductDefined {
         product_id,
         name: body.name,
@@ -320,7 +314,7 @@ pub async fn request_product(
     ApiJson(body): ApiJson<AccessRequest>,
 ) -> Result<Committed<AccessView>, ApiError> {
     let (product, _) = load_product(&state, body.product_id).await?;
-    let request_id = Uuid::now_v7();
+    let request_id = meta.ids().entity("access_request");
     let (app, _, position) = by_member(&state, app_id, &meta, &session, |org, app| {
         apps::request_access(org, app, session.user_id, request_id, &product, &body.mode)
     })

@@ -81,7 +81,9 @@ pub async fn sign_in(
     let throttle_key = state
         .vault
         .email_index(normalised.as_deref().unwrap_or(body.email.trim()));
-    match state.sign_in_throttle.check(&throttle_key) {
+    // Reserve the attempt before the password is checked, so parallel
+    // guesses cannot all slip under the limit.
+    match state.sign_in_throttle.reserve(&throttle_key) {
         Verdict::Refuse(retry) => {
             return Err(ApiError::TooManyRequests {
                 retry_after: retry.as_secs().max(1),
@@ -104,10 +106,7 @@ pub async fn sign_in(
         .map_err(ApiError::internal)?;
     let user_id = match (user_id, ok) {
         (Some(id), true) => id,
-        _ => {
-            state.sign_in_throttle.fail(&throttle_key);
-            return Err(AccountError::InvalidCredentials.into());
-        }
+        _ => return Err(AccountError::InvalidCredentials.into()),
     };
     state.sign_in_throttle.succeed(&throttle_key);
 

@@ -69,8 +69,8 @@ pub async fn create_team(
     session: Session,
     ApiJson(body): ApiJson<CreateTeamRequest>,
 ) -> Result<Committed<TeamView>, ApiError> {
-    let team_id = Uuid::now_v7();
-    let (_, position) = execute(&state, org, meta.in_org(session.actor(), org), |o| {
+    let team_id = meta.ids().entity("team");
+    let (_, position) = execute(&state, org, &meta, meta.in_org(session.actor(), org), |o| {
         orgs::create_team(o, session.user_id, team_id, &body.name)
     })
     .await?;
@@ -153,7 +153,7 @@ pub async fn put_member(
     session: Session,
     ApiJson(body): ApiJson<TeamMemberRequest>,
 ) -> Result<Committed<TeamMemberView>, ApiError> {
-    let (_, position) = execute(&state, org, meta.in_org(session.actor(), org), |o| {
+    let (_, position) = execute(&state, org, &meta, meta.in_org(session.actor(), org), |o| {
         orgs::add_team_member(o, session.user_id, team, user, &body.team_role)
     })
     .await?;
@@ -177,7 +177,7 @@ pub async fn remove_member(
     meta: RequestMeta,
     session: Session,
 ) -> Result<Committed<()>, ApiError> {
-    let (_, position) = execute(&state, org, meta.in_org(session.actor(), org), |o| {
+    let (_, position) = execute(&state, org, &meta, meta.in_org(session.actor(), org), |o| {
         orgs::remove_team_member(o, session.user_id, team, user)
     })
     .await?;

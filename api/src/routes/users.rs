@@ -115,7 +115,7 @@ pub async fn sign_up(
         .await
         .map_err(ApiError::internal)??;
 
-    let user_id = Uuid::now_v7();
+    let user_id = meta.ids().entity("user");
     let client = state.pool.get().await?;
     let key = state
         .vault

@@ -124,7 +124,7 @@ pub async fn create_version(
     session: Session,
     ApiJson(body): ApiJson<CreateVersionRequest>,
 ) -> Result<Committed<VersionView>, ApiError> {
-    let version_id = Uuid::now_v7();
+    let version_id = meta.ids().entity("version");
     let manifest = body
         .manifest
         .unwrap_or_else(|| Value::Object(Default::default()));
@@ -336,7 +336,7 @@ pub async fn create_install_link(
     rand::rngs::OsRng.fill_bytes(&mut secret);
     let token = format!("{TOKEN_PREFIX}{}_{}", app_id.simple(), B64.encode(secret));
     let hash = token_hash(&token);
-    let link_id = Uuid::now_v7();
+    let link_id = meta.ids().entity("install_link");
     let now = Utc::now();
     let expires_at = now + Duration::hours(body.expires_in_hours.clamp(-1, 100_000));
     let (_, _, position) = by_member(&state, app_id, &meta, &session, |org, app| {

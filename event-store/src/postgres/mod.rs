@@ -20,6 +20,7 @@ use futures::StreamExt;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_postgres::{AsyncMessage, NoTls, Row};
+use uuid::Uuid;
 
 pub use migrate::{migrate, Migration};
 
@@ -54,6 +55,13 @@ pub struct PgStoreOptions {
     pub max_batch_events: usize,
     /// Appender connections taking turns (see the appender's docs).
     pub append_lanes: usize,
+    /// How long a subscriber at the head waits for a `NOTIFY` before it
+    /// re-reads the log anyway (the backstop for a lost notification). The
+    /// store does not poll itself: [`PgStore::subscribe`] passes it to its
+    /// subscriptions, and [`PgStore::poll_interval`] hands it to others
+    /// (`Subscription::with_poll`, a projection runner's
+    /// `with_poll_interval`).
+    pub poll_interval: Duration,
 }
 
 impl Default for PgStoreOptions {
@@ -62,6 +70,7 @@ impl Default for PgStoreOptions {
             pool_size: 16,
             max_batch_events: 2000,
             append_lanes: 1,
+            poll_interval: crate::Subscription::DEFAULT_POLL,
         }
     }
 }
@@ -72,6 +81,7 @@ pub struct PgStore {
     appender: mpsc::Sender<appender::Job>,
     wake: Arc<watch::Sender<u64>>,
     listener: JoinHandle<()>,
+    poll_interval: Duration,
 }
 
 impl PgStore {
@@ -101,12 +111,25 @@ impl PgStore {
             appender: tx,
             wake,
             listener,
+            poll_interval: options.poll_interval,
         })
     }
 
     /// The shared connection pool.
     pub fn pool(&self) -> &Pool {
         &self.pool
+    }
+
+    /// The poll interval this store was configured with
+    /// ([`PgStoreOptions::poll_interval`]).
+    pub fn poll_interval(&self) -> Duration {
+        self.poll_interval
+    }
+
+    /// A subscription to events after `after` that polls at this store's
+    /// [`poll_interval`](Self::poll_interval).
+    pub fn subscribe(self: &Arc<Self>, after: u64) -> crate::Subscription {
+        crate::Subscription::with_poll(self.clone(), after, self.poll_interval)
     }
 }
 
@@ -153,6 +176,17 @@ impl EventStore for PgStore {
     async fn read_all(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
         let client = self.pool.get().await?;
         read_all_with(&client, after, limit).await
+    }
+
+    async fn event_by_id(&self, event_id: Uuid) -> Result<Option<RecordedEvent>, StoreError> {
+        let client = self.pool.get().await?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE event_id = $1"
+            ))
+            .await?;
+        let row = client.query_opt(&stmt, &[&event_id]).await?;
+        row.as_ref().map(decode_row).transpose()
     }
 
     async fn head(&self) -> Result<u64, StoreError> {

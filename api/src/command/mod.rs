@@ -1,18 +1,37 @@
-//! The command side: request metadata for events, and responses that carry
-//! the position the command's events reached (`Gatehouse-Position`), so the
-//! client can read its own writes with `Gatehouse-Min-Position`.
+//! The command service: every command of every aggregate goes through one
+//! [`Executor`] (load from a bounded cache plus the stream's tail, decide,
+//! append with the expected version, re-decide on a concurrent change),
+//! with the request's metadata and ids, and answers with the position its
+//! events reached (`Gatehouse-Position`) so the client can read its own
+//! writes with `Gatehouse-Min-Position`.
+//!
+//! # Layout
+//! - [`executor`]: the executor, [`Plan`] and [`Executed`].
+//! - [`aggregate`]: what an aggregate gives the executor.
+//! - [`cache`]: folded state per stream, bounded in entries and bytes.
+//! - [`locks`]: one queue per stream within this process.
+//! - [`ids`]: event and entity ids, derived from the `Idempotency-Key`.
+
+pub mod aggregate;
+pub mod cache;
+pub mod executor;
+pub mod ids;
+pub mod locks;
+
+pub use aggregate::{Aggregate, SlugHolder};
+pub use cache::{CacheLimits, Loaded};
+pub use executor::{Executed, Executor, Plan, ATTEMPTS};
+pub use ids::{CommandIds, CommandSeed};
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use event_schemas::{Actor, DomainEvent, Metadata, NewEvent, RecordedEvent, SchemaError};
-use event_store::EventStore;
+use event_schemas::{Actor, DomainEvent, Metadata, NewEvent};
 use serde::Serialize;
 
 use crate::error::ApiError;
-use crate::state::AppState;
 use crate::POSITION_HEADER;
 
 /// What a request contributes to the metadata of the events it causes.
@@ -22,9 +41,17 @@ pub struct RequestMeta {
     pub request_id: Option<String>,
     /// The client's `Idempotency-Key`.
     pub idempotency_key: Option<String>,
+    /// Set by the idempotency layer when the request has a key: the ids
+    /// the command mints repeat when the client retries.
+    pub seed: Option<CommandSeed>,
 }
 
 impl RequestMeta {
+    /// The ids this request's command mints.
+    pub fn ids(&self) -> CommandIds {
+        CommandIds::new(self.seed)
+    }
+
     /// Event metadata for `actor`.
     pub fn metadata(&self, actor: Actor) -> Metadata {
         Metadata {
@@ -57,6 +84,7 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestMeta {
         Ok(RequestMeta {
             request_id: header("x-request-id"),
             idempotency_key: header("idempotency-key"),
+            seed: parts.extensions.get::<CommandSeed>().copied(),
         })
     }
 }
@@ -83,45 +111,6 @@ impl<T: Serialize> IntoResponse for Committed<T> {
                 .expect("a decimal number is a valid header value"),
         );
         res
-    }
-}
-
-/// Most attempts of a command that keeps meeting concurrent changes to its
-/// stream before it answers 409 `concurrent-modification`.
-pub const ATTEMPTS: u32 = 16;
-
-/// Waits before attempt `attempt` (from 1) of a command that met a
-/// concurrent change: a random few milliseconds, doubling, so writers that
-/// collided spread out instead of colliding again.
-pub async fn backoff(attempt: u32) {
-    use rand::Rng;
-    let ceiling_ms = 1u64 << attempt.min(6);
-    let ms = rand::thread_rng().gen_range(0..=ceiling_ms);
-    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
-}
-
-/// Reads `stream` from the log and folds the events of one family into a
-/// `T`; returns the state, the stream's version and its last position.
-pub async fn fold_stream<T: Default, E>(
-    state: &AppState,
-    stream: &str,
-    decode: fn(&RecordedEvent) -> Result<Option<E>, SchemaError>,
-    apply: fn(&mut T, &E),
-) -> Result<(T, u64, u64), ApiError> {
-    const PAGE: usize = 10_000;
-    let mut folded = T::default();
-    let (mut version, mut position) = (0, 0);
-    loop {
-        let events = state.store.read_stream(stream, version + 1, PAGE).await?;
-        for e in &events {
-            if let Some(event) = decode(e).map_err(ApiError::internal)? {
-                apply(&mut folded, &event);
-            }
-            (version, position) = (e.stream_version, e.global_position);
-        }
-        if events.len() < PAGE {
-            return Ok((folded, version, position));
-        }
     }
 }
 

@@ -1,0 +1,207 @@
+#!/usr/bin/env bash
+# Contract fuzzing: run schemathesis against /openapi.json of a real
+# Gatehouse server (the debug binary built by `cargo test`, its embedded
+# PostgreSQL), once authenticated as an organisation owner and once without
+# credentials. Fails when schemathesis finds a failure.
+#
+# Usage: .ci/schemathesis.sh   (from anywhere; .ci/run calls it after the tests)
+#
+# Environment (all optional):
+#   GATEHOUSE_BIN                 the server binary     (target/debug/gatehouse)
+#   SCHEMATHESIS                  the schemathesis CLI  (target/ci-venv/bin/schemathesis)
+#   SCHEMATHESIS_MAX_EXAMPLES     test cases per operation and phase (15)
+#   SCHEMATHESIS_SEED             a seed, to reproduce a run (random otherwise; printed)
+#   SCHEMATHESIS_TIMEOUT          seconds each of the two runs may take at most (150)
+#
+# Output (kept after the run): target/schemathesis/{server.log,owner.txt,
+# anonymous.txt,owner/junit.xml,anonymous/junit.xml}.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+BIN=${GATEHOUSE_BIN:-$ROOT/target/debug/gatehouse}
+ST=${SCHEMATHESIS:-$ROOT/target/ci-venv/bin/schemathesis}
+MAX_EXAMPLES=${SCHEMATHESIS_MAX_EXAMPLES:-15}
+RUN_TIMEOUT=${SCHEMATHESIS_TIMEOUT:-150}
+OUT=$ROOT/target/schemathesis
+DATA=$OUT/data
+# The fixed test key of tests/src/server.rs (32 bytes of 0x07, base64).
+KEK=BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=
+PASSWORD="correct horse battery"
+
+log() { echo "schemathesis.sh: $*" >&2; }
+die() { log "$*"; exit 1; }
+
+[ -x "$BIN" ] || die "no server binary at $BIN (run cargo test --workspace --locked first)"
+[ -x "$ST" ] || die "no schemathesis at $ST (.ci/run installs it)"
+command -v curl >/dev/null || die "curl is needed"
+command -v jq >/dev/null || die "jq is needed"
+
+# The embedded cluster, not a server someone configured; the key both the
+# server and `gatehouse admin` use; plain log lines.
+unset DATABASE_URL GATEHOUSE_LISTEN GATEHOUSE_DATA_DIR
+export GATEHOUSE_KEK=$KEK NO_COLOR=1
+
+# The launcher keeps the cluster in <data-dir>/postgres, or, when the
+# postgres user (as root) cannot reach the data directory, in
+# /var/tmp/gatehouse-postgres-<first 6 bytes of sha256(data dir), hex>; a
+# fresh run needs both gone.
+short_hash() { printf '%s' "$1" | sha256sum | cut -c1-12; }
+stop_stale_cluster() {
+  local pid_file
+  for pid_file in "$DATA/postgres/data/postmaster.pid" "$FALLBACK/data/postmaster.pid"; do
+    [ -f "$pid_file" ] || continue
+    local pid
+    pid=$(head -n1 "$pid_file")
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+      log "stopping the cluster of an earlier run (postmaster $pid)"
+      kill -INT "$pid" || true
+      for _ in $(seq 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    fi
+  done
+}
+
+mkdir -p "$OUT" "$DATA"
+DATA=$(cd "$DATA" && pwd -P)
+FALLBACK=/var/tmp/gatehouse-postgres-$(short_hash "$DATA")
+stop_stale_cluster
+rm -rf "$DATA" "$FALLBACK" "$OUT/owner" "$OUT/anonymous"
+mkdir -p "$DATA"
+
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+BASE=http://127.0.0.1:$PORT
+
+SERVER_PID=
+cleanup() {
+  local rc=$?
+  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    # SIGTERM: the server drains, then stops the embedded cluster.
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    for _ in $(seq 120); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.5; done
+    if kill -0 "$SERVER_PID" 2>/dev/null; then
+      log "the server did not stop in 60 s; killing it (its watchdog stops PostgreSQL)"
+      kill -KILL "$SERVER_PID" 2>/dev/null || true
+    fi
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  # Only when the cluster is down (otherwise leave it to the next run's check).
+  if [ ! -f "$DATA/postgres/data/postmaster.pid" ] && [ ! -f "$FALLBACK/data/postmaster.pid" ]; then
+    rm -rf "$DATA" "$FALLBACK"
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+log "starting $BIN serve on $BASE (data dir $DATA)"
+"$BIN" serve --data-dir "$DATA" --listen "127.0.0.1:$PORT" --log-format text \
+  >"$OUT/server.log" 2>&1 &
+SERVER_PID=$!
+
+for i in $(seq 240); do
+  kill -0 "$SERVER_PID" 2>/dev/null || { tail -n 30 "$OUT/server.log" >&2; die "the server exited"; }
+  if curl -sf -o /dev/null "$BASE/readyz"; then break; fi
+  [ "$i" = 240 ] && { tail -n 30 "$OUT/server.log" >&2; die "the server was not ready in 120 s"; }
+  sleep 0.5
+done
+log "ready"
+
+# call METHOD PATH BODY [TOKEN]: prints the response body; fails unless 2xx.
+call() {
+  local method=$1 path=$2 body=$3 token=${4:-} out status
+  local -a auth=()
+  [ -n "$token" ] && auth=(-H "Authorization: Bearer $token")
+  out=$(mktemp)
+  status=$(curl -sS -o "$out" -w '%{http_code}' -X "$method" "${auth[@]}" \
+    -H 'Content-Type: application/json' --data "$body" "$BASE$path")
+  if [ "${status:0:1}" != 2 ]; then
+    log "$method $path -> $status: $(cat "$out")"
+    rm -f "$out"
+    return 1
+  fi
+  cat "$out"
+  rm -f "$out"
+}
+sign_up_and_in() {
+  call POST /v1/users "$(jq -n --arg e "$1" --arg p "$PASSWORD" '{email: $e, name: "Fuzz", password: $p}')" >/dev/null
+  call POST /v1/sessions "$(jq -n --arg e "$1" --arg p "$PASSWORD" '{email: $e, password: $p}')" | jq -er .token
+}
+
+# Platform staff: sign up, then `gatehouse admin create-staff` over the same
+# data dir (it reuses the running cluster and leaves it running).
+STAFF_EMAIL=staff@fuzz.example.com
+STAFF_TOKEN=$(sign_up_and_in "$STAFF_EMAIL")
+"$BIN" admin --data-dir "$DATA" create-staff --email "$STAFF_EMAIL" >&2
+for i in $(seq 200); do
+  status=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $STAFF_TOKEN" "$BASE/v1/staff/queue")
+  [ "$status" = 200 ] && break
+  [ "$i" = 200 ] && die "$STAFF_EMAIL did not become staff (GET /v1/staff/queue -> $status)"
+  sleep 0.1
+done
+
+# The owner's workspace: an org with the developer terms accepted and
+# platform.api on its plan (as TestServer::workspace does), and one app.
+OWNER_TOKEN=$(sign_up_and_in owner@fuzz.example.com)
+ORG=$(call POST /v1/orgs '{"slug": "fuzz-org", "name": "Fuzz org"}' "$OWNER_TOKEN" | jq -er .id)
+TERMS=$(curl -sf "$BASE/v1/developer-terms" | jq -er .version)
+call POST "/v1/orgs/$ORG/developer-terms/accept" "$(jq -n --arg v "$TERMS" '{version: $v}')" "$OWNER_TOKEN" >/dev/null
+call PUT "/v1/orgs/$ORG/plan" '{
+  "plan": "pro", "modules": ["platform.api"], "monthly_call_limit": 250000,
+  "subscription_state": "active",
+  "billing_window_start": "2026-11-01T00:00:00Z", "billing_window_end": "2026-12-01T00:00:00Z"
+}' "$STAFF_TOKEN" >/dev/null
+APP=$(call POST "/v1/orgs/$ORG/apps" '{"name": "Fuzz app", "slug": "fuzz-app"}' "$OWNER_TOKEN" | jq -er .id)
+log "owner workspace: org $ORG, app $APP"
+
+# Path parameters {org} and {app} are pinned to the workspace in the owner
+# run (so handlers run past the lookup); everything else is generated.
+export GATEHOUSE_FUZZ_ORG=$ORG GATEHOUSE_FUZZ_APP=$APP
+
+SEED=${SCHEMATHESIS_SEED:-$(python3 -c 'import random; print(random.getrandbits(64))')}
+COMMON=(
+  --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance
+  --phases examples,coverage,fuzzing
+  --max-examples "$MAX_EXAMPLES"
+  --seed "$SEED"
+  # One worker: several threads trip a CPython 3.11 ast.parse race inside
+  # Hypothesis ("AST constructor recursion depth mismatch").
+  --workers 1
+  --request-timeout 10
+  --generation-database none
+  --no-color
+  --continue-on-failure
+)
+
+failed=0
+run_st() {
+  local name=$1 config=$2
+  shift 2
+  local -a global=()
+  [ -n "$config" ] && global=(--config-file "$config")
+  mkdir -p "$OUT/$name"
+  # (The owner's token is not printed.)
+  log "schemathesis ($name): $ST ${global[*]} run $BASE/openapi.json ${COMMON[*]} --report junit --report-junit-path $OUT/$name/junit.xml ${*//$OWNER_TOKEN/<owner token>}"
+  local start=$SECONDS rc=0
+  # In its own directory, so nothing it writes lands in the checkout.
+  (cd "$OUT/$name" && timeout --signal=INT --kill-after=15 "$RUN_TIMEOUT" \
+    "$ST" "${global[@]}" run "$BASE/openapi.json" "${COMMON[@]}" \
+      --report junit --report-junit-path "$OUT/$name/junit.xml" "$@") \
+    >"$OUT/$name.txt" 2>&1 || rc=$?
+  # The summary; the failures, each with a curl command, are in the file.
+  sed -n '/= SUMMARY =/,$p' "$OUT/$name.txt"
+  log "schemathesis ($name): exit $rc in $((SECONDS - start)) s; details in $OUT/$name.txt"
+  [ "$rc" = 124 ] && log "schemathesis ($name) hit the $RUN_TIMEOUT s timeout"
+  [ "$rc" = 0 ] || failed=1
+}
+
+# As the owner. Signing out would end the owner's session halfway through
+# the run, so DELETE /v1/sessions/current is left to the anonymous run.
+run_st owner "$ROOT/.ci/schemathesis-owner.toml" \
+  -H "Authorization: Bearer $OWNER_TOKEN" \
+  --exclude-path /v1/sessions/current
+# Without credentials.
+run_st anonymous ""
+
+[ "$failed" = 0 ] || die "schemathesis found failures (seed $SEED; rerun with SCHEMATHESIS_SEED=$SEED)"
+log "no failures (seed $SEED)"

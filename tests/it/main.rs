@@ -11,6 +11,7 @@ mod pg_crash;
 mod plans;
 mod products;
 mod projections;
+mod secrets_in_logs;
 mod staff_ops;
 mod store_concurrency;
 mod store_contract;

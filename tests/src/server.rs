@@ -101,6 +101,17 @@ impl TestServer {
         server
     }
 
+    /// A client for a server running elsewhere (a child process).
+    pub fn attach(base: &str) -> Self {
+        TestServer {
+            base: base.to_owned(),
+            http: reqwest::Client::new(),
+            stop: None,
+            task: None,
+            _dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
     async fn wait_ready(&self) {
         for _ in 0..200 {
             if let Ok(r) = self.http.get(self.url("/healthz")).send().await {

@@ -52,7 +52,7 @@ use crate::state::AppState;
         staff_apps::inventory, staff_apps::inactive_apps, staff_apps::distribution_queue,
         versions::create_version, versions::list_versions, versions::get_version,
         versions::put_manifest, versions::validate, versions::publish,
-        versions::create_install_link, versions::install, versions::uninstall,
+        versions::create_install_link, versions::install, versions::install_with_body, versions::uninstall,
         versions::list_installations, versions::manifest_schema,
         products::define_product, products::update_product, products::catalogue,
         products::get_product, products::request_product, products::list_app_products,

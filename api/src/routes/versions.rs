@@ -47,6 +47,7 @@ pub fn router() -> Router<AppState> {
             "/v1/apps/{app}/versions/{version}/install-links",
             post(create_install_link),
         )
+        .route("/v1/install", post(install_with_body))
         .route("/v1/install/{token}", post(install))
         .route("/v1/orgs/{org}/installations", get(list_installations))
         .route("/v1/orgs/{org}/installations/{app}", delete(uninstall))
@@ -385,12 +386,42 @@ pub struct InstallationView {
     pub version_id: Uuid,
 }
 
+/// `POST /v1/install` body: the token in the body keeps it out of URLs
+/// (and so out of proxies' and browsers' logs).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InstallWithTokenRequest {
+    /// The install link's token (`gil_...`).
+    pub token: String,
+    /// The caller's workspace (organisation) to install into.
+    pub workspace_id: Uuid,
+}
+
+/// Install an app through an install link whose token is in the body; the
+/// app's visibility and allowlist decide whether the workspace may.
+#[utoipa::path(post, path = "/v1/install", tag = "versions",
+    request_body = InstallWithTokenRequest,
+    responses((status = 201, body = InstallationView), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn install_with_body(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    session: Session,
+    ApiJson(body): ApiJson<InstallWithTokenRequest>,
+) -> Result<Committed<InstallationView>, ApiError> {
+    install_by_token(&state, &meta, &session, &body.token, body.workspace_id).await
+}
+
 /// Install an app into the caller's workspace through an install link;
 /// the app's visibility and allowlist decide whether the workspace may.
+/// `POST /v1/install` takes the token in the body instead, which keeps it
+/// out of URLs; Gatehouse itself never logs it either way.
 #[utoipa::path(post, path = "/v1/install/{token}", tag = "versions",
     request_body = InstallRequest,
+    params(("token" = String, Path, description = "The install link's token")),
     responses((status = 201, body = InstallationView), (status = 403, body = Problem), (status = 404, body = Problem),
-        (status = 409, body = Problem)),
+        (status = 409, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = [])))]
 pub async fn install(
     State(state): State<AppState>,
@@ -399,30 +430,40 @@ pub async fn install(
     session: Session,
     ApiJson(body): ApiJson<InstallRequest>,
 ) -> Result<Committed<InstallationView>, ApiError> {
-    let app_id = token_app(&token).ok_or(ApiError::NotFound)?;
-    let hash = token_hash(&token);
-    let (workspace, _, _) = load_org(&state, body.workspace_id).await?;
+    install_by_token(&state, &meta, &session, &token, body.workspace_id).await
+}
+
+async fn install_by_token(
+    state: &AppState,
+    meta: &RequestMeta,
+    session: &Session,
+    token: &str,
+    workspace_id: Uuid,
+) -> Result<Committed<InstallationView>, ApiError> {
+    let app_id = token_app(token).ok_or(ApiError::NotFound)?;
+    let hash = token_hash(token);
+    let (workspace, _, _) = load_org(state, workspace_id).await?;
     let now = Utc::now();
     let (app, _, position) = execute(
-        &state,
+        state,
         app_id,
         By::Anyone,
         None,
-        &meta,
+        meta,
         session.actor(),
         |_, app| apps::install(&workspace, app, session.user_id, &hash, now),
     )
     .await?;
     let version_id = *app
         .installs
-        .get(&body.workspace_id)
+        .get(&workspace_id)
         .ok_or(ApiError::NotFound)?;
     Ok(Committed {
         status: StatusCode::CREATED,
         position,
         body: Some(InstallationView {
             app_id,
-            workspace_id: body.workspace_id,
+            workspace_id,
             version_id,
         }),
     })

@@ -1,0 +1,80 @@
+//! A Gatehouse server as a child process (the `gatehouse-it-server`
+//! binary), for what one process cannot show: its log output, a kill, two
+//! nodes over one database.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::server::{TestServer, TEST_KEK};
+use crate::TestDb;
+
+/// A running server process; killed when dropped.
+pub struct ServerProcess {
+    /// The process.
+    pub child: Child,
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    /// Where its stdout and stderr go.
+    pub log: PathBuf,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl ServerProcess {
+    /// Starts `gatehouse serve` over `db` with `RUST_LOG=<log_filter>`,
+    /// its output to `<dir>/server.log`; waits until it is healthy.
+    pub async fn spawn(bin: &str, db: &TestDb, dir: &Path, log_filter: &str) -> Self {
+        let port = free_port();
+        let log = dir.join("server.log");
+        let out = std::fs::File::create(&log).unwrap();
+        let child = Command::new(bin)
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .env("DATABASE_URL", &db.conninfo)
+            .env("GATEHOUSE_KEK", TEST_KEK)
+            .env("GATEHOUSE_DATA_DIR", dir)
+            .env("RUST_LOG", log_filter)
+            .stdout(Stdio::from(out.try_clone().unwrap()))
+            .stderr(Stdio::from(out))
+            .spawn()
+            .unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        for _ in 0..400 {
+            if let Ok(r) = http.get(format!("{base}/healthz")).send().await {
+                if r.status().is_success() {
+                    return ServerProcess { child, base, log };
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the server process did not start; see {}", log.display());
+    }
+
+    /// A test client for it (the helpers of [`TestServer`]).
+    pub fn client(&self) -> TestServer {
+        TestServer::attach(&self.base)
+    }
+
+    /// Stops it with SIGTERM and waits, so its log is complete.
+    pub fn stop(&mut self) -> String {
+        use nix::sys::signal::{kill, Signal};
+        use nix::unistd::Pid;
+        let _ = kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM);
+        let _ = self.child.wait();
+        std::fs::read_to_string(&self.log).unwrap()
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

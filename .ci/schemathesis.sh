@@ -66,15 +66,20 @@ mkdir -p "$OUT" "$DATA"
 DATA=$(cd "$DATA" && pwd -P)
 FALLBACK=/var/tmp/gatehouse-postgres-$(short_hash "$DATA")
 stop_stale_cluster
-rm -rf "$DATA" "$FALLBACK" "$OUT/owner" "$OUT/anonymous"
+rm -rf "$DATA" "$FALLBACK" "$OUT/owner" "$OUT/anonymous" "$OUT/owner.txt" "$OUT/anonymous.txt"
 mkdir -p "$DATA"
 
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 BASE=http://127.0.0.1:$PORT
 
 SERVER_PID=
+ST_PID=
 cleanup() {
   local rc=$?
+  if [ -n "$ST_PID" ] && kill -0 "$ST_PID" 2>/dev/null; then
+    kill -INT "$ST_PID" 2>/dev/null || true
+    wait "$ST_PID" 2>/dev/null || true
+  fi
   if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
     # SIGTERM: the server drains, then stops the embedded cluster.
     kill -TERM "$SERVER_PID" 2>/dev/null || true
@@ -190,12 +195,21 @@ run_st() {
   # (The owner's token is not printed.)
   log "schemathesis ($name): $ST ${global[*]} run $BASE/openapi.json ${COMMON[*]} --report junit --report-junit-path $OUT/$name/junit.xml ${*//$OWNER_TOKEN/<owner token>}"
   local start=$SECONDS rc=0
-  # In its own directory, so nothing it writes lands in the checkout.
-  (cd "$OUT/$name" && timeout --signal=INT --kill-after=15 "$RUN_TIMEOUT" \
+  # In its own directory, so nothing it writes lands in the checkout; in the
+  # background, so a signal to this script is handled at once (see cleanup).
+  (cd "$OUT/$name" && exec timeout --signal=INT --kill-after=15 "$RUN_TIMEOUT" \
     "$ST" "${global[@]}" run "$BASE/openapi.json" "${COMMON[@]}" \
       --report junit --report-junit-path "$OUT/$name/junit.xml" "$@") \
-    >"$OUT/$name.txt" 2>&1 || rc=$?
-  # The summary; the failures, each with a curl command, are in the file.
+    >"$OUT/$name.txt" 2>&1 &
+  ST_PID=$!
+  wait "$ST_PID" || rc=$?
+  ST_PID=
+  if [ "$rc" != 0 ]; then
+    # Which operation failed which check with what; the requests (as curl
+    # commands) and responses are in the file.
+    echo "--- schemathesis ($name) failures, in short:"
+    grep -E '^_{3,} .* _{3,}$|^- ST[0-9]+ |^    Received: ' "$OUT/$name.txt" || true
+  fi
   sed -n '/= SUMMARY =/,$p' "$OUT/$name.txt"
   log "schemathesis ($name): exit $rc in $((SECONDS - start)) s; details in $OUT/$name.txt"
   [ "$rc" = 124 ] && log "schemathesis ($name) hit the $RUN_TIMEOUT s timeout"

@@ -72,12 +72,26 @@ pub enum ApiError {
         /// What conflicts.
         detail: String,
     },
+    /// What the request refers to existed but is gone for good.
+    #[error("{detail}")]
+    Gone {
+        /// Stable code.
+        code: &'static str,
+        /// What is gone.
+        detail: String,
+    },
     /// A read model has not reached the requested position in time.
     #[error(transparent)]
     NotCaughtUp(#[from] NotCaughtUp),
-    /// A dependency is down.
-    #[error("service unavailable: {0}")]
-    Unavailable(String),
+    /// A dependency is down; retrying shortly is safe.
+    #[error("service unavailable: {reason}")]
+    Unavailable {
+        /// What is unavailable, for the log.
+        reason: &'static str,
+        /// The cause, kept for the log.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A bug or an infrastructure failure; details are logged, not shown.
     #[error("internal error: {0}")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -139,7 +153,8 @@ impl ApiError {
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
-            ApiError::NotCaughtUp(_) | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Gone { .. } => StatusCode::GONE,
+            ApiError::NotCaughtUp(_) | ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -161,10 +176,11 @@ impl ApiError {
             ApiError::Conflict { code, .. } => {
                 (code, "The request conflicts with the current state")
             }
+            ApiError::Gone { code, .. } => (code, "Gone"),
             ApiError::NotCaughtUp(_) => {
                 ("read-model-behind", "The read model has not caught up yet")
             }
-            ApiError::Unavailable(_) => ("unavailable", "The service is unavailable"),
+            ApiError::Unavailable { .. } => ("unavailable", "The service is unavailable"),
             ApiError::Internal(_) => ("internal", "Internal server error"),
         }
     }
@@ -208,8 +224,8 @@ impl IntoResponse for ApiError {
                 tracing::error!(error = %e, source = ?e.source(), "internal error");
                 "an unexpected error occurred; it has been logged".to_owned()
             }
-            ApiError::Unavailable(reason) => {
-                tracing::warn!(reason, "unavailable");
+            ApiError::Unavailable { reason, source } => {
+                tracing::warn!(reason, error = %source, "unavailable");
                 "a dependency is unavailable; retry shortly".to_owned()
             }
             ApiError::NotCaughtUp(n) => format!(
@@ -228,10 +244,13 @@ impl IntoResponse for ApiError {
             ApiError::UpgradeRequired { module } => Some(*module),
             _ => None,
         };
+        // Headers by variant: how long to wait, and how to authenticate.
         let retry_after = match &self {
-            ApiError::TooManyRequests { retry_after } => Some(*retry_after),
+            ApiError::TooManyRequests { retry_after } => Some((*retry_after).max(1)),
+            ApiError::NotCaughtUp(_) | ApiError::Unavailable { .. } => Some(1),
             _ => None,
         };
+        let authenticate = matches!(self, ApiError::Unauthenticated | ApiError::InvalidCredentials);
         let errors = match self {
             ApiError::Invalid(Invalid(fields)) => fields.into_iter().map(Into::into).collect(),
             _ => Vec::new(),
@@ -246,36 +265,30 @@ impl IntoResponse for ApiError {
             permission,
             module,
         };
-        let mut res = problem_response(status, &problem, code);
+        let mut res = problem_response(status, &problem);
+        let headers = res.headers_mut();
         if let Some(seconds) = retry_after {
-            res.headers_mut().insert(
+            headers.insert(
                 header::RETRY_AFTER,
-                HeaderValue::from_str(&seconds.max(1).to_string())
+                HeaderValue::from_str(&seconds.to_string())
                     .expect("a decimal number is a valid header value"),
             );
+        }
+        if authenticate {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         res
     }
 }
 
-/// Renders a problem document with its headers.
-pub fn problem_response(status: StatusCode, problem: &Problem, code: &str) -> Response {
+/// Renders a problem document.
+pub fn problem_response(status: StatusCode, problem: &Problem) -> Response {
     let body = serde_json::to_vec(problem).unwrap_or_default();
     let mut res = (status, body).into_response();
-    let headers = res.headers_mut();
-    headers.insert(
+    res.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/problem+json"),
     );
-    match code {
-        "unauthenticated" | "invalid-credentials" => {
-            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        }
-        "read-model-behind" | "unavailable" => {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        }
-        _ => {}
-    }
     res
 }
 
@@ -390,10 +403,9 @@ impl From<AppendError> for ApiError {
                 code: "duplicate-event",
                 detail: "this request's events are already recorded by another request".into(),
             },
-            // The append may or may not have committed; retrying is safe.
-            AppendError::Store(StoreError::Closed | StoreError::Pool(_)) => {
-                ApiError::Unavailable("the event store is unavailable".into())
-            }
+            // The append may or may not have committed; retrying is safe
+            // (with an Idempotency-Key, the retry's events are the same).
+            AppendError::Store(store) => store.into(),
             other => ApiError::internal(other),
         }
     }
@@ -401,18 +413,37 @@ impl From<AppendError> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        ApiError::internal(e)
+        match e {
+            StoreError::Postgres(pg) => pg.into(),
+            StoreError::Pool(_) | StoreError::Closed => ApiError::Unavailable {
+                reason: "the event store is unavailable",
+                source: Box::new(e),
+            },
+            other => ApiError::internal(other),
+        }
     }
 }
 
 impl From<tokio_postgres::Error> for ApiError {
     fn from(e: tokio_postgres::Error) -> Self {
-        ApiError::internal(e)
+        // No server error code: the connection failed (the database is
+        // restarting, say), not the statement. Retrying is the remedy.
+        if e.is_closed() || e.as_db_error().is_none() {
+            ApiError::Unavailable {
+                reason: "the database connection failed",
+                source: Box::new(e),
+            }
+        } else {
+            ApiError::internal(e)
+        }
     }
 }
 
 impl From<deadpool_postgres::PoolError> for ApiError {
     fn from(e: deadpool_postgres::PoolError) -> Self {
-        ApiError::Unavailable(e.to_string())
+        ApiError::Unavailable {
+            reason: "no database connection could be had",
+            source: Box::new(e),
+        }
     }
 }

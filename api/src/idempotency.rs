@@ -11,8 +11,21 @@
 //!
 //! The first request runs in its own task, so a client that disconnects
 //! mid-request does not leave the key half-claimed: the command finishes and
-//! its response is stored for the retry. A 5xx response is not stored; the
-//! key is released so a retry runs the command again.
+//! its response is stored for the retry. A claim has an owner and a lease
+//! the owner renews while the request runs ([`LEASE`]); only a lapsed lease
+//! (its process died) lets another request take the key over, and the
+//! owner stores its response only while it still holds the claim.
+//!
+//! A 5xx response is not stored; the key is released so a retry runs the
+//! command again. That is safe because the command's ids derive from the
+//! caller and the key ([`crate::command::ids`]): if the first attempt's
+//! append did commit, the retry's events are duplicates the store and the
+//! executor recognise, not a second command.
+//!
+//! A response holding a subject's personal data (sign-up answers with the
+//! email and name) is sealed under that subject's own key instead of the
+//! KEK (the handler says so with [`SealResponseFor`]), so erasing the
+//! subject erases the stored copy too; a replay after that answers 410.
 
 use std::time::Duration;
 
@@ -29,11 +42,24 @@ use crate::POSITION_HEADER;
 
 /// How long a key and its response are kept.
 pub const RETENTION: Duration = Duration::from_secs(24 * 3600);
-/// A claim older than this without a response belongs to a process that
-/// died mid-command; the key may be claimed again.
-const ABANDONED_AFTER_SECS: f64 = 300.0;
+/// How long a claim holds without renewal. The owner renews it every
+/// third of this while its request runs, so only a dead owner's claim
+/// lapses.
+pub const LEASE: Duration = Duration::from_secs(30);
 const HEADER: &str = "idempotency-key";
 const REPLAYED: &str = "idempotent-replayed";
+/// Response headers a replay repeats besides the body.
+const KEPT_HEADERS: [header::HeaderName; 4] = [
+    header::CONTENT_TYPE,
+    header::RETRY_AFTER,
+    header::ETAG,
+    header::LOCATION,
+];
+
+/// Put on a response by a handler whose answer holds personal data of
+/// this subject: the stored copy is sealed under the subject's own key.
+#[derive(Debug, Clone, Copy)]
+pub struct SealResponseFor(pub uuid::Uuid);
 
 /// What the middleware needs besides the application state.
 #[derive(Clone)]
@@ -95,21 +121,24 @@ async fn run(
     let context = [&scope[..], key.as_bytes()].concat();
 
     let client = idem.state.pool.get().await?;
+    let owner = uuid::Uuid::new_v4();
     let claimed = client
         .execute(
-            "INSERT INTO idempotency_keys (scope, key, fingerprint) VALUES ($1, $2, $3) \
+            "INSERT INTO idempotency_keys (scope, key, fingerprint, owner, lease_until) \
+             VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5)) \
              ON CONFLICT (scope, key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, \
-                 created_at = now() \
+                 created_at = now(), owner = EXCLUDED.owner, lease_until = EXCLUDED.lease_until \
              WHERE idempotency_keys.status IS NULL \
-               AND idempotency_keys.created_at < now() - make_interval(secs => $4)",
-            &[&&scope[..], &key, &&fingerprint[..], &ABANDONED_AFTER_SECS],
+               AND idempotency_keys.lease_until < now() \
+               AND idempotency_keys.fingerprint = EXCLUDED.fingerprint",
+            &[&&scope[..], &key, &&fingerprint[..], &owner, &LEASE.as_secs_f64()],
         )
         .await?
         == 1;
     if !claimed {
         let row = client
             .query_opt(
-                "SELECT fingerprint, status, content_type, position, body \
+                "SELECT fingerprint, status, headers, position, body, subject_id \
                  FROM idempotency_keys WHERE scope = $1 AND key = $2",
                 &[&&scope[..], &key],
             )
@@ -128,17 +157,33 @@ async fn run(
         let Some(status) = row.get::<_, Option<i16>>(1) else {
             return Err(in_progress());
         };
-        let body = match row.get::<_, Option<&[u8]>>(4) {
-            Some(sealed) => vault
+        let body = match (row.get::<_, Option<&[u8]>>(4), row.get::<_, Option<uuid::Uuid>>(5)) {
+            (None, _) => Vec::new(),
+            (Some(sealed), None) => vault
                 .open_service(&context, sealed)
                 .map_err(ApiError::internal)?,
-            None => Vec::new(),
+            (Some(sealed), Some(subject)) => {
+                let Some(key) = vault
+                    .subject_key(&client, subject)
+                    .await
+                    .map_err(ApiError::internal)?
+                else {
+                    return Err(erased());
+                };
+                key.open_bytes(&context, sealed).map_err(ApiError::internal)?
+            }
         };
         let mut res = Response::new(Body::from(body));
         *res.status_mut() = StatusCode::from_u16(status as u16).map_err(ApiError::internal)?;
         let headers = res.headers_mut();
-        if let Some(ct) = row.get::<_, Option<&str>>(2) {
-            headers.insert(header::CONTENT_TYPE, header_value(ct)?);
+        if let Some(tokio_postgres::types::Json(kept)) =
+            row.get::<_, Option<tokio_postgres::types::Json<Vec<(String, String)>>>>(2)
+        {
+            for (name, value) in kept {
+                let name = header::HeaderName::from_bytes(name.as_bytes())
+                    .map_err(ApiError::internal)?;
+                headers.insert(name, header_value(&value)?);
+            }
         }
         if let Some(position) = row.get::<_, Option<i64>>(3) {
             headers.insert(POSITION_HEADER, header_value(&position.to_string())?);
@@ -157,16 +202,43 @@ async fn run(
         vault.fingerprint("idempotency/command", &[&context]),
     ));
     let task = tokio::spawn(async move {
+        let renewing = tokio::spawn(renew(idem.clone(), scope.to_vec(), key.clone(), owner));
         let res = next.run(req).await;
-        record(&idem, &scope, &key, &context, res).await
+        renewing.abort();
+        record(&idem, &scope, &key, owner, &context, res).await
     });
     task.await.map_err(ApiError::internal)?
+}
+
+/// Renews the claim every third of [`LEASE`] while the request runs; stops
+/// if the claim was taken over (the lease lapsed, say during a long
+/// database outage). The request itself runs on: its events' ids are the
+/// new owner's too, so the two cannot both take effect.
+async fn renew(idem: Idempotency, scope: Vec<u8>, key: String, owner: uuid::Uuid) {
+    loop {
+        tokio::time::sleep(LEASE / 3).await;
+        let Ok(client) = idem.state.pool.get().await else {
+            continue;
+        };
+        let renewed = client
+            .execute(
+                "UPDATE idempotency_keys SET lease_until = now() + make_interval(secs => $4) \
+                 WHERE scope = $1 AND key = $2 AND owner = $3 AND status IS NULL",
+                &[&scope, &key, &owner, &LEASE.as_secs_f64()],
+            )
+            .await;
+        if let Ok(0) = renewed {
+            tracing::warn!("an idempotency claim lapsed while its request ran");
+            return;
+        }
+    }
 }
 
 async fn record(
     idem: &Idempotency,
     scope: &[u8],
     key: &str,
+    owner: uuid::Uuid,
     context: &[u8],
     res: Response,
 ) -> Result<Response, ApiError> {
@@ -174,8 +246,9 @@ async fn record(
     if res.status().is_server_error() {
         client
             .execute(
-                "DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2",
-                &[&scope, &key],
+                "DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND owner = $3 \
+                 AND status IS NULL",
+                &[&scope, &key, &owner],
             )
             .await?;
         return Ok(res);
@@ -184,30 +257,52 @@ async fn record(
     let bytes: Bytes = axum::body::to_bytes(body, usize::MAX)
         .await
         .map_err(ApiError::internal)?;
-    let content_type = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
+    let kept: Vec<(String, String)> = KEPT_HEADERS
+        .iter()
+        .filter_map(|name| {
+            let value = parts.headers.get(name)?.to_str().ok()?;
+            Some((name.as_str().to_owned(), value.to_owned()))
+        })
+        .collect();
     let position: Option<i64> = parts
         .headers
         .get(POSITION_HEADER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok());
-    let sealed = idem.state.vault.seal_service(context, &bytes);
-    client
+    let subject = parts.extensions.get::<SealResponseFor>().map(|s| s.0);
+    let sealed = match subject {
+        None => idem.state.vault.seal_service(context, &bytes),
+        Some(subject) => idem
+            .state
+            .vault
+            .subject_key(&client, subject)
+            .await
+            .map_err(ApiError::internal)?
+            .ok_or_else(erased)?
+            .seal_bytes(context, &bytes),
+    };
+    let stored = client
         .execute(
-            "UPDATE idempotency_keys SET status = $3, content_type = $4, position = $5, body = $6 \
-             WHERE scope = $1 AND key = $2",
+            "UPDATE idempotency_keys SET status = $4, headers = $5, position = $6, body = $7, \
+                 subject_id = $8 \
+             WHERE scope = $1 AND key = $2 AND owner = $3 AND status IS NULL",
             &[
                 &scope,
                 &key,
+                &owner,
                 &(parts.status.as_u16() as i16),
-                &content_type,
+                &tokio_postgres::types::Json(&kept),
                 &position,
                 &sealed,
+                &subject,
             ],
         )
         .await?;
+    if stored == 0 {
+        // The claim lapsed and another request took the key: its answer is
+        // the one kept; this one still reaches its own client.
+        tracing::warn!("an idempotency claim was taken over before its response was stored");
+    }
     Ok(Response::from_parts(parts, Body::from(bytes)))
 }
 
@@ -226,6 +321,15 @@ fn in_progress() -> ApiError {
     ApiError::Conflict {
         code: "idempotency-key-in-progress",
         detail: "a request with this Idempotency-Key is still running; retry shortly".into(),
+    }
+}
+
+fn erased() -> ApiError {
+    ApiError::Gone {
+        code: "response-erased",
+        detail: "the first response to this Idempotency-Key held personal data that has since \
+                 been erased"
+            .into(),
     }
 }
 

@@ -26,6 +26,10 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0002_idempotency_keys.sql",
         sql: include_str!("../migrations/0002_idempotency_keys.sql"),
     },
+    Migration {
+        name: "0003_idempotency_owner.sql",
+        sql: include_str!("../migrations/0003_idempotency_owner.sql"),
+    },
 ];
 
 /// Why the server could not start or stopped with an error.

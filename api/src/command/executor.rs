@@ -160,7 +160,7 @@ impl Executor {
         match &outcome {
             // The append's outcome is unknown: forget the state, so the
             // next command reads what the log really holds.
-            Err(ApiError::Unavailable(..) | ApiError::Internal(_)) => {}
+            Err(ApiError::Unavailable { .. } | ApiError::Internal(_)) => {}
             _ => self
                 .cache
                 .put(stream, loaded.clone(), loaded.state.weight()),

@@ -14,13 +14,13 @@ use chrono::{DateTime, Utc};
 use domain::orgs::{self, Org, OrgError, PlatformTerms};
 use domain::roles::{allows, Permission, Role};
 use event_schemas::org::{OrgEvent, OrgSlugClaimed, TERMS_STREAM};
-use event_schemas::{ExpectedVersion, Metadata, NewEvent};
-use event_store::{AppendError, EventStore, EventStoreExt, StreamAppend};
+use event_schemas::{ExpectedVersion, Metadata};
+use event_store::{AppendError, EventStore, StreamAppend};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::command::{new_events, Committed, Plan, RequestMeta};
+use crate::command::{Committed, Plan, RequestMeta};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, MinPosition, Session, Staff};
 use crate::page::{self, Page, PageQuery, Paging};
@@ -139,26 +139,30 @@ pub async fn create_org(
     session: Session,
     ApiJson(body): ApiJson<CreateOrgRequest>,
 ) -> Result<Committed<OrgView>, ApiError> {
-    let org_id = meta.ids().entity("org");
+    let ids = meta.ids();
+    let org_id = ids.entity("org");
     let events = orgs::create(org_id, &body.slug, &body.name, session.user_id)?;
     let metadata = meta.in_org(session.actor(), org_id);
     let name = match &events[0] {
         OrgEvent::Created(c) => c.name.clone(),
         _ => body.name.trim().to_owned(),
     };
-    let claim = OrgEvent::SlugClaimed(OrgSlugClaimed { org_id });
+    let claim = [OrgEvent::SlugClaimed(OrgSlugClaimed { org_id })];
+    let (org_stream, slug_stream) = (stream(org_id), format!("org_slug-{}", body.slug));
+    // Both creations expect no stream: a conflict is the slug taken (a
+    // retry of this very request is recognised by its event ids first).
     let appended = state
         .store
         .append_all(vec![
             StreamAppend::new(
-                stream(org_id),
+                org_stream.clone(),
                 ExpectedVersion::NoStream,
-                new_events(&events, &metadata),
+                ids.new_events(&org_stream, &events, &metadata),
             ),
             StreamAppend::new(
-                format!("org_slug-{}", body.slug),
+                slug_stream.clone(),
                 ExpectedVersion::NoStream,
-                vec![NewEvent::from_domain(&claim, metadata)],
+                ids.new_events(&slug_stream, &claim, &metadata),
             ),
         ])
         .await
@@ -529,20 +533,18 @@ pub async fn publish_terms(
     staff: Staff,
     ApiJson(body): ApiJson<AcceptTermsRequest>,
 ) -> Result<Committed<TermsView>, ApiError> {
-    let (terms, version) = platform_terms(&state).await?;
-    let events = orgs::publish_terms(&terms, staff.0.user_id, &body.version)?;
-    let expected = match version {
-        0 => ExpectedVersion::NoStream,
-        v => ExpectedVersion::Exact(v),
-    };
     let metadata = meta.metadata(staff.actor());
-    let appended = state
-        .store
-        .append(TERMS_STREAM, expected, new_events(&events, &metadata))
+    let (metadata, version) = (&metadata, &body.version);
+    let executed = state
+        .commands
+        .execute::<PlatformTerms, _>(TERMS_STREAM, &meta.ids(), move |terms| async move {
+            let events = orgs::publish_terms(&terms.state, staff.0.user_id, version)?;
+            Ok(Plan::new(events, metadata.clone()))
+        })
         .await?;
     Ok(Committed {
         status: StatusCode::CREATED,
-        position: appended.last_position,
+        position: executed.position,
         body: Some(TermsView {
             version: body.version,
         }),

@@ -11,15 +11,13 @@ use chrono::{DateTime, Utc};
 use domain::apps::{self, AccessState, App};
 use domain::products::{self, Product};
 use event_schemas::app::{product_stream, ApprovalMode, ProductDefined, ProductEvent};
-use event_schemas::ExpectedVersion;
-use event_store::EventStoreExt;
 use serde::{Deserialize, Serialize};
 use tokio_postgres::types::Json as PgJson;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::apps::{app_org_for, authorize_workspace_read, by_member, execute, By};
-use crate::command::{new_events, Committed, RequestMeta};
+use crate::command::{Committed, Plan, RequestMeta};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, MinPosition, Session, Staff};
 use crate::page::{self, Page, PageQuery, Paging};
@@ -133,17 +131,18 @@ pub async fn define_product(
     };
     let view = ProductView::of(defined);
     let metadata = meta.metadata(staff.actor());
-    let appended = state
-        .store
-        .append(
-            &product_stream(product_id),
-            ExpectedVersion::NoStream,
-            new_events(&events, &metadata),
-        )
+    let (events, metadata) = (&events, &metadata);
+    let executed = state
+        .commands
+        .execute::<Product, _>(&product_stream(product_id), &meta.ids(), move |loaded| async move {
+            // A product already there is this request retried: nothing to do.
+            let events = if loaded.version == 0 { events.clone() } else { Vec::new() };
+            Ok(Plan::new(events, metadata.clone()))
+        })
         .await?;
     Ok(Committed {
         status: StatusCode::CREATED,
-        position: appended.last_position,
+        position: executed.position,
         body: Some(view),
     })
 }
@@ -161,35 +160,28 @@ pub async fn update_product(
     staff: Staff,
     ApiJson(body): ApiJson<ProductRequest>,
 ) -> Result<Committed<ProductView>, ApiError> {
-    let (product, version) = load_product(&state, product_id).await?;
-    let events = products::update(
-        &product,
-        ProductDefined {
-            product_id,
-            name: body.name,
-            description: body.description,
-            scopes: body.scopes,
-            approval: body.approval,
-        },
-    )?
-    .ok_or(ApiError::NotFound)?;
-    let ProductEvent::Updated(defined) = &events[0] else {
-        return Err(ApiError::Internal("update returns a definition".into()));
+    let definition = ProductDefined {
+        product_id,
+        name: body.name,
+        description: body.description,
+        scopes: body.scopes,
+        approval: body.approval,
     };
-    let view = ProductView::of(defined);
     let metadata = meta.metadata(staff.actor());
-    let appended = state
-        .store
-        .append(
-            &product_stream(product_id),
-            ExpectedVersion::Exact(version),
-            new_events(&events, &metadata),
-        )
+    let (definition, metadata) = (&definition, &metadata);
+    let executed = state
+        .commands
+        .execute::<Product, _>(&product_stream(product_id), &meta.ids(), move |loaded| async move {
+            let events = products::update(&loaded.state, definition.clone())?
+                .ok_or(ApiError::NotFound)?;
+            Ok(Plan::new(events, metadata.clone()))
+        })
         .await?;
     Ok(Committed {
         status: StatusCode::OK,
-        position: appended.last_position,
-        body: Some(view),
+        position: executed.position,
+        // The definition the recorded event carries.
+        body: Some(ProductView::of(definition)),
     })
 }
 

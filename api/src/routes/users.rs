@@ -4,11 +4,11 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use chrono::{DateTime, Utc};
 use domain::accounts::{self, AccountError, SignUp};
 use event_schemas::user::{AccountEvent, EmailClaimed, UserSignedUp};
-use event_schemas::{Actor, ExpectedVersion, NewEvent};
+use event_schemas::{Actor, ExpectedVersion};
 use event_store::{AppendError, EventStore, StreamAppend};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use crate::command::{Committed, RequestMeta};
 use crate::error::{ApiError, Problem};
+use crate::idempotency::SealResponseFor;
 use crate::extract::{ApiJson, MinPosition, Session};
 use crate::state::AppState;
 
@@ -103,7 +104,7 @@ pub async fn sign_up(
     State(state): State<AppState>,
     meta: RequestMeta,
     ApiJson(body): ApiJson<SignUpRequest>,
-) -> Result<Committed<UserView>, ApiError> {
+) -> Result<(Extension<SealResponseFor>, Committed<UserView>), ApiError> {
     let valid = accounts::sign_up(&SignUp {
         email: body.email,
         name: body.name,
@@ -115,13 +116,19 @@ pub async fn sign_up(
         .await
         .map_err(ApiError::internal)??;
 
-    let user_id = meta.ids().entity("user");
+    let ids = meta.ids();
+    let user_id = ids.entity("user");
     let client = state.pool.get().await?;
-    let key = state
-        .vault
-        .create_subject_key(&client, user_id)
-        .await
-        .map_err(ApiError::internal)?;
+    // A retry of this request (same Idempotency-Key) finds the key the
+    // first attempt made for the same user id.
+    let key = match state.vault.subject_key(&client, user_id).await {
+        Ok(Some(key)) if ids.is_deterministic() => key,
+        _ => state
+            .vault
+            .create_subject_key(&client, user_id)
+            .await
+            .map_err(ApiError::internal)?,
+    };
     drop(client);
     let signed_up = AccountEvent::UserSignedUp(UserSignedUp {
         user_id,
@@ -132,18 +139,17 @@ pub async fn sign_up(
     });
     let claimed = AccountEvent::EmailClaimed(EmailClaimed { user_id });
     let metadata = meta.metadata(Actor::user(user_id));
+    let (user_stream, email_stream) = (format!("user-{user_id}"), format!("email-{email_index}"));
+    let user_events = ids.new_events(&user_stream, &[signed_up], &metadata);
+    let first_id = user_events[0].event_id;
     let appended = state
         .store
         .append_all(vec![
+            StreamAppend::new(user_stream, ExpectedVersion::NoStream, user_events),
             StreamAppend::new(
-                format!("user-{user_id}"),
+                email_stream.clone(),
                 ExpectedVersion::NoStream,
-                vec![NewEvent::from_domain(&signed_up, metadata.clone())],
-            ),
-            StreamAppend::new(
-                format!("email-{email_index}"),
-                ExpectedVersion::NoStream,
-                vec![NewEvent::from_domain(&claimed, metadata)],
+                ids.new_events(&email_stream, &[claimed], &metadata),
             ),
         ])
         .await
@@ -151,16 +157,27 @@ pub async fn sign_up(
             AppendError::Conflict { .. } => ApiError::from(AccountError::EmailTaken),
             other => other.into(),
         })?;
-    Ok(Committed {
+    // The time the log recorded, not this handler's clock.
+    let created_at = state
+        .store
+        .event_by_id(first_id)
+        .await?
+        .ok_or_else(|| ApiError::Internal("an appended event is not in the log".into()))?
+        .recorded_at;
+    // The answer holds the email and name in plaintext: a stored copy for
+    // Idempotency-Key replays is sealed under the user's own key, so
+    // erasing the user erases it too.
+    let seal = Extension(SealResponseFor(user_id));
+    Ok((seal, Committed {
         status: StatusCode::CREATED,
         position: appended.last_position,
         body: Some(UserView {
             id: user_id,
             email: valid.email,
             name: valid.name,
-            created_at: Utc::now(),
+            created_at,
         }),
-    })
+    }))
 }
 
 /// argon2id with the crate's default (OWASP-recommended) parameters.
@@ -170,7 +187,7 @@ pub fn hash_password(password: &str) -> Result<String, ApiError> {
     argon2::Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
-        .map_err(|e| ApiError::Unavailable(format!("password hashing failed: {e}")))
+        .map_err(|e| ApiError::Internal(format!("password hashing failed: {e}").into()))
 }
 
 /// The signed-in user, memberships, and access state with the next step.

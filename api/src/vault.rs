@@ -166,6 +166,20 @@ impl Vault {
         })
     }
 
+    /// The subject's key, created if it has none. A command retried with
+    /// the same `Idempotency-Key` mints the same subject id and must seal
+    /// with the key its first attempt made, not fail on it.
+    pub async fn ensure_subject_key(
+        &self,
+        client: &impl GenericClient,
+        subject: Uuid,
+    ) -> Result<SubjectKey, VaultError> {
+        if let Some(key) = self.subject_key(client, subject).await? {
+            return Ok(key);
+        }
+        self.create_subject_key(client, subject).await
+    }
+
     /// The subject's key, or `None` if it was erased (or never existed).
     pub async fn subject_key(
         &self,

@@ -368,7 +368,7 @@ pub async fn invite(
     let client = state.pool.get().await?;
     let key = state
         .vault
-        .create_subject_key(&client, invitation_id)
+        .ensure_subject_key(&client, invitation_id)
         .await
         .map_err(ApiError::internal)?;
     drop(client);

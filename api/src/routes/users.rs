@@ -119,16 +119,11 @@ pub async fn sign_up(
     let ids = meta.ids();
     let user_id = ids.entity("user");
     let client = state.pool.get().await?;
-    // A retry of this request (same Idempotency-Key) finds the key the
-    // first attempt made for the same user id.
-    let key = match state.vault.subject_key(&client, user_id).await {
-        Ok(Some(key)) if ids.is_deterministic() => key,
-        _ => state
-            .vault
-            .create_subject_key(&client, user_id)
-            .await
-            .map_err(ApiError::internal)?,
-    };
+    let key = state
+        .vault
+        .ensure_subject_key(&client, user_id)
+        .await
+        .map_err(ApiError::internal)?;
     drop(client);
     let signed_up = AccountEvent::UserSignedUp(UserSignedUp {
         user_id,

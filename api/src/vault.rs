@@ -180,6 +180,36 @@ impl Vault {
         self.create_subject_key(client, subject).await
     }
 
+    /// The keys of several subjects in one query; an erased subject is
+    /// absent from the map.
+    pub async fn subject_keys(
+        &self,
+        client: &impl GenericClient,
+        subjects: &[Uuid],
+    ) -> Result<std::collections::HashMap<Uuid, SubjectKey>, VaultError> {
+        let rows = client
+            .query(
+                "SELECT subject_id, sealed_key FROM subject_keys WHERE subject_id = ANY($1)",
+                &[&subjects],
+            )
+            .await?;
+        let mut keys = std::collections::HashMap::with_capacity(rows.len());
+        for row in rows {
+            let subject: Uuid = row.get(0);
+            let sealed: Vec<u8> = row.get(1);
+            let key = open_bytes(&self.kek, subject.as_bytes(), &sealed)?;
+            let key: [u8; 32] = key.try_into().map_err(|_| VaultError::Unseal)?;
+            keys.insert(
+                subject,
+                SubjectKey {
+                    subject,
+                    cipher: Aes256Gcm::new(&key.into()),
+                },
+            );
+        }
+        Ok(keys)
+    }
+
     /// The subject's key, or `None` if it was erased (or never existed).
     pub async fn subject_key(
         &self,

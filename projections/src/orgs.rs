@@ -86,7 +86,8 @@ impl Projection for Orgs {
     }
 
     fn version(&self) -> u32 {
-        5
+        // 6: invitations keep the sealed email and the inviter.
+        6
     }
 
     fn schema(&self) -> &'static str {
@@ -145,9 +146,11 @@ impl Projection for Orgs {
              role          TEXT NOT NULL,
              status        TEXT NOT NULL,
              expires_at    TIMESTAMPTZ NOT NULL,
-             created_at    TIMESTAMPTZ NOT NULL
+             created_at    TIMESTAMPTZ NOT NULL,
+             email_sealed  TEXT NOT NULL,
+             invited_by    UUID
          );
-         CREATE INDEX invitations_org_idx ON invitations (org_id);
+         CREATE INDEX invitations_org_idx ON invitations (org_id, created_at, invitation_id);
          CREATE TABLE developer_terms (
              position     BIGINT PRIMARY KEY,
              version      TEXT NOT NULL,
@@ -248,10 +251,16 @@ impl Projection for Orgs {
                     .await?;
                 }
                 OrgEvent::InvitationCreated(i) => {
+                    let invited_by = e
+                        .parsed_metadata()
+                        .ok()
+                        .and_then(|m| m.actor.id)
+                        .and_then(|id| id.parse::<Uuid>().ok());
                     tx.execute(
-                        "INSERT INTO invitations (invitation_id, org_id, role, status, expires_at, created_at) \
-                         VALUES ($1, $2, $3, 'pending', $4, $5)",
-                        &[&i.invitation_id, &org, &i.role, &i.expires_at, at],
+                        "INSERT INTO invitations (invitation_id, org_id, role, status, expires_at, \
+                             created_at, email_sealed, invited_by) \
+                         VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7)",
+                        &[&i.invitation_id, &org, &i.role, &i.expires_at, at, &i.email.0, &invited_by],
                     )
                     .await?;
                 }

@@ -765,3 +765,140 @@ async fn lists_page_with_a_cursor_without_repeats_or_gaps() {
         assert_eq!(problem["code"], "invalid-query", "{query}");
     }
 }
+
+async fn sign_up(s: &TestServer, email: &str, name: &str) -> (String, String) {
+    let r = s
+        .post("/v1/users", json!({"email": email, "name": name, "password": "correct horse battery"}))
+        .await;
+    assert_eq!(r.status(), 201);
+    let user: Value = r.json().await.unwrap();
+    let r = s
+        .post("/v1/sessions", json!({"email": email, "password": "correct horse battery"}))
+        .await;
+    let session: Value = r.json().await.unwrap();
+    (
+        user["id"].as_str().unwrap().to_owned(),
+        session["token"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn the_member_list_shows_who_members_are_and_pending_invitations_who_was_asked() {
+    use reqwest::Method;
+    let db = fresh_db().await;
+    let s = TestServer::start(&db).await;
+    let (owner_id, owner) = sign_up(&s, "ada@example.com", "Ada Lovelace").await;
+    let (dev_id, dev) = sign_up(&s, "alan@example.com", "Alan Turing").await;
+    let (org, _) = create_org(&s, &owner, "people").await;
+    let at = s.join(&owner, &org, "alan@example.com", "developer", &dev).await;
+    let (status, invited, at) = s
+        .call(
+            Method::POST,
+            &format!("/v1/orgs/{org}/invitations"),
+            &owner,
+            Some(json!({"email": "grace@example.com", "role": "finance"})),
+            at,
+        )
+        .await;
+    assert_eq!(status, 201);
+
+    let (status, list, _) = s
+        .call(Method::GET, &format!("/v1/orgs/{org}/members"), &owner, None, at)
+        .await;
+    assert_eq!(status, 200);
+    let people: Vec<(&str, &str, &str)> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["name"].as_str().unwrap(),
+                m["email"].as_str().unwrap(),
+                m["role"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        people,
+        vec![
+            ("Ada Lovelace", "ada@example.com", "owner"),
+            ("Alan Turing", "alan@example.com", "developer")
+        ]
+    );
+    // A developer sees who their colleagues are, not their emails.
+    let (_, seen, _) = s
+        .call(Method::GET, &format!("/v1/orgs/{org}/members"), &dev, None, at)
+        .await;
+    assert_eq!(seen["items"][0]["name"], "Ada Lovelace");
+    assert!(seen["items"][0].get("email").is_none(), "{seen}");
+
+    let (status, pending, _) = s
+        .call(Method::GET, &format!("/v1/orgs/{org}/invitations"), &owner, None, at)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(pending["items"].as_array().unwrap().len(), 1);
+    let p = &pending["items"][0];
+    assert_eq!(p["id"], invited["id"]);
+    assert_eq!(p["email"], "grace@example.com");
+    assert_eq!(p["role"], "finance");
+    assert_eq!(p["invited_by"], owner_id.as_str());
+    assert_eq!(p["expires_at"], invited["expires_at"]);
+    let (status, _, _) = s
+        .call(Method::GET, &format!("/v1/orgs/{org}/invitations"), &dev, None, at)
+        .await;
+    assert_eq!(status, 403, "developers do not manage members");
+
+    // A role change answers the member as the log recorded them.
+    let (status, changed, at) = s
+        .call(
+            Method::PATCH,
+            &format!("/v1/orgs/{org}/members/{dev_id}"),
+            &owner,
+            Some(json!({"role": "manager"})),
+            at,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(changed["role"], "manager");
+    assert_eq!(changed["name"], "Alan Turing");
+    assert_eq!(changed["joined_at"], list["items"][1]["joined_at"], "not the time of the change");
+
+    // Once Alan's personal data is shredded, the list says so.
+    db.client()
+        .await
+        .execute(
+            "DELETE FROM subject_keys WHERE subject_id = $1",
+            &[&dev_id.parse::<uuid::Uuid>().unwrap()],
+        )
+        .await
+        .unwrap();
+    let (_, list, _) = s
+        .call(Method::GET, &format!("/v1/orgs/{org}/members"), &owner, None, at)
+        .await;
+    assert_eq!(list["items"][1]["name"], "[erased]");
+    assert_eq!(list["items"][1]["email"], "[erased]");
+    assert!(!list.to_string().contains("Alan"));
+}
+
+#[tokio::test]
+async fn sign_up_answers_the_time_the_log_recorded() {
+    let db = fresh_db().await;
+    let s = TestServer::start(&db).await;
+    let r = s
+        .post("/v1/users", json!({"email": "t@example.com", "name": "T", "password": "correct horse battery"}))
+        .await;
+    let user: Value = r.json().await.unwrap();
+    let recorded: chrono::DateTime<chrono::Utc> = db
+        .client()
+        .await
+        .query_one(
+            "SELECT recorded_at FROM events WHERE event_type = 'user.signed_up'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let answered: chrono::DateTime<chrono::Utc> =
+        user["created_at"].as_str().unwrap().parse().unwrap();
+    assert_eq!(answered, recorded);
+}

@@ -114,6 +114,15 @@ impl<T: Serialize> IntoResponse for Committed<T> {
     }
 }
 
+/// The time a command decides at, to the microsecond: what PostgreSQL
+/// keeps, so an answer, the event and every read model show the same
+/// instant (an expiry computed from it included).
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    use chrono::{DurationRound, TimeDelta};
+    let now = chrono::Utc::now();
+    now.duration_trunc(TimeDelta::microseconds(1)).unwrap_or(now)
+}
+
 /// A command's domain events as new events with its metadata.
 pub fn new_events<E: DomainEvent>(events: &[E], metadata: &Metadata) -> Vec<NewEvent> {
     events

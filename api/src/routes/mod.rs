@@ -37,7 +37,7 @@ use crate::state::AppState;
         users::sign_up, users::me,
         sessions::sign_in, sessions::sign_out,
         orgs::create_org, orgs::list_members, orgs::change_role, orgs::remove_member,
-        orgs::invite, orgs::revoke_invitation, orgs::accept_invitation, orgs::accept_terms,
+        orgs::invite, orgs::list_invitations, orgs::revoke_invitation, orgs::accept_invitation, orgs::accept_terms,
         orgs::current_terms, orgs::publish_terms,
         environments::request_sandbox, environments::grant_sandbox,
         environments::request_production, environments::complete_step,

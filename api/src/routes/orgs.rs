@@ -35,7 +35,10 @@ pub fn router() -> Router<AppState> {
             "/v1/orgs/{org}/members/{user}",
             delete(remove_member).patch(change_role),
         )
-        .route("/v1/orgs/{org}/invitations", post(invite))
+        .route(
+            "/v1/orgs/{org}/invitations",
+            post(invite).get(list_invitations),
+        )
         .route(
             "/v1/orgs/{org}/invitations/{invitation}/revoke",
             post(revoke_invitation),
@@ -181,15 +184,103 @@ pub async fn create_org(
     })
 }
 
-/// A member.
+/// A member, as the Members page shows them.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MemberView {
     /// User id.
     pub user_id: Uuid,
+    /// Their name; `[erased]` once their personal data is shredded.
+    pub name: String,
+    /// Their email, for callers who may manage members (`members.manage`);
+    /// absent for others; `[erased]` once shredded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
     /// Role.
     pub role: String,
-    /// When they joined.
+    /// When they joined (the time the log recorded it).
     pub joined_at: DateTime<Utc>,
+}
+
+/// Shown instead of personal data whose subject key was shredded.
+pub const ERASED: &str = "[erased]";
+
+/// A member row before its personal data is opened.
+struct MemberRow {
+    user_id: Uuid,
+    role: String,
+    joined_at: DateTime<Utc>,
+    name_sealed: Option<String>,
+    email_sealed: Option<String>,
+}
+
+const MEMBER_SELECT: &str = "SELECT m.user_id, m.role, m.joined_at, u.name_sealed, u.email_sealed \
+     FROM rm.members m LEFT JOIN rm.users u ON u.user_id = m.user_id WHERE m.org_id = $1";
+
+fn member_row(r: &tokio_postgres::Row) -> MemberRow {
+    MemberRow {
+        user_id: r.get(0),
+        role: r.get(1),
+        joined_at: r.get(2),
+        name_sealed: r.get(3),
+        email_sealed: r.get(4),
+    }
+}
+
+/// Opens the members' names (and emails, when `with_email`) with one query
+/// for their keys.
+async fn open_members(
+    state: &AppState,
+    rows: Vec<MemberRow>,
+    with_email: bool,
+) -> Result<Vec<MemberView>, ApiError> {
+    let client = state.pool.get().await?;
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.user_id).collect();
+    let keys = state
+        .vault
+        .subject_keys(&client, &ids)
+        .await
+        .map_err(ApiError::internal)?;
+    let open = |user: Uuid, sealed: &Option<String>| -> String {
+        match (keys.get(&user), sealed) {
+            (Some(key), Some(sealed)) => key.open(sealed).unwrap_or_else(|_| ERASED.into()),
+            _ => ERASED.into(),
+        }
+    };
+    Ok(rows
+        .into_iter()
+        .map(|r| MemberView {
+            name: open(r.user_id, &r.name_sealed),
+            email: with_email.then(|| open(r.user_id, &r.email_sealed)),
+            user_id: r.user_id,
+            role: r.role,
+            joined_at: r.joined_at,
+        })
+        .collect())
+}
+
+/// One member as the read model holds them once it has reached `position`
+/// (the command's own): the answer of a command on a member.
+async fn member_after(
+    state: &AppState,
+    org: Uuid,
+    user: Uuid,
+    viewer: Uuid,
+    position: u64,
+) -> Result<MemberView, ApiError> {
+    state
+        .statuses
+        .wait_for(&["orgs", "accounts"], position, state.read_wait)
+        .await?;
+    let viewer_role = member_role(state, org, viewer).await?;
+    let client = state.pool.get().await?;
+    let row = client
+        .query_opt(&format!("{MEMBER_SELECT} AND m.user_id = $2"), &[&org, &user])
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    drop(client);
+    let with_email = allows(viewer_role, Permission::ManageMembers) || viewer == user;
+    let mut views = open_members(state, vec![member_row(&row)], with_email).await?;
+    views.pop().ok_or(ApiError::NotFound)
 }
 
 /// The caller's role in `org` from the read model; 404 for outsiders.
@@ -234,18 +325,17 @@ pub async fn list_members(
     session: Session,
     paging: Paging<(DateTime<Utc>, Uuid)>,
 ) -> Result<Json<Page<MemberView>>, ApiError> {
-    min.wait(&state, &["orgs"]).await?;
-    authorize_read(&state, org, session.user_id, Permission::ViewOrg).await?;
+    min.wait(&state, &["orgs", "accounts"]).await?;
+    let role = authorize_read(&state, org, session.user_id, Permission::ViewOrg).await?;
     let client = state.pool.get().await?;
-    let select = "SELECT user_id, role, joined_at FROM rm.members WHERE org_id = $1";
-    let key = ("joined_at", "user_id");
-    let page = page::fetch(&client, &paging, select, key, &[&org], |r| MemberView {
-        user_id: r.get(0),
-        role: r.get(1),
-        joined_at: r.get(2),
-    })
-    .await?;
-    Ok(Json(page))
+    let key = ("m.joined_at", "m.user_id");
+    let page = page::fetch(&client, &paging, MEMBER_SELECT, key, &[&org], member_row).await?;
+    drop(client);
+    let with_email = allows(role, Permission::ManageMembers);
+    Ok(Json(Page {
+        items: open_members(&state, page.items, with_email).await?,
+        next_cursor: page.next_cursor,
+    }))
 }
 
 /// `PATCH /v1/orgs/{org}/members/{user}` body.
@@ -285,11 +375,7 @@ pub async fn change_role(
     Ok(Committed {
         status: StatusCode::OK,
         position,
-        body: Some(MemberView {
-            user_id: user,
-            role: role.as_str().to_owned(),
-            joined_at: Utc::now(),
-        }),
+        body: Some(member_after(&state, org, user, session.user_id, position).await?),
     })
 }
 
@@ -373,8 +459,8 @@ pub async fn invite(
         .map_err(ApiError::internal)?;
     drop(client);
     let sealed = key.seal(&email);
-    let now = Utc::now();
-    let (_, position) = execute(&state, org, &meta, meta.in_org(session.actor(), org), |o| {
+    let now = crate::command::now();
+    let (after, position) = execute(&state, org, &meta, meta.in_org(session.actor(), org), |o| {
         orgs::invite(
             o,
             session.user_id,
@@ -387,15 +473,96 @@ pub async fn invite(
         )
     })
     .await?;
+    let recorded = after
+        .invitations
+        .get(&invitation_id)
+        .ok_or_else(|| ApiError::Internal("an invitation just made is not in its org".into()))?;
     Ok(Committed {
         status: StatusCode::CREATED,
         position,
         body: Some(InvitationView {
             id: invitation_id,
-            role: role.as_str().to_owned(),
-            expires_at: now + state.invitation_ttl,
+            role: recorded.role.as_str().to_owned(),
+            expires_at: recorded.expires_at,
         }),
     })
+}
+
+/// A pending invitation, as the Members page lists it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PendingInvitationView {
+    /// Id.
+    pub id: Uuid,
+    /// The invitee's email; `[erased]` once shredded.
+    pub email: String,
+    /// Role on acceptance.
+    pub role: String,
+    /// Who invited them (absent when staff or the system did).
+    pub invited_by: Option<Uuid>,
+    /// When it was sent (the time the log recorded it).
+    pub created_at: DateTime<Utc>,
+    /// When it stops working.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Pending invitations that have not expired, oldest first (owners and
+/// managers: `members.manage`).
+#[utoipa::path(get, path = "/v1/orgs/{org}/invitations", tag = "organizations",
+    params(("org" = Uuid, Path, description = "Organization id"), PageQuery),
+    responses((status = 200, body = Page<PendingInvitationView>), (status = 403, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn list_invitations(
+    State(state): State<AppState>,
+    Path(org): Path<Uuid>,
+    min: MinPosition,
+    session: Session,
+    paging: Paging<(DateTime<Utc>, Uuid)>,
+) -> Result<Json<Page<PendingInvitationView>>, ApiError> {
+    min.wait(&state, &["orgs"]).await?;
+    authorize_read(&state, org, session.user_id, Permission::ManageMembers).await?;
+    let client = state.pool.get().await?;
+    let select = "SELECT invitation_id, email_sealed, role, invited_by, created_at, expires_at \
+         FROM rm.invitations WHERE org_id = $1 AND status = 'pending' AND expires_at > now()";
+    let page = page::fetch(
+        &client,
+        &paging,
+        select,
+        ("created_at", "invitation_id"),
+        &[&org],
+        |r| {
+            let sealed: String = r.get(1);
+            PendingInvitationView {
+                id: r.get(0),
+                email: sealed,
+                role: r.get(2),
+                invited_by: r.get(3),
+                created_at: r.get(4),
+                expires_at: r.get(5),
+            }
+        },
+    )
+    .await?;
+    let ids: Vec<Uuid> = page.items.iter().map(|i| i.id).collect();
+    let keys = state
+        .vault
+        .subject_keys(&client, &ids)
+        .await
+        .map_err(ApiError::internal)?;
+    let items = page
+        .items
+        .into_iter()
+        .map(|mut i| {
+            i.email = keys
+                .get(&i.id)
+                .and_then(|k| k.open(&i.email).ok())
+                .unwrap_or_else(|| ERASED.into());
+            i
+        })
+        .collect();
+    Ok(Json(Page {
+        items,
+        next_cursor: page.next_cursor,
+    }))
 }
 
 /// Revoke a pending invitation.
@@ -449,24 +616,15 @@ pub async fn accept_invitation(
         .ok_or(ApiError::NotFound)?
         .get(0);
     drop(client);
-    let now = Utc::now();
-    let (decided, position) = execute(&state, org, &meta, meta.in_org(session.actor(), org), |o| {
+    let now = crate::command::now();
+    let (_, position) = execute(&state, org, &meta, meta.in_org(session.actor(), org), |o| {
         orgs::accept_invitation(o, session.user_id, &email_index, invitation, now)
     })
     .await?;
-    let role = decided
-        .invitations
-        .get(&invitation)
-        .map_or("developer", |i| i.role.as_str())
-        .to_owned();
     Ok(Committed {
         status: StatusCode::OK,
         position,
-        body: Some(MemberView {
-            user_id: session.user_id,
-            role,
-            joined_at: now,
-        }),
+        body: Some(member_after(&state, org, session.user_id, session.user_id, position).await?),
     })
 }
 

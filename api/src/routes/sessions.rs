@@ -114,7 +114,7 @@ pub async fn sign_in(
     rand::rngs::OsRng.fill_bytes(&mut raw);
     let token = format!("ghs_{}", B64URL.encode(raw));
     let session_id = Uuid::now_v7();
-    let expires_at = accounts::session_expiry(Utc::now(), state.session_ttl);
+    let expires_at = accounts::session_expiry(crate::command::now(), state.session_ttl);
     let event = AccountEvent::SessionStarted(SessionStarted {
         session_id,
         user_id,

@@ -338,7 +338,7 @@ pub async fn create_install_link(
     let token = format!("{TOKEN_PREFIX}{}_{}", app_id.simple(), B64.encode(secret));
     let hash = token_hash(&token);
     let link_id = meta.ids().entity("install_link");
-    let now = Utc::now();
+    let now = crate::command::now();
     let expires_at = now + Duration::hours(body.expires_in_hours.clamp(-1, 100_000));
     let (_, _, position) = by_member(&state, app_id, &meta, &session, |org, app| {
         apps::create_install_link(
@@ -443,7 +443,7 @@ async fn install_by_token(
     let app_id = token_app(token).ok_or(ApiError::NotFound)?;
     let hash = token_hash(token);
     let (workspace, _, _) = load_org(state, workspace_id).await?;
-    let now = Utc::now();
+    let now = crate::command::now();
     let (app, _, position) = execute(
         state,
         app_id,

@@ -30,6 +30,15 @@ pub enum ApiError {
         /// What was wrong.
         detail: String,
     },
+    /// The body is JSON of the wrong shape: a field of the wrong type,
+    /// missing or unknown.
+    #[error("{detail}")]
+    InvalidBody {
+        /// What serde found wrong.
+        detail: String,
+        /// The field, by JSON pointer.
+        errors: Vec<FieldError>,
+    },
     /// No valid credentials.
     #[error("authentication required")]
     Unauthenticated,
@@ -146,6 +155,7 @@ impl ApiError {
         match self {
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::BadBody { status, .. } => *status,
+            ApiError::InvalidBody { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unauthenticated | ApiError::InvalidCredentials => StatusCode::UNAUTHORIZED,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
@@ -154,7 +164,9 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::Gone { .. } => StatusCode::GONE,
-            ApiError::NotCaughtUp(_) | ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::NotCaughtUp(_) | ApiError::Unavailable { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -164,6 +176,9 @@ impl ApiError {
         match self {
             ApiError::Invalid(_) => ("invalid-input", "The request has invalid fields"),
             ApiError::BadBody { code, .. } => (code, "The request body cannot be read"),
+            ApiError::InvalidBody { .. } => {
+                ("invalid-body", "The request body has the wrong shape")
+            }
             ApiError::Unauthenticated => ("unauthenticated", "Authentication is required"),
             ApiError::InvalidCredentials => {
                 ("invalid-credentials", "The credentials are not correct")
@@ -250,9 +265,14 @@ impl IntoResponse for ApiError {
             ApiError::NotCaughtUp(_) | ApiError::Unavailable { .. } => Some(1),
             _ => None,
         };
-        let authenticate = matches!(self, ApiError::Unauthenticated | ApiError::InvalidCredentials);
+        let authenticate = matches!(
+            self,
+            ApiError::Unauthenticated | ApiError::InvalidCredentials
+        );
         let errors = match self {
-            ApiError::Invalid(Invalid(fields)) => fields.into_iter().map(Into::into).collect(),
+            ApiError::Invalid(Invalid(fields)) | ApiError::InvalidBody { errors: fields, .. } => {
+                fields.into_iter().map(Into::into).collect()
+            }
             _ => Vec::new(),
         };
         let problem = Problem {

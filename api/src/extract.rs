@@ -1,7 +1,6 @@
 //! Extractors: JSON bodies whose every rejection is a problem document,
 //! `Gatehouse-Min-Position`, and the signed-in session.
 
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
@@ -22,25 +21,181 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(ApiJson(v)),
-            Err(rejection) => Err(json_rejection(rejection)),
+        if !is_json(req.headers()) {
+            return Err(ApiError::bad_body(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "the body must be JSON with content-type application/json",
+            ));
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|rejection| {
+                let status = rejection.status();
+                if status == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::bad_body(status, "the body is larger than this server accepts")
+                } else {
+                    ApiError::bad_body(StatusCode::BAD_REQUEST, rejection.body_text())
+                }
+            })?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    let Some(ct) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// Reads `bytes` as a `T`: syntax errors are 400 `malformed-body`; a body
+/// of the wrong shape (a wrong type, a missing or unknown field) is 422
+/// `invalid-body` naming the field by JSON pointer.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize::<_, T>(&mut *de).map_err(|e| {
+        let inner = e.inner();
+        if !inner.is_data() {
+            return ApiError::bad_body(
+                StatusCode::BAD_REQUEST,
+                format!("the body is not valid JSON: {inner}"),
+            );
+        }
+        let message = inner.to_string();
+        let mut pointer = pointer_of(e.path());
+        // serde names the missing or unknown field in its message, and the
+        // path stops at the object holding it.
+        for prefix in ["missing field `", "unknown field `"] {
+            if let Some(field) = message
+                .strip_prefix(prefix)
+                .and_then(|rest| rest.split('`').next())
+            {
+                if !pointer.ends_with(&format!("/{}", escape(field))) {
+                    pointer.push('/');
+                    pointer.push_str(&escape(field));
+                }
+            }
+        }
+        let detail = message
+            .split(" at line ")
+            .next()
+            .unwrap_or(&message)
+            .to_owned();
+        ApiError::InvalidBody {
+            errors: vec![domain::FieldError {
+                pointer,
+                detail: detail.clone(),
+            }],
+            detail,
+        }
+    })?;
+    de.end().map_err(|e| {
+        ApiError::bad_body(
+            StatusCode::BAD_REQUEST,
+            format!("the body is not valid JSON: {e}"),
+        )
+    })?;
+    Ok(value)
+}
+
+fn pointer_of(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut pointer = String::new();
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => pointer.push_str(&format!("/{index}")),
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                pointer.push('/');
+                pointer.push_str(&escape(key));
+            }
+            Segment::Unknown => {}
+        }
+    }
+    pointer
+}
+
+/// RFC 6901 escaping of one pointer segment.
+fn escape(segment: &str) -> String {
+    segment.replace('~', "~0").replace('/', "~1")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        name: String,
+        items: Vec<Item>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Item {
+        count: u32,
+    }
+
+    fn pointer(json: &str) -> String {
+        match parse_json::<Body>(json.as_bytes()) {
+            Err(ApiError::InvalidBody { errors, .. }) => errors[0].pointer.clone(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_body_of_the_wrong_shape_names_the_field_by_pointer() {
+        assert_eq!(pointer(r#"{"name": 1, "items": []}"#), "/name");
+        assert_eq!(
+            pointer(r#"{"name": "a", "items": [{"count": 1}, {"count": "x"}]}"#),
+            "/items/1/count"
+        );
+        assert_eq!(pointer(r#"{"items": []}"#), "/name");
+        assert_eq!(pointer(r#"{"name": "a", "items": [{}]}"#), "/items/0/count");
+        assert_eq!(
+            pointer(r#"{"name": "a", "items": [], "admin": true}"#),
+            "/admin"
+        );
+    }
+
+    #[test]
+    fn broken_json_is_malformed_not_invalid() {
+        for text in ["{", "nul", r#"{"name": "a", "items": []} x"#] {
+            let e = parse_json::<Body>(text.as_bytes()).unwrap_err();
+            assert_eq!(e.status_code(), StatusCode::BAD_REQUEST, "{text}");
         }
     }
 }
 
-fn json_rejection(rejection: JsonRejection) -> ApiError {
-    let status = rejection.status();
-    let detail = match &rejection {
-        JsonRejection::MissingJsonContentType(_) => {
-            "the body must be JSON with content-type application/json".to_owned()
+/// Path parameters; one that does not parse (an id that is not a UUID) is
+/// 400 `invalid-path` naming what was expected, not a body error.
+pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(Path(v)),
+            Err(rejection) => Err(ApiError::BadBody {
+                status: StatusCode::BAD_REQUEST,
+                code: "invalid-path",
+                detail: format!("a path parameter is invalid: {}", rejection.body_text()),
+            }),
         }
-        JsonRejection::BytesRejection(_) if status == StatusCode::PAYLOAD_TOO_LARGE => {
-            "the body is larger than this server accepts".to_owned()
-        }
-        _ => rejection.body_text(),
-    };
-    ApiError::bad_body(status, detail)
+    }
 }
 
 /// The `Gatehouse-Min-Position` a read asks its read models to reach.

@@ -131,7 +131,13 @@ async fn run(
              WHERE idempotency_keys.status IS NULL \
                AND idempotency_keys.lease_until < now() \
                AND idempotency_keys.fingerprint = EXCLUDED.fingerprint",
-            &[&&scope[..], &key, &&fingerprint[..], &owner, &LEASE.as_secs_f64()],
+            &[
+                &&scope[..],
+                &key,
+                &&fingerprint[..],
+                &owner,
+                &LEASE.as_secs_f64(),
+            ],
         )
         .await?
         == 1;
@@ -157,7 +163,10 @@ async fn run(
         let Some(status) = row.get::<_, Option<i16>>(1) else {
             return Err(in_progress());
         };
-        let body = match (row.get::<_, Option<&[u8]>>(4), row.get::<_, Option<uuid::Uuid>>(5)) {
+        let body = match (
+            row.get::<_, Option<&[u8]>>(4),
+            row.get::<_, Option<uuid::Uuid>>(5),
+        ) {
             (None, _) => Vec::new(),
             (Some(sealed), None) => vault
                 .open_service(&context, sealed)
@@ -170,7 +179,8 @@ async fn run(
                 else {
                     return Err(erased());
                 };
-                key.open_bytes(&context, sealed).map_err(ApiError::internal)?
+                key.open_bytes(&context, sealed)
+                    .map_err(ApiError::internal)?
             }
         };
         let mut res = Response::new(Body::from(body));
@@ -180,8 +190,8 @@ async fn run(
             row.get::<_, Option<tokio_postgres::types::Json<Vec<(String, String)>>>>(2)
         {
             for (name, value) in kept {
-                let name = header::HeaderName::from_bytes(name.as_bytes())
-                    .map_err(ApiError::internal)?;
+                let name =
+                    header::HeaderName::from_bytes(name.as_bytes()).map_err(ApiError::internal)?;
                 headers.insert(name, header_value(&value)?);
             }
         }

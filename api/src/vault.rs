@@ -245,12 +245,20 @@ impl SubjectKey {
 
     /// Seals bytes of this subject (a stored response holding its data).
     pub fn seal_bytes(&self, context: &[u8], plaintext: &[u8]) -> Vec<u8> {
-        seal_bytes(&self.cipher, &[self.subject.as_bytes(), context].concat(), plaintext)
+        seal_bytes(
+            &self.cipher,
+            &[self.subject.as_bytes(), context].concat(),
+            plaintext,
+        )
     }
 
     /// Opens what [`SubjectKey::seal_bytes`] sealed.
     pub fn open_bytes(&self, context: &[u8], sealed: &[u8]) -> Result<Vec<u8>, VaultError> {
-        open_bytes(&self.cipher, &[self.subject.as_bytes(), context].concat(), sealed)
+        open_bytes(
+            &self.cipher,
+            &[self.subject.as_bytes(), context].concat(),
+            sealed,
+        )
     }
 
     /// Opens personal data of this subject.

@@ -204,26 +204,30 @@ async fn bad_input_gets_a_problem_and_appends_nothing() {
         .unwrap();
     assert_problem(r, 415, "unsupported-media-type").await;
 
-    let r = s
-        .post(
-            "/v1/users",
-            json!({"email": 1, "name": "x", "password": "y"}),
-        )
-        .await;
-    assert_problem(r, 422, "invalid-body").await;
-
-    let r = s
-        .post(
-            "/v1/users",
+    // A body of the wrong shape names the field, whatever is wrong with it.
+    for (body, pointer) in [
+        (json!({"email": 1, "name": "x", "password": "y"}), "/email"),
+        (
             json!({"name": "No Email", "password": "correct horse battery"}),
-        )
-        .await;
-    assert_problem(r, 422, "invalid-body").await;
+            "/email",
+        ),
+        (
+            json!({"email": "a@b.co", "name": "x", "password": "correct horse battery", "admin": true}),
+            "/admin",
+        ),
+    ] {
+        let r = s.post("/v1/users", body).await;
+        let problem = assert_problem(r, 422, "invalid-body").await;
+        assert_eq!(problem["errors"][0]["pointer"], pointer, "{problem}");
+    }
 
-    let r = s
-        .post("/v1/users", json!({"email": "a@b.co", "name": "x", "password": "correct horse battery", "admin": true}))
-        .await;
-    assert_problem(r, 422, "invalid-body").await;
+    // A malformed id in a path is named for the path, not the body.
+    let r = s.get("/v1/apps/not-a-uuid", None).await;
+    let problem = assert_problem(r, 400, "invalid-path").await;
+    assert!(
+        problem["detail"].as_str().unwrap().contains("UUID"),
+        "{problem}"
+    );
 
     let r = s
         .post(

@@ -208,8 +208,14 @@ async fn a_retry_after_an_unknown_outcome_does_not_run_the_command_twice() {
     let db = fresh_db().await;
     let s = TestServer::start(&db).await;
     let (_, owner, _) = s.user("owner@example.com").await;
-    let org = post_keyed(&s, Some(&owner), "org-1", "/v1/orgs", &json!({"slug": "twice", "name": "Twice"}))
-        .await;
+    let org = post_keyed(
+        &s,
+        Some(&owner),
+        "org-1",
+        "/v1/orgs",
+        &json!({"slug": "twice", "name": "Twice"}),
+    )
+    .await;
     assert_eq!(org.status(), 201);
     let org: Value = org.json().await.unwrap();
     let path = format!("/v1/orgs/{}/invitations", org["id"].as_str().unwrap());
@@ -228,12 +234,19 @@ async fn a_retry_after_an_unknown_outcome_does_not_run_the_command_twice() {
     let before = db.log_stats().await;
     for key in ["invite-1", "org-1"] {
         let (path, body) = if key == "org-1" {
-            ("/v1/orgs".to_owned(), json!({"slug": "twice", "name": "Twice"}))
+            (
+                "/v1/orgs".to_owned(),
+                json!({"slug": "twice", "name": "Twice"}),
+            )
         } else {
             (path.clone(), body.clone())
         };
         let again = post_keyed(&s, Some(&owner), key, &path, &body).await;
-        assert_eq!(again.status(), 201, "{key}: the retry succeeds, it does not conflict");
+        assert_eq!(
+            again.status(),
+            201,
+            "{key}: the retry succeeds, it does not conflict"
+        );
         assert!(!replayed(&again), "{key}: not a stored replay");
         if key == "invite-1" {
             assert!(position_of(&again) >= first_position);
@@ -275,7 +288,10 @@ async fn a_claim_is_not_taken_over_while_its_lease_holds_however_old_it_is() {
     // Once the lease lapses (its owner died), a retry takes the key over and
     // finds the command already done.
     client
-        .execute("UPDATE idempotency_keys SET lease_until = now() - interval '1 second'", &[])
+        .execute(
+            "UPDATE idempotency_keys SET lease_until = now() - interval '1 second'",
+            &[],
+        )
         .await
         .unwrap();
     let r = post_keyed(&s, Some(&owner), "lease-1", "/v1/orgs", &body).await;
@@ -297,7 +313,10 @@ async fn a_replayed_429_keeps_its_retry_after() {
     let again = post_keyed(&s, None, "retry-after", "/v1/sessions", &wrong).await;
     assert!(replayed(&again));
     assert_eq!(again.status(), 429);
-    assert_eq!(again.headers().get("retry-after"), first.headers().get("retry-after"));
+    assert_eq!(
+        again.headers().get("retry-after"),
+        first.headers().get("retry-after")
+    );
     assert_eq!(again.headers()["content-type"], "application/problem+json");
 }
 
@@ -315,14 +334,24 @@ async fn a_stored_sign_up_answer_is_sealed_under_the_users_key_and_erased_with_i
     assert_eq!(again.json::<Value>().await.unwrap(), user);
     let client = db.client().await;
     let subject: Option<uuid::Uuid> = client
-        .query_one("SELECT subject_id FROM idempotency_keys WHERE key = 'signup-1'", &[])
+        .query_one(
+            "SELECT subject_id FROM idempotency_keys WHERE key = 'signup-1'",
+            &[],
+        )
         .await
         .unwrap()
         .get(0);
-    assert_eq!(subject, Some(user_id), "sealed under the user's key, not the KEK");
+    assert_eq!(
+        subject,
+        Some(user_id),
+        "sealed under the user's key, not the KEK"
+    );
     // Erasure: the user's key is shredded.
     client
-        .execute("DELETE FROM subject_keys WHERE subject_id = $1", &[&user_id])
+        .execute(
+            "DELETE FROM subject_keys WHERE subject_id = $1",
+            &[&user_id],
+        )
         .await
         .unwrap();
     let after = post_keyed(&s, None, "signup-1", "/v1/users", &body).await;

@@ -768,12 +768,18 @@ async fn lists_page_with_a_cursor_without_repeats_or_gaps() {
 
 async fn sign_up(s: &TestServer, email: &str, name: &str) -> (String, String) {
     let r = s
-        .post("/v1/users", json!({"email": email, "name": name, "password": "correct horse battery"}))
+        .post(
+            "/v1/users",
+            json!({"email": email, "name": name, "password": "correct horse battery"}),
+        )
         .await;
     assert_eq!(r.status(), 201);
     let user: Value = r.json().await.unwrap();
     let r = s
-        .post("/v1/sessions", json!({"email": email, "password": "correct horse battery"}))
+        .post(
+            "/v1/sessions",
+            json!({"email": email, "password": "correct horse battery"}),
+        )
         .await;
     let session: Value = r.json().await.unwrap();
     (
@@ -790,7 +796,9 @@ async fn the_member_list_shows_who_members_are_and_pending_invitations_who_was_a
     let (owner_id, owner) = sign_up(&s, "ada@example.com", "Ada Lovelace").await;
     let (dev_id, dev) = sign_up(&s, "alan@example.com", "Alan Turing").await;
     let (org, _) = create_org(&s, &owner, "people").await;
-    let at = s.join(&owner, &org, "alan@example.com", "developer", &dev).await;
+    let at = s
+        .join(&owner, &org, "alan@example.com", "developer", &dev)
+        .await;
     let (status, invited, at) = s
         .call(
             Method::POST,
@@ -803,7 +811,13 @@ async fn the_member_list_shows_who_members_are_and_pending_invitations_who_was_a
     assert_eq!(status, 201);
 
     let (status, list, _) = s
-        .call(Method::GET, &format!("/v1/orgs/{org}/members"), &owner, None, at)
+        .call(
+            Method::GET,
+            &format!("/v1/orgs/{org}/members"),
+            &owner,
+            None,
+            at,
+        )
         .await;
     assert_eq!(status, 200);
     let people: Vec<(&str, &str, &str)> = list["items"]
@@ -827,13 +841,25 @@ async fn the_member_list_shows_who_members_are_and_pending_invitations_who_was_a
     );
     // A developer sees who their colleagues are, not their emails.
     let (_, seen, _) = s
-        .call(Method::GET, &format!("/v1/orgs/{org}/members"), &dev, None, at)
+        .call(
+            Method::GET,
+            &format!("/v1/orgs/{org}/members"),
+            &dev,
+            None,
+            at,
+        )
         .await;
     assert_eq!(seen["items"][0]["name"], "Ada Lovelace");
     assert!(seen["items"][0].get("email").is_none(), "{seen}");
 
     let (status, pending, _) = s
-        .call(Method::GET, &format!("/v1/orgs/{org}/invitations"), &owner, None, at)
+        .call(
+            Method::GET,
+            &format!("/v1/orgs/{org}/invitations"),
+            &owner,
+            None,
+            at,
+        )
         .await;
     assert_eq!(status, 200);
     assert_eq!(pending["items"].as_array().unwrap().len(), 1);
@@ -844,7 +870,13 @@ async fn the_member_list_shows_who_members_are_and_pending_invitations_who_was_a
     assert_eq!(p["invited_by"], owner_id.as_str());
     assert_eq!(p["expires_at"], invited["expires_at"]);
     let (status, _, _) = s
-        .call(Method::GET, &format!("/v1/orgs/{org}/invitations"), &dev, None, at)
+        .call(
+            Method::GET,
+            &format!("/v1/orgs/{org}/invitations"),
+            &dev,
+            None,
+            at,
+        )
         .await;
     assert_eq!(status, 403, "developers do not manage members");
 
@@ -861,7 +893,10 @@ async fn the_member_list_shows_who_members_are_and_pending_invitations_who_was_a
     assert_eq!(status, 200);
     assert_eq!(changed["role"], "manager");
     assert_eq!(changed["name"], "Alan Turing");
-    assert_eq!(changed["joined_at"], list["items"][1]["joined_at"], "not the time of the change");
+    assert_eq!(
+        changed["joined_at"], list["items"][1]["joined_at"],
+        "not the time of the change"
+    );
 
     // Once Alan's personal data is shredded, the list says so.
     db.client()
@@ -873,7 +908,13 @@ async fn the_member_list_shows_who_members_are_and_pending_invitations_who_was_a
         .await
         .unwrap();
     let (_, list, _) = s
-        .call(Method::GET, &format!("/v1/orgs/{org}/members"), &owner, None, at)
+        .call(
+            Method::GET,
+            &format!("/v1/orgs/{org}/members"),
+            &owner,
+            None,
+            at,
+        )
         .await;
     assert_eq!(list["items"][1]["name"], "[erased]");
     assert_eq!(list["items"][1]["email"], "[erased]");
@@ -885,7 +926,10 @@ async fn sign_up_answers_the_time_the_log_recorded() {
     let db = fresh_db().await;
     let s = TestServer::start(&db).await;
     let r = s
-        .post("/v1/users", json!({"email": "t@example.com", "name": "T", "password": "correct horse battery"}))
+        .post(
+            "/v1/users",
+            json!({"email": "t@example.com", "name": "T", "password": "correct horse battery"}),
+        )
         .await;
     let user: Value = r.json().await.unwrap();
     let recorded: chrono::DateTime<chrono::Utc> = db

@@ -36,7 +36,13 @@ async fn install_tokens_session_tokens_and_passwords_never_appear_in_a_trace_log
     let versions = format!("/v1/apps/{}/versions", app["id"].as_str().unwrap());
     let manifest = json!({"name": "Payroll Sync", "scopes": ["payroll.read"]});
     let (_, v, at) = s
-        .call(Method::POST, &versions, &owner, Some(json!({"label": "1.0.0", "manifest": manifest})), at)
+        .call(
+            Method::POST,
+            &versions,
+            &owner,
+            Some(json!({"label": "1.0.0", "manifest": manifest})),
+            at,
+        )
         .await;
     let v_path = format!("{versions}/{}", v["id"].as_str().unwrap());
     let (status, _, at) = s
@@ -46,7 +52,13 @@ async fn install_tokens_session_tokens_and_passwords_never_appear_in_a_trace_log
     let mut tokens = Vec::new();
     for _ in 0..2 {
         let (status, link, _) = s
-            .call(Method::POST, &format!("{v_path}/install-links"), &owner, Some(json!({"single_use": false})), at)
+            .call(
+                Method::POST,
+                &format!("{v_path}/install-links"),
+                &owner,
+                Some(json!({"single_use": false})),
+                at,
+            )
             .await;
         assert_eq!(status, 201, "{link}");
         tokens.push(link["token"].as_str().unwrap().to_owned());
@@ -71,7 +83,11 @@ async fn install_tokens_session_tokens_and_passwords_never_appear_in_a_trace_log
             at,
         )
         .await;
-    assert_eq!((status, problem["code"].as_str()), (409, Some("already-installed")), "{problem}");
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("already-installed")),
+        "{problem}"
+    );
 
     let log = server.stop();
     assert!(

@@ -28,6 +28,7 @@ fn free_port() -> u16 {
 }
 
 impl ServerProcess {
+    #[allow(clippy::zombie_processes)] // Drop kills and waits for it
     /// Starts `gatehouse serve` over `db` with `RUST_LOG=<log_filter>`,
     /// its output to `<dir>/server.log`; waits until it is healthy.
     pub async fn spawn(bin: &str, db: &TestDb, dir: &Path, log_filter: &str) -> Self {

@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
@@ -33,7 +33,7 @@ use uuid::Uuid;
 use super::orgs::{authorize_read, load as load_org};
 use crate::command::{CommandIds, Committed, Plan, RequestMeta, SlugHolder};
 use crate::error::{ApiError, Problem};
-use crate::extract::{ApiJson, MinPosition, Session};
+use crate::extract::{ApiJson, MinPosition, Path, Session};
 use crate::page::{self, Page, PageQuery, Paging};
 use crate::state::AppState;
 

@@ -5,7 +5,7 @@
 //! review steps staff complete or reject with a reason; completing the last
 //! one records `sandbox.promoted`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -19,7 +19,7 @@ use uuid::Uuid;
 use super::orgs::execute;
 use crate::command::{Committed, RequestMeta};
 use crate::error::{ApiError, Problem};
-use crate::extract::{ApiJson, MinPosition, Session, Staff};
+use crate::extract::{ApiJson, MinPosition, Path, Session, Staff};
 use crate::page::{self, Page, PageQuery, Paging};
 use crate::state::AppState;
 

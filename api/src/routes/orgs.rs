@@ -6,7 +6,7 @@
 //! (at most five times), so no update is lost and nobody gets a spurious
 //! 409. Reads check membership in the read model: an outsider gets 404.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 use crate::command::{Committed, Plan, RequestMeta};
 use crate::error::{ApiError, Problem};
-use crate::extract::{ApiJson, MinPosition, Session, Staff};
+use crate::extract::{ApiJson, MinPosition, Path, Session, Staff};
 use crate::page::{self, Page, PageQuery, Paging};
 use crate::state::AppState;
 
@@ -274,7 +274,10 @@ async fn member_after(
     let viewer_role = member_role(state, org, viewer).await?;
     let client = state.pool.get().await?;
     let row = client
-        .query_opt(&format!("{MEMBER_SELECT} AND m.user_id = $2"), &[&org, &user])
+        .query_opt(
+            &format!("{MEMBER_SELECT} AND m.user_id = $2"),
+            &[&org, &user],
+        )
         .await?
         .ok_or(ApiError::NotFound)?;
     drop(client);

@@ -4,7 +4,7 @@
 //! workspace answers 402 `upgrade-required` (the portal shows a Pro badge
 //! and a locked page).
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, put};
 use axum::{Json, Router};
@@ -18,7 +18,7 @@ use uuid::Uuid;
 use super::orgs::{authorize_read, execute};
 use crate::command::{Committed, RequestMeta};
 use crate::error::{ApiError, Problem};
-use crate::extract::{ApiJson, MinPosition, Session, Staff};
+use crate::extract::{ApiJson, MinPosition, Path, Session, Staff};
 use crate::state::AppState;
 
 /// Routes of this module.

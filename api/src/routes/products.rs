@@ -3,7 +3,7 @@
 //! or reject pending requests (one by one or in bulk), and the developer
 //! sees the decision in the organisation's notifications.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
@@ -19,7 +19,7 @@ use uuid::Uuid;
 use super::apps::{app_org_for, authorize_workspace_read, by_member, execute, By};
 use crate::command::{Committed, Plan, RequestMeta};
 use crate::error::{ApiError, Problem};
-use crate::extract::{ApiJson, MinPosition, Session, Staff};
+use crate::extract::{ApiJson, MinPosition, Path, Session, Staff};
 use crate::page::{self, Page, PageQuery, Paging};
 use crate::state::AppState;
 
@@ -134,11 +134,19 @@ pub async fn define_product(
     let (events, metadata) = (&events, &metadata);
     let executed = state
         .commands
-        .execute::<Product, _>(&product_stream(product_id), &meta.ids(), move |loaded| async move {
-            // A product already there is this request retried: nothing to do.
-            let events = if loaded.version == 0 { events.clone() } else { Vec::new() };
-            Ok(Plan::new(events, metadata.clone()))
-        })
+        .execute::<Product, _>(
+            &product_stream(product_id),
+            &meta.ids(),
+            move |loaded| async move {
+                // A product already there is this request retried: nothing to do.
+                let events = if loaded.version == 0 {
+                    events.clone()
+                } else {
+                    Vec::new()
+                };
+                Ok(Plan::new(events, metadata.clone()))
+            },
+        )
         .await?;
     Ok(Committed {
         status: StatusCode::CREATED,
@@ -171,11 +179,15 @@ pub async fn update_product(
     let (definition, metadata) = (&definition, &metadata);
     let executed = state
         .commands
-        .execute::<Product, _>(&product_stream(product_id), &meta.ids(), move |loaded| async move {
-            let events = products::update(&loaded.state, definition.clone())?
-                .ok_or(ApiError::NotFound)?;
-            Ok(Plan::new(events, metadata.clone()))
-        })
+        .execute::<Product, _>(
+            &product_stream(product_id),
+            &meta.ids(),
+            move |loaded| async move {
+                let events = products::update(&loaded.state, definition.clone())?
+                    .ok_or(ApiError::NotFound)?;
+                Ok(Plan::new(events, metadata.clone()))
+            },
+        )
         .await?;
     Ok(Committed {
         status: StatusCode::OK,

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -21,7 +21,7 @@ use uuid::Uuid;
 use super::apps::{execute, AppView, By, APP_COLUMNS};
 use crate::command::{Committed, RequestMeta};
 use crate::error::{ApiError, Problem};
-use crate::extract::{ApiJson, MinPosition, Staff};
+use crate::extract::{ApiJson, MinPosition, Path, Staff};
 use crate::page::{self, Page, PageQuery, Paging};
 use crate::state::AppState;
 

@@ -1,7 +1,7 @@
 //! Teams inside an organisation (they own apps): create, list, and manage
 //! their members (team `admin` manages the team's apps, `member` views them).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, put};
 use axum::{Json, Router};
@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::orgs::{authorize_read, execute};
 use crate::command::{Committed, RequestMeta};
 use crate::error::{ApiError, Problem};
-use crate::extract::{ApiJson, MinPosition, Session};
+use crate::extract::{ApiJson, MinPosition, Path, Session};
 use crate::page::{Page, PageQuery, Paging};
 use crate::state::AppState;
 

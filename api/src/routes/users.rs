@@ -16,8 +16,8 @@ use uuid::Uuid;
 
 use crate::command::{Committed, RequestMeta};
 use crate::error::{ApiError, Problem};
-use crate::idempotency::SealResponseFor;
 use crate::extract::{ApiJson, MinPosition, Session};
+use crate::idempotency::SealResponseFor;
 use crate::state::AppState;
 
 /// Routes of this module.
@@ -163,16 +163,19 @@ pub async fn sign_up(
     // Idempotency-Key replays is sealed under the user's own key, so
     // erasing the user erases it too.
     let seal = Extension(SealResponseFor(user_id));
-    Ok((seal, Committed {
-        status: StatusCode::CREATED,
-        position: appended.last_position,
-        body: Some(UserView {
-            id: user_id,
-            email: valid.email,
-            name: valid.name,
-            created_at,
-        }),
-    }))
+    Ok((
+        seal,
+        Committed {
+            status: StatusCode::CREATED,
+            position: appended.last_position,
+            body: Some(UserView {
+                id: user_id,
+                email: valid.email,
+                name: valid.name,
+                created_at,
+            }),
+        },
+    ))
 }
 
 /// argon2id with the crate's default (OWASP-recommended) parameters.

@@ -4,7 +4,7 @@
 //! expiring single- or multi-use install links, and installing into (or
 //! uninstalling from) the caller's workspace.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{delete, get, post, put};
@@ -25,7 +25,7 @@ use super::apps::{app_org_for, by_member, execute, By};
 use super::orgs::load as load_org;
 use crate::command::{Committed, RequestMeta};
 use crate::error::{ApiError, Problem, ProblemField};
-use crate::extract::{ApiJson, MinPosition, Session};
+use crate::extract::{ApiJson, MinPosition, Path, Session};
 use crate::page::{self, Page, PageQuery, Paging};
 use crate::state::AppState;
 
@@ -454,10 +454,7 @@ async fn install_by_token(
         |_, app| apps::install(&workspace, app, session.user_id, &hash, now),
     )
     .await?;
-    let version_id = *app
-        .installs
-        .get(&workspace_id)
-        .ok_or(ApiError::NotFound)?;
+    let version_id = *app.installs.get(&workspace_id).ok_or(ApiError::NotFound)?;
     Ok(Committed {
         status: StatusCode::CREATED,
         position,

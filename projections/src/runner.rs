@@ -29,6 +29,10 @@ const FILL_BATCH: usize = 10_000;
 const BACKOFF: Duration = Duration::from_secs(1);
 /// How long a failed projection waits before retrying its poison event.
 const RETRY: Duration = Duration::from_secs(5);
+/// How long a building generation stays its filler's without renewal. The
+/// filler renews it before every batch; its longest pause ([`RETRY`]) is
+/// well inside it.
+pub const LEASE: Duration = Duration::from_secs(30);
 
 /// A generation of a projection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -193,6 +197,11 @@ impl Runner {
         let batch = if active { FOLLOW_BATCH } else { FILL_BATCH };
         loop {
             wake.borrow_and_update();
+            if !active {
+                if let Err(e) = renew_lease(&self.pool, name, generation).await {
+                    tracing::warn!(projection = name, error = %e, "renewing a building generation's lease failed");
+                }
+            }
             match step(&self.pool, self.projection.as_ref(), generation, batch).await {
                 Ok(Step::Applied(position)) => {
                     if active {
@@ -412,6 +421,19 @@ async fn expose(
         ));
     }
     tx.batch_execute(&sql).await?;
+    Ok(())
+}
+
+/// Keeps a building generation its filler's for another [`LEASE`].
+pub async fn renew_lease(pool: &Pool, name: &str, generation: i32) -> Result<(), ProjectionError> {
+    let client = pool.get().await?;
+    client
+        .execute(
+            "UPDATE projection_generations SET lease_until = now() + make_interval(secs => $3) \
+             WHERE name = $1 AND generation = $2 AND state = 'building'",
+            &[&name, &generation, &LEASE.as_secs_f64()],
+        )
+        .await?;
     Ok(())
 }
 
@@ -719,7 +741,10 @@ pub async fn rebuild(
     mut progress: impl FnMut(RebuildProgress),
 ) -> Result<(i32, u64), ProjectionError> {
     let name = projection.name();
-    // A rebuild that died part-way leaves a building generation nobody holds.
+    // A rebuild or an upgrade that died part-way leaves a building
+    // generation whose lease lapses. One a live process fills renews its
+    // lease (and is locked while it applies a batch): it is left alone, and
+    // whichever generation catches up first swaps in.
     {
         let mut client = pool.get().await?;
         let tx = client.transaction().await?;
@@ -727,7 +752,8 @@ pub async fn rebuild(
         let stale: Vec<i32> = tx
             .query(
                 "SELECT generation FROM projection_generations \
-                 WHERE name = $1 AND state = 'building' FOR UPDATE SKIP LOCKED",
+                 WHERE name = $1 AND state = 'building' AND lease_until < now() \
+                 FOR UPDATE SKIP LOCKED",
                 &[&name],
             )
             .await?
@@ -757,6 +783,7 @@ pub async fn rebuild(
         g.generation
     };
     loop {
+        renew_lease(pool, name, generation).await?;
         match step(pool, projection, generation, FILL_BATCH).await {
             Ok(Step::Applied(position)) => {
                 let head = {

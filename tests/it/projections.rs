@@ -596,3 +596,134 @@ async fn a_new_projection_version_fills_a_new_generation_then_swaps() {
     stop_tx.send(true).unwrap();
     task.await.unwrap();
 }
+
+/// [`Fragile`] that fails until told it may succeed, as a projection
+/// meeting a passing fault does: its runner waits to retry, holding no lock.
+struct Stumbling {
+    inner: Fragile,
+    healthy: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait]
+impl Projection for Stumbling {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+    fn version(&self) -> u32 {
+        self.inner.version()
+    }
+    fn schema(&self) -> &'static str {
+        self.inner.schema()
+    }
+    fn tables(&self) -> &'static [&'static str] {
+        self.inner.tables()
+    }
+    async fn apply(
+        &self,
+        tx: &Transaction<'_>,
+        events: &[RecordedEvent],
+    ) -> Result<(), ProjectionError> {
+        if !self.healthy.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(ProjectionError::Invariant {
+                position: events[0].global_position,
+                reason: "a passing fault".into(),
+            });
+        }
+        self.inner.apply(tx, events).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebuild_never_drops_a_generation_a_live_server_is_filling() {
+    let db = fresh_db().await;
+    let store: SharedStore = Arc::new(
+        PgStore::connect(db.config.clone(), PgStoreOptions::default())
+            .await
+            .unwrap(),
+    );
+    for n in 0..20 {
+        store
+            .append("s-1", ExpectedVersion::Any, vec![ev("test.fine", n)])
+            .await
+            .unwrap();
+    }
+    let (stop_tx, stop) = watch::channel(false);
+    let (v1, task) = start_runner(&db, store.clone(), Arc::new(Fragile { version: 1 }), &stop);
+    v1.wait_for(&["fragile"], 20, Duration::from_secs(10))
+        .await
+        .unwrap();
+    stop_tx.send(true).unwrap();
+    task.await.unwrap();
+
+    // A server deploys version 2 and starts filling a new generation; its
+    // first batch fails and it waits to retry, between batches.
+    let stumbling = Arc::new(Stumbling {
+        inner: Fragile { version: 2 },
+        healthy: false.into(),
+    });
+    let (stop_tx, stop) = watch::channel(false);
+    let (_v2, task) = start_runner(&db, store.clone(), stumbling.clone(), &stop);
+    let client = db.client().await;
+    let mut filling = None;
+    for _ in 0..400 {
+        let row = client
+            .query_opt(
+                "SELECT generation FROM projection_generations \
+                 WHERE name = 'fragile' AND state = 'building' AND error IS NOT NULL",
+                &[],
+            )
+            .await
+            .unwrap();
+        if let Some(r) = row {
+            filling = Some(r.get::<_, i32>(0));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let filling = filling.expect("the server's generation met its fault");
+
+    // Meanwhile an operator rebuilds. The server's generation is not the
+    // debris of a dead rebuild: it must survive.
+    let pool = event_store::postgres::pool(&db.config, 2);
+    let (rebuilt, _) = projections::runner::rebuild(&pool, &Fragile { version: 2 }, |_| {})
+        .await
+        .unwrap();
+    assert_ne!(rebuilt, filling);
+    let state: Option<String> = client
+        .query_opt(
+            "SELECT state FROM projection_generations WHERE name = 'fragile' AND generation = $1",
+            &[&filling],
+        )
+        .await
+        .unwrap()
+        .map(|r| r.get(0));
+    assert_eq!(
+        state.as_deref(),
+        Some("building"),
+        "the live server's generation is kept"
+    );
+
+    // A generation whose filler died (its lease lapsed) is cleared away.
+    client
+        .execute(
+            "UPDATE projection_generations SET lease_until = now() - interval '1 minute' \
+             WHERE name = 'fragile' AND generation = $1",
+            &[&filling],
+        )
+        .await
+        .unwrap();
+    stop_tx.send(true).unwrap();
+    task.await.unwrap();
+    projections::runner::rebuild(&pool, &Fragile { version: 2 }, |_| {})
+        .await
+        .unwrap();
+    let left: i64 = client
+        .query_one(
+            "SELECT count(*) FROM projection_generations WHERE name = 'fragile' AND generation = $1",
+            &[&filling],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0, "a lapsed lease is debris");
+}

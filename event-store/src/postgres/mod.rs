@@ -39,6 +39,10 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0002_projections.sql",
         sql: include_str!("../../migrations/0002_projections.sql"),
     },
+    Migration {
+        name: "0003_generation_lease.sql",
+        sql: include_str!("../../migrations/0003_generation_lease.sql"),
+    },
 ];
 
 /// Columns of `events` in the order [`decode_row`] expects.

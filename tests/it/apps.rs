@@ -747,3 +747,62 @@ async fn a_suspended_app_refuses_every_change_but_deletion_and_appends_nothing()
     let (status, _, _) = s.call(Method::DELETE, &app_path, &owner, None, at).await;
     assert_eq!(status, 204, "a suspended app can still be deleted");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn eight_writers_making_four_thousand_edits_on_one_app_all_land() {
+    let db = fresh_db().await;
+    let s = TestServer::start(&db).await;
+    let staff = s.staff(&db, "ops@example.com").await;
+    let (_, owner, _) = s.user("owner@example.com").await;
+    let (org, at) = s.workspace(&owner, &staff, "contended").await;
+    let (_, app, _) = s
+        .call(
+            Method::POST,
+            &format!("/v1/orgs/{org}/apps"),
+            &owner,
+            Some(app_body("contended-app")),
+            at,
+        )
+        .await;
+    let app_path = format!("/v1/apps/{}", app["id"].as_str().unwrap());
+    let version = app["version"].as_u64().unwrap();
+    const WRITERS: usize = 8;
+    const EDITS: usize = 500;
+    let writers = (0..WRITERS).map(|w| {
+        let (s, owner, app_path) = (&s, owner.clone(), app_path.clone());
+        async move {
+            let mut refused = Vec::new();
+            for i in 0..EDITS {
+                let r = s
+                    .http
+                    .patch(s.url(&app_path))
+                    .bearer_auth(&owner)
+                    .json(&json!({"description": format!("writer {w} edit {i}")}))
+                    .send()
+                    .await
+                    .unwrap();
+                if r.status() != 200 {
+                    refused.push((r.status().as_u16(), r.text().await.unwrap()));
+                }
+            }
+            refused
+        }
+    });
+    let refused: Vec<_> = futures::future::join_all(writers)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    assert!(refused.is_empty(), "{} edits refused: {:?}", refused.len(), refused.first());
+    let stream_version: i64 = db
+        .client()
+        .await
+        .query_one(
+            "SELECT max(stream_version) FROM events WHERE stream_id = $1",
+            &[&format!("app-{}", app["id"].as_str().unwrap())],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(stream_version as u64, version + (WRITERS * EDITS) as u64);
+}

@@ -10,9 +10,14 @@
 //!   sequential scan of the same rows.
 //! - `rebuild`: a blue/green rebuild of the `event_counts` projection over
 //!   the log; baseline: the same plain sequential scan.
-//! - `export`: the staff JSON Lines export of N apps through a real server
-//!   in this process, at several N: the peak heap while it streams must stay
-//!   flat as N grows (measured by a peak-tracking allocator).
+//! - `export` ([`export`]): the staff JSON Lines export of N apps through a
+//!   real server in this process; the peak heap must stay flat as N grows.
+//! - `command` ([`command`]): one app command over HTTP on a short and a
+//!   long stream beside a bare append; commands/s beside appends/s.
+
+mod command;
+mod export;
+mod server;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -30,7 +35,7 @@ use tokio_postgres::NoTls;
 
 /// Tracks the heap's current and peak size, for the export scenario.
 #[global_allocator]
-static HEAP: peak_alloc::PeakAlloc = peak_alloc::PeakAlloc;
+pub(crate) static HEAP: peak_alloc::PeakAlloc = peak_alloc::PeakAlloc;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -89,6 +94,22 @@ enum Scenario {
         #[arg(long, value_delimiter = ',', default_values_t = [1_000u64, 10_000, 30_000])]
         apps: Vec<u64>,
     },
+    /// One app command over HTTP on a short and a long stream, beside a
+    /// bare append; commands/s for concurrent clients beside appends/s.
+    Command {
+        /// Events in the long app's stream.
+        #[arg(long, default_value_t = 100_000)]
+        long_events: u64,
+        /// Sequential commands measured on each app.
+        #[arg(long, default_value_t = 500)]
+        samples: usize,
+        /// Concurrent clients, each on its own app.
+        #[arg(long, default_value_t = 32)]
+        clients: usize,
+        /// Seconds each throughput side runs.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
     /// Every scenario with its defaults.
     All,
 }
@@ -101,12 +122,12 @@ struct Metric<'a> {
     unit: &'a str,
 }
 
-struct Report {
+pub(crate) struct Report {
     json: bool,
 }
 
 impl Report {
-    fn metric(&self, scenario: &str, metric: &str, value: f64, unit: &str) {
+    pub(crate) fn metric(&self, scenario: &str, metric: &str, value: f64, unit: &str) {
         if self.json {
             let m = Metric {
                 scenario,
@@ -143,7 +164,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => append(&admin, &report, writers, seconds, lanes).await?,
         Scenario::ReadAll { events } => read_all(&admin, &report, events).await?,
         Scenario::Rebuild { events } => rebuild(&admin, &report, events).await?,
-        Scenario::Export { apps } => export(&admin, &cli.data_dir, &report, &apps).await?,
+        Scenario::Export { apps } => export::export(&admin, &cli.data_dir, &report, &apps).await?,
+        Scenario::Command {
+            long_events,
+            samples,
+            clients,
+            seconds,
+        } => {
+            let opts = command::CommandBench {
+                long_events,
+                samples,
+                clients,
+                seconds,
+            };
+            command::command(&admin, &cli.data_dir, &report, opts).await?
+        }
         Scenario::All => {
             append(
                 &admin,
@@ -155,7 +190,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .await?;
             read_all(&admin, &report, 1_000_000).await?;
             rebuild(&admin, &report, 1_000_000).await?;
-            export(&admin, &cli.data_dir, &report, &[1_000, 10_000, 30_000]).await?;
+            export::export(&admin, &cli.data_dir, &report, &[1_000, 10_000, 30_000]).await?;
+            let opts = command::CommandBench {
+                long_events: 100_000,
+                samples: 500,
+                clients: 32,
+                seconds: 10,
+            };
+            command::command(&admin, &cli.data_dir, &report, opts).await?;
         }
     }
     drop(opened);
@@ -163,7 +205,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// Connection settings for a bench database, created if missing (or fresh).
-async fn database(
+pub(crate) async fn database(
     admin: &tokio_postgres::Config,
     name: &str,
     fresh: bool,
@@ -189,7 +231,7 @@ async fn database(
     Ok(config)
 }
 
-fn event(n: u64) -> NewEvent {
+pub(crate) fn event(n: u64) -> NewEvent {
     NewEvent::raw(
         // Not real Gatehouse types, so no read model mistakes them for its own.
         if n.is_multiple_of(3) {
@@ -202,7 +244,7 @@ fn event(n: u64) -> NewEvent {
     )
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[Duration], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
@@ -444,148 +486,5 @@ async fn rebuild(
     report.metric("rebuild", "throughput", throughput, "events/s");
     report.metric("rebuild", "baseline_throughput", baseline, "events/s");
     report.metric("rebuild", "ratio_to_baseline", throughput / baseline, "x");
-    Ok(())
-}
-
-const KEK: &str = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
-
-async fn export(
-    admin: &tokio_postgres::Config,
-    data_dir: &std::path::Path,
-    report: &Report,
-    counts: &[u64],
-) -> anyhow::Result<()> {
-    use event_schemas::app::{app_stream, AppCreated, AppEvent};
-    let config = database(admin, "gatehouse_bench_export", true).await?;
-    let store = PgStore::connect(config.clone(), PgStoreOptions::default()).await?;
-    // The server migrates the log, runs the projections and serves.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let args = api::config::ServeArgs {
-        db: api::config::DatabaseArgs {
-            database_url: None,
-            data_dir: data_dir.join("export-server"),
-            pool_size: 8,
-        },
-        listen: listener.local_addr()?,
-        kek: Some(KEK.into()),
-        body_limit: 1024 * 1024,
-        read_wait_ms: 120_000,
-        session_ttl_hours: 24,
-        invitation_ttl_secs: 3600,
-        projections: true,
-        auto_grant_sandbox: false,
-        log_format: api::config::LogFormat::Text,
-        command_cache_entries: 10_000,
-        command_cache_mb: 256,
-    };
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(api::server::run(args, config.clone(), listener, async {
-        let _ = stopped.await;
-    }));
-    let http = reqwest::Client::new();
-    for _ in 0..400 {
-        if http.get(format!("{base}/healthz")).send().await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    let credentials =
-        serde_json::json!({"email": "bench@example.com", "password": "correct horse battery"});
-    let mut signup = credentials.clone();
-    signup["name"] = "Bench".into();
-    http.post(format!("{base}/v1/users"))
-        .json(&signup)
-        .send()
-        .await?
-        .error_for_status()?;
-    api::admin::create_staff(
-        &store,
-        &api::vault::Vault::new([7u8; 32]),
-        "bench@example.com",
-    )
-    .await?;
-    let session: serde_json::Value = http
-        .post(format!("{base}/v1/sessions"))
-        .json(&credentials)
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    let token = session["token"]
-        .as_str()
-        .context("a session token")?
-        .to_owned();
-
-    let org = uuid::Uuid::now_v7();
-    let mut seeded = 0u64;
-    for &n in counts {
-        while seeded < n {
-            let batch = (n - seeded).min(500);
-            let appends = (0..batch)
-                .map(|i| {
-                    let app_id = uuid::Uuid::now_v7();
-                    let created = AppEvent::Created(AppCreated {
-                        app_id,
-                        org_id: org,
-                        team_id: None,
-                        name: format!("Bench app {}", seeded + i),
-                        slug: format!("bench-app-{}", seeded + i),
-                        description:
-                            "An app of the export benchmark, with a description of typical length."
-                                .into(),
-                        origins: vec!["https://app.example.com".into()],
-                        callback_urls: vec!["https://app.example.com/oauth/callback".into()],
-                        attributes: [("tier".to_owned(), "gold".to_owned())].into(),
-                        sandbox_tenant_id: None,
-                    });
-                    StreamAppend::new(
-                        app_stream(app_id),
-                        ExpectedVersion::NoStream,
-                        vec![NewEvent::from_domain(
-                            &created,
-                            Metadata::by(Actor::system()),
-                        )],
-                    )
-                })
-                .collect();
-            store.append_all(appends).await?;
-            seeded += batch;
-        }
-        let head = store.head().await?;
-        let mut response = http
-            .get(format!("{base}/v1/staff/apps/export"))
-            .bearer_auth(&token)
-            .header("gatehouse-min-position", head.to_string())
-            .send()
-            .await?
-            .error_for_status()?;
-        // Caught up: the read-your-writes wait is over once headers arrive.
-        let baseline = HEAP.current_usage();
-        HEAP.reset_peak_usage();
-        let started = Instant::now();
-        let mut lines = 0u64;
-        let mut bytes = 0u64;
-        while let Some(chunk) = response.chunk().await? {
-            lines += chunk.iter().filter(|b| **b == b'\n').count() as u64;
-            bytes += chunk.len() as u64;
-        }
-        let elapsed = started.elapsed().as_secs_f64();
-        let peak = HEAP.peak_usage().saturating_sub(baseline);
-        anyhow::ensure!(lines == n, "exported {lines} of {n} apps");
-        let scenario = format!("export-{n}");
-        report.metric(&scenario, "apps", lines as f64, "apps");
-        report.metric(&scenario, "body", bytes as f64 / 1_048_576.0, "MiB");
-        report.metric(
-            &scenario,
-            "peak_heap_growth",
-            peak as f64 / 1_048_576.0,
-            "MiB",
-        );
-        report.metric(&scenario, "throughput", lines as f64 / elapsed, "apps/s");
-    }
-    let _ = stop.send(());
-    server.await??;
     Ok(())
 }

@@ -793,7 +793,12 @@ async fn eight_writers_making_four_thousand_edits_on_one_app_all_land() {
         .into_iter()
         .flatten()
         .collect();
-    assert!(refused.is_empty(), "{} edits refused: {:?}", refused.len(), refused.first());
+    assert!(
+        refused.is_empty(),
+        "{} edits refused: {:?}",
+        refused.len(),
+        refused.first()
+    );
     let stream_version: i64 = db
         .client()
         .await

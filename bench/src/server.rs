@@ -1,0 +1,137 @@
+//! A Gatehouse server in the bench process over its own database, with a
+//! signed-in platform staff member, for the scenarios measured over HTTP.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use event_store::postgres::{PgStore, PgStoreOptions};
+
+const KEK: &str = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
+
+/// A running server and a staff session on it.
+pub struct BenchServer {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    /// A client.
+    pub http: reqwest::Client,
+    /// The server's log, for seeding and baselines.
+    pub store: PgStore,
+    /// A session token of a user who is platform staff.
+    pub token: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<(), api::server::ServerError>>,
+}
+
+impl BenchServer {
+    /// Starts a server over `config` (migrated and projected by the
+    /// server itself) and signs up a staff member.
+    pub async fn start(
+        config: tokio_postgres::Config,
+        data_dir: &std::path::Path,
+    ) -> anyhow::Result<Self> {
+        let store = PgStore::connect(config.clone(), PgStoreOptions::default()).await?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let base = format!("http://{}", listener.local_addr()?);
+        let args = api::config::ServeArgs {
+            db: api::config::DatabaseArgs {
+                database_url: None,
+                data_dir: data_dir.to_path_buf(),
+                pool_size: 16,
+            },
+            listen: listener.local_addr()?,
+            kek: Some(KEK.into()),
+            body_limit: 1024 * 1024,
+            read_wait_ms: 300_000,
+            session_ttl_hours: 24,
+            invitation_ttl_secs: 3600,
+            projections: true,
+            auto_grant_sandbox: false,
+            log_format: api::config::LogFormat::Text,
+            command_cache_entries: 10_000,
+            command_cache_mb: 256,
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(api::server::run(args, config, listener, async {
+            let _ = stopped.await;
+        }));
+        let http = reqwest::Client::new();
+        for _ in 0..400 {
+            if http.get(format!("{base}/healthz")).send().await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        let credentials =
+            serde_json::json!({"email": "bench@example.com", "password": "correct horse battery"});
+        let mut signup = credentials.clone();
+        signup["name"] = "Bench".into();
+        http.post(format!("{base}/v1/users"))
+            .json(&signup)
+            .send()
+            .await?
+            .error_for_status()?;
+        api::admin::create_staff(
+            &store,
+            &api::vault::Vault::new([7u8; 32]),
+            "bench@example.com",
+        )
+        .await?;
+        let session: serde_json::Value = http
+            .post(format!("{base}/v1/sessions"))
+            .json(&credentials)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let token = session["token"]
+            .as_str()
+            .context("a session token")?
+            .to_owned();
+        Ok(BenchServer {
+            base,
+            http,
+            store,
+            token,
+            stop,
+            task,
+        })
+    }
+
+    /// `method path` with the staff token and a JSON body, after the read
+    /// models reach `at`; fails on an error status.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+        at: u64,
+    ) -> anyhow::Result<(serde_json::Value, u64)> {
+        let mut req = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .header("gatehouse-min-position", at.to_string());
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await?;
+        let status = r.status();
+        let position = r
+            .headers()
+            .get("gatehouse-position")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(at);
+        let body: serde_json::Value = r.json().await.unwrap_or_default();
+        anyhow::ensure!(status.is_success(), "{method} {path}: {status} {body}");
+        Ok((body, position))
+    }
+
+    /// Stops the server.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(());
+        self.task.await??;
+        Ok(())
+    }
+}

@@ -213,11 +213,10 @@ impl<S: Send + Sync> FromRequestParts<S> for MinPosition {
                 .ok()
                 .and_then(|s| s.trim().parse::<u64>().ok())
                 .map(|p| MinPosition(Some(p)))
-                .ok_or_else(|| {
-                    ApiError::bad_body(
-                        StatusCode::BAD_REQUEST,
-                        "Gatehouse-Min-Position must be a non-negative integer",
-                    )
+                .ok_or_else(|| ApiError::BadBody {
+                    status: StatusCode::BAD_REQUEST,
+                    code: "invalid-min-position",
+                    detail: "Gatehouse-Min-Position must be a non-negative integer".into(),
                 }),
         }
     }
@@ -230,12 +229,27 @@ impl MinPosition {
         state: &AppState,
         projections: &[&'static str],
     ) -> Result<(), ApiError> {
-        if let Some(p) = self.0 {
-            state
-                .statuses
-                .wait_for(projections, p, state.read_wait)
-                .await?;
+        let Some(p) = self.0 else { return Ok(()) };
+        if state.statuses.reached(projections, p) {
+            return Ok(());
         }
+        // A position the log never reached is the client's mistake, not a
+        // read model behind: no wait could satisfy it.
+        let head = event_store::EventStore::head(state.store.as_ref()).await?;
+        if p > head {
+            return Err(ApiError::BadBody {
+                status: StatusCode::BAD_REQUEST,
+                code: "invalid-min-position",
+                detail: format!(
+                    "Gatehouse-Min-Position {p} is past the log's last position {head}; send a \
+                     Gatehouse-Position a response carried"
+                ),
+            });
+        }
+        state
+            .statuses
+            .wait_for(projections, p, state.read_wait)
+            .await?;
         Ok(())
     }
 }

@@ -95,6 +95,16 @@ impl Statuses {
         out
     }
 
+    /// Whether every named projection (of this process) has reached
+    /// `min_position` already.
+    pub fn reached(&self, names: &[&'static str], min_position: u64) -> bool {
+        names.iter().all(|name| {
+            self.inner
+                .get(name)
+                .is_none_or(|tx| tx.borrow().position >= min_position)
+        })
+    }
+
     /// Waits until every named projection has applied `min_position`, or
     /// `timeout` passes.
     pub async fn wait_for(

@@ -97,7 +97,7 @@ async fn personal_data_is_sealed_in_the_log_and_the_token_is_never_stored() {
 }
 
 #[tokio::test]
-async fn a_min_position_beyond_the_log_times_out_with_a_problem() {
+async fn a_min_position_beyond_the_log_is_refused_at_once_not_waited_for() {
     let db = fresh_db().await;
     let s = TestServer::start_with(
         &db,
@@ -108,9 +108,13 @@ async fn a_min_position_beyond_the_log_times_out_with_a_problem() {
     )
     .await;
     let (_, token, position) = s.user("ahead@example.com").await;
+    let started = std::time::Instant::now();
     let r = s.get_at("/v1/me", &token, position + 1000).await;
-    assert_eq!(r.headers()["retry-after"], "1");
-    assert_problem(r, 503, "read-model-behind").await;
+    let problem = assert_problem(r, 400, "invalid-min-position").await;
+    assert!(problem["detail"].as_str().unwrap().contains("past the log"));
+    assert!(started.elapsed() < std::time::Duration::from_millis(300), "no wait");
+    let r = s.get_at("/v1/me", &token, u64::MAX).await;
+    assert_problem(r, 400, "invalid-min-position").await;
     let r = s
         .http
         .get(s.url("/v1/me"))
@@ -119,7 +123,7 @@ async fn a_min_position_beyond_the_log_times_out_with_a_problem() {
         .send()
         .await
         .unwrap();
-    assert_problem(r, 400, "malformed-body").await;
+    assert_problem(r, 400, "invalid-min-position").await;
 }
 
 #[tokio::test]

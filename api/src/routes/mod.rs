@@ -3,6 +3,7 @@
 //! body limit, problem+json for every error).
 
 pub mod apps;
+pub mod contract;
 pub mod environments;
 pub mod health;
 pub mod orgs;
@@ -26,6 +27,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use utoipa::OpenApi;
 
 use crate::error::ApiError;
+use contract::ProblemResponses;
 use crate::state::AppState;
 
 /// The OpenAPI document, generated from the handlers and types.
@@ -60,7 +62,7 @@ use crate::state::AppState;
         products::notifications,
     ),
     components(schemas(crate::error::Problem, crate::error::ProblemField)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &ProblemResponses),
 )]
 pub struct ApiDoc;
 

@@ -252,7 +252,7 @@ pub struct AccessRequest {
 
 /// An app's request for a product.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct AccessView {
+pub struct AccessRequestView {
     /// The request.
     pub id: Uuid,
     /// The app.
@@ -270,7 +270,7 @@ pub struct AccessView {
     pub reason: Option<String>,
 }
 
-impl AccessView {
+impl AccessRequestView {
     fn of(app: &App, id: Uuid) -> Option<Self> {
         let a = app.access.get(&id)?;
         let (state, scopes, reason) = match &a.state {
@@ -278,7 +278,7 @@ impl AccessView {
             AccessState::Approved(s) => ("approved", s.clone(), None),
             AccessState::Rejected(r) => ("rejected", Vec::new(), Some(r.clone())),
         };
-        Some(AccessView {
+        Some(AccessRequestView {
             id,
             app_id: app.id,
             product_id: a.product_id,
@@ -291,7 +291,7 @@ impl AccessView {
 
     fn from_row(r: &tokio_postgres::Row) -> Self {
         let PgJson(scopes) = r.get("scopes");
-        AccessView {
+        AccessRequestView {
             id: r.get("request_id"),
             app_id: r.get("app_id"),
             product_id: r.get("product_id"),
@@ -307,7 +307,7 @@ impl AccessView {
 /// auto, otherwise queued for staff.
 #[utoipa::path(post, path = "/v1/apps/{app}/products", tag = "products",
     request_body = AccessRequest,
-    responses((status = 201, body = AccessView), (status = 403, body = Problem), (status = 404, body = Problem),
+    responses((status = 201, body = AccessRequestView), (status = 403, body = Problem), (status = 404, body = Problem),
         (status = 409, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = [])))]
 pub async fn request_product(
@@ -316,7 +316,7 @@ pub async fn request_product(
     meta: RequestMeta,
     session: Session,
     ApiJson(body): ApiJson<AccessRequest>,
-) -> Result<Committed<AccessView>, ApiError> {
+) -> Result<Committed<AccessRequestView>, ApiError> {
     let (product, _) = load_product(&state, body.product_id).await?;
     let request_id = meta.ids().entity("access_request");
     let (app, _, position) = by_member(&state, app_id, &meta, &session, |org, app| {
@@ -326,7 +326,7 @@ pub async fn request_product(
     Ok(Committed {
         status: StatusCode::CREATED,
         position,
-        body: Some(AccessView::of(&app, request_id).ok_or(ApiError::NotFound)?),
+        body: Some(AccessRequestView::of(&app, request_id).ok_or(ApiError::NotFound)?),
     })
 }
 
@@ -336,7 +336,7 @@ const ACCESS_COLUMNS: &str =
 /// An app's product requests and their state (subscribed products).
 #[utoipa::path(get, path = "/v1/apps/{app}/products", tag = "products",
     params(PageQuery),
-    responses((status = 200, body = Page<AccessView>), (status = 404, body = Problem)),
+    responses((status = 200, body = Page<AccessRequestView>), (status = 404, body = Problem)),
     security(("bearer" = [])))]
 pub async fn list_app_products(
     State(state): State<AppState>,
@@ -344,7 +344,7 @@ pub async fn list_app_products(
     min: MinPosition,
     session: Session,
     paging: Paging<(DateTime<Utc>, Uuid)>,
-) -> Result<Json<Page<AccessView>>, ApiError> {
+) -> Result<Json<Page<AccessRequestView>>, ApiError> {
     min.wait(&state, &["orgs", "apps"]).await?;
     app_org_for(&state, app, session.user_id).await?;
     let client = state.pool.get().await?;
@@ -356,7 +356,7 @@ pub async fn list_app_products(
         &select,
         key,
         &[&app],
-        AccessView::from_row,
+        AccessRequestView::from_row,
     )
     .await?;
     Ok(Json(page))
@@ -365,19 +365,19 @@ pub async fn list_app_products(
 /// Pending product requests, oldest first (staff): the approval queue.
 #[utoipa::path(get, path = "/v1/staff/approvals", tag = "staff",
     params(PageQuery),
-    responses((status = 200, body = Page<AccessView>), (status = 403, body = Problem)),
+    responses((status = 200, body = Page<AccessRequestView>), (status = 403, body = Problem)),
     security(("bearer" = [])))]
 pub async fn approval_queue(
     State(state): State<AppState>,
     min: MinPosition,
     _staff: Staff,
     paging: Paging<(DateTime<Utc>, Uuid)>,
-) -> Result<Json<Page<AccessView>>, ApiError> {
+) -> Result<Json<Page<AccessRequestView>>, ApiError> {
     min.wait(&state, &["apps"]).await?;
     let client = state.pool.get().await?;
     let select = format!("SELECT {ACCESS_COLUMNS} FROM rm.access_requests WHERE state = 'pending'");
     let key = ("requested_at", "request_id");
-    let page = page::fetch(&client, &paging, &select, key, &[], AccessView::from_row).await?;
+    let page = page::fetch(&client, &paging, &select, key, &[], AccessRequestView::from_row).await?;
     Ok(Json(page))
 }
 
@@ -398,7 +398,7 @@ async fn decide(
     reason: Option<&str>,
     meta: &RequestMeta,
     staff: &Staff,
-) -> Result<(AccessView, u64), ApiError> {
+) -> Result<(AccessRequestView, u64), ApiError> {
     let (app, _, _) = super::apps::load(state, app_id).await?;
     let product_id = app
         .access
@@ -416,7 +416,7 @@ async fn decide(
         |_, app| apps::decide_access(app, request_id, approve, reason, &product),
     )
     .await?;
-    let view = AccessView::of(&app, request_id).ok_or(ApiError::NotFound)?;
+    let view = AccessRequestView::of(&app, request_id).ok_or(ApiError::NotFound)?;
     Ok((view, position))
 }
 
@@ -424,7 +424,7 @@ async fn decide(
 /// product's scopes from now on.
 #[utoipa::path(post, path = "/v1/staff/apps/{app}/access/{request}/approve", tag = "staff",
     request_body = DecisionRequest,
-    responses((status = 200, body = AccessView), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)),
+    responses((status = 200, body = AccessRequestView), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)),
     security(("bearer" = [])))]
 pub async fn approve(
     State(state): State<AppState>,
@@ -432,7 +432,7 @@ pub async fn approve(
     meta: RequestMeta,
     staff: Staff,
     ApiJson(body): ApiJson<DecisionRequest>,
-) -> Result<Committed<AccessView>, ApiError> {
+) -> Result<Committed<AccessRequestView>, ApiError> {
     let (view, position) = decide(
         &state,
         app,
@@ -453,7 +453,7 @@ pub async fn approve(
 /// Reject a pending product request with a reason the developer sees.
 #[utoipa::path(post, path = "/v1/staff/apps/{app}/access/{request}/reject", tag = "staff",
     request_body = DecisionRequest,
-    responses((status = 200, body = AccessView), (status = 403, body = Problem), (status = 404, body = Problem),
+    responses((status = 200, body = AccessRequestView), (status = 403, body = Problem), (status = 404, body = Problem),
         (status = 409, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = [])))]
 pub async fn reject(
@@ -462,7 +462,7 @@ pub async fn reject(
     meta: RequestMeta,
     staff: Staff,
     ApiJson(body): ApiJson<DecisionRequest>,
-) -> Result<Committed<AccessView>, ApiError> {
+) -> Result<Committed<AccessRequestView>, ApiError> {
     let (view, position) = decide(
         &state,
         app,

@@ -531,7 +531,7 @@ pub async fn list_installations(
 
 /// The JSON Schema app manifests are validated against.
 #[utoipa::path(get, path = "/v1/schemas/app-manifest", tag = "versions",
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = Object, content_type = "application/schema+json")))]
 pub async fn manifest_schema() -> impl IntoResponse {
     (
         [(axum::http::header::CONTENT_TYPE, "application/schema+json")],

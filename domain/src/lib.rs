@@ -10,6 +10,7 @@
 //! - [`roles`]: roles and the one permission table.
 //! - [`validate`]: field validation shared by every aggregate, with errors
 //!   that name the field by JSON pointer.
+//! - `testing` (tests only): the given/when/then harness.
 
 pub mod accounts;
 pub mod apps;
@@ -18,5 +19,8 @@ pub mod orgs;
 pub mod products;
 pub mod roles;
 pub mod validate;
+
+#[cfg(test)]
+pub(crate) mod testing;
 
 pub use validate::{FieldError, Invalid};

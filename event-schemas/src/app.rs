@@ -342,6 +342,87 @@ event_family! {
     }
 }
 
+/// `install_link.issued` v1, first in `install_link-<link_id>`: a link
+/// for a published version of an app. The token is shown once; only its
+/// SHA-256 is kept. (Links of earlier releases are `install_link.created`
+/// events in their app's stream.)
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstallLinkIssued {
+    /// The link.
+    pub link_id: Uuid,
+    /// The app it installs.
+    pub app_id: Uuid,
+    /// The published version it installs.
+    pub version_id: Uuid,
+    /// SHA-256 of the token, hex.
+    pub token_hash: String,
+    /// Usable once, or until it expires.
+    pub single_use: bool,
+    /// When it stops working.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// `install_link.used` v1: a single-use link was spent (multi-use links
+/// record nothing on their own stream, so it does not grow with installs).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstallLinkUsed {
+    /// The workspace it installed into.
+    pub org_id: Uuid,
+}
+
+event_family! {
+    /// An install link's stream, `install_link-<link_id>`.
+    pub enum InstallLinkEvent {
+        /// `install_link.issued`
+        Issued(InstallLinkIssued) = "install_link.issued",
+        /// `install_link.used`
+        Used(InstallLinkUsed) = "install_link.used",
+    }
+}
+
+/// `installation.added` v1, in `installation-<app_id>-<org_id>`: the app
+/// installed (or moved to another version) in a workspace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstallationAdded {
+    /// The app.
+    pub app_id: Uuid,
+    /// The installing workspace.
+    pub org_id: Uuid,
+    /// The version installed.
+    pub version_id: Uuid,
+    /// The link used.
+    pub link_id: Uuid,
+}
+
+/// `installation.removed` v1: uninstalled from the workspace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstallationRemoved {
+    /// The app.
+    pub app_id: Uuid,
+    /// The workspace.
+    pub org_id: Uuid,
+}
+
+event_family! {
+    /// One app in one workspace, `installation-<app_id>-<org_id>`.
+    pub enum InstallationEvent {
+        /// `installation.added`
+        Added(InstallationAdded) = "installation.added",
+        /// `installation.removed`
+        Removed(InstallationRemoved) = "installation.removed",
+    }
+}
+
+/// The stream of an install link.
+pub fn install_link_stream(link_id: Uuid) -> String {
+    format!("install_link-{link_id}")
+}
+
+/// The stream of an app's installation in one workspace.
+pub fn installation_stream(app_id: Uuid, org_id: Uuid) -> String {
+    format!("installation-{app_id}-{org_id}")
+}
+
 /// The stream of an app.
 pub fn app_stream(app_id: Uuid) -> String {
     format!("app-{app_id}")

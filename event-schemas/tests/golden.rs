@@ -166,6 +166,37 @@ fn app_events_keep_their_stored_shape() {
         link_id: id(9),
     }));
     app(AppEvent::Uninstalled(AppUninstalled { org_id: id(7) }));
+    check_event(
+        InstallLinkEvent::Issued(InstallLinkIssued {
+            link_id: id(9),
+            app_id: id(1),
+            version_id: id(8),
+            token_hash: "ef".repeat(32),
+            single_use: true,
+            expires_at: at,
+        }),
+        InstallLinkEvent::decode,
+    );
+    check_event(
+        InstallLinkEvent::Used(InstallLinkUsed { org_id: id(7) }),
+        InstallLinkEvent::decode,
+    );
+    check_event(
+        InstallationEvent::Added(InstallationAdded {
+            app_id: id(1),
+            org_id: id(7),
+            version_id: id(8),
+            link_id: id(9),
+        }),
+        InstallationEvent::decode,
+    );
+    check_event(
+        InstallationEvent::Removed(InstallationRemoved {
+            app_id: id(1),
+            org_id: id(7),
+        }),
+        InstallationEvent::decode,
+    );
     app(AppEvent::AccessRequested(AccessRequested {
         request_id: id(10),
         product_id: id(11),

@@ -10,7 +10,7 @@
 use std::sync::LazyLock;
 
 use async_trait::async_trait;
-use event_schemas::app::{AppEvent, ProductEvent};
+use event_schemas::app::{AppEvent, InstallLinkEvent, InstallationEvent, ProductEvent};
 use event_schemas::RecordedEvent;
 use tokio_postgres::types::Json;
 use tokio_postgres::Transaction;
@@ -25,6 +25,8 @@ static TYPES: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
     AppEvent::TYPES
         .iter()
         .chain(ProductEvent::TYPES)
+        .chain(InstallLinkEvent::TYPES)
+        .chain(InstallationEvent::TYPES)
         .copied()
         .collect()
 });
@@ -46,7 +48,8 @@ impl Projection for Apps {
     }
 
     fn version(&self) -> u32 {
-        1
+        // 2: install links and installations in streams of their own.
+        2
     }
 
     fn schema(&self) -> &'static str {
@@ -184,6 +187,14 @@ impl Projection for Apps {
                 }
                 continue;
             }
+            if let Some(l) = crate::decode(e, InstallLinkEvent::decode)? {
+                apply_link(tx, e, &l).await?;
+                continue;
+            }
+            if let Some(i) = crate::decode(e, InstallationEvent::decode)? {
+                apply_installation(tx, e, &i).await?;
+                continue;
+            }
             if !e.stream_id.starts_with("app-") {
                 continue; // slug reservations
             }
@@ -193,6 +204,56 @@ impl Projection for Apps {
         }
         Ok(())
     }
+}
+
+async fn apply_link(
+    tx: &Transaction<'_>,
+    e: &RecordedEvent,
+    event: &InstallLinkEvent,
+) -> Result<(), ProjectionError> {
+    match event {
+        InstallLinkEvent::Issued(l) => {
+            tx.execute(
+                "INSERT INTO install_links (link_id, app_id, version_id, single_use, expires_at, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                &[&l.link_id, &l.app_id, &l.version_id, &l.single_use, &l.expires_at, &e.recorded_at],
+            )
+            .await?;
+        }
+        // Uses are counted from the installations, for every kind of link.
+        InstallLinkEvent::Used(_) => {}
+    }
+    Ok(())
+}
+
+async fn apply_installation(
+    tx: &Transaction<'_>,
+    e: &RecordedEvent,
+    event: &InstallationEvent,
+) -> Result<(), ProjectionError> {
+    match event {
+        InstallationEvent::Added(i) => {
+            tx.execute(
+                "INSERT INTO installations (app_id, org_id, version_id, installed_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (app_id, org_id) DO UPDATE SET version_id = $3, installed_at = $4",
+                &[&i.app_id, &i.org_id, &i.version_id, &e.recorded_at],
+            )
+            .await?;
+            tx.execute(
+                "UPDATE install_links SET uses = uses + 1 WHERE link_id = $1",
+                &[&i.link_id],
+            )
+            .await?;
+        }
+        InstallationEvent::Removed(r) => {
+            tx.execute(
+                "DELETE FROM installations WHERE app_id = $1 AND org_id = $2",
+                &[&r.app_id, &r.org_id],
+            )
+            .await?;
+        }
+    }
+    Ok(())
 }
 
 async fn apply_product(

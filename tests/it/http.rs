@@ -112,7 +112,10 @@ async fn a_min_position_beyond_the_log_is_refused_at_once_not_waited_for() {
     let r = s.get_at("/v1/me", &token, position + 1000).await;
     let problem = assert_problem(r, 400, "invalid-min-position").await;
     assert!(problem["detail"].as_str().unwrap().contains("past the log"));
-    assert!(started.elapsed() < std::time::Duration::from_millis(300), "no wait");
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(300),
+        "no wait"
+    );
     let r = s.get_at("/v1/me", &token, u64::MAX).await;
     assert_problem(r, 400, "invalid-min-position").await;
     let r = s

@@ -486,3 +486,214 @@ async fn new_developer_terms_gate_publishing_until_accepted_again() {
     assert_eq!(lane["terms_accepted"], true);
     assert_ne!(lane["next_step"], "accept_developer_terms");
 }
+
+#[tokio::test]
+async fn installs_go_to_streams_of_their_own_and_a_single_use_link_is_spent_once_under_races() {
+    let w = world().await;
+    let (s, owner, app) = (&w.s, &w.owner, &w.app);
+    let versions = format!("/v1/apps/{app}/versions");
+    let manifest = json!({"name": "Payroll Sync", "scopes": ["payroll.read"]});
+    let (_, v, at) = s
+        .call(
+            Method::POST,
+            &versions,
+            owner,
+            Some(json!({"label": "1.0.0", "manifest": manifest})),
+            w.at,
+        )
+        .await;
+    let v_path = format!("{versions}/{}", v["id"].as_str().unwrap());
+    let (_, _, at) = s
+        .call(Method::POST, &format!("{v_path}/publish"), owner, None, at)
+        .await;
+    let (_, _, at) = s
+        .call(
+            Method::POST,
+            &format!("/v1/apps/{app}/visibility"),
+            owner,
+            Some(json!({"visibility": "public"})),
+            at,
+        )
+        .await;
+    let request = {
+        let (_, read, _) = s
+            .call(Method::GET, &format!("/v1/apps/{app}"), owner, None, at)
+            .await;
+        read["distribution_request"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (status, _, at) = s
+        .call(
+            Method::POST,
+            &format!("/v1/staff/apps/{app}/distribution/{request}/approve"),
+            &w.staff,
+            Some(json!({})),
+            at,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, link, at) = s
+        .call(
+            Method::POST,
+            &format!("{v_path}/install-links"),
+            owner,
+            Some(json!({"single_use": true})),
+            at,
+        )
+        .await;
+    assert_eq!(status, 201, "{link}");
+    let token = link["token"].as_str().unwrap().to_owned();
+    assert!(
+        token.contains(link["id"].as_str().unwrap().replace('-', "").as_str()),
+        "the token names its link"
+    );
+
+    let client = w.db.client().await;
+    let app_stream = format!("app-{app}");
+    let version_sql = "SELECT max(stream_version) FROM events WHERE stream_id = $1";
+    let before: i64 = client
+        .query_one(version_sql, &[&app_stream])
+        .await
+        .unwrap()
+        .get(0);
+    // Four workspaces race for the single-use link: one gets it.
+    let mut racers = Vec::new();
+    for i in 0..4 {
+        let (_, token, _) = s.user(&format!("racer{i}@example.com")).await;
+        let (org, _) = s.workspace(&token, &w.staff, &format!("racer-{i}")).await;
+        racers.push((token, org));
+    }
+    let attempts = racers.iter().map(|(t, org)| {
+        s.call(
+            Method::POST,
+            "/v1/install",
+            t,
+            Some(json!({"token": token, "workspace_id": org})),
+            at,
+        )
+    });
+    let results = futures::future::join_all(attempts).await;
+    let won = results
+        .iter()
+        .filter(|(status, _, _)| *status == 201)
+        .count();
+    let spent = results
+        .iter()
+        .filter(|(status, body, _)| *status == 409 && body["code"] == "install-link-used")
+        .count();
+    assert_eq!((won, spent), (1, 3), "{results:?}");
+    let after: i64 = client
+        .query_one(version_sql, &[&app_stream])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(after, before, "an install does not touch the app's stream");
+    let streams: Vec<String> = w
+        .db
+        .client()
+        .await
+        .query("SELECT stream_id FROM events WHERE event_type IN ('installation.added', 'install_link.used')", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(streams.len(), 2, "{streams:?}");
+    assert!(streams.iter().any(|s| s.starts_with("installation-")));
+    assert!(streams.iter().any(|s| s.starts_with("install_link-")));
+}
+
+#[tokio::test]
+async fn a_link_an_earlier_release_kept_in_the_app_stream_still_installs_and_uninstalls() {
+    use event_schemas::app::{app_stream, AppEvent, InstallLinkCreated};
+    use event_schemas::{Actor, ExpectedVersion, Metadata, NewEvent};
+    use event_store::{EventStore, EventStoreExt};
+    let w = world().await;
+    let (s, owner, app) = (&w.s, &w.owner, &w.app);
+    let versions = format!("/v1/apps/{app}/versions");
+    let manifest = json!({"name": "Payroll Sync", "scopes": ["payroll.read"]});
+    let (_, v, at) = s
+        .call(
+            Method::POST,
+            &versions,
+            owner,
+            Some(json!({"label": "1.0.0", "manifest": manifest})),
+            w.at,
+        )
+        .await;
+    let version_id: uuid::Uuid = v["id"].as_str().unwrap().parse().unwrap();
+    let (_, _, _) = s
+        .call(
+            Method::POST,
+            &format!("{versions}/{version_id}/publish"),
+            owner,
+            None,
+            at,
+        )
+        .await;
+    // The link as an earlier release recorded it: in the app's stream, its
+    // token naming the app.
+    let app_id: uuid::Uuid = app.parse().unwrap();
+    let token = format!("gil_{}_{}", app_id.simple(), "s".repeat(43));
+    let store = event_store::postgres::PgStore::connect(w.db.config.clone(), Default::default())
+        .await
+        .unwrap();
+    let stream = app_stream(app_id);
+    let version = store.read_stream(&stream, 1, 1000).await.unwrap().len() as u64;
+    let created = AppEvent::InstallLinkCreated(InstallLinkCreated {
+        link_id: uuid::Uuid::now_v7(),
+        version_id,
+        token_hash: api::extract::token_hash(&token),
+        single_use: true,
+        expires_at: chrono::Utc::now() + chrono::Duration::days(1),
+    });
+    let appended = store
+        .append(
+            &stream,
+            ExpectedVersion::Exact(version),
+            vec![NewEvent::from_domain(
+                &created,
+                Metadata::by(Actor::system()),
+            )],
+        )
+        .await
+        .unwrap();
+    let body = json!({"token": token, "workspace_id": w.org});
+    let (status, installed, at) = s
+        .call(
+            Method::POST,
+            "/v1/install",
+            owner,
+            Some(body.clone()),
+            appended.last_position,
+        )
+        .await;
+    assert_eq!(status, 201, "{installed}");
+    assert_eq!(installed["version_id"], version_id.to_string());
+    let (status, problem, _) = s
+        .call(Method::POST, "/v1/install", owner, Some(body), at)
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("install-link-used")),
+        "single use"
+    );
+    let (status, listed, _) = s
+        .call(
+            Method::GET,
+            &format!("/v1/orgs/{}/installations", w.org),
+            owner,
+            None,
+            at,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(listed["items"][0]["app_id"], app.as_str());
+    let uninstall = format!("/v1/orgs/{}/installations/{app}", w.org);
+    let (status, _, at) = s.call(Method::DELETE, &uninstall, owner, None, at).await;
+    assert_eq!(status, 204);
+    let (status, _, _) = s.call(Method::DELETE, &uninstall, owner, None, at).await;
+    assert_eq!(status, 404, "not installed any more");
+}

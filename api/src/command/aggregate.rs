@@ -2,10 +2,12 @@
 //! is applied, and roughly how much memory its folded state holds (for the
 //! cache's byte budget). The domain's own types implement it here.
 
-use domain::apps::App;
+use domain::apps::{App, Installation, Link};
 use domain::orgs::{Org, PlatformTerms};
 use domain::products::Product;
-use event_schemas::app::{AppEvent, AppSlugEvent, ProductEvent};
+use event_schemas::app::{
+    AppEvent, AppSlugEvent, InstallLinkEvent, InstallationEvent, ProductEvent,
+};
 use event_schemas::org::{OrgEvent, TermsEvent};
 use event_schemas::{DomainEvent, RecordedEvent, SchemaError};
 use uuid::Uuid;
@@ -133,6 +135,38 @@ impl Aggregate for Product {
         std::mem::size_of::<Product>()
             + self.name.len()
             + self.scopes.iter().map(|s| s.len() + 24).sum::<usize>()
+    }
+}
+
+impl Aggregate for Link {
+    type Event = InstallLinkEvent;
+
+    fn decode(e: &RecordedEvent) -> Result<Option<InstallLinkEvent>, SchemaError> {
+        InstallLinkEvent::decode(e)
+    }
+
+    fn apply(&mut self, e: &InstallLinkEvent) -> Result<(), Unappliable> {
+        Link::apply(self, e).map_err(Unappliable)
+    }
+
+    fn weight(&self) -> usize {
+        std::mem::size_of::<Link>() + self.token_hash.len()
+    }
+}
+
+impl Aggregate for Installation {
+    type Event = InstallationEvent;
+
+    fn decode(e: &RecordedEvent) -> Result<Option<InstallationEvent>, SchemaError> {
+        InstallationEvent::decode(e)
+    }
+
+    fn apply(&mut self, e: &InstallationEvent) -> Result<(), Unappliable> {
+        Installation::apply(self, e).map_err(Unappliable)
+    }
+
+    fn weight(&self) -> usize {
+        std::mem::size_of::<Installation>()
     }
 }
 

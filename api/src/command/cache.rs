@@ -47,6 +47,15 @@ pub struct Loaded<A> {
     pub position: u64,
 }
 
+/// A loaded state reads as the state itself (`&loaded` is an `&A`), so a
+/// command's answer is built from the shared state without copying it.
+impl<A> std::ops::Deref for Loaded<A> {
+    type Target = A;
+    fn deref(&self) -> &A {
+        &self.state
+    }
+}
+
 struct Entry {
     value: Arc<dyn Any + Send + Sync>,
     weight: usize,

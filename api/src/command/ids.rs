@@ -57,6 +57,28 @@ impl CommandIds {
             .unwrap_or_else(Uuid::now_v7)
     }
 
+    /// 32 random bytes for a secret the command issues (an install token),
+    /// derived from the seed when there is one, so a retried request
+    /// answers the secret whose hash the first attempt recorded. Without a
+    /// seed, from the operating system's generator.
+    pub fn secret(&self, label: &str) -> [u8; 32] {
+        match self.seed {
+            Some(seed) => {
+                let mut h = Sha256::new();
+                h.update(seed.0);
+                h.update(b"secret");
+                h.update(label.as_bytes());
+                h.finalize().into()
+            }
+            None => {
+                use rand::RngCore;
+                let mut bytes = [0u8; 32];
+                rand::rngs::OsRng.fill_bytes(&mut bytes);
+                bytes
+            }
+        }
+    }
+
     /// The id of the `index`-th event the command appends to `stream`.
     pub fn event(&self, stream: &str, index: usize) -> Uuid {
         self.derive(&[b"event", stream.as_bytes(), &(index as u64).to_be_bytes()])

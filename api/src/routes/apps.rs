@@ -57,10 +57,15 @@ pub fn router() -> Router<AppState> {
         .route("/v1/apps/{app}/allowlist", put(set_allowlist))
 }
 
+/// An app as the log holds it, shared with the command service's cache
+/// (it reads as an `&App`; nothing is copied).
+pub(crate) type SharedApp = std::sync::Arc<crate::command::Loaded<App>>;
+
 /// Loads an app from the log: the state, its stream version and position.
-pub(crate) async fn load(state: &AppState, app: Uuid) -> Result<(App, u64, u64), ApiError> {
+pub(crate) async fn load(state: &AppState, app: Uuid) -> Result<(SharedApp, u64, u64), ApiError> {
     let loaded = state.commands.load::<App>(&app_stream(app)).await?;
-    Ok((loaded.state.clone(), loaded.version, loaded.position))
+    let (version, position) = (loaded.version, loaded.position);
+    Ok((loaded, version, position))
 }
 
 /// Without `platform.api` the Developers workspace is locked.
@@ -101,7 +106,7 @@ pub(crate) async fn execute(
     meta: &RequestMeta,
     actor: Actor,
     decide: impl Fn(&Org, &App) -> Result<Vec<AppEvent>, AppError>,
-) -> Result<(App, u64, u64), ApiError> {
+) -> Result<(SharedApp, u64, u64), ApiError> {
     let ids = meta.ids();
     let stream = app_stream(app_id);
     let (ids_ref, decide, actor) = (&ids, &decide, &actor);
@@ -140,11 +145,8 @@ pub(crate) async fn execute(
     if !executed.state().exists {
         return Err(ApiError::NotFound);
     }
-    Ok((
-        executed.state().clone(),
-        executed.version(),
-        executed.position,
-    ))
+    let (version, position) = (executed.version(), executed.position);
+    Ok((executed.loaded, version, position))
 }
 
 /// [`execute`] for a member of the owning organisation.
@@ -154,7 +156,7 @@ pub(crate) async fn by_member(
     meta: &RequestMeta,
     session: &Session,
     decide: impl Fn(&Org, &App) -> Result<Vec<AppEvent>, AppError>,
-) -> Result<(App, u64, u64), ApiError> {
+) -> Result<(SharedApp, u64, u64), ApiError> {
     let by = By::Member(session.user_id);
     execute(state, app_id, by, None, meta, session.actor(), decide).await
 }

@@ -69,7 +69,10 @@ fn complete(op: &mut Operation, is_post: bool) {
         add("401", "No valid session token (`unauthenticated`)");
     }
     if with_body {
-        add("413", "The body is over the server's limit (`payload-too-large`)");
+        add(
+            "413",
+            "The body is over the server's limit (`payload-too-large`)",
+        );
         add("415", "The body is not JSON (`unsupported-media-type`)");
         add(
             "422",

@@ -27,8 +27,8 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use utoipa::OpenApi;
 
 use crate::error::ApiError;
-use contract::ProblemResponses;
 use crate::state::AppState;
+use contract::ProblemResponses;
 
 /// The OpenAPI document, generated from the handlers and types.
 #[derive(OpenApi)]

@@ -377,7 +377,15 @@ pub async fn approval_queue(
     let client = state.pool.get().await?;
     let select = format!("SELECT {ACCESS_COLUMNS} FROM rm.access_requests WHERE state = 'pending'");
     let key = ("requested_at", "request_id");
-    let page = page::fetch(&client, &paging, &select, key, &[], AccessRequestView::from_row).await?;
+    let page = page::fetch(
+        &client,
+        &paging,
+        &select,
+        key,
+        &[],
+        AccessRequestView::from_row,
+    )
+    .await?;
     Ok(Json(page))
 }
 

@@ -12,8 +12,10 @@ use axum::{Json, Router};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
-use domain::apps::{self, App};
-use rand::RngCore;
+use domain::apps::{self, App, Installation, Link};
+use event_schemas::app::{install_link_stream, installation_stream};
+use event_schemas::ExpectedVersion;
+use event_store::StreamAppend;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -21,9 +23,9 @@ use tokio_postgres::types::Json as PgJson;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::apps::{app_org_for, by_member, execute, By};
+use super::apps::{app_org_for, by_member, execute, load as load_app, require_workspace, By};
 use super::orgs::load as load_org;
-use crate::command::{Committed, RequestMeta};
+use crate::command::{Committed, Plan, RequestMeta};
 use crate::error::{ApiError, Problem, ProblemField};
 use crate::extract::{ApiJson, MinPosition, Path, Session};
 use crate::page::{self, Page, PageQuery, Paging};
@@ -312,12 +314,13 @@ fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// The app an install token belongs to, if it has the right shape.
-fn token_app(token: &str) -> Option<Uuid> {
+/// The id in an install token of the right shape: its link's (tokens of
+/// earlier releases carry their app's id instead).
+fn token_id(token: &str) -> Option<Uuid> {
     let rest = token.strip_prefix(TOKEN_PREFIX)?;
-    let (app, secret) = rest.split_once('_')?;
+    let (id, secret) = rest.split_once('_')?;
     (secret.len() >= 32).then_some(())?;
-    Uuid::try_parse(app).ok()
+    Uuid::try_parse(id).ok()
 }
 
 /// Create an install link for a published version.
@@ -333,36 +336,58 @@ pub async fn create_install_link(
     session: Session,
     ApiJson(body): ApiJson<InstallLinkRequest>,
 ) -> Result<Committed<InstallLinkView>, ApiError> {
-    let mut secret = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut secret);
-    let token = format!("{TOKEN_PREFIX}{}_{}", app_id.simple(), B64.encode(secret));
-    let hash = token_hash(&token);
-    let link_id = meta.ids().entity("install_link");
+    let ids = meta.ids();
+    let link_id = ids.entity("install_link");
+    // Derived like the link's id, so a retry with the same Idempotency-Key
+    // answers the token the first attempt recorded the hash of.
+    let secret = ids.secret("install_link");
+    let token = format!("{TOKEN_PREFIX}{}_{}", link_id.simple(), B64.encode(secret));
     let now = crate::command::now();
-    let expires_at = now + Duration::hours(body.expires_in_hours.clamp(-1, 100_000));
-    let (_, _, position) = by_member(&state, app_id, &meta, &session, |org, app| {
-        apps::create_install_link(
-            org,
-            app,
-            session.user_id,
-            link_id,
-            version_id,
-            hash.clone(),
-            body.single_use,
-            expires_at,
-            now,
+    let cmd = apps::CreateInstallLink {
+        link_id,
+        version_id,
+        token_hash: token_hash(&token),
+        single_use: body.single_use,
+        expires_at: now + Duration::hours(body.expires_in_hours.clamp(-1, 100_000)),
+        now,
+    };
+    let (state, cmd, user) = (&state, &cmd, session.user_id);
+    let actor = session.actor();
+    let actor = &actor;
+    let meta_ref = &meta;
+    let executed = state
+        .commands
+        .execute::<Link, _>(
+            &install_link_stream(link_id),
+            &ids,
+            move |link| async move {
+                let (app, _, _) = load_app(state, app_id).await?;
+                let metadata = meta_ref.in_org(actor.clone(), app.org_id);
+                if link.state.exists() {
+                    // This very request, retried: it happened.
+                    return Ok(Plan::new(Vec::new(), metadata));
+                }
+                let (org, _, _) = load_org(state, app.org_id).await?;
+                app.access_of(&org, user)?;
+                require_workspace(&org, user)?;
+                let events = apps::create_install_link(&org, &app, user, cmd)?;
+                Ok(Plan::new(events, metadata))
+            },
         )
-    })
-    .await?;
+        .await?;
+    let link = executed.state();
+    if link.app_id != app_id {
+        return Err(ApiError::NotFound);
+    }
     Ok(Committed {
         status: StatusCode::CREATED,
-        position,
+        position: executed.position,
         body: Some(InstallLinkView {
-            id: link_id,
-            version_id,
+            id: link.id,
+            version_id: link.version_id,
             token,
-            single_use: body.single_use,
-            expires_at,
+            single_use: link.single_use,
+            expires_at: link.expires_at,
         }),
     })
 }
@@ -440,10 +465,77 @@ async fn install_by_token(
     token: &str,
     workspace_id: Uuid,
 ) -> Result<Committed<InstallationView>, ApiError> {
-    let app_id = token_app(token).ok_or(ApiError::NotFound)?;
-    let hash = token_hash(token);
+    let id = token_id(token).ok_or(ApiError::NotFound)?;
+    let cmd = apps::Install {
+        actor: session.user_id,
+        token_hash: token_hash(token),
+        now: crate::command::now(),
+    };
+    let link_stream = install_link_stream(id);
+    let link = state.commands.load::<Link>(&link_stream).await?;
+    if !link.state.exists() {
+        return install_through_app_stream(state, meta, session, id, workspace_id, &cmd).await;
+    }
+    if link.state.token_hash != cmd.token_hash {
+        return Err(ApiError::NotFound);
+    }
+    let app_id = link.state.app_id;
+    let ids = meta.ids();
+    let (ids_ref, cmd, link_stream) = (&ids, &cmd, &link_stream);
+    let actor = session.actor();
+    let actor = &actor;
+    let executed = state
+        .commands
+        .execute::<Installation, _>(
+            &installation_stream(app_id, workspace_id),
+            &ids,
+            move |installation| async move {
+                // Fresh on every attempt: another install may have spent it.
+                let link = state.commands.load::<Link>(link_stream).await?;
+                let (app, _, _) = load_app(state, app_id).await?;
+                let (workspace, _, _) = load_org(state, workspace_id).await?;
+                let decided =
+                    apps::install(&workspace, &app, &link.state, &installation.state, cmd)?;
+                let metadata = meta.in_org(actor.clone(), workspace_id);
+                let mut also = Vec::new();
+                if !decided.link.is_empty() {
+                    also.push(StreamAppend::new(
+                        link_stream.clone(),
+                        ExpectedVersion::Exact(link.version),
+                        ids_ref.new_events(link_stream, &decided.link, &metadata),
+                    ));
+                }
+                Ok(Plan {
+                    events: decided.installation,
+                    metadata,
+                    also,
+                })
+            },
+        )
+        .await?;
+    let version_id = executed.state().version_id.ok_or(ApiError::NotFound)?;
+    Ok(Committed {
+        status: StatusCode::CREATED,
+        position: executed.position,
+        body: Some(InstallationView {
+            app_id,
+            workspace_id,
+            version_id,
+        }),
+    })
+}
+
+/// An install through a link an earlier release kept in its app's stream
+/// (the token carries the app's id).
+async fn install_through_app_stream(
+    state: &AppState,
+    meta: &RequestMeta,
+    session: &Session,
+    app_id: Uuid,
+    workspace_id: Uuid,
+    cmd: &apps::Install,
+) -> Result<Committed<InstallationView>, ApiError> {
     let (workspace, _, _) = load_org(state, workspace_id).await?;
-    let now = crate::command::now();
     let (app, _, position) = execute(
         state,
         app_id,
@@ -451,7 +543,7 @@ async fn install_by_token(
         None,
         meta,
         session.actor(),
-        |_, app| apps::install(&workspace, app, session.user_id, &hash, now),
+        |_, app| apps::install_legacy(&workspace, app, cmd),
     )
     .await?;
     let version_id = *app.installs.get(&workspace_id).ok_or(ApiError::NotFound)?;
@@ -478,16 +570,46 @@ pub async fn uninstall(
 ) -> Result<Committed<()>, ApiError> {
     let (workspace, _, _) = load_org(&state, org).await?;
     workspace.role_of(session.user_id)?;
-    let (_, _, position) = execute(
-        &state,
-        app_id,
-        By::Anyone,
-        None,
-        &meta,
-        session.actor(),
-        |_, app| apps::uninstall(&workspace, app, session.user_id),
-    )
-    .await?;
+    let stream = installation_stream(app_id, org);
+    let recorded = state.commands.load::<Installation>(&stream).await?;
+    let user = session.user_id;
+    let position = if recorded.state.recorded {
+        let actor = session.actor();
+        let (state, actor, meta_ref) = (&state, &actor, &meta);
+        state
+            .commands
+            .execute::<Installation, _>(&stream, &meta.ids(), move |installation| async move {
+                let (app, _, _) = load_app(state, app_id).await?;
+                let (workspace, _, _) = load_org(state, org).await?;
+                let events = match apps::uninstall(&workspace, &app, &installation.state, user)? {
+                    apps::Uninstall::Installation(events) => events,
+                    apps::Uninstall::Legacy(_) => {
+                        return Err(ApiError::Internal(
+                            "a recorded installation answered for the app's stream".into(),
+                        ))
+                    }
+                };
+                Ok(Plan::new(events, meta_ref.in_org(actor.clone(), org)))
+            })
+            .await?
+            .position
+    } else {
+        // Only an install an earlier release kept in the app's stream.
+        let (_, _, position) = execute(
+            &state,
+            app_id,
+            By::Anyone,
+            None,
+            &meta,
+            session.actor(),
+            |_, app| match apps::uninstall(&workspace, app, &Installation::default(), user)? {
+                apps::Uninstall::Legacy(events) => Ok(events),
+                apps::Uninstall::Installation(_) => Ok(Vec::new()),
+            },
+        )
+        .await?;
+        position
+    };
     Ok(Committed {
         status: StatusCode::NO_CONTENT,
         position,

@@ -20,6 +20,13 @@ use crate::products::Product;
 use crate::roles::Permission;
 use crate::validate::{Checks, FieldError, Invalid};
 
+pub mod installs;
+
+pub use installs::{
+    create_install_link, install, install_legacy, uninstall, CreateInstallLink, Install,
+    Installation, Link, Uninstall,
+};
+
 /// The longest an install link may live.
 pub fn max_install_link_ttl() -> Duration {
     Duration::days(30)
@@ -643,7 +650,7 @@ pub fn create(
     })])
 }
 
-fn require_terms(org: &Org) -> Result<(), AppError> {
+pub(crate) fn require_terms(org: &Org) -> Result<(), AppError> {
     if !org.terms_accepted() {
         return Err(OrgError::TermsNotAccepted.into());
     }
@@ -654,7 +661,7 @@ fn require_terms(org: &Org) -> Result<(), AppError> {
 /// until staff reinstate it. Reads, deletion (an owner can always end an
 /// app, and its credentials stop at once) and uninstalling it from a
 /// workspace stay possible.
-fn changeable(app: &App) -> Result<(), AppError> {
+pub(crate) fn changeable(app: &App) -> Result<(), AppError> {
     if app.suspended.is_some() {
         return Err(AppError::Suspended);
     }
@@ -987,97 +994,6 @@ pub fn publish(
     })])
 }
 
-/// `CreateInstallLink` for a published version, with the terms accepted.
-#[allow(clippy::too_many_arguments)]
-pub fn create_install_link(
-    org: &Org,
-    app: &App,
-    actor: Uuid,
-    link_id: Uuid,
-    version_id: Uuid,
-    token_hash: String,
-    single_use: bool,
-    expires_at: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> Result<Vec<AppEvent>, AppError> {
-    app.authorize_manage(org, actor)?;
-    changeable(app)?;
-    require_terms(org)?;
-    let mut checks = Checks::default();
-    checks.check(
-        expires_at > now && expires_at <= now + max_install_link_ttl(),
-        "/expires_in_hours",
-        "must be in the future and at most 30 days away",
-    );
-    checks.finish()?;
-    let v = app
-        .versions
-        .get(&version_id)
-        .ok_or(AppError::NoSuchVersion)?;
-    if !v.published {
-        return Err(AppError::VersionNotPublished);
-    }
-    Ok(vec![AppEvent::InstallLinkCreated(InstallLinkCreated {
-        link_id,
-        version_id,
-        token_hash,
-        single_use,
-        expires_at,
-    })])
-}
-
-/// `Install` into the caller's workspace through a link: visibility and
-/// the allowlist decide who may.
-pub fn install(
-    workspace: &Org,
-    app: &App,
-    actor: Uuid,
-    token_hash: &str,
-    now: DateTime<Utc>,
-) -> Result<Vec<AppEvent>, AppError> {
-    if !app.exists || app.deleted {
-        return Err(AppError::NoSuchLink);
-    }
-    let (link_id, link) = app
-        .links
-        .iter()
-        .find(|(_, l)| l.token_hash == token_hash)
-        .ok_or(AppError::NoSuchLink)?;
-    workspace.authorize(actor, Permission::ManageApps)?;
-    changeable(app)?;
-    if now >= link.expires_at {
-        return Err(AppError::LinkExpired);
-    }
-    if link.single_use && link.uses > 0 {
-        return Err(AppError::LinkUsed);
-    }
-    let allowed = app.visibility != Visibility::Private
-        || workspace.id == app.org_id
-        || app.allowlist.contains(&workspace.id);
-    if !allowed {
-        return Err(AppError::NotAllowlisted);
-    }
-    if app.installs.get(&workspace.id) == Some(&link.version_id) {
-        return Err(AppError::AlreadyInstalled);
-    }
-    Ok(vec![AppEvent::Installed(AppInstalled {
-        org_id: workspace.id,
-        version_id: link.version_id,
-        link_id: *link_id,
-    })])
-}
-
-/// `Uninstall` from the caller's workspace.
-pub fn uninstall(workspace: &Org, app: &App, actor: Uuid) -> Result<Vec<AppEvent>, AppError> {
-    workspace.authorize(actor, Permission::ManageApps)?;
-    if !app.exists || !app.installs.contains_key(&workspace.id) {
-        return Err(AppError::NotInstalled);
-    }
-    Ok(vec![AppEvent::Uninstalled(AppUninstalled {
-        org_id: workspace.id,
-    })])
-}
-
 /// `RequestProduct`: auto products are approved at once; manual ones wait
 /// for staff; conditional ones follow their rule for the mode.
 pub fn request_access(
@@ -1161,7 +1077,6 @@ mod tests {
     use serde_json::json;
 
     const ORG: Uuid = Uuid::from_u128(1);
-    const OTHER_ORG: Uuid = Uuid::from_u128(2);
     const OWNER: Uuid = Uuid::from_u128(10);
     const DEV: Uuid = Uuid::from_u128(11);
     const AUDITOR: Uuid = Uuid::from_u128(12);
@@ -1170,13 +1085,8 @@ mod tests {
     const TEAM: Uuid = Uuid::from_u128(20);
     const APP: Uuid = Uuid::from_u128(30);
     const V1: Uuid = Uuid::from_u128(40);
-    const LINK: Uuid = Uuid::from_u128(50);
     const REQ: Uuid = Uuid::from_u128(60);
     const PRODUCT: Uuid = Uuid::from_u128(70);
-
-    fn now() -> DateTime<Utc> {
-        "2026-11-24T12:00:00Z".parse().unwrap()
-    }
 
     fn org(id: Uuid, owner: Uuid) -> Org {
         let mut o = Org {
@@ -1236,33 +1146,8 @@ mod tests {
         }
     }
 
-    fn published(app: &mut App, manifest: Value) {
-        let o = acme();
-        then!(app, create_version(&o, app, OWNER, V1, "1.0.0", manifest));
-        then!(app, publish(&o, app, OWNER, V1));
-    }
-
     fn good_manifest() -> Value {
         json!({"name": "Payroll Sync", "scopes": ["payroll.read"]})
-    }
-
-    fn link(app: &mut App, single_use: bool) {
-        let o = acme();
-        let expires = now() + Duration::days(1);
-        then!(
-            app,
-            create_install_link(
-                &o,
-                app,
-                OWNER,
-                LINK,
-                V1,
-                "h".into(),
-                single_use,
-                expires,
-                now()
-            ),
-        );
     }
 
     fn product(approval: ApprovalMode) -> Product {
@@ -1530,96 +1415,6 @@ mod tests {
         assert_eq!(
             publish(&o, &app, OWNER, Uuid::from_u128(42)),
             Err(AppError::NoSuchVersion)
-        );
-    }
-
-    #[test]
-    fn install_links_are_for_published_versions_and_live_at_most_thirty_days() {
-        let o = acme();
-        let mut app = an_app(None);
-        then!(
-            app,
-            create_version(&o, &app, OWNER, V1, "1.0.0", good_manifest())
-        );
-        let soon = now() + Duration::days(1);
-        assert_eq!(
-            create_install_link(&o, &app, OWNER, LINK, V1, "h".into(), true, soon, now()),
-            Err(AppError::VersionNotPublished)
-        );
-        then!(app, publish(&o, &app, OWNER, V1));
-        let far = now() + Duration::days(31);
-        assert!(matches!(
-            create_install_link(&o, &app, OWNER, LINK, V1, "h".into(), true, far, now()),
-            Err(AppError::Invalid(_))
-        ));
-        let mut no_terms = acme();
-        no_terms.terms_version = None;
-        assert_eq!(
-            create_install_link(
-                &no_terms,
-                &app,
-                OWNER,
-                LINK,
-                V1,
-                "h".into(),
-                true,
-                soon,
-                now()
-            ),
-            Err(AppError::Org(OrgError::TermsNotAccepted))
-        );
-    }
-
-    #[test]
-    fn a_private_app_installs_only_into_its_own_or_allowlisted_workspaces() {
-        let o = acme();
-        let mut app = an_app(None);
-        published(&mut app, good_manifest());
-        link(&mut app, false);
-        let other = org(OTHER_ORG, STRANGER);
-        assert_eq!(
-            install(&other, &app, STRANGER, "h", now()),
-            Err(AppError::NotAllowlisted)
-        );
-        then!(app, set_allowlist(&o, &app, OWNER, vec![OTHER_ORG]));
-        then!(app, install(&other, &app, STRANGER, "h", now()));
-        assert_eq!(app.installs.get(&OTHER_ORG), Some(&V1));
-        assert_eq!(
-            install(&other, &app, STRANGER, "h", now()),
-            Err(AppError::AlreadyInstalled)
-        );
-        assert_eq!(
-            install(&other, &app, STRANGER, "nope", now()),
-            Err(AppError::NoSuchLink)
-        );
-        assert_eq!(
-            install(&other, &app, STRANGER, "h", now() + Duration::days(2)),
-            Err(AppError::LinkExpired)
-        );
-        then!(app, uninstall(&other, &app, STRANGER));
-        assert_eq!(
-            uninstall(&other, &app, STRANGER),
-            Err(AppError::NotInstalled)
-        );
-        assert_eq!(
-            install(&other, &app, OWNER, "h", now()),
-            Err(AppError::Org(OrgError::NotFound)),
-            "only members of the workspace install into it"
-        );
-    }
-
-    #[test]
-    fn a_single_use_link_works_once_and_public_apps_install_anywhere() {
-        let mut app = an_app(None);
-        published(&mut app, good_manifest());
-        link(&mut app, true);
-        app.visibility = Visibility::Public;
-        let first = org(OTHER_ORG, STRANGER);
-        then!(app, install(&first, &app, STRANGER, "h", now()));
-        let second = org(Uuid::from_u128(3), Uuid::from_u128(15));
-        assert_eq!(
-            install(&second, &app, Uuid::from_u128(15), "h", now()),
-            Err(AppError::LinkUsed)
         );
     }
 

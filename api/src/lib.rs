@@ -10,10 +10,12 @@
 //!   database (a URL, or the embedded local PostgreSQL).
 //! - [`error`]: one error type, rendered as RFC 9457 problem+json.
 //! - [`extract`]: JSON bodies, bearer sessions, read-your-writes headers.
-//! - [`command`]: appends events with request metadata and answers with
-//!   `Gatehouse-Position`.
+//! - [`command`]: the command service: one executor with a bounded cache
+//!   of folded state, per-stream queues and ids derived from the
+//!   `Idempotency-Key`.
 //! - [`idempotency`]: `Idempotency-Key` on POST (first response replayed).
 //! - [`page`]: cursor pagination for every list.
+//! - [`tenancy`]: outsiders get 404 on every organisation and app route.
 //! - [`throttle`]: sign-in throttling.
 //! - [`vault`]: the key-encryption key, per-subject keys, sealing.
 //! - [`routes`]: one module per resource, each with its `router()`.
@@ -28,6 +30,7 @@ pub mod page;
 pub mod routes;
 pub mod server;
 pub mod state;
+pub mod tenancy;
 pub mod throttle;
 pub mod vault;
 

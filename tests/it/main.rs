@@ -16,4 +16,5 @@ mod staff_ops;
 mod store_concurrency;
 mod store_contract;
 mod store_processes;
+mod tenancy;
 mod versions;

@@ -108,6 +108,12 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
             },
             crate::idempotency::layer,
         ))
+        // Outside the idempotency layer: an outsider's request claims no
+        // key and nothing of it is stored.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::tenancy::guard,
+        ))
         .with_state(state)
         .layer(axum::middleware::from_fn(problem_for_every_error))
         .layer(DefaultBodyLimit::max(body_limit))

@@ -71,7 +71,7 @@ async fn admitted(state: &AppState, scope: Scope, user: Uuid) -> Result<bool, Ap
         Scope::App(app) => {
             let app = state.commands.load::<App>(&app_stream(app)).await?;
             if !app.exists || app.deleted {
-                return Ok(is_staff(state, user).await?);
+                return is_staff(state, user).await;
             }
             app.org_id
         }

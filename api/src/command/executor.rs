@@ -91,6 +91,13 @@ impl Executor {
         &self.cache
     }
 
+    /// `stream`'s cached state as it is, without reading the log: for checks
+    /// that a fresh read confirms when they fail (the tenancy guard), never
+    /// for decisions.
+    pub fn peek<A: Aggregate>(&self, stream: &str) -> Option<Arc<Loaded<A>>> {
+        self.cache.get::<A>(stream)
+    }
+
     /// `stream`'s state as the log holds it now: the cached state plus
     /// the events after it (one indexed query, usually empty).
     pub async fn load<A: Aggregate>(&self, stream: &str) -> Result<Arc<Loaded<A>>, ApiError> {

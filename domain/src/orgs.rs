@@ -117,6 +117,44 @@ pub const REVIEW_STEPS: [&str; 4] = [
     "audit_ready",
 ];
 
+/// A production review step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReviewStep {
+    /// Consent and terms review.
+    ConsentReview,
+    /// Billing set up.
+    BillingSetup,
+    /// The integration verified.
+    IntegrationVerification,
+    /// Ready for audit.
+    AuditReady,
+}
+
+impl ReviewStep {
+    /// Every step, in review order.
+    pub const ALL: [ReviewStep; 4] = [
+        ReviewStep::ConsentReview,
+        ReviewStep::BillingSetup,
+        ReviewStep::IntegrationVerification,
+        ReviewStep::AuditReady,
+    ];
+
+    /// Its place in the review.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The stored and wire name.
+    pub fn as_str(self) -> &'static str {
+        REVIEW_STEPS[self.index()]
+    }
+
+    /// Parses a wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|step| step.as_str() == s)
+    }
+}
+
 /// A review step's state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StepState {
@@ -670,7 +708,7 @@ pub fn request_production(org: &Org, actor: Uuid) -> Result<Vec<OrgEvent>, OrgEr
 pub fn decide_step(
     org: &Org,
     staff: Uuid,
-    step: &str,
+    step: ReviewStep,
     rejection: Option<&str>,
 ) -> Result<Vec<OrgEvent>, OrgError> {
     if !org.exists {
@@ -683,10 +721,7 @@ pub fn decide_step(
     if review.granted {
         return Err(OrgError::ProductionAlreadyRequested);
     }
-    let index = REVIEW_STEPS
-        .iter()
-        .position(|s| *s == step)
-        .ok_or(OrgError::NoSuchStep)?;
+    let index = step.index();
     if let Some(reason) = rejection {
         let reason = reason.trim();
         let mut checks = Checks::default();
@@ -700,7 +735,7 @@ pub fn decide_step(
         checks.finish()?;
         return Ok(vec![OrgEvent::ProductionStepRejected(
             ProductionStepRejected {
-                step: step.to_owned(),
+                step: step.as_str().to_owned(),
                 by: staff,
                 reason: reason.to_owned(),
             },
@@ -710,7 +745,7 @@ pub fn decide_step(
         return Ok(Vec::new());
     }
     let mut events = vec![OrgEvent::ProductionStepCompleted(ProductionStepCompleted {
-        step: step.to_owned(),
+        step: step.as_str().to_owned(),
         by: staff,
     })];
     let others_done = review
@@ -1157,20 +1192,26 @@ mod tests {
         assert_eq!(org.sandbox, Sandbox::Granted(TENANT));
         assert_eq!(org.next_step(), "request_production");
         assert_eq!(
-            decide_step(&org, STAFF, "consent_review", None),
+            decide_step(&org, STAFF, ReviewStep::ConsentReview, None),
             Err(OrgError::NoProductionReview)
         );
         log = with(log, request_production(&org, OWNER).unwrap());
         let mut org = Org::from_events(&log);
         assert_eq!(org.next_step(), "consent_review");
-        let rejected = decide_step(&org, STAFF, "billing_setup", Some("no card on file")).unwrap();
+        let rejected = decide_step(
+            &org,
+            STAFF,
+            ReviewStep::BillingSetup,
+            Some("no card on file"),
+        )
+        .unwrap();
         log = with(log, rejected);
         org = Org::from_events(&log);
         assert_eq!(
             org.production.as_ref().unwrap().steps[1],
             StepState::Rejected("no card on file".into())
         );
-        for (i, step) in REVIEW_STEPS.iter().enumerate() {
+        for (i, step) in ReviewStep::ALL.into_iter().enumerate() {
             assert!(!org.in_production());
             let events = decide_step(&org, STAFF, step, None).unwrap();
             assert_eq!(
@@ -1216,11 +1257,12 @@ mod tests {
         );
         let org = Org::from_events(&log);
         assert_eq!(
-            decide_step(&org, STAFF, "vibes_check", None),
-            Err(OrgError::NoSuchStep)
+            ReviewStep::parse("vibes_check"),
+            None,
+            "unknown steps do not parse"
         );
         assert!(matches!(
-            decide_step(&org, STAFF, "audit_ready", Some("  ")),
+            decide_step(&org, STAFF, ReviewStep::AuditReady, Some("  ")),
             Err(OrgError::Invalid(_))
         ));
         assert_eq!(

@@ -17,7 +17,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use domain::apps::{self, App, AppError, Details};
+use domain::apps::{self, App, AppError, AppRole, Details, Visibility};
 use domain::orgs::{Org, PLATFORM_API};
 use domain::roles::Permission;
 use event_schemas::app::{
@@ -66,6 +66,22 @@ pub(crate) async fn load(state: &AppState, app: Uuid) -> Result<(SharedApp, u64,
     let loaded = state.commands.load::<App>(&app_stream(app)).await?;
     let (version, position) = (loaded.version, loaded.position);
     Ok((loaded, version, position))
+}
+
+/// A wire string parsed into the domain's enum at the edge, or 422 naming
+/// the field and what it may be.
+pub(crate) fn wire<T>(
+    value: &str,
+    pointer: &str,
+    parse: fn(&str) -> Option<T>,
+    expected: &str,
+) -> Result<T, ApiError> {
+    parse(value).ok_or_else(|| {
+        ApiError::Invalid(domain::Invalid(vec![domain::FieldError {
+            pointer: pointer.into(),
+            detail: format!("must be {expected}"),
+        }]))
+    })
 }
 
 /// Without `platform.api` the Developers workspace is locked.
@@ -660,16 +676,22 @@ pub async fn set_app_member(
     session: Session,
     ApiJson(body): ApiJson<AppMemberRequest>,
 ) -> Result<Committed<AppMemberView>, ApiError> {
-    let (_, _, position) = by_member(&state, app_id, &meta, &session, |org, app| {
-        apps::set_member(org, app, session.user_id, user, &body.role)
+    let role = wire(&body.role, "/role", AppRole::parse, "admin or developer")?;
+    let (after, _, position) = by_member(&state, app_id, &meta, &session, |org, app| {
+        apps::set_member(org, app, session.user_id, user, role)
     })
     .await?;
+    let role = after
+        .members
+        .get(&user)
+        .cloned()
+        .ok_or(ApiError::NotFound)?;
     Ok(Committed {
         status: StatusCode::OK,
         position,
         body: Some(AppMemberView {
             user_id: user,
-            role: body.role,
+            role,
         }),
     })
 }
@@ -717,9 +739,15 @@ pub async fn set_visibility(
     session: Session,
     ApiJson(body): ApiJson<VisibilityRequest>,
 ) -> Result<Committed<AppView>, ApiError> {
+    let visibility = wire(
+        &body.visibility,
+        "/visibility",
+        Visibility::parse,
+        "private, unlisted or public",
+    )?;
     let request_id = meta.ids().entity("distribution_request");
     let (app, version, position) = by_member(&state, app_id, &meta, &session, |org, app| {
-        apps::set_visibility(org, app, session.user_id, request_id, &body.visibility)
+        apps::set_visibility(org, app, session.user_id, request_id, visibility)
     })
     .await?;
     Ok(Committed {

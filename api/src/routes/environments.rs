@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use domain::orgs::{self, Org, Sandbox, StepState, REVIEW_STEPS};
+use domain::orgs::{self, Org, ReviewStep, Sandbox, StepState, REVIEW_STEPS};
 use event_schemas::Metadata;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -104,6 +104,11 @@ fn view(org: &orgs::Org) -> EnvironmentView {
     }
 }
 
+/// The review step a path names; an unknown one is no resource at all.
+fn review_step(step: &str) -> Result<ReviewStep, ApiError> {
+    ReviewStep::parse(step).ok_or(ApiError::NotFound)
+}
+
 fn staff_meta(meta: &RequestMeta, staff: &Staff, org: Uuid) -> Metadata {
     meta.in_org(staff.actor(), org)
 }
@@ -182,8 +187,9 @@ pub async fn complete_step(
     meta: RequestMeta,
     staff: Staff,
 ) -> Result<Committed<EnvironmentView>, ApiError> {
+    let step = review_step(&step)?;
     let (after, position) = execute(&state, org, &meta, staff_meta(&meta, &staff, org), |o| {
-        orgs::decide_step(o, staff.0.user_id, &step, None)
+        orgs::decide_step(o, staff.0.user_id, step, None)
     })
     .await?;
     Ok(answer(&after, position))
@@ -209,8 +215,9 @@ pub async fn reject_step(
     staff: Staff,
     ApiJson(body): ApiJson<RejectRequest>,
 ) -> Result<Committed<EnvironmentView>, ApiError> {
+    let step = review_step(&step)?;
     let (after, position) = execute(&state, org, &meta, staff_meta(&meta, &staff, org), |o| {
-        orgs::decide_step(o, staff.0.user_id, &step, Some(&body.reason))
+        orgs::decide_step(o, staff.0.user_id, step, Some(&body.reason))
     })
     .await?;
     Ok(answer(&after, position))

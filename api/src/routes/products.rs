@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use domain::apps::{self, AccessState, App};
+use domain::apps::{self, AccessState, App, Mode};
 use domain::products::{self, Product};
 use event_schemas::app::{product_stream, ApprovalMode, ProductDefined, ProductEvent};
 use serde::{Deserialize, Serialize};
@@ -318,9 +318,10 @@ pub async fn request_product(
     ApiJson(body): ApiJson<AccessRequest>,
 ) -> Result<Committed<AccessRequestView>, ApiError> {
     let (product, _) = load_product(&state, body.product_id).await?;
+    let mode = super::apps::wire(&body.mode, "/mode", Mode::parse, "test or live")?;
     let request_id = meta.ids().entity("access_request");
     let (app, _, position) = by_member(&state, app_id, &meta, &session, |org, app| {
-        apps::request_access(org, app, session.user_id, request_id, &product, &body.mode)
+        apps::request_access(org, app, session.user_id, request_id, &product, mode)
     })
     .await?;
     Ok(Committed {

@@ -53,8 +53,7 @@ pub async fn command(
         .call(Method::GET, &format!("/v1/apps/{long}"), None, head)
         .await?;
 
-    let short_ms = edits(&server, short, opts.samples).await?;
-    let long_ms = edits(&server, long, opts.samples).await?;
+    let (short_ms, long_ms) = edits(&server, short, long, opts.samples).await?;
     let append_ms = bare_appends(&server, opts.samples).await?;
     let (p50_short, p50_long) = (percentile(&short_ms, 0.5), percentile(&long_ms, 0.5));
     report.metric(
@@ -192,20 +191,30 @@ async fn seed_long_stream(server: &BenchServer, app: Uuid, events: u64) -> anyho
     Ok(version)
 }
 
-/// Sequential edits of one app; each one's latency, sorted (after one
-/// unmeasured edit that loads the app).
-async fn edits(server: &BenchServer, app: Uuid, samples: usize) -> anyhow::Result<Vec<Duration>> {
-    let path = format!("/v1/apps/{app}");
-    let mut latencies = Vec::with_capacity(samples);
+/// Sequential edits alternating between the two apps, so drift in the
+/// machine's speed falls on both alike; each one's latency, sorted (after
+/// one unmeasured edit of each that loads it).
+async fn edits(
+    server: &BenchServer,
+    short: Uuid,
+    long: Uuid,
+    samples: usize,
+) -> anyhow::Result<(Vec<Duration>, Vec<Duration>)> {
+    let mut latencies = (Vec::with_capacity(samples), Vec::with_capacity(samples));
     for i in 0..=samples {
-        let body = json!({"description": format!("measured edit {i}")});
-        let started = Instant::now();
-        server.call(Method::PATCH, &path, Some(body), 0).await?;
-        if i > 0 {
-            latencies.push(started.elapsed());
+        for (app, into) in [(short, &mut latencies.0), (long, &mut latencies.1)] {
+            let body = json!({"description": format!("measured edit {i}")});
+            let started = Instant::now();
+            server
+                .call(Method::PATCH, &format!("/v1/apps/{app}"), Some(body), 0)
+                .await?;
+            if i > 0 {
+                into.push(started.elapsed());
+            }
         }
     }
-    latencies.sort();
+    latencies.0.sort();
+    latencies.1.sort();
     Ok(latencies)
 }
 

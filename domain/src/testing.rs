@@ -29,8 +29,7 @@ impl Evolve for App {
 impl Evolve for Org {
     type Event = OrgEvent;
     fn evolve(&mut self, event: &OrgEvent) -> Result<(), String> {
-        self.apply(event);
-        Ok(())
+        self.apply(event)
     }
 }
 

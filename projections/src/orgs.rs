@@ -73,7 +73,11 @@ async fn lane_step(
         let recorded = event_store::postgres::decode_row(row)?;
         let decoded = crate::decode(&recorded, OrgEvent::decode)?;
         if let Some(event) = decoded {
-            org.apply(&event);
+            org.apply(&event)
+                .map_err(|reason| ProjectionError::Invariant {
+                    position: recorded.global_position,
+                    reason,
+                })?;
         }
     }
     Ok(org.next_step())

@@ -44,8 +44,7 @@ impl Aggregate for Org {
     }
 
     fn apply(&mut self, e: &OrgEvent) -> Result<(), Unappliable> {
-        Org::apply(self, e);
-        Ok(())
+        Org::apply(self, e).map_err(Unappliable)
     }
 
     fn weight(&self) -> usize {

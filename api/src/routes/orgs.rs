@@ -463,17 +463,16 @@ pub async fn invite(
     drop(client);
     let sealed = key.seal(&email);
     let now = crate::command::now();
+    let cmd = orgs::Invite {
+        invitation_id,
+        email_index,
+        email: sealed,
+        role,
+        now,
+        ttl: state.invitation_ttl,
+    };
     let (after, position) = execute(&state, org, &meta, meta.in_org(session.actor(), org), |o| {
-        orgs::invite(
-            o,
-            session.user_id,
-            invitation_id,
-            email_index.clone(),
-            sealed.clone(),
-            role,
-            now,
-            state.invitation_ttl,
-        )
+        orgs::invite(o, session.user_id, &cmd)
     })
     .await?;
     let recorded = after

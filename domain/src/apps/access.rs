@@ -1,0 +1,73 @@
+//! Access to API products: requests and staff decisions.
+
+#[allow(unused_imports)]
+use super::*;
+
+/// `RequestProduct`: auto products are approved at once; manual ones wait
+/// for staff; conditional ones follow their rule for the mode.
+pub fn request_access(
+    org: &Org,
+    app: &App,
+    actor: Uuid,
+    request_id: Uuid,
+    product: &Product,
+    mode: Mode,
+) -> Result<Vec<AppEvent>, AppError> {
+    app.authorize_manage(org, actor)?;
+    changeable(app)?;
+    let mode = mode.as_str();
+    if !product.exists {
+        return Err(AppError::NoSuchProduct);
+    }
+    let open = app.access.values().any(|a| {
+        a.product_id == product.id && a.mode == mode && !matches!(a.state, AccessState::Rejected(_))
+    });
+    if open {
+        return Err(AppError::AccessAlreadyRequested);
+    }
+    let mut events = vec![AppEvent::AccessRequested(AccessRequested {
+        request_id,
+        product_id: product.id,
+        mode: mode.to_owned(),
+    })];
+    if product.decides(mode) == Decision::Auto {
+        events.push(AppEvent::AccessApproved(AccessApproved {
+            request_id,
+            scopes: product.scopes.clone(),
+            automatic: true,
+        }));
+    }
+    Ok(events)
+}
+
+/// `DecideAccess` (staff): approve with the product's current scopes, or
+/// reject with a reason. A decided request stays decided.
+pub fn decide_access(
+    app: &App,
+    request_id: Uuid,
+    approve: bool,
+    reason: Option<&str>,
+    product: &Product,
+) -> Result<Vec<AppEvent>, AppError> {
+    live(app)?;
+    let request = app
+        .access
+        .get(&request_id)
+        .ok_or(AppError::NoSuchAccessRequest)?;
+    if request.state != AccessState::Pending {
+        return Err(AppError::AccessDecided);
+    }
+    if approve {
+        Ok(vec![AppEvent::AccessApproved(AccessApproved {
+            request_id,
+            scopes: product.scopes.clone(),
+            automatic: false,
+        })])
+    } else {
+        let reason = required_reason(reason.unwrap_or_default())?;
+        Ok(vec![AppEvent::AccessRejected(AccessRejected {
+            request_id,
+            reason,
+        })])
+    }
+}

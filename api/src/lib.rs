@@ -10,6 +10,7 @@
 //!   database (a URL, or the embedded local PostgreSQL).
 //! - [`error`]: one error type, rendered as RFC 9457 problem+json.
 //! - [`extract`]: JSON bodies, bearer sessions, read-your-writes headers.
+//! - [`authorize`]: reads authorised as extractors (an app, a workspace).
 //! - [`command`]: the command service: one executor with a bounded cache
 //!   of folded state, per-stream queues and ids derived from the
 //!   `Idempotency-Key`.
@@ -21,6 +22,7 @@
 //! - [`routes`]: one module per resource, each with its `router()`.
 
 pub mod admin;
+pub mod authorize;
 pub mod command;
 pub mod config;
 pub mod error;

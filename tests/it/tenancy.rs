@@ -102,24 +102,32 @@ async fn every_org_and_app_route_answers_404_to_an_outsider_and_appends_nothing(
     assert_eq!(r.status(), 200);
 }
 
-/// The path templates of the router's routes, read from the route modules.
+/// The path templates of the router's routes, read from the route modules
+/// (and their directories).
 fn router_paths() -> BTreeSet<String> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../api/src/routes");
-    let mut paths = BTreeSet::new();
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let file = entry.unwrap().path();
-        if file.extension().is_none_or(|e| e != "rs") {
-            continue;
-        }
-        let text = std::fs::read_to_string(&file).unwrap();
-        let mut rest = text.as_str();
-        while let Some(at) = rest.find(".route(") {
-            rest = &rest[at + ".route(".len()..];
-            let open = rest.find('"').unwrap();
-            let close = rest[open + 1..].find('"').unwrap() + open + 1;
-            paths.insert(rest[open + 1..close].to_owned());
+    fn scan(dir: &std::path::Path, paths: &mut BTreeSet<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let file = entry.unwrap().path();
+            if file.is_dir() {
+                scan(&file, paths);
+                continue;
+            }
+            if file.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&file).unwrap();
+            let mut rest = text.as_str();
+            while let Some(at) = rest.find(".route(") {
+                rest = &rest[at + ".route(".len()..];
+                let open = rest.find('"').unwrap();
+                let close = rest[open + 1..].find('"').unwrap() + open + 1;
+                paths.insert(rest[open + 1..close].to_owned());
+            }
         }
     }
+    let mut paths = BTreeSet::new();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../api/src/routes");
+    scan(&dir, &mut paths);
     paths
 }
 

@@ -16,7 +16,8 @@ use tokio_postgres::types::Json as PgJson;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::apps::{app_org_for, authorize_workspace_read, by_member, execute, By};
+use super::apps::{by_member, execute, By};
+use crate::authorize::{AppReader, WorkspaceReader};
 use crate::command::{Committed, Plan, RequestMeta};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, MinPosition, Path, Session, Staff};
@@ -342,12 +343,9 @@ const ACCESS_COLUMNS: &str =
 pub async fn list_app_products(
     State(state): State<AppState>,
     Path(app): Path<Uuid>,
-    min: MinPosition,
-    session: Session,
+    _reader: AppReader,
     paging: Paging<(DateTime<Utc>, Uuid)>,
 ) -> Result<Json<Page<AccessRequestView>>, ApiError> {
-    min.wait(&state, &["orgs", "apps"]).await?;
-    app_org_for(&state, app, session.user_id).await?;
     let client = state.pool.get().await?;
     let select = format!("SELECT {ACCESS_COLUMNS} FROM rm.access_requests WHERE app_id = $1");
     let key = ("requested_at", "request_id");
@@ -614,12 +612,9 @@ pub struct NotificationView {
 pub async fn notifications(
     State(state): State<AppState>,
     Path(org): Path<Uuid>,
-    min: MinPosition,
-    session: Session,
+    _reader: WorkspaceReader,
     paging: Paging<i64>,
 ) -> Result<Json<Page<NotificationView>>, ApiError> {
-    min.wait(&state, &["orgs", "apps"]).await?;
-    authorize_workspace_read(&state, org, session.user_id).await?;
     let client = state.pool.get().await?;
     let rows = client
         .query(

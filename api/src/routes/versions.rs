@@ -23,8 +23,9 @@ use tokio_postgres::types::Json as PgJson;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::apps::{app_org_for, by_member, execute, load as load_app, require_workspace, By};
+use super::apps::{by_member, execute, load as load_app, require_workspace, By};
 use super::orgs::load as load_org;
+use crate::authorize::AppReader;
 use crate::command::{Committed, Plan, RequestMeta};
 use crate::error::{ApiError, Problem, ProblemField};
 use crate::extract::{ApiJson, MinPosition, Path, Session};
@@ -226,11 +227,8 @@ pub async fn publish(
 pub async fn get_version(
     State(state): State<AppState>,
     Path((app, version)): Path<(Uuid, Uuid)>,
-    min: MinPosition,
-    session: Session,
+    _reader: AppReader,
 ) -> Result<Json<VersionView>, ApiError> {
-    min.wait(&state, &["orgs", "apps"]).await?;
-    app_org_for(&state, app, session.user_id).await?;
     let client = state.pool.get().await?;
     let row = client
         .query_opt(
@@ -251,12 +249,9 @@ pub async fn get_version(
 pub async fn list_versions(
     State(state): State<AppState>,
     Path(app): Path<Uuid>,
-    min: MinPosition,
-    session: Session,
+    _reader: AppReader,
     paging: Paging<(DateTime<Utc>, Uuid)>,
 ) -> Result<Json<Page<VersionView>>, ApiError> {
-    min.wait(&state, &["orgs", "apps"]).await?;
-    app_org_for(&state, app, session.user_id).await?;
     let client = state.pool.get().await?;
     let select = "SELECT version_id, label, state, manifest, created_at FROM rm.app_versions \
          WHERE app_id = $1";

@@ -1,0 +1,84 @@
+//! Authorisation of reads as extractors: a handler that names one of these
+//! runs only for a caller who may read what its path names, after the read
+//! models have reached the caller's `Gatehouse-Min-Position`. (Outsiders
+//! never get this far: the tenancy layer answers them 404 first.)
+
+use axum::extract::{FromRequestParts, RawPathParams};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::extract::{MinPosition, Session};
+use crate::state::AppState;
+
+/// The read models an app or workspace read uses.
+const READ_MODELS: &[&str] = &["orgs", "apps"];
+
+/// A caller who may read the app in the path's `{app}`: a member of its
+/// organisation whose role has `apps.view`, on a plan with the Developers
+/// workspace.
+#[derive(Debug, Clone, Copy)]
+pub struct AppReader {
+    /// The caller.
+    pub session: Session,
+    /// The app.
+    pub app: Uuid,
+    /// Its organisation.
+    pub org: Uuid,
+}
+
+impl FromRequestParts<AppState> for AppReader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let min = MinPosition::from_request_parts(parts, state).await?;
+        let session = Session::from_request_parts(parts, state).await?;
+        let app = path_id(parts, state, "app").await?;
+        min.wait(state, READ_MODELS).await?;
+        let org = crate::routes::apps::app_org_for(state, app, session.user_id).await?;
+        Ok(AppReader { session, app, org })
+    }
+}
+
+/// A caller who may read the Developers workspace of the organisation in
+/// the path's `{org}`: a member whose role has `apps.view`, on a plan with
+/// the workspace (else 402).
+#[derive(Debug, Clone, Copy)]
+pub struct WorkspaceReader {
+    /// The caller.
+    pub session: Session,
+    /// The organisation.
+    pub org: Uuid,
+}
+
+impl FromRequestParts<AppState> for WorkspaceReader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let min = MinPosition::from_request_parts(parts, state).await?;
+        let session = Session::from_request_parts(parts, state).await?;
+        let org = path_id(parts, state, "org").await?;
+        min.wait(state, READ_MODELS).await?;
+        crate::routes::apps::authorize_workspace_read(state, org, session.user_id).await?;
+        Ok(WorkspaceReader { session, org })
+    }
+}
+
+/// The id in path parameter `name`.
+async fn path_id(parts: &mut Parts, state: &AppState, name: &str) -> Result<Uuid, ApiError> {
+    let invalid = |detail: String| ApiError::BadBody {
+        status: StatusCode::BAD_REQUEST,
+        code: "invalid-path",
+        detail,
+    };
+    let params = RawPathParams::from_request_parts(parts, state)
+        .await
+        .map_err(|e| invalid(e.body_text()))?;
+    let raw = params
+        .iter()
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+        .ok_or_else(|| ApiError::Internal(format!("a route without {{{name}}}").into()))?;
+    Uuid::try_parse(raw).map_err(|_| invalid(format!("{{{name}}} must be a UUID")))
+}

@@ -1,0 +1,222 @@
+//! Create, read, list, update and delete apps.
+
+#[allow(unused_imports)]
+use super::*;
+
+/// Create an app in an organisation (or one of its teams).
+#[utoipa::path(post, path = "/v1/orgs/{org}/apps", tag = "apps",
+    request_body = AppRequest,
+    responses((status = 201, body = AppView), (status = 402, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn create_app(
+    State(state): State<AppState>,
+    Path(org_id): Path<Uuid>,
+    meta: RequestMeta,
+    session: Session,
+    ApiJson(body): ApiJson<AppRequest>,
+) -> Result<Committed<AppView>, ApiError> {
+    let ids = meta.ids();
+    let app_id = ids.entity("app");
+    let team_id = body.team_id;
+    let details = body.details();
+    let metadata = meta.in_org(session.actor(), org_id);
+    let (state_ref, ids_ref, details, metadata) = (&state, &ids, &details, &metadata);
+    let executed = state
+        .commands
+        .execute::<App, _>(&app_stream(app_id), &ids, move |loaded| async move {
+            let (state, ids) = (state_ref, ids_ref);
+            if loaded.version > 0 {
+                // Only a retried request (same Idempotency-Key) gets here
+                // with the app already there; the executor answers it.
+                return Ok(Plan::new(Vec::new(), metadata.clone()));
+            }
+            let (org, _, _) = load_org(state, org_id).await?;
+            require_workspace(&org, session.user_id)?;
+            let events = apps::create(&org, session.user_id, app_id, team_id, details.clone())?;
+            let slug = details.slug.clone().unwrap_or_default();
+            let claim = slug_claim(state, org_id, &slug, app_id).await?;
+            let stream = app_slug_stream(org_id, &slug);
+            let claimed = [AppSlugEvent::Claimed(AppSlug { app_id })];
+            Ok(Plan {
+                events,
+                metadata: metadata.clone(),
+                also: vec![StreamAppend::new(
+                    stream.clone(),
+                    claim,
+                    ids.new_events(&stream, &claimed, metadata),
+                )],
+            })
+        })
+        .await?;
+    Ok(Committed {
+        status: StatusCode::CREATED,
+        position: executed.position,
+        body: Some(AppView::of(executed.state(), executed.version())),
+    })
+}
+
+/// Checks that the caller may read the Developers workspace of `org`.
+pub(crate) async fn authorize_workspace_read(
+    state: &AppState,
+    org: Uuid,
+    user: Uuid,
+) -> Result<(), ApiError> {
+    authorize_read(state, org, user, Permission::ViewApps).await?;
+    let client = state.pool.get().await?;
+    let unlocked: bool = client
+        .query_one(
+            "SELECT subscription_state IS DISTINCT FROM 'canceled' AND $2 = ANY(modules) \
+             FROM rm.orgs WHERE org_id = $1",
+            &[&org, &PLATFORM_API],
+        )
+        .await?
+        .get(0);
+    if !unlocked {
+        return Err(ApiError::UpgradeRequired {
+            module: PLATFORM_API,
+        });
+    }
+    Ok(())
+}
+
+/// The app's organisation from the read model, checked for the caller.
+pub(crate) async fn app_org_for(state: &AppState, app: Uuid, user: Uuid) -> Result<Uuid, ApiError> {
+    let client = state.pool.get().await?;
+    let org: Uuid = client
+        .query_opt(
+            "SELECT org_id FROM rm.apps WHERE app_id = $1 AND deleted_at IS NULL",
+            &[&app],
+        )
+        .await?
+        .ok_or(ApiError::NotFound)?
+        .get(0);
+    authorize_workspace_read(state, org, user).await?;
+    Ok(org)
+}
+
+/// An app (the General page).
+#[utoipa::path(get, path = "/v1/apps/{app}", tag = "apps",
+    responses((status = 200, body = AppView), (status = 402, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn get_app(
+    State(state): State<AppState>,
+    Path(app): Path<Uuid>,
+    _reader: AppReader,
+) -> Result<Json<AppView>, ApiError> {
+    let client = state.pool.get().await?;
+    let row = client
+        .query_one(
+            &format!("SELECT {APP_COLUMNS} FROM rm.apps WHERE app_id = $1"),
+            &[&app],
+        )
+        .await?;
+    Ok(Json(AppView::from_row(&row)))
+}
+
+/// The organisation's apps, oldest first (deleted ones excluded).
+#[utoipa::path(get, path = "/v1/orgs/{org}/apps", tag = "apps",
+    params(("org" = Uuid, Path, description = "Organization id"), PageQuery),
+    responses((status = 200, body = Page<AppView>), (status = 402, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn list_apps(
+    State(state): State<AppState>,
+    Path(org): Path<Uuid>,
+    _reader: WorkspaceReader,
+    paging: Paging<(DateTime<Utc>, Uuid)>,
+) -> Result<Json<Page<AppView>>, ApiError> {
+    let client = state.pool.get().await?;
+    let select =
+        format!("SELECT {APP_COLUMNS} FROM rm.apps WHERE org_id = $1 AND deleted_at IS NULL");
+    let key = ("created_at", "app_id");
+    let page = page::fetch(&client, &paging, &select, key, &[&org], AppView::from_row).await?;
+    Ok(Json(page))
+}
+
+/// The If-Match version, if sent.
+fn if_match(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
+    let Some(v) = headers.get(axum::http::header::IF_MATCH) else {
+        return Ok(None);
+    };
+    v.to_str()
+        .ok()
+        .map(|s| s.trim().trim_start_matches("W/").trim_matches('"'))
+        .and_then(|s| s.parse().ok())
+        .map(Some)
+        .ok_or_else(|| ApiError::BadBody {
+            status: StatusCode::BAD_REQUEST,
+            code: "invalid-if-match",
+            detail: "If-Match must be the app's version, as GET returns it".into(),
+        })
+}
+
+/// Update an app's details; only the fields sent change. Send
+/// `If-Match: <version>` to be refused (409) if the app changed since read.
+#[utoipa::path(patch, path = "/v1/apps/{app}", tag = "apps",
+    request_body = AppRequest,
+    responses((status = 200, body = AppView), (status = 402, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn update_app(
+    State(state): State<AppState>,
+    Path(app_id): Path<Uuid>,
+    headers: HeaderMap,
+    meta: RequestMeta,
+    session: Session,
+    ApiJson(body): ApiJson<AppRequest>,
+) -> Result<Committed<AppView>, ApiError> {
+    if body.team_id.is_some() {
+        return Err(domain::Invalid(vec![domain::FieldError {
+            pointer: "/team_id".into(),
+            detail: "an app's owner does not change".into(),
+        }])
+        .into());
+    }
+    let expected = if_match(&headers)?;
+    let details = body.details();
+    let (app, version, position) = execute(
+        &state,
+        app_id,
+        By::Member(session.user_id),
+        expected,
+        &meta,
+        session.actor(),
+        |org, app| apps::update(org, app, session.user_id, details.clone()),
+    )
+    .await?;
+    Ok(Committed {
+        status: StatusCode::OK,
+        position,
+        body: Some(AppView::of(&app, version)),
+    })
+}
+
+/// `DELETE /v1/apps/{app}` body (optional).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteRequest {
+    /// Why.
+    pub reason: Option<String>,
+}
+
+/// Delete an app: every credential of it stops at once; history and
+/// analytics stay.
+#[utoipa::path(delete, path = "/v1/apps/{app}", tag = "apps",
+    responses((status = 204), (status = 402, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn delete_app(
+    State(state): State<AppState>,
+    Path(app_id): Path<Uuid>,
+    meta: RequestMeta,
+    session: Session,
+) -> Result<Committed<()>, ApiError> {
+    let (_, _, position) = by_member(&state, app_id, &meta, &session, |org, app| {
+        apps::delete(org, app, session.user_id, None)
+    })
+    .await?;
+    Ok(Committed {
+        status: StatusCode::NO_CONTENT,
+        position,
+        body: None,
+    })
+}

@@ -3,51 +3,16 @@
 //! in the log, the chain verifies, and the projections resume from their
 //! checkpoints without applying any event twice.
 
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use gatehouse_tests::server::TEST_KEK;
+use gatehouse_tests::process::ServerProcess;
 use gatehouse_tests::{fresh_db, TestDb};
 use serde_json::{json, Value};
 
-struct ServerProcess {
-    child: Child,
-    base: String,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-#[allow(clippy::zombie_processes)] // the caller waits for it after killing it
 async fn spawn_server(db: &TestDb, dir: &std::path::Path) -> ServerProcess {
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_gatehouse-it-server"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .env("DATABASE_URL", &db.conninfo)
-        .env("GATEHOUSE_KEK", TEST_KEK)
-        .env("GATEHOUSE_DATA_DIR", dir)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::new();
-    for _ in 0..400 {
-        if let Ok(r) = http.get(format!("{base}/healthz")).send().await {
-            if r.status().is_success() {
-                return ServerProcess { child, base };
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("the server process did not start");
+    let bin = env!("CARGO_BIN_EXE_gatehouse-it-server");
+    ServerProcess::spawn(bin, &db.conninfo, dir, "warn").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

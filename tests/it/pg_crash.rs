@@ -15,66 +15,20 @@
 //! (`synchronous_commit = on`) and that crash recovery restores it.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use event_store::launcher::{self, LaunchOptions, LocalPostgres};
-use gatehouse_tests::server::TEST_KEK;
+use gatehouse_tests::process::ServerProcess;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::{json, Value};
 use tokio_postgres::NoTls;
 
-/// A server child process, killed when dropped.
-struct ServerProcess {
-    child: Child,
-    base: String,
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-#[allow(clippy::zombie_processes)] // ServerProcess waits for it when dropped
 async fn spawn_server(conninfo: &str, dir: &Path) -> ServerProcess {
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_gatehouse-it-server"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .env("DATABASE_URL", conninfo)
-        .env("GATEHOUSE_KEK", TEST_KEK)
-        .env("GATEHOUSE_DATA_DIR", dir)
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let server = ServerProcess {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-    };
-    let http = reqwest::Client::new();
-    for _ in 0..400 {
-        if let Ok(r) = http.get(format!("{}/healthz", server.base)).send().await {
-            if r.status().is_success() {
-                return server;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("the server process did not start");
+    let bin = env!("CARGO_BIN_EXE_gatehouse-it-server");
+    ServerProcess::spawn(bin, conninfo, dir, "error").await
 }
 
 async fn connect(

@@ -14,7 +14,7 @@ async fn install_tokens_session_tokens_and_passwords_never_appear_in_a_trace_log
     let dir = tempfile::tempdir().unwrap();
     let mut server = ServerProcess::spawn(
         env!("CARGO_BIN_EXE_gatehouse-it-server"),
-        &db,
+        &db.conninfo,
         dir.path(),
         "trace",
     )

@@ -7,7 +7,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use crate::server::{TestServer, TEST_KEK};
-use crate::TestDb;
 
 /// A running server process; killed when dropped.
 pub struct ServerProcess {
@@ -29,15 +28,16 @@ fn free_port() -> u16 {
 
 impl ServerProcess {
     #[allow(clippy::zombie_processes)] // Drop kills and waits for it
-    /// Starts `gatehouse serve` over `db` with `RUST_LOG=<log_filter>`,
-    /// its output to `<dir>/server.log`; waits until it is healthy.
-    pub async fn spawn(bin: &str, db: &TestDb, dir: &Path, log_filter: &str) -> Self {
+    /// Starts `bin serve` over the database at `conninfo` with
+    /// `RUST_LOG=<log_filter>`, its output to `<dir>/server.log`; waits until
+    /// it is healthy.
+    pub async fn spawn(bin: &str, conninfo: &str, dir: &Path, log_filter: &str) -> Self {
         let port = free_port();
         let log = dir.join("server.log");
         let out = std::fs::File::create(&log).unwrap();
         let child = Command::new(bin)
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .env("DATABASE_URL", &db.conninfo)
+            .env("DATABASE_URL", conninfo)
             .env("GATEHOUSE_KEK", TEST_KEK)
             .env("GATEHOUSE_DATA_DIR", dir)
             .env("RUST_LOG", log_filter)

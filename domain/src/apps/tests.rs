@@ -1,8 +1,7 @@
 //! The app aggregate's rules, decided on state built from events.
 
 use super::*;
-use crate::orgs::{Sandbox, Team};
-use crate::roles::Role;
+use event_schemas::org::OrgEvent;
 use serde_json::json;
 
 const ORG: Uuid = Uuid::from_u128(1);
@@ -17,31 +16,78 @@ const V1: Uuid = Uuid::from_u128(40);
 const REQ: Uuid = Uuid::from_u128(60);
 const PRODUCT: Uuid = Uuid::from_u128(70);
 
-fn org(id: Uuid, owner: Uuid) -> Org {
-    let mut o = Org {
-        id,
-        exists: true,
-        terms_version: Some(crate::orgs::INITIAL_TERMS.into()),
-        sandbox: Sandbox::Granted(Uuid::from_u128(99)),
-        ..Org::default()
+/// An organisation of `owner`'s, built from its events: terms accepted
+/// (unless `terms` is false), sandbox granted, the members and teams given.
+fn org_from(id: Uuid, owner: Uuid, terms: bool, extra: Vec<OrgEvent>) -> Org {
+    use event_schemas::org::{
+        MemberAdded, OrgCreated, SandboxGranted, SandboxRequested, TermsAccepted,
     };
-    o.members.insert(owner, Role::Owner);
-    o
+    let mut events = vec![
+        OrgEvent::Created(OrgCreated {
+            org_id: id,
+            slug: format!("org-{}", id.as_u128()),
+            name: "Org".into(),
+            owner,
+        }),
+        OrgEvent::MemberAdded(MemberAdded {
+            user_id: owner,
+            role: "owner".into(),
+            invitation_id: None,
+        }),
+    ];
+    if terms {
+        events.push(OrgEvent::TermsAccepted(TermsAccepted {
+            version: crate::orgs::INITIAL_TERMS.into(),
+            user_id: owner,
+        }));
+    }
+    events.push(OrgEvent::SandboxRequested(SandboxRequested {
+        user_id: owner,
+    }));
+    events.push(OrgEvent::SandboxGranted(SandboxGranted {
+        sandbox_tenant_id: Uuid::from_u128(99),
+        granted_by: None,
+    }));
+    events.extend(extra);
+    crate::testing::given(events)
+}
+
+fn acme_events() -> Vec<OrgEvent> {
+    use event_schemas::org::{MemberAdded, TeamCreated, TeamMemberAdded};
+    let member = |user_id, role: &str| {
+        OrgEvent::MemberAdded(MemberAdded {
+            user_id,
+            role: role.into(),
+            invitation_id: None,
+        })
+    };
+    let in_team = |user_id, team_role: &str| {
+        OrgEvent::TeamMemberAdded(TeamMemberAdded {
+            team_id: TEAM,
+            user_id,
+            team_role: team_role.into(),
+        })
+    };
+    vec![
+        member(DEV, "developer"),
+        member(AUDITOR, "compliance"),
+        member(TEAM_ADMIN, "developer"),
+        OrgEvent::TeamCreated(TeamCreated {
+            team_id: TEAM,
+            name: "Mobile".into(),
+        }),
+        in_team(TEAM_ADMIN, "admin"),
+        in_team(DEV, "member"),
+    ]
 }
 
 fn acme() -> Org {
-    let mut o = org(ORG, OWNER);
-    o.members.insert(DEV, Role::Developer);
-    o.members.insert(AUDITOR, Role::Compliance);
-    o.members.insert(TEAM_ADMIN, Role::Developer);
-    let mut team = Team {
-        name: "Mobile".into(),
-        ..Team::default()
-    };
-    team.members.insert(TEAM_ADMIN, "admin".into());
-    team.members.insert(DEV, "member".into());
-    o.teams.insert(TEAM, team);
-    o
+    org_from(ORG, OWNER, true, acme_events())
+}
+
+/// Acme before anyone accepted the developer terms.
+fn acme_without_terms() -> Org {
+    org_from(ORG, OWNER, false, acme_events())
 }
 
 fn details(slug: &str) -> Details {
@@ -118,8 +164,7 @@ fn an_app_is_created_by_managers_or_the_admin_of_its_team() {
 
 #[test]
 fn creating_an_app_needs_the_developer_terms() {
-    let mut o = acme();
-    o.terms_version = None;
+    let o = acme_without_terms();
     assert_eq!(
         create(&o, OWNER, APP, None, details("x-app")),
         Err(AppError::Org(OrgError::TermsNotAccepted))
@@ -323,8 +368,7 @@ fn only_a_valid_draft_is_published_and_published_versions_never_change() {
         Err(AppError::VersionLabelTaken)
     );
     then!(app, update_manifest(&o, &app, OWNER, V1, good_manifest()));
-    let mut no_terms = acme();
-    no_terms.terms_version = None;
+    let no_terms = acme_without_terms();
     assert_eq!(
         publish(&no_terms, &app, OWNER, V1),
         Err(AppError::Org(OrgError::TermsNotAccepted))

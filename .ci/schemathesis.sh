@@ -35,6 +35,8 @@ die() { log "$*"; exit 1; }
 
 [ -x "$BIN" ] || die "no server binary at $BIN (run cargo test --workspace --locked first)"
 [ -x "$ST" ] || die "no schemathesis at $ST (.ci/run installs it)"
+# Absolute: the runs below start it from another directory.
+ST=$(cd "$(dirname "$ST")" && pwd)/$(basename "$ST")
 command -v curl >/dev/null || die "curl is needed"
 command -v jq >/dev/null || die "jq is needed"
 

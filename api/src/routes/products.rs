@@ -16,7 +16,7 @@ use tokio_postgres::types::Json as PgJson;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::apps::{by_member, execute, By};
+use super::apps::{by_member, execute, AppCommand, By};
 use crate::authorize::{AppReader, WorkspaceReader};
 use crate::command::{Committed, Plan, RequestMeta};
 use crate::error::{ApiError, Problem};
@@ -415,11 +415,13 @@ async fn decide(
     let (product, _) = load_product(state, product_id).await?;
     let (app, _, position) = execute(
         state,
-        app_id,
-        By::Staff,
-        None,
+        AppCommand {
+            app: app_id,
+            by: By::Staff,
+            if_match: None,
+            actor: staff.actor(),
+        },
         meta,
-        staff.actor(),
         |_, app| apps::decide_access(app, request_id, approve, reason, &product),
     )
     .await?;

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::apps::{execute, AppView, By, APP_COLUMNS};
+use super::apps::{execute, AppCommand, AppView, By, APP_COLUMNS};
 use crate::command::{Committed, RequestMeta};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, MinPosition, Path, Staff};
@@ -63,11 +63,13 @@ async fn staff_command(
 ) -> Result<Committed<AppView>, ApiError> {
     let (app, version, position) = execute(
         state,
-        app_id,
-        By::Staff,
-        None,
+        AppCommand {
+            app: app_id,
+            by: By::Staff,
+            if_match: None,
+            actor: staff.actor(),
+        },
         meta,
-        staff.actor(),
         |_, app| decide(app),
     )
     .await?;
@@ -262,11 +264,13 @@ pub async fn suspend_matching(
         }
         let outcome = execute(
             &state,
-            *app_id,
-            By::Staff,
-            None,
+            AppCommand {
+                app: *app_id,
+                by: By::Staff,
+                if_match: None,
+                actor: staff.actor(),
+            },
             &meta,
-            staff.actor(),
             |_, a| apps::suspend(a, &body.reason),
         )
         .await;

@@ -23,7 +23,7 @@ use tokio_postgres::types::Json as PgJson;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::apps::{by_member, execute, load as load_app, require_workspace, By};
+use super::apps::{by_member, execute, load as load_app, require_workspace, AppCommand, By};
 use super::orgs::load as load_org;
 use crate::authorize::AppReader;
 use crate::command::{Committed, Plan, RequestMeta};
@@ -533,11 +533,13 @@ async fn install_through_app_stream(
     let (workspace, _, _) = load_org(state, workspace_id).await?;
     let (app, _, position) = execute(
         state,
-        app_id,
-        By::Anyone,
-        None,
+        AppCommand {
+            app: app_id,
+            by: By::Anyone,
+            if_match: None,
+            actor: session.actor(),
+        },
         meta,
-        session.actor(),
         |_, app| apps::install_legacy(&workspace, app, cmd),
     )
     .await?;
@@ -592,11 +594,13 @@ pub async fn uninstall(
         // Only an install an earlier release kept in the app's stream.
         let (_, _, position) = execute(
             &state,
-            app_id,
-            By::Anyone,
-            None,
+            AppCommand {
+                app: app_id,
+                by: By::Anyone,
+                if_match: None,
+                actor: session.actor(),
+            },
             &meta,
-            session.actor(),
             |_, app| match apps::uninstall(&workspace, app, &Installation::default(), user)? {
                 apps::Uninstall::Legacy(events) => Ok(events),
                 apps::Uninstall::Installation(_) => Ok(Vec::new()),

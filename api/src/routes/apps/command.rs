@@ -55,21 +55,36 @@ pub(crate) enum By {
     Anyone,
 }
 
+/// An app command's target and caller.
+pub(crate) struct AppCommand {
+    /// The app.
+    pub app: Uuid,
+    /// Who acts, for the workspace check.
+    pub by: By,
+    /// `If-Match`: the version the caller read; a moved-on app is a 409
+    /// instead of a re-decision.
+    pub if_match: Option<u64>,
+    /// Who the events name.
+    pub actor: Actor,
+}
+
 /// Runs an app command through the executor: checks the caller against
 /// the owning organisation, decides on fresh state and appends; with
-/// `expected` (`If-Match`), a moved-on app is a 409 instead of a re-decision.
-/// Slug changes and deletion move the app's slug reservation in the same
+/// `if_match`, a moved-on app is a 409 instead of a re-decision. Slug
+/// changes and deletion move the app's slug reservation in the same
 /// commit. Returns the app after the command, its version and the position.
-#[allow(clippy::too_many_arguments)]
 pub(crate) async fn execute(
     state: &AppState,
-    app_id: Uuid,
-    by: By,
-    expected: Option<u64>,
+    cmd: AppCommand,
     meta: &RequestMeta,
-    actor: Actor,
     decide: impl Fn(&Org, &App) -> Result<Vec<AppEvent>, AppError>,
 ) -> Result<(SharedApp, u64, u64), ApiError> {
+    let AppCommand {
+        app: app_id,
+        by,
+        if_match: expected,
+        actor,
+    } = cmd;
     let ids = meta.ids();
     let stream = app_stream(app_id);
     let (ids_ref, decide, actor) = (&ids, &decide, &actor);
@@ -120,8 +135,13 @@ pub(crate) async fn by_member(
     session: &Session,
     decide: impl Fn(&Org, &App) -> Result<Vec<AppEvent>, AppError>,
 ) -> Result<(SharedApp, u64, u64), ApiError> {
-    let by = By::Member(session.user_id);
-    execute(state, app_id, by, None, meta, session.actor(), decide).await
+    let cmd = AppCommand {
+        app: app_id,
+        by: By::Member(session.user_id),
+        if_match: None,
+        actor: session.actor(),
+    };
+    execute(state, cmd, meta, decide).await
 }
 
 /// The expected version to claim `slug` in `org` for `app`, or

@@ -176,11 +176,13 @@ pub async fn update_app(
     let details = body.details();
     let (app, version, position) = execute(
         &state,
-        app_id,
-        By::Member(session.user_id),
-        expected,
+        AppCommand {
+            app: app_id,
+            by: By::Member(session.user_id),
+            if_match: expected,
+            actor: session.actor(),
+        },
         &meta,
-        session.actor(),
         |org, app| apps::update(org, app, session.user_id, details.clone()),
     )
     .await?;

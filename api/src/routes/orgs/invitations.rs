@@ -1,0 +1,226 @@
+//! Invitations: invite, list the pending ones, revoke, accept.
+
+#[allow(unused_imports)]
+use super::*;
+
+/// `POST /v1/orgs/{org}/invitations` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InviteRequest {
+    /// The invitee's email.
+    pub email: String,
+    /// Their role on acceptance.
+    pub role: String,
+}
+
+/// An invitation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InvitationView {
+    /// Id; the invitee accepts with `POST /v1/invitations/{id}/accept`.
+    pub id: Uuid,
+    /// Role on acceptance.
+    pub role: String,
+    /// Expiry.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Invite someone by email; single-use, expires after the deployment's
+/// invitation lifetime (7 days by default).
+#[utoipa::path(post, path = "/v1/orgs/{org}/invitations", tag = "organizations",
+    request_body = InviteRequest,
+    responses((status = 201, body = InvitationView), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn invite(
+    State(state): State<AppState>,
+    Path(org): Path<Uuid>,
+    meta: RequestMeta,
+    session: Session,
+    ApiJson(body): ApiJson<InviteRequest>,
+) -> Result<Committed<InvitationView>, ApiError> {
+    let email = domain::validate::email(&body.email).ok_or_else(|| {
+        ApiError::Invalid(domain::Invalid(vec![domain::FieldError {
+            pointer: "/email".into(),
+            detail: "must be an email address such as ada@example.com".into(),
+        }]))
+    })?;
+    let role = parse_role(&body.role)?;
+    let invitation_id = meta.ids().entity("invitation");
+    let email_index = state.vault.email_index(&email);
+    // Authorise before creating the invitation's key.
+    let (current, _, _) = load(&state, org).await?;
+    current.authorize(session.user_id, Permission::ManageMembers)?;
+    let client = state.pool.get().await?;
+    let key = state
+        .vault
+        .ensure_subject_key(&client, invitation_id)
+        .await
+        .map_err(ApiError::internal)?;
+    drop(client);
+    let sealed = key.seal(&email);
+    let now = crate::command::now();
+    let cmd = orgs::Invite {
+        invitation_id,
+        email_index,
+        email: sealed,
+        role,
+        now,
+        ttl: state.invitation_ttl,
+    };
+    let (after, position) = execute(&state, org, &meta, meta.in_org(session.actor(), org), |o| {
+        orgs::invite(o, session.user_id, &cmd)
+    })
+    .await?;
+    let recorded = after
+        .invitations
+        .get(&invitation_id)
+        .ok_or_else(|| ApiError::Internal("an invitation just made is not in its org".into()))?;
+    Ok(Committed {
+        status: StatusCode::CREATED,
+        position,
+        body: Some(InvitationView {
+            id: invitation_id,
+            role: recorded.role.as_str().to_owned(),
+            expires_at: recorded.expires_at,
+        }),
+    })
+}
+
+/// A pending invitation, as the Members page lists it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PendingInvitationView {
+    /// Id.
+    pub id: Uuid,
+    /// The invitee's email; `[erased]` once shredded.
+    pub email: String,
+    /// Role on acceptance.
+    pub role: String,
+    /// Who invited them (absent when staff or the system did).
+    pub invited_by: Option<Uuid>,
+    /// When it was sent (the time the log recorded it).
+    pub created_at: DateTime<Utc>,
+    /// When it stops working.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Pending invitations that have not expired, oldest first (owners and
+/// managers: `members.manage`).
+#[utoipa::path(get, path = "/v1/orgs/{org}/invitations", tag = "organizations",
+    params(("org" = Uuid, Path, description = "Organization id"), PageQuery),
+    responses((status = 200, body = Page<PendingInvitationView>), (status = 403, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn list_invitations(
+    State(state): State<AppState>,
+    Path(org): Path<Uuid>,
+    min: MinPosition,
+    session: Session,
+    paging: Paging<(DateTime<Utc>, Uuid)>,
+) -> Result<Json<Page<PendingInvitationView>>, ApiError> {
+    min.wait(&state, &["orgs"]).await?;
+    authorize_read(&state, org, session.user_id, Permission::ManageMembers).await?;
+    let client = state.pool.get().await?;
+    let select = "SELECT invitation_id, email_sealed, role, invited_by, created_at, expires_at \
+         FROM rm.invitations WHERE org_id = $1 AND status = 'pending' AND expires_at > now()";
+    let page = page::fetch(
+        &client,
+        &paging,
+        select,
+        ("created_at", "invitation_id"),
+        &[&org],
+        |r| {
+            let sealed: String = r.get(1);
+            PendingInvitationView {
+                id: r.get(0),
+                email: sealed,
+                role: r.get(2),
+                invited_by: r.get(3),
+                created_at: r.get(4),
+                expires_at: r.get(5),
+            }
+        },
+    )
+    .await?;
+    let ids: Vec<Uuid> = page.items.iter().map(|i| i.id).collect();
+    let keys = state
+        .vault
+        .subject_keys(&client, &ids)
+        .await
+        .map_err(ApiError::internal)?;
+    let items = page
+        .items
+        .into_iter()
+        .map(|mut i| {
+            i.email = keys
+                .get(&i.id)
+                .and_then(|k| k.open(&i.email).ok())
+                .unwrap_or_else(|| ERASED.into());
+            i
+        })
+        .collect();
+    Ok(Json(Page {
+        items,
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// Revoke a pending invitation.
+#[utoipa::path(post, path = "/v1/orgs/{org}/invitations/{invitation}/revoke", tag = "organizations",
+    responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn revoke_invitation(
+    State(state): State<AppState>,
+    Path((org, invitation)): Path<(Uuid, Uuid)>,
+    meta: RequestMeta,
+    session: Session,
+) -> Result<Committed<()>, ApiError> {
+    let (_, position) = execute(&state, org, &meta, meta.in_org(session.actor(), org), |o| {
+        orgs::revoke_invitation(o, session.user_id, invitation)
+    })
+    .await?;
+    Ok(Committed {
+        status: StatusCode::NO_CONTENT,
+        position,
+        body: None,
+    })
+}
+
+/// Accept an invitation addressed to the caller's email.
+#[utoipa::path(post, path = "/v1/invitations/{invitation}/accept", tag = "organizations",
+    responses((status = 200, body = MemberView), (status = 404, body = Problem), (status = 409, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn accept_invitation(
+    State(state): State<AppState>,
+    Path(invitation): Path<Uuid>,
+    min: MinPosition,
+    meta: RequestMeta,
+    session: Session,
+) -> Result<Committed<MemberView>, ApiError> {
+    min.wait(&state, &["orgs"]).await?;
+    let client = state.pool.get().await?;
+    let org: Uuid = client
+        .query_opt(
+            "SELECT org_id FROM rm.invitations WHERE invitation_id = $1",
+            &[&invitation],
+        )
+        .await?
+        .ok_or(ApiError::NotFound)?
+        .get(0);
+    let email_index: String = client
+        .query_opt(
+            "SELECT email_index FROM rm.users WHERE user_id = $1",
+            &[&session.user_id],
+        )
+        .await?
+        .ok_or(ApiError::NotFound)?
+        .get(0);
+    drop(client);
+    let now = crate::command::now();
+    let (_, position) = execute(&state, org, &meta, meta.in_org(session.actor(), org), |o| {
+        orgs::accept_invitation(o, session.user_id, &email_index, invitation, now)
+    })
+    .await?;
+    Ok(Committed {
+        status: StatusCode::OK,
+        position,
+        body: Some(member_after(&state, org, session.user_id, session.user_id, position).await?),
+    })
+}

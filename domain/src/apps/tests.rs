@@ -100,13 +100,12 @@ fn details(slug: &str) -> Details {
     }
 }
 
-/// Decides with the app as it is, then applies what was decided.
+/// Decides with the app as it is, asserts the exact events decided, then
+/// applies them, as the log would.
 macro_rules! then {
-    ($app:ident, $decision:expr $(,)?) => {{
-        let events: Vec<AppEvent> = $decision.expect("accepted");
-        for e in &events {
-            $app.apply(e).expect("applies");
-        }
+    ($app:ident, $decision:expr, $expected:expr $(,)?) => {{
+        let events = crate::testing::when($decision).then($expected);
+        crate::testing::and_then(&mut $app, &events);
     }};
 }
 
@@ -259,6 +258,10 @@ fn members_view_managers_change_and_nothing_changes_without_a_difference() {
                 ..Details::default()
             }
         ),
+        [AppEvent::Updated(AppUpdated {
+            attributes: attributes.clone(),
+            ..AppUpdated::default()
+        })],
     );
     assert_eq!(app.attributes["tier"], "gold");
     attributes.insert("tier".to_owned(), None);
@@ -269,10 +272,14 @@ fn members_view_managers_change_and_nothing_changes_without_a_difference() {
             &app,
             OWNER,
             Details {
-                attributes,
+                attributes: attributes.clone(),
                 ..Details::default()
             }
-        )
+        ),
+        [AppEvent::Updated(AppUpdated {
+            attributes,
+            ..AppUpdated::default()
+        })],
     );
     assert!(app.attributes.is_empty(), "null removes an attribute");
 }
@@ -283,14 +290,25 @@ fn team_admins_and_app_admins_manage_team_members_view() {
     let mut app = an_app(Some(TEAM));
     assert_eq!(app.access_of(&o, TEAM_ADMIN), Ok(AppAccess::Manage));
     assert_eq!(app.access_of(&o, DEV), Ok(AppAccess::View));
-    then!(app, set_member(&o, &app, OWNER, DEV, AppRole::Admin));
+    then!(
+        app,
+        set_member(&o, &app, OWNER, DEV, AppRole::Admin),
+        [AppEvent::MemberSet(AppMemberSet {
+            user_id: DEV,
+            role: "admin".into(),
+        })],
+    );
     assert_eq!(app.access_of(&o, DEV), Ok(AppAccess::Manage));
     assert_eq!(
         set_member(&o, &app, OWNER, STRANGER, AppRole::Admin),
         Err(AppError::Org(OrgError::NoSuchMember)),
         "app members come from the organisation"
     );
-    then!(app, remove_member(&o, &app, OWNER, DEV));
+    then!(
+        app,
+        remove_member(&o, &app, OWNER, DEV),
+        [AppEvent::MemberRemoved(AppMemberRemoved { user_id: DEV })],
+    );
     assert_eq!(app.access_of(&o, DEV), Ok(AppAccess::View));
 }
 
@@ -298,7 +316,13 @@ fn team_admins_and_app_admins_manage_team_members_view() {
 fn a_deleted_app_is_gone_and_a_suspended_one_frozen_until_reinstated() {
     let o = acme();
     let mut app = an_app(None);
-    then!(app, suspend(&app, "abuse report"));
+    then!(
+        app,
+        suspend(&app, "abuse report"),
+        [AppEvent::Suspended(AppStatusChanged {
+            reason: "abuse report".into(),
+        })],
+    );
     assert_eq!(app.status(), Status::Suspended);
     assert_eq!(suspend(&app, "again"), Err(AppError::Suspended));
     assert_eq!(
@@ -306,10 +330,20 @@ fn a_deleted_app_is_gone_and_a_suspended_one_frozen_until_reinstated() {
         Err(AppError::Suspended)
     );
     assert!(matches!(reinstate(&app, " "), Err(AppError::Invalid(_))));
-    then!(app, reinstate(&app, "resolved"));
+    then!(
+        app,
+        reinstate(&app, "resolved"),
+        [AppEvent::Reinstated(AppStatusChanged {
+            reason: "resolved".into(),
+        })],
+    );
     assert_eq!(app.status(), Status::Active);
     assert_eq!(reinstate(&app, "again"), Err(AppError::NotSuspended));
-    then!(app, delete(&o, &app, OWNER, None));
+    then!(
+        app,
+        delete(&o, &app, OWNER, None),
+        [AppEvent::Deleted(AppDeleted { reason: None })],
+    );
     assert_eq!(app.status(), Status::Deleted);
     assert_eq!(app.access_of(&o, OWNER), Err(AppError::NotFound));
     assert_eq!(suspend(&app, "late"), Err(AppError::Deleted));
@@ -321,7 +355,11 @@ fn broader_distribution_waits_for_staff_and_private_is_immediate() {
     let mut app = an_app(None);
     then!(
         app,
-        set_visibility(&o, &app, OWNER, REQ, Visibility::Public)
+        set_visibility(&o, &app, OWNER, REQ, Visibility::Public),
+        [AppEvent::DistributionRequested(DistributionRequested {
+            request_id: REQ,
+            visibility: "public".into(),
+        })],
     );
     assert_eq!(
         app.visibility,
@@ -339,7 +377,20 @@ fn broader_distribution_waits_for_staff_and_private_is_immediate() {
         ),
         "a rejection needs a reason"
     );
-    then!(app, decide_distribution(&app, REQ, true, None));
+    then!(
+        app,
+        decide_distribution(&app, REQ, true, None),
+        [
+            AppEvent::DistributionDecided(DistributionDecided {
+                request_id: REQ,
+                approved: true,
+                reason: None,
+            }),
+            AppEvent::VisibilityChanged(VisibilityChanged {
+                visibility: "public".into(),
+            }),
+        ],
+    );
     assert_eq!(app.visibility, Visibility::Public);
     assert_eq!(
         decide_distribution(&app, REQ, true, None),
@@ -348,7 +399,10 @@ fn broader_distribution_waits_for_staff_and_private_is_immediate() {
     );
     then!(
         app,
-        set_visibility(&o, &app, OWNER, REQ, Visibility::Private)
+        set_visibility(&o, &app, OWNER, REQ, Visibility::Private),
+        [AppEvent::VisibilityChanged(VisibilityChanged {
+            visibility: "private".into(),
+        })],
     );
     assert_eq!(app.visibility, Visibility::Private);
 }
@@ -359,7 +413,12 @@ fn only_a_valid_draft_is_published_and_published_versions_never_change() {
     let mut app = an_app(None);
     then!(
         app,
-        create_version(&o, &app, OWNER, V1, "1.0.0", json!({"scopes": ["Bad"]}))
+        create_version(&o, &app, OWNER, V1, "1.0.0", json!({"scopes": ["Bad"]})),
+        [AppEvent::VersionCreated(VersionCreated {
+            version_id: V1,
+            label: "1.0.0".into(),
+            manifest: json!({"scopes": ["Bad"]}),
+        })],
     );
     let got = pointers(publish(&o, &app, OWNER, V1).unwrap_err());
     assert!(got.contains(&"/manifest/scopes/0".to_owned()), "{got:?}");
@@ -367,14 +426,27 @@ fn only_a_valid_draft_is_published_and_published_versions_never_change() {
         create_version(&o, &app, OWNER, Uuid::from_u128(41), "1.0.0", json!({})),
         Err(AppError::VersionLabelTaken)
     );
-    then!(app, update_manifest(&o, &app, OWNER, V1, good_manifest()));
+    then!(
+        app,
+        update_manifest(&o, &app, OWNER, V1, good_manifest()),
+        [AppEvent::ManifestUpdated(ManifestUpdated {
+            version_id: V1,
+            manifest: good_manifest(),
+        })],
+    );
     let no_terms = acme_without_terms();
     assert_eq!(
         publish(&no_terms, &app, OWNER, V1),
         Err(AppError::Org(OrgError::TermsNotAccepted))
     );
     assert_eq!(publish(&o, &app, DEV, V1), Err(AppError::ViewOnly));
-    then!(app, publish(&o, &app, OWNER, V1));
+    then!(
+        app,
+        publish(&o, &app, OWNER, V1),
+        [AppEvent::VersionPublished(VersionPublished {
+            version_id: V1
+        })],
+    );
     assert_eq!(
         update_manifest(&o, &app, OWNER, V1, json!({"name": "x", "scopes": []})),
         Err(AppError::VersionPublished)
@@ -394,7 +466,22 @@ fn product_access_follows_the_approval_mode() {
     let o = acme();
     let mut app = an_app(None);
     let auto = product(ApprovalMode::Auto);
-    then!(app, request_access(&o, &app, OWNER, REQ, &auto, Mode::Test));
+    then!(
+        app,
+        request_access(&o, &app, OWNER, REQ, &auto, Mode::Test),
+        [
+            AppEvent::AccessRequested(AccessRequested {
+                request_id: REQ,
+                product_id: PRODUCT,
+                mode: "test".into(),
+            }),
+            AppEvent::AccessApproved(AccessApproved {
+                request_id: REQ,
+                scopes: vec!["payroll.read".into()],
+                automatic: true,
+            }),
+        ],
+    );
     assert_eq!(
         app.approved_scopes(Mode::Test).len(),
         1,
@@ -412,7 +499,12 @@ fn product_access_follows_the_approval_mode() {
     });
     then!(
         app,
-        request_access(&o, &app, OWNER, REQ, &conditional, Mode::Live)
+        request_access(&o, &app, OWNER, REQ, &conditional, Mode::Live),
+        [AppEvent::AccessRequested(AccessRequested {
+            request_id: REQ,
+            product_id: PRODUCT,
+            mode: "live".into(),
+        })],
     );
     assert_eq!(app.status(), Status::Pending, "waiting, nothing approved");
     assert!(
@@ -423,7 +515,15 @@ fn product_access_follows_the_approval_mode() {
         decide_access(&app, REQ, false, Some(""), &conditional),
         Err(AppError::Invalid(_))
     ));
-    then!(app, decide_access(&app, REQ, true, None, &conditional));
+    then!(
+        app,
+        decide_access(&app, REQ, true, None, &conditional),
+        [AppEvent::AccessApproved(AccessApproved {
+            request_id: REQ,
+            scopes: vec!["payroll.read".into()],
+            automatic: false,
+        })],
+    );
     assert_eq!(app.status(), Status::Active);
     assert_eq!(
         app.approved_scopes(Mode::Live)
@@ -440,7 +540,19 @@ fn product_access_follows_the_approval_mode() {
     let r2 = Uuid::from_u128(62);
     then!(
         app,
-        request_access(&o, &app, OWNER, r2, &conditional, Mode::Test)
+        request_access(&o, &app, OWNER, r2, &conditional, Mode::Test),
+        [
+            AppEvent::AccessRequested(AccessRequested {
+                request_id: r2,
+                product_id: PRODUCT,
+                mode: "test".into(),
+            }),
+            AppEvent::AccessApproved(AccessApproved {
+                request_id: r2,
+                scopes: vec!["payroll.read".into()],
+                automatic: true,
+            }),
+        ],
     );
     assert_eq!(
         app.access[&r2].state,

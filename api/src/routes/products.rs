@@ -322,7 +322,8 @@ pub async fn request_product(
     let mode = super::apps::wire(&body.mode, "/mode", Mode::parse, "test or live")?;
     let request_id = meta.ids().entity("access_request");
     let (app, _, position) = by_member(&state, app_id, &meta, &session, |org, app| {
-        apps::request_access(org, app, session.user_id, request_id, &product, mode)
+        let cmd = apps::RequestProduct { request_id, mode };
+        apps::request_access(org, app, session.user_id, &product, cmd)
     })
     .await?;
     Ok(Committed {
@@ -422,7 +423,14 @@ async fn decide(
             actor: staff.actor(),
         },
         meta,
-        |_, app| apps::decide_access(app, request_id, approve, reason, &product),
+        |_, app| {
+            let cmd = apps::DecideRequest {
+                request_id,
+                approve,
+                reason: reason.map(str::to_owned),
+            };
+            apps::decide_access(app, &product, &cmd)
+        },
     )
     .await?;
     let view = AccessRequestView::of(&app, request_id).ok_or(ApiError::NotFound)?;

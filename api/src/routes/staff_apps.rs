@@ -128,7 +128,12 @@ pub async fn approve_distribution(
     ApiJson(body): ApiJson<ReasonRequest>,
 ) -> Result<Committed<AppView>, ApiError> {
     staff_command(&state, app, &meta, &staff, |a| {
-        apps::decide_distribution(a, request, true, body.reason.as_deref())
+        let cmd = apps::DecideRequest {
+            request_id: request,
+            approve: true,
+            reason: body.reason.clone(),
+        };
+        apps::decide_distribution(a, &cmd)
     })
     .await
 }
@@ -147,7 +152,12 @@ pub async fn reject_distribution(
     ApiJson(body): ApiJson<ReasonRequest>,
 ) -> Result<Committed<AppView>, ApiError> {
     staff_command(&state, app, &meta, &staff, |a| {
-        apps::decide_distribution(a, request, false, body.reason.as_deref())
+        let cmd = apps::DecideRequest {
+            request_id: request,
+            approve: false,
+            reason: body.reason.clone(),
+        };
+        apps::decide_distribution(a, &cmd)
     })
     .await
 }

@@ -132,15 +132,13 @@ pub async fn create_version(
     let manifest = body
         .manifest
         .unwrap_or_else(|| Value::Object(Default::default()));
+    let cmd = apps::CreateVersion {
+        version_id,
+        label: body.label.clone(),
+        manifest,
+    };
     let (app, _, position) = by_member(&state, app_id, &meta, &session, |org, app| {
-        apps::create_version(
-            org,
-            app,
-            session.user_id,
-            version_id,
-            &body.label,
-            manifest.clone(),
-        )
+        apps::create_version(org, app, session.user_id, &cmd)
     })
     .await?;
     committed_version(&app, version_id, StatusCode::CREATED, position)

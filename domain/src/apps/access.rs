@@ -5,14 +5,23 @@ use super::*;
 
 /// `RequestProduct`: auto products are approved at once; manual ones wait
 /// for staff; conditional ones follow their rule for the mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestProduct {
+    /// The new request's id.
+    pub request_id: Uuid,
+    /// The credential mode the access is for.
+    pub mode: Mode,
+}
+
+/// Decides [`RequestProduct`] for `product` by `actor`, a manager of the app.
 pub fn request_access(
     org: &Org,
     app: &App,
     actor: Uuid,
-    request_id: Uuid,
     product: &Product,
-    mode: Mode,
+    cmd: RequestProduct,
 ) -> Result<Vec<AppEvent>, AppError> {
+    let RequestProduct { request_id, mode } = cmd;
     app.authorize_manage(org, actor)?;
     changeable(app)?;
     let mode = mode.as_str();
@@ -44,11 +53,10 @@ pub fn request_access(
 /// reject with a reason. A decided request stays decided.
 pub fn decide_access(
     app: &App,
-    request_id: Uuid,
-    approve: bool,
-    reason: Option<&str>,
     product: &Product,
+    cmd: &DecideRequest,
 ) -> Result<Vec<AppEvent>, AppError> {
+    let (request_id, approve, reason) = (cmd.request_id, cmd.approve, cmd.reason.as_deref());
     live(app)?;
     let request = app
         .access

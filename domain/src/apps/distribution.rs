@@ -42,12 +42,8 @@ pub fn set_visibility(
 }
 
 /// `DecideDistribution` (staff): approve or reject (with a reason).
-pub fn decide_distribution(
-    app: &App,
-    request_id: Uuid,
-    approve: bool,
-    reason: Option<&str>,
-) -> Result<Vec<AppEvent>, AppError> {
+pub fn decide_distribution(app: &App, cmd: &DecideRequest) -> Result<Vec<AppEvent>, AppError> {
+    let (request_id, approve, reason) = (cmd.request_id, cmd.approve, cmd.reason.as_deref());
     live(app)?;
     let Some((open, to)) = app.distribution_request.filter(|(id, _)| *id == request_id) else {
         return Err(AppError::NoDistributionRequest);
@@ -90,4 +86,16 @@ pub fn set_allowlist(
     Ok(vec![AppEvent::AllowlistSet(AllowlistSet {
         org_ids: set.into_iter().collect(),
     })])
+}
+
+/// A staff decision on a request (distribution or product access):
+/// approve, or reject with a reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecideRequest {
+    /// The request decided.
+    pub request_id: Uuid,
+    /// Approve (else reject).
+    pub approve: bool,
+    /// Why; required to reject.
+    pub reason: Option<String>,
 }

@@ -4,13 +4,23 @@
 use super::*;
 
 /// `CreateApp`. The org must have accepted the developer terms.
-pub fn create(
-    org: &Org,
-    actor: Uuid,
-    app_id: Uuid,
-    team_id: Option<Uuid>,
-    details: Details,
-) -> Result<Vec<AppEvent>, AppError> {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateApp {
+    /// The new app's id.
+    pub app_id: Uuid,
+    /// The owning team; the organisation when absent.
+    pub team_id: Option<Uuid>,
+    /// Its details (name and slug required).
+    pub details: Details,
+}
+
+/// Decides [`CreateApp`] by `actor` (`apps.manage`, or admin of the team).
+pub fn create(org: &Org, actor: Uuid, cmd: CreateApp) -> Result<Vec<AppEvent>, AppError> {
+    let CreateApp {
+        app_id,
+        team_id,
+        details,
+    } = cmd;
     let role = org.role_of(actor)?;
     let team_admin = team_id
         .and_then(|t| org.teams.get(&t))

@@ -110,7 +110,19 @@ macro_rules! then {
 }
 
 fn an_app(team: Option<Uuid>) -> App {
-    App::from_events(&create(&acme(), OWNER, APP, team, details("payroll")).unwrap()).unwrap()
+    App::from_events(
+        &create(
+            &acme(),
+            OWNER,
+            CreateApp {
+                app_id: APP,
+                team_id: team,
+                details: details("payroll"),
+            },
+        )
+        .unwrap(),
+    )
+    .unwrap()
 }
 
 fn pointers(e: AppError) -> Vec<String> {
@@ -138,15 +150,40 @@ fn product(approval: ApprovalMode) -> Product {
 fn an_app_is_created_by_managers_or_the_admin_of_its_team() {
     let o = acme();
     assert_eq!(
-        create(&o, DEV, APP, None, details("x-app")),
+        create(
+            &o,
+            DEV,
+            CreateApp {
+                app_id: APP,
+                team_id: None,
+                details: details("x-app")
+            }
+        ),
         Err(AppError::Org(OrgError::Forbidden(Permission::ManageApps)))
     );
     assert_eq!(
-        create(&o, TEAM_ADMIN, APP, None, details("x-app")),
+        create(
+            &o,
+            TEAM_ADMIN,
+            CreateApp {
+                app_id: APP,
+                team_id: None,
+                details: details("x-app")
+            }
+        ),
         Err(AppError::Org(OrgError::Forbidden(Permission::ManageApps))),
         "a team admin creates apps of their team only"
     );
-    let events = create(&o, TEAM_ADMIN, APP, Some(TEAM), details("x-app")).unwrap();
+    let events = create(
+        &o,
+        TEAM_ADMIN,
+        CreateApp {
+            app_id: APP,
+            team_id: Some(TEAM),
+            details: details("x-app"),
+        },
+    )
+    .unwrap();
     let app = App::from_events(&events).unwrap();
     assert_eq!(app.team_id, Some(TEAM));
     assert_eq!(
@@ -156,7 +193,15 @@ fn an_app_is_created_by_managers_or_the_admin_of_its_team() {
     );
     assert_eq!(app.status(), Status::Active);
     assert_eq!(
-        create(&o, STRANGER, APP, None, details("x-app")),
+        create(
+            &o,
+            STRANGER,
+            CreateApp {
+                app_id: APP,
+                team_id: None,
+                details: details("x-app")
+            }
+        ),
         Err(AppError::Org(OrgError::NotFound))
     );
 }
@@ -165,7 +210,15 @@ fn an_app_is_created_by_managers_or_the_admin_of_its_team() {
 fn creating_an_app_needs_the_developer_terms() {
     let o = acme_without_terms();
     assert_eq!(
-        create(&o, OWNER, APP, None, details("x-app")),
+        create(
+            &o,
+            OWNER,
+            CreateApp {
+                app_id: APP,
+                team_id: None,
+                details: details("x-app")
+            }
+        ),
         Err(AppError::Org(OrgError::TermsNotAccepted))
     );
 }
@@ -189,7 +242,18 @@ fn urls_and_origins_are_checked_field_by_field() {
         ]),
         ..Details::default()
     };
-    let got = pointers(create(&o, OWNER, APP, None, bad).unwrap_err());
+    let got = pointers(
+        create(
+            &o,
+            OWNER,
+            CreateApp {
+                app_id: APP,
+                team_id: None,
+                details: bad,
+            },
+        )
+        .unwrap_err(),
+    );
     assert_eq!(
         got,
         vec![
@@ -203,7 +267,18 @@ fn urls_and_origins_are_checked_field_by_field() {
             "/callback_urls/3"
         ]
     );
-    let missing = pointers(create(&o, OWNER, APP, None, Details::default()).unwrap_err());
+    let missing = pointers(
+        create(
+            &o,
+            OWNER,
+            CreateApp {
+                app_id: APP,
+                team_id: None,
+                details: Details::default(),
+            },
+        )
+        .unwrap_err(),
+    );
     assert_eq!(missing, vec!["/name", "/slug"]);
 }
 
@@ -214,14 +289,34 @@ fn plain_http_is_for_localhost_in_test_mode_only() {
         origins: Some(vec!["http://127.0.0.1:3000".into()]),
         ..details("local-app")
     };
-    assert!(create(&acme(), OWNER, APP, None, local.clone()).is_ok());
+    assert!(create(
+        &acme(),
+        OWNER,
+        CreateApp {
+            app_id: APP,
+            team_id: None,
+            details: local.clone()
+        }
+    )
+    .is_ok());
     let mut live = acme();
     live.production = Some(crate::orgs::ProductionReview {
         steps: std::array::from_fn(|_| crate::orgs::StepState::Completed),
         granted: true,
     });
     assert_eq!(
-        pointers(create(&live, OWNER, APP, None, local).unwrap_err()),
+        pointers(
+            create(
+                &live,
+                OWNER,
+                CreateApp {
+                    app_id: APP,
+                    team_id: None,
+                    details: local
+                }
+            )
+            .unwrap_err()
+        ),
         vec!["/origins/0", "/callback_urls/0"]
     );
 }
@@ -326,7 +421,16 @@ fn a_deleted_app_is_gone_and_a_suspended_one_frozen_until_reinstated() {
     assert_eq!(app.status(), Status::Suspended);
     assert_eq!(suspend(&app, "again"), Err(AppError::Suspended));
     assert_eq!(
-        create_version(&o, &app, OWNER, V1, "1.0.0", good_manifest()),
+        create_version(
+            &o,
+            &app,
+            OWNER,
+            &CreateVersion {
+                version_id: V1,
+                label: "1.0.0".into(),
+                manifest: good_manifest()
+            }
+        ),
         Err(AppError::Suspended)
     );
     assert!(matches!(reinstate(&app, " "), Err(AppError::Invalid(_))));
@@ -372,14 +476,28 @@ fn broader_distribution_waits_for_staff_and_private_is_immediate() {
     );
     assert!(
         matches!(
-            decide_distribution(&app, REQ, false, None),
+            decide_distribution(
+                &app,
+                &DecideRequest {
+                    request_id: REQ,
+                    approve: false,
+                    reason: None
+                }
+            ),
             Err(AppError::Invalid(_))
         ),
         "a rejection needs a reason"
     );
     then!(
         app,
-        decide_distribution(&app, REQ, true, None),
+        decide_distribution(
+            &app,
+            &DecideRequest {
+                request_id: REQ,
+                approve: true,
+                reason: None
+            }
+        ),
         [
             AppEvent::DistributionDecided(DistributionDecided {
                 request_id: REQ,
@@ -393,7 +511,14 @@ fn broader_distribution_waits_for_staff_and_private_is_immediate() {
     );
     assert_eq!(app.visibility, Visibility::Public);
     assert_eq!(
-        decide_distribution(&app, REQ, true, None),
+        decide_distribution(
+            &app,
+            &DecideRequest {
+                request_id: REQ,
+                approve: true,
+                reason: None
+            }
+        ),
         Err(AppError::NoDistributionRequest),
         "approve twice refused"
     );
@@ -413,7 +538,16 @@ fn only_a_valid_draft_is_published_and_published_versions_never_change() {
     let mut app = an_app(None);
     then!(
         app,
-        create_version(&o, &app, OWNER, V1, "1.0.0", json!({"scopes": ["Bad"]})),
+        create_version(
+            &o,
+            &app,
+            OWNER,
+            &CreateVersion {
+                version_id: V1,
+                label: "1.0.0".into(),
+                manifest: json!({"scopes": ["Bad"]})
+            }
+        ),
         [AppEvent::VersionCreated(VersionCreated {
             version_id: V1,
             label: "1.0.0".into(),
@@ -423,7 +557,16 @@ fn only_a_valid_draft_is_published_and_published_versions_never_change() {
     let got = pointers(publish(&o, &app, OWNER, V1).unwrap_err());
     assert!(got.contains(&"/manifest/scopes/0".to_owned()), "{got:?}");
     assert_eq!(
-        create_version(&o, &app, OWNER, Uuid::from_u128(41), "1.0.0", json!({})),
+        create_version(
+            &o,
+            &app,
+            OWNER,
+            &CreateVersion {
+                version_id: Uuid::from_u128(41),
+                label: "1.0.0".into(),
+                manifest: json!({})
+            }
+        ),
         Err(AppError::VersionLabelTaken)
     );
     then!(
@@ -468,7 +611,16 @@ fn product_access_follows_the_approval_mode() {
     let auto = product(ApprovalMode::Auto);
     then!(
         app,
-        request_access(&o, &app, OWNER, REQ, &auto, Mode::Test),
+        request_access(
+            &o,
+            &app,
+            OWNER,
+            &auto,
+            RequestProduct {
+                request_id: REQ,
+                mode: Mode::Test
+            }
+        ),
         [
             AppEvent::AccessRequested(AccessRequested {
                 request_id: REQ,
@@ -488,7 +640,16 @@ fn product_access_follows_the_approval_mode() {
         "auto: approved at once"
     );
     assert_eq!(
-        request_access(&o, &app, OWNER, Uuid::from_u128(61), &auto, Mode::Test),
+        request_access(
+            &o,
+            &app,
+            OWNER,
+            &auto,
+            RequestProduct {
+                request_id: Uuid::from_u128(61),
+                mode: Mode::Test
+            }
+        ),
         Err(AppError::AccessAlreadyRequested)
     );
 
@@ -499,7 +660,16 @@ fn product_access_follows_the_approval_mode() {
     });
     then!(
         app,
-        request_access(&o, &app, OWNER, REQ, &conditional, Mode::Live),
+        request_access(
+            &o,
+            &app,
+            OWNER,
+            &conditional,
+            RequestProduct {
+                request_id: REQ,
+                mode: Mode::Live
+            }
+        ),
         [AppEvent::AccessRequested(AccessRequested {
             request_id: REQ,
             product_id: PRODUCT,
@@ -512,12 +682,28 @@ fn product_access_follows_the_approval_mode() {
         "no scopes until approved"
     );
     assert!(matches!(
-        decide_access(&app, REQ, false, Some(""), &conditional),
+        decide_access(
+            &app,
+            &conditional,
+            &DecideRequest {
+                request_id: REQ,
+                approve: false,
+                reason: Some("".into())
+            }
+        ),
         Err(AppError::Invalid(_))
     ));
     then!(
         app,
-        decide_access(&app, REQ, true, None, &conditional),
+        decide_access(
+            &app,
+            &conditional,
+            &DecideRequest {
+                request_id: REQ,
+                approve: true,
+                reason: None
+            }
+        ),
         [AppEvent::AccessApproved(AccessApproved {
             request_id: REQ,
             scopes: vec!["payroll.read".into()],
@@ -533,14 +719,31 @@ fn product_access_follows_the_approval_mode() {
     );
     assert!(app.approved_scopes(Mode::Test).is_empty(), "per mode");
     assert_eq!(
-        decide_access(&app, REQ, true, None, &conditional),
+        decide_access(
+            &app,
+            &conditional,
+            &DecideRequest {
+                request_id: REQ,
+                approve: true,
+                reason: None
+            }
+        ),
         Err(AppError::AccessDecided),
         "approve twice refused"
     );
     let r2 = Uuid::from_u128(62);
     then!(
         app,
-        request_access(&o, &app, OWNER, r2, &conditional, Mode::Test),
+        request_access(
+            &o,
+            &app,
+            OWNER,
+            &conditional,
+            RequestProduct {
+                request_id: r2,
+                mode: Mode::Test
+            }
+        ),
         [
             AppEvent::AccessRequested(AccessRequested {
                 request_id: r2,
@@ -559,7 +762,16 @@ fn product_access_follows_the_approval_mode() {
         AccessState::Approved(vec!["payroll.read".into()])
     );
     assert_eq!(
-        request_access(&o, &app, DEV, Uuid::from_u128(63), &auto, Mode::Test),
+        request_access(
+            &o,
+            &app,
+            DEV,
+            &auto,
+            RequestProduct {
+                request_id: Uuid::from_u128(63),
+                mode: Mode::Test
+            }
+        ),
         Err(AppError::ViewOnly)
     );
 }

@@ -4,14 +4,24 @@
 use super::*;
 
 /// `CreateVersion`: a draft.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateVersion {
+    /// The new version's id.
+    pub version_id: Uuid,
+    /// Its label, unique in the app (such as `1.2.0`).
+    pub label: String,
+    /// Its manifest (validated on publish).
+    pub manifest: Value,
+}
+
+/// Decides [`CreateVersion`] by `actor`, a manager of the app.
 pub fn create_version(
     org: &Org,
     app: &App,
     actor: Uuid,
-    version_id: Uuid,
-    label: &str,
-    manifest: Value,
+    cmd: &CreateVersion,
 ) -> Result<Vec<AppEvent>, AppError> {
+    let (version_id, label, manifest) = (cmd.version_id, cmd.label.as_str(), cmd.manifest.clone());
     app.authorize_manage(org, actor)?;
     changeable(app)?;
     let label = label.trim();

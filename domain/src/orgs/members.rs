@@ -36,13 +36,24 @@ pub fn invite(org: &Org, actor: Uuid, cmd: &Invite) -> Result<Vec<OrgEvent>, Org
 }
 
 /// `AcceptInvitation`, by the signed-in user whose email index is given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcceptInvitation {
+    /// The invitation.
+    pub invitation_id: Uuid,
+    /// Keyed hash of the accepting user's email: it must be the invitee's.
+    pub email_index: String,
+    /// When the command is decided.
+    pub now: DateTime<Utc>,
+}
+
+/// Decides [`AcceptInvitation`] by `user`.
 pub fn accept_invitation(
     org: &Org,
     user: Uuid,
-    user_email_index: &str,
-    invitation_id: Uuid,
-    now: DateTime<Utc>,
+    cmd: &AcceptInvitation,
 ) -> Result<Vec<OrgEvent>, OrgError> {
+    let (user_email_index, invitation_id, now) =
+        (cmd.email_index.as_str(), cmd.invitation_id, cmd.now);
     let invitation = org
         .invitations
         .get(&invitation_id)

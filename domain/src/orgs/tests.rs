@@ -138,7 +138,16 @@ fn only_owners_invite_owners() {
 #[test]
 fn an_invitation_is_single_use() {
     let g = given(&invited(Role::Developer));
-    let events = when(accept_invitation(&g.0, STRANGER, "idx-new", INV, now())).then([
+    let events = when(accept_invitation(
+        &g.0,
+        STRANGER,
+        &AcceptInvitation {
+            invitation_id: INV,
+            email_index: "idx-new".into(),
+            now: now(),
+        },
+    ))
+    .then([
         OrgEvent::InvitationAccepted(InvitationAccepted {
             invitation_id: INV,
             user_id: STRANGER,
@@ -155,7 +164,15 @@ fn an_invitation_is_single_use() {
     assert_eq!(org.role_of(STRANGER), Ok(Role::Developer));
     let other = Uuid::from_u128(10);
     assert_eq!(
-        accept_invitation(&org, other, "idx-new", INV, now()),
+        accept_invitation(
+            &org,
+            other,
+            &AcceptInvitation {
+                invitation_id: INV,
+                email_index: "idx-new".into(),
+                now: now()
+            }
+        ),
         Err(OrgError::InvitationNotPending)
     );
 }
@@ -165,18 +182,42 @@ fn an_expired_revoked_or_someone_elses_invitation_is_refused() {
     let org = given(&invited(Role::Developer)).0;
     let later = now() + default_invitation_ttl();
     assert_eq!(
-        accept_invitation(&org, STRANGER, "idx-new", INV, later),
+        accept_invitation(
+            &org,
+            STRANGER,
+            &AcceptInvitation {
+                invitation_id: INV,
+                email_index: "idx-new".into(),
+                now: later
+            }
+        ),
         Err(OrgError::InvitationExpired)
     );
     assert_eq!(
-        accept_invitation(&org, STRANGER, "idx-other", INV, now()),
+        accept_invitation(
+            &org,
+            STRANGER,
+            &AcceptInvitation {
+                invitation_id: INV,
+                email_index: "idx-other".into(),
+                now: now()
+            }
+        ),
         Err(OrgError::NoSuchInvitation)
     );
     let mut all = invited(Role::Developer);
     all.extend(revoke_invitation(&org, MANAGER, INV).unwrap());
     let org = Org::from_events(&all).unwrap();
     assert_eq!(
-        accept_invitation(&org, STRANGER, "idx-new", INV, now()),
+        accept_invitation(
+            &org,
+            STRANGER,
+            &AcceptInvitation {
+                invitation_id: INV,
+                email_index: "idx-new".into(),
+                now: now()
+            }
+        ),
         Err(OrgError::InvitationNotPending)
     );
     assert_eq!(

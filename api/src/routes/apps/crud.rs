@@ -33,7 +33,12 @@ pub async fn create_app(
             }
             let (org, _, _) = load_org(state, org_id).await?;
             require_workspace(&org, session.user_id)?;
-            let events = apps::create(&org, session.user_id, app_id, team_id, details.clone())?;
+            let cmd = apps::CreateApp {
+                app_id,
+                team_id,
+                details: details.clone(),
+            };
+            let events = apps::create(&org, session.user_id, cmd)?;
             let slug = details.slug.clone().unwrap_or_default();
             let claim = slug_claim(state, org_id, &slug, app_id).await?;
             let stream = app_slug_stream(org_id, &slug);

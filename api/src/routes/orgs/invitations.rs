@@ -213,9 +213,13 @@ pub async fn accept_invitation(
         .ok_or(ApiError::NotFound)?
         .get(0);
     drop(client);
-    let now = crate::command::now();
+    let cmd = orgs::AcceptInvitation {
+        invitation_id: invitation,
+        email_index,
+        now: crate::command::now(),
+    };
     let (_, position) = execute(&state, org, &meta, meta.in_org(session.actor(), org), |o| {
-        orgs::accept_invitation(o, session.user_id, &email_index, invitation, now)
+        orgs::accept_invitation(o, session.user_id, &cmd)
     })
     .await?;
     Ok(Committed {

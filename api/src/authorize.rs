@@ -6,6 +6,8 @@
 use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
+use domain::orgs::OrgError;
+use domain::roles::{allows, Permission, Role};
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -62,6 +64,44 @@ impl FromRequestParts<AppState> for WorkspaceReader {
         min.wait(state, READ_MODELS).await?;
         crate::routes::apps::authorize_workspace_read(state, org, session.user_id).await?;
         Ok(WorkspaceReader { session, org })
+    }
+}
+
+/// A member of the organisation in the path's `{org}`, with their role
+/// (from the read model, once it has reached the caller's
+/// `Gatehouse-Min-Position`); anyone else gets 404. What the role may do is
+/// checked with [`OrgMember::require`].
+#[derive(Debug, Clone, Copy)]
+pub struct OrgMember {
+    /// The caller.
+    pub session: Session,
+    /// The organisation.
+    pub org: Uuid,
+    /// Their role in it.
+    pub role: Role,
+}
+
+impl OrgMember {
+    /// The role, if it has `permission`; else 403 naming it.
+    pub fn require(&self, permission: Permission) -> Result<Role, ApiError> {
+        if allows(self.role, permission) {
+            Ok(self.role)
+        } else {
+            Err(OrgError::Forbidden(permission).into())
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for OrgMember {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let min = MinPosition::from_request_parts(parts, state).await?;
+        let session = Session::from_request_parts(parts, state).await?;
+        let org = path_id(parts, state, "org").await?;
+        min.wait(state, &["orgs"]).await?;
+        let role = crate::routes::orgs::member_role(state, org, session.user_id).await?;
+        Ok(OrgMember { session, org, role })
     }
 }
 

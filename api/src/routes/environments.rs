@@ -17,6 +17,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::orgs::execute;
+use crate::authorize::OrgMember;
 use crate::command::{Committed, RequestMeta};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, MinPosition, Path, Session, Staff};
@@ -309,17 +310,9 @@ pub struct OnboardingStep {
 pub async fn onboarding(
     State(state): State<AppState>,
     Path(org): Path<Uuid>,
-    min: MinPosition,
-    session: Session,
+    member: OrgMember,
 ) -> Result<Json<OnboardingView>, ApiError> {
-    min.wait(&state, &["orgs"]).await?;
-    super::orgs::authorize_read(
-        &state,
-        org,
-        session.user_id,
-        domain::roles::Permission::ViewOrg,
-    )
-    .await?;
+    member.require(domain::roles::Permission::ViewOrg)?;
     let client = state.pool.get().await?;
     let row = client
         .query_one(

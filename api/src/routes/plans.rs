@@ -15,10 +15,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::orgs::{authorize_read, execute};
+use super::orgs::execute;
+use crate::authorize::OrgMember;
 use crate::command::{Committed, RequestMeta};
 use crate::error::{ApiError, Problem};
-use crate::extract::{ApiJson, MinPosition, Path, Session, Staff};
+use crate::extract::{ApiJson, MinPosition, Path, Staff};
 use crate::state::AppState;
 
 /// Routes of this module.
@@ -149,12 +150,12 @@ pub struct OverviewQuery {
 pub async fn overview(
     State(state): State<AppState>,
     Path(org): Path<Uuid>,
+    member: OrgMember,
     min: MinPosition,
-    session: Session,
     Query(q): Query<OverviewQuery>,
 ) -> Result<Json<OverviewView>, ApiError> {
-    min.wait(&state, &["orgs", "apps"]).await?;
-    authorize_read(&state, org, session.user_id, Permission::ManageApps).await?;
+    member.require(Permission::ManageApps)?;
+    min.wait(&state, &["apps"]).await?;
     let client = state.pool.get().await?;
     let row = client
         .query_one(

@@ -12,10 +12,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::orgs::{authorize_read, execute};
+use super::orgs::execute;
+use crate::authorize::OrgMember;
 use crate::command::{Committed, RequestMeta};
 use crate::error::{ApiError, Problem};
-use crate::extract::{ApiJson, MinPosition, Path, Session};
+use crate::extract::{ApiJson, Path, Session};
 use crate::page::{Page, PageQuery, Paging};
 use crate::state::AppState;
 
@@ -93,12 +94,10 @@ pub async fn create_team(
 pub async fn list_teams(
     State(state): State<AppState>,
     Path(org): Path<Uuid>,
-    min: MinPosition,
-    session: Session,
+    member: OrgMember,
     paging: Paging<(DateTime<Utc>, Uuid)>,
 ) -> Result<Json<Page<TeamView>>, ApiError> {
-    min.wait(&state, &["orgs"]).await?;
-    authorize_read(&state, org, session.user_id, Permission::ViewOrg).await?;
+    member.require(Permission::ViewOrg)?;
     let client = state.pool.get().await?;
     let (after_at, after_id) = paging.after.unzip();
     let rows = client

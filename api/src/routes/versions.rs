@@ -26,6 +26,7 @@ use uuid::Uuid;
 use super::apps::{by_member, execute, load as load_app, require_workspace, AppCommand, By};
 use super::orgs::load as load_org;
 use crate::authorize::AppReader;
+use crate::authorize::OrgMember;
 use crate::command::{Committed, Plan, RequestMeta};
 use crate::error::{ApiError, Problem, ProblemField};
 use crate::extract::{ApiJson, MinPosition, Path, Session};
@@ -622,18 +623,12 @@ pub async fn uninstall(
 pub async fn list_installations(
     State(state): State<AppState>,
     Path(org): Path<Uuid>,
+    member: OrgMember,
     min: MinPosition,
-    session: Session,
     paging: Paging<(DateTime<Utc>, Uuid)>,
 ) -> Result<Json<Page<InstallationView>>, ApiError> {
-    min.wait(&state, &["orgs", "apps"]).await?;
-    super::orgs::authorize_read(
-        &state,
-        org,
-        session.user_id,
-        domain::roles::Permission::ViewApps,
-    )
-    .await?;
+    member.require(domain::roles::Permission::ViewApps)?;
+    min.wait(&state, &["apps"]).await?;
     let client = state.pool.get().await?;
     let select = "SELECT app_id, version_id, installed_at FROM rm.installations WHERE org_id = $1";
     let key = ("installed_at", "app_id");

@@ -111,12 +111,10 @@ pub struct PendingInvitationView {
 pub async fn list_invitations(
     State(state): State<AppState>,
     Path(org): Path<Uuid>,
-    min: MinPosition,
-    session: Session,
+    member: OrgMember,
     paging: Paging<(DateTime<Utc>, Uuid)>,
 ) -> Result<Json<Page<PendingInvitationView>>, ApiError> {
-    min.wait(&state, &["orgs"]).await?;
-    authorize_read(&state, org, session.user_id, Permission::ManageMembers).await?;
+    member.require(Permission::ManageMembers)?;
     let client = state.pool.get().await?;
     let select = "SELECT invitation_id, email_sealed, role, invited_by, created_at, expires_at \
          FROM rm.invitations WHERE org_id = $1 AND status = 'pending' AND expires_at > now()";

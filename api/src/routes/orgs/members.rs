@@ -144,12 +144,12 @@ pub async fn authorize_read(
 pub async fn list_members(
     State(state): State<AppState>,
     Path(org): Path<Uuid>,
+    member: OrgMember,
     min: MinPosition,
-    session: Session,
     paging: Paging<(DateTime<Utc>, Uuid)>,
 ) -> Result<Json<Page<MemberView>>, ApiError> {
-    min.wait(&state, &["orgs", "accounts"]).await?;
-    let role = authorize_read(&state, org, session.user_id, Permission::ViewOrg).await?;
+    let role = member.require(Permission::ViewOrg)?;
+    min.wait(&state, &["accounts"]).await?;
     let client = state.pool.get().await?;
     let key = ("m.joined_at", "m.user_id");
     let page = page::fetch(&client, &paging, MEMBER_SELECT, key, &[&org], member_row).await?;

@@ -92,6 +92,32 @@ impl<E: Debug + PartialEq, X: Debug + PartialEq> When<E, X> {
     }
 }
 
+/// The events that found organisation `id`: created by `owner`, who is its
+/// owner, with the developer terms in force accepted when `terms`.
+pub fn founded(id: uuid::Uuid, owner: uuid::Uuid, terms: bool) -> Vec<OrgEvent> {
+    use event_schemas::org::{MemberAdded, OrgCreated, TermsAccepted};
+    let mut events = vec![
+        OrgEvent::Created(OrgCreated {
+            org_id: id,
+            slug: format!("org-{}", id.as_u128()),
+            name: "Org".into(),
+            owner,
+        }),
+        OrgEvent::MemberAdded(MemberAdded {
+            user_id: owner,
+            role: "owner".into(),
+            invitation_id: None,
+        }),
+    ];
+    if terms {
+        events.push(OrgEvent::TermsAccepted(TermsAccepted {
+            version: crate::orgs::INITIAL_TERMS.into(),
+            user_id: owner,
+        }));
+    }
+    events
+}
+
 /// Applies decided events to a state, as the log would.
 #[track_caller]
 pub fn and_then<S: Evolve>(state: &mut S, events: &[S::Event]) {

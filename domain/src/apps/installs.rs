@@ -316,11 +316,10 @@ pub fn uninstall(
 mod tests {
     use chrono::Duration;
     use event_schemas::app::*;
-    use event_schemas::org::{MemberAdded, OrgCreated, OrgEvent, TermsAccepted};
 
     use super::*;
-    use crate::orgs::{OrgError, INITIAL_TERMS};
-    use crate::testing::{and_then, given, when};
+    use crate::orgs::OrgError;
+    use crate::testing::{and_then, founded, given, when};
 
     const OWNER: Uuid = Uuid::from_u128(10);
     const STRANGER: Uuid = Uuid::from_u128(11);
@@ -335,26 +334,7 @@ mod tests {
     }
 
     fn workspace(id: Uuid, owner: Uuid, terms: bool) -> Org {
-        let mut events = vec![
-            OrgEvent::Created(OrgCreated {
-                org_id: id,
-                slug: format!("org-{}", id.as_u128()),
-                name: "Org".into(),
-                owner,
-            }),
-            OrgEvent::MemberAdded(MemberAdded {
-                user_id: owner,
-                role: "owner".into(),
-                invitation_id: None,
-            }),
-        ];
-        if terms {
-            events.push(OrgEvent::TermsAccepted(TermsAccepted {
-                version: INITIAL_TERMS.into(),
-                user_id: owner,
-            }));
-        }
-        given(events)
+        given(founded(id, owner, terms))
     }
 
     /// An app of MAKER's with version V1, published unless `draft`.

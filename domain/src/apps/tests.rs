@@ -19,28 +19,8 @@ const PRODUCT: Uuid = Uuid::from_u128(70);
 /// An organisation of `owner`'s, built from its events: terms accepted
 /// (unless `terms` is false), sandbox granted, the members and teams given.
 fn org_from(id: Uuid, owner: Uuid, terms: bool, extra: Vec<OrgEvent>) -> Org {
-    use event_schemas::org::{
-        MemberAdded, OrgCreated, SandboxGranted, SandboxRequested, TermsAccepted,
-    };
-    let mut events = vec![
-        OrgEvent::Created(OrgCreated {
-            org_id: id,
-            slug: format!("org-{}", id.as_u128()),
-            name: "Org".into(),
-            owner,
-        }),
-        OrgEvent::MemberAdded(MemberAdded {
-            user_id: owner,
-            role: "owner".into(),
-            invitation_id: None,
-        }),
-    ];
-    if terms {
-        events.push(OrgEvent::TermsAccepted(TermsAccepted {
-            version: crate::orgs::INITIAL_TERMS.into(),
-            user_id: owner,
-        }));
-    }
+    use event_schemas::org::{SandboxGranted, SandboxRequested};
+    let mut events = crate::testing::founded(id, owner, terms);
     events.push(OrgEvent::SandboxRequested(SandboxRequested {
         user_id: owner,
     }));

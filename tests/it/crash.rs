@@ -95,23 +95,9 @@ async fn a_killed_server_loses_no_acknowledged_write() {
         .expect("the chain verifies after the crash");
 
     // The projections resume and reach the head with nothing applied twice.
-    let http = reqwest::Client::new();
     let mut caught_up = false;
     for _ in 0..400 {
-        let ready: Value = http
-            .get(format!("{}/readyz", server.base))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if ready["projections"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|p| p["lag"] == 0 && p["state"] == "active")
-        {
+        if server.caught_up().await.is_some() {
             caught_up = true;
             break;
         }

@@ -350,26 +350,9 @@ async fn a_killed_postmaster_loses_no_acknowledged_write_and_the_running_server_
                 "{name}'s checkpoint went back from {p} to {position}"
             );
         }
-        let ready = http
-            .get(format!("{}/readyz", server.base))
-            .send()
-            .await
-            .ok();
-        let ready = match ready {
-            Some(r) => r.json::<Value>().await.ok(),
-            None => None,
-        };
-        if let Some(ready) = ready {
-            if ready["head"] == report.head
-                && ready["projections"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .all(|p| p["lag"] == 0 && p["state"] == "active")
-            {
-                caught_up = true;
-                break;
-            }
+        if server.caught_up().await == Some(report.head) {
+            caught_up = true;
+            break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -63,6 +63,23 @@ impl ServerProcess {
         TestServer::attach(&self.base)
     }
 
+    /// One look at `/readyz`: the log head, if every projection is active
+    /// and has applied it; `None` while any lags or the server does not
+    /// answer (say, while its database restarts).
+    pub async fn caught_up(&self) -> Option<u64> {
+        let r = reqwest::get(format!("{}/readyz", self.base)).await.ok()?;
+        let ready: serde_json::Value = r.json().await.ok()?;
+        let all = ready["projections"]
+            .as_array()?
+            .iter()
+            .all(|p| p["lag"] == 0 && p["state"] == "active");
+        if all {
+            ready["head"].as_u64()
+        } else {
+            None
+        }
+    }
+
     /// Stops it with SIGTERM and waits, so its log is complete.
     pub fn stop(&mut self) -> String {
         use nix::sys::signal::{kill, Signal};

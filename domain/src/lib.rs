@@ -4,6 +4,7 @@
 //! # Layout
 //! - [`accounts`]: sign-up and sign-in rules.
 //! - [`apps`]: apps, versions, install links and installs, product access.
+//! - [`keys`]: API keys: their format, issue, rotation and revocation.
 //! - [`manifest`]: app manifests against their JSON Schema.
 //! - [`products`]: API products and their approval modes.
 //! - [`orgs`]: organisations, developer terms, invitations, members.
@@ -14,6 +15,7 @@
 
 pub mod accounts;
 pub mod apps;
+pub mod keys;
 pub mod manifest;
 pub mod orgs;
 pub mod products;

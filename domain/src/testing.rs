@@ -9,7 +9,9 @@ use event_schemas::app::{AppEvent, InstallLinkEvent, InstallationEvent};
 use event_schemas::org::OrgEvent;
 
 use crate::apps::{App, Installation, Link};
+use crate::keys::Key;
 use crate::orgs::Org;
+use event_schemas::key::KeyEvent;
 
 /// A folded aggregate the harness can build from events.
 pub trait Evolve: Default {
@@ -43,6 +45,13 @@ impl Evolve for Link {
 impl Evolve for Installation {
     type Event = InstallationEvent;
     fn evolve(&mut self, event: &InstallationEvent) -> Result<(), String> {
+        self.apply(event)
+    }
+}
+
+impl Evolve for Key {
+    type Event = KeyEvent;
+    fn evolve(&mut self, event: &KeyEvent) -> Result<(), String> {
         self.apply(event)
     }
 }

@@ -10,6 +10,7 @@
 //! - [`user`]: the `user.*` and `session.*` families.
 //! - [`org`]: organisations, members, invitations, developer terms.
 //! - [`app`]: apps, their versions and installs, API products and access.
+//! - [`key`]: API keys and their usage.
 //! - [`sealed`]: the wire form of personal data sealed per subject.
 
 /// Declares a family of events: the enum (serialised as the bare payload),
@@ -69,6 +70,7 @@ macro_rules! event_family {
 pub mod app;
 pub mod chain;
 pub mod envelope;
+pub mod key;
 pub mod org;
 pub mod sealed;
 pub mod user;

@@ -331,3 +331,51 @@ fn org_events_keep_their_stored_shape() {
         TermsEvent::decode,
     );
 }
+
+#[test]
+fn key_and_usage_events_keep_their_stored_shape() {
+    use event_schemas::key::*;
+    let id = |n: u128| Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0000 + n);
+    let at = DateTime::<Utc>::UNIX_EPOCH;
+    let key = |e: KeyEvent| check_event(e, KeyEvent::decode);
+    key(KeyEvent::Issued(KeyIssued {
+        key_id: id(1),
+        app_id: id(2),
+        org_id: id(3),
+        name: "CI".into(),
+        mode: "test".into(),
+        kind: "restricted".into(),
+        scopes: vec!["payments:read".into()],
+        prefix: "gh_test_rk_a1B2c3".into(),
+        hash: "ab".repeat(32),
+        expires_at: Some(at),
+        rate_limit: Some(10),
+        rate_limit_window_secs: Some(1),
+        rotated_from: Some(id(4)),
+        imported: true,
+    }));
+    key(KeyEvent::Rotated(KeyRotated {
+        replaced_by: id(5),
+        stops_at: at,
+    }));
+    key(KeyEvent::Revoked(KeyRevoked {
+        reason: Some("leaked".into()),
+    }));
+    check_event(
+        UsageEvent::Recorded(UsageRecorded {
+            key_id: id(1),
+            app_id: id(2),
+            org_id: id(3),
+            from: at,
+            to: at,
+            source: "verify".into(),
+            calls: 120,
+            errors: 3,
+            latency_min_ms: Some(1),
+            latency_max_ms: Some(40),
+            latency_sum_ms: Some(600),
+            last_at: at,
+        }),
+        UsageEvent::decode,
+    );
+}

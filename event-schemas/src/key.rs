@@ -1,0 +1,141 @@
+//! The `api_key.*` and `usage.*` families: an app's API keys and what their
+//! use adds up to.
+//!
+//! Streams: every key has its own, `api_key-<key_id>`, so an app's keys never
+//! grow its stream and a rotation guards exactly the key it replaces (the
+//! old key's `api_key.rotated` and the new key's `api_key.issued` commit
+//! together). Usage is aggregated before it reaches the log: one
+//! `usage.recorded` per key per metering interval, in `usage-<key_id>`,
+//! a stream nothing decides on (appended without an expected version).
+//!
+//! No event carries a key's plaintext: only its SHA-256 and a short display
+//! prefix.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// `api_key.issued` v1: a key created, rotated in, or imported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyIssued {
+    /// The key.
+    pub key_id: Uuid,
+    /// The app it belongs to (a key is always app-bound).
+    pub app_id: Uuid,
+    /// The app's organisation.
+    pub org_id: Uuid,
+    /// Display name.
+    pub name: String,
+    /// `live` or `test`.
+    pub mode: String,
+    /// `secret` or `restricted`.
+    pub kind: String,
+    /// Scopes of a restricted key (empty for a secret key: everything its
+    /// app's approved products grant).
+    pub scopes: Vec<String>,
+    /// The public start of the key, for display (`gh_test_sk_a1B2c3`).
+    pub prefix: String,
+    /// SHA-256 of the whole key, lower-case hex.
+    pub hash: String,
+    /// When it stops verifying, if it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Most verifications per `rate_limit_window_secs`, if limited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<u32>,
+    /// The window of `rate_limit`, in seconds (1 or 60).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit_window_secs: Option<u32>,
+    /// The key this one replaces, for a rotation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotated_from: Option<Uuid>,
+    /// Imported from a platform that issued it (Gatehouse never saw the
+    /// plaintext).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub imported: bool,
+}
+
+/// `api_key.rotated` v1, in the old key's stream: replaced by `replaced_by`;
+/// the old key verifies until `stops_at` (the grace's end or the
+/// scheduled instant).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRotated {
+    /// The new key.
+    pub replaced_by: Uuid,
+    /// When the old key stops verifying.
+    pub stops_at: DateTime<Utc>,
+}
+
+/// `api_key.revoked` v1: irreversible, effective at once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRevoked {
+    /// Why, if given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+event_family! {
+    /// An API key's stream, `api_key-<key_id>`.
+    pub enum KeyEvent {
+        /// `api_key.issued`
+        Issued(KeyIssued) = "api_key.issued",
+        /// `api_key.rotated`
+        Rotated(KeyRotated) = "api_key.rotated",
+        /// `api_key.revoked`
+        Revoked(KeyRevoked) = "api_key.revoked",
+    }
+}
+
+/// `usage.recorded` v1: one key's calls in one metering interval, counted in
+/// memory by a node (verifications) or reported by the gateway, then
+/// written once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageRecorded {
+    /// The key.
+    pub key_id: Uuid,
+    /// Its app.
+    pub app_id: Uuid,
+    /// The app's organisation.
+    pub org_id: Uuid,
+    /// Start of the interval.
+    pub from: DateTime<Utc>,
+    /// End of the interval (exclusive).
+    pub to: DateTime<Utc>,
+    /// Where the figures come from: `verify` (verifications counted by a
+    /// node) or `report` (calls the gateway reported).
+    pub source: String,
+    /// Calls.
+    pub calls: u64,
+    /// Calls that failed (a refused verification, or a reported status of
+    /// 400 or more).
+    pub errors: u64,
+    /// Latency of reported calls, when reported: least, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_min_ms: Option<u64>,
+    /// Greatest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_max_ms: Option<u64>,
+    /// Sum over the calls with a latency, for the average.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_sum_ms: Option<u64>,
+    /// The last call in the interval.
+    pub last_at: DateTime<Utc>,
+}
+
+event_family! {
+    /// Usage, `usage-<key_id>`.
+    pub enum UsageEvent {
+        /// `usage.recorded`
+        Recorded(UsageRecorded) = "usage.recorded",
+    }
+}
+
+/// The stream of an API key.
+pub fn key_stream(key_id: Uuid) -> String {
+    format!("api_key-{key_id}")
+}
+
+/// The stream of a key's usage.
+pub fn usage_stream(key_id: Uuid) -> String {
+    format!("usage-{key_id}")
+}

@@ -76,6 +76,9 @@ pub struct KeyRevoked {
 
 event_family! {
     /// An API key's stream, `api_key-<key_id>`.
+    // Events are short-lived values; boxing the issue would only cost an
+    // allocation.
+    #[allow(clippy::large_enum_variant)]
     pub enum KeyEvent {
         /// `api_key.issued`
         Issued(KeyIssued) = "api_key.issued",

@@ -75,3 +75,28 @@ pub fn set_plan(org: &Org, staff: Uuid, cmd: SetPlan) -> Result<Vec<OrgEvent>, O
         by: staff,
     })])
 }
+
+/// The billing window containing `at`: the plan's window, repeated back to
+/// back with the same length (a plan set for one month keeps counting in
+/// the months after it until staff set another). Instants as milliseconds
+/// since the epoch; `None` for an empty window.
+pub fn billing_window(start_ms: i64, end_ms: i64, at_ms: i64) -> Option<(i64, i64)> {
+    let len = end_ms.checked_sub(start_ms).filter(|l| *l > 0)?;
+    let k = (at_ms - start_ms).div_euclid(len);
+    let from = start_ms + k * len;
+    Some((from, from + len))
+}
+
+#[cfg(test)]
+mod window_tests {
+    use super::billing_window;
+
+    #[test]
+    fn windows_repeat_back_to_back() {
+        assert_eq!(billing_window(100, 200, 100), Some((100, 200)));
+        assert_eq!(billing_window(100, 200, 199), Some((100, 200)));
+        assert_eq!(billing_window(100, 200, 200), Some((200, 300)));
+        assert_eq!(billing_window(100, 200, 99), Some((0, 100)));
+        assert_eq!(billing_window(100, 100, 150), None);
+    }
+}

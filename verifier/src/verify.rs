@@ -1,0 +1,237 @@
+//! The hot path: a key's verdict from memory, counting what it answers.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use domain::apps::{Mode, Status};
+use domain::keys::format;
+use domain::keys::KeyKind;
+use uuid::Uuid;
+
+use crate::state::{Entry, Index, OrgEntry};
+
+/// Why a key does not verify.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// Not a key this deployment issued (or malformed).
+    Unknown,
+    /// Revoked.
+    Revoked,
+    /// Past its expiry, or its rotation's overlap ended.
+    Expired,
+    /// Its app waits for a product decision.
+    AppPending,
+    /// Its app is suspended.
+    AppSuspended,
+    /// Its app is deleted.
+    AppDeleted,
+    /// The organisation used its billing window's calls.
+    QuotaExceeded,
+    /// The key's own rate limit.
+    RateLimited,
+    /// The key lacks the scope asked for.
+    ScopeDenied,
+}
+
+impl Reason {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Unknown => "unknown",
+            Reason::Revoked => "revoked",
+            Reason::Expired => "expired",
+            Reason::AppPending => "app_pending",
+            Reason::AppSuspended => "app_suspended",
+            Reason::AppDeleted => "app_deleted",
+            Reason::QuotaExceeded => "quota_exceeded",
+            Reason::RateLimited => "rate_limited",
+            Reason::ScopeDenied => "scope_denied",
+        }
+    }
+}
+
+/// The facts of a known key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyFacts {
+    /// Key.
+    pub key_id: Uuid,
+    /// Its app.
+    pub app_id: Uuid,
+    /// The app's organisation.
+    pub org_id: Uuid,
+    /// Mode.
+    pub mode: Mode,
+    /// What it may do.
+    pub scopes: Arc<[String]>,
+}
+
+/// A verification's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    /// `None` when valid.
+    pub reason: Option<Reason>,
+    /// For a known key.
+    pub key: Option<KeyFacts>,
+    /// Calls left in the organisation's billing window, if it has a plan.
+    pub remaining: Option<u64>,
+    /// When a rate-limited key may verify again, in milliseconds.
+    pub retry_at_ms: Option<i64>,
+}
+
+impl Verdict {
+    /// Whether the key verified.
+    pub fn valid(&self) -> bool {
+        self.reason.is_none()
+    }
+
+    fn unknown() -> Self {
+        Verdict {
+            reason: Some(Reason::Unknown),
+            key: None,
+            remaining: None,
+            retry_at_ms: None,
+        }
+    }
+}
+
+impl Entry {
+    /// Takes one verification from the key's rate limit, or says when the
+    /// next window starts. Reserved before checked: parallel callers never
+    /// take more than the limit between them.
+    fn take_rate(&self, now: i64) -> Result<(), i64> {
+        if self.rate_limit == 0 {
+            return Ok(());
+        }
+        let window_ms = i64::from(self.rate_window_secs) * 1000;
+        let window = (now.div_euclid(window_ms) as u64) & 0xffff_ffff;
+        let mut current = self.rate_state.load(Ordering::Relaxed);
+        loop {
+            let count = if current >> 32 == window {
+                current & 0xffff_ffff
+            } else {
+                0
+            };
+            if count >= u64::from(self.rate_limit) {
+                return Err((window as i64 + 1) * window_ms);
+            }
+            let next = (window << 32) | (count + 1);
+            match self.rate_state.compare_exchange_weak(
+                current,
+                next,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Ok(()),
+                Err(seen) => current = seen,
+            }
+        }
+    }
+}
+
+impl OrgEntry {
+    /// Reserves one call of the billing window; `Err` when none is left.
+    /// Returns the calls left after it.
+    fn take_call(&self, now: i64) -> Result<Option<u64>, ()> {
+        let Some(limit) = self.limit else {
+            return Ok(None);
+        };
+        if self.roll(now).is_none() {
+            return Ok(None);
+        }
+        let local = self.local.fetch_add(1, Ordering::AcqRel) + 1;
+        let used = self.logged.load(Ordering::Acquire) + local;
+        if used > limit {
+            self.local.fetch_sub(1, Ordering::AcqRel);
+            return Err(());
+        }
+        Ok(Some(limit - used))
+    }
+
+    fn remaining(&self) -> Option<u64> {
+        let used = self.logged.load(Ordering::Acquire) + self.local.load(Ordering::Acquire);
+        self.limit.map(|l| l.saturating_sub(used))
+    }
+}
+
+impl Index {
+    /// The verdict for `key` (and `scope`, when the caller needs one), at
+    /// the clock's now. A key of the wrong shape or checksum is `unknown`
+    /// before the index is consulted. Counts the verification for usage
+    /// and the quota.
+    pub fn verify(&self, key: &str, scope: Option<&str>) -> Verdict {
+        if format::parse(&self.prefix, key).is_none() {
+            self.malformed.fetch_add(1, Ordering::Relaxed);
+            return Verdict::unknown();
+        }
+        let hash = format::hash(key);
+        let now = self.clock.now_ms();
+        self.lookups.fetch_add(1, Ordering::Relaxed);
+        let inner = self.inner.read();
+        let Some(&slot) = inner.keys.get(&hash) else {
+            return Verdict::unknown();
+        };
+        let entry = &inner.entries[slot as usize];
+        let app = &inner.apps[entry.app as usize];
+        if !app.app.exists {
+            return Verdict::unknown();
+        }
+        let org = &inner.orgs[app.org as usize];
+        let scopes = match entry.kind {
+            KeyKind::Secret => app.scopes[usize::from(entry.mode == Mode::Live)].clone(),
+            KeyKind::Restricted => inner.scope_sets[entry.scopes as usize].clone(),
+        };
+        let mut verdict = Verdict {
+            reason: None,
+            key: Some(KeyFacts {
+                key_id: entry.key_id,
+                app_id: app.app.id,
+                org_id: org.org_id,
+                mode: entry.mode,
+                scopes,
+            }),
+            remaining: None,
+            retry_at_ms: None,
+        };
+        let refusal = match app.app.status() {
+            Status::Deleted => Some(Reason::AppDeleted),
+            _ if entry.revoked => Some(Reason::Revoked),
+            _ if now >= entry.expires_ms.min(entry.stops_ms) => Some(Reason::Expired),
+            Status::Suspended => Some(Reason::AppSuspended),
+            Status::Pending => Some(Reason::AppPending),
+            Status::Active => None,
+        };
+        let refusal = refusal.or_else(|| {
+            let facts = verdict.key.as_ref()?;
+            let denied = scope.is_some_and(|s| !facts.scopes.iter().any(|have| have == s));
+            denied.then_some(Reason::ScopeDenied)
+        });
+        let refusal = refusal.or_else(|| match entry.take_rate(now) {
+            Ok(()) => None,
+            Err(at) => {
+                verdict.retry_at_ms = Some(at);
+                Some(Reason::RateLimited)
+            }
+        });
+        let refusal = refusal.or_else(|| match org.take_call(now) {
+            Ok(left) => {
+                verdict.remaining = left;
+                None
+            }
+            Err(()) => Some(Reason::QuotaExceeded),
+        });
+        match refusal {
+            None => {
+                entry.calls.fetch_add(1, Ordering::Relaxed);
+                entry.last_used_ms.fetch_max(now, Ordering::Relaxed);
+            }
+            Some(reason) => {
+                entry.refused.fetch_add(1, Ordering::Relaxed);
+                verdict.reason = Some(reason);
+                if verdict.remaining.is_none() {
+                    verdict.remaining = org.remaining();
+                }
+            }
+        }
+        verdict
+    }
+}

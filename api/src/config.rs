@@ -136,7 +136,39 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(1..))]
     pub command_cache_mb: u64,
 
+    /// Prefix of every API key this deployment issues (1 to 16 of a-z and
+    /// 0-9): keys read `<prefix>_<live|test>_<sk|rk>_<random>`.
+    #[arg(long, env = "GATEHOUSE_KEY_PREFIX", default_value = "gh",
+          value_parser = parse_key_prefix)]
+    pub key_prefix: String,
+
+    /// Bearer token the platform's gateway presents to `POST /v1/keys/verify`
+    /// and `POST /v1/usage`. Several, comma-separated, so a token can be
+    /// rotated without downtime. Without one, those routes answer 401.
+    #[arg(
+        long,
+        env = "GATEHOUSE_GATEWAY_TOKEN",
+        hide_env_values = true,
+        value_delimiter = ','
+    )]
+    pub gateway_token: Vec<String>,
+
+    /// How often counted verifications are written to the log as
+    /// `usage.recorded` events (one per key per interval), in seconds. A
+    /// crash loses at most this interval's counts.
+    #[arg(long, env = "GATEHOUSE_USAGE_FLUSH_SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub usage_flush_secs: u64,
+
     /// Log format. Text is coloured only when the output is a terminal.
     #[arg(long, env = "GATEHOUSE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+}
+
+fn parse_key_prefix(s: &str) -> Result<String, String> {
+    if domain::keys::format::valid_prefix(s) {
+        Ok(s.to_owned())
+    } else {
+        Err("must be 1 to 16 of a-z and 0-9".into())
+    }
 }

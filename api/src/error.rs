@@ -467,3 +467,22 @@ impl From<deadpool_postgres::PoolError> for ApiError {
         }
     }
 }
+
+impl From<domain::keys::KeyError> for ApiError {
+    fn from(e: domain::keys::KeyError) -> Self {
+        use domain::keys::KeyError as E;
+        let conflict = |code| ApiError::Conflict {
+            code,
+            detail: e.to_string(),
+        };
+        match &e {
+            E::App(a) => a.clone().into(),
+            E::Invalid(i) => ApiError::Invalid(i.clone()),
+            E::NotFound => ApiError::NotFound,
+            E::NotInProduction => conflict("not-in-production"),
+            E::Revoked => conflict("key-revoked"),
+            E::AlreadyRotated => conflict("key-rotated"),
+            E::Expired => conflict("key-expired"),
+        }
+    }
+}

@@ -41,6 +41,39 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// An optional JSON body: none at all (an empty body) is `None`; anything
+/// else is read as [`ApiJson`] reads it.
+#[derive(Debug)]
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let json = is_json(req.headers());
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|rejection| {
+                let status = rejection.status();
+                if status == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::bad_body(status, "the body is larger than this server accepts")
+                } else {
+                    ApiError::bad_body(StatusCode::BAD_REQUEST, rejection.body_text())
+                }
+            })?;
+        if bytes.is_empty() {
+            return Ok(OptionalJson(None));
+        }
+        if !json {
+            return Err(ApiError::bad_body(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "the body must be JSON with content-type application/json",
+            ));
+        }
+        parse_json(&bytes).map(|v| OptionalJson(Some(v)))
+    }
+}
+
 fn is_json(headers: &axum::http::HeaderMap) -> bool {
     let Some(ct) = headers
         .get(header::CONTENT_TYPE)

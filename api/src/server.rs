@@ -9,6 +9,7 @@ use event_store::launcher::{self, LaunchError, LaunchOptions};
 use event_store::postgres::{migrate, Migration, PgStore, PgStoreOptions};
 use event_store::StoreError;
 use projections::{Runner, Statuses};
+use sha2::Digest;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -220,6 +221,30 @@ pub async fn run(
             bytes: (args.command_cache_mb as usize).saturating_mul(1024 * 1024),
         },
     );
+    let index = Arc::new(verifier::Index::new(
+        args.key_prefix.clone(),
+        Arc::new(verifier::SystemClock),
+    ));
+    background.push(tokio::spawn(verifier::follow::run(
+        index.clone(),
+        store.clone(),
+        pool.clone(),
+        store.poll_interval(),
+        stop_rx.clone(),
+    )));
+    let meter = tokio::spawn(verifier::follow::run_meter(
+        index.clone(),
+        store.clone(),
+        Duration::from_secs(args.usage_flush_secs),
+        stop_rx.clone(),
+    ));
+    let gateway_tokens = args
+        .gateway_token
+        .iter()
+        .map(|t| t.trim())
+        .filter(|t| !t.is_empty())
+        .map(|t| sha2::Sha256::digest(t.as_bytes()).into())
+        .collect();
     let state = AppState::new(Inner {
         store: store.clone(),
         commands,
@@ -231,6 +256,8 @@ pub async fn run(
         invitation_ttl: chrono::Duration::seconds(args.invitation_ttl_secs),
         auto_grant_sandbox: args.auto_grant_sandbox,
         sign_in_throttle: Default::default(),
+        index,
+        gateway_tokens,
     });
     background.push(tokio::spawn(sweep_idempotency_keys(
         state.clone(),
@@ -245,6 +272,8 @@ pub async fn run(
         .await
         .map_err(ServerError::Serve);
     let _ = stop_tx.send(true);
+    // The meter's last flush needs the store, which the others keep open.
+    let _ = meter.await;
     for task in background {
         let _ = task.await;
     }

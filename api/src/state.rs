@@ -36,6 +36,10 @@ pub struct Inner {
     pub auto_grant_sandbox: bool,
     /// Failed sign-ins per email.
     pub sign_in_throttle: crate::throttle::SignInThrottle,
+    /// The key-verification index, fed by the log.
+    pub index: Arc<verifier::Index>,
+    /// SHA-256 of each accepted gateway token.
+    pub gateway_tokens: Vec<[u8; 32]>,
 }
 
 impl AppState {

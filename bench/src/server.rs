@@ -22,6 +22,9 @@ pub struct BenchServer {
     task: tokio::task::JoinHandle<Result<(), api::server::ServerError>>,
 }
 
+/// The gateway token the bench server accepts.
+pub const GATEWAY_TOKEN: &str = "bench-gateway-token";
+
 impl BenchServer {
     /// Starts a server over `config` (migrated and projected by the
     /// server itself) and signs up a staff member.
@@ -49,6 +52,9 @@ impl BenchServer {
             log_format: api::config::LogFormat::Text,
             command_cache_entries: 10_000,
             command_cache_mb: 256,
+            key_prefix: "gh".into(),
+            gateway_token: vec![GATEWAY_TOKEN.into()],
+            usage_flush_secs: 60,
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(api::server::run(args, config, listener, async {

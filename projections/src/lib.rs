@@ -12,11 +12,13 @@
 //! - [`Projection`]: what a read model implements.
 //! - [`runner`]: the batch loop, generations, rebuild and swap.
 //! - [`status`]: published checkpoints and the read-your-writes wait.
-//! - [`accounts`], [`apps`], [`event_counts`], [`orgs`]: the read models.
+//! - [`accounts`], [`apps`], [`event_counts`], [`keys`], [`orgs`]: the read
+//!   models.
 
 pub mod accounts;
 pub mod apps;
 pub mod event_counts;
+pub mod keys;
 pub mod orgs;
 pub mod runner;
 pub mod status;
@@ -105,6 +107,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(accounts::Accounts),
         Arc::new(apps::Apps),
         Arc::new(event_counts::EventCounts),
+        Arc::new(keys::Keys),
         Arc::new(orgs::Orgs),
     ]
 }

@@ -6,6 +6,7 @@ mod crash;
 mod environments;
 mod http;
 mod idempotency;
+mod keys;
 mod orgs;
 mod pg_crash;
 mod plans;

@@ -3,6 +3,7 @@
 //! database per test, and servers on port 0.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+pub mod keys;
 pub mod process;
 pub mod server;
 

@@ -41,6 +41,7 @@ impl ServerProcess {
             .env("GATEHOUSE_KEK", TEST_KEK)
             .env("GATEHOUSE_DATA_DIR", dir)
             .env("RUST_LOG", log_filter)
+            .env("GATEHOUSE_GATEWAY_TOKEN", crate::server::GATEWAY_TOKEN)
             .stdout(Stdio::from(out.try_clone().unwrap()))
             .stderr(Stdio::from(out))
             .spawn()

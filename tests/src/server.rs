@@ -34,7 +34,12 @@ pub struct Options {
     pub projections: bool,
     /// Invitation lifetime, in seconds.
     pub invitation_ttl_secs: i64,
+    /// Usage flush interval, in seconds.
+    pub usage_flush_secs: u64,
 }
+
+/// The gateway token every test server accepts.
+pub const GATEWAY_TOKEN: &str = "test-gateway-token";
 
 impl Default for Options {
     fn default() -> Self {
@@ -43,6 +48,7 @@ impl Default for Options {
             read_wait_ms: 5000,
             projections: true,
             invitation_ttl_secs: 7 * 24 * 3600,
+            usage_flush_secs: 60,
         }
     }
 }
@@ -66,6 +72,9 @@ pub fn serve_args(data_dir: PathBuf, options: &Options) -> ServeArgs {
         log_format: LogFormat::Text,
         command_cache_entries: 10_000,
         command_cache_mb: 256,
+        key_prefix: "gh".into(),
+        gateway_token: vec![GATEWAY_TOKEN.into()],
+        usage_flush_secs: options.usage_flush_secs,
     }
 }
 

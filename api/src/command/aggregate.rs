@@ -3,11 +3,13 @@
 //! cache's byte budget). The domain's own types implement it here.
 
 use domain::apps::{App, Installation, Link};
+use domain::keys::Key;
 use domain::orgs::{Org, PlatformTerms};
 use domain::products::Product;
 use event_schemas::app::{
     AppEvent, AppSlugEvent, InstallLinkEvent, InstallationEvent, ProductEvent,
 };
+use event_schemas::key::KeyEvent;
 use event_schemas::org::{OrgEvent, TermsEvent};
 use event_schemas::{DomainEvent, RecordedEvent, SchemaError};
 use uuid::Uuid;
@@ -74,6 +76,25 @@ impl Aggregate for PlatformTerms {
 
     fn weight(&self) -> usize {
         std::mem::size_of::<PlatformTerms>() + self.published.len() * ENTRY
+    }
+}
+
+impl Aggregate for Key {
+    type Event = KeyEvent;
+
+    fn decode(e: &RecordedEvent) -> Result<Option<KeyEvent>, SchemaError> {
+        KeyEvent::decode(e)
+    }
+
+    fn apply(&mut self, e: &KeyEvent) -> Result<(), Unappliable> {
+        Key::apply(self, e).map_err(Unappliable)
+    }
+
+    fn weight(&self) -> usize {
+        std::mem::size_of::<Key>()
+            + self.name.len()
+            + self.prefix.len()
+            + self.scopes.iter().map(|s| s.len() + 24).sum::<usize>()
     }
 }
 

@@ -1,5 +1,6 @@
 //! Liveness (`/healthz`) and readiness (`/readyz`: the database answers, and
-//! each projection's lag behind the log head, failed ones named).
+//! each projection's lag behind the log head, failed ones named, and the
+//! key-verification index loaded).
 
 use std::time::Duration;
 
@@ -46,6 +47,23 @@ pub struct Readiness {
     pub head: Option<u64>,
     /// Each projection.
     pub projections: Vec<ProjectionReadiness>,
+    /// This node's key-verification index.
+    pub verification: VerificationReadiness,
+}
+
+/// The key-verification index of this node.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VerificationReadiness {
+    /// Loaded and caught up with the log: `POST /v1/keys/verify` answers.
+    pub ready: bool,
+    /// Keys indexed.
+    pub keys: usize,
+    /// The last log position applied.
+    pub position: u64,
+    /// Keys refused for their shape or checksum, without a lookup.
+    pub malformed: u64,
+    /// Verifications that looked a key up.
+    pub lookups: u64,
 }
 
 /// One projection's readiness.
@@ -92,12 +110,20 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
             }
         })
         .collect();
-    let ready = head.is_some() && projections.iter().all(|p| p.state != "failed");
+    let index = state.index.stats();
+    let ready = head.is_some() && index.ready && projections.iter().all(|p| p.state != "failed");
     let body = Readiness {
         status: if ready { "ready" } else { "not_ready" },
         database: head.is_some(),
         head,
         projections,
+        verification: VerificationReadiness {
+            ready: index.ready,
+            keys: index.keys,
+            position: index.position,
+            malformed: index.malformed,
+            lookups: index.lookups,
+        },
     };
     let status = if ready {
         StatusCode::OK

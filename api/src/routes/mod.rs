@@ -6,6 +6,7 @@ pub mod apps;
 pub mod contract;
 pub mod environments;
 pub mod health;
+pub mod keys;
 pub mod orgs;
 pub mod plans;
 pub mod products;
@@ -60,6 +61,8 @@ use contract::ProblemResponses;
         products::get_product, products::request_product, products::list_app_products,
         products::approval_queue, products::approve, products::reject, products::bulk_decide,
         products::notifications,
+        keys::create_key, keys::list_keys, keys::get_key, keys::rotate_key, keys::revoke_key,
+        keys::verify,
     ),
     components(schemas(crate::error::Problem, crate::error::ProblemField)),
     modifiers(&BearerAuth, &ProblemResponses),
@@ -75,6 +78,15 @@ impl utoipa::Modify for BearerAuth {
         components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "gateway",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("A gateway token (--gateway-token)"))
+                    .build(),
+            ),
         );
     }
 }
@@ -98,6 +110,7 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .merge(staff_apps::router())
         .merge(versions::router())
         .merge(products::router())
+        .merge(keys::router())
         .route("/openapi.json", get(openapi))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
@@ -151,10 +164,7 @@ const SECRET_PREFIXES: &[&str] = &["gil_", "ghs_", "whsec_", "whsk_"];
 /// the path alone).
 pub fn redacted_path(path: &str) -> std::borrow::Cow<'_, str> {
     let secret_route = SECRET_SEGMENTS_AFTER.iter().find(|p| path.starts_with(**p));
-    let has_secret = secret_route.is_some()
-        || path
-            .split('/')
-            .any(|seg| SECRET_PREFIXES.iter().any(|p| seg.starts_with(p)));
+    let has_secret = secret_route.is_some() || path.split('/').any(is_secret_segment);
     if !has_secret {
         return path.into();
     }
@@ -167,11 +177,19 @@ pub fn redacted_path(path: &str) -> std::borrow::Cow<'_, str> {
         if i > 0 {
             out.push('/');
         }
-        let secret = (secret_route.is_some() && i == 0 && !seg.is_empty())
-            || SECRET_PREFIXES.iter().any(|p| seg.starts_with(p));
+        let secret =
+            (secret_route.is_some() && i == 0 && !seg.is_empty()) || is_secret_segment(seg);
         out.push_str(if secret { "[redacted]" } else { seg });
     }
     out.into()
+}
+
+/// Whether a path segment looks like a secret Gatehouse issues: a known
+/// prefix, or an API key of any deployment prefix (`*_live_sk_*`...).
+fn is_secret_segment(seg: &str) -> bool {
+    const KEY_MARKERS: [&str; 4] = ["_live_sk_", "_live_rk_", "_test_sk_", "_test_rk_"];
+    SECRET_PREFIXES.iter().any(|p| seg.starts_with(p))
+        || KEY_MARKERS.iter().any(|m| seg.contains(m))
 }
 
 /// Turns any error response that is not yet a problem document (from a layer

@@ -143,15 +143,31 @@ impl Key {
     /// rotation's end is reached (to the instant), else expiring during a
     /// rotation's overlap, else active.
     pub fn status(&self, now: DateTime<Utc>) -> KeyStatus {
-        if self.revoked.is_some() {
-            return KeyStatus::Revoked;
-        }
-        let stops = self.rotated.map(|(_, at)| at);
-        let ends = [self.expires_at, stops].into_iter().flatten().min();
-        match ends {
-            Some(end) if now >= end => KeyStatus::Expired,
-            _ if stops.is_some() => KeyStatus::Expiring,
-            _ => KeyStatus::Active,
-        }
+        status_at(
+            self.revoked.is_some(),
+            self.expires_at,
+            self.rotated.map(|(_, at)| at),
+            now,
+        )
+    }
+}
+
+/// A key's status at `now` from what the key table keeps: revoked, else
+/// expired once its expiry or its rotation's end (`stops_at`) is reached,
+/// else expiring during a rotation's overlap, else active.
+pub fn status_at(
+    revoked: bool,
+    expires_at: Option<DateTime<Utc>>,
+    stops_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> KeyStatus {
+    if revoked {
+        return KeyStatus::Revoked;
+    }
+    let ends = [expires_at, stops_at].into_iter().flatten().min();
+    match ends {
+        Some(end) if now >= end => KeyStatus::Expired,
+        _ if stops_at.is_some() => KeyStatus::Expiring,
+        _ => KeyStatus::Active,
     }
 }

@@ -1,0 +1,114 @@
+//! The key table: list an app's keys and read one, from the `keys` read
+//! model. Metadata only: no role ever reads material.
+
+#[allow(unused_imports)]
+use super::*;
+
+/// A row of the key table.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyView {
+    /// Key id.
+    pub id: Uuid,
+    /// Name.
+    pub name: String,
+    /// The public start of the key.
+    pub prefix: String,
+    /// `live` or `test`.
+    #[schema(example = "test")]
+    pub mode: String,
+    /// `secret` or `restricted`.
+    #[serde(rename = "type")]
+    #[schema(example = "secret")]
+    pub kind: String,
+    /// Scopes of a restricted key (empty: a secret key carries its app's).
+    pub scopes: Vec<String>,
+    /// Verifications counted (written from usage aggregates, so up to one
+    /// metering interval behind).
+    pub usage_count: i64,
+    /// The last verification counted.
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// When it expires.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// `active`, `expiring` (a rotation's overlap), `expired` or `revoked`.
+    #[schema(example = "active")]
+    pub status: String,
+    /// Who issued it (a user id).
+    pub created_by: String,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "key_id, name, prefix, mode, kind, scopes, usage_count, last_used_at, \
+     expires_at, stops_at, revoked_at IS NOT NULL AS revoked, created_by, created_at, app_id";
+
+impl KeyView {
+    fn from_row(r: &tokio_postgres::Row) -> Self {
+        let scopes: tokio_postgres::types::Json<Vec<String>> = r.get("scopes");
+        let status = keys::status_at(
+            r.get("revoked"),
+            r.get("expires_at"),
+            r.get("stops_at"),
+            crate::command::now(),
+        );
+        KeyView {
+            id: r.get("key_id"),
+            name: r.get("name"),
+            prefix: r.get("prefix"),
+            mode: r.get("mode"),
+            kind: r.get("kind"),
+            scopes: scopes.0,
+            usage_count: r.get("usage_count"),
+            last_used_at: r.get("last_used_at"),
+            expires_at: r.get("expires_at"),
+            status: status.as_str().into(),
+            created_by: r.get("created_by"),
+            created_at: r.get("created_at"),
+        }
+    }
+}
+
+/// An app's keys, oldest first.
+#[utoipa::path(get, path = "/v1/apps/{app}/keys", tag = "keys",
+    params(("app" = Uuid, Path, description = "App id"), PageQuery),
+    responses((status = 200, body = Page<KeyView>), (status = 402, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn list_keys(
+    State(state): State<AppState>,
+    Path(app): Path<Uuid>,
+    min: MinPosition,
+    _reader: AppReader,
+    paging: Paging<TimeKey>,
+) -> Result<Json<Page<KeyView>>, ApiError> {
+    min.wait(&state, &["keys"]).await?;
+    let client = state.pool.get().await?;
+    let select = format!("SELECT {COLUMNS} FROM rm.api_keys WHERE app_id = $1");
+    let key = ("created_at", "key_id");
+    let page = page::fetch(&client, &paging, &select, key, &[&app], KeyView::from_row).await?;
+    Ok(Json(page))
+}
+
+/// One key's row of the key table.
+#[utoipa::path(get, path = "/v1/keys/{key}", tag = "keys",
+    params(("key" = Uuid, Path, description = "Key id")),
+    responses((status = 200, body = KeyView), (status = 402, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn get_key(
+    State(state): State<AppState>,
+    Path(key): Path<Uuid>,
+    min: MinPosition,
+    session: Session,
+) -> Result<Json<KeyView>, ApiError> {
+    min.wait(&state, &["orgs", "apps", "keys"]).await?;
+    let client = state.pool.get().await?;
+    let row = client
+        .query_opt(
+            &format!("SELECT {COLUMNS} FROM rm.api_keys WHERE key_id = $1"),
+            &[&key],
+        )
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    drop(client);
+    // Only someone who may read the app learns the key exists.
+    super::super::apps::app_org_for(&state, row.get("app_id"), session.user_id).await?;
+    Ok(Json(KeyView::from_row(&row)))
+}

@@ -160,6 +160,13 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub usage_flush_secs: u64,
 
+    /// How long a node at the head of the log waits for a PostgreSQL
+    /// notification before it re-reads the log anyway, in milliseconds.
+    /// Notifications wake it at once; this is the backstop for a lost one.
+    #[arg(long, env = "GATEHOUSE_LOG_POLL_MS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    pub log_poll_ms: u64,
+
     /// Log format. Text is coloured only when the output is a terminal.
     #[arg(long, env = "GATEHOUSE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

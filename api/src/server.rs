@@ -179,6 +179,7 @@ pub async fn run(
             db,
             PgStoreOptions {
                 pool_size: args.db.pool_size,
+                poll_interval: Duration::from_millis(args.log_poll_ms),
                 ..PgStoreOptions::default()
             },
         )

@@ -53,6 +53,7 @@ impl BenchServer {
             command_cache_entries: 10_000,
             command_cache_mb: 256,
             key_prefix: "gh".into(),
+            log_poll_ms: 1000,
             gateway_token: vec![GATEWAY_TOKEN.into()],
             usage_flush_secs: 60,
         };

@@ -317,7 +317,11 @@ async fn health_readiness_and_the_openapi_document() {
         .iter()
         .map(|p| p["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, vec!["accounts", "apps", "event_counts", "orgs"]);
+    assert_eq!(
+        names,
+        vec!["accounts", "apps", "event_counts", "keys", "orgs"]
+    );
+    assert_eq!(ready["verification"]["ready"], true);
 
     let doc: Value = s.get("/openapi.json", None).await.json().await.unwrap();
     for path in [
@@ -328,6 +332,8 @@ async fn health_readiness_and_the_openapi_document() {
         "/healthz",
         "/readyz",
         "/v1/orgs/{org}/apps",
+        "/v1/apps/{app}/keys",
+        "/v1/keys/verify",
         "/v1/apps/{app}",
     ] {
         assert!(doc["paths"][path].is_object(), "{path} documented");

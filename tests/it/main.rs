@@ -18,4 +18,5 @@ mod store_concurrency;
 mod store_contract;
 mod store_processes;
 mod tenancy;
+mod verification;
 mod versions;

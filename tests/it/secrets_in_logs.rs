@@ -114,3 +114,109 @@ async fn install_tokens_session_tokens_and_passwords_never_appear_in_a_trace_log
     }
     assert!(log.lines().count() > 100, "the log is at trace level");
 }
+
+/// Every text column of every table in the database's own schemas (the
+/// log, each read model generation, the idempotency store), as one string
+/// per row, for searching.
+async fn every_row(db: &gatehouse_tests::TestDb) -> Vec<String> {
+    let client = db.client().await;
+    let tables = client
+        .query(
+            "SELECT table_schema, table_name FROM information_schema.tables \
+             WHERE table_type = 'BASE TABLE' \
+               AND table_schema NOT IN ('pg_catalog', 'information_schema')",
+            &[],
+        )
+        .await
+        .unwrap();
+    let mut rows = Vec::new();
+    for t in tables {
+        let (schema, table): (String, String) = (t.get(0), t.get(1));
+        let sql = format!("SELECT t::text FROM \"{schema}\".\"{table}\" t");
+        for r in client.query(&sql, &[]).await.unwrap() {
+            rows.push(r.get::<_, String>(0));
+        }
+    }
+    rows
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_key_is_answered_once_and_stored_or_logged_nowhere() {
+    let db = fresh_db().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = ServerProcess::spawn(
+        env!("CARGO_BIN_EXE_gatehouse-it-server"),
+        &db.conninfo,
+        dir.path(),
+        "trace",
+    )
+    .await;
+    let s = server.client();
+    let k = gatehouse_tests::keys::KeyedApp::new(&s, &db, "secret").await;
+    // Issued with an Idempotency-Key, so the stored answer is searched too.
+    let issue = || {
+        s.http
+            .post(s.url(&format!("/v1/apps/{}/keys", k.app)))
+            .bearer_auth(&k.owner)
+            .header("idempotency-key", "issue-once")
+            .json(&json!({"name": "CI", "mode": "test", "type": "secret"}))
+            .send()
+    };
+    let first: serde_json::Value = issue().await.unwrap().json().await.unwrap();
+    let replayed = issue().await.unwrap();
+    assert_eq!(replayed.headers()["idempotent-replayed"], "true");
+    let replayed: serde_json::Value = replayed.json().await.unwrap();
+    assert_eq!(
+        first["key"], replayed["key"],
+        "a retry answers the same key"
+    );
+    let key = first["key"].as_str().unwrap().to_owned();
+    let id = first["id"].as_str().unwrap();
+    let (status, rotated, _) = s
+        .call(
+            Method::POST,
+            &format!("/v1/keys/{id}/rotate"),
+            &k.owner,
+            None,
+            0,
+        )
+        .await;
+    assert_eq!(status, 201);
+    let new_key = rotated["key"].as_str().unwrap().to_owned();
+    for k in [&key, &new_key] {
+        gatehouse_tests::keys::until_verdict(&s, k, "valid").await;
+    }
+    // A key pasted into a path is not logged either.
+    let (status, _, _) = s
+        .call(Method::GET, &format!("/v1/keys/{key}"), &k.owner, None, 0)
+        .await;
+    assert_eq!(status, 400);
+
+    let log = server.stop();
+    assert!(log.lines().count() > 100, "the log is at trace level");
+    assert!(
+        log.contains("/v1/keys/[redacted]"),
+        "the pasted key's request is logged, redacted"
+    );
+    let rows = every_row(&db).await;
+    assert!(
+        rows.iter().any(|r| r.contains("api_key.issued")),
+        "the events were searched"
+    );
+    for secret in [&key, &new_key] {
+        // The whole key, and its random part alone.
+        let random = &secret["gh_test_sk_".len()..];
+        for needle in [secret.as_str(), random] {
+            assert!(
+                !log.contains(needle),
+                "a key ({:.12}...) is in the trace log",
+                needle
+            );
+            assert!(
+                !rows.iter().any(|r| r.contains(needle)),
+                "a key ({:.12}...) is stored in the database",
+                needle
+            );
+        }
+    }
+}

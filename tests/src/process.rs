@@ -32,6 +32,19 @@ impl ServerProcess {
     /// `RUST_LOG=<log_filter>`, its output to `<dir>/server.log`; waits until
     /// it is healthy.
     pub async fn spawn(bin: &str, conninfo: &str, dir: &Path, log_filter: &str) -> Self {
+        Self::spawn_with(bin, conninfo, dir, log_filter, &[]).await
+    }
+
+    #[allow(clippy::zombie_processes)] // Drop kills and waits for it
+    /// [`ServerProcess::spawn`] with more environment (`GATEHOUSE_*`
+    /// settings).
+    pub async fn spawn_with(
+        bin: &str,
+        conninfo: &str,
+        dir: &Path,
+        log_filter: &str,
+        env: &[(&str, &str)],
+    ) -> Self {
         let port = free_port();
         let log = dir.join("server.log");
         let out = std::fs::File::create(&log).unwrap();
@@ -42,6 +55,7 @@ impl ServerProcess {
             .env("GATEHOUSE_DATA_DIR", dir)
             .env("RUST_LOG", log_filter)
             .env("GATEHOUSE_GATEWAY_TOKEN", crate::server::GATEWAY_TOKEN)
+            .envs(env.iter().copied())
             .stdout(Stdio::from(out.try_clone().unwrap()))
             .stderr(Stdio::from(out))
             .spawn()

@@ -73,6 +73,7 @@ pub fn serve_args(data_dir: PathBuf, options: &Options) -> ServeArgs {
         command_cache_entries: 10_000,
         command_cache_mb: 256,
         key_prefix: "gh".into(),
+        log_poll_ms: 1000,
         gateway_token: vec![GATEWAY_TOKEN.into()],
         usage_flush_secs: options.usage_flush_secs,
     }

@@ -26,7 +26,7 @@ impl FromRequestParts<AppState> for Gateway {
         // Compared as digests: equal length, and no early exit on a
         // shared prefix of the token itself.
         let digest: [u8; 32] = Sha256::digest(token.trim().as_bytes()).into();
-        if state.gateway_tokens.iter().any(|t| *t == digest) {
+        if state.gateway_tokens.contains(&digest) {
             Ok(Gateway)
         } else {
             Err(ApiError::Unauthenticated)

@@ -1,0 +1,291 @@
+//! The gateway's verification across processes and over time: a revoke
+//! refused by a second `gatehouse` process within a second (woken by
+//! NOTIFY, not its poll), a node starting from the read model, the
+//! gateway's token, malformed keys refused without a lookup, quotas, and
+//! usage written per key per interval, never per call.
+
+use std::time::{Duration, Instant};
+
+use gatehouse_tests::fresh_db;
+use gatehouse_tests::keys::{until_verdict, verdict, verify, KeyedApp};
+use gatehouse_tests::process::ServerProcess;
+use gatehouse_tests::server::{Options, TestServer, GATEWAY_TOKEN};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+async fn readyz(s: &TestServer) -> Value {
+    s.http
+        .get(s.url("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_process_starts_from_the_read_model_and_refuses_a_revoke_within_a_second() {
+    let db = fresh_db().await;
+    let a = TestServer::start(&db).await;
+    let k = KeyedApp::new(&a, &db, "nodes").await;
+    let (revoked_id, revoked, at) = k.test_key(&a).await;
+    a.call(
+        Method::POST,
+        &format!("/v1/keys/{revoked_id}/revoke"),
+        &k.owner,
+        None,
+        at,
+    )
+    .await;
+    let (live_id, live, _) = k.test_key(&a).await;
+    until_verdict(&a, &revoked, "revoked").await;
+
+    // The second node polls the log only every 30 s: within a second,
+    // only PostgreSQL's notification can have woken it.
+    let dir = tempfile::tempdir().unwrap();
+    let b = ServerProcess::spawn_with(
+        env!("CARGO_BIN_EXE_gatehouse-it-server"),
+        &db.conninfo,
+        dir.path(),
+        "info",
+        &[("GATEHOUSE_LOG_POLL_MS", "30000")],
+    )
+    .await;
+    let b_client = b.client();
+    let started = Instant::now();
+    while readyz(&b_client).await["verification"]["ready"] != true {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the second node never loaded"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        verdict(&b_client, &revoked).await,
+        "revoked",
+        "loaded from the read model"
+    );
+    assert_eq!(verdict(&b_client, &live).await, "valid");
+
+    let mut worst = Duration::ZERO;
+    for round in 0..3 {
+        let (id, key, at) = if round == 0 {
+            (live_id.clone(), live.clone(), 0)
+        } else {
+            k.test_key(&a).await
+        };
+        until_verdict(&b_client, &key, "valid").await;
+        let (status, _, _) = a
+            .call(
+                Method::POST,
+                &format!("/v1/keys/{id}/revoke"),
+                &k.owner,
+                None,
+                at,
+            )
+            .await;
+        assert_eq!(status, 200);
+        let took = until_verdict(&b_client, &key, "revoked").await;
+        worst = worst.max(took);
+    }
+    assert!(
+        worst < Duration::from_secs(1),
+        "a revoke reached the other node in {worst:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_gateway_must_present_one_of_its_tokens() {
+    let db = fresh_db().await;
+    let s = TestServer::start(&db).await;
+    let (_, session, _) = s.user("someone@example.com").await;
+    for token in [None, Some("wrong"), Some(session.as_str())] {
+        let mut req = s
+            .http
+            .post(s.url("/v1/keys/verify"))
+            .json(&json!({"key": "gh_test_sk_x"}));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status(), 401, "{token:?}");
+        assert_eq!(r.headers()["content-type"], "application/problem+json");
+    }
+}
+
+#[tokio::test]
+async fn malformed_keys_are_unknown_without_a_lookup_and_bad_bodies_get_problems() {
+    let db = fresh_db().await;
+    let s = TestServer::start(&db).await;
+    let k = KeyedApp::new(&s, &db, "malformed").await;
+    let (_, key, _) = k.test_key(&s).await;
+    until_verdict(&s, &key, "valid").await;
+    let before = readyz(&s).await["verification"].clone();
+    let log_before = db.log_stats().await;
+    let typo = format!(
+        "{}{}",
+        &key[..key.len() - 1],
+        if key.ends_with('A') { 'B' } else { 'A' }
+    );
+    for bad in [
+        "",
+        "not a key",
+        typo.as_str(),
+        &key.replace("gh_", "zz_"),
+        &format!("{key}x"),
+    ] {
+        let v = verify(&s, bad, None).await;
+        assert_eq!(
+            (v["valid"].as_bool(), v["reason"].as_str()),
+            (Some(false), Some("unknown"))
+        );
+        assert!(v.get("key_id").is_none());
+    }
+    let after = readyz(&s).await["verification"].clone();
+    assert_eq!(
+        after["malformed"].as_u64().unwrap() - before["malformed"].as_u64().unwrap(),
+        5
+    );
+    assert_eq!(
+        after["lookups"], before["lookups"],
+        "the index was not consulted"
+    );
+    assert_eq!(db.log_stats().await, log_before, "nothing appended");
+
+    let send = |body: String, content_type: &'static str| {
+        s.http
+            .post(s.url("/v1/keys/verify"))
+            .bearer_auth(GATEWAY_TOKEN)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    let r = send(json!({"key": 5}).to_string(), "application/json")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let p: Value = r.json().await.unwrap();
+    assert_eq!(p["errors"][0]["pointer"], "/key");
+    let r = send(
+        json!({"key": "x".repeat(2 << 20)}).to_string(),
+        "application/json",
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 413);
+    let r = send("key=x".into(), "text/plain").await.unwrap();
+    assert_eq!(r.status(), 415);
+    let r = send("{".into(), "application/json").await.unwrap();
+    assert_eq!(r.status(), 400);
+}
+
+#[tokio::test]
+async fn verification_stops_at_the_organisations_monthly_limit() {
+    let db = fresh_db().await;
+    let s = TestServer::start(&db).await;
+    let k = KeyedApp::new(&s, &db, "quota").await;
+    let now = chrono::Utc::now();
+    let plan = json!({
+        "plan": "tiny", "modules": ["platform.api"], "monthly_call_limit": 3,
+        "subscription_state": "active",
+        "billing_window_start": (now - chrono::Duration::days(1)).to_rfc3339(),
+        "billing_window_end": (now + chrono::Duration::days(29)).to_rfc3339(),
+    });
+    let (status, _, _) = s
+        .call(
+            Method::PUT,
+            &format!("/v1/orgs/{}/plan", k.org),
+            &k.staff,
+            Some(plan),
+            0,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, key, at) = k.test_key(&s).await;
+    // Wait for the index to hold the key without verifying it (a
+    // verification would spend the quota).
+    let started = Instant::now();
+    while readyz(&s).await["verification"]["position"].as_u64() < Some(at) {
+        assert!(started.elapsed() < Duration::from_secs(5));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut remaining = Vec::new();
+    for _ in 0..3 {
+        let v = verify(&s, &key, None).await;
+        assert_eq!(v["valid"], true, "{v}");
+        remaining.push(v["remaining"].as_u64().unwrap());
+    }
+    assert_eq!(remaining, [2, 1, 0]);
+    let v = verify(&s, &key, None).await;
+    assert_eq!(
+        (v["reason"].as_str(), v["remaining"].as_u64()),
+        (Some("quota_exceeded"), Some(0))
+    );
+}
+
+#[tokio::test]
+async fn usage_is_written_per_key_per_interval_and_reaches_the_key_table() {
+    let db = fresh_db().await;
+    let s = TestServer::start_with(
+        &db,
+        Options {
+            usage_flush_secs: 1,
+            ..Options::default()
+        },
+    )
+    .await;
+    let k = KeyedApp::new(&s, &db, "usage").await;
+    let (a_id, a, _) = k.test_key(&s).await;
+    let (_, b, _) = k.test_key(&s).await;
+    until_verdict(&s, &a, "valid").await;
+    until_verdict(&s, &b, "valid").await;
+    let started = Instant::now();
+    let mut calls = 0u64;
+    while started.elapsed() < Duration::from_millis(2500) {
+        for key in [&a, &b] {
+            if verify(&s, key, None).await["valid"] == true {
+                calls += 1;
+            }
+        }
+    }
+    let elapsed_intervals = started.elapsed().as_secs() + 1;
+    s.stop().await; // flushes what is left
+    let client = db.client().await;
+    let row = client
+        .query_one(
+            "SELECT count(*), COALESCE(sum((data->>'calls')::bigint), 0)::bigint FROM events \
+             WHERE event_type = 'usage.recorded'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let (events, counted): (i64, i64) = (row.get(0), row.get(1));
+    // The two keys' readiness checks above count too.
+    assert!(
+        counted as u64 >= calls && counted as u64 <= calls + 2,
+        "{counted} vs {calls}"
+    );
+    assert!(
+        events as u64 <= 2 * (elapsed_intervals + 2),
+        "{events} usage events for 2 keys over {elapsed_intervals} intervals"
+    );
+    // The read model counts from those aggregates.
+    let s = TestServer::start(&db).await;
+    let head = db.log_stats().await.0 as u64;
+    let (status, row, _) = s
+        .call(
+            Method::GET,
+            &format!("/v1/keys/{a_id}"),
+            &k.owner,
+            None,
+            head,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        row["usage_count"].as_i64().unwrap() >= (calls / 2) as i64,
+        "{row}"
+    );
+    assert!(row["last_used_at"].is_string());
+}

@@ -90,7 +90,7 @@ pub async fn command(
 
 /// An organisation with the Developers workspace: terms accepted, and a
 /// plan with `platform.api` (the bench user is its owner and staff).
-async fn workspace(server: &BenchServer) -> anyhow::Result<String> {
+pub(crate) async fn workspace(server: &BenchServer) -> anyhow::Result<String> {
     let (org, _) = server
         .call(
             Method::POST,
@@ -112,7 +112,7 @@ async fn workspace(server: &BenchServer) -> anyhow::Result<String> {
         )
         .await?;
     let plan = json!({
-        "plan": "pro", "modules": ["platform.api"], "monthly_call_limit": 1_000_000,
+        "plan": "pro", "modules": ["platform.api"], "monthly_call_limit": 1_000_000_000_000u64,
         "subscription_state": "active",
         "billing_window_start": "2026-11-01T00:00:00Z", "billing_window_end": "2026-12-01T00:00:00Z",
     });
@@ -122,7 +122,7 @@ async fn workspace(server: &BenchServer) -> anyhow::Result<String> {
     Ok(org)
 }
 
-async fn create_app(server: &BenchServer, org: &str, slug: &str) -> anyhow::Result<Uuid> {
+pub(crate) async fn create_app(server: &BenchServer, org: &str, slug: &str) -> anyhow::Result<Uuid> {
     let (app, _) = server
         .call(
             Method::POST,

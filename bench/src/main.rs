@@ -14,10 +14,14 @@
 //!   real server in this process; the peak heap must stay flat as N grows.
 //! - `command` ([`command`]): one app command over HTTP on a short and a
 //!   long stream beside a bare append; commands/s beside appends/s.
+//! - `verify` ([`verify`]): key verification in process and over HTTP
+//!   beside `GET /healthz`, latency at a fixed rate, the index's bytes per
+//!   key, a revoke's way to a second node, and the usage events written.
 
 mod command;
 mod export;
 mod server;
+mod verify;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -110,6 +114,23 @@ enum Scenario {
         #[arg(long, default_value_t = 10)]
         seconds: u64,
     },
+    /// Key verification: in process on one core, over HTTP beside
+    /// `GET /healthz`, latency at a fixed rate, bytes per key, a revoke's
+    /// way to a second node, usage events.
+    Verify {
+        /// Seconds each HTTP side runs.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Keep-alive connections of the load generator.
+        #[arg(long, default_value_t = 32)]
+        connections: usize,
+        /// Requests per second of the latency run.
+        #[arg(long, default_value_t = 20_000)]
+        rate: u64,
+        /// Revokes timed from one node to the other.
+        #[arg(long, default_value_t = 50)]
+        revokes: usize,
+    },
     /// Every scenario with its defaults.
     All,
 }
@@ -179,6 +200,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             command::command(&admin, &cli.data_dir, &report, opts).await?
         }
+        Scenario::Verify {
+            seconds,
+            connections,
+            rate,
+            revokes,
+        } => {
+            let opts = verify::VerifyBench {
+                seconds,
+                connections,
+                rate,
+                revokes,
+            };
+            verify::verify(&admin, &cli.data_dir, &report, opts).await?
+        }
         Scenario::All => {
             append(
                 &admin,
@@ -198,6 +233,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 seconds: 10,
             };
             command::command(&admin, &cli.data_dir, &report, opts).await?;
+            let opts = verify::VerifyBench {
+                seconds: 10,
+                connections: 32,
+                rate: 20_000,
+                revokes: 50,
+            };
+            verify::verify(&admin, &cli.data_dir, &report, opts).await?;
         }
     }
     drop(opened);

@@ -32,6 +32,24 @@ impl BenchServer {
         config: tokio_postgres::Config,
         data_dir: &std::path::Path,
     ) -> anyhow::Result<Self> {
+        Self::start_node(config, data_dir, None).await
+    }
+
+    /// Another node over the same database as `self`: its own store,
+    /// index and LISTEN connection, with `self`'s staff session.
+    pub async fn second_node(
+        &self,
+        config: tokio_postgres::Config,
+        data_dir: &std::path::Path,
+    ) -> anyhow::Result<Self> {
+        Self::start_node(config, data_dir, Some(self.token.clone())).await
+    }
+
+    async fn start_node(
+        config: tokio_postgres::Config,
+        data_dir: &std::path::Path,
+        token: Option<String>,
+    ) -> anyhow::Result<Self> {
         let store = PgStore::connect(config.clone(), PgStoreOptions::default()).await?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}", listener.local_addr()?);
@@ -67,6 +85,16 @@ impl BenchServer {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        if let Some(token) = token {
+            return Ok(BenchServer {
+                base,
+                http,
+                store,
+                token,
+                stop,
+                task,
+            });
         }
         let credentials =
             serde_json::json!({"email": "bench@example.com", "password": "correct horse battery"});

@@ -27,6 +27,7 @@ mod state;
 mod verify;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use feed::{FeedError, LoadedKey};
 pub use meter::Drained;
 pub use state::{Index, IndexStats};
 pub use verify::{Reason, Verdict};

@@ -29,15 +29,21 @@ pub async fn run(args: AdminArgs) -> Result<(), ServerError> {
     .await?;
     let vault = Vault::load(args.kek.as_deref(), &args.db.data_dir)?;
     let outcome = match args.command {
-        AdminCommand::CreateStaff { email } => create_staff(&store, &vault, &email).await,
+        AdminCommand::CreateStaff { email } => create_staff(&store, &vault, &email)
+            .await
+            .map(|done| println!("{done}")),
     };
     drop(store);
     drop(opened);
     outcome
 }
 
-/// Grants platform staff to the account holding `email`.
-pub async fn create_staff(store: &PgStore, vault: &Vault, email: &str) -> Result<(), ServerError> {
+/// Grants platform staff to the account holding `email`; says what it did.
+pub async fn create_staff(
+    store: &PgStore,
+    vault: &Vault,
+    email: &str,
+) -> Result<String, ServerError> {
     let normalised = domain::validate::email(email)
         .ok_or_else(|| ServerError::Refused(format!("{email:?} is not an email address")))?;
     let index = vault.email_index(&normalised);
@@ -63,15 +69,12 @@ pub async fn create_staff(store: &PgStore, vault: &Vault, email: &str) -> Result
         )
         .await
     {
-        Ok(_) => println!("{normalised} ({user_id}) is now platform staff"),
-        Err(AppendError::Conflict { .. }) => {
-            println!("{normalised} ({user_id}) is already platform staff")
-        }
-        Err(e) => {
-            return Err(ServerError::Refused(format!(
-                "cannot record the grant: {e}"
-            )))
-        }
+        Ok(_) => Ok(format!("{normalised} ({user_id}) is now platform staff")),
+        Err(AppendError::Conflict { .. }) => Ok(format!(
+            "{normalised} ({user_id}) is already platform staff"
+        )),
+        Err(e) => Err(ServerError::Refused(format!(
+            "cannot record the grant: {e}"
+        ))),
     }
-    Ok(())
 }

@@ -95,6 +95,11 @@ fn is_json(headers: &axum::http::HeaderMap) -> bool {
 /// of the wrong shape (a wrong type, a missing or unknown field) is 422
 /// `invalid-body` naming the field by JSON pointer.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // The plain parse first: tracking the path costs on every body, and
+    // only a refused one needs it (it is parsed again to name the field).
+    if let Ok(value) = serde_json::from_slice(bytes) {
+        return Ok(value);
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize::<_, T>(&mut *de).map_err(|e| {
         let inner = e.inner();

@@ -122,7 +122,11 @@ pub(crate) async fn workspace(server: &BenchServer) -> anyhow::Result<String> {
     Ok(org)
 }
 
-pub(crate) async fn create_app(server: &BenchServer, org: &str, slug: &str) -> anyhow::Result<Uuid> {
+pub(crate) async fn create_app(
+    server: &BenchServer,
+    org: &str,
+    slug: &str,
+) -> anyhow::Result<Uuid> {
     let (app, _) = server
         .call(
             Method::POST,

@@ -127,6 +127,10 @@ enum Scenario {
         /// Requests per second of the latency run.
         #[arg(long, default_value_t = 20_000)]
         rate: u64,
+        /// Keep-alive connections of the latency run (enough that a
+        /// connection is rarely still busy when its next request is due).
+        #[arg(long, default_value_t = 64)]
+        rate_connections: usize,
         /// Revokes timed from one node to the other.
         #[arg(long, default_value_t = 50)]
         revokes: usize,
@@ -204,12 +208,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             seconds,
             connections,
             rate,
+            rate_connections,
             revokes,
         } => {
             let opts = verify::VerifyBench {
                 seconds,
                 connections,
                 rate,
+                rate_connections,
                 revokes,
             };
             verify::verify(&admin, &cli.data_dir, &report, opts).await?
@@ -237,6 +243,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 seconds: 10,
                 connections: 32,
                 rate: 20_000,
+                rate_connections: 64,
                 revokes: 50,
             };
             verify::verify(&admin, &cli.data_dir, &report, opts).await?;

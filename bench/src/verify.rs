@@ -42,6 +42,8 @@ pub struct VerifyBench {
     pub connections: usize,
     /// The fixed rate for the latency figures, requests per second.
     pub rate: u64,
+    /// Connections of the fixed-rate run.
+    pub rate_connections: usize,
     /// Revokes timed across the two nodes.
     pub revokes: usize,
 }
@@ -60,6 +62,7 @@ pub async fn verify(
     let org = workspace(&server).await?;
     let app = create_app(&server, &org, "gateway").await?;
     let mut keys = Vec::new();
+    let mut key_ids = Vec::new();
     let mut at = 0;
     for i in 0..100 {
         let body = json!({"name": format!("bench {i}"), "mode": "test", "type": "secret"});
@@ -67,6 +70,7 @@ pub async fn verify(
             .call(Method::POST, &format!("/v1/apps/{app}/keys"), Some(body), 0)
             .await?;
         keys.push(key["key"].as_str().context("a key")?.to_owned());
+        key_ids.push(key["id"].as_str().context("an id")?.to_owned());
         at = position;
     }
     wait_indexed(&server, at).await?;
@@ -88,25 +92,60 @@ pub async fn verify(
         "GET /healthz HTTP/1.1\r\nhost: {addr}\r\n\r\n"
     )
     .into_bytes()]);
-    let first_verification = Instant::now();
+    let first_verification = chrono::Utc::now();
     let duration = Duration::from_secs(opts.seconds);
-    let baseline = closed_loop(&addr, &health_requests, opts.connections, duration).await?;
-    let throughput = closed_loop(&addr, &verify_requests, opts.connections, duration).await?;
-    let latencies = open_loop(&addr, &verify_requests, opts.connections, opts.rate, duration).await?;
-    report.metric("verify", "connections", opts.connections as f64, "connections");
+    let conns = opts.connections;
+    let baseline = generate({
+        let (addr, requests) = (addr.clone(), health_requests.clone());
+        move || async move { closed_loop(&addr, &requests, conns, duration).await }
+    })
+    .await?;
+    let throughput = generate({
+        let (addr, requests) = (addr.clone(), verify_requests.clone());
+        move || async move { closed_loop(&addr, &requests, conns, duration).await }
+    })
+    .await?;
+    let (rate, rate_conns) = (opts.rate, opts.rate_connections);
+    let latencies = generate({
+        let (addr, requests) = (addr.clone(), verify_requests.clone());
+        move || async move { open_loop(&addr, &requests, rate_conns, rate, duration).await }
+    })
+    .await?;
+    report.metric(
+        "verify",
+        "connections",
+        opts.connections as f64,
+        "connections",
+    );
     report.metric("verify", "throughput", throughput.rate, "req/s");
     report.metric("verify", "baseline_throughput", baseline.rate, "req/s");
-    report.metric("verify", "ratio_to_baseline", throughput.rate / baseline.rate, "x");
+    report.metric(
+        "verify",
+        "ratio_to_baseline",
+        throughput.rate / baseline.rate,
+        "x",
+    );
     report.metric("verify", "fixed_rate", opts.rate as f64, "req/s");
+    report.metric(
+        "verify",
+        "fixed_rate_connections",
+        opts.rate_connections as f64,
+        "connections",
+    );
     report.metric("verify", "p50_ms", percentile(&latencies, 0.5), "ms");
     report.metric("verify", "p99_ms", percentile(&latencies, 0.99), "ms");
 
     // Top the verifications up to a million, then count the usage events.
     let mut verifications = throughput.requests + latencies.len() as u64;
     while verifications < 1_000_000 {
-        let more = closed_loop(&addr, &verify_requests, opts.connections, Duration::from_secs(5)).await?;
+        let more = generate({
+            let (addr, requests) = (addr.clone(), verify_requests.clone());
+            move || async move { closed_loop(&addr, &requests, conns, Duration::from_secs(5)).await }
+        })
+        .await?;
         verifications += more.requests;
     }
+    let load_ended = chrono::Utc::now();
 
     let second = server
         .second_node(config.clone(), &data_dir.join("verify-b"))
@@ -117,7 +156,10 @@ pub async fn verify(
         let (key, _) = server
             .call(Method::POST, &format!("/v1/apps/{app}/keys"), Some(body), 0)
             .await?;
-        let (id, plaintext) = (key["id"].as_str().context("id")?, key["key"].as_str().context("key")?);
+        let (id, plaintext) = (
+            key["id"].as_str().context("id")?,
+            key["key"].as_str().context("key")?,
+        );
         until(&second, plaintext, true).await?;
         server
             .call(Method::POST, &format!("/v1/keys/{id}/revoke"), None, 0)
@@ -127,22 +169,38 @@ pub async fn verify(
         revoke_ms.push(committed.elapsed());
     }
     revoke_ms.sort();
-    report.metric("verify", "revoke_to_refusal_p50_ms", percentile(&revoke_ms, 0.5), "ms");
-    report.metric("verify", "revoke_to_refusal_p99_ms", percentile(&revoke_ms, 0.99), "ms");
+    report.metric(
+        "verify",
+        "revoke_to_refusal_p50_ms",
+        percentile(&revoke_ms, 0.5),
+        "ms",
+    );
+    report.metric(
+        "verify",
+        "revoke_to_refusal_p99_ms",
+        percentile(&revoke_ms, 0.99),
+        "ms",
+    );
     second.stop().await?;
 
-    let minutes = first_verification.elapsed().as_secs() / 60;
     let store_pool = server.store.pool().clone();
     server.stop().await?; // flushes the last interval
+                          // Metering intervals are aligned to the minute: the load's calls fall
+                          // into the minutes from its first to its last, `minutes elapsed` being
+                          // the minute boundaries crossed between them.
+    let minute = |t: chrono::DateTime<chrono::Utc>| t.timestamp().div_euclid(60);
+    let minutes = (minute(load_ended) - minute(first_verification)) as u64;
     let client = store_pool.get().await?;
     let usage_events: i64 = client
         .query_one(
-            "SELECT count(*) FROM events WHERE event_type = 'usage.recorded'",
-            &[],
+            "SELECT count(*) FROM events WHERE event_type = 'usage.recorded' \
+             AND data->>'key_id' = ANY($1)",
+            &[&key_ids],
         )
         .await?
         .get(0);
     report.metric("verify", "verifications", verifications as f64, "calls");
+    report.metric("verify", "minutes_elapsed", minutes as f64, "minutes");
     report.metric("verify", "usage_events", usage_events as f64, "events");
     report.metric(
         "verify",
@@ -165,7 +223,12 @@ fn memory_and_in_process(report: &Report) -> anyhow::Result<()> {
         let built = build_index(n, &mut probe);
         let after = HEAP.current_usage();
         bytes_per_key = after.saturating_sub(before) as f64 / n as f64;
-        report.metric("verify", &format!("bytes_per_key_{}k", n / 1000), bytes_per_key, "bytes");
+        report.metric(
+            "verify",
+            &format!("bytes_per_key_{}k", n / 1000),
+            bytes_per_key,
+            "bytes",
+        );
         index = Some(built);
     }
     report.metric("verify", "bytes_per_key", bytes_per_key, "bytes");
@@ -189,7 +252,10 @@ fn memory_and_in_process(report: &Report) -> anyhow::Result<()> {
         .join()
     })
     .map_err(|_| anyhow::anyhow!("the verifying thread panicked"))?;
-    anyhow::ensure!(valid.load(Ordering::Relaxed) > 0, "no verification was valid");
+    anyhow::ensure!(
+        valid.load(Ordering::Relaxed) > 0,
+        "no verification was valid"
+    );
     report.metric("verify", "in_process_throughput", rate, "verifications/s");
     Ok(())
 }
@@ -201,7 +267,12 @@ fn build_index(n: usize, probe: &mut Vec<String>) -> Index {
     let index = Index::new("gh", Arc::new(verifier::SystemClock));
     index.reserve(n);
     let apps: Vec<(Uuid, Uuid)> = (0..1000u128)
-        .map(|i| (Uuid::from_u128(1 << 64 | i), Uuid::from_u128(2 << 64 | (i / 10))))
+        .map(|i| {
+            (
+                Uuid::from_u128(1 << 64 | i),
+                Uuid::from_u128(2 << 64 | (i / 10)),
+            )
+        })
         .collect();
     for &(app_id, org_id) in &apps {
         let created = AppEvent::Created(AppCreated {
@@ -246,6 +317,22 @@ fn build_index(n: usize, probe: &mut Vec<String>) -> Index {
     index
 }
 
+/// Runs a load generator on a runtime and thread of its own, so its tasks
+/// never queue in front of the server's on the server's workers.
+async fn generate<T, F>(make: impl FnOnce() -> F + Send + 'static) -> anyhow::Result<T>
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = anyhow::Result<T>>,
+{
+    tokio::task::spawn_blocking(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(make())
+    })
+    .await?
+}
+
 /// Waits until the server's index has applied `at`.
 async fn wait_indexed(server: &BenchServer, at: u64) -> anyhow::Result<()> {
     for _ in 0..2000 {
@@ -280,7 +367,10 @@ async fn until(server: &BenchServer, key: &str, valid: bool) -> anyhow::Result<(
         if v["valid"] == valid {
             return Ok(());
         }
-        anyhow::ensure!(started.elapsed() < Duration::from_secs(10), "no verdict change in 10 s");
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(10),
+            "no verdict change in 10 s"
+        );
         tokio::time::sleep(Duration::from_micros(200)).await;
     }
 }
@@ -404,7 +494,8 @@ async fn open_loop(
                 tokio::time::sleep_until(scheduled).await;
                 let sent = tokio::time::Instant::now();
                 let from = if free_at > scheduled { scheduled } else { sent };
-                conn.round_trip(&requests[(c + i as usize) % requests.len()]).await?;
+                conn.round_trip(&requests[(c + i as usize) % requests.len()])
+                    .await?;
                 free_at = tokio::time::Instant::now();
                 latencies.push(free_at - from);
             }

@@ -110,9 +110,16 @@ pub async fn run_meter(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut pending: Option<Drained> = None;
+    let step = interval.as_millis().max(1) as i64;
     loop {
+        // Flush on the interval's wall-clock boundaries (every minute on
+        // the minute by default), so a key's usage events are one per
+        // minute of the clock, whichever node counted them.
+        let now = chrono::Utc::now().timestamp_millis();
+        let next = (now.div_euclid(step) + 1) * step;
+        let wait = Duration::from_millis((next - now) as u64);
         let stopping = tokio::select! {
-            _ = tokio::time::sleep(interval) => false,
+            _ = tokio::time::sleep(wait) => false,
             _ = stop.wait_for(|s| *s) => true,
         };
         let batch = pending

@@ -222,7 +222,9 @@ impl Index {
         match refusal {
             None => {
                 entry.calls.fetch_add(1, Ordering::Relaxed);
-                entry.last_used_ms.fetch_max(now, Ordering::Relaxed);
+                // A store, not a read-modify-write: racing callers may leave a
+                // time a few microseconds older, never a wrong day.
+                entry.last_used_ms.store(now, Ordering::Relaxed);
             }
             Some(reason) => {
                 entry.refused.fetch_add(1, Ordering::Relaxed);

@@ -2,7 +2,8 @@
 # Contract fuzzing: run schemathesis against /openapi.json of a real
 # Gatehouse server (the debug binary built by `cargo test`, its embedded
 # PostgreSQL), once authenticated as an organisation owner and once without
-# credentials. Fails when schemathesis finds a failure.
+# credentials, and as the gateway on its own operations. Fails when
+# schemathesis finds a failure.
 #
 # Usage: .ci/schemathesis.sh   (from anywhere; .ci/run calls it after the tests)
 #
@@ -105,7 +106,10 @@ trap 'exit 143' TERM
 log "starting $BIN serve on $BASE (data dir $DATA)"
 # --read-wait-ms: schemathesis sends Gatehouse-Min-Position far past the log
 # head; each such request waits this long before its 503.
-"$BIN" serve --data-dir "$DATA" --listen "127.0.0.1:$PORT" --log-format text --read-wait-ms 500 \
+# A gateway token, for the gateway's own run below.
+GATEWAY_TOKEN=fuzz-gateway-$RANDOM$RANDOM
+GATEHOUSE_GATEWAY_TOKEN=$GATEWAY_TOKEN \
+  "$BIN" serve --data-dir "$DATA" --listen "127.0.0.1:$PORT" --log-format text --read-wait-ms 500 \
   >"$OUT/server.log" 2>&1 &
 SERVER_PID=$!
 
@@ -194,8 +198,10 @@ run_st() {
   local -a global=()
   [ -n "$config" ] && global=(--config-file "$config")
   mkdir -p "$OUT/$name"
-  # (The owner's token is not printed.)
-  log "schemathesis ($name): $ST ${global[*]} run $BASE/openapi.json ${COMMON[*]} --report junit --report-junit-path $OUT/$name/junit.xml ${*//$OWNER_TOKEN/<owner token>}"
+  # (The owner's and the gateway's tokens are not printed.)
+  local shown=${*//$OWNER_TOKEN/<owner token>}
+  shown=${shown//$GATEWAY_TOKEN/<gateway token>}
+  log "schemathesis ($name): $ST ${global[*]} run $BASE/openapi.json ${COMMON[*]} --report junit --report-junit-path $OUT/$name/junit.xml $shown"
   local start=$SECONDS rc=0
   # In its own directory, so nothing it writes lands in the checkout; in the
   # background, so a signal to this script is handled at once (see cleanup).
@@ -223,6 +229,10 @@ run_st() {
 run_st owner "$ROOT/.ci/schemathesis-owner.toml" \
   -H "Authorization: Bearer $OWNER_TOKEN" \
   --exclude-path /v1/sessions/current
+# As the platform's gateway, on the gateway's operations.
+run_st gateway "" \
+  -H "Authorization: Bearer $GATEWAY_TOKEN" \
+  --include-tag gateway
 # Without credentials.
 run_st anonymous ""
 

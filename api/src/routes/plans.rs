@@ -112,9 +112,13 @@ pub struct OverviewView {
     pub plan: PlanView,
     /// `unlocked` (the workspace answers 402 instead when locked).
     pub paywall: &'static str,
-    /// The billing window's platform-call limit. (Usage against it, and the
-    /// counts of keys and webhooks, join this view with those features.)
+    /// The billing window's platform-call limit.
     pub monthly_call_limit: i64,
+    /// Platform calls verified in the current billing window (the Usage
+    /// tab's `used`).
+    pub monthly_usage: i64,
+    /// API keys that still verify (neither revoked nor expired).
+    pub api_key_count: i64,
     /// Apps (not deleted).
     pub app_count: i64,
     /// The app chosen with `?app=`, else the most recently active one.
@@ -155,8 +159,18 @@ pub async fn overview(
     Query(q): Query<OverviewQuery>,
 ) -> Result<Json<OverviewView>, ApiError> {
     member.require(Permission::ManageApps)?;
-    min.wait(&state, &["apps"]).await?;
+    min.wait(&state, &["apps", "keys"]).await?;
+    let usage = super::usage::org_usage_of(&state, org).await?;
     let client = state.pool.get().await?;
+    let api_key_count: i64 = client
+        .query_one(
+            "SELECT count(*) FROM rm.api_keys WHERE org_id = $1 AND revoked_at IS NULL \
+             AND (expires_at IS NULL OR expires_at > now()) \
+             AND (stops_at IS NULL OR stops_at > now())",
+            &[&org],
+        )
+        .await?
+        .get(0);
     let row = client
         .query_one(
             "SELECT plan, modules, monthly_call_limit, subscription_state, \
@@ -210,6 +224,8 @@ pub async fn overview(
         },
         paywall: "unlocked",
         monthly_call_limit: limit,
+        monthly_usage: usage.used,
+        api_key_count,
         app_count,
         selected_app,
     }))

@@ -160,6 +160,18 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub usage_flush_secs: u64,
 
+    /// Public keys GitHub's secret scanning signs its reports with, as
+    /// `<key identifier>=<base64 DER public key>`, comma-separated (from
+    /// GitHub's published keys). Without one, reports are refused (403).
+    #[arg(long, env = "GATEHOUSE_SECRET_SCANNING_KEYS", value_delimiter = ',')]
+    pub secret_scanning_key: Vec<String>,
+
+    /// Revoke a live key that secret scanning found in public (test keys
+    /// are always revoked); without it, the key is flagged and its app's
+    /// owners told.
+    #[arg(long, env = "GATEHOUSE_SECRET_SCANNING_REVOKE_LIVE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub secret_scanning_revoke_live: bool,
+
     /// How long a node at the head of the log waits for a PostgreSQL
     /// notification before it re-reads the log anyway, in milliseconds.
     /// Notifications wake it at once; this is the backstop for a lost one.

@@ -246,6 +246,11 @@ pub async fn run(
         .filter(|t| !t.is_empty())
         .map(|t| sha2::Sha256::digest(t.as_bytes()).into())
         .collect();
+    let secret_scanning = crate::routes::secret_scanning::SecretScanning::from_config(
+        &args.secret_scanning_key,
+        args.secret_scanning_revoke_live,
+    )
+    .map_err(ServerError::Refused)?;
     let state = AppState::new(Inner {
         store: store.clone(),
         commands,
@@ -259,6 +264,7 @@ pub async fn run(
         sign_in_throttle: Default::default(),
         index,
         gateway_tokens,
+        secret_scanning,
     });
     background.push(tokio::spawn(sweep_idempotency_keys(
         state.clone(),

@@ -72,6 +72,8 @@ impl BenchServer {
             command_cache_mb: 256,
             key_prefix: "gh".into(),
             log_poll_ms: 1000,
+            secret_scanning_key: Vec::new(),
+            secret_scanning_revoke_live: false,
             gateway_token: vec![GATEWAY_TOKEN.into()],
             usage_flush_secs: 60,
         };

@@ -308,6 +308,7 @@ fn build_index(n: usize, probe: &mut Vec<String>) -> Index {
             stops_ms: None,
             revoked: false,
             rate_limit: None,
+            imported_prefix: None,
         });
         if i % (n / 1000).max(1) == 0 && probe.len() < 1000 {
             probe.push(minted.plaintext);

@@ -74,6 +74,23 @@ pub struct KeyRevoked {
     pub reason: Option<String>,
 }
 
+/// `api_key.leak_reported` v1: a secret scanner found the key in public
+/// (GitHub's secret scanning partner program).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyLeakReported {
+    /// The key's app, whose owners are told.
+    pub app_id: Uuid,
+    /// Where it was found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// What found it (`content`, `commit`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Whether it was revoked for it (test keys always; live keys when the
+    /// deployment says so).
+    pub revoked: bool,
+}
+
 event_family! {
     /// An API key's stream, `api_key-<key_id>`.
     // Events are short-lived values; boxing the issue would only cost an
@@ -86,7 +103,30 @@ event_family! {
         Rotated(KeyRotated) = "api_key.rotated",
         /// `api_key.revoked`
         Revoked(KeyRevoked) = "api_key.revoked",
+        /// `api_key.leak_reported`
+        LeakReported(KeyLeakReported) = "api_key.leak_reported",
     }
+}
+
+/// `api_key.hash_claimed` v1, first in `api_key_hash-<sha256 hex>`: an
+/// imported key's hash is held by one key only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyHashClaimed {
+    /// The key holding it.
+    pub key_id: Uuid,
+}
+
+event_family! {
+    /// An imported hash's reservation, `api_key_hash-<sha256 hex>`.
+    pub enum KeyHashEvent {
+        /// `api_key.hash_claimed`
+        Claimed(KeyHashClaimed) = "api_key.hash_claimed",
+    }
+}
+
+/// The stream reserving an imported key's hash.
+pub fn key_hash_stream(hash_hex: &str) -> String {
+    format!("api_key_hash-{hash_hex}")
 }
 
 /// `usage.recorded` v1: one key's calls in one metering interval, counted in

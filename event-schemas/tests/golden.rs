@@ -361,6 +361,16 @@ fn key_and_usage_events_keep_their_stored_shape() {
     key(KeyEvent::Revoked(KeyRevoked {
         reason: Some("leaked".into()),
     }));
+    key(KeyEvent::LeakReported(KeyLeakReported {
+        app_id: id(2),
+        url: Some("https://github.com/octo/app/blob/main/.env".into()),
+        source: Some("content".into()),
+        revoked: true,
+    }));
+    check_event(
+        KeyHashEvent::Claimed(KeyHashClaimed { key_id: id(1) }),
+        KeyHashEvent::decode,
+    );
     check_event(
         UsageEvent::Recorded(UsageRecorded {
             key_id: id(1),

@@ -11,6 +11,7 @@ use std::sync::LazyLock;
 
 use async_trait::async_trait;
 use event_schemas::app::{AppEvent, InstallLinkEvent, InstallationEvent, ProductEvent};
+use event_schemas::key::KeyEvent;
 use event_schemas::RecordedEvent;
 use tokio_postgres::types::Json;
 use tokio_postgres::Transaction;
@@ -27,6 +28,7 @@ static TYPES: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
         .chain(ProductEvent::TYPES)
         .chain(InstallLinkEvent::TYPES)
         .chain(InstallationEvent::TYPES)
+        .chain(&["api_key.leak_reported"])
         .copied()
         .collect()
 });
@@ -49,7 +51,8 @@ impl Projection for Apps {
 
     fn version(&self) -> u32 {
         // 2: install links and installations in streams of their own.
-        2
+        // 3: leaked-key notifications.
+        3
     }
 
     fn schema(&self) -> &'static str {
@@ -193,6 +196,18 @@ impl Projection for Apps {
             }
             if let Some(i) = crate::decode(e, InstallationEvent::decode)? {
                 apply_installation(tx, e, &i).await?;
+                continue;
+            }
+            if let Some(KeyEvent::LeakReported(l)) = crate::decode(e, KeyEvent::decode)? {
+                let what = if l.revoked {
+                    "it has been revoked"
+                } else {
+                    "rotate it now"
+                };
+                let key = e.stream_id.trim_start_matches("api_key-");
+                let at = l.url.as_deref().unwrap_or("a public place");
+                let message = format!("API key {key} was found in public at {at}; {what}");
+                notify(tx, e, l.app_id, "key_leaked", message).await?;
                 continue;
             }
             if !e.stream_id.starts_with("app-") {

@@ -72,7 +72,8 @@ impl Projection for Keys {
     }
 
     fn version(&self) -> u32 {
-        1
+        // 2: leak reports.
+        2
     }
 
     fn schema(&self) -> &'static str {
@@ -94,6 +95,7 @@ impl Projection for Keys {
              stops_at         TIMESTAMPTZ,
              revoked_at       TIMESTAMPTZ,
              revoke_reason    TEXT,
+             leak_reported_at TIMESTAMPTZ,
              imported         BOOLEAN NOT NULL,
              usage_count      BIGINT NOT NULL DEFAULT 0,
              last_used_at     TIMESTAMPTZ,
@@ -209,6 +211,13 @@ async fn apply_key(
             tx.execute(
                 "UPDATE api_keys SET revoked_at = $2, revoke_reason = $3 WHERE key_id = $1",
                 &[&key, &e.recorded_at, &r.reason],
+            )
+            .await?
+        }
+        KeyEvent::LeakReported(_) => {
+            tx.execute(
+                "UPDATE api_keys SET leak_reported_at = $2 WHERE key_id = $1",
+                &[&key, &e.recorded_at],
             )
             .await?
         }

@@ -12,8 +12,8 @@
 //! - [`Projection`]: what a read model implements.
 //! - [`runner`]: the batch loop, generations, rebuild and swap.
 //! - [`status`]: published checkpoints and the read-your-writes wait.
-//! - [`accounts`], [`apps`], [`event_counts`], [`keys`], [`orgs`]: the read
-//!   models.
+//! - [`accounts`], [`apps`], [`event_counts`], [`keys`], [`orgs`], [`usage`]:
+//!   the read models.
 
 pub mod accounts;
 pub mod apps;
@@ -22,6 +22,7 @@ pub mod keys;
 pub mod orgs;
 pub mod runner;
 pub mod status;
+pub mod usage;
 
 use std::sync::Arc;
 
@@ -109,6 +110,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(event_counts::EventCounts),
         Arc::new(keys::Keys),
         Arc::new(orgs::Orgs),
+        Arc::new(usage::Usage),
     ]
 }
 

@@ -319,7 +319,7 @@ async fn health_readiness_and_the_openapi_document() {
         .collect();
     assert_eq!(
         names,
-        vec!["accounts", "apps", "event_counts", "keys", "orgs"]
+        vec!["accounts", "apps", "event_counts", "keys", "orgs", "usage"]
     );
     assert_eq!(ready["verification"]["ready"], true);
 

@@ -499,3 +499,52 @@ async fn roles_decide_who_issues_which_keys_and_outsiders_learn_nothing() {
         .await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn imported_keys_keep_working_by_their_hash() {
+    use sha2::Digest;
+    let db = fresh_db().await;
+    let s = TestServer::start(&db).await;
+    let k = KeyedApp::new(&s, &db, "import").await;
+    let legacy = "sk_test_51HxLegacyPlatformKey0000000000";
+    let hash = hex::encode(sha2::Sha256::digest(legacy.as_bytes()));
+    let body = json!({"keys": [{"hash": hash, "prefix": "sk_test_51Hx", "name": "legacy",
+                                "mode": "test", "type": "restricted", "scopes": ["pay.read"]}]});
+    let path = format!("/v1/apps/{}/keys/import", k.app);
+    let (status, imported, at) = s
+        .call(Method::POST, &path, &k.owner, Some(body.clone()), k.at)
+        .await;
+    assert_eq!(status, 201, "{imported}");
+    assert!(
+        !imported.to_string().contains(&hash),
+        "the hash is not answered back"
+    );
+    until_verdict(&s, legacy, "valid").await;
+    assert_eq!(
+        verify(&s, legacy, Some("pay.write")).await["reason"],
+        "scope_denied"
+    );
+    assert_eq!(verdict(&s, "sk_test_51HxSomethingElse").await, "unknown");
+    let (status, p, _) = s.call(Method::POST, &path, &k.owner, Some(body), at).await;
+    assert_eq!(
+        (status, p["code"].as_str()),
+        (409, Some("key-hash-taken")),
+        "{p}"
+    );
+    let bad = json!({"keys": [{"hash": "abc", "prefix": "sk_x", "name": "n", "mode": "test", "type": "secret"}]});
+    let (status, p, _) = s.call(Method::POST, &path, &k.owner, Some(bad), at).await;
+    assert_eq!(
+        (status, p["errors"][0]["pointer"].as_str()),
+        (422, Some("/keys/0/hash"))
+    );
+    let (_, list, _) = s
+        .call(
+            Method::GET,
+            &format!("/v1/apps/{}/keys", k.app),
+            &k.owner,
+            None,
+            at,
+        )
+        .await;
+    assert_eq!(list["items"][0]["prefix"], "sk_test_51Hx");
+}

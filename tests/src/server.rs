@@ -36,6 +36,8 @@ pub struct Options {
     pub invitation_ttl_secs: i64,
     /// Usage flush interval, in seconds.
     pub usage_flush_secs: u64,
+    /// GitHub secret scanning keys (`<id>=<base64 DER>`).
+    pub secret_scanning_keys: Vec<String>,
 }
 
 /// The gateway token every test server accepts.
@@ -49,6 +51,7 @@ impl Default for Options {
             projections: true,
             invitation_ttl_secs: 7 * 24 * 3600,
             usage_flush_secs: 60,
+            secret_scanning_keys: Vec::new(),
         }
     }
 }
@@ -74,6 +77,8 @@ pub fn serve_args(data_dir: PathBuf, options: &Options) -> ServeArgs {
         command_cache_mb: 256,
         key_prefix: "gh".into(),
         log_poll_ms: 1000,
+        secret_scanning_key: options.secret_scanning_keys.clone(),
+        secret_scanning_revoke_live: false,
         gateway_token: vec![GATEWAY_TOKEN.into()],
         usage_flush_secs: options.usage_flush_secs,
     }

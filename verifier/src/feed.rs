@@ -145,6 +145,9 @@ pub struct LoadedKey {
     pub revoked: bool,
     /// Rate limit and its window in seconds.
     pub rate_limit: Option<(u32, u8)>,
+    /// For a key imported from another platform (not in this deployment's
+    /// format), its visible start: keys starting like it are looked up.
+    pub imported_prefix: Option<String>,
 }
 
 impl LoadedKey {
@@ -172,6 +175,7 @@ impl LoadedKey {
                 )),
                 _ => None,
             },
+            imported_prefix: e.imported.then(|| e.prefix.clone()),
         })
     }
 }
@@ -197,6 +201,8 @@ impl Inner {
                     self.key_mut(key_id).map_err(invalid)?.stops_ms = ms(r.stops_at)
                 }
                 KeyEvent::Revoked(_) => self.key_mut(key_id).map_err(invalid)?.revoked = true,
+                // A revocation, if any, is its own event.
+                KeyEvent::LeakReported(_) => {}
             }
         } else if let Some(a) = AppEvent::decode(e).map_err(schema)? {
             if !affects_keys(&a) {
@@ -240,6 +246,12 @@ impl Inner {
     pub(crate) fn insert_key(&mut self, k: LoadedKey) {
         let app = self.app_slot(k.app_id, k.org_id);
         let scopes = self.intern(&k.scopes);
+        if let Some(prefix) = &k.imported_prefix {
+            let family = crate::state::family_of(prefix);
+            if !self.imported_families.iter().any(|f| **f == *family) {
+                self.imported_families.push(family.into());
+            }
+        }
         let (rate_limit, rate_window_secs) = k.rate_limit.unwrap_or((0, 1));
         let entry = Entry {
             key_id: k.key_id,

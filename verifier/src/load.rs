@@ -127,7 +127,8 @@ pub async fn from_read_model(
     let rows = tx
         .query_raw(
             "SELECT key_id, app_id, org_id, hash, mode, kind, scopes, expires_at, stops_at, \
-                    revoked_at IS NOT NULL, rate_limit, rate_window_secs FROM rm.api_keys",
+                    revoked_at IS NOT NULL, rate_limit, rate_window_secs, imported, prefix \
+             FROM rm.api_keys",
             std::iter::empty::<i32>(),
         )
         .await?;
@@ -160,6 +161,7 @@ pub async fn from_read_model(
                 )),
                 _ => None,
             },
+            imported_prefix: row.get::<_, bool>(12).then(|| row.get(13)),
         });
     }
     tx.commit().await?;

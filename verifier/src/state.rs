@@ -130,6 +130,19 @@ pub(crate) struct Inner {
     pub own_usage: HashSet<Uuid>,
     /// Start of the interval the entries' counters cover.
     pub interval_start_ms: i64,
+    /// How imported keys start (`sk_live_`): a key in another format is
+    /// looked up only when it starts like one of these.
+    pub imported_families: Vec<Box<str>>,
+}
+
+/// The family of an imported key's visible start: up to and including its
+/// last `_` (`sk_live_` of `sk_live_4eC39H`), else its first four
+/// characters.
+pub(crate) fn family_of(prefix: &str) -> &str {
+    match prefix.rfind('_') {
+        Some(i) => &prefix[..=i],
+        None => prefix.get(..4).unwrap_or(prefix),
+    }
 }
 
 impl Inner {
@@ -148,6 +161,7 @@ impl Inner {
             scope_ids: HashMap::from([(empty, 0)]),
             own_usage: HashSet::new(),
             interval_start_ms: now_ms,
+            imported_families: Vec::new(),
         }
     }
 
@@ -276,6 +290,20 @@ impl Index {
             malformed: self.malformed.load(Ordering::Relaxed),
             lookups: self.lookups.load(Ordering::Relaxed),
         }
+    }
+
+    /// The app and organisation of a key, if the index holds it (for the
+    /// gateway's usage reports, checked without a database round trip).
+    pub fn key_owner(&self, key_id: Uuid) -> Option<(Uuid, Uuid)> {
+        let inner = self.inner.read();
+        let slot = *inner.by_id.get(&key_id)?;
+        let app = &inner.apps[inner.entries[slot as usize].app as usize];
+        Some((app.app.id, app.app.org_id))
+    }
+
+    /// Whether a key with this hash is indexed.
+    pub fn contains_hash(&self, hash: &KeyHash) -> bool {
+        self.inner.read().keys.contains_key(hash)
     }
 
     /// Reserves room for `keys` more keys (a load knows how many).

@@ -156,17 +156,23 @@ impl OrgEntry {
 impl Index {
     /// The verdict for `key` (and `scope`, when the caller needs one), at
     /// the clock's now. A key of the wrong shape or checksum is `unknown`
-    /// before the index is consulted. Counts the verification for usage
+    /// before the index is consulted (unless it starts like an imported
+    /// key). Counts the verification for usage
     /// and the quota.
     pub fn verify(&self, key: &str, scope: Option<&str>) -> Verdict {
-        if format::parse(&self.prefix, key).is_none() {
+        let inner = self.inner.read();
+        if format::parse(&self.prefix, key).is_none()
+            && !inner
+                .imported_families
+                .iter()
+                .any(|f| key.starts_with(&**f))
+        {
             self.malformed.fetch_add(1, Ordering::Relaxed);
             return Verdict::unknown();
         }
         let hash = format::hash(key);
         let now = self.clock.now_ms();
         self.lookups.fetch_add(1, Ordering::Relaxed);
-        let inner = self.inner.read();
         let Some(&slot) = inner.keys.get(&hash) else {
             return Verdict::unknown();
         };

@@ -10,9 +10,11 @@ pub mod keys;
 pub mod orgs;
 pub mod plans;
 pub mod products;
+pub mod secret_scanning;
 pub mod sessions;
 pub mod staff_apps;
 pub mod teams;
+pub mod usage;
 pub mod users;
 pub mod versions;
 
@@ -61,8 +63,10 @@ use contract::ProblemResponses;
         products::get_product, products::request_product, products::list_app_products,
         products::approval_queue, products::approve, products::reject, products::bulk_decide,
         products::notifications,
-        keys::create_key, keys::list_keys, keys::get_key, keys::rotate_key, keys::revoke_key,
+        keys::create_key, keys::import_keys, keys::list_keys, keys::get_key, keys::rotate_key, keys::revoke_key,
         keys::verify,
+        secret_scanning::github,
+        usage::report_usage, usage::org_usage, usage::app_analytics,
     ),
     components(schemas(crate::error::Problem, crate::error::ProblemField)),
     modifiers(&BearerAuth, &ProblemResponses),
@@ -111,6 +115,8 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .merge(versions::router())
         .merge(products::router())
         .merge(keys::router())
+        .merge(usage::router())
+        .merge(secret_scanning::router())
         .route("/openapi.json", get(openapi))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

@@ -606,7 +606,8 @@ pub struct NotificationView {
     /// The app concerned.
     pub app_id: Uuid,
     /// `product_access.approved`, `product_access.rejected`,
-    /// `distribution.approved`, `distribution.rejected`.
+    /// `distribution.approved`, `distribution.rejected`, or `key_leaked`
+    /// (secret scanning found one of the app's keys in public).
     pub kind: String,
     /// What to tell the developer.
     pub message: String,
@@ -614,7 +615,7 @@ pub struct NotificationView {
     pub at: DateTime<Utc>,
 }
 
-/// Staff decisions on the organisation's apps, newest first.
+/// Staff decisions on the organisation's apps and leaked keys, newest first.
 #[utoipa::path(get, path = "/v1/orgs/{org}/notifications", tag = "products",
     params(("org" = Uuid, Path, description = "Organization id"), PageQuery),
     responses((status = 200, body = Page<NotificationView>), (status = 402, body = Problem), (status = 404, body = Problem)),

@@ -304,3 +304,107 @@ pub fn revoke(
     }
     Ok(vec![KeyEvent::Revoked(KeyRevoked { reason })])
 }
+
+/// The most keys one import may carry.
+pub const MAX_IMPORT: usize = 1000;
+
+/// Imports keys another platform issued (their hashes and visible starts;
+/// Gatehouse never sees the plaintexts), all or none. Each obeys the rules
+/// of [`issue`]; a visible start is 4 to 32 printable characters and no
+/// hash appears twice. Returns each new key's events.
+pub fn import(
+    org: &Org,
+    app: &App,
+    actor: Uuid,
+    keys: Vec<IssueKey>,
+    now: DateTime<Utc>,
+) -> Result<Vec<Vec<KeyEvent>>, KeyError> {
+    let mut checks = Checks::default();
+    checks.check(
+        !keys.is_empty() && keys.len() <= MAX_IMPORT,
+        "/keys",
+        format!("must hold 1 to {MAX_IMPORT} keys"),
+    );
+    checks.finish()?;
+    if app.suspended.is_some() {
+        return Err(AppError::Suspended.into());
+    }
+    let mut errors = Vec::new();
+    let mut hashes = BTreeSet::new();
+    for (i, k) in keys.iter().enumerate() {
+        authorize(org, app, actor, k.mode)?;
+        if k.mode == Mode::Live && !org.in_production() {
+            return Err(KeyError::NotInProduction);
+        }
+        let pointer = format!("/keys/{i}");
+        if let Err(Invalid(mut e)) = check_issue(app, k, now, &pointer) {
+            errors.append(&mut e);
+        }
+        let mut more = Checks::default();
+        more.check(
+            (4..=32).contains(&k.prefix.len()) && k.prefix.bytes().all(|b| b.is_ascii_graphic()),
+            &format!("{pointer}/prefix"),
+            "must be the key's first 4 to 32 printable characters",
+        )
+        .check(
+            hashes.insert(k.hash),
+            &format!("{pointer}/hash"),
+            "appears twice in this import",
+        );
+        if let Err(Invalid(mut e)) = more.finish() {
+            errors.append(&mut e);
+        }
+    }
+    if !errors.is_empty() {
+        return Err(Invalid(errors).into());
+    }
+    Ok(keys
+        .into_iter()
+        .map(|k| {
+            vec![issued(
+                app,
+                IssueKey {
+                    imported: true,
+                    ..k
+                },
+                None,
+            )]
+        })
+        .collect())
+}
+
+/// Where a secret scanner found a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeakReport {
+    /// The public URL.
+    pub url: Option<String>,
+    /// What found it.
+    pub source: Option<String>,
+}
+
+/// A scanner reports `key` public: recorded, and revoked when it is a test
+/// key or `revoke_live` (a revoked key stays revoked; the report is still
+/// recorded). No member acts, so no role is checked.
+pub fn report_leak(
+    key: &Key,
+    report: LeakReport,
+    revoke_live: bool,
+) -> Result<Vec<KeyEvent>, KeyError> {
+    if !key.exists {
+        return Err(KeyError::NotFound);
+    }
+    let revoke = key.revoked.is_none() && (key.mode == Some(Mode::Test) || revoke_live);
+    let clip = |s: Option<String>| s.map(|s| s.chars().take(2000).collect::<String>());
+    let mut events = vec![KeyEvent::LeakReported(KeyLeakReported {
+        app_id: key.app_id,
+        url: clip(report.url),
+        source: clip(report.source),
+        revoked: revoke,
+    })];
+    if revoke {
+        events.push(KeyEvent::Revoked(KeyRevoked {
+            reason: Some("found in public by secret scanning".into()),
+        }));
+    }
+    Ok(events)
+}

@@ -97,6 +97,8 @@ pub struct Key {
     pub revoked: Option<Option<String>>,
     /// Imported from another platform.
     pub imported: bool,
+    /// Reported found in public by a secret scanner.
+    pub leaked: bool,
 }
 
 impl Key {
@@ -126,6 +128,7 @@ impl Key {
             }
             KeyEvent::Rotated(r) => self.rotated = Some((r.replaced_by, r.stops_at)),
             KeyEvent::Revoked(r) => self.revoked = Some(r.reason.clone()),
+            KeyEvent::LeakReported(_) => self.leaked = true,
         }
         Ok(())
     }

@@ -355,3 +355,81 @@ fn a_key_of_another_app_or_a_deleted_app_is_not_found() {
     );
     when(revoke(&org(true), &deleted, &key, OWNER, None)).then_err(AppError::NotFound.into());
 }
+
+#[test]
+fn an_import_keeps_the_platforms_hashes_and_obeys_the_issue_rules() {
+    let imported = |n: u128, prefix: &str, hash: u8| IssueKey {
+        key_id: Uuid::from_u128(n),
+        prefix: prefix.into(),
+        hash: [hash; 32],
+        ..cmd(Mode::Test, KeyKind::Secret, &[])
+    };
+    let keys = vec![
+        imported(80, "sk_test_4eC3", 1),
+        imported(81, "sk_test_9xQ1", 2),
+    ];
+    let decided = import(&org(false), &app(), OWNER, keys.clone(), now()).expect("imports");
+    let expected: Vec<Vec<KeyEvent>> = keys
+        .iter()
+        .map(|k| {
+            vec![issued(
+                &IssueKey {
+                    imported: true,
+                    ..k.clone()
+                },
+                None,
+            )]
+        })
+        .collect();
+    assert_eq!(decided, expected);
+    let twice = vec![
+        imported(80, "sk_test_4eC3", 1),
+        imported(81, "sk_test_4eC3", 1),
+    ];
+    assert!(invalid("/keys/1/hash")(
+        import(&org(false), &app(), OWNER, twice, now()).unwrap_err()
+    ));
+    let short = vec![imported(80, "sk", 1)];
+    assert!(invalid("/keys/0/prefix")(
+        import(&org(false), &app(), OWNER, short, now()).unwrap_err()
+    ));
+    let live = vec![IssueKey {
+        mode: Mode::Live,
+        ..imported(80, "sk_live_4eC3", 1)
+    }];
+    when(import(&org(false), &app(), OWNER, live.clone(), now()).map(|v| v.concat()))
+        .then_err(KeyError::NotInProduction);
+    when(import(&org(true), &app(), DEV, live, now()).map(|v| v.concat()))
+        .then_err(OrgError::Forbidden(Permission::ManageLiveCredentials).into());
+    assert!(invalid("/keys")(
+        import(&org(true), &app(), OWNER, vec![], now()).unwrap_err()
+    ));
+}
+
+#[test]
+fn a_leaked_test_key_is_revoked_and_a_live_one_flagged_unless_configured() {
+    let report = || LeakReport {
+        url: Some("https://github.com/x".into()),
+        source: Some("content".into()),
+    };
+    let leaked = |revoked| {
+        KeyEvent::LeakReported(KeyLeakReported {
+            app_id: APP,
+            url: Some("https://github.com/x".into()),
+            source: Some("content".into()),
+            revoked,
+        })
+    };
+    let revoked = KeyEvent::Revoked(KeyRevoked {
+        reason: Some("found in public by secret scanning".into()),
+    });
+    let test: Key = given([issued(&cmd(Mode::Test, KeyKind::Secret, &[]), None)]);
+    when(report_leak(&test, report(), false)).then([leaked(true), revoked.clone()]);
+    let live: Key = given([issued(&cmd(Mode::Live, KeyKind::Secret, &[]), None)]);
+    when(report_leak(&live, report(), false)).then([leaked(false)]);
+    when(report_leak(&live, report(), true)).then([leaked(true), revoked.clone()]);
+    let mut gone = test.clone();
+    and_then(&mut gone, &[revoked]);
+    when(report_leak(&gone, report(), true)).then([leaked(false)]);
+    when(report_leak(&Key::default(), report(), true)).then_err(KeyError::NotFound);
+}

@@ -211,3 +211,170 @@ pub async fn create_key(
         body: Some(body),
     })
 }
+
+/// One key to import.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportKey {
+    /// SHA-256 of the key, 64 hex digits.
+    #[schema(pattern = "^[0-9a-fA-F]{64}$")]
+    pub hash: String,
+    /// The key's visible start, 4 to 32 characters (`sk_live_4eC3`): keys
+    /// starting like it are looked up even though they are not in this
+    /// deployment's format.
+    #[schema(min_length = 4, max_length = 32)]
+    pub prefix: String,
+    /// Name.
+    #[schema(min_length = 1, max_length = 100)]
+    pub name: String,
+    /// `live` or `test`.
+    pub mode: String,
+    /// `secret` or `restricted`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Restricted keys only.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// When it stops verifying.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// `POST /v1/apps/{app}/keys/import` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportKeysRequest {
+    /// 1 to 1000 keys, imported all or none.
+    pub keys: Vec<ImportKey>,
+}
+
+/// An imported key.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportedKey {
+    /// Its id in Gatehouse.
+    pub id: Uuid,
+    /// Its visible start.
+    pub prefix: String,
+    /// Name.
+    pub name: String,
+    /// `live` or `test`.
+    pub mode: String,
+    /// `secret` or `restricted`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Scopes of a restricted key.
+    pub scopes: Vec<String>,
+    /// Expiry.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// What an import recorded.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeysImported {
+    /// The keys, in the request's order.
+    pub keys: Vec<ImportedKey>,
+}
+
+/// Import keys a platform already issued, by their SHA-256, so its
+/// customers' keys keep working on Gatehouse. All or none.
+#[utoipa::path(post, path = "/v1/apps/{app}/keys/import", tag = "keys",
+    params(("app" = Uuid, Path, description = "App id")),
+    request_body = ImportKeysRequest,
+    responses((status = 201, body = KeysImported), (status = 402, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn import_keys(
+    State(state): State<AppState>,
+    Path(app_id): Path<Uuid>,
+    meta: RequestMeta,
+    session: Session,
+    ApiJson(body): ApiJson<ImportKeysRequest>,
+) -> Result<Committed<KeysImported>, ApiError> {
+    use event_schemas::key::{key_hash_stream, KeyHashClaimed, KeyHashEvent};
+    let ids = meta.ids();
+    let mut cmds = Vec::with_capacity(body.keys.len());
+    for (i, k) in body.keys.into_iter().enumerate() {
+        let at = |field: &str| format!("/keys/{i}/{field}");
+        let hash = format::parse_hash(&k.hash).ok_or_else(|| {
+            ApiError::Invalid(domain::Invalid(vec![domain::FieldError {
+                pointer: at("hash"),
+                detail: "must be the key's SHA-256, 64 hex digits".into(),
+            }]))
+        })?;
+        if state.index.contains_hash(&hash) {
+            return Err(ApiError::Conflict {
+                code: "key-hash-taken",
+                detail: format!("keys/{i}: a key with this hash is already in Gatehouse"),
+            });
+        }
+        cmds.push(keys::IssueKey {
+            key_id: ids.entity(&format!("api_key/{i}")),
+            name: k.name.trim().to_owned(),
+            mode: mode(&k.mode, &at("mode"))?,
+            kind: wire(&k.kind, &at("type"), KeyKind::parse, "secret or restricted")?,
+            scopes: k.scopes,
+            expires_at: k.expires_at,
+            rate_limit: None,
+            prefix: k.prefix,
+            hash,
+            imported: true,
+        });
+    }
+    let (app, org) = app_and_org(&state, app_id, session.user_id).await?;
+    let decided = keys::import(
+        &org,
+        &app,
+        session.user_id,
+        cmds.clone(),
+        crate::command::now(),
+    )?;
+    let metadata = meta.in_org(session.actor(), app.org_id);
+    let mut appends = Vec::new();
+    for (cmd, events) in cmds.iter().zip(&decided) {
+        let stream = key_stream(cmd.key_id);
+        appends.push(StreamAppend::new(
+            stream.clone(),
+            ExpectedVersion::NoStream,
+            ids.new_events(&stream, events, &metadata),
+        ));
+        let claim = key_hash_stream(&format::hash_hex(&cmd.hash));
+        let claimed = [KeyHashEvent::Claimed(KeyHashClaimed { key_id: cmd.key_id })];
+        appends.push(StreamAppend::new(
+            claim.clone(),
+            ExpectedVersion::NoStream,
+            ids.new_events(&claim, &claimed, &metadata),
+        ));
+    }
+    use event_store::EventStore;
+    let position = match state.store.append_all(appends).await {
+        Ok(done) => done.last_position,
+        Err(event_store::AppendError::Conflict { stream_id, .. })
+            if stream_id.starts_with("api_key_hash-") =>
+        {
+            return Err(ApiError::Conflict {
+                code: "key-hash-taken",
+                detail: format!(
+                    "a key with hash {} is already in Gatehouse",
+                    stream_id.trim_start_matches("api_key_hash-")
+                ),
+            })
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let keys = cmds
+        .into_iter()
+        .map(|c| ImportedKey {
+            id: c.key_id,
+            prefix: c.prefix,
+            name: c.name,
+            mode: c.mode.as_str().into(),
+            kind: c.kind.as_str().into(),
+            scopes: c.scopes,
+            expires_at: c.expires_at,
+        })
+        .collect();
+    Ok(Committed {
+        status: StatusCode::CREATED,
+        position,
+        body: Some(KeysImported { keys }),
+    })
+}

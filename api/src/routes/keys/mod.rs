@@ -45,6 +45,7 @@ pub use views::*;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/apps/{app}/keys", post(create_key).get(list_keys))
+        .route("/v1/apps/{app}/keys/import", post(import_keys))
         .route("/v1/keys/verify", post(verify))
         .route("/v1/keys/{key}", get(get_key))
         .route("/v1/keys/{key}/rotate", post(rotate_key))

@@ -1,0 +1,187 @@
+//! `POST /v1/secret-scanning/github`: GitHub's secret scanning partner
+//! program reports tokens it found in public. The request is signed with
+//! ECDSA P-256 (`GITHUB-PUBLIC-KEY-IDENTIFIER`,
+//! `GITHUB-PUBLIC-KEY-SIGNATURE`: base64 of a DER signature over the raw
+//! body), checked against the public keys in configuration. A reported
+//! token that is one of our keys is recorded as leaked and revoked (test
+//! keys; live keys with `--secret-scanning-revoke-live`), and the app's
+//! owners are told; each token is answered `true_positive` or
+//! `false_positive`.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::{Json, Router};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use domain::keys::{self, format, Key};
+use event_schemas::key::key_stream;
+use event_schemas::{Actor, ActorKind};
+use p256::ecdsa::signature::Verifier;
+use p256::ecdsa::{Signature, VerifyingKey};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::command::{Plan, RequestMeta};
+use crate::error::{ApiError, Problem};
+use crate::state::AppState;
+
+/// Routes of this module.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/secret-scanning/github", post(github))
+}
+
+/// The public keys GitHub signs with, by identifier, and what to do with a
+/// leaked live key.
+#[derive(Clone, Default)]
+pub struct SecretScanning {
+    keys: Vec<(String, VerifyingKey)>,
+    /// Revoke leaked live keys too (else they are flagged and the owners
+    /// told).
+    pub revoke_live: bool,
+}
+
+impl SecretScanning {
+    /// Reads `<identifier>=<base64 DER SubjectPublicKeyInfo>` entries.
+    pub fn from_config(entries: &[String], revoke_live: bool) -> Result<Self, String> {
+        use p256::pkcs8::DecodePublicKey;
+        let mut keys = Vec::new();
+        for entry in entries.iter().map(|e| e.trim()).filter(|e| !e.is_empty()) {
+            let (id, der) = entry.split_once('=').ok_or_else(|| {
+                format!("secret scanning key {entry:.20}...: expected <identifier>=<base64 DER>")
+            })?;
+            let der = B64
+                .decode(der.trim())
+                .map_err(|_| format!("secret scanning key {id}: not base64"))?;
+            let key = VerifyingKey::from_public_key_der(&der)
+                .map_err(|_| format!("secret scanning key {id}: not a DER P-256 public key"))?;
+            keys.push((id.trim().to_owned(), key));
+        }
+        Ok(SecretScanning { keys, revoke_live })
+    }
+
+    fn check(&self, headers: &HeaderMap, body: &[u8]) -> Result<(), ApiError> {
+        let refused = |detail: &str| ApiError::Forbidden {
+            code: "invalid-signature",
+            detail: detail.into(),
+            permission: None,
+        };
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let id = header("github-public-key-identifier")
+            .ok_or_else(|| refused("GITHUB-PUBLIC-KEY-IDENTIFIER is missing"))?;
+        let signature = header("github-public-key-signature")
+            .and_then(|s| B64.decode(s.trim()).ok())
+            .and_then(|der| Signature::from_der(&der).ok())
+            .ok_or_else(|| {
+                refused("GITHUB-PUBLIC-KEY-SIGNATURE is not a base64 DER ECDSA signature")
+            })?;
+        let (_, key) = self.keys.iter().find(|(k, _)| k == id).ok_or_else(|| {
+            refused("the public key identifier is not one this deployment trusts")
+        })?;
+        key.verify(body, &signature)
+            .map_err(|_| refused("the signature does not match the body"))
+    }
+}
+
+/// One token GitHub found.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct FoundToken {
+    /// The token.
+    pub token: String,
+    /// The token type GitHub matched.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Where it was found.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// What was scanned (`content`, `commit`, ...).
+    #[serde(default)]
+    pub source: Option<String>,
+}
+
+/// The verdict on one token, as the partner program expects.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenLabel {
+    /// SHA-256 of the token, hex (the token itself is not echoed).
+    pub token_hash: String,
+    /// The type it was reported as.
+    pub token_type: String,
+    /// `true_positive` (one of our keys) or `false_positive`.
+    pub label: &'static str,
+}
+
+/// Tokens found in public by GitHub's secret scanning (signed by GitHub).
+#[utoipa::path(post, path = "/v1/secret-scanning/github", tag = "keys",
+    request_body = Vec<FoundToken>,
+    params(
+        ("GITHUB-PUBLIC-KEY-IDENTIFIER" = String, Header, description = "The signing key's identifier"),
+        ("GITHUB-PUBLIC-KEY-SIGNATURE" = String, Header, description = "Base64 DER ECDSA P-256 signature of the body"),
+    ),
+    responses((status = 200, body = Vec<TokenLabel>), (status = 403, description = "invalid-signature", body = Problem)))]
+pub async fn github(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    meta: RequestMeta,
+    body: Bytes,
+) -> Result<Json<Vec<TokenLabel>>, ApiError> {
+    state.secret_scanning.check(&headers, &body)?;
+    let found: Vec<FoundToken> = crate::extract::parse_json(&body)?;
+    if found.len() > 1000 {
+        return Err(ApiError::bad_body(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "at most 1000 tokens per report",
+        ));
+    }
+    let mut labels = Vec::with_capacity(found.len());
+    for t in found {
+        let hash = format::hash_hex(&format::hash(&t.token));
+        let key_id: Option<uuid::Uuid> = {
+            let client = state.pool.get().await?;
+            client
+                .query_opt("SELECT key_id FROM rm.api_keys WHERE hash = $1", &[&hash])
+                .await?
+                .map(|r| r.get(0))
+        };
+        let label = match key_id {
+            Some(key_id) => {
+                report(&state, &meta, key_id, &t).await?;
+                "true_positive"
+            }
+            None => "false_positive",
+        };
+        labels.push(TokenLabel {
+            token_hash: hash,
+            token_type: t.kind,
+            label,
+        });
+    }
+    Ok(Json(labels))
+}
+
+/// Records the leak (and the revocation the rules call for) on the key.
+async fn report(
+    state: &AppState,
+    meta: &RequestMeta,
+    key_id: uuid::Uuid,
+    found: &FoundToken,
+) -> Result<(), ApiError> {
+    let actor = Actor {
+        kind: ActorKind::System,
+        id: Some("github-secret-scanning".into()),
+    };
+    let leak = keys::LeakReport {
+        url: found.url.clone(),
+        source: found.source.clone(),
+    };
+    let revoke_live = state.secret_scanning.revoke_live;
+    let (actor, leak) = (&actor, &leak);
+    state
+        .commands
+        .execute::<Key, _>(&key_stream(key_id), &meta.ids(), move |loaded| async move {
+            let events = keys::report_leak(&loaded, leak.clone(), revoke_live)?;
+            Ok(Plan::new(events, meta.in_org(actor.clone(), loaded.org_id)))
+        })
+        .await?;
+    Ok(())
+}

@@ -19,7 +19,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP server (API, projection runners).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Operator commands.
     Admin(AdminArgs),
 }
@@ -171,6 +171,25 @@ pub struct ServeArgs {
     /// owners told.
     #[arg(long, env = "GATEHOUSE_SECRET_SCANNING_REVOKE_LIVE", default_value_t = false, action = clap::ArgAction::Set)]
     pub secret_scanning_revoke_live: bool,
+
+    /// The `iss` of the OAuth access tokens this deployment issues (and
+    /// requires when verifying them).
+    #[arg(long, env = "GATEHOUSE_OAUTH_ISSUER", default_value = "gatehouse")]
+    pub oauth_issuer: String,
+
+    /// The `aud` of the access tokens: the platform API they are for.
+    #[arg(long, env = "GATEHOUSE_OAUTH_AUDIENCE", default_value = "platform")]
+    pub oauth_audience: String,
+
+    /// Lifetime of an access token, in seconds (at most an hour).
+    #[arg(long, env = "GATEHOUSE_OAUTH_TOKEN_TTL_SECS", default_value_t = 900,
+          value_parser = clap::value_parser!(i64).range(1..=3600))]
+    pub oauth_token_ttl_secs: i64,
+
+    /// Most token requests per client per second, per node.
+    #[arg(long, env = "GATEHOUSE_OAUTH_TOKEN_RATE", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub oauth_token_rate: u32,
 
     /// How long a node at the head of the log waits for a PostgreSQL
     /// notification before it re-reads the log anyway, in milliseconds.

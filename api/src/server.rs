@@ -93,7 +93,7 @@ pub fn main_with(cli: Cli) -> Result<(), ServerError> {
                 .enable_all()
                 .build()
                 .map_err(ServerError::Serve)?;
-            runtime.block_on(serve(args))
+            runtime.block_on(serve(*args))
         }
         Command::Admin(args) => {
             init_tracing(LogFormat::Text, "warn");
@@ -222,10 +222,10 @@ pub async fn run(
             bytes: (args.command_cache_mb as usize).saturating_mul(1024 * 1024),
         },
     );
-    let index = Arc::new(verifier::Index::new(
-        args.key_prefix.clone(),
-        Arc::new(verifier::SystemClock),
-    ));
+    let index = Arc::new(
+        verifier::Index::new(args.key_prefix.clone(), Arc::new(verifier::SystemClock))
+            .with_tokens(args.oauth_issuer.clone(), args.oauth_audience.clone()),
+    );
     background.push(tokio::spawn(verifier::follow::run(
         index.clone(),
         store.clone(),
@@ -265,7 +265,16 @@ pub async fn run(
         index,
         gateway_tokens,
         secret_scanning,
+        oauth: crate::routes::oauth::TokenSettings::new(
+            args.oauth_issuer.clone(),
+            args.oauth_audience.clone(),
+            chrono::Duration::seconds(args.oauth_token_ttl_secs),
+            args.oauth_token_rate,
+        ),
     });
+    crate::routes::oauth::ensure_signing_key(&state)
+        .await
+        .map_err(|e| ServerError::Refused(format!("the token signing key: {e}")))?;
     background.push(tokio::spawn(sweep_idempotency_keys(
         state.clone(),
         stop_rx.clone(),

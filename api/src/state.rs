@@ -40,6 +40,8 @@ pub struct Inner {
     pub index: Arc<verifier::Index>,
     /// SHA-256 of each accepted gateway token.
     pub gateway_tokens: Vec<[u8; 32]>,
+    /// How access tokens are issued.
+    pub oauth: crate::routes::oauth::TokenSettings,
     /// GitHub secret scanning's keys and policy.
     pub secret_scanning: crate::routes::secret_scanning::SecretScanning,
 }

@@ -5,6 +5,7 @@
 //! - [`accounts`]: sign-up and sign-in rules.
 //! - [`apps`]: apps, versions, install links and installs, product access.
 //! - [`keys`]: API keys: their format, issue, rotation and revocation.
+//! - [`oauth`]: OAuth client credentials and token signing keys.
 //! - [`manifest`]: app manifests against their JSON Schema.
 //! - [`products`]: API products and their approval modes.
 //! - [`orgs`]: organisations, developer terms, invitations, members.
@@ -17,6 +18,7 @@ pub mod accounts;
 pub mod apps;
 pub mod keys;
 pub mod manifest;
+pub mod oauth;
 pub mod orgs;
 pub mod products;
 pub mod roles;

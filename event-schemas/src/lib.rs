@@ -11,6 +11,7 @@
 //! - [`org`]: organisations, members, invitations, developer terms.
 //! - [`app`]: apps, their versions and installs, API products and access.
 //! - [`key`]: API keys and their usage.
+//! - [`oauth`]: OAuth client credentials and the token signing keys.
 //! - [`sealed`]: the wire form of personal data sealed per subject.
 
 /// Declares a family of events: the enum (serialised as the bare payload),
@@ -71,6 +72,7 @@ pub mod app;
 pub mod chain;
 pub mod envelope;
 pub mod key;
+pub mod oauth;
 pub mod org;
 pub mod sealed;
 pub mod user;

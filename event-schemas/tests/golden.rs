@@ -389,3 +389,36 @@ fn key_and_usage_events_keep_their_stored_shape() {
         UsageEvent::decode,
     );
 }
+
+#[test]
+fn oauth_events_keep_their_stored_shape() {
+    use event_schemas::oauth::*;
+    let id = |n: u128| Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0000 + n);
+    let at = DateTime::<Utc>::UNIX_EPOCH;
+    let client = |e: OAuthClientEvent| check_event(e, OAuthClientEvent::decode);
+    client(OAuthClientEvent::Created(OAuthClientCreated {
+        client_id: id(1),
+        app_id: id(2),
+        org_id: id(3),
+        name: "backend".into(),
+        mode: "test".into(),
+        scopes: vec!["pay.read".into()],
+        secret_hash: "ab".repeat(32),
+    }));
+    client(OAuthClientEvent::SecretRotated(OAuthSecretRotated {
+        secret_hash: "cd".repeat(32),
+        previous_stops_at: at,
+    }));
+    client(OAuthClientEvent::Revoked(OAuthClientRevoked {
+        reason: None,
+    }));
+    check_event(
+        SigningKeyEvent::Added(SigningKeyAdded {
+            kid: "k1".into(),
+            algorithm: "EdDSA".into(),
+            public_key: "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo".into(),
+            previous_retires_at: Some(at),
+        }),
+        SigningKeyEvent::decode,
+    );
+}

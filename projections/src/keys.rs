@@ -13,6 +13,7 @@ use std::sync::LazyLock;
 use async_trait::async_trait;
 use event_schemas::app::AppEvent;
 use event_schemas::key::{KeyEvent, UsageEvent};
+use event_schemas::oauth::{OAuthClientEvent, SigningKeyEvent};
 use event_schemas::org::OrgEvent;
 use event_schemas::RecordedEvent;
 use serde_json::json;
@@ -39,6 +40,8 @@ static TYPES: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
             "product_access.rejected",
             "plan.set",
         ])
+        .chain(OAuthClientEvent::TYPES)
+        .chain(SigningKeyEvent::TYPES)
         .copied()
         .collect()
 });
@@ -72,8 +75,8 @@ impl Projection for Keys {
     }
 
     fn version(&self) -> u32 {
-        // 2: leak reports.
-        2
+        // 2: leak reports. 3: OAuth clients and signing keys.
+        3
     }
 
     fn schema(&self) -> &'static str {
@@ -117,6 +120,27 @@ impl Projection for Keys {
              window_start       TIMESTAMPTZ NOT NULL,
              window_end         TIMESTAMPTZ NOT NULL
          );
+         CREATE TABLE oauth_clients (
+             client_id  UUID PRIMARY KEY,
+             app_id     UUID NOT NULL,
+             org_id     UUID NOT NULL,
+             name       TEXT NOT NULL,
+             mode       TEXT NOT NULL,
+             scopes     JSONB NOT NULL,
+             secret_rotated_at TIMESTAMPTZ,
+             previous_secret_stops_at TIMESTAMPTZ,
+             revoked_at TIMESTAMPTZ,
+             created_by TEXT NOT NULL,
+             created_at TIMESTAMPTZ NOT NULL
+         );
+         CREATE INDEX oauth_clients_app_idx ON oauth_clients (app_id, created_at, client_id);
+         CREATE TABLE signing_keys (
+             position   BIGINT PRIMARY KEY,
+             kid        TEXT NOT NULL,
+             public_key TEXT NOT NULL,
+             retires_at TIMESTAMPTZ,
+             added_at   TIMESTAMPTZ NOT NULL
+         );
          CREATE TABLE org_usage (
              org_id       UUID NOT NULL,
              window_start TIMESTAMPTZ NOT NULL,
@@ -127,7 +151,14 @@ impl Projection for Keys {
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["api_keys", "key_apps", "key_orgs", "org_usage"]
+        &[
+            "api_keys",
+            "key_apps",
+            "key_orgs",
+            "org_usage",
+            "oauth_clients",
+            "signing_keys",
+        ]
     }
 
     fn event_types(&self) -> Option<&'static [&'static str]> {
@@ -144,6 +175,22 @@ impl Projection for Keys {
                 apply_key(tx, e, &k).await?;
             } else if let Some(UsageEvent::Recorded(u)) = crate::decode(e, UsageEvent::decode)? {
                 apply_usage(tx, &u).await?;
+            } else if let Some(c) = crate::decode(e, OAuthClientEvent::decode)? {
+                apply_client(tx, e, &c).await?;
+            } else if let Some(SigningKeyEvent::Added(k)) =
+                crate::decode(e, SigningKeyEvent::decode)?
+            {
+                tx.execute(
+                    "UPDATE signing_keys SET retires_at = $1 \
+                     WHERE position = (SELECT max(position) FROM signing_keys)",
+                    &[&k.previous_retires_at],
+                )
+                .await?;
+                tx.execute(
+                    "INSERT INTO signing_keys (position, kid, public_key, added_at) VALUES ($1, $2, $3, $4)",
+                    &[&(e.global_position as i64), &k.kid, &k.public_key, &e.recorded_at],
+                )
+                .await?;
             } else if let Some(a) = crate::decode(e, AppEvent::decode)? {
                 apply_app(tx, e, &a).await?;
             } else if let Some(OrgEvent::PlanSet(p)) = crate::decode(e, OrgEvent::decode)? {
@@ -336,5 +383,45 @@ async fn decide(
         &[&app, &request.to_string(), &Json(change)],
     )
     .await?;
+    Ok(())
+}
+
+async fn apply_client(
+    tx: &Transaction<'_>,
+    e: &RecordedEvent,
+    c: &OAuthClientEvent,
+) -> Result<(), ProjectionError> {
+    let client = stream_uuid(e, "oauth_client-")?;
+    let changed = match c {
+        OAuthClientEvent::Created(c) => {
+            tx.execute(
+                "INSERT INTO oauth_clients (client_id, app_id, org_id, name, mode, scopes, created_by, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                &[&c.client_id, &c.app_id, &c.org_id, &c.name, &c.mode, &Json(&c.scopes), &actor(e), &e.recorded_at],
+            )
+            .await?
+        }
+        OAuthClientEvent::SecretRotated(r) => {
+            tx.execute(
+                "UPDATE oauth_clients SET secret_rotated_at = $2, previous_secret_stops_at = $3 \
+                 WHERE client_id = $1",
+                &[&client, &e.recorded_at, &r.previous_stops_at],
+            )
+            .await?
+        }
+        OAuthClientEvent::Revoked(_) => {
+            tx.execute(
+                "UPDATE oauth_clients SET revoked_at = $2 WHERE client_id = $1",
+                &[&client, &e.recorded_at],
+            )
+            .await?
+        }
+    };
+    if changed != 1 {
+        return Err(ProjectionError::Invariant {
+            position: e.global_position,
+            reason: format!("an event of OAuth client {client} before its creation"),
+        });
+    }
     Ok(())
 }

@@ -7,6 +7,7 @@ mod environments;
 mod http;
 mod idempotency;
 mod keys;
+mod oauth;
 mod orgs;
 mod pg_crash;
 mod plans;

@@ -38,6 +38,8 @@ pub struct Options {
     pub usage_flush_secs: u64,
     /// GitHub secret scanning keys (`<id>=<base64 DER>`).
     pub secret_scanning_keys: Vec<String>,
+    /// Access token lifetime, in seconds.
+    pub oauth_token_ttl_secs: i64,
 }
 
 /// The gateway token every test server accepts.
@@ -52,6 +54,7 @@ impl Default for Options {
             invitation_ttl_secs: 7 * 24 * 3600,
             usage_flush_secs: 60,
             secret_scanning_keys: Vec::new(),
+            oauth_token_ttl_secs: 900,
         }
     }
 }
@@ -77,6 +80,10 @@ pub fn serve_args(data_dir: PathBuf, options: &Options) -> ServeArgs {
         command_cache_mb: 256,
         key_prefix: "gh".into(),
         log_poll_ms: 1000,
+        oauth_issuer: "gatehouse".into(),
+        oauth_audience: "platform".into(),
+        oauth_token_ttl_secs: options.oauth_token_ttl_secs,
+        oauth_token_rate: 10,
         secret_scanning_key: options.secret_scanning_keys.clone(),
         secret_scanning_revoke_live: false,
         gateway_token: vec![GATEWAY_TOKEN.into()],

@@ -10,6 +10,7 @@ use domain::keys::format::{self, KeyHash};
 use domain::keys::KeyKind;
 use event_schemas::app::AppEvent;
 use event_schemas::key::{KeyEvent, KeyIssued, UsageEvent, UsageRecorded};
+use event_schemas::oauth::{OAuthClientEvent, SigningKeyEvent};
 use event_schemas::org::{OrgEvent, PlanSet};
 use event_schemas::{RecordedEvent, SchemaError};
 use uuid::Uuid;
@@ -93,6 +94,35 @@ impl Index {
     /// Loads one key as the read model holds it.
     pub fn load_key(&self, key: LoadedKey) {
         self.inner.write().insert_key(key);
+    }
+
+    /// Loads one OAuth client as the read model holds it.
+    pub fn load_client(
+        &self,
+        client_id: Uuid,
+        app_id: Uuid,
+        org_id: Uuid,
+        mode: Mode,
+        revoked: bool,
+    ) {
+        self.inner
+            .write()
+            .insert_client(client_id, app_id, org_id, mode, revoked);
+    }
+
+    /// Loads one signing key (in the order they were added).
+    pub fn load_signing_key(
+        &self,
+        kid: &str,
+        public: &str,
+        retires_ms: Option<i64>,
+    ) -> Result<(), String> {
+        let mut inner = self.inner.write();
+        inner.add_signing_key(kid, public, None)?;
+        if let (Some(last), Some(at)) = (inner.signing.last_mut(), retires_ms) {
+            last.2 = at;
+        }
+        Ok(())
     }
 
     /// Loads one app's status events (already in the read model's order).
@@ -223,6 +253,31 @@ impl Inner {
             let slot = self.app_slot(app_id, org_id);
             self.apps[slot as usize].app.apply(&a).map_err(invalid)?;
             self.refresh_app(slot);
+        } else if let Some(c) = OAuthClientEvent::decode(e).map_err(schema)? {
+            let client_id = stream_uuid(e, "oauth_client")?;
+            match c {
+                OAuthClientEvent::Created(c) => {
+                    let mode = Mode::parse(&c.mode)
+                        .ok_or_else(|| invalid(format!("unknown mode {:?}", c.mode)))?;
+                    self.insert_client(client_id, c.app_id, c.org_id, mode, false);
+                }
+                OAuthClientEvent::SecretRotated(_) => {}
+                OAuthClientEvent::Revoked(_) => {
+                    self.clients
+                        .get_mut(&client_id)
+                        .ok_or_else(|| {
+                            invalid(format!(
+                                "an event of client {client_id} before its creation"
+                            ))
+                        })?
+                        .revoked = true;
+                }
+            }
+        } else if let Some(SigningKeyEvent::Added(k)) =
+            SigningKeyEvent::decode(e).map_err(schema)?
+        {
+            self.add_signing_key(&k.kid, &k.public_key, k.previous_retires_at.map(ms))
+                .map_err(invalid)?;
         } else if let Some(OrgEvent::PlanSet(p)) = OrgEvent::decode(e).map_err(schema)? {
             let org_id = stream_uuid(e, "org")?;
             let slot = self.org_slot(org_id) as usize;
@@ -232,6 +287,35 @@ impl Inner {
                 self.count_logged(&u, now);
             }
         }
+        Ok(())
+    }
+
+    pub(crate) fn insert_client(
+        &mut self,
+        client_id: Uuid,
+        app_id: Uuid,
+        org_id: Uuid,
+        mode: Mode,
+        revoked: bool,
+    ) {
+        let app = self.app_slot(app_id, org_id);
+        self.clients
+            .insert(client_id, crate::state::ClientEntry { app, mode, revoked });
+    }
+
+    /// A new signing key; the one before stops at `previous_retires_ms`.
+    pub(crate) fn add_signing_key(
+        &mut self,
+        kid: &str,
+        public: &str,
+        previous_retires_ms: Option<i64>,
+    ) -> Result<(), String> {
+        let key = crate::token::public_key(public)
+            .ok_or_else(|| format!("signing key {kid}: not an Ed25519 public key"))?;
+        if let (Some(last), Some(at)) = (self.signing.last_mut(), previous_retires_ms) {
+            last.2 = at;
+        }
+        self.signing.push((kid.to_owned(), key, NEVER));
         Ok(())
     }
 

@@ -16,6 +16,7 @@
 //! - `feed`: applying the log's events.
 //! - `verify`: the hot path.
 //! - `meter`: usage counts and their flush.
+//! - [`token`]: the OAuth access tokens (JWTs) it also verifies.
 //! - [`load`], [`follow`]: starting from the read model, following the log.
 
 pub mod clock;
@@ -24,6 +25,7 @@ pub mod follow;
 pub mod load;
 mod meter;
 mod state;
+pub mod token;
 mod verify;
 
 pub use clock::{Clock, ManualClock, SystemClock};

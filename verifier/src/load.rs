@@ -124,6 +124,35 @@ pub async fn from_read_model(
             .map_err(LoadError::Row)?;
     }
 
+    for row in tx
+        .query(
+            "SELECT client_id, app_id, org_id, mode, revoked_at IS NOT NULL FROM rm.oauth_clients",
+            &[],
+        )
+        .await?
+    {
+        let mode: String = row.get(3);
+        let mode =
+            Mode::parse(&mode).ok_or_else(|| LoadError::Row(format!("client mode {mode:?}")))?;
+        index.load_client(row.get(0), row.get(1), row.get(2), mode, row.get(4));
+    }
+    for row in tx
+        .query(
+            "SELECT kid, public_key, retires_at FROM rm.signing_keys ORDER BY position",
+            &[],
+        )
+        .await?
+    {
+        let retires: Option<DateTime<Utc>> = row.get(2);
+        index
+            .load_signing_key(
+                row.get(0),
+                row.get(1),
+                retires.map(|t| t.timestamp_millis()),
+            )
+            .map_err(LoadError::Row)?;
+    }
+
     let rows = tx
         .query_raw(
             "SELECT key_id, app_id, org_id, hash, mode, kind, scopes, expires_at, stops_at, \

@@ -133,6 +133,17 @@ pub(crate) struct Inner {
     /// How imported keys start (`sk_live_`): a key in another format is
     /// looked up only when it starts like one of these.
     pub imported_families: Vec<Box<str>>,
+    /// OAuth clients, by client id.
+    pub clients: HashMap<Uuid, ClientEntry>,
+    /// Token signing keys: id, public key, when it stops verifying.
+    pub signing: Vec<(String, ed25519_dalek::VerifyingKey, i64)>,
+}
+
+/// One OAuth client.
+pub(crate) struct ClientEntry {
+    pub app: u32,
+    pub mode: Mode,
+    pub revoked: bool,
 }
 
 /// The family of an imported key's visible start: up to and including its
@@ -162,6 +173,8 @@ impl Inner {
             own_usage: HashSet::new(),
             interval_start_ms: now_ms,
             imported_families: Vec::new(),
+            clients: HashMap::new(),
+            signing: Vec::new(),
         }
     }
 
@@ -242,6 +255,8 @@ pub struct Index {
     ready: AtomicBool,
     pub(crate) malformed: AtomicU64,
     pub(crate) lookups: AtomicU64,
+    /// The issuer and audience access tokens must name.
+    pub(crate) tokens: (String, String),
 }
 
 impl Index {
@@ -256,7 +271,14 @@ impl Index {
             ready: AtomicBool::new(false),
             malformed: AtomicU64::new(0),
             lookups: AtomicU64::new(0),
+            tokens: ("gatehouse".into(), "platform".into()),
         }
+    }
+
+    /// The issuer and audience access tokens must carry.
+    pub fn with_tokens(mut self, issuer: impl Into<String>, audience: impl Into<String>) -> Self {
+        self.tokens = (issuer.into(), audience.into());
+        self
     }
 
     /// The deployment's key prefix.

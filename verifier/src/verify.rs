@@ -8,7 +8,8 @@ use domain::keys::format;
 use domain::keys::KeyKind;
 use uuid::Uuid;
 
-use crate::state::{Entry, Index, OrgEntry};
+use crate::state::{AppEntry, Entry, Index, Inner, OrgEntry};
+use crate::token;
 
 /// Why a key does not verify.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,14 +154,28 @@ impl OrgEntry {
     }
 }
 
+/// What a credential (a key or a token's client) brings to a verdict.
+struct Credential<'a> {
+    facts: KeyFacts,
+    app: &'a AppEntry,
+    org: &'a OrgEntry,
+    revoked: bool,
+    expired: bool,
+    /// The key's own rate limit and counters (tokens have none).
+    entry: Option<&'a Entry>,
+}
+
 impl Index {
     /// The verdict for `key` (and `scope`, when the caller needs one), at
-    /// the clock's now. A key of the wrong shape or checksum is `unknown`
-    /// before the index is consulted (unless it starts like an imported
-    /// key). Counts the verification for usage
-    /// and the quota.
+    /// the clock's now: an API key, or an OAuth access token (a JWT). A
+    /// key of the wrong shape or checksum is `unknown` before the index is
+    /// consulted (unless it starts like an imported key). Counts the
+    /// verification for usage and the quota.
     pub fn verify(&self, key: &str, scope: Option<&str>) -> Verdict {
         let inner = self.inner.read();
+        if token::looks_like_jwt(key) {
+            return self.verify_token(&inner, key, scope);
+        }
         if format::parse(&self.prefix, key).is_none()
             && !inner
                 .imported_families
@@ -186,60 +201,139 @@ impl Index {
             KeyKind::Secret => app.scopes[usize::from(entry.mode == Mode::Live)].clone(),
             KeyKind::Restricted => inner.scope_sets[entry.scopes as usize].clone(),
         };
-        let mut verdict = Verdict {
-            reason: None,
-            key: Some(KeyFacts {
+        let credential = Credential {
+            facts: KeyFacts {
                 key_id: entry.key_id,
                 app_id: app.app.id,
                 org_id: org.org_id,
                 mode: entry.mode,
                 scopes,
-            }),
-            remaining: None,
-            retry_at_ms: None,
+            },
+            app,
+            org,
+            revoked: entry.revoked,
+            expired: now >= entry.expires_ms.min(entry.stops_ms),
+            entry: Some(entry),
         };
-        let refusal = match app.app.status() {
-            Status::Deleted => Some(Reason::AppDeleted),
-            _ if entry.revoked => Some(Reason::Revoked),
-            _ if now >= entry.expires_ms.min(entry.stops_ms) => Some(Reason::Expired),
-            Status::Suspended => Some(Reason::AppSuspended),
-            Status::Pending => Some(Reason::AppPending),
-            Status::Active => None,
+        judge(credential, scope, now)
+    }
+
+    /// An access token: its signing key must be published, its signature,
+    /// issuer, audience and expiry good, its client known and not revoked;
+    /// then the same rules as a key's.
+    fn verify_token(&self, inner: &Inner, token_text: &str, scope: Option<&str>) -> Verdict {
+        let now = self.clock.now_ms();
+        let Some(kid) = token::kid(token_text) else {
+            self.malformed.fetch_add(1, Ordering::Relaxed);
+            return Verdict::unknown();
         };
-        let refusal = refusal.or_else(|| {
-            let facts = verdict.key.as_ref()?;
-            let denied = scope.is_some_and(|s| !facts.scopes.iter().any(|have| have == s));
-            denied.then_some(Reason::ScopeDenied)
-        });
-        let refusal = refusal.or_else(|| match entry.take_rate(now) {
-            Ok(()) => None,
-            Err(at) => {
-                verdict.retry_at_ms = Some(at);
-                Some(Reason::RateLimited)
-            }
-        });
-        let refusal = refusal.or_else(|| match org.take_call(now) {
-            Ok(left) => {
-                verdict.remaining = left;
-                None
-            }
-            Err(()) => Some(Reason::QuotaExceeded),
-        });
-        match refusal {
-            None => {
-                entry.calls.fetch_add(1, Ordering::Relaxed);
-                // A store, not a read-modify-write: racing callers may leave a
-                // time a few microseconds older, never a wrong day.
-                entry.last_used_ms.store(now, Ordering::Relaxed);
-            }
-            Some(reason) => {
-                entry.refused.fetch_add(1, Ordering::Relaxed);
-                verdict.reason = Some(reason);
-                if verdict.remaining.is_none() {
-                    verdict.remaining = org.remaining();
+        self.lookups.fetch_add(1, Ordering::Relaxed);
+        let Some((_, public, retires)) = inner.signing.iter().find(|k| k.0 == kid) else {
+            return Verdict::unknown();
+        };
+        if now >= *retires {
+            return Verdict::unknown();
+        }
+        let (issuer, audience) = (&self.tokens.0, &self.tokens.1);
+        let claims = match token::verify(token_text, public, issuer, audience, now.div_euclid(1000))
+        {
+            Ok(claims) => claims,
+            Err(token::TokenError::Expired) => {
+                return Verdict {
+                    reason: Some(Reason::Expired),
+                    ..Verdict::unknown()
                 }
             }
+            Err(token::TokenError::Invalid) => return Verdict::unknown(),
+        };
+        let client = claims
+            .client_id
+            .parse::<Uuid>()
+            .ok()
+            .and_then(|id| Some((id, inner.clients.get(&id)?)));
+        let Some((client_id, client)) = client else {
+            return Verdict::unknown();
+        };
+        let app = &inner.apps[client.app as usize];
+        if !app.app.exists {
+            return Verdict::unknown();
         }
-        verdict
+        let org = &inner.orgs[app.org as usize];
+        let scopes: Arc<[String]> = claims.scope.split_whitespace().map(String::from).collect();
+        let credential = Credential {
+            facts: KeyFacts {
+                key_id: client_id,
+                app_id: app.app.id,
+                org_id: org.org_id,
+                mode: client.mode,
+                scopes,
+            },
+            app,
+            org,
+            revoked: client.revoked,
+            expired: false,
+            entry: None,
+        };
+        judge(credential, scope, now)
     }
+}
+
+/// The rules every credential meets, in order: the app deleted, the
+/// credential revoked or expired, the app suspended or pending, the scope,
+/// the key's rate limit, the organisation's quota (reserved before
+/// checked). Counts the outcome on the key.
+fn judge(c: Credential<'_>, scope: Option<&str>, now: i64) -> Verdict {
+    let mut verdict = Verdict {
+        reason: None,
+        key: None,
+        remaining: None,
+        retry_at_ms: None,
+    };
+    let refusal = match c.app.app.status() {
+        Status::Deleted => Some(Reason::AppDeleted),
+        _ if c.revoked => Some(Reason::Revoked),
+        _ if c.expired => Some(Reason::Expired),
+        Status::Suspended => Some(Reason::AppSuspended),
+        Status::Pending => Some(Reason::AppPending),
+        Status::Active => None,
+    };
+    let refusal = refusal.or_else(|| {
+        let denied = scope.is_some_and(|s| !c.facts.scopes.iter().any(|have| have == s));
+        denied.then_some(Reason::ScopeDenied)
+    });
+    let refusal = refusal.or_else(|| match c.entry.map_or(Ok(()), |e| e.take_rate(now)) {
+        Ok(()) => None,
+        Err(at) => {
+            verdict.retry_at_ms = Some(at);
+            Some(Reason::RateLimited)
+        }
+    });
+    let refusal = refusal.or_else(|| match c.org.take_call(now) {
+        Ok(left) => {
+            verdict.remaining = left;
+            None
+        }
+        Err(()) => Some(Reason::QuotaExceeded),
+    });
+    match refusal {
+        None => {
+            if let Some(entry) = c.entry {
+                entry.calls.fetch_add(1, Ordering::Relaxed);
+                // A store, not a read-modify-write: racing callers may
+                // leave a time a few microseconds older, never a wrong day.
+                entry.last_used_ms.store(now, Ordering::Relaxed);
+            }
+        }
+        Some(reason) => {
+            if let Some(entry) = c.entry {
+                entry.refused.fetch_add(1, Ordering::Relaxed);
+            }
+            verdict.reason = Some(reason);
+            if verdict.remaining.is_none() {
+                verdict.remaining = c.org.remaining();
+            }
+        }
+    }
+    verdict.key = Some(c.facts);
+    verdict
 }

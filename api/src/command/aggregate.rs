@@ -4,12 +4,14 @@
 
 use domain::apps::{App, Installation, Link};
 use domain::keys::Key;
+use domain::oauth::{OAuthClient, SigningKeys};
 use domain::orgs::{Org, PlatformTerms};
 use domain::products::Product;
 use event_schemas::app::{
     AppEvent, AppSlugEvent, InstallLinkEvent, InstallationEvent, ProductEvent,
 };
 use event_schemas::key::KeyEvent;
+use event_schemas::oauth::{OAuthClientEvent, SigningKeyEvent};
 use event_schemas::org::{OrgEvent, TermsEvent};
 use event_schemas::{DomainEvent, RecordedEvent, SchemaError};
 use uuid::Uuid;
@@ -95,6 +97,39 @@ impl Aggregate for Key {
             + self.name.len()
             + self.prefix.len()
             + self.scopes.iter().map(|s| s.len() + 24).sum::<usize>()
+    }
+}
+
+impl Aggregate for OAuthClient {
+    type Event = OAuthClientEvent;
+
+    fn decode(e: &RecordedEvent) -> Result<Option<OAuthClientEvent>, SchemaError> {
+        OAuthClientEvent::decode(e)
+    }
+
+    fn apply(&mut self, e: &OAuthClientEvent) -> Result<(), Unappliable> {
+        OAuthClient::apply(self, e).map_err(Unappliable)
+    }
+
+    fn weight(&self) -> usize {
+        std::mem::size_of::<OAuthClient>() + self.name.len() + 4 * ENTRY
+    }
+}
+
+impl Aggregate for SigningKeys {
+    type Event = SigningKeyEvent;
+
+    fn decode(e: &RecordedEvent) -> Result<Option<SigningKeyEvent>, SchemaError> {
+        SigningKeyEvent::decode(e)
+    }
+
+    fn apply(&mut self, e: &SigningKeyEvent) -> Result<(), Unappliable> {
+        SigningKeys::apply(self, e);
+        Ok(())
+    }
+
+    fn weight(&self) -> usize {
+        std::mem::size_of::<SigningKeys>() + self.keys.len() * 2 * ENTRY
     }
 }
 

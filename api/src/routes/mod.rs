@@ -7,6 +7,7 @@ pub mod contract;
 pub mod environments;
 pub mod health;
 pub mod keys;
+pub mod oauth;
 pub mod orgs;
 pub mod plans;
 pub mod products;
@@ -66,6 +67,8 @@ use contract::ProblemResponses;
         keys::create_key, keys::import_keys, keys::list_keys, keys::get_key, keys::rotate_key, keys::revoke_key,
         keys::verify,
         secret_scanning::github,
+        oauth::create_client, oauth::list_clients, oauth::rotate_secret, oauth::revoke_client,
+        oauth::token, oauth::jwks, oauth::rotate_signing_key,
         usage::report_usage, usage::org_usage, usage::app_analytics,
     ),
     components(schemas(crate::error::Problem, crate::error::ProblemField)),
@@ -116,6 +119,7 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .merge(products::router())
         .merge(keys::router())
         .merge(usage::router())
+        .merge(oauth::router())
         .merge(secret_scanning::router())
         .route("/openapi.json", get(openapi))
         .fallback(|| async { ApiError::NotFound })
@@ -193,7 +197,7 @@ pub fn redacted_path(path: &str) -> std::borrow::Cow<'_, str> {
 /// Whether a path segment looks like a secret Gatehouse issues: a known
 /// prefix, or an API key of any deployment prefix (`*_live_sk_*`...).
 fn is_secret_segment(seg: &str) -> bool {
-    const KEY_MARKERS: [&str; 4] = ["_live_sk_", "_live_rk_", "_test_sk_", "_test_rk_"];
+    const KEY_MARKERS: [&str; 5] = ["_live_sk_", "_live_rk_", "_test_sk_", "_test_rk_", "_cs_"];
     SECRET_PREFIXES.iter().any(|p| seg.starts_with(p))
         || KEY_MARKERS.iter().any(|m| seg.contains(m))
 }
@@ -206,11 +210,13 @@ async fn problem_for_every_error(req: Request, next: Next) -> Response {
     if !(status.is_client_error() || status.is_server_error()) {
         return res;
     }
-    let is_problem = res
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
-    if is_problem {
+    // A problem already, or a handler's own JSON error format (the token
+    // endpoint's RFC 6749 errors): left as it is.
+    let is_answered = res.headers().get(header::CONTENT_TYPE).is_some_and(|v| {
+        let v = v.as_bytes();
+        v.starts_with(b"application/problem+json") || v.starts_with(b"application/json")
+    });
+    if is_answered {
         return res;
     }
     let err = match status {

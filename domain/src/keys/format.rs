@@ -89,10 +89,21 @@ fn base62_checksum(crc: u32) -> [u8; CHECKSUM_LEN] {
 /// and `kind`. The same secret gives the same key, so a retried command
 /// answers the key whose hash the first attempt recorded.
 pub fn mint(prefix: &str, mode: Mode, kind: KeyKind, secret: &[u8; 32]) -> Minted {
+    mint_tagged(
+        prefix,
+        &format!("{}_{}", mode.as_str(), kind_tag(kind)),
+        secret,
+    )
+}
+
+/// Mints `<prefix>_<tag>_<random><checksum>` from `secret`: the API key
+/// format with another tag (`cs` for an OAuth client secret, which is
+/// therefore never mistaken for a key).
+pub fn mint_tagged(prefix: &str, tag: &str, secret: &[u8; 32]) -> Minted {
     let mut random = [0u8; 24];
     random.copy_from_slice(&secret[..24]);
     let random = base62_random(&random);
-    let mut plaintext = format!("{prefix}_{}_{}_", mode.as_str(), kind_tag(kind));
+    let mut plaintext = format!("{prefix}_{tag}_");
     let shown_at = plaintext.len();
     plaintext.extend(random.iter().map(|&b| char::from(b)));
     let checksum = base62_checksum(crc32fast::hash(plaintext.as_bytes()));

@@ -433,3 +433,108 @@ fn a_leaked_test_key_is_revoked_and_a_live_one_flagged_unless_configured() {
     when(report_leak(&gone, report(), true)).then([leaked(false)]);
     when(report_leak(&Key::default(), report(), true)).then_err(KeyError::NotFound);
 }
+
+mod oauth_clients {
+    //! OAuth clients follow the key rules.
+    use super::*;
+    use crate::oauth::{self, CreateOAuthClient, OAuthClient, SigningKeys};
+    use event_schemas::oauth::*;
+
+    const CLIENT: Uuid = Uuid::from_u128(90);
+
+    fn create(mode: Mode, scopes: &[&str]) -> CreateOAuthClient {
+        CreateOAuthClient {
+            client_id: CLIENT,
+            name: "backend".into(),
+            mode,
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            secret_hash: "aa".repeat(32),
+        }
+    }
+
+    fn created(c: &CreateOAuthClient) -> OAuthClientEvent {
+        OAuthClientEvent::Created(OAuthClientCreated {
+            client_id: c.client_id,
+            app_id: APP,
+            org_id: ORG,
+            name: c.name.clone(),
+            mode: c.mode.as_str().into(),
+            scopes: c.scopes.clone(),
+            secret_hash: c.secret_hash.clone(),
+        })
+    }
+
+    fn client(c: &CreateOAuthClient) -> OAuthClient {
+        let mut client = OAuthClient::default();
+        client.apply(&created(c)).expect("applies");
+        client
+    }
+
+    #[test]
+    fn a_client_is_created_by_the_rules_of_keys() {
+        let c = create(Mode::Test, &["payments:read"]);
+        when(oauth::create(&org(false), &app(), DEV, c.clone())).then([created(&c)]);
+        let live = create(Mode::Live, &[]);
+        when(oauth::create(&org(false), &app(), OWNER, live.clone()))
+            .then_err(KeyError::NotInProduction);
+        when(oauth::create(&org(true), &app(), DEV, live))
+            .then_err(OrgError::Forbidden(Permission::ManageLiveCredentials).into());
+        let outside =
+            oauth::create(&org(true), &app(), OWNER, create(Mode::Test, &["admin"])).unwrap_err();
+        assert!(invalid("/scopes/0")(outside));
+    }
+
+    #[test]
+    fn a_rotated_secret_overlaps_and_a_revoked_client_accepts_none() {
+        let c = create(Mode::Test, &[]);
+        let mut state = client(&c);
+        let stops = now() + Duration::hours(1);
+        let events = when(oauth::rotate_secret(
+            &org(true),
+            &app(),
+            &state,
+            OWNER,
+            "bb".repeat(32),
+            stops,
+            now(),
+        ))
+        .then([OAuthClientEvent::SecretRotated(OAuthSecretRotated {
+            secret_hash: "bb".repeat(32),
+            previous_stops_at: stops,
+        })]);
+        for e in &events {
+            state.apply(e).expect("applies");
+        }
+        assert!(
+            state.accepts(&"aa".repeat(32), now()),
+            "the old secret overlaps"
+        );
+        assert!(state.accepts(&"bb".repeat(32), now()));
+        assert!(
+            !state.accepts(&"aa".repeat(32), stops),
+            "until the overlap ends"
+        );
+        let events = when(oauth::revoke(&org(true), &app(), &state, OWNER)).then([
+            OAuthClientEvent::Revoked(OAuthClientRevoked { reason: None }),
+        ]);
+        state.apply(&events[0]).expect("applies");
+        assert!(!state.accepts(&"bb".repeat(32), now()));
+        when(oauth::revoke(&org(true), &app(), &state, OWNER)).then_err(KeyError::Revoked);
+    }
+
+    #[test]
+    fn a_new_signing_key_retires_the_old_one_after_the_longest_token() {
+        let mut keys = SigningKeys::default();
+        for e in oauth::add_signing_key(&keys, "k1".into(), "x1".into(), now()) {
+            keys.apply(&e);
+        }
+        assert_eq!(keys.published(now()).count(), 1);
+        let later = now() + Duration::days(1);
+        for e in oauth::add_signing_key(&keys, "k2".into(), "x2".into(), later) {
+            keys.apply(&e);
+        }
+        let kids = |at| keys.published(at).map(|k| k.0.clone()).collect::<Vec<_>>();
+        assert_eq!(kids(later), ["k1", "k2"], "both verify during the overlap");
+        assert_eq!(kids(later + oauth::max_token_ttl()), ["k2"]);
+    }
+}

@@ -130,7 +130,7 @@ impl RateLimitBody {
 
 /// Loads the app and its organisation for a key command, checking the
 /// caller against the workspace paywall. 404 for an app that is gone.
-pub(super) async fn app_and_org(
+pub(crate) async fn app_and_org(
     state: &AppState,
     app_id: Uuid,
     user: Uuid,

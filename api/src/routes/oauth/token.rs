@@ -1,0 +1,466 @@
+//! The token endpoint (`POST /v1/oauth/token`, client credentials, with
+//! RFC 6749 §5.2 errors), the JWKS, and the signing keys. A signing key's
+//! private half is never stored: every node derives it from the
+//! key-encryption key and the key id, and the log carries only the id and
+//! the public key.
+
+#[allow(unused_imports)]
+use super::*;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use axum::body::Bytes;
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use domain::oauth::SigningKeys;
+use event_schemas::oauth::SIGNING_KEYS_STREAM;
+use verifier::token::{self, Claims};
+
+use crate::extract::Staff;
+
+/// How tokens are issued: the claims' issuer and audience, the lifetime,
+/// and the per-client request rate.
+pub struct TokenSettings {
+    issuer: String,
+    audience: String,
+    ttl: chrono::Duration,
+    rate: u32,
+    /// Requests per client in the current second, per node.
+    window: Mutex<HashMap<Uuid, (i64, u32)>>,
+}
+
+impl TokenSettings {
+    /// Settings from configuration.
+    pub fn new(issuer: String, audience: String, ttl: chrono::Duration, rate: u32) -> Self {
+        TokenSettings {
+            issuer,
+            audience,
+            ttl,
+            rate,
+            window: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes one request of `client`'s rate (reserved before checked).
+    fn take(&self, client: Uuid, now_secs: i64) -> bool {
+        let Ok(mut window) = self.window.lock() else {
+            return false;
+        };
+        if window.len() > 10_000 {
+            window.retain(|_, (second, _)| *second == now_secs);
+        }
+        let slot = window.entry(client).or_insert((now_secs, 0));
+        if slot.0 != now_secs {
+            *slot = (now_secs, 0);
+        }
+        slot.1 += 1;
+        slot.1 <= self.rate
+    }
+}
+
+/// The signing key named `kid`: derived from the key-encryption key.
+fn signing_key(state: &AppState, kid: &str) -> ed25519_dalek::SigningKey {
+    ed25519_dalek::SigningKey::from_bytes(
+        &state
+            .vault
+            .fingerprint("token-signing-key", &[kid.as_bytes()]),
+    )
+}
+
+/// Adds a signing key (the first, when there is none yet and `only_if_none`).
+async fn add_signing_key(state: &AppState, only_if_none: bool) -> Result<(String, u64), ApiError> {
+    let kid = Uuid::now_v7().simple().to_string();
+    let public = token::public_key_x(&signing_key(state, &kid).verifying_key());
+    let (kid_ref, public_ref) = (&kid, &public);
+    let ids = crate::command::CommandIds::default();
+    let executed = state
+        .commands
+        .execute::<SigningKeys, _>(SIGNING_KEYS_STREAM, &ids, move |loaded| async move {
+            let metadata = event_schemas::Metadata::by(event_schemas::Actor::system());
+            if only_if_none && !loaded.keys.is_empty() {
+                return Ok(Plan::new(Vec::new(), metadata));
+            }
+            let events = oauth::add_signing_key(
+                &loaded,
+                kid_ref.clone(),
+                public_ref.clone(),
+                crate::command::now(),
+            );
+            Ok(Plan::new(events, metadata))
+        })
+        .await?;
+    let current = executed
+        .state()
+        .keys
+        .last()
+        .map(|k| k.0.clone())
+        .unwrap_or(kid);
+    Ok((current, executed.position))
+}
+
+/// Makes sure the deployment has a signing key (the first node to start
+/// creates it; the others find it).
+pub async fn ensure_signing_key(state: &AppState) -> Result<(), ApiError> {
+    add_signing_key(state, true).await.map(|_| ())
+}
+
+/// A signing key rotation's answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SigningKeyRotated {
+    /// The new key's id: tokens are signed with it from now on.
+    pub kid: String,
+    /// When the previous key stops verifying.
+    pub previous_retires_at: Option<DateTime<Utc>>,
+}
+
+/// Rotate the token signing key (staff): new tokens are signed with a new
+/// key; the previous one stays published until its tokens have expired.
+#[utoipa::path(post, path = "/v1/staff/oauth/signing-keys/rotate", tag = "oauth",
+    responses((status = 201, body = SigningKeyRotated), (status = 403, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn rotate_signing_key(
+    State(state): State<AppState>,
+    _staff: Staff,
+) -> Result<Committed<SigningKeyRotated>, ApiError> {
+    let (kid, position) = add_signing_key(&state, false).await?;
+    let keys = state
+        .commands
+        .load::<SigningKeys>(SIGNING_KEYS_STREAM)
+        .await?;
+    let previous = keys.keys.iter().rev().nth(1).and_then(|k| k.2);
+    Ok(Committed {
+        status: StatusCode::CREATED,
+        position,
+        body: Some(SigningKeyRotated {
+            kid,
+            previous_retires_at: previous,
+        }),
+    })
+}
+
+/// One published key (RFC 8037 OKP JWK).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Jwk {
+    /// `OKP`.
+    pub kty: &'static str,
+    /// `Ed25519`.
+    pub crv: &'static str,
+    /// The public key, base64url.
+    pub x: String,
+    /// Key id.
+    pub kid: String,
+    /// `EdDSA`.
+    pub alg: &'static str,
+    /// `sig`.
+    #[serde(rename = "use")]
+    pub use_: &'static str,
+}
+
+/// The JWKS.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Jwks {
+    /// The keys tokens may be signed with now.
+    pub keys: Vec<Jwk>,
+}
+
+/// The keys access tokens are signed with (the current one and, during a
+/// rotation's overlap, the previous one).
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "oauth",
+    responses((status = 200, body = Jwks)))]
+pub async fn jwks(State(state): State<AppState>) -> Result<Json<Jwks>, ApiError> {
+    let keys = state
+        .commands
+        .load::<SigningKeys>(SIGNING_KEYS_STREAM)
+        .await?;
+    let now = crate::command::now();
+    Ok(Json(Jwks {
+        keys: keys
+            .published(now)
+            .map(|(kid, x, _)| Jwk {
+                kty: "OKP",
+                crv: "Ed25519",
+                x: x.clone(),
+                kid: kid.clone(),
+                alg: "EdDSA",
+                use_: "sig",
+            })
+            .collect(),
+    }))
+}
+
+/// A token request, as a form or as JSON.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct TokenRequest {
+    /// `client_credentials`.
+    pub grant_type: Option<String>,
+    /// The client id (or in HTTP Basic authentication).
+    pub client_id: Option<String>,
+    /// The client secret (or in HTTP Basic authentication).
+    pub client_secret: Option<String>,
+    /// Space-separated scopes, among the client's (default: all of them).
+    pub scope: Option<String>,
+}
+
+/// An access token.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenResponse {
+    /// The JWT.
+    pub access_token: String,
+    /// `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until it expires.
+    pub expires_in: i64,
+    /// The scopes it carries.
+    pub scope: String,
+}
+
+/// An RFC 6749 §5.2 error.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OAuthError {
+    /// `invalid_request`, `invalid_client`, `unauthorized_client`,
+    /// `unsupported_grant_type`, `invalid_scope`, or `slow_down` (429).
+    pub error: &'static str,
+    /// For a person.
+    pub error_description: String,
+    #[serde(skip)]
+    status: StatusCode,
+}
+
+fn oauth_error(
+    status: StatusCode,
+    error: &'static str,
+    description: impl Into<String>,
+) -> OAuthError {
+    OAuthError {
+        error,
+        error_description: description.into(),
+        status,
+    }
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let status = self.status;
+        let mut res = (status, Json(self)).into_response();
+        let headers = res.headers_mut();
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if status == StatusCode::UNAUTHORIZED {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"gatehouse\""),
+            );
+        }
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        res
+    }
+}
+
+fn parse_request(headers: &HeaderMap, body: &[u8]) -> Result<TokenRequest, OAuthError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let bad = |what: String| oauth_error(StatusCode::BAD_REQUEST, "invalid_request", what);
+    let mut req: TokenRequest = match content_type.as_str() {
+        "application/x-www-form-urlencoded" => serde_urlencoded::from_bytes(body)
+            .map_err(|e| bad(format!("the form does not read: {e}")))?,
+        "application/json" => {
+            serde_json::from_slice(body).map_err(|e| bad(format!("the JSON does not read: {e}")))?
+        }
+        _ => {
+            return Err(bad(
+                "send application/x-www-form-urlencoded (or application/json)".into(),
+            ))
+        }
+    };
+    if let Some(basic) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+    {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(basic.trim())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or_else(|| {
+                oauth_error(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_client",
+                    "Basic credentials do not read",
+                )
+            })?;
+        let (id, secret) = decoded.split_once(':').ok_or_else(|| {
+            oauth_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                "Basic credentials do not read",
+            )
+        })?;
+        if req.client_secret.is_some() {
+            return Err(bad(
+                "authenticate one way: HTTP Basic or the body, not both".into(),
+            ));
+        }
+        req.client_id = Some(id.to_owned());
+        req.client_secret = Some(secret.to_owned());
+    }
+    Ok(req)
+}
+
+/// Exchange client credentials for a short-lived access token (RFC 6749
+/// §4.4), a JWT in the RFC 9068 profile signed with EdDSA (keys at
+/// `/.well-known/jwks.json`). `POST /v1/keys/verify` accepts it.
+#[utoipa::path(post, path = "/v1/oauth/token", tag = "oauth",
+    request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = TokenResponse), (status = 400, body = OAuthError),
+        (status = 401, body = OAuthError), (status = 429, body = OAuthError)))]
+pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    match issue_token(&state, &headers, &body).await {
+        Ok(t) => {
+            let mut res = Json(t).into_response();
+            res.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            res
+        }
+        Err(Ok(e)) => e.into_response(),
+        Err(Err(e)) => e.into_response(),
+    }
+}
+
+async fn issue_token(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<TokenResponse, Result<OAuthError, ApiError>> {
+    let req = parse_request(headers, body).map_err(Ok)?;
+    match req.grant_type.as_deref() {
+        Some("client_credentials") => {}
+        None => {
+            return Err(Ok(oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "grant_type is missing",
+            )))
+        }
+        Some(_) => {
+            return Err(Ok(oauth_error(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                "only client_credentials is supported",
+            )))
+        }
+    }
+    let invalid_client = || {
+        Ok(oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "unknown client or wrong secret",
+        ))
+    };
+    let client_id = req
+        .client_id
+        .as_deref()
+        .and_then(|id| Uuid::try_parse(id).ok())
+        .ok_or_else(invalid_client)?;
+    let secret = req.client_secret.as_deref().ok_or_else(invalid_client)?;
+    let now = crate::command::now();
+    let client = state
+        .commands
+        .load::<OAuthClient>(&oauth_client_stream(client_id))
+        .await
+        .map_err(Err)?;
+    if !client.exists {
+        return Err(invalid_client());
+    }
+    if !state.oauth.take(client_id, now.timestamp()) {
+        return Err(Ok(oauth_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "slow_down",
+            "too many token requests for this client; retry in a second",
+        )));
+    }
+    if !client.accepts(&format::hash_hex(&format::hash(secret)), now) {
+        return Err(invalid_client());
+    }
+    let app = state
+        .commands
+        .load::<domain::apps::App>(&event_schemas::app::app_stream(client.app_id))
+        .await
+        .map_err(Err)?;
+    let mode = client.mode.ok_or_else(invalid_client)?;
+    match app.status() {
+        domain::apps::Status::Active => {}
+        domain::apps::Status::Deleted => return Err(invalid_client()),
+        other => {
+            return Err(Ok(oauth_error(
+                StatusCode::BAD_REQUEST,
+                "unauthorized_client",
+                format!("the client's app is {}", other.as_str()),
+            )))
+        }
+    }
+    let allowed: Vec<String> = if client.scopes.is_empty() {
+        app.approved_scopes(mode).into_iter().collect()
+    } else {
+        client.scopes.clone()
+    };
+    let scope = match req
+        .scope
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        None => allowed.join(" "),
+        Some(asked) => {
+            if let Some(bad) = asked
+                .split_whitespace()
+                .find(|s| !allowed.iter().any(|a| a == s))
+            {
+                return Err(Ok(oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_scope",
+                    format!("{bad:?} is not among the client's scopes"),
+                )));
+            }
+            asked.split_whitespace().collect::<Vec<_>>().join(" ")
+        }
+    };
+    let keys = state
+        .commands
+        .load::<SigningKeys>(SIGNING_KEYS_STREAM)
+        .await
+        .map_err(Err)?;
+    let kid = keys
+        .keys
+        .last()
+        .map(|k| k.0.clone())
+        .ok_or_else(|| Err(ApiError::Internal("no signing key".into())))?;
+    let settings = &state.oauth;
+    let claims = Claims {
+        iss: settings.issuer.clone(),
+        sub: client_id.to_string(),
+        aud: settings.audience.clone(),
+        exp: (now + settings.ttl).timestamp(),
+        iat: now.timestamp(),
+        jti: Uuid::now_v7().to_string(),
+        client_id: client_id.to_string(),
+        scope: scope.clone(),
+        app_id: client.app_id,
+        org_id: client.org_id,
+        mode: mode.as_str().into(),
+    };
+    Ok(TokenResponse {
+        access_token: token::sign(&claims, &kid, &signing_key(state, &kid)),
+        token_type: "Bearer",
+        expires_in: settings.ttl.num_seconds(),
+        scope,
+    })
+}

@@ -191,6 +191,17 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub oauth_token_rate: u32,
 
+    /// Keys a mass rotation requires per batch (on each node running the
+    /// rotation worker).
+    #[arg(long, env = "GATEHOUSE_ROTATION_BATCH", default_value_t = 100,
+          value_parser = clap::value_parser!(i64).range(1..=10_000))]
+    pub rotation_batch: i64,
+
+    /// Pause between a mass rotation's batches, in milliseconds, so a big
+    /// job leaves room for other commands.
+    #[arg(long, env = "GATEHOUSE_ROTATION_PAUSE_MS", default_value_t = 0)]
+    pub rotation_pause_ms: u64,
+
     /// How long a node at the head of the log waits for a PostgreSQL
     /// notification before it re-reads the log anyway, in milliseconds.
     /// Notifications wake it at once; this is the backstop for a lost one.

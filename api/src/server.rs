@@ -275,6 +275,14 @@ pub async fn run(
     crate::routes::oauth::ensure_signing_key(&state)
         .await
         .map_err(|e| ServerError::Refused(format!("the token signing key: {e}")))?;
+    background.push(tokio::spawn(crate::routes::staff_keys::run_worker(
+        state.clone(),
+        crate::routes::staff_keys::Pace {
+            batch: args.rotation_batch,
+            pause: Duration::from_millis(args.rotation_pause_ms),
+        },
+        stop_rx.clone(),
+    )));
     background.push(tokio::spawn(sweep_idempotency_keys(
         state.clone(),
         stop_rx.clone(),

@@ -91,6 +91,18 @@ pub struct KeyLeakReported {
     pub revoked: bool,
 }
 
+/// `api_key.rotation_required` v1: staff's mass rotation: the key stops
+/// at `stops_at` unless rotated before (its owners are told).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRotationRequired {
+    /// The mass rotation.
+    pub job_id: Uuid,
+    /// The key's app, whose owners are told.
+    pub app_id: Uuid,
+    /// When the key stops verifying.
+    pub stops_at: DateTime<Utc>,
+}
+
 event_family! {
     /// An API key's stream, `api_key-<key_id>`.
     // Events are short-lived values; boxing the issue would only cost an
@@ -105,6 +117,8 @@ event_family! {
         Revoked(KeyRevoked) = "api_key.revoked",
         /// `api_key.leak_reported`
         LeakReported(KeyLeakReported) = "api_key.leak_reported",
+        /// `api_key.rotation_required`
+        RotationRequired(KeyRotationRequired) = "api_key.rotation_required",
     }
 }
 
@@ -171,6 +185,53 @@ event_family! {
         /// `usage.recorded`
         Recorded(UsageRecorded) = "usage.recorded",
     }
+}
+
+/// `key_rotation.requested` v1, first in `key_rotation-<job_id>`: staff
+/// asked to rotate every key matching the criteria issued before
+/// `created_before`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRotationRequested {
+    /// The job.
+    pub job_id: Uuid,
+    /// Keys of this organisation only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_id: Option<Uuid>,
+    /// Keys of this app only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_id: Option<Uuid>,
+    /// Keys of this mode only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// Keys issued before this instant (at most the request's).
+    pub created_before: DateTime<Utc>,
+    /// How long each key keeps verifying, in seconds.
+    pub grace_period_secs: u64,
+    /// Why, shown to the owners.
+    pub reason: String,
+}
+
+/// `key_rotation.completed` v1: every matching key has its rotation
+/// required.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRotationCompleted {
+    /// Keys the job required to rotate.
+    pub keys: u64,
+}
+
+event_family! {
+    /// A staff mass rotation, `key_rotation-<job_id>`.
+    pub enum KeyRotationEvent {
+        /// `key_rotation.requested`
+        Requested(KeyRotationRequested) = "key_rotation.requested",
+        /// `key_rotation.completed`
+        Completed(KeyRotationCompleted) = "key_rotation.completed",
+    }
+}
+
+/// The stream of a mass rotation.
+pub fn key_rotation_stream(job_id: Uuid) -> String {
+    format!("key_rotation-{job_id}")
 }
 
 /// The stream of an API key.

@@ -367,6 +367,24 @@ fn key_and_usage_events_keep_their_stored_shape() {
         source: Some("content".into()),
         revoked: true,
     }));
+    key(KeyEvent::RotationRequired(KeyRotationRequired {
+        job_id: id(6),
+        app_id: id(2),
+        stops_at: at,
+    }));
+    let job = |e: KeyRotationEvent| check_event(e, KeyRotationEvent::decode);
+    job(KeyRotationEvent::Requested(KeyRotationRequested {
+        job_id: id(6),
+        org_id: Some(id(3)),
+        app_id: None,
+        mode: Some("live".into()),
+        created_before: at,
+        grace_period_secs: 86_400,
+        reason: "a leaked CI log".into(),
+    }));
+    job(KeyRotationEvent::Completed(KeyRotationCompleted {
+        keys: 12,
+    }));
     check_event(
         KeyHashEvent::Claimed(KeyHashClaimed { key_id: id(1) }),
         KeyHashEvent::decode,

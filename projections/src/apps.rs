@@ -28,7 +28,7 @@ static TYPES: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
         .chain(ProductEvent::TYPES)
         .chain(InstallLinkEvent::TYPES)
         .chain(InstallationEvent::TYPES)
-        .chain(&["api_key.leak_reported"])
+        .chain(&["api_key.leak_reported", "api_key.rotation_required"])
         .copied()
         .collect()
 });
@@ -196,6 +196,15 @@ impl Projection for Apps {
             }
             if let Some(i) = crate::decode(e, InstallationEvent::decode)? {
                 apply_installation(tx, e, &i).await?;
+                continue;
+            }
+            if let Some(KeyEvent::RotationRequired(r)) = crate::decode(e, KeyEvent::decode)? {
+                let key = e.stream_id.trim_start_matches("api_key-");
+                let message = format!(
+                    "Platform staff require API key {key} to be rotated: it stops working at {}",
+                    r.stops_at.to_rfc3339()
+                );
+                notify(tx, e, r.app_id, "key_rotation_required", message).await?;
                 continue;
             }
             if let Some(KeyEvent::LeakReported(l)) = crate::decode(e, KeyEvent::decode)? {

@@ -12,7 +12,7 @@ use std::sync::LazyLock;
 
 use async_trait::async_trait;
 use event_schemas::app::AppEvent;
-use event_schemas::key::{KeyEvent, UsageEvent};
+use event_schemas::key::{KeyEvent, KeyRotationEvent, UsageEvent};
 use event_schemas::oauth::{OAuthClientEvent, SigningKeyEvent};
 use event_schemas::org::OrgEvent;
 use event_schemas::RecordedEvent;
@@ -42,6 +42,7 @@ static TYPES: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
         ])
         .chain(OAuthClientEvent::TYPES)
         .chain(SigningKeyEvent::TYPES)
+        .chain(KeyRotationEvent::TYPES)
         .copied()
         .collect()
 });
@@ -75,8 +76,9 @@ impl Projection for Keys {
     }
 
     fn version(&self) -> u32 {
-        // 2: leak reports. 3: OAuth clients and signing keys.
-        3
+        // 2: leak reports. 3: OAuth clients and signing keys. 4: mass
+        // rotations.
+        4
     }
 
     fn schema(&self) -> &'static str {
@@ -99,6 +101,7 @@ impl Projection for Keys {
              revoked_at       TIMESTAMPTZ,
              revoke_reason    TEXT,
              leak_reported_at TIMESTAMPTZ,
+             rotation_job     UUID,
              imported         BOOLEAN NOT NULL,
              usage_count      BIGINT NOT NULL DEFAULT 0,
              last_used_at     TIMESTAMPTZ,
@@ -141,6 +144,18 @@ impl Projection for Keys {
              retires_at TIMESTAMPTZ,
              added_at   TIMESTAMPTZ NOT NULL
          );
+         CREATE TABLE key_rotations (
+             job_id          UUID PRIMARY KEY,
+             criteria        JSONB NOT NULL,
+             created_before  TIMESTAMPTZ NOT NULL,
+             grace_period_secs BIGINT NOT NULL,
+             reason          TEXT NOT NULL,
+             requested_by    TEXT NOT NULL,
+             requested_at    TIMESTAMPTZ NOT NULL,
+             completed_at    TIMESTAMPTZ,
+             keys            BIGINT
+         );
+         CREATE INDEX api_keys_rotation_job_idx ON api_keys (rotation_job);
          CREATE TABLE org_usage (
              org_id       UUID NOT NULL,
              window_start TIMESTAMPTZ NOT NULL,
@@ -158,6 +173,7 @@ impl Projection for Keys {
             "org_usage",
             "oauth_clients",
             "signing_keys",
+            "key_rotations",
         ]
     }
 
@@ -175,6 +191,8 @@ impl Projection for Keys {
                 apply_key(tx, e, &k).await?;
             } else if let Some(UsageEvent::Recorded(u)) = crate::decode(e, UsageEvent::decode)? {
                 apply_usage(tx, &u).await?;
+            } else if let Some(j) = crate::decode(e, KeyRotationEvent::decode)? {
+                apply_job(tx, e, &j).await?;
             } else if let Some(c) = crate::decode(e, OAuthClientEvent::decode)? {
                 apply_client(tx, e, &c).await?;
             } else if let Some(SigningKeyEvent::Added(k)) =
@@ -249,7 +267,8 @@ async fn apply_key(
         }
         KeyEvent::Rotated(r) => {
             tx.execute(
-                "UPDATE api_keys SET replaced_by = $2, stops_at = $3 WHERE key_id = $1",
+                "UPDATE api_keys SET replaced_by = $2, stops_at = LEAST(COALESCE(stops_at, $3), $3) \
+                 WHERE key_id = $1",
                 &[&key, &r.replaced_by, &r.stops_at],
             )
             .await?
@@ -258,6 +277,14 @@ async fn apply_key(
             tx.execute(
                 "UPDATE api_keys SET revoked_at = $2, revoke_reason = $3 WHERE key_id = $1",
                 &[&key, &e.recorded_at, &r.reason],
+            )
+            .await?
+        }
+        KeyEvent::RotationRequired(r) => {
+            tx.execute(
+                "UPDATE api_keys SET stops_at = LEAST(COALESCE(stops_at, $2), $2), rotation_job = $3 \
+                 WHERE key_id = $1",
+                &[&key, &r.stops_at, &r.job_id],
             )
             .await?
         }
@@ -422,6 +449,41 @@ async fn apply_client(
             position: e.global_position,
             reason: format!("an event of OAuth client {client} before its creation"),
         });
+    }
+    Ok(())
+}
+
+async fn apply_job(
+    tx: &Transaction<'_>,
+    e: &RecordedEvent,
+    j: &KeyRotationEvent,
+) -> Result<(), ProjectionError> {
+    match j {
+        KeyRotationEvent::Requested(r) => {
+            let criteria = json!({"org_id": r.org_id, "app_id": r.app_id, "mode": r.mode});
+            tx.execute(
+                "INSERT INTO key_rotations (job_id, criteria, created_before, grace_period_secs, reason, \
+                     requested_by, requested_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                &[
+                    &r.job_id,
+                    &Json(criteria),
+                    &r.created_before,
+                    &(r.grace_period_secs as i64),
+                    &r.reason,
+                    &actor(e),
+                    &e.recorded_at,
+                ],
+            )
+            .await?;
+        }
+        KeyRotationEvent::Completed(c) => {
+            let job = stream_uuid(e, "key_rotation-")?;
+            tx.execute(
+                "UPDATE key_rotations SET completed_at = $2, keys = $3 WHERE job_id = $1",
+                &[&job, &e.recorded_at, &(c.keys as i64)],
+            )
+            .await?;
+        }
     }
     Ok(())
 }

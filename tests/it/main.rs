@@ -7,6 +7,7 @@ mod environments;
 mod http;
 mod idempotency;
 mod keys;
+mod mass_rotation;
 mod oauth;
 mod orgs;
 mod pg_crash;

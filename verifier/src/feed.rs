@@ -233,6 +233,10 @@ impl Inner {
                 KeyEvent::Revoked(_) => self.key_mut(key_id).map_err(invalid)?.revoked = true,
                 // A revocation, if any, is its own event.
                 KeyEvent::LeakReported(_) => {}
+                KeyEvent::RotationRequired(r) => {
+                    let entry = self.key_mut(key_id).map_err(invalid)?;
+                    entry.stops_ms = entry.stops_ms.min(ms(r.stops_at));
+                }
             }
         } else if let Some(a) = AppEvent::decode(e).map_err(schema)? {
             if !affects_keys(&a) {

@@ -14,6 +14,7 @@ pub mod products;
 pub mod secret_scanning;
 pub mod sessions;
 pub mod staff_apps;
+pub mod staff_keys;
 pub mod teams;
 pub mod usage;
 pub mod users;
@@ -67,6 +68,7 @@ use contract::ProblemResponses;
         keys::create_key, keys::import_keys, keys::list_keys, keys::get_key, keys::rotate_key, keys::revoke_key,
         keys::verify,
         secret_scanning::github,
+        staff_keys::request_rotation, staff_keys::rotation_job,
         oauth::create_client, oauth::list_clients, oauth::rotate_secret, oauth::revoke_client,
         oauth::token, oauth::jwks, oauth::rotate_signing_key,
         usage::report_usage, usage::org_usage, usage::app_analytics,
@@ -120,6 +122,7 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .merge(keys::router())
         .merge(usage::router())
         .merge(oauth::router())
+        .merge(staff_keys::router())
         .merge(secret_scanning::router())
         .route("/openapi.json", get(openapi))
         .fallback(|| async { ApiError::NotFound })

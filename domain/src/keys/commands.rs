@@ -255,6 +255,11 @@ pub fn rotate(
     if app.suspended.is_some() {
         return Err(AppError::Suspended.into());
     }
+    // A required rotation's deadline bounds the overlap.
+    let stops_at = key
+        .required_by
+        .map_or(cmd.stops_at, |d| d.min(cmd.stops_at));
+    let cmd = RotateKey { stops_at, ..cmd };
     let mut checks = Checks::default();
     checks.check(cmd.stops_at >= now, "/at", "must not be in the past");
     checks.check(
@@ -407,4 +412,28 @@ pub fn report_leak(
         }));
     }
     Ok(events)
+}
+
+/// A staff mass rotation reaches `key`: it stops at `stops_at` unless its
+/// owners rotate it before. Nothing for a key already revoked, rotated,
+/// required or expired (so a resumed job decides the same).
+pub fn require_rotation(
+    key: &Key,
+    job_id: Uuid,
+    stops_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Vec<KeyEvent> {
+    let done = !key.exists
+        || key.revoked.is_some()
+        || key.rotated.is_some()
+        || key.required_by.is_some()
+        || key.status(now) == KeyStatus::Expired;
+    if done {
+        return Vec::new();
+    }
+    vec![KeyEvent::RotationRequired(KeyRotationRequired {
+        job_id,
+        app_id: key.app_id,
+        stops_at,
+    })]
 }

@@ -99,6 +99,8 @@ pub struct Key {
     pub imported: bool,
     /// Reported found in public by a secret scanner.
     pub leaked: bool,
+    /// A staff mass rotation requires it rotated: it stops then.
+    pub required_by: Option<DateTime<Utc>>,
 }
 
 impl Key {
@@ -129,6 +131,7 @@ impl Key {
             KeyEvent::Rotated(r) => self.rotated = Some((r.replaced_by, r.stops_at)),
             KeyEvent::Revoked(r) => self.revoked = Some(r.reason.clone()),
             KeyEvent::LeakReported(_) => self.leaked = true,
+            KeyEvent::RotationRequired(r) => self.required_by = Some(r.stops_at),
         }
         Ok(())
     }
@@ -146,12 +149,11 @@ impl Key {
     /// rotation's end is reached (to the instant), else expiring during a
     /// rotation's overlap, else active.
     pub fn status(&self, now: DateTime<Utc>) -> KeyStatus {
-        status_at(
-            self.revoked.is_some(),
-            self.expires_at,
-            self.rotated.map(|(_, at)| at),
-            now,
-        )
+        let stops = [self.rotated.map(|(_, at)| at), self.required_by]
+            .into_iter()
+            .flatten()
+            .min();
+        status_at(self.revoked.is_some(), self.expires_at, stops, now)
     }
 }
 

@@ -538,3 +538,40 @@ mod oauth_clients {
         assert_eq!(kids(later + oauth::max_token_ttl()), ["k2"]);
     }
 }
+
+#[test]
+fn a_mass_rotation_sets_a_deadline_the_owners_rotation_keeps() {
+    let job = Uuid::from_u128(95);
+    let deadline = now() + Duration::hours(2);
+    let key: Key = given([issued(&cmd(Mode::Test, KeyKind::Secret, &[]), None)]);
+    let events = when::<_, KeyError>(Ok(require_rotation(&key, job, deadline, now()))).then([
+        KeyEvent::RotationRequired(KeyRotationRequired {
+            job_id: job,
+            app_id: APP,
+            stops_at: deadline,
+        }),
+    ]);
+    let mut required = key.clone();
+    and_then(&mut required, &events);
+    assert_eq!(required.status(now()), KeyStatus::Expiring);
+    assert_eq!(required.status(deadline), KeyStatus::Expired);
+    assert!(
+        require_rotation(&required, job, deadline, now()).is_empty(),
+        "once per key"
+    );
+    // The owners' own rotation may not outlast the deadline.
+    let r = RotateKey {
+        new_key_id: NEW_KEY,
+        prefix: "p".into(),
+        hash: [2; 32],
+        stops_at: now() + Duration::days(1),
+    };
+    let rotation = rotate(&org(true), &app(), &required, OWNER, r, now()).expect("rotates");
+    assert_eq!(
+        rotation.old,
+        [KeyEvent::Rotated(KeyRotated {
+            replaced_by: NEW_KEY,
+            stops_at: deadline
+        })]
+    );
+}

@@ -28,6 +28,7 @@ static TYPES: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
     OrgEvent::TYPES
         .iter()
         .chain(TermsEvent::TYPES)
+        .chain(&["api_key.issued", "usage.recorded"])
         .copied()
         .collect()
 });
@@ -42,22 +43,34 @@ fn org_id(e: &RecordedEvent) -> Result<Uuid, ProjectionError> {
         })
 }
 
-/// The organisation's next step as of event `e`, decided by the domain's own
-/// rules over its stream up to `e` (so a rebuild gives the same lane).
+/// The next step of organisation `org` as of event `e`, decided by the
+/// domain's own rules over its stream up to `e` and the lane progress this
+/// read model recorded (so a rebuild gives the same lane).
 async fn lane_step(
     tx: &Transaction<'_>,
     e: &RecordedEvent,
+    org_id: Uuid,
 ) -> Result<&'static str, ProjectionError> {
     let rows = tx
         .query(
             &format!(
-                "SELECT {} FROM public.events WHERE stream_id = $1 AND stream_version <= $2 \
+                "SELECT {} FROM public.events WHERE stream_id = $1 AND global_position <= $2 \
                  ORDER BY stream_version",
                 event_store::postgres::EVENT_COLUMNS
             ),
-            &[&e.stream_id, &(e.stream_version as i64)],
+            &[&format!("org-{org_id}"), &(e.global_position as i64)],
         )
         .await?;
+    let progress = tx
+        .query_opt(
+            "SELECT first_key_at IS NOT NULL, usage_at IS NOT NULL FROM orgs WHERE org_id = $1",
+            &[&org_id],
+        )
+        .await?
+        .map_or(Default::default(), |r| domain::orgs::LaneProgress {
+            first_key: r.get(0),
+            usage: r.get(1),
+        });
     let terms_in_force = tx
         .query_opt(
             "SELECT version FROM developer_terms ORDER BY position DESC LIMIT 1",
@@ -80,7 +93,33 @@ async fn lane_step(
                 })?;
         }
     }
-    Ok(org.next_step())
+    Ok(org.next_step_with(progress))
+}
+
+/// Records a first key or first usage of an organisation; the
+/// organisation whose lane may move, if it was its first.
+async fn lane_progress(
+    tx: &Transaction<'_>,
+    e: &RecordedEvent,
+) -> Result<Option<Uuid>, ProjectionError> {
+    use event_schemas::key::{KeyEvent, UsageEvent};
+    let (org, column) = if let Some(KeyEvent::Issued(k)) = crate::decode(e, KeyEvent::decode)? {
+        (k.org_id, "first_key_at")
+    } else if let Some(UsageEvent::Recorded(u)) = crate::decode(e, UsageEvent::decode)? {
+        if u.calls == 0 {
+            return Ok(None);
+        }
+        (u.org_id, "usage_at")
+    } else {
+        return Ok(None);
+    };
+    let first = tx
+        .execute(
+            &format!("UPDATE orgs SET {column} = $2 WHERE org_id = $1 AND {column} IS NULL"),
+            &[&org, &e.recorded_at],
+        )
+        .await?;
+    Ok((first == 1).then_some(org))
 }
 
 #[async_trait]
@@ -91,7 +130,8 @@ impl Projection for Orgs {
 
     fn version(&self) -> u32 {
         // 6: invitations keep the sealed email and the inviter.
-        6
+        // 7: the lane's first key and usage.
+        7
     }
 
     fn schema(&self) -> &'static str {
@@ -112,6 +152,8 @@ impl Projection for Orgs {
              billing_window_start TIMESTAMPTZ,
              billing_window_end   TIMESTAMPTZ,
              next_step     TEXT NOT NULL DEFAULT 'accept_developer_terms',
+             first_key_at  TIMESTAMPTZ,
+             usage_at      TIMESTAMPTZ,
              created_at    TIMESTAMPTZ NOT NULL
          );
          CREATE TABLE teams (
@@ -200,6 +242,15 @@ impl Projection for Orgs {
                     )
                     .await?;
                 }
+                continue;
+            }
+            if let Some(org) = lane_progress(tx, e).await? {
+                let step = lane_step(tx, e, org).await?;
+                tx.execute(
+                    "UPDATE orgs SET next_step = $2 WHERE org_id = $1",
+                    &[&org, &step],
+                )
+                .await?;
                 continue;
             }
             let decoded = crate::decode(e, OrgEvent::decode)?;
@@ -383,7 +434,7 @@ impl Projection for Orgs {
                 OrgEvent::SlugClaimed(_) => {}
             }
             if moves_lane {
-                let step = lane_step(tx, e).await?;
+                let step = lane_step(tx, e, org).await?;
                 tx.execute(
                     "UPDATE orgs SET next_step = $2 WHERE org_id = $1",
                     &[&org, &step],

@@ -548,3 +548,61 @@ async fn imported_keys_keep_working_by_their_hash() {
         .await;
     assert_eq!(list["items"][0]["prefix"], "sk_test_51Hx");
 }
+
+#[tokio::test]
+async fn in_the_sandbox_the_lane_moves_from_the_first_key_to_usage_to_production() {
+    let db = fresh_db().await;
+    let s = TestServer::start_with(
+        &db,
+        gatehouse_tests::server::Options {
+            usage_flush_secs: 1,
+            ..Default::default()
+        },
+    )
+    .await;
+    let k = KeyedApp::new(&s, &db, "lane").await;
+    let (status, _, _) = s
+        .call(
+            Method::POST,
+            &format!("/v1/orgs/{}/sandbox-access", k.org),
+            &k.owner,
+            None,
+            k.at,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, env, at) = s
+        .call(
+            Method::POST,
+            &format!("/v1/orgs/{}/sandbox-access/grant", k.org),
+            &k.staff,
+            Some(json!({})),
+            0,
+        )
+        .await;
+    assert_eq!(
+        (status, env["next_step"].as_str()),
+        (200, Some("issue_first_key")),
+        "{env}"
+    );
+    let step = |at: u64| {
+        let s = &s;
+        let path = format!("/v1/orgs/{}/onboarding", k.org);
+        let owner = k.owner.clone();
+        async move { s.call(Method::GET, &path, &owner, None, at).await.1["next_step"].clone() }
+    };
+    assert_eq!(step(at).await, "issue_first_key");
+    let (_, key, at) = k.test_key(&s).await;
+    assert_eq!(step(at).await, "review_usage");
+    until_verdict(&s, &key, "valid").await;
+    let started = std::time::Instant::now();
+    while step(0).await != "request_production" {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "usage never moved the lane"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, me, _) = s.call(Method::GET, "/v1/me", &k.owner, None, 0).await;
+    assert_eq!(me["access"]["next_step"], "request_production");
+}

@@ -68,7 +68,7 @@ pub struct StepView {
     pub reason: Option<String>,
 }
 
-fn view(org: &orgs::Org) -> EnvironmentView {
+fn view(org: &orgs::Org, progress: orgs::LaneProgress) -> EnvironmentView {
     let (sandbox, tenant) = match org.sandbox {
         Sandbox::None => ("none", None),
         Sandbox::Requested => ("requested", None),
@@ -101,7 +101,7 @@ fn view(org: &orgs::Org) -> EnvironmentView {
         sandbox_tenant_id: tenant,
         production,
         steps,
-        next_step: org.next_step(),
+        next_step: org.next_step_with(progress),
     }
 }
 
@@ -114,13 +114,30 @@ fn staff_meta(meta: &RequestMeta, staff: &Staff, org: Uuid) -> Metadata {
     meta.in_org(staff.actor(), org)
 }
 
-/// Answers a command with the organisation's environments after it.
-fn answer(after: &Org, position: u64) -> Committed<EnvironmentView> {
-    Committed {
+/// Answers a command with the organisation's environments after it; the
+/// lane's first key and usage come from the read model (they happen in
+/// other streams).
+async fn answer(
+    state: &AppState,
+    after: &Org,
+    position: u64,
+) -> Result<Committed<EnvironmentView>, ApiError> {
+    let client = state.pool.get().await?;
+    let progress = client
+        .query_opt(
+            "SELECT first_key_at IS NOT NULL, usage_at IS NOT NULL FROM rm.orgs WHERE org_id = $1",
+            &[&after.id],
+        )
+        .await?
+        .map_or(orgs::LaneProgress::default(), |r| orgs::LaneProgress {
+            first_key: r.get(0),
+            usage: r.get(1),
+        });
+    Ok(Committed {
         status: StatusCode::OK,
         position,
-        body: Some(view(after)),
-    }
+        body: Some(view(after, progress)),
+    })
 }
 
 /// Request sandbox access (after the developer terms).
@@ -140,7 +157,7 @@ pub async fn request_sandbox(
         orgs::request_sandbox(o, session.user_id, auto)
     })
     .await?;
-    Ok(answer(&after, position))
+    answer(&state, &after, position).await
 }
 
 /// Grant a requested sandbox (staff).
@@ -158,7 +175,7 @@ pub async fn grant_sandbox(
         orgs::grant_sandbox(o, staff.0.user_id, tenant)
     })
     .await?;
-    Ok(answer(&after, position))
+    answer(&state, &after, position).await
 }
 
 /// Open the production review.
@@ -175,7 +192,7 @@ pub async fn request_production(
         orgs::request_production(o, session.user_id)
     })
     .await?;
-    Ok(answer(&after, position))
+    answer(&state, &after, position).await
 }
 
 /// Complete a review step (staff); the last one grants production.
@@ -193,7 +210,7 @@ pub async fn complete_step(
         orgs::decide_step(o, staff.0.user_id, step, None)
     })
     .await?;
-    Ok(answer(&after, position))
+    answer(&state, &after, position).await
 }
 
 /// `POST .../reject` body.
@@ -221,7 +238,7 @@ pub async fn reject_step(
         orgs::decide_step(o, staff.0.user_id, step, Some(&body.reason))
     })
     .await?;
-    Ok(answer(&after, position))
+    answer(&state, &after, position).await
 }
 
 /// A pending request in the staff queue.

@@ -250,6 +250,8 @@ pub async fn me(
                 "accept_developer_terms" => ("public_docs_only", "an owner or manager accepts the developer terms: POST /v1/orgs/{org}/developer-terms/accept"),
                 "request_sandbox" => ("terms_accepted", "request sandbox access: POST /v1/orgs/{org}/sandbox-access"),
                 "await_sandbox_grant" => ("sandbox_requested", "platform staff review the sandbox request"),
+                "issue_first_key" => ("sandbox", "issue a test key for an app: POST /v1/apps/{app}/keys"),
+                "review_usage" => ("sandbox", "make a call with the key, then review usage: GET /v1/orgs/{org}/usage"),
                 "request_production" => ("sandbox", "request production access: POST /v1/orgs/{org}/production-access"),
                 "production_granted" => ("production", "production access is granted"),
                 _ => ("production_review", "platform staff complete this review step"),

@@ -94,6 +94,15 @@ pub enum Sandbox {
     Granted(Uuid),
 }
 
+/// What the onboarding lane counts beyond the organisation's own stream.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LaneProgress {
+    /// An API key was issued for one of its apps.
+    pub first_key: bool,
+    /// Calls were verified, so there is usage to review.
+    pub usage: bool,
+}
+
 /// The four production review steps, in order.
 pub const REVIEW_STEPS: [&str; 4] = [
     "consent_review",
@@ -317,14 +326,25 @@ impl Org {
         self.terms_version.as_deref() == Some(self.current_terms())
     }
 
-    /// The organisation's exact next step on its way to production.
+    /// The organisation's exact next step on its way to production, from
+    /// its own stream alone (as if it had issued no key yet).
     pub fn next_step(&self) -> &'static str {
+        self.next_step_with(LaneProgress::default())
+    }
+
+    /// The exact next step, given what the organisation did outside its
+    /// stream: in the sandbox, issue a first key, then make calls whose
+    /// usage can be reviewed, then request production (which it may do at
+    /// any time: these steps guide, they do not gate).
+    pub fn next_step_with(&self, progress: LaneProgress) -> &'static str {
         if !self.terms_accepted() {
             return "accept_developer_terms";
         }
         match (&self.sandbox, &self.production) {
             (Sandbox::None, _) => "request_sandbox",
             (Sandbox::Requested, _) => "await_sandbox_grant",
+            (Sandbox::Granted(_), None) if !progress.first_key => "issue_first_key",
+            (Sandbox::Granted(_), None) if !progress.usage => "review_usage",
             (Sandbox::Granted(_), None) => "request_production",
             (Sandbox::Granted(_), Some(p)) if p.granted => "production_granted",
             (Sandbox::Granted(_), Some(p)) => p

@@ -544,3 +544,21 @@ fn a_terms_version_is_published_once() {
         Err(OrgError::TermsVersionUsed)
     );
 }
+
+#[test]
+fn in_the_sandbox_the_lane_asks_for_a_first_key_then_usage_then_production() {
+    use event_schemas::org::{SandboxGranted, SandboxRequested};
+    let mut events = crate::testing::founded(ORG, OWNER, true);
+    events.push(OrgEvent::SandboxRequested(SandboxRequested {
+        user_id: OWNER,
+    }));
+    events.push(OrgEvent::SandboxGranted(SandboxGranted {
+        sandbox_tenant_id: Uuid::from_u128(99),
+        granted_by: None,
+    }));
+    let org: Org = crate::testing::given(events);
+    let step = |first_key, usage| org.next_step_with(LaneProgress { first_key, usage });
+    assert_eq!(step(false, false), "issue_first_key");
+    assert_eq!(step(true, false), "review_usage");
+    assert_eq!(step(true, true), "request_production");
+}

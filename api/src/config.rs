@@ -202,6 +202,12 @@ pub struct ServeArgs {
     #[arg(long, env = "GATEHOUSE_ROTATION_PAUSE_MS", default_value_t = 0)]
     pub rotation_pause_ms: u64,
 
+    /// How often a node looks for due notices (usage thresholds, keys 7
+    /// days from expiry), in milliseconds.
+    #[arg(long, env = "GATEHOUSE_NOTICE_INTERVAL_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
+    pub notice_interval_ms: u64,
+
     /// How long a node at the head of the log waits for a PostgreSQL
     /// notification before it re-reads the log anyway, in milliseconds.
     /// Notifications wake it at once; this is the backstop for a lost one.

@@ -15,6 +15,7 @@
 //!   of folded state, per-stream queues and ids derived from the
 //!   `Idempotency-Key`.
 //! - [`idempotency`]: `Idempotency-Key` on POST (first response replayed).
+//! - [`notices`]: usage thresholds and approaching key expiries, raised once.
 //! - [`page`]: cursor pagination for every list.
 //! - [`tenancy`]: outsiders get 404 on every organisation and app route.
 //! - [`throttle`]: sign-in throttling.
@@ -28,6 +29,7 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
+pub mod notices;
 pub mod page;
 pub mod routes;
 pub mod server;

@@ -283,6 +283,11 @@ pub async fn run(
         },
         stop_rx.clone(),
     )));
+    background.push(tokio::spawn(crate::notices::run(
+        state.clone(),
+        Duration::from_millis(args.notice_interval_ms),
+        stop_rx.clone(),
+    )));
     background.push(tokio::spawn(sweep_idempotency_keys(
         state.clone(),
         stop_rx.clone(),

@@ -72,6 +72,7 @@ impl BenchServer {
             command_cache_mb: 256,
             key_prefix: "gh".into(),
             log_poll_ms: 1000,
+            notice_interval_ms: 10_000,
             rotation_batch: 100,
             rotation_pause_ms: 0,
             oauth_issuer: "gatehouse".into(),

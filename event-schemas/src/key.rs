@@ -234,6 +234,60 @@ pub fn key_rotation_stream(job_id: Uuid) -> String {
     format!("key_rotation-{job_id}")
 }
 
+/// `usage.threshold_crossed` v1, alone in
+/// `usage_threshold-<org>-<window start ms>-<percent>`: the organisation
+/// used `threshold` percent of its billing window's calls (80, then 100).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageThresholdCrossed {
+    /// The organisation.
+    pub org_id: Uuid,
+    /// 80 or 100.
+    pub threshold: u8,
+    /// Calls counted when it was noticed.
+    pub used: u64,
+    /// The window's limit.
+    pub limit: u64,
+    /// The billing window.
+    pub window_start: DateTime<Utc>,
+    /// Its end.
+    pub window_end: DateTime<Utc>,
+}
+
+/// `api_key.expiry_approaching` v1, alone in `api_key_expiry-<key>`: the
+/// key expires within 7 days.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyExpiryApproaching {
+    /// The key.
+    pub key_id: Uuid,
+    /// Its app, whose owners are told.
+    pub app_id: Uuid,
+    /// The app's organisation.
+    pub org_id: Uuid,
+    /// When it expires.
+    pub expires_at: DateTime<Utc>,
+}
+
+event_family! {
+    /// Notices Gatehouse raises on its own (`usage_threshold-*`,
+    /// `api_key_expiry-*`), each once.
+    pub enum NoticeEvent {
+        /// `usage.threshold_crossed`
+        ThresholdCrossed(UsageThresholdCrossed) = "usage.threshold_crossed",
+        /// `api_key.expiry_approaching`
+        ExpiryApproaching(KeyExpiryApproaching) = "api_key.expiry_approaching",
+    }
+}
+
+/// The stream of an organisation's threshold notice for one window.
+pub fn threshold_stream(org_id: Uuid, window_start_ms: i64, threshold: u8) -> String {
+    format!("usage_threshold-{org_id}-{window_start_ms}-{threshold}")
+}
+
+/// The stream of a key's expiry notice.
+pub fn expiry_notice_stream(key_id: Uuid) -> String {
+    format!("api_key_expiry-{key_id}")
+}
+
 /// The stream of an API key.
 pub fn key_stream(key_id: Uuid) -> String {
     format!("api_key-{key_id}")

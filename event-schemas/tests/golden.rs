@@ -385,6 +385,21 @@ fn key_and_usage_events_keep_their_stored_shape() {
     job(KeyRotationEvent::Completed(KeyRotationCompleted {
         keys: 12,
     }));
+    let notice = |e: NoticeEvent| check_event(e, NoticeEvent::decode);
+    notice(NoticeEvent::ThresholdCrossed(UsageThresholdCrossed {
+        org_id: id(3),
+        threshold: 80,
+        used: 200_000,
+        limit: 250_000,
+        window_start: at,
+        window_end: at,
+    }));
+    notice(NoticeEvent::ExpiryApproaching(KeyExpiryApproaching {
+        key_id: id(1),
+        app_id: id(2),
+        org_id: id(3),
+        expires_at: at,
+    }));
     check_event(
         KeyHashEvent::Claimed(KeyHashClaimed { key_id: id(1) }),
         KeyHashEvent::decode,

@@ -11,7 +11,7 @@ use std::sync::LazyLock;
 
 use async_trait::async_trait;
 use event_schemas::app::{AppEvent, InstallLinkEvent, InstallationEvent, ProductEvent};
-use event_schemas::key::KeyEvent;
+use event_schemas::key::{KeyEvent, NoticeEvent};
 use event_schemas::RecordedEvent;
 use tokio_postgres::types::Json;
 use tokio_postgres::Transaction;
@@ -28,7 +28,11 @@ static TYPES: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
         .chain(ProductEvent::TYPES)
         .chain(InstallLinkEvent::TYPES)
         .chain(InstallationEvent::TYPES)
-        .chain(&["api_key.leak_reported", "api_key.rotation_required"])
+        .chain(&[
+            "api_key.leak_reported",
+            "api_key.rotation_required",
+            "api_key.expiry_approaching",
+        ])
         .copied()
         .collect()
 });
@@ -196,6 +200,16 @@ impl Projection for Apps {
             }
             if let Some(i) = crate::decode(e, InstallationEvent::decode)? {
                 apply_installation(tx, e, &i).await?;
+                continue;
+            }
+            if let Some(NoticeEvent::ExpiryApproaching(x)) = crate::decode(e, NoticeEvent::decode)?
+            {
+                let message = format!(
+                    "API key {} expires at {}; rotate it before then",
+                    x.key_id,
+                    x.expires_at.to_rfc3339()
+                );
+                notify(tx, e, x.app_id, "key_expiring", message).await?;
                 continue;
             }
             if let Some(KeyEvent::RotationRequired(r)) = crate::decode(e, KeyEvent::decode)? {

@@ -219,3 +219,192 @@ async fn the_usage_tab_and_the_overview_count_verified_calls_in_the_billing_wind
         .await;
     assert_eq!(status, 403);
 }
+
+async fn count(db: &gatehouse_tests::TestDb, event_type: &str) -> i64 {
+    db.client()
+        .await
+        .query_one(
+            "SELECT count(*) FROM events WHERE event_type = $1",
+            &[&event_type],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test]
+async fn thresholds_and_approaching_expiry_are_noticed_once() {
+    let db = fresh_db().await;
+    let s = TestServer::start_with(
+        &db,
+        Options {
+            usage_flush_secs: 1,
+            ..Options::default()
+        },
+    )
+    .await;
+    let k = KeyedApp::new(&s, &db, "notices").await;
+    let now = chrono::Utc::now();
+    let plan = json!({
+        "plan": "tiny", "modules": ["platform.api"], "monthly_call_limit": 10,
+        "subscription_state": "active",
+        "billing_window_start": (now - chrono::Duration::days(1)).to_rfc3339(),
+        "billing_window_end": (now + chrono::Duration::days(29)).to_rfc3339(),
+    });
+    let (status, _, _) = s
+        .call(
+            Method::PUT,
+            &format!("/v1/orgs/{}/plan", k.org),
+            &k.staff,
+            Some(plan),
+            0,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let expires = (now + chrono::Duration::days(3)).to_rfc3339();
+    let (status, key, _) = k
+        .issue(
+            &s,
+            &k.owner,
+            json!({"name": "soon", "mode": "test", "type": "secret", "expires_at": expires}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let key = key["key"].as_str().unwrap().to_owned();
+    until_verdict(&s, &key, "valid").await; // 1 call
+    for _ in 0..7 {
+        assert_eq!(gatehouse_tests::keys::verdict(&s, &key).await, "valid");
+    }
+    let wait_for = |event_type: &'static str, n: i64| {
+        let db = &db;
+        async move {
+            let started = std::time::Instant::now();
+            while count(db, event_type).await < n {
+                assert!(
+                    started.elapsed() < std::time::Duration::from_secs(10),
+                    "no {event_type}"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    };
+    wait_for("usage.threshold_crossed", 1).await;
+    wait_for("api_key.expiry_approaching", 1).await;
+    for _ in 0..2 {
+        assert_eq!(gatehouse_tests::keys::verdict(&s, &key).await, "valid");
+    }
+    wait_for("usage.threshold_crossed", 2).await;
+    // Several rounds later, still once each.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(count(&db, "usage.threshold_crossed").await, 2);
+    assert_eq!(count(&db, "api_key.expiry_approaching").await, 1);
+    let thresholds: Vec<i64> = db
+        .client()
+        .await
+        .query("SELECT (data->>'threshold')::bigint FROM events WHERE event_type = 'usage.threshold_crossed' ORDER BY global_position", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(thresholds, [80, 100]);
+    let head = db.log_stats().await.0 as u64;
+    let (_, notes, _) = s
+        .call(
+            Method::GET,
+            &format!("/v1/orgs/{}/notifications", k.org),
+            &k.owner,
+            None,
+            head,
+        )
+        .await;
+    assert!(
+        notes["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["kind"] == "key_expiring"),
+        "{notes}"
+    );
+}
+
+#[tokio::test]
+async fn staff_see_apps_ranked_by_calls_and_inactive_apps_by_their_last_call() {
+    let db = fresh_db().await;
+    let s = TestServer::start(&db).await;
+    let k = KeyedApp::new(&s, &db, "ranked").await;
+    let (quiet_key, _, _) = k.test_key(&s).await;
+    let (busy_key, _, _) = k.test_key(&s).await;
+    let body = json!({"name": "Second", "slug": "ranked-second"});
+    let (_, second, _) = s
+        .call(
+            Method::POST,
+            &format!("/v1/orgs/{}/apps", k.org),
+            &k.owner,
+            Some(body),
+            0,
+        )
+        .await;
+    let record = |key: &str, n: usize| {
+        let at = chrono::Utc::now().to_rfc3339();
+        json!(vec![
+            json!({"key_id": key, "status": 200, "latency_ms": 5, "at": at});
+            n
+        ])
+    };
+    let mut at = 0;
+    for (key, n) in [(&quiet_key, 2), (&busy_key, 5)] {
+        let (status, answer, position) = report(&s, record(key, n)).await;
+        assert_eq!(status, 200, "{answer}");
+        at = at.max(position);
+    }
+    let (status, page, _) = s
+        .call(
+            Method::GET,
+            "/v1/staff/reports/high-usage-apps?limit=1",
+            &k.staff,
+            None,
+            at,
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(
+        (
+            page["items"][0]["app_id"].as_str(),
+            page["items"][0]["total"].as_i64()
+        ),
+        (Some(k.app.as_str()), Some(7))
+    );
+    let (status, _, _) = s
+        .call(
+            Method::GET,
+            "/v1/staff/reports/high-usage-apps",
+            &k.owner,
+            None,
+            at,
+        )
+        .await;
+    assert_eq!(status, 403);
+    // Called just now, the first app is not inactive today; the second,
+    // never called, counts from its creation.
+    let (_, inactive, _) = s
+        .call(
+            Method::GET,
+            "/v1/staff/reports/inactive-apps?days=0",
+            &k.staff,
+            None,
+            at,
+        )
+        .await;
+    let ids: Vec<&str> = inactive["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids.first().copied(),
+        second["id"].as_str(),
+        "least recently called first: {inactive}"
+    );
+}

@@ -80,6 +80,7 @@ pub fn serve_args(data_dir: PathBuf, options: &Options) -> ServeArgs {
         command_cache_mb: 256,
         key_prefix: "gh".into(),
         log_poll_ms: 1000,
+        notice_interval_ms: 500,
         rotation_batch: 100,
         rotation_pause_ms: 0,
         oauth_issuer: "gatehouse".into(),

@@ -15,6 +15,7 @@ pub mod secret_scanning;
 pub mod sessions;
 pub mod staff_apps;
 pub mod staff_keys;
+pub mod staff_usage;
 pub mod teams;
 pub mod usage;
 pub mod users;
@@ -68,7 +69,7 @@ use contract::ProblemResponses;
         keys::create_key, keys::import_keys, keys::list_keys, keys::get_key, keys::rotate_key, keys::revoke_key,
         keys::verify,
         secret_scanning::github,
-        staff_keys::request_rotation, staff_keys::rotation_job,
+        staff_keys::request_rotation, staff_keys::rotation_job, staff_usage::high_usage_apps,
         oauth::create_client, oauth::list_clients, oauth::rotate_secret, oauth::revoke_client,
         oauth::token, oauth::jwks, oauth::rotate_signing_key,
         usage::report_usage, usage::org_usage, usage::app_analytics,
@@ -123,6 +124,7 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .merge(usage::router())
         .merge(oauth::router())
         .merge(staff_keys::router())
+        .merge(staff_usage::router())
         .merge(secret_scanning::router())
         .route("/openapi.json", get(openapi))
         .fallback(|| async { ApiError::NotFound })

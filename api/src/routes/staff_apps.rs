@@ -471,12 +471,14 @@ pub struct InactiveAppView {
     /// The app.
     #[serde(flatten)]
     pub app: AppView,
-    /// Its last activity.
+    /// Its last call (verified or reported), or its creation if it has
+    /// had none.
     pub last_activity_at: DateTime<Utc>,
 }
 
-/// Apps with no activity for N days, least recently active first.
-/// Activity is the app's last event; once usage is metered, its last call.
+/// Apps without a call for N days, least recently called first (an app
+/// never called counts from its creation). Calls come from the usage read
+/// model, so they are up to one metering interval behind.
 #[utoipa::path(get, path = "/v1/staff/reports/inactive-apps", tag = "staff",
     params(InactiveQuery, PageQuery),
     responses((status = 200, body = Page<InactiveAppView>), (status = 403, body = Problem)),
@@ -496,17 +498,20 @@ pub async fn inactive_apps(
             detail: "days must be 0 to 3650".into(),
         });
     }
-    min.wait(&state, &["apps"]).await?;
+    min.wait(&state, &["apps", "usage"]).await?;
     let client = state.pool.get().await?;
     let select = format!(
-        "SELECT {APP_COLUMNS}, last_activity_at FROM rm.apps \
-         WHERE deleted_at IS NULL AND last_activity_at <= now() - make_interval(days => $1)"
+        "SELECT * FROM (SELECT {APP_COLUMNS}, COALESCE( \
+             (SELECT max(u.last_at) FROM rm.usage_daily u WHERE u.app_id = rm.apps.app_id), \
+             rm.apps.created_at) AS last_call_at \
+         FROM rm.apps WHERE deleted_at IS NULL) a \
+         WHERE last_call_at <= now() - make_interval(days => $1)"
     );
-    let key = ("last_activity_at", "app_id");
+    let key = ("last_call_at", "app_id");
     let page = page::fetch(&client, &paging, &select, key, &[&days], |r| {
         InactiveAppView {
             app: AppView::from_row(r),
-            last_activity_at: r.get("last_activity_at"),
+            last_activity_at: r.get("last_call_at"),
         }
     })
     .await?;

@@ -100,3 +100,28 @@ mod window_tests {
         assert_eq!(billing_window(100, 100, 150), None);
     }
 }
+
+/// The usage thresholds (percent of the limit) `used` has reached.
+pub fn thresholds_reached(used: u64, limit: u64) -> Vec<u8> {
+    [80u8, 100]
+        .into_iter()
+        .filter(|t| limit > 0 && u128::from(used) * 100 >= u128::from(limit) * u128::from(*t))
+        .collect()
+}
+
+#[cfg(test)]
+mod threshold_tests {
+    use super::thresholds_reached;
+
+    #[test]
+    fn thresholds_are_reached_at_80_and_100_percent() {
+        assert!(thresholds_reached(79, 100).is_empty());
+        assert_eq!(thresholds_reached(80, 100), [80]);
+        assert_eq!(thresholds_reached(100, 100), [80, 100]);
+        assert_eq!(thresholds_reached(u64::MAX, u64::MAX), [80, 100]);
+        assert!(
+            thresholds_reached(5, 0).is_empty(),
+            "no limit, no threshold"
+        );
+    }
+}

@@ -313,7 +313,12 @@ fn the_lane_runs_from_terms_to_production_granted() {
     log = with(log, grant_sandbox(&org, STAFF, TENANT).unwrap());
     let org = Org::from_events(&log).unwrap();
     assert_eq!(org.sandbox, Sandbox::Granted(TENANT));
-    assert_eq!(org.next_step(), "request_production");
+    assert_eq!(org.next_step(), "issue_first_key");
+    let done = LaneProgress {
+        first_key: true,
+        usage: true,
+    };
+    assert_eq!(org.next_step_with(done), "request_production");
     assert_eq!(
         decide_step(&org, STAFF, ReviewStep::ConsentReview, None),
         Err(OrgError::NoProductionReview)

@@ -141,7 +141,7 @@ async fn every_row(db: &gatehouse_tests::TestDb) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_api_key_is_answered_once_and_stored_or_logged_nowhere() {
+async fn api_keys_and_client_secrets_are_answered_once_and_stored_or_logged_nowhere() {
     let db = fresh_db().await;
     let dir = tempfile::tempdir().unwrap();
     let mut server = ServerProcess::spawn(
@@ -186,6 +186,30 @@ async fn an_api_key_is_answered_once_and_stored_or_logged_nowhere() {
     for k in [&key, &new_key] {
         gatehouse_tests::keys::until_verdict(&s, k, "valid").await;
     }
+    // An OAuth client's secret, and a token issued with it.
+    let (status, client, _) = s
+        .call(
+            Method::POST,
+            &format!("/v1/apps/{}/oauth-clients", k.app),
+            &k.owner,
+            Some(json!({"name": "backend", "mode": "test"})),
+            0,
+        )
+        .await;
+    assert_eq!(status, 201, "{client}");
+    let client_secret = client["client_secret"].as_str().unwrap().to_owned();
+    let token = s
+        .http
+        .post(s.url("/v1/oauth/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", client["client_id"].as_str().unwrap()),
+            ("client_secret", client_secret.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(token.status(), 200);
     // A key pasted into a path is not logged either.
     let (status, _, _) = s
         .call(Method::GET, &format!("/v1/keys/{key}"), &k.owner, None, 0)
@@ -203,9 +227,9 @@ async fn an_api_key_is_answered_once_and_stored_or_logged_nowhere() {
         rows.iter().any(|r| r.contains("api_key.issued")),
         "the events were searched"
     );
-    for secret in [&key, &new_key] {
-        // The whole key, and its random part alone.
-        let random = &secret["gh_test_sk_".len()..];
+    for secret in [&key, &new_key, &client_secret] {
+        // The whole secret, and its random part alone.
+        let random = &secret["gh_test_sk_".len().min(secret.rfind('_').unwrap() + 1)..];
         for needle in [secret.as_str(), random] {
             assert!(
                 !log.contains(needle),

@@ -272,6 +272,9 @@ pub struct AnalyticsQuery {
     pub from: Option<String>,
     /// Last day, included; default today.
     pub to: Option<String>,
+    /// `current`: the organisation's current billing window instead of
+    /// `from` and `to`.
+    pub window: Option<String>,
 }
 
 /// One day of an app's analytics.
@@ -319,8 +322,9 @@ fn bad_query(detail: &str) -> ApiError {
     }
 }
 
-/// Calls, errors and latency of an app per day and per key (written from
-/// usage aggregates, up to a metering interval behind).
+/// Calls, errors and latency of an app per day and per key, over days or
+/// the current billing window (written from usage aggregates, up to a
+/// metering interval behind).
 #[utoipa::path(get, path = "/v1/apps/{app}/analytics", tag = "usage",
     params(("app" = Uuid, Path, description = "App id"), AnalyticsQuery),
     responses((status = 200, body = AppAnalytics), (status = 402, body = Problem), (status = 404, body = Problem)),
@@ -329,7 +333,7 @@ pub async fn app_analytics(
     State(state): State<AppState>,
     Path(app): Path<Uuid>,
     min: MinPosition,
-    _reader: AppReader,
+    reader: AppReader,
     Query(q): Query<AnalyticsQuery>,
 ) -> Result<Json<AppAnalytics>, ApiError> {
     let day = |s: &Option<String>, name: &str| -> Result<Option<NaiveDate>, ApiError> {
@@ -340,8 +344,26 @@ pub async fn app_analytics(
             })
             .transpose()
     };
-    let to = day(&q.to, "to")?.unwrap_or_else(|| Utc::now().date_naive());
-    let from = day(&q.from, "from")?.unwrap_or(to - Duration::days(29));
+    let (from, to) = match q.window.as_deref() {
+        None => {
+            let to = day(&q.to, "to")?.unwrap_or_else(|| Utc::now().date_naive());
+            (day(&q.from, "from")?.unwrap_or(to - Duration::days(29)), to)
+        }
+        Some("current") if q.from.is_none() && q.to.is_none() => {
+            let usage = org_usage_of(&state, reader.org).await?;
+            match (usage.billing_window_start, usage.billing_window_end) {
+                (Some(s), Some(e)) => {
+                    (s.date_naive(), (e - Duration::milliseconds(1)).date_naive())
+                }
+                _ => {
+                    return Err(bad_query(
+                        "the organisation has no plan, so no billing window",
+                    ))
+                }
+            }
+        }
+        Some(_) => return Err(bad_query("window must be current, without from and to")),
+    };
     if from > to || (to - from).num_days() > 366 {
         return Err(bad_query(
             "from must be on or before to, at most 366 days apart",

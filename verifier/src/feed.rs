@@ -2,7 +2,7 @@
 //! created, suspended, reinstated, deleted, granted products; plans set;
 //! usage recorded by other nodes. Everything else is skipped.
 
-use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use domain::apps::Mode;
@@ -303,8 +303,15 @@ impl Inner {
         revoked: bool,
     ) {
         let app = self.app_slot(app_id, org_id);
-        self.clients
-            .insert(client_id, crate::state::ClientEntry { app, mode, revoked });
+        self.clients.insert(
+            client_id,
+            crate::state::ClientEntry {
+                app,
+                mode,
+                revoked,
+                meter: Default::default(),
+            },
+        );
     }
 
     /// A new signing key; the one before stops at `previous_retires_ms`.
@@ -346,12 +353,10 @@ impl Inner {
             expires_ms: k.expires_ms.unwrap_or(NEVER),
             stops_ms: k.stops_ms.unwrap_or(NEVER),
             rate_state: AtomicU64::new(0),
-            last_used_ms: AtomicI64::new(0),
+            meter: Default::default(),
             app,
             scopes,
             rate_limit,
-            calls: AtomicU32::new(0),
-            refused: AtomicU32::new(0),
             rate_window_secs: rate_window_secs.max(1),
             mode: k.mode,
             kind: k.kind,

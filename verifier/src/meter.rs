@@ -33,19 +33,21 @@ impl Index {
         let at = |ms: i64| DateTime::from_timestamp_millis(ms).unwrap_or_default();
         let mut usage = Vec::new();
         let mut per_org: HashMap<u32, u64> = HashMap::new();
-        for entry in &inner.entries {
-            let calls = entry.calls.swap(0, Ordering::AcqRel);
-            let refused = entry.refused.swap(0, Ordering::AcqRel);
+        // Keys, and OAuth clients (whose usage is recorded under the
+        // client id, in `usage-<client id>`).
+        let keys = inner.entries.iter().map(|e| (e.key_id, e.app, &e.meter));
+        let clients = inner.clients.iter().map(|(id, c)| (*id, c.app, &c.meter));
+        for (key_id, app, meter) in keys.chain(clients) {
+            let (calls, refused, last) = meter.take();
             if calls == 0 && refused == 0 {
                 continue;
             }
-            let app = &inner.apps[entry.app as usize];
+            let app = &inner.apps[app as usize];
             *per_org.entry(app.org).or_default() += u64::from(calls);
-            let last = entry.last_used_ms.load(Ordering::Relaxed);
             usage.push((
                 mint_id(),
                 UsageRecorded {
-                    key_id: entry.key_id,
+                    key_id,
                     app_id: app.app.id,
                     org_id: app.app.org_id,
                     from: at(from),
@@ -80,17 +82,19 @@ impl Index {
         let mut inner = self.inner.write();
         for (id, u) in drained.usage {
             inner.own_usage.remove(&id);
-            let Some(&slot) = inner.by_id.get(&u.key_id) else {
-                continue;
+            let (meter, app) = match inner.by_id.get(&u.key_id) {
+                Some(&slot) => {
+                    let entry = &inner.entries[slot as usize];
+                    (&entry.meter, entry.app)
+                }
+                None => match inner.clients.get(&u.key_id) {
+                    Some(c) => (&c.meter, c.app),
+                    None => continue,
+                },
             };
-            let entry = &inner.entries[slot as usize];
             let calls = u32::try_from(u.calls).unwrap_or(u32::MAX);
-            entry.calls.fetch_add(calls, Ordering::AcqRel);
-            entry.refused.fetch_add(
-                u32::try_from(u.errors).unwrap_or(u32::MAX),
-                Ordering::AcqRel,
-            );
-            let org = &inner.orgs[inner.apps[entry.app as usize].org as usize];
+            meter.restore(calls, u32::try_from(u.errors).unwrap_or(u32::MAX));
+            let org = &inner.orgs[inner.apps[app as usize].org as usize];
             org.logged.fetch_sub(
                 u.calls.min(org.logged.load(Ordering::Acquire)),
                 Ordering::AcqRel,

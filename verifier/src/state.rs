@@ -40,6 +40,44 @@ pub(crate) type DigestMap<V> = HashMap<KeyHash, V, BuildHasherDefault<DigestHash
 /// No expiry.
 pub(crate) const NEVER: i64 = i64::MAX;
 
+/// A credential's counts since the last flush.
+#[derive(Default)]
+pub(crate) struct Meter {
+    /// Valid verifications.
+    pub calls: AtomicU32,
+    /// Refused verifications of this (known) credential.
+    pub refused: AtomicU32,
+    /// The last valid verification, for `last_used_at`.
+    pub last_used_ms: AtomicI64,
+}
+
+impl Meter {
+    /// Counts one verdict.
+    pub fn count(&self, valid: bool, now: i64) {
+        if valid {
+            self.calls.fetch_add(1, Ordering::Relaxed);
+            // A store, not a read-modify-write: racing callers may leave a
+            // time a few microseconds older, never a wrong day.
+            self.last_used_ms.store(now, Ordering::Relaxed);
+        } else {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Takes the counts: (valid, refused, last use).
+    pub fn take(&self) -> (u32, u32, i64) {
+        let calls = self.calls.swap(0, Ordering::AcqRel);
+        let refused = self.refused.swap(0, Ordering::AcqRel);
+        (calls, refused, self.last_used_ms.load(Ordering::Relaxed))
+    }
+
+    /// Puts counts back (a flush that did not land).
+    pub fn restore(&self, calls: u32, refused: u32) {
+        self.calls.fetch_add(calls, Ordering::AcqRel);
+        self.refused.fetch_add(refused, Ordering::AcqRel);
+    }
+}
+
 /// One key.
 pub(crate) struct Entry {
     pub key_id: Uuid,
@@ -49,18 +87,14 @@ pub(crate) struct Entry {
     pub stops_ms: i64,
     /// Rate limit window number (high 32 bits) and count in it (low 32).
     pub rate_state: AtomicU64,
-    /// The last verification counted, for `last_used_at`.
-    pub last_used_ms: AtomicI64,
+    /// Its counts since the last flush.
+    pub meter: Meter,
     /// Slot of its app.
     pub app: u32,
     /// Slot of its scope list (restricted keys; 0 is the empty list).
     pub scopes: u32,
     /// Verifications per window; 0 for none.
     pub rate_limit: u32,
-    /// Valid verifications since the last flush.
-    pub calls: AtomicU32,
-    /// Refused verifications of this (known) key since the last flush.
-    pub refused: AtomicU32,
     /// The rate limit's window, in seconds.
     pub rate_window_secs: u8,
     pub mode: Mode,
@@ -144,6 +178,8 @@ pub(crate) struct ClientEntry {
     pub app: u32,
     pub mode: Mode,
     pub revoked: bool,
+    /// Its tokens' verifications since the last flush.
+    pub meter: Meter,
 }
 
 /// The family of an imported key's visible start: up to and including its

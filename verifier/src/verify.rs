@@ -8,7 +8,7 @@ use domain::keys::format;
 use domain::keys::KeyKind;
 use uuid::Uuid;
 
-use crate::state::{AppEntry, Entry, Index, Inner, OrgEntry};
+use crate::state::{AppEntry, Entry, Index, Inner, Meter, OrgEntry};
 use crate::token;
 
 /// Why a key does not verify.
@@ -161,8 +161,10 @@ struct Credential<'a> {
     org: &'a OrgEntry,
     revoked: bool,
     expired: bool,
-    /// The key's own rate limit and counters (tokens have none).
+    /// The key's own rate limit (tokens have none).
     entry: Option<&'a Entry>,
+    /// Where its verdicts are counted.
+    meter: &'a Meter,
 }
 
 impl Index {
@@ -214,6 +216,7 @@ impl Index {
             revoked: entry.revoked,
             expired: now >= entry.expires_ms.min(entry.stops_ms),
             entry: Some(entry),
+            meter: &entry.meter,
         };
         judge(credential, scope, now)
     }
@@ -273,6 +276,7 @@ impl Index {
             revoked: client.revoked,
             expired: false,
             entry: None,
+            meter: &client.meter,
         };
         judge(credential, scope, now)
     }
@@ -281,7 +285,7 @@ impl Index {
 /// The rules every credential meets, in order: the app deleted, the
 /// credential revoked or expired, the app suspended or pending, the scope,
 /// the key's rate limit, the organisation's quota (reserved before
-/// checked). Counts the outcome on the key.
+/// checked). Counts the outcome on the credential's meter.
 fn judge(c: Credential<'_>, scope: Option<&str>, now: i64) -> Verdict {
     let mut verdict = Verdict {
         reason: None,
@@ -315,19 +319,10 @@ fn judge(c: Credential<'_>, scope: Option<&str>, now: i64) -> Verdict {
         }
         Err(()) => Some(Reason::QuotaExceeded),
     });
+    c.meter.count(refusal.is_none(), now);
     match refusal {
-        None => {
-            if let Some(entry) = c.entry {
-                entry.calls.fetch_add(1, Ordering::Relaxed);
-                // A store, not a read-modify-write: racing callers may
-                // leave a time a few microseconds older, never a wrong day.
-                entry.last_used_ms.store(now, Ordering::Relaxed);
-            }
-        }
+        None => {}
         Some(reason) => {
-            if let Some(entry) = c.entry {
-                entry.refused.fetch_add(1, Ordering::Relaxed);
-            }
             verdict.reason = Some(reason);
             if verdict.remaining.is_none() {
                 verdict.remaining = c.org.remaining();

@@ -17,7 +17,7 @@ use tokio_postgres::types::Json;
 use tokio_postgres::Transaction;
 use uuid::Uuid;
 
-use crate::{Projection, ProjectionError};
+use crate::{stream_uuid, Projection, ProjectionError};
 
 /// The apps read model.
 pub struct Apps;
@@ -36,16 +36,6 @@ static TYPES: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
         .copied()
         .collect()
 });
-
-fn stream_uuid(e: &RecordedEvent, prefix: &str) -> Result<Uuid, ProjectionError> {
-    e.stream_id
-        .strip_prefix(prefix)
-        .and_then(|id| id.parse().ok())
-        .ok_or_else(|| ProjectionError::Invariant {
-            position: e.global_position,
-            reason: format!("expected a {prefix}<uuid> stream, got {}", e.stream_id),
-        })
-}
 
 #[async_trait]
 impl Projection for Apps {

@@ -102,6 +102,18 @@ pub fn decode<E>(
     })
 }
 
+/// The id in a `<prefix><uuid>` stream id (`app-`, `api_key-`), or an
+/// invariant error naming the event's position.
+pub(crate) fn stream_uuid(e: &RecordedEvent, prefix: &str) -> Result<uuid::Uuid, ProjectionError> {
+    e.stream_id
+        .strip_prefix(prefix)
+        .and_then(|id| id.parse().ok())
+        .ok_or_else(|| ProjectionError::Invariant {
+            position: e.global_position,
+            reason: format!("expected a {prefix}<uuid> stream, got {}", e.stream_id),
+        })
+}
+
 /// Every projection of this build, in the order the API registers them.
 pub fn all() -> Vec<Arc<dyn Projection>> {
     vec![

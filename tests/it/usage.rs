@@ -244,24 +244,8 @@ async fn thresholds_and_approaching_expiry_are_noticed_once() {
     )
     .await;
     let k = KeyedApp::new(&s, &db, "notices").await;
-    let now = chrono::Utc::now();
-    let plan = json!({
-        "plan": "tiny", "modules": ["platform.api"], "monthly_call_limit": 10,
-        "subscription_state": "active",
-        "billing_window_start": (now - chrono::Duration::days(1)).to_rfc3339(),
-        "billing_window_end": (now + chrono::Duration::days(29)).to_rfc3339(),
-    });
-    let (status, _, _) = s
-        .call(
-            Method::PUT,
-            &format!("/v1/orgs/{}/plan", k.org),
-            &k.staff,
-            Some(plan),
-            0,
-        )
-        .await;
-    assert_eq!(status, 200);
-    let expires = (now + chrono::Duration::days(3)).to_rfc3339();
+    k.set_limit(&s, 10).await;
+    let expires = (chrono::Utc::now() + chrono::Duration::days(3)).to_rfc3339();
     let (status, key, _) = k
         .issue(
             &s,

@@ -189,23 +189,7 @@ async fn verification_stops_at_the_organisations_monthly_limit() {
     let db = fresh_db().await;
     let s = TestServer::start(&db).await;
     let k = KeyedApp::new(&s, &db, "quota").await;
-    let now = chrono::Utc::now();
-    let plan = json!({
-        "plan": "tiny", "modules": ["platform.api"], "monthly_call_limit": 3,
-        "subscription_state": "active",
-        "billing_window_start": (now - chrono::Duration::days(1)).to_rfc3339(),
-        "billing_window_end": (now + chrono::Duration::days(29)).to_rfc3339(),
-    });
-    let (status, _, _) = s
-        .call(
-            Method::PUT,
-            &format!("/v1/orgs/{}/plan", k.org),
-            &k.staff,
-            Some(plan),
-            0,
-        )
-        .await;
-    assert_eq!(status, 200);
+    k.set_limit(&s, 3).await;
     let (_, key, at) = k.test_key(&s).await;
     // Wait for the index to hold the key without verifying it (a
     // verification would spend the quota).

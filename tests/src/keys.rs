@@ -66,6 +66,22 @@ impl KeyedApp {
         }
     }
 
+    /// Sets the organisation's plan to `limit` calls in a billing window
+    /// that holds now (staff); returns the position.
+    pub async fn set_limit(&self, s: &TestServer, limit: u64) -> u64 {
+        let now = chrono::Utc::now();
+        let plan = json!({
+            "plan": "tiny", "modules": ["platform.api"], "monthly_call_limit": limit,
+            "subscription_state": "active",
+            "billing_window_start": (now - chrono::Duration::days(1)).to_rfc3339(),
+            "billing_window_end": (now + chrono::Duration::days(29)).to_rfc3339(),
+        });
+        let path = format!("/v1/orgs/{}/plan", self.org);
+        let (status, body, at) = s.call(Method::PUT, &path, &self.staff, Some(plan), 0).await;
+        assert_eq!(status, 200, "{body}");
+        at
+    }
+
     /// Issues a key with `body`; returns the 201 answer and the position.
     pub async fn issue(&self, s: &TestServer, token: &str, body: Value) -> (u16, Value, u64) {
         s.call(

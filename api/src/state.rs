@@ -51,6 +51,16 @@ impl AppState {
     pub fn new(inner: Inner) -> Self {
         AppState(Arc::new(inner))
     }
+
+    /// Waits (at most `read_wait`) until this node's verification index
+    /// holds `position`, so a key or client just written verifies, or is
+    /// refused, on the next call to this node. Past the wait the write
+    /// still stands; other nodes follow the log within milliseconds.
+    pub async fn verifiable(&self, position: u64) {
+        if !self.index.reached(position, self.read_wait).await {
+            tracing::warn!(position, "the verification index is behind the write");
+        }
+    }
 }
 
 impl Deref for AppState {

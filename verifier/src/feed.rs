@@ -83,12 +83,16 @@ impl Index {
             inner.apply_event(e, now)?;
             inner.position = e.global_position;
         }
+        let position = inner.position;
+        drop(inner);
+        self.applied.send_replace(position);
         Ok(())
     }
 
     /// Sets the position reached without events (a load's checkpoint).
     pub fn set_position(&self, position: u64) {
         self.inner.write().position = position;
+        self.applied.send_replace(position);
     }
 
     /// Loads one key as the read model holds it.

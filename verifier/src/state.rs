@@ -293,6 +293,8 @@ pub struct Index {
     pub(crate) lookups: AtomicU64,
     /// The issuer and audience access tokens must name.
     pub(crate) tokens: (String, String),
+    /// The position applied, for writers waiting to read their own write.
+    pub(crate) applied: tokio::sync::watch::Sender<u64>,
 }
 
 impl Index {
@@ -308,6 +310,7 @@ impl Index {
             malformed: AtomicU64::new(0),
             lookups: AtomicU64::new(0),
             tokens: ("gatehouse".into(), "platform".into()),
+            applied: tokio::sync::watch::Sender::new(0),
         }
     }
 
@@ -335,6 +338,16 @@ impl Index {
     /// The last log position applied.
     pub fn position(&self) -> u64 {
         self.inner.read().position
+    }
+
+    /// Waits until the index has applied `position`, for at most `limit`;
+    /// whether it did. A node that committed a key answers only once its
+    /// own gateway calls see it, so "create, then call" never fails.
+    pub async fn reached(&self, position: u64, limit: std::time::Duration) -> bool {
+        let mut applied = self.applied.subscribe();
+        tokio::time::timeout(limit, applied.wait_for(|p| *p >= position))
+            .await
+            .is_ok_and(|r| r.is_ok())
     }
 
     /// Counts, for `/readyz` and tests.

@@ -205,6 +205,7 @@ pub async fn create_key(
         })
         .await?;
     let body = KeyCreated::of(&state, executed.state(), minted.plaintext).await?;
+    state.verifiable(executed.position).await;
     Ok(Committed {
         status: StatusCode::CREATED,
         position: executed.position,
@@ -372,6 +373,7 @@ pub async fn import_keys(
             expires_at: c.expires_at,
         })
         .collect();
+    state.verifiable(position).await;
     Ok(Committed {
         status: StatusCode::CREATED,
         position,

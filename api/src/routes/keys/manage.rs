@@ -124,6 +124,7 @@ pub async fn rotate_key(
     let mut body = KeyCreated::of(&state, &new, minted.plaintext).await?;
     body.rotated_from = Some(key_id);
     body.previous_key_stops_at = Some(stops_at);
+    state.verifiable(executed.position).await;
     Ok(Committed {
         status: StatusCode::CREATED,
         position: executed.position,
@@ -172,6 +173,7 @@ pub async fn revoke_key(
         })
         .await?;
     let key = executed.state();
+    state.verifiable(executed.position).await;
     Ok(Committed {
         status: StatusCode::OK,
         position: executed.position,

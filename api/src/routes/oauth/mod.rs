@@ -139,6 +139,7 @@ pub async fn create_client(
             },
         )
         .await?;
+    state.verifiable(executed.position).await;
     Ok(Committed {
         status: StatusCode::CREATED,
         position: executed.position,
@@ -290,6 +291,7 @@ pub async fn rotate_secret(
             },
         )
         .await?;
+    state.verifiable(executed.position).await;
     Ok(Committed {
         status: StatusCode::OK,
         position: executed.position,
@@ -337,6 +339,7 @@ pub async fn revoke_client(
         )
         .await?;
     let c = executed.state();
+    state.verifiable(executed.position).await;
     Ok(Committed {
         status: StatusCode::OK,
         position: executed.position,

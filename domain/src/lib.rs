@@ -10,6 +10,7 @@
 //! - [`products`]: API products and their approval modes.
 //! - [`orgs`]: organisations, developer terms, invitations, members.
 //! - [`roles`]: roles and the one permission table.
+//! - [`webhooks`]: webhook endpoints: validation, life and secret rotation.
 //! - [`validate`]: field validation shared by every aggregate, with errors
 //!   that name the field by JSON pointer.
 //! - `testing` (tests only): the given/when/then harness.
@@ -23,6 +24,7 @@ pub mod orgs;
 pub mod products;
 pub mod roles;
 pub mod validate;
+pub mod webhooks;
 
 #[cfg(test)]
 pub(crate) mod testing;

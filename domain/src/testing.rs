@@ -56,6 +56,13 @@ impl Evolve for Key {
     }
 }
 
+impl Evolve for crate::webhooks::Endpoint {
+    type Event = event_schemas::webhook::WebhookEvent;
+    fn evolve(&mut self, event: &Self::Event) -> Result<(), String> {
+        self.apply(event)
+    }
+}
+
 /// The state `events` fold into.
 #[track_caller]
 pub fn given<S: Evolve>(events: impl IntoIterator<Item = S::Event>) -> S {

@@ -12,6 +12,7 @@
 //! - [`app`]: apps, their versions and installs, API products and access.
 //! - [`key`]: API keys and their usage.
 //! - [`oauth`]: OAuth client credentials and the token signing keys.
+//! - [`webhook`]: webhook endpoints, published messages, payload retention.
 //! - [`sealed`]: the wire form of personal data sealed per subject.
 
 /// Declares a family of events: the enum (serialised as the bare payload),
@@ -76,6 +77,7 @@ pub mod oauth;
 pub mod org;
 pub mod sealed;
 pub mod user;
+pub mod webhook;
 
 pub use chain::{event_hash, Hash, GENESIS_HASH};
 pub use envelope::{

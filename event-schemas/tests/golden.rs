@@ -455,3 +455,78 @@ fn oauth_events_keep_their_stored_shape() {
         SigningKeyEvent::decode,
     );
 }
+
+#[test]
+fn webhook_events_keep_their_stored_shape() {
+    use event_schemas::webhook::*;
+    let id = |n: u128| Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0000 + n);
+    let at = DateTime::<Utc>::UNIX_EPOCH;
+    let secret = SealedSecret {
+        sealed: "c2VhbGVk".into(),
+        kek_id: "0123456789abcdef".into(),
+        public_key: Some("whpk_AAAA".into()),
+    };
+    let settings = EndpointSettings {
+        url: "https://hooks.example.com/in".into(),
+        event_types: vec!["app.*".into(), "api_key.revoked".into()],
+        description: "billing".into(),
+        rate_limit: Some(10),
+    };
+    let endpoint = |e: WebhookEvent| check_event(e, WebhookEvent::decode);
+    endpoint(WebhookEvent::Created(EndpointCreated {
+        endpoint_id: id(1),
+        app_id: id(2),
+        org_id: id(3),
+        mode: "test".into(),
+        signature: "v1a".into(),
+        settings: settings.clone(),
+        secret: secret.clone(),
+    }));
+    endpoint(WebhookEvent::Updated(EndpointUpdated { settings }));
+    endpoint(WebhookEvent::Disabled(EndpointDisabled {
+        reason: "failing".into(),
+        failing_since: Some(at),
+    }));
+    endpoint(WebhookEvent::Enabled(EndpointEnabled {}));
+    endpoint(WebhookEvent::Deleted(EndpointDeleted {}));
+    endpoint(WebhookEvent::SecretRotated(SecretRotated {
+        secret: secret.clone(),
+        previous_expires_at: at,
+    }));
+    endpoint(WebhookEvent::SecretsResealed(SecretsResealed {
+        secret: secret.clone(),
+        previous: Some(secret),
+    }));
+    endpoint(WebhookEvent::MessageExhausted(MessageExhausted {
+        message_id: id(4),
+        message_type: "app.updated".into(),
+        attempts: 9,
+        last_status: Some(500),
+    }));
+    endpoint(WebhookEvent::ReplayRequested(ReplayRequested {
+        replay_id: id(5),
+        message_ids: vec![id(4)],
+        since: Some(at),
+        until: Some(at),
+    }));
+    check_event(
+        MessageEvent::Published(MessagePublished {
+            message_id: id(6),
+            app_id: id(2),
+            org_id: id(3),
+            message_type: "invoice.paid".into(),
+            mode: Some("live".into()),
+            retention_key: id(7),
+            payload: "c2VhbGVk".into(),
+        }),
+        MessageEvent::decode,
+    );
+    check_event(
+        RetentionEvent::Purged(PayloadsPurged {
+            before: at,
+            keys: 3,
+            messages: 120,
+        }),
+        RetentionEvent::decode,
+    );
+}

@@ -28,4 +28,4 @@ pub use names::name_warnings;
 pub use state::*;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

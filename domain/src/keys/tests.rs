@@ -7,22 +7,22 @@ use event_schemas::org::{
     MemberAdded, OrgEvent, ProductionRequested, SandboxGranted, SandboxPromoted, SandboxRequested,
 };
 
-const ORG: Uuid = Uuid::from_u128(1);
-const OWNER: Uuid = Uuid::from_u128(10);
-const DEV: Uuid = Uuid::from_u128(11);
-const AUDITOR: Uuid = Uuid::from_u128(12);
-const FINANCE: Uuid = Uuid::from_u128(13);
-const APP: Uuid = Uuid::from_u128(30);
+pub(crate) const ORG: Uuid = Uuid::from_u128(1);
+pub(crate) const OWNER: Uuid = Uuid::from_u128(10);
+pub(crate) const DEV: Uuid = Uuid::from_u128(11);
+pub(crate) const AUDITOR: Uuid = Uuid::from_u128(12);
+pub(crate) const FINANCE: Uuid = Uuid::from_u128(13);
+pub(crate) const APP: Uuid = Uuid::from_u128(30);
 const KEY: Uuid = Uuid::from_u128(50);
 const NEW_KEY: Uuid = Uuid::from_u128(51);
 
-fn now() -> DateTime<Utc> {
+pub(crate) fn now() -> DateTime<Utc> {
     DateTime::from_timestamp(1_800_000_000, 0).expect("a valid instant")
 }
 
 /// An organisation with an owner, a developer, a compliance reviewer and
 /// finance; in production when `production`.
-fn org(production: bool) -> Org {
+pub(crate) fn org(production: bool) -> Org {
     let member = |user_id, role: &str| {
         OrgEvent::MemberAdded(MemberAdded {
             user_id,
@@ -54,7 +54,7 @@ fn org(production: bool) -> Org {
 
 /// An app of the organisation with `payments:read` and `payments:write`
 /// approved in test mode and `payments:read` in live mode.
-fn app() -> App {
+pub(crate) fn app() -> App {
     let grant = |n: u128, mode: &str, scopes: &[&str]| {
         [
             AppEvent::AccessRequested(AccessRequested {

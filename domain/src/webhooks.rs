@@ -233,8 +233,7 @@ fn check_settings(checks: &mut Checks, s: &EndpointSettings) {
     for (i, t) in s.event_types.iter().enumerate() {
         let shape = t == "*"
             || is_type_name(t)
-            || t
-                .strip_suffix(".*")
+            || t.strip_suffix(".*")
                 .is_some_and(|family| family.split('.').all(is_part));
         checks.check(
             shape,
@@ -324,8 +323,7 @@ fn managed<'e>(
     endpoint: &'e Endpoint,
     actor: Uuid,
 ) -> Result<&'e Endpoint, WebhookError> {
-    if !endpoint.exists || endpoint.app_id != app.id || endpoint.status == EndpointStatus::Deleted
-    {
+    if !endpoint.exists || endpoint.app_id != app.id || endpoint.status == EndpointStatus::Deleted {
         return Err(WebhookError::NotFound);
     }
     authorize(org, app, actor)?;

@@ -61,8 +61,13 @@ fn owners_managers_and_developers_create_endpoints_others_do_not() {
         when(create(&org(false), &app(), who, cmd(Mode::Test)))
             .then_err(OrgError::Forbidden(Permission::ManageWebhooks).into());
     }
-    when(create(&org(false), &app(), Uuid::from_u128(77), cmd(Mode::Test)))
-        .then_err(AppError::NotFound.into());
+    when(create(
+        &org(false),
+        &app(),
+        Uuid::from_u128(77),
+        cmd(Mode::Test),
+    ))
+    .then_err(AppError::NotFound.into());
 }
 
 #[test]
@@ -99,7 +104,10 @@ fn settings_are_checked_field_by_field() {
         "/event_types/1"
     ));
     assert!(invalid(with(|s| s.rate_limit = Some(0)), "/rate_limit"));
-    assert!(invalid(with(|s| s.description = "a\u{7}".into()), "/description"));
+    assert!(invalid(
+        with(|s| s.description = "a\u{7}".into()),
+        "/description"
+    ));
 }
 
 #[test]

@@ -109,7 +109,7 @@ impl PgStore {
             options.max_batch_events,
             options.append_lanes,
         ));
-        let listener = tokio::spawn(listen(config, wake.clone()));
+        let listener = tokio::spawn(listen(config, NOTIFY_CHANNEL, wake.clone()));
         Ok(PgStore {
             pool,
             appender: tx,
@@ -268,7 +268,25 @@ pub fn decode_row(row: &Row) -> Result<RecordedEvent, StoreError> {
 /// Keeps a LISTEN connection open and turns notifications into wake-ups;
 /// reconnects with a pause, and wakes everyone after a reconnect because
 /// notifications sent while disconnected are lost.
-async fn listen(config: tokio_postgres::Config, wake: Arc<watch::Sender<u64>>) {
+/// Follows `NOTIFY` on `channel` (a plain identifier): a counter that
+/// changes with every notification and with every reconnection (which may
+/// have missed some), for as long as the receiver lives.
+pub fn listen_channel(
+    config: tokio_postgres::Config,
+    channel: &'static str,
+) -> watch::Receiver<u64> {
+    let wake = Arc::new(watch::Sender::new(0u64));
+    let rx = wake.subscribe();
+    tokio::spawn(async move {
+        tokio::select! {
+            () = listen(config, channel, wake.clone()) => {}
+            () = wake.closed() => {}
+        }
+    });
+    rx
+}
+
+async fn listen(config: tokio_postgres::Config, channel: &str, wake: Arc<watch::Sender<u64>>) {
     loop {
         match config.connect(NoTls).await {
             Ok((client, mut connection)) => {
@@ -288,10 +306,7 @@ async fn listen(config: tokio_postgres::Config, wake: Arc<watch::Sender<u64>>) {
                         }
                     }
                 });
-                match client
-                    .batch_execute(&format!("LISTEN {NOTIFY_CHANNEL}"))
-                    .await
-                {
+                match client.batch_execute(&format!("LISTEN {channel}")).await {
                     Ok(()) => {
                         wake.send_modify(|n| *n = n.wrapping_add(1));
                         while rx.recv().await.is_some() {

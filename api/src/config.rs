@@ -215,6 +215,43 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(10..=60_000))]
     pub log_poll_ms: u64,
 
+    /// Run the webhook feeder and dispatcher on this node (several nodes
+    /// share the work by leases).
+    #[arg(long, env = "GATEHOUSE_WEBHOOKS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub webhooks: bool,
+
+    /// Webhook endpoints this node delivers to at once.
+    #[arg(long, env = "GATEHOUSE_WEBHOOK_WORKERS", default_value_t = 32,
+          value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub webhook_workers: u64,
+
+    /// Timeout of one delivery attempt, in milliseconds.
+    #[arg(long, env = "GATEHOUSE_WEBHOOK_TIMEOUT_MS", default_value_t = 15_000,
+          value_parser = clap::value_parser!(u64).range(100..=120_000))]
+    pub webhook_timeout_ms: u64,
+
+    /// How long a node holds an endpoint it works before another may take
+    /// it over, in milliseconds (at least three timeouts).
+    #[arg(long, env = "GATEHOUSE_WEBHOOK_LEASE_MS", default_value_t = 60_000,
+          value_parser = clap::value_parser!(u64).range(300..=3_600_000))]
+    pub webhook_lease_ms: u64,
+
+    /// Delays between delivery attempts, after the first (units ms, s, m, h).
+    #[arg(long, env = "GATEHOUSE_WEBHOOK_SCHEDULE", default_value = delivery::schedule::DEFAULT,
+          value_parser = |s: &str| s.parse::<delivery::schedule::Schedule>().map_err(|e| e.to_string()))]
+    pub webhook_schedule: delivery::schedule::Schedule,
+
+    /// An endpoint failing without a single success for this long is
+    /// disabled and its app's owners told, in seconds (default 5 days).
+    #[arg(long, env = "GATEHOUSE_WEBHOOK_DISABLE_AFTER_SECS", default_value_t = 5 * 24 * 3600,
+          value_parser = clap::value_parser!(u64).range(1..=365 * 24 * 3600))]
+    pub webhook_disable_after_secs: u64,
+
+    /// Let endpoints reach private, loopback and link-local addresses
+    /// (development and tests only).
+    #[arg(long, env = "GATEHOUSE_WEBHOOK_ALLOW_PRIVATE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub webhook_allow_private: bool,
+
     /// Log format. Text is coloured only when the output is a terminal.
     #[arg(long, env = "GATEHOUSE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

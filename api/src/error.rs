@@ -486,3 +486,18 @@ impl From<domain::keys::KeyError> for ApiError {
         }
     }
 }
+
+impl From<domain::webhooks::WebhookError> for ApiError {
+    fn from(e: domain::webhooks::WebhookError) -> Self {
+        use domain::webhooks::WebhookError as E;
+        match &e {
+            E::App(a) => a.clone().into(),
+            E::Invalid(i) => ApiError::Invalid(i.clone()),
+            E::NotFound => ApiError::NotFound,
+            E::NotInProduction => ApiError::Conflict {
+                code: "not-in-production",
+                detail: e.to_string(),
+            },
+        }
+    }
+}

@@ -174,6 +174,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
+    let listen_config = db.clone();
     let store = Arc::new(
         PgStore::connect(
             db,
@@ -189,6 +190,7 @@ pub async fn run(
     {
         let mut client = pool.get().await.map_err(StoreError::from)?;
         migrate(&mut client, "api", MIGRATIONS).await?;
+        migrate(&mut client, "delivery", delivery::MIGRATIONS).await?;
     }
     let vault = Vault::load(args.kek.as_deref(), &args.db.data_dir)?;
     let all = projections::all();
@@ -265,6 +267,11 @@ pub async fn run(
         index,
         gateway_tokens,
         secret_scanning,
+        webhooks: crate::routes::webhooks::WebhookSettings {
+            policy: delivery::ssrf::Policy {
+                allow_private: args.webhook_allow_private,
+            },
+        },
         oauth: crate::routes::oauth::TokenSettings::new(
             args.oauth_issuer.clone(),
             args.oauth_audience.clone(),
@@ -292,6 +299,9 @@ pub async fn run(
         state.clone(),
         stop_rx.clone(),
     )));
+    if args.webhooks {
+        start_webhooks(&args, &state, listen_config, &mut background, &stop_rx);
+    }
     let app = crate::routes::router(state, args.body_limit);
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "gatehouse listening");
@@ -307,6 +317,48 @@ pub async fn run(
         let _ = task.await;
     }
     served
+}
+
+/// Starts the webhook feeder and dispatcher of this node.
+fn start_webhooks(
+    args: &ServeArgs,
+    state: &AppState,
+    listen_config: tokio_postgres::Config,
+    background: &mut Vec<tokio::task::JoinHandle<()>>,
+    stop: &watch::Receiver<bool>,
+) {
+    let keyring: Arc<dyn delivery::keyring::Keyring> =
+        Arc::new(crate::routes::webhooks::VaultKeyring {
+            vault: state.vault.clone(),
+            pool: state.pool.clone(),
+        });
+    let store: event_store::SharedStore = state.store.clone();
+    let fed = Arc::new(watch::Sender::new(0u64));
+    let feeder = delivery::feed::Feeder::new(
+        state.pool.clone(),
+        store.clone(),
+        keyring.clone(),
+        state.store.poll_interval(),
+        fed.clone(),
+    );
+    background.push(tokio::spawn(feeder.run(stop.clone())));
+    let timeout = Duration::from_millis(args.webhook_timeout_ms);
+    let settings = delivery::dispatch::Settings {
+        workers: args.webhook_workers as usize,
+        lease: Duration::from_millis(args.webhook_lease_ms),
+        timeout,
+        schedule: args.webhook_schedule.clone(),
+        disable_after: chrono::Duration::seconds(args.webhook_disable_after_secs as i64),
+        policy: state.webhooks.policy,
+        ..Default::default()
+    };
+    let dispatcher =
+        delivery::dispatch::Dispatcher::new(state.pool.clone(), store, keyring, settings);
+    let wake = vec![
+        fed.subscribe(),
+        event_store::postgres::listen_channel(listen_config, delivery::feed::CHANNEL),
+    ];
+    background.push(tokio::spawn(dispatcher.run(wake, stop.clone())));
 }
 
 /// Forgets expired `Idempotency-Key` entries every few minutes.

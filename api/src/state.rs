@@ -42,6 +42,8 @@ pub struct Inner {
     pub gateway_tokens: Vec<[u8; 32]>,
     /// How access tokens are issued.
     pub oauth: crate::routes::oauth::TokenSettings,
+    /// Webhook settings (the SSRF policy).
+    pub webhooks: crate::routes::webhooks::WebhookSettings,
     /// GitHub secret scanning's keys and policy.
     pub secret_scanning: crate::routes::secret_scanning::SecretScanning,
 }

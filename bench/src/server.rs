@@ -83,6 +83,14 @@ impl BenchServer {
             secret_scanning_revoke_live: false,
             gateway_token: vec![GATEWAY_TOKEN.into()],
             usage_flush_secs: 60,
+            webhooks: true,
+            webhook_workers: 64,
+            webhook_timeout_ms: 15_000,
+            webhook_lease_ms: 60_000,
+            webhook_schedule: delivery::schedule::Schedule::default(),
+            webhook_disable_after_secs: 5 * 24 * 3600,
+            // The benchmark's receiver listens on loopback.
+            webhook_allow_private: true,
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(api::server::run(args, config, listener, async {

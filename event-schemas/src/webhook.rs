@@ -1,5 +1,5 @@
 //! The `webhook.*` family: an app's webhook endpoints (`webhook-<id>`),
-//! the messages other services publish to an app (`app_messages-<app>`)
+//! the messages other services publish to an app (each in its own stream, `webhook_message-<id>`, since an app's messages grow with use)
 //! and the deployment's payload retention (`webhook_retention`).
 //!
 //! No event carries a signing secret in the clear: secrets are sealed with
@@ -25,7 +25,7 @@ pub struct SealedSecret {
 }
 
 /// What a subscriber chose: where, which types, how fast.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EndpointSettings {
     /// The destination, `https://` (or `http://` where configuration
     /// allows it).
@@ -185,7 +185,7 @@ pub struct MessagePublished {
 }
 
 event_family! {
-    /// Messages published to an app, `app_messages-<app_id>`.
+    /// A message published to an app, `webhook_message-<message_id>`.
     pub enum MessageEvent {
         /// `webhook.message_published`
         Published(MessagePublished) = "webhook.message_published",
@@ -218,9 +218,9 @@ pub fn webhook_stream(endpoint_id: Uuid) -> String {
     format!("webhook-{endpoint_id}")
 }
 
-/// The stream of the messages published to an app.
-pub fn app_messages_stream(app_id: Uuid) -> String {
-    format!("app_messages-{app_id}")
+/// The stream of one published message.
+pub fn message_stream(message_id: Uuid) -> String {
+    format!("webhook_message-{message_id}")
 }
 
 /// The stream of the retention job.

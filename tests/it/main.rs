@@ -24,3 +24,4 @@ mod tenancy;
 mod usage;
 mod verification;
 mod versions;
+mod webhooks;

@@ -6,6 +6,7 @@
 pub mod keys;
 pub mod process;
 pub mod server;
+pub mod webhooks;
 
 use std::sync::OnceLock;
 

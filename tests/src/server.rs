@@ -40,6 +40,18 @@ pub struct Options {
     pub secret_scanning_keys: Vec<String>,
     /// Access token lifetime, in seconds.
     pub oauth_token_ttl_secs: i64,
+    /// Run the webhook feeder and dispatcher.
+    pub webhooks: bool,
+    /// Webhook retry delays (compressed for tests).
+    pub webhook_schedule: String,
+    /// Timeout of one webhook attempt, in milliseconds.
+    pub webhook_timeout_ms: u64,
+    /// How long a webhook lease lasts, in milliseconds.
+    pub webhook_lease_ms: u64,
+    /// Failing this long disables an endpoint, in seconds.
+    pub webhook_disable_after_secs: u64,
+    /// Let endpoints reach loopback (the tests' receivers listen there).
+    pub webhook_allow_private: bool,
 }
 
 /// The gateway token every test server accepts.
@@ -55,6 +67,12 @@ impl Default for Options {
             usage_flush_secs: 60,
             secret_scanning_keys: Vec::new(),
             oauth_token_ttl_secs: 900,
+            webhooks: true,
+            webhook_schedule: "0s,200ms,400ms".into(),
+            webhook_timeout_ms: 2000,
+            webhook_lease_ms: 6000,
+            webhook_disable_after_secs: 5 * 24 * 3600,
+            webhook_allow_private: true,
         }
     }
 }
@@ -91,6 +109,16 @@ pub fn serve_args(data_dir: PathBuf, options: &Options) -> ServeArgs {
         secret_scanning_revoke_live: false,
         gateway_token: vec![GATEWAY_TOKEN.into()],
         usage_flush_secs: options.usage_flush_secs,
+        webhooks: options.webhooks,
+        webhook_workers: 32,
+        webhook_timeout_ms: options.webhook_timeout_ms,
+        webhook_lease_ms: options.webhook_lease_ms,
+        webhook_schedule: options
+            .webhook_schedule
+            .parse()
+            .expect("a test schedule parses"),
+        webhook_disable_after_secs: options.webhook_disable_after_secs,
+        webhook_allow_private: options.webhook_allow_private,
     }
 }
 

@@ -261,3 +261,24 @@ fn json_weight(v: &serde_json::Value) -> usize {
         _ => 0,
     }
 }
+
+impl Aggregate for domain::webhooks::Endpoint {
+    type Event = event_schemas::webhook::WebhookEvent;
+
+    fn decode(e: &RecordedEvent) -> Result<Option<Self::Event>, SchemaError> {
+        event_schemas::webhook::WebhookEvent::decode(e)
+    }
+
+    fn apply(&mut self, e: &Self::Event) -> Result<(), Unappliable> {
+        domain::webhooks::Endpoint::apply(self, e).map_err(Unappliable)
+    }
+
+    fn weight(&self) -> usize {
+        let settings = self.settings.as_ref().map_or(0, |s| {
+            s.url.len()
+                + s.description.len()
+                + s.event_types.iter().map(|t| ENTRY + t.len()).sum::<usize>()
+        });
+        std::mem::size_of::<Self>() + settings + 4 * ENTRY
+    }
+}

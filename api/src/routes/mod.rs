@@ -20,6 +20,7 @@ pub mod teams;
 pub mod usage;
 pub mod users;
 pub mod versions;
+pub mod webhooks;
 
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{header, HeaderName, StatusCode};
@@ -73,6 +74,11 @@ use contract::ProblemResponses;
         oauth::create_client, oauth::list_clients, oauth::rotate_secret, oauth::revoke_client,
         oauth::token, oauth::jwks, oauth::rotate_signing_key,
         usage::report_usage, usage::org_usage, usage::app_analytics,
+        webhooks::create_endpoint, webhooks::list_endpoints, webhooks::get_endpoint,
+        webhooks::update_endpoint, webhooks::disable_endpoint, webhooks::enable_endpoint,
+        webhooks::delete_endpoint, webhooks::rotate_secret, webhooks::publish_message,
+        webhooks::event_types, webhooks::list_deliveries, webhooks::health, webhooks::replay,
+        webhooks::summary,
     ),
     components(schemas(crate::error::Problem, crate::error::ProblemField)),
     modifiers(&BearerAuth, &ProblemResponses),
@@ -126,6 +132,7 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .merge(staff_keys::router())
         .merge(staff_usage::router())
         .merge(secret_scanning::router())
+        .merge(webhooks::router())
         .route("/openapi.json", get(openapi))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

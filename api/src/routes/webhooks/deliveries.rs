@@ -1,0 +1,433 @@
+//! An endpoint's delivery log, its health, replay and recovery, and the
+//! app's Webhooks page summary. The log and health read the dispatcher's
+//! own record (`delivery.*`): attempts are operational facts, not events.
+
+#[allow(unused_imports)]
+use super::*;
+
+/// The delivery log's filters.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeliveryFilter {
+    /// `pending`, `delivered` or `failed`.
+    pub status: Option<String>,
+    /// Deliveries created at or after this instant (RFC 3339).
+    pub since: Option<DateTime<Utc>>,
+    /// Deliveries created before this instant.
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// One attempt.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AttemptView {
+    /// 1 for the first.
+    pub n: i32,
+    /// When it started.
+    pub at: DateTime<Utc>,
+    /// The HTTP status, when one came back.
+    pub status_code: Option<i32>,
+    /// Milliseconds from start to end.
+    pub latency_ms: i32,
+    /// Why it failed without a status: `timeout`, `connection_refused`,
+    /// `dns`, `tls`, `ssrf`, `connection`, `unsendable`.
+    pub error_class: Option<String>,
+    /// The start of the response body (or of the error), up to 1 KiB.
+    pub response_excerpt: Option<String>,
+    /// When the next attempt is due, if one is.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+}
+
+/// One message to this endpoint, with its attempts.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryView {
+    /// Delivery id.
+    pub id: i64,
+    /// The message.
+    pub message_id: Uuid,
+    /// Its `webhook-id` (the same in every attempt and replay).
+    pub webhook_id: String,
+    /// Its type.
+    pub event_type: String,
+    /// Whether this is a replay (and the log position of its request).
+    pub replay_of: Option<i64>,
+    /// `pending`, `delivered` or `failed`.
+    pub status: String,
+    /// Attempts made.
+    pub attempt_count: i32,
+    /// When the next attempt is due.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// When it was queued.
+    pub created_at: DateTime<Utc>,
+    /// When it was delivered or given up.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Every attempt, oldest first.
+    pub attempts: Vec<AttemptView>,
+}
+
+/// The log of an endpoint's deliveries, newest first, each with its
+/// attempts.
+#[utoipa::path(get, path = "/v1/webhooks/{id}/deliveries", tag = "webhooks",
+    params(("id" = Uuid, Path, description = "Endpoint id"), DeliveryFilter, PageQuery),
+    responses((status = 200, body = Page<DeliveryView>), (status = 400, body = Problem), (status = 402, body = Problem),
+        (status = 404, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn list_deliveries(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    min: MinPosition,
+    session: Session,
+    filter: axum::extract::Query<DeliveryFilter>,
+    paging: Paging<i64>,
+) -> Result<Json<Page<DeliveryView>>, ApiError> {
+    if let Some(s) = &filter.status {
+        if !matches!(s.as_str(), "pending" | "delivered" | "failed") {
+            return Err(domain::Invalid(vec![domain::FieldError {
+                pointer: "/status".into(),
+                detail: "must be pending, delivered or failed".into(),
+            }])
+            .into());
+        }
+    }
+    load_endpoint(&state, id, session.user_id).await?;
+    fed(&state, min).await?;
+    let client = state.pool.get().await?;
+    let rows = client
+        .query(
+            "SELECT d.id, d.message_id, m.event_type, d.round, d.status, d.attempts, d.next_at, \
+               d.created_at, d.finished_at \
+             FROM delivery.deliveries d JOIN delivery.messages m USING (message_id) \
+             WHERE d.endpoint_id = $1 AND ($2::text IS NULL OR d.status = $2) \
+               AND ($3::timestamptz IS NULL OR d.created_at >= $3) \
+               AND ($4::timestamptz IS NULL OR d.created_at < $4) \
+               AND ($5::int8 IS NULL OR d.id < $5) \
+             ORDER BY d.id DESC LIMIT $6",
+            &[
+                &id,
+                &filter.status,
+                &filter.since,
+                &filter.until,
+                &paging.after,
+                &paging.fetch(),
+            ],
+        )
+        .await?;
+    let ids: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+    let attempts = client
+        .query(
+            "SELECT delivery_id, n, at, status_code, latency_ms, error_class, body_excerpt, next_at \
+             FROM delivery.attempts WHERE delivery_id = ANY($1) ORDER BY delivery_id, n",
+            &[&ids],
+        )
+        .await?;
+    let mut by_delivery: std::collections::HashMap<i64, Vec<AttemptView>> = Default::default();
+    for a in &attempts {
+        by_delivery.entry(a.get(0)).or_default().push(AttemptView {
+            n: a.get(1),
+            at: a.get(2),
+            status_code: a.get(3),
+            latency_ms: a.get(4),
+            error_class: a.get(5),
+            response_excerpt: a.get(6),
+            next_attempt_at: a.get(7),
+        });
+    }
+    let items = rows
+        .iter()
+        .map(|r| {
+            let id: i64 = r.get(0);
+            let message_id: Uuid = r.get(1);
+            let round: i64 = r.get(3);
+            DeliveryView {
+                id,
+                message_id,
+                webhook_id: format!("msg_{}", message_id.simple()),
+                event_type: r.get(2),
+                replay_of: (round > 0).then_some(round),
+                status: r.get(4),
+                attempt_count: r.get(5),
+                next_attempt_at: r.get(6),
+                created_at: r.get(7),
+                finished_at: r.get(8),
+                attempts: by_delivery.remove(&id).unwrap_or_default(),
+            }
+        })
+        .collect();
+    Ok(Json(Page::new(items, &paging, |d| d.id)))
+}
+
+/// Failures of one kind.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FailurePattern {
+    /// `timeout`, `connection_refused`, `dns`, `tls`, `ssrf`, `connection`,
+    /// `unsendable`, or an HTTP status class and code (`4xx:404`, `5xx:503`,
+    /// `3xx:301`).
+    pub pattern: String,
+    /// Attempts in the last 24 hours.
+    pub count: i64,
+    /// The latest.
+    pub last_at: DateTime<Utc>,
+}
+
+/// An endpoint's delivery health.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HealthView {
+    /// The endpoint.
+    pub endpoint_id: Uuid,
+    /// Share of attempts that succeeded in the last hour (absent: none).
+    pub success_rate_1h: Option<f64>,
+    /// In the last 24 hours.
+    pub success_rate_24h: Option<f64>,
+    /// Attempts in the last hour.
+    pub attempts_1h: i64,
+    /// Attempts in the last 24 hours.
+    pub attempts_24h: i64,
+    /// Deliveries waiting.
+    pub pending: i64,
+    /// Failing without a success since.
+    pub failing_since: Option<DateTime<Utc>>,
+    /// Failures of the last 24 hours by pattern, most frequent first.
+    pub failures: Vec<FailurePattern>,
+}
+
+async fn health_of(client: &deadpool_postgres::Client, id: Uuid) -> Result<HealthView, ApiError> {
+    let row = client
+        .query_one(
+            "SELECT \
+               count(*) FILTER (WHERE a.at > now() - interval '1 hour'), \
+               count(*) FILTER (WHERE a.at > now() - interval '1 hour' AND a.status_code BETWEEN 200 AND 299), \
+               count(*), \
+               count(*) FILTER (WHERE a.status_code BETWEEN 200 AND 299), \
+               (SELECT count(*) FROM delivery.deliveries d WHERE d.endpoint_id = $1 AND d.status = 'pending'), \
+               (SELECT failing_since FROM delivery.endpoints e WHERE e.endpoint_id = $1) \
+             FROM delivery.attempts a WHERE a.endpoint_id = $1 AND a.at > now() - interval '24 hours'",
+            &[&id],
+        )
+        .await?;
+    let rate = |ok: i64, all: i64| (all > 0).then(|| ok as f64 / all as f64);
+    let failures = client
+        .query(
+            "SELECT CASE WHEN status_code IS NULL THEN coalesce(error_class, 'connection') \
+                    ELSE (status_code / 100)::text || 'xx:' || status_code::text END AS pattern, \
+                    count(*), max(at) \
+             FROM delivery.attempts WHERE endpoint_id = $1 AND at > now() - interval '24 hours' \
+               AND (status_code IS NULL OR status_code NOT BETWEEN 200 AND 299) \
+             GROUP BY 1 ORDER BY 2 DESC, 1",
+            &[&id],
+        )
+        .await?
+        .iter()
+        .map(|r| FailurePattern {
+            pattern: r.get(0),
+            count: r.get(1),
+            last_at: r.get(2),
+        })
+        .collect();
+    Ok(HealthView {
+        endpoint_id: id,
+        success_rate_1h: rate(row.get(1), row.get(0)),
+        success_rate_24h: rate(row.get(3), row.get(2)),
+        attempts_1h: row.get(0),
+        attempts_24h: row.get(2),
+        pending: row.get(4),
+        failing_since: row.get(5),
+        failures,
+    })
+}
+
+/// An endpoint's success rates over 1 h and 24 h and its failures by
+/// pattern.
+#[utoipa::path(get, path = "/v1/webhooks/{id}/health", tag = "webhooks",
+    params(("id" = Uuid, Path, description = "Endpoint id")),
+    responses((status = 200, body = HealthView), (status = 402, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn health(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    min: MinPosition,
+    session: Session,
+) -> Result<Json<HealthView>, ApiError> {
+    load_endpoint(&state, id, session.user_id).await?;
+    fed(&state, min).await?;
+    let client = state.pool.get().await?;
+    Ok(Json(health_of(&client, id).await?))
+}
+
+/// `POST /v1/webhooks/{id}/replay` body: message ids, or a window whose
+/// failed messages to recover.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayRequest {
+    /// 1 to 1,000 message ids to send again.
+    #[serde(default)]
+    pub message_ids: Vec<Uuid>,
+    /// Recover: messages created since (RFC 3339) that failed to this
+    /// endpoint and were never delivered.
+    pub since: Option<DateTime<Utc>>,
+    /// Recover up to (exclusive; default now).
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// A replay, as recorded.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReplayView {
+    /// Replay id.
+    pub replay_id: Uuid,
+    /// The endpoint.
+    pub endpoint_id: Uuid,
+    /// The messages named.
+    pub message_ids: Vec<Uuid>,
+    /// The recovery window's start.
+    pub since: Option<DateTime<Utc>>,
+    /// Its end.
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// Send messages to this endpoint again (with their original `webhook-id`),
+/// or recover those that failed in a window. Each replay is an event.
+#[utoipa::path(post, path = "/v1/webhooks/{id}/replay", tag = "webhooks",
+    params(("id" = Uuid, Path, description = "Endpoint id")),
+    request_body = ReplayRequest,
+    responses((status = 202, body = ReplayView), (status = 402, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn replay(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    meta: RequestMeta,
+    session: Session,
+    ApiJson(body): ApiJson<ReplayRequest>,
+) -> Result<Committed<ReplayView>, ApiError> {
+    let (_, app, _) = load_endpoint(&state, id, session.user_id).await?;
+    if !body.message_ids.is_empty() && body.message_ids.len() <= 1000 {
+        let client = state.pool.get().await?;
+        let known: Vec<Uuid> = client
+            .query(
+                "SELECT message_id FROM delivery.messages WHERE message_id = ANY($1) AND app_id = $2",
+                &[&body.message_ids, &app.id],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        if let Some(i) = body.message_ids.iter().position(|m| !known.contains(m)) {
+            return Err(domain::Invalid(vec![domain::FieldError {
+                pointer: format!("/message_ids/{i}"),
+                detail: "no message with this id was sent to this app's endpoints".into(),
+            }])
+            .into());
+        }
+    }
+    let ids = meta.ids();
+    let replay_id = ids.entity("replay");
+    let request = event_schemas::webhook::ReplayRequested {
+        replay_id,
+        message_ids: body.message_ids,
+        since: body.since,
+        until: body.until,
+    };
+    let done = endpoint_command(&state, id, &meta, session, |org, app, e| {
+        Ok(webhooks::replay(
+            org,
+            app,
+            e,
+            session.user_id,
+            request.clone(),
+        )?)
+    })
+    .await?;
+    Ok(Committed {
+        status: StatusCode::ACCEPTED,
+        position: done.position,
+        body: Some(ReplayView {
+            replay_id,
+            endpoint_id: id,
+            message_ids: request.message_ids,
+            since: request.since,
+            until: request.until,
+        }),
+    })
+}
+
+/// One endpoint on the Webhooks page.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EndpointSummary {
+    /// The endpoint.
+    pub endpoint: EndpointView,
+    /// Its health.
+    pub health: HealthView,
+}
+
+/// The app's Webhooks page.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhooksSummary {
+    /// The app.
+    pub app_id: Uuid,
+    /// Every endpoint with its health.
+    pub endpoints: Vec<EndpointSummary>,
+    /// The event categories the current published version's manifest
+    /// declares (its `webhooks.events` or `events`), empty without one.
+    pub declared_events: Vec<String>,
+    /// The data types it declares (`webhooks.data_types` or `data_types`).
+    pub declared_data_types: Vec<String>,
+}
+
+fn strings(v: Option<&serde_json::Value>) -> Vec<String> {
+    v.and_then(|v| v.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Delivery health per endpoint, and what the published manifest declares.
+#[utoipa::path(get, path = "/v1/apps/{app}/webhooks/summary", tag = "webhooks",
+    params(("app" = Uuid, Path, description = "App id")),
+    responses((status = 200, body = WebhooksSummary), (status = 402, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn summary(
+    State(state): State<AppState>,
+    Path(app_id): Path<Uuid>,
+    min: MinPosition,
+    reader: AppReader,
+) -> Result<Json<WebhooksSummary>, ApiError> {
+    fed(&state, min).await?;
+    let app = state
+        .commands
+        .load::<App>(&event_schemas::app::app_stream(app_id))
+        .await?;
+    let manifest = app
+        .versions
+        .values()
+        .filter(|v| v.published)
+        .last()
+        .map(|v| v.manifest.clone())
+        .unwrap_or_default();
+    let hooks = manifest.get("webhooks");
+    let pick = |name: &str| {
+        let mut out = strings(hooks.and_then(|h| h.get(name)));
+        out.extend(strings(manifest.get(name)));
+        out
+    };
+    let client = state.pool.get().await?;
+    let rows = client
+        .query(
+            "SELECT * FROM delivery.endpoints WHERE app_id = $1 AND status <> 'deleted' \
+             ORDER BY created_at, endpoint_id",
+            &[&reader.app],
+        )
+        .await?;
+    let mut endpoints = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let endpoint = EndpointView::from_row(r);
+        let health = health_of(&client, endpoint.id).await?;
+        endpoints.push(EndpointSummary { endpoint, health });
+    }
+    Ok(Json(WebhooksSummary {
+        app_id,
+        endpoints,
+        declared_events: pick("events"),
+        declared_data_types: pick("data_types"),
+    }))
+}

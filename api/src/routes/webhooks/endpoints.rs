@@ -1,0 +1,474 @@
+//! Endpoint commands and views: create (the secret shown once), list, read,
+//! update, disable, enable, delete, rotate the secret with an overlap.
+
+#[allow(unused_imports)]
+use super::*;
+
+/// `POST /v1/apps/{app}/webhooks` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateEndpointRequest {
+    /// Where deliveries go: `https://` (or `http://`), at most 2,048
+    /// characters, not a private, loopback or metadata address.
+    #[schema(max_length = 2048, example = "https://example.com/webhooks")]
+    pub url: String,
+    /// Types (`app.created`), families (`api_key.*`) or `*`; 1 to 100.
+    pub event_types: Vec<String>,
+    /// `live` or `test`.
+    #[schema(example = "test")]
+    pub mode: String,
+    /// Up to 500 characters.
+    #[serde(default)]
+    #[schema(max_length = 500)]
+    pub description: String,
+    /// Messages per second at most (1 to 10,000).
+    #[schema(minimum = 1, maximum = 10000)]
+    pub rate_limit: Option<u32>,
+    /// `v1` (HMAC-SHA256, the default) or `v1a` (Ed25519).
+    #[schema(example = "v1")]
+    pub signature: Option<String>,
+}
+
+/// `PATCH /v1/webhooks/{id}` body: the fields to change.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateEndpointRequest {
+    /// New URL.
+    #[schema(max_length = 2048)]
+    pub url: Option<String>,
+    /// New type filters.
+    pub event_types: Option<Vec<String>>,
+    /// New description.
+    #[schema(max_length = 500)]
+    pub description: Option<String>,
+    /// New rate limit; `0` removes it.
+    #[schema(minimum = 0, maximum = 10000)]
+    pub rate_limit: Option<u32>,
+}
+
+/// `POST /v1/webhooks/{id}/rotate-secret` body (optional).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateSecretRequest {
+    /// How long the old secret keeps signing beside the new one, in
+    /// seconds (default 86,400; 0 to 604,800).
+    #[schema(minimum = 0, maximum = 604800)]
+    pub overlap_secs: Option<u64>,
+}
+
+/// An endpoint.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EndpointView {
+    /// Endpoint id.
+    pub id: Uuid,
+    /// Its app.
+    pub app_id: Uuid,
+    /// Where deliveries go.
+    pub url: String,
+    /// Type filters.
+    pub event_types: Vec<String>,
+    /// `live` or `test`.
+    pub mode: String,
+    /// Description.
+    pub description: String,
+    /// Messages per second at most.
+    pub rate_limit: Option<u32>,
+    /// `v1` or `v1a`.
+    pub signature: String,
+    /// For `v1a`: the public key (`whpk_...`) receivers verify with.
+    pub public_key: Option<String>,
+    /// `enabled` or `disabled`.
+    pub status: String,
+    /// Why it is disabled: `manual`, `gone` (the receiver answered 410) or
+    /// `failing` (failing for days).
+    pub disabled_reason: Option<String>,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// An endpoint just created or given a new secret: the secret, once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EndpointWithSecret {
+    /// The endpoint.
+    #[serde(flatten)]
+    pub endpoint: EndpointView,
+    /// `whsec_...` (v1) or `whsk_...` (v1a). Shown only in this answer.
+    pub secret: String,
+    /// After a rotation: when the previous secret stops signing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_secret_expires_at: Option<DateTime<Utc>>,
+}
+
+impl EndpointView {
+    fn of(e: &Endpoint, created_at: DateTime<Utc>) -> Self {
+        let s = e.settings.clone().unwrap_or_default();
+        EndpointView {
+            id: e.id,
+            app_id: e.app_id,
+            url: s.url,
+            event_types: s.event_types,
+            mode: e.mode.map(Mode::as_str).unwrap_or_default().into(),
+            description: s.description,
+            rate_limit: s.rate_limit,
+            signature: e
+                .scheme
+                .map(webhooks::Scheme::as_str)
+                .unwrap_or_default()
+                .into(),
+            public_key: e.secret.as_ref().and_then(|s| s.public_key.clone()),
+            status: e.status.as_str().into(),
+            disabled_reason: e.disabled_reason.clone(),
+            created_at,
+        }
+    }
+
+    pub(super) fn from_row(r: &tokio_postgres::Row) -> Self {
+        let types: tokio_postgres::types::Json<Vec<String>> = r.get("event_types");
+        let secrets: tokio_postgres::types::Json<Vec<serde_json::Value>> = r.get("secrets");
+        EndpointView {
+            id: r.get("endpoint_id"),
+            app_id: r.get("app_id"),
+            url: r.get("url"),
+            event_types: types.0,
+            mode: r.get("mode"),
+            description: r.get("description"),
+            rate_limit: r.get::<_, Option<i32>>("rate_limit").map(|r| r as u32),
+            signature: r.get("scheme"),
+            public_key: secrets
+                .0
+                .first()
+                .and_then(|s| s.get("public_key"))
+                .and_then(|p| p.as_str())
+                .map(str::to_owned),
+            status: r.get("status"),
+            disabled_reason: None,
+            created_at: r.get("created_at"),
+        }
+    }
+}
+
+/// Checks a destination against the SSRF policy: 422 at `/url` if it
+/// does not parse or may not be reached.
+async fn check_destination(state: &AppState, url: &str) -> Result<(), ApiError> {
+    let invalid = |detail: String| {
+        ApiError::Invalid(domain::Invalid(vec![domain::FieldError {
+            pointer: "/url".into(),
+            detail,
+        }]))
+    };
+    let parsed = reqwest::Url::parse(url).map_err(|_| invalid("must be an absolute URL".into()))?;
+    if !matches!(parsed.scheme(), "https" | "http") || parsed.host_str().is_none() {
+        return Err(invalid("must be an http(s) URL with a host".into()));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(invalid("must not carry credentials".into()));
+    }
+    state
+        .webhooks
+        .policy
+        .check_url(&parsed)
+        .await
+        .map_err(|e| invalid(e.to_string()))
+}
+
+fn scheme(value: Option<&str>) -> Result<webhooks::Scheme, ApiError> {
+    match value {
+        None => Ok(webhooks::Scheme::Hmac),
+        Some(s) => wire(s, "/signature", webhooks::Scheme::parse, "v1 or v1a"),
+    }
+}
+
+/// Create an endpoint. The answer's `secret` is the only time it is shown.
+#[utoipa::path(post, path = "/v1/apps/{app}/webhooks", tag = "webhooks",
+    params(("app" = Uuid, Path, description = "App id")),
+    request_body = CreateEndpointRequest,
+    responses((status = 201, body = EndpointWithSecret), (status = 402, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn create_endpoint(
+    State(state): State<AppState>,
+    Path(app_id): Path<Uuid>,
+    meta: RequestMeta,
+    session: Session,
+    ApiJson(body): ApiJson<CreateEndpointRequest>,
+) -> Result<Committed<EndpointWithSecret>, ApiError> {
+    let mode = wire(&body.mode, "/mode", Mode::parse, "live or test")?;
+    let scheme = scheme(body.signature.as_deref())?;
+    let ids = meta.ids();
+    let endpoint_id = ids.entity("webhook");
+    let (secret, sealed) = new_secret(&state, &ids, endpoint_id, scheme, "webhook-secret");
+    let cmd = webhooks::CreateEndpoint {
+        endpoint_id,
+        mode,
+        scheme,
+        settings: event_schemas::webhook::EndpointSettings {
+            url: body.url.trim().to_owned(),
+            event_types: body.event_types,
+            description: body.description,
+            rate_limit: body.rate_limit,
+        },
+        secret: sealed,
+    };
+    let (state_ref, cmd_ref, meta_ref) = (&state, &cmd, &meta);
+    let executed = state
+        .commands
+        .execute::<Endpoint, _>(
+            &webhook_stream(endpoint_id),
+            &ids,
+            move |loaded| async move {
+                let (app, org) =
+                    super::super::keys::app_and_org(state_ref, app_id, session.user_id).await?;
+                let metadata = meta_ref.in_org(session.actor(), app.org_id);
+                if loaded.version > 0 {
+                    return Ok(Plan::new(Vec::new(), metadata));
+                }
+                let events = webhooks::create(&org, &app, session.user_id, cmd_ref.clone())?;
+                // Checked after the rules, so a refused caller learns nothing
+                // of how the address resolves.
+                check_destination(state_ref, &cmd_ref.settings.url).await?;
+                Ok(Plan::new(events, metadata))
+            },
+        )
+        .await?;
+    let endpoint = EndpointView::of(executed.state(), created_at(&state, endpoint_id).await?);
+    Ok(Committed {
+        status: StatusCode::CREATED,
+        position: executed.position,
+        body: Some(EndpointWithSecret {
+            endpoint,
+            secret: secret.expose(),
+            previous_secret_expires_at: None,
+        }),
+    })
+}
+
+/// An app's endpoints, oldest first.
+#[utoipa::path(get, path = "/v1/apps/{app}/webhooks", tag = "webhooks",
+    params(("app" = Uuid, Path, description = "App id"), PageQuery),
+    responses((status = 200, body = Page<EndpointView>), (status = 402, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn list_endpoints(
+    State(state): State<AppState>,
+    Path(app): Path<Uuid>,
+    min: MinPosition,
+    _reader: AppReader,
+    paging: Paging<TimeKey>,
+) -> Result<Json<Page<EndpointView>>, ApiError> {
+    fed(&state, min).await?;
+    let client = state.pool.get().await?;
+    let page = page::fetch(
+        &client,
+        &paging,
+        "SELECT * FROM delivery.endpoints WHERE app_id = $1 AND status <> 'deleted'",
+        ("created_at", "endpoint_id"),
+        &[&app],
+        EndpointView::from_row,
+    )
+    .await?;
+    Ok(Json(page))
+}
+
+/// One endpoint, as its stream holds it.
+#[utoipa::path(get, path = "/v1/webhooks/{id}", tag = "webhooks",
+    params(("id" = Uuid, Path, description = "Endpoint id")),
+    responses((status = 200, body = EndpointView), (status = 402, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn get_endpoint(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    session: Session,
+) -> Result<Json<EndpointView>, ApiError> {
+    let (endpoint, _, _) = load_endpoint(&state, id, session.user_id).await?;
+    Ok(Json(EndpointView::of(
+        &endpoint,
+        created_at(&state, id).await?,
+    )))
+}
+
+/// Runs an endpoint command and answers the endpoint after it.
+pub(super) async fn endpoint_command(
+    state: &AppState,
+    id: Uuid,
+    meta: &RequestMeta,
+    session: Session,
+    decide: impl Fn(
+        &Org,
+        &App,
+        &Endpoint,
+    ) -> Result<Vec<event_schemas::webhook::WebhookEvent>, ApiError>,
+) -> Result<Committed<EndpointView>, ApiError> {
+    let (_, app, _) = load_endpoint(state, id, session.user_id).await?;
+    let app_id = app.id;
+    let ids = meta.ids();
+    let decide = &decide;
+    let executed = state
+        .commands
+        .execute::<Endpoint, _>(&webhook_stream(id), &ids, move |loaded| async move {
+            let (app, org) =
+                super::super::keys::app_and_org(state, app_id, session.user_id).await?;
+            let events = decide(&org, &app, &loaded)?;
+            Ok(Plan::new(events, meta.in_org(session.actor(), app.org_id)))
+        })
+        .await?;
+    Ok(Committed {
+        status: StatusCode::OK,
+        position: executed.position,
+        body: Some(EndpointView::of(
+            executed.state(),
+            created_at(state, id).await?,
+        )),
+    })
+}
+
+/// Change an endpoint's URL, filters, description or rate limit.
+#[utoipa::path(patch, path = "/v1/webhooks/{id}", tag = "webhooks",
+    params(("id" = Uuid, Path, description = "Endpoint id")),
+    request_body = UpdateEndpointRequest,
+    responses((status = 200, body = EndpointView), (status = 402, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn update_endpoint(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    meta: RequestMeta,
+    session: Session,
+    ApiJson(body): ApiJson<UpdateEndpointRequest>,
+) -> Result<Committed<EndpointView>, ApiError> {
+    if let Some(url) = &body.url {
+        // Refused callers are turned away by load_endpoint first.
+        load_endpoint(&state, id, session.user_id).await?;
+        check_destination(&state, url.trim()).await?;
+    }
+    endpoint_command(&state, id, &meta, session, |org, app, e| {
+        let mut s = e.settings.clone().unwrap_or_default();
+        if let Some(url) = &body.url {
+            s.url = url.trim().to_owned();
+        }
+        if let Some(t) = &body.event_types {
+            s.event_types = t.clone();
+        }
+        if let Some(d) = &body.description {
+            s.description = d.clone();
+        }
+        if let Some(r) = body.rate_limit {
+            s.rate_limit = (r > 0).then_some(r);
+        }
+        Ok(webhooks::update(org, app, e, session.user_id, s)?)
+    })
+    .await
+}
+
+/// Stop deliveries to an endpoint (they wait, and resume on enable).
+#[utoipa::path(post, path = "/v1/webhooks/{id}/disable", tag = "webhooks",
+    params(("id" = Uuid, Path, description = "Endpoint id")),
+    responses((status = 200, body = EndpointView), (status = 402, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn disable_endpoint(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    meta: RequestMeta,
+    session: Session,
+) -> Result<Committed<EndpointView>, ApiError> {
+    endpoint_command(&state, id, &meta, session, |org, app, e| {
+        Ok(webhooks::disable(org, app, e, session.user_id)?)
+    })
+    .await
+}
+
+/// Resume deliveries to a disabled endpoint.
+#[utoipa::path(post, path = "/v1/webhooks/{id}/enable", tag = "webhooks",
+    params(("id" = Uuid, Path, description = "Endpoint id")),
+    responses((status = 200, body = EndpointView), (status = 402, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn enable_endpoint(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    meta: RequestMeta,
+    session: Session,
+) -> Result<Committed<EndpointView>, ApiError> {
+    endpoint_command(&state, id, &meta, session, |org, app, e| {
+        Ok(webhooks::enable(org, app, e, session.user_id)?)
+    })
+    .await
+}
+
+/// Delete an endpoint, irreversibly: nothing more is delivered to it.
+#[utoipa::path(delete, path = "/v1/webhooks/{id}", tag = "webhooks",
+    params(("id" = Uuid, Path, description = "Endpoint id")),
+    responses((status = 204), (status = 402, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn delete_endpoint(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    meta: RequestMeta,
+    session: Session,
+) -> Result<Committed<EndpointView>, ApiError> {
+    let done = endpoint_command(&state, id, &meta, session, |org, app, e| {
+        Ok(webhooks::delete(org, app, e, session.user_id)?)
+    })
+    .await?;
+    Ok(Committed {
+        status: StatusCode::NO_CONTENT,
+        position: done.position,
+        body: None,
+    })
+}
+
+/// A new signing secret (answered once); the old one keeps signing beside
+/// it for the overlap, so receivers can switch without losing a message.
+#[utoipa::path(post, path = "/v1/webhooks/{id}/rotate-secret", tag = "webhooks",
+    params(("id" = Uuid, Path, description = "Endpoint id")),
+    request_body(content = Option<RotateSecretRequest>),
+    responses((status = 200, body = EndpointWithSecret), (status = 402, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn rotate_secret(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    meta: RequestMeta,
+    session: Session,
+    OptionalJson(body): OptionalJson<RotateSecretRequest>,
+) -> Result<Committed<EndpointWithSecret>, ApiError> {
+    let body = body.unwrap_or_default();
+    let overlap = match body.overlap_secs {
+        Some(s) if s > webhooks::max_overlap().num_seconds() as u64 => {
+            return Err(domain::Invalid(vec![domain::FieldError {
+                pointer: "/overlap_secs".into(),
+                detail: "the overlap may last 0 s to 7 days (604800 s)".into(),
+            }])
+            .into())
+        }
+        Some(s) => chrono::Duration::seconds(s as i64),
+        None => webhooks::default_overlap(),
+    };
+    let (endpoint, _, _) = load_endpoint(&state, id, session.user_id).await?;
+    let scheme = endpoint.scheme.ok_or(ApiError::NotFound)?;
+    let ids = meta.ids();
+    let (secret, sealed) = new_secret(&state, &ids, id, scheme, "webhook-secret-rotation");
+    let now = crate::command::now();
+    let until = now + overlap;
+    let done = endpoint_command(&state, id, &meta, session, |org, app, e| {
+        Ok(webhooks::rotate_secret(
+            org,
+            app,
+            e,
+            session.user_id,
+            sealed.clone(),
+            until,
+            now,
+        )?)
+    })
+    .await?;
+    Ok(Committed {
+        status: StatusCode::OK,
+        position: done.position,
+        body: done.body.map(|endpoint| EndpointWithSecret {
+            endpoint,
+            secret: secret.expose(),
+            previous_secret_expires_at: Some(until),
+        }),
+    })
+}

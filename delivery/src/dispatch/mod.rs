@@ -1,0 +1,348 @@
+//! The dispatcher: leases endpoints, not single deliveries, and works each
+//! leased endpoint as a lane that sends its due deliveries in log order.
+//! Many lanes run at once, so a slow or failing endpoint holds only its
+//! own lane. A lease is a row update (`lease_owner`, `lease_until`) taken
+//! `FOR UPDATE SKIP LOCKED`; it expires, so a dead worker's endpoints pass
+//! to another. Results are recorded per batch in one transaction, and a
+//! lane sends for at most a third of its lease before recording, so a
+//! lease never runs out under a live worker and no success is sent twice.
+
+mod record;
+pub mod send;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::Pool;
+use event_schemas::webhook::SealedSecret;
+use event_store::SharedStore;
+use tokio::sync::{watch, Notify, Semaphore};
+use uuid::Uuid;
+
+use crate::keyring::Keyring;
+use crate::schedule::Schedule;
+use crate::sign::SigningSecret;
+use crate::ssrf::Policy;
+
+/// How the dispatcher works.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Endpoints worked at once.
+    pub workers: usize,
+    /// How long a lease lasts (at least three attempt timeouts).
+    pub lease: Duration,
+    /// Timeout of one attempt.
+    pub timeout: Duration,
+    /// Delays between attempts.
+    pub schedule: Schedule,
+    /// An endpoint failing without a success for this long is disabled.
+    pub disable_after: chrono::Duration,
+    /// Which destinations may be reached.
+    pub policy: Policy,
+    /// Deliveries a lane reads at once.
+    pub batch: i64,
+    /// The longest sleep between looks for due work.
+    pub poll: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            workers: 32,
+            lease: Duration::from_secs(60),
+            timeout: Duration::from_secs(15),
+            schedule: Schedule::default(),
+            disable_after: chrono::Duration::days(5),
+            policy: Policy::default(),
+            batch: 100,
+            poll: Duration::from_secs(1),
+        }
+    }
+}
+
+/// An endpoint this worker leased.
+#[derive(Debug, Clone)]
+struct Leased {
+    id: Uuid,
+    org_id: Uuid,
+    url: String,
+    rate_limit: Option<i32>,
+    secrets: Vec<(SealedSecret, Option<DateTime<Utc>>)>,
+    failing_since: Option<DateTime<Utc>>,
+}
+
+/// The dispatcher of one node.
+pub struct Dispatcher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: Pool,
+    store: SharedStore,
+    keyring: Arc<dyn Keyring>,
+    client: reqwest::Client,
+    settings: Settings,
+    owner: Uuid,
+    kick: Notify,
+}
+
+impl Dispatcher {
+    /// A dispatcher with its own lease identity.
+    pub fn new(
+        pool: Pool,
+        store: SharedStore,
+        keyring: Arc<dyn Keyring>,
+        mut settings: Settings,
+    ) -> Self {
+        settings.lease = settings.lease.max(settings.timeout * 3);
+        settings.workers = settings.workers.max(1);
+        Dispatcher {
+            inner: Arc::new(Inner {
+                client: crate::ssrf::client(settings.policy, settings.timeout),
+                pool,
+                store,
+                keyring,
+                settings,
+                owner: Uuid::now_v7(),
+                kick: Notify::new(),
+            }),
+        }
+    }
+
+    /// Works until `stop`; wakes on `wake` (the feeder's NOTIFY, or this
+    /// node's feeder directly), on a lane finishing, and every `poll`.
+    pub async fn run(self, wake: Vec<watch::Receiver<u64>>, mut stop: watch::Receiver<bool>) {
+        let lanes = Arc::new(Semaphore::new(self.inner.settings.workers));
+        for mut rx in wake {
+            let inner = self.inner.clone();
+            tokio::spawn(async move {
+                while rx.changed().await.is_ok() {
+                    inner.kick.notify_one();
+                }
+            });
+        }
+        loop {
+            let free = lanes.available_permits();
+            let mut claimed = 0;
+            if free > 0 {
+                match self.inner.claim(free as i64).await {
+                    Ok(endpoints) => {
+                        claimed = endpoints.len();
+                        for ep in endpoints {
+                            let permit = lanes
+                                .clone()
+                                .try_acquire_owned()
+                                .expect("no more leases than free lanes");
+                            let inner = self.inner.clone();
+                            tokio::spawn(async move {
+                                inner.lane(ep).await;
+                                drop(permit);
+                                inner.kick.notify_one();
+                            });
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "leasing webhook endpoints failed"),
+                }
+            }
+            if claimed > 0 && claimed == free {
+                // Every lane busy: wait for one to finish.
+                tokio::select! {
+                    _ = self.inner.kick.notified() => continue,
+                    _ = stop.wait_for(|s| *s) => return,
+                }
+            }
+            let pause = self
+                .inner
+                .next_due()
+                .await
+                .unwrap_or(self.inner.settings.poll);
+            tokio::select! {
+                _ = self.inner.kick.notified() => {}
+                _ = tokio::time::sleep(pause.min(self.inner.settings.poll)) => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+        }
+    }
+}
+
+impl Inner {
+    /// Leases up to `n` enabled endpoints that have due deliveries and no
+    /// live lease.
+    async fn claim(&self, n: i64) -> Result<Vec<Leased>, crate::feed::FeedError> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "UPDATE delivery.endpoints e SET lease_owner = $1, \
+                   lease_until = now() + make_interval(secs => $2) \
+                 WHERE e.endpoint_id IN ( \
+                   SELECT c.endpoint_id FROM delivery.endpoints c \
+                   WHERE c.status = 'enabled' \
+                     AND (c.lease_until IS NULL OR c.lease_until < now()) \
+                     AND EXISTS (SELECT 1 FROM delivery.deliveries d \
+                                 WHERE d.endpoint_id = c.endpoint_id AND d.status = 'pending' \
+                                   AND d.next_at <= now()) \
+                   ORDER BY c.lease_until NULLS FIRST LIMIT $3 \
+                   FOR UPDATE SKIP LOCKED) \
+                 RETURNING endpoint_id, org_id, url, rate_limit, secrets, failing_since",
+                &[&self.owner, &self.settings.lease.as_secs_f64(), &n],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let secrets: tokio_postgres::types::Json<Vec<serde_json::Value>> = r.get(4);
+                Leased {
+                    id: r.get(0),
+                    org_id: r.get(1),
+                    url: r.get(2),
+                    rate_limit: r.get(3),
+                    secrets: secrets
+                        .0
+                        .into_iter()
+                        .filter_map(|v| {
+                            let until = v
+                                .get("until")
+                                .and_then(|u| u.as_str())
+                                .and_then(|u| DateTime::parse_from_rfc3339(u).ok())
+                                .map(|u| u.with_timezone(&Utc));
+                            serde_json::from_value(v).ok().map(|s| (s, until))
+                        })
+                        .collect(),
+                    failing_since: r.get(5),
+                }
+            })
+            .collect())
+    }
+
+    /// How long until the earliest pending delivery falls due.
+    async fn next_due(&self) -> Option<Duration> {
+        let client = self.pool.get().await.ok()?;
+        let row = client
+            .query_one(
+                "SELECT EXTRACT(EPOCH FROM (min(next_at) - now()))::float8 \
+                 FROM delivery.deliveries WHERE status = 'pending'",
+                &[],
+            )
+            .await
+            .ok()?;
+        let secs: Option<f64> = row.get(0);
+        Some(Duration::from_secs_f64(secs?.max(0.0)))
+    }
+
+    /// Works one leased endpoint until nothing is due, a delivery fails, or
+    /// a third of the lease is spent; then lets the lease go.
+    async fn lane(&self, mut ep: Leased) {
+        let started = Instant::now();
+        let now = Utc::now();
+        let secrets: Vec<SigningSecret> = ep
+            .secrets
+            .iter()
+            .filter(|(_, until)| until.is_none_or(|u| now < u))
+            .filter_map(|(s, _)| match self.keyring.open_secret(ep.id, s) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    tracing::error!(endpoint = %ep.id, error = %e, "a signing secret does not open");
+                    None
+                }
+            })
+            .collect();
+        let budget = self.settings.lease / 3;
+        let pace = ep
+            .rate_limit
+            .filter(|r| *r > 0)
+            .map(|r| Duration::from_secs_f64(1.0 / r as f64));
+        loop {
+            let due = match self.due(ep.id).await {
+                Ok(d) if !d.is_empty() => d,
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!(endpoint = %ep.id, error = %e, "reading due deliveries failed");
+                    break;
+                }
+            };
+            let mut results = Vec::with_capacity(due.len());
+            let mut healthy = true;
+            for d in due {
+                if started.elapsed() > budget {
+                    break;
+                }
+                let sent_at = Instant::now();
+                let outcome = match &d.body {
+                    Some(body) if !secrets.is_empty() => {
+                        send::attempt(
+                            &self.client,
+                            self.settings.policy,
+                            &ep.url,
+                            &secrets,
+                            &format!("msg_{}", d.message_id.simple()),
+                            body,
+                        )
+                        .await
+                    }
+                    Some(_) => record::unsendable("no signing secret opens"),
+                    None => record::unsendable("the payload was purged by retention"),
+                };
+                healthy = outcome.succeeded();
+                results.push((d, outcome));
+                if !healthy {
+                    break;
+                }
+                if let Some(p) = pace {
+                    tokio::time::sleep(p.saturating_sub(sent_at.elapsed())).await;
+                }
+            }
+            let more = match self.record(&mut ep, results).await {
+                Ok(keep_going) => keep_going,
+                Err(e) => {
+                    tracing::warn!(endpoint = %ep.id, error = %e, "recording deliveries failed");
+                    false
+                }
+            };
+            if !healthy || !more || started.elapsed() > budget {
+                break;
+            }
+        }
+        self.release(ep.id).await;
+    }
+
+    async fn release(&self, endpoint: Uuid) {
+        let Ok(client) = self.pool.get().await else {
+            return;
+        };
+        if let Err(e) = client
+            .execute(
+                "UPDATE delivery.endpoints SET lease_owner = NULL, lease_until = NULL \
+                 WHERE endpoint_id = $1 AND lease_owner = $2",
+                &[&endpoint, &self.owner],
+            )
+            .await
+        {
+            tracing::warn!(%endpoint, error = %e, "releasing a lease failed; it expires");
+        }
+    }
+
+    /// The endpoint's due deliveries, in log order.
+    async fn due(&self, endpoint: Uuid) -> Result<Vec<record::Due>, crate::feed::FeedError> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT d.id, d.message_id, d.attempts, m.event_type, m.body \
+                 FROM delivery.deliveries d JOIN delivery.messages m USING (message_id) \
+                 WHERE d.endpoint_id = $1 AND d.status = 'pending' AND d.next_at <= now() \
+                 ORDER BY d.seq, d.id LIMIT $2",
+                &[&endpoint, &self.settings.batch],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| record::Due {
+                id: r.get(0),
+                message_id: r.get(1),
+                attempts: r.get::<_, i32>(2) as u32,
+                event_type: r.get(3),
+                body: r.get(4),
+            })
+            .collect())
+    }
+}

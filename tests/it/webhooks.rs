@@ -1,0 +1,559 @@
+//! Webhooks, black-box: endpoints over HTTP, deliveries to a local
+//! receiver, each verified with the independent verifier of
+//! `gatehouse_tests::webhooks` (on `ring`, written from the specification).
+
+use std::time::Duration;
+
+use gatehouse_tests::keys::KeyedApp;
+use gatehouse_tests::server::{Options, TestServer};
+use gatehouse_tests::webhooks::{verify, verify_at, Answer, Receiver, Unverified};
+use gatehouse_tests::{fresh_db, TestDb};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+const WAIT: Duration = Duration::from_secs(15);
+
+/// Creates an endpoint; answers (id, secret, position).
+async fn endpoint(s: &TestServer, k: &KeyedApp, body: Value) -> (String, String, u64) {
+    let path = format!("/v1/apps/{}/webhooks", k.app);
+    let (status, e, at) = s
+        .call(Method::POST, &path, &k.owner, Some(body), k.at)
+        .await;
+    assert_eq!(status, 201, "{e}");
+    (
+        e["id"].as_str().unwrap().to_owned(),
+        e["secret"].as_str().unwrap().to_owned(),
+        at,
+    )
+}
+
+/// Publishes a message; answers its id.
+async fn publish(s: &TestServer, k: &KeyedApp, body: Value) -> String {
+    let path = format!("/v1/apps/{}/events", k.app);
+    let (status, m, _) = s.call(Method::POST, &path, &k.owner, Some(body), 0).await;
+    assert_eq!(status, 202, "{m}");
+    m["id"].as_str().unwrap().to_owned()
+}
+
+async fn get(s: &TestServer, token: &str, path: &str) -> Value {
+    let (status, body, _) = s.call(Method::GET, path, token, None, 0).await;
+    assert_eq!(status, 200, "{path}: {body}");
+    body
+}
+
+async fn setup(options: Options, slug: &str) -> (TestDb, TestServer, KeyedApp) {
+    let db = fresh_db().await;
+    let s = TestServer::start_with(&db, options).await;
+    let k = KeyedApp::new(&s, &db, slug).await;
+    (db, s, k)
+}
+
+#[tokio::test]
+async fn each_family_is_delivered_signed_and_filtered_by_type_and_mode() {
+    let (_db, s, k) = setup(Options::default(), "hooks").await;
+    let all = Receiver::start().await;
+    let keys_only = Receiver::start().await;
+    let (_, secret, _) = endpoint(
+        &s,
+        &k,
+        json!({"url": all.url("/all"), "mode": "test",
+               "event_types": ["app.*", "api_key.*", "invoice.*", "product_access.*"]}),
+    )
+    .await;
+    let (_, keys_secret, _) = endpoint(
+        &s,
+        &k,
+        json!({"url": keys_only.url("/keys"), "mode": "test", "event_types": ["api_key.issued"],
+               "signature": "v1a"}),
+    )
+    .await;
+    assert!(keys_secret.starts_with("whsk_"), "{keys_secret}");
+
+    let (status, _, _) = s
+        .call(
+            Method::PATCH,
+            &format!("/v1/apps/{}", k.app),
+            &k.owner,
+            Some(json!({"description": "Takes payments"})),
+            0,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (key_id, _, _) = k.test_key(&s).await;
+    let (status, _, _) = s
+        .call(
+            Method::POST,
+            &format!("/v1/keys/{key_id}/revoke"),
+            &k.owner,
+            None,
+            0,
+        )
+        .await;
+    assert_eq!(status, 200);
+    publish(
+        &s,
+        &k,
+        json!({"type": "invoice.paid", "payload": {"amount": 42}, "mode": "live"}),
+    )
+    .await;
+    let paid = publish(
+        &s,
+        &k,
+        json!({"type": "invoice.paid", "payload": {"amount": 7}, "mode": "test"}),
+    )
+    .await;
+
+    let got = all.wait_for(4, WAIT).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let got_all = all.received();
+    let types: Vec<String> = got_all
+        .iter()
+        .map(|r| r.json()["type"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "app.updated",
+            "api_key.issued",
+            "api_key.revoked",
+            "invoice.paid"
+        ],
+        "log order, live message filtered out"
+    );
+    for r in &got {
+        assert_eq!(verify(r, &secret), Ok(()), "{}", r.id);
+        let body = r.json();
+        assert!(body["timestamp"].is_string(), "{body}");
+        assert!(
+            body["data"].get("hash").is_none(),
+            "no internal field: {body}"
+        );
+    }
+    assert_eq!(got[0].json()["data"]["description"], "Takes payments");
+    assert_eq!(got[1].json()["data"]["key_id"], key_id.as_str());
+    assert_eq!(got[3].json()["data"]["amount"], 7);
+    assert_eq!(got[3].id, format!("msg_{}", paid.replace('-', "")));
+
+    // Tampering, another secret, or a stale timestamp fail the check.
+    let mut tampered = got[3].clone();
+    tampered.body = br#"{"type":"invoice.paid","data":{"amount":7000}}"#.to_vec();
+    assert_eq!(verify(&tampered, &secret), Err(Unverified::NoMatch));
+    assert_eq!(
+        verify(&got[3], &keys_secret.replace("whsk_", "whsec_")),
+        Err(Unverified::NoMatch)
+    );
+    let ts: i64 = got[3].timestamp.parse().unwrap();
+    assert_eq!(
+        verify_at(&got[3], &secret, ts + 301),
+        Err(Unverified::Stale)
+    );
+    assert_eq!(verify_at(&got[3], &secret, ts + 299), Ok(()));
+
+    // v1a: verified with the public key the endpoint publishes.
+    let only = keys_only.wait_for(1, WAIT).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(keys_only.received().len(), 1, "only api_key.issued");
+    let list = get(&s, &k.owner, &format!("/v1/apps/{}/webhooks", k.app)).await;
+    let pk = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|e| e["public_key"].as_str())
+        .unwrap()
+        .to_owned();
+    assert!(
+        only[0].signature.starts_with("v1a,"),
+        "{}",
+        only[0].signature
+    );
+    assert_eq!(verify(&only[0], &pk), Ok(()));
+
+    let types = get(&s, &k.owner, "/v1/event-types").await;
+    assert!(types
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["type"] == "api_key.issued"
+            && t["schema"]["properties"]["data"]["required"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f == "key_id")));
+}
+
+#[tokio::test]
+async fn failures_retry_with_the_same_id_honour_retry_after_and_410_disables() {
+    // The last delay is long enough for a Retry-After of 1 s to count.
+    let options = Options {
+        webhook_schedule: "0s,200ms,200ms,2s".into(),
+        ..Options::default()
+    };
+    let (_db, s, k) = setup(options, "retry").await;
+    let r = Receiver::start().await;
+    r.script([
+        Answer::Status(500, None),
+        Answer::Redirect(r.url("/followed")),
+        Answer::Status(429, Some("1".into())),
+    ]);
+    let (id, secret, _) = endpoint(
+        &s,
+        &k,
+        json!({"url": r.url("/"), "mode": "test", "event_types": ["*"]}),
+    )
+    .await;
+    publish(
+        &s,
+        &k,
+        json!({"type": "order.shipped", "payload": {"n": 1}}),
+    )
+    .await;
+    let got = r.wait_for(4, WAIT).await;
+    assert!(
+        got.iter().all(|g| g.id == got[0].id),
+        "one webhook-id across retries"
+    );
+    assert!(got.iter().all(|g| verify(g, &secret).is_ok()));
+    assert!(
+        got[3].at - got[2].at >= Duration::from_millis(950),
+        "Retry-After: 1 waited for"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(r.received().len(), 4, "the redirect was not followed");
+
+    let log = get(&s, &k.owner, &format!("/v1/webhooks/{id}/deliveries")).await;
+    let d = &log["items"][0];
+    assert_eq!(d["status"], "delivered", "{log}");
+    let codes: Vec<i64> = d["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["status_code"].as_i64().unwrap())
+        .collect();
+    assert_eq!(codes, [500, 307, 429, 200]);
+    let health = get(&s, &k.owner, &format!("/v1/webhooks/{id}/health")).await;
+    assert_eq!(health["attempts_1h"], 4, "{health}");
+    assert_eq!(health["success_rate_1h"], 0.25, "{health}");
+    let patterns: Vec<&str> = health["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["pattern"].as_str().unwrap())
+        .collect();
+    assert_eq!(patterns, ["3xx:307", "4xx:429", "5xx:500"], "{health}");
+
+    r.script([Answer::Status(410, None)]);
+    publish(
+        &s,
+        &k,
+        json!({"type": "order.shipped", "payload": {"n": 2}}),
+    )
+    .await;
+    r.wait_for(5, WAIT).await;
+    let mut status = Value::Null;
+    for _ in 0..100 {
+        status = get(&s, &k.owner, &format!("/v1/webhooks/{id}")).await;
+        if status["status"] == "disabled" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status["disabled_reason"], "gone", "{status}");
+    publish(
+        &s,
+        &k,
+        json!({"type": "order.shipped", "payload": {"n": 3}}),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(r.received().len(), 5, "nothing goes to a disabled endpoint");
+}
+
+#[tokio::test]
+async fn an_exhausted_message_is_announced_and_recovered_by_replay() {
+    let (_db, s, k) = setup(Options::default(), "replay").await;
+    let failing = Receiver::start().await;
+    let watcher = Receiver::start().await;
+    // The test schedule makes four attempts in all.
+    failing.script((0..4).map(|_| Answer::Status(503, None)));
+    let (id, secret, _) = endpoint(
+        &s,
+        &k,
+        json!({"url": failing.url("/"), "mode": "test", "event_types": ["order.*"]}),
+    )
+    .await;
+    endpoint(
+        &s,
+        &k,
+        json!({"url": watcher.url("/"), "mode": "test", "event_types": ["webhook.*"]}),
+    )
+    .await;
+    let message = publish(&s, &k, json!({"type": "order.placed", "payload": {"n": 1}})).await;
+    let tries = failing.wait_for(4, WAIT).await;
+    let notice = watcher.wait_for(1, WAIT).await[0].json();
+    assert_eq!(notice["type"], "webhook.message_exhausted", "{notice}");
+    assert_eq!(notice["data"]["endpoint_id"], id.as_str());
+    assert_eq!(notice["data"]["message_id"], message.as_str());
+    assert_eq!(notice["data"]["attempts"], 4);
+
+    let since = (chrono::Utc::now() - chrono::Duration::minutes(5)).to_rfc3339();
+    let (status, replay, _) = s
+        .call(
+            Method::POST,
+            &format!("/v1/webhooks/{id}/replay"),
+            &k.owner,
+            Some(json!({"since": since})),
+            0,
+        )
+        .await;
+    assert_eq!(status, 202, "{replay}");
+    let again = failing.wait_for(5, WAIT).await;
+    assert_eq!(
+        again[4].id, tries[0].id,
+        "a replay carries the original webhook-id"
+    );
+    assert_eq!(verify(&again[4], &secret), Ok(()));
+    let (status, _, _) = s
+        .call(
+            Method::POST,
+            &format!("/v1/webhooks/{id}/replay"),
+            &k.owner,
+            Some(json!({"message_ids": [message]})),
+            0,
+        )
+        .await;
+    assert_eq!(status, 202);
+    failing.wait_for(6, WAIT).await;
+    let log = get(
+        &s,
+        &k.owner,
+        &format!("/v1/webhooks/{id}/deliveries?status=delivered"),
+    )
+    .await;
+    let items = log["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{log}");
+    assert!(items.iter().all(|d| d["replay_of"].is_i64()), "{log}");
+
+    // Unknown ids and a half-window are refused, and nothing is appended.
+    for (body, pointer) in [
+        (
+            json!({"message_ids": [uuid::Uuid::now_v7()]}),
+            "/message_ids/0",
+        ),
+        (json!({"until": since}), "/since"),
+        (json!({}), "/message_ids"),
+    ] {
+        let (status, problem, _) = s
+            .call(
+                Method::POST,
+                &format!("/v1/webhooks/{id}/replay"),
+                &k.owner,
+                Some(body),
+                0,
+            )
+            .await;
+        assert_eq!(status, 422, "{problem}");
+        assert_eq!(problem["errors"][0]["pointer"], pointer, "{problem}");
+    }
+}
+
+#[tokio::test]
+async fn a_rotated_secret_and_its_predecessor_both_sign_during_the_overlap() {
+    let (_db, s, k) = setup(Options::default(), "rotate").await;
+    let r = Receiver::start().await;
+    let (id, old, _) = endpoint(
+        &s,
+        &k,
+        json!({"url": r.url("/"), "mode": "test", "event_types": ["*"]}),
+    )
+    .await;
+    let (status, rotated, _) = s
+        .call(
+            Method::POST,
+            &format!("/v1/webhooks/{id}/rotate-secret"),
+            &k.owner,
+            Some(json!({"overlap_secs": 3600})),
+            0,
+        )
+        .await;
+    assert_eq!(status, 200, "{rotated}");
+    let new = rotated["secret"].as_str().unwrap();
+    assert_ne!(new, old);
+    publish(&s, &k, json!({"type": "order.placed", "payload": {}})).await;
+    let got = r.wait_for(1, WAIT).await;
+    assert_eq!(
+        got[0].signature.split(' ').count(),
+        2,
+        "{}",
+        got[0].signature
+    );
+    assert_eq!(verify(&got[0], &old), Ok(()));
+    assert_eq!(verify(&got[0], new), Ok(()));
+
+    let (status, _, _) = s
+        .call(
+            Method::POST,
+            &format!("/v1/webhooks/{id}/rotate-secret"),
+            &k.owner,
+            Some(json!({"overlap_secs": 0})),
+            0,
+        )
+        .await;
+    assert_eq!(status, 200);
+    publish(&s, &k, json!({"type": "order.placed", "payload": {}})).await;
+    let got = r.wait_for(2, WAIT).await;
+    assert_eq!(
+        got[1].signature.split(' ').count(),
+        1,
+        "no overlap: one signature"
+    );
+    assert_eq!(verify(&got[1], new), Err(Unverified::NoMatch));
+}
+
+#[tokio::test]
+async fn a_dead_endpoint_does_not_delay_a_healthy_one() {
+    let (_db, s, k) = setup(Options::default(), "lanes").await;
+    let dead = Receiver::start().await;
+    dead.script((0..100).map(|_| Answer::Hang(Duration::from_secs(10))));
+    let healthy = Receiver::start().await;
+    endpoint(
+        &s,
+        &k,
+        json!({"url": dead.url("/"), "mode": "test", "event_types": ["*"]}),
+    )
+    .await;
+    endpoint(
+        &s,
+        &k,
+        json!({"url": healthy.url("/"), "mode": "test", "event_types": ["*"]}),
+    )
+    .await;
+    let started = std::time::Instant::now();
+    for n in 0..20 {
+        publish(&s, &k, json!({"type": "order.placed", "payload": {"n": n}})).await;
+    }
+    let got = healthy.wait_for(20, WAIT).await;
+    let ns: Vec<i64> = got
+        .iter()
+        .map(|r| r.json()["data"]["n"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ns, (0..20).collect::<Vec<_>>(), "in log order");
+    // The dead one times out after 2 s per attempt; the healthy one had
+    // everything before the dead one's second attempt could start.
+    assert!(
+        got[19].at - started < Duration::from_secs(4),
+        "{:?}",
+        got[19].at - started
+    );
+    assert!(
+        dead.received().len() <= 2,
+        "the dead lane stops at its first failure"
+    );
+}
+
+#[tokio::test]
+async fn an_endpoint_failing_for_the_configured_time_is_disabled() {
+    let options = Options {
+        webhook_schedule: "0s,300ms,300ms,300ms,300ms,300ms,300ms,300ms".into(),
+        webhook_disable_after_secs: 1,
+        ..Options::default()
+    };
+    let (_db, s, k) = setup(options, "autodisable").await;
+    let r = Receiver::start().await;
+    r.script((0..100).map(|_| Answer::Status(500, None)));
+    let watcher = Receiver::start().await;
+    let (id, _, _) = endpoint(
+        &s,
+        &k,
+        json!({"url": r.url("/"), "mode": "test", "event_types": ["order.*"]}),
+    )
+    .await;
+    endpoint(&s, &k, json!({"url": watcher.url("/"), "mode": "test", "event_types": ["webhook.endpoint_disabled"]})).await;
+    publish(&s, &k, json!({"type": "order.placed", "payload": {}})).await;
+    let notice = watcher.wait_for(1, WAIT).await[0].json();
+    assert_eq!(notice["data"]["endpoint_id"], id.as_str(), "{notice}");
+    assert_eq!(notice["data"]["reason"], "failing");
+    assert!(notice["data"]["failing_since"].is_string());
+    let e = get(&s, &k.owner, &format!("/v1/webhooks/{id}")).await;
+    assert_eq!(e["status"], "disabled");
+    let attempts = r.received().len();
+    assert!(
+        (4..=6).contains(&attempts),
+        "about a second of 300 ms retries: {attempts}"
+    );
+}
+
+#[tokio::test]
+async fn private_destinations_are_refused_and_bad_input_appends_nothing() {
+    let options = Options {
+        webhook_allow_private: false,
+        ..Options::default()
+    };
+    let (db, s, k) = setup(options, "ssrf").await;
+    let before = db.log_stats().await;
+    let path = format!("/v1/apps/{}/webhooks", k.app);
+    for url in [
+        "http://127.0.0.1:9/",
+        "http://10.1.2.3/",
+        "http://169.254.169.254/latest/meta-data",
+        "http://[::1]/",
+        "http://localhost:9/",
+        "ftp://example.com/",
+        "not a url",
+        "https://user:pw@example.com/",
+    ] {
+        let (status, problem, _) = s
+            .call(
+                Method::POST,
+                &path,
+                &k.owner,
+                Some(json!({"url": url, "mode": "test", "event_types": ["*"]})),
+                k.at,
+            )
+            .await;
+        assert_eq!(status, 422, "{url}: {problem}");
+        assert_eq!(problem["errors"][0]["pointer"], "/url", "{url}: {problem}");
+    }
+    for (body, pointer) in [
+        (
+            json!({"url": "https://example.com", "mode": "prod", "event_types": ["*"]}),
+            "/mode",
+        ),
+        (
+            json!({"url": "https://example.com", "mode": "test", "event_types": ["Not A Type"]}),
+            "/event_types/0",
+        ),
+        (
+            json!({"url": "https://example.com", "mode": "test", "event_types": ["*"], "signature": "v2"}),
+            "/signature",
+        ),
+    ] {
+        let (status, problem, _) = s
+            .call(Method::POST, &path, &k.owner, Some(body), k.at)
+            .await;
+        assert_eq!(status, 422, "{problem}");
+        assert_eq!(problem["errors"][0]["pointer"], pointer, "{problem}");
+    }
+    let events = format!("/v1/apps/{}/events", k.app);
+    for (body, status_wanted) in [
+        (json!({"type": "app.created", "payload": {}}), 422),
+        (json!({"type": "order.placed", "payload": [1]}), 422),
+        (
+            json!({"type": "order.placed", "payload": {"x": "y".repeat(300 * 1024)}}),
+            413,
+        ),
+    ] {
+        let (status, problem, _) = s.call(Method::POST, &events, &k.owner, Some(body), 0).await;
+        assert_eq!(status, status_wanted, "{problem}");
+    }
+    let (status, _, _) = s
+        .call(
+            Method::GET,
+            &format!("/v1/webhooks/{}", uuid::Uuid::now_v7()),
+            &k.owner,
+            None,
+            0,
+        )
+        .await;
+    assert_eq!(status, 404);
+    assert_eq!(db.log_stats().await, before, "nothing refused was appended");
+}

@@ -24,4 +24,5 @@ mod tenancy;
 mod usage;
 mod verification;
 mod versions;
+mod webhook_workers;
 mod webhooks;

@@ -18,6 +18,8 @@ use base64::Engine;
 /// One delivery as the receiver saw it.
 #[derive(Debug, Clone)]
 pub struct Received {
+    /// The request path.
+    pub path: String,
     /// `webhook-id`.
     pub id: String,
     /// `webhook-timestamp`.
@@ -117,6 +119,7 @@ impl Receiver {
 
 async fn receive(
     State(shared): State<Arc<Mutex<Shared>>>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -139,6 +142,7 @@ async fn receive(
         Answer::Hang(_) => 200,
     };
     shared.lock().unwrap().received.push(Received {
+        path: uri.path().to_owned(),
         id: header("webhook-id"),
         timestamp: header("webhook-timestamp"),
         signature: header("webhook-signature"),

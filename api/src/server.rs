@@ -267,6 +267,7 @@ pub async fn run(
         index,
         gateway_tokens,
         secret_scanning,
+        webhook_keys: Default::default(),
         webhooks: crate::routes::webhooks::WebhookSettings {
             policy: delivery::ssrf::Policy {
                 allow_private: args.webhook_allow_private,
@@ -331,6 +332,7 @@ fn start_webhooks(
         Arc::new(crate::routes::webhooks::VaultKeyring {
             vault: state.vault.clone(),
             pool: state.pool.clone(),
+            retention: state.webhook_keys.clone(),
         });
     let store: event_store::SharedStore = state.store.clone();
     let fed = Arc::new(watch::Sender::new(0u64));

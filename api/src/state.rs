@@ -44,6 +44,8 @@ pub struct Inner {
     pub oauth: crate::routes::oauth::TokenSettings,
     /// Webhook settings (the SSRF policy).
     pub webhooks: crate::routes::webhooks::WebhookSettings,
+    /// Recent webhook payload retention keys.
+    pub webhook_keys: Arc<crate::routes::webhooks::RetentionKeys>,
     /// GitHub secret scanning's keys and policy.
     pub secret_scanning: crate::routes::secret_scanning::SecretScanning,
 }

@@ -60,6 +60,7 @@ impl std::fmt::Debug for Vault {
 }
 
 /// A subject's data key, in memory only.
+#[derive(Clone)]
 pub struct SubjectKey {
     subject: Uuid,
     cipher: Aes256Gcm,
@@ -178,6 +179,32 @@ impl Vault {
             return Ok(key);
         }
         self.create_subject_key(client, subject).await
+    }
+
+    /// The key of a subject many requests share (a day's retention key):
+    /// created once even when requests race for it, and then the same for
+    /// all of them.
+    pub async fn shared_subject_key(
+        &self,
+        client: &impl GenericClient,
+        subject: Uuid,
+    ) -> Result<SubjectKey, VaultError> {
+        if let Some(key) = self.subject_key(client, subject).await? {
+            return Ok(key);
+        }
+        let mut key = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut key);
+        let sealed = seal_bytes(&self.kek, subject.as_bytes(), &key);
+        client
+            .execute(
+                "INSERT INTO subject_keys (subject_id, sealed_key) VALUES ($1, $2) \
+                 ON CONFLICT (subject_id) DO NOTHING",
+                &[&subject, &sealed],
+            )
+            .await?;
+        self.subject_key(client, subject)
+            .await?
+            .ok_or(VaultError::Unseal)
     }
 
     /// The keys of several subjects in one query; an erased subject is

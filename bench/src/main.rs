@@ -22,6 +22,7 @@ mod command;
 mod export;
 mod server;
 mod verify;
+mod webhooks;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -135,6 +136,23 @@ enum Scenario {
         #[arg(long, default_value_t = 50)]
         revokes: usize,
     },
+    /// Webhook delivery: deliveries/s to a local receiver beside its own
+    /// ceiling, publish-to-arrival latency at a fixed rate, and the rate
+    /// again with 200,000 delivered messages in the tables.
+    Webhooks {
+        /// Messages of each throughput run.
+        #[arg(long, default_value_t = 2_000)]
+        messages: usize,
+        /// Endpoints of the throughput app.
+        #[arg(long, default_value_t = 8)]
+        endpoints: usize,
+        /// Messages per second of the latency run.
+        #[arg(long, default_value_t = 500)]
+        rate: u64,
+        /// Seconds of the latency run.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
     /// Every scenario with its defaults.
     All,
 }
@@ -220,6 +238,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             verify::verify(&admin, &cli.data_dir, &report, opts).await?
         }
+        Scenario::Webhooks {
+            messages,
+            endpoints,
+            rate,
+            seconds,
+        } => {
+            let opts = webhooks::WebhookBench {
+                messages,
+                endpoints,
+                rate,
+                seconds,
+            };
+            webhooks::webhooks(&admin, &cli.data_dir, &report, opts).await?
+        }
         Scenario::All => {
             append(
                 &admin,
@@ -247,6 +279,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 revokes: 50,
             };
             verify::verify(&admin, &cli.data_dir, &report, opts).await?;
+            let opts = webhooks::WebhookBench {
+                messages: 2_000,
+                endpoints: 8,
+                rate: 500,
+                seconds: 10,
+            };
+            webhooks::webhooks(&admin, &cli.data_dir, &report, opts).await?;
         }
     }
     drop(opened);

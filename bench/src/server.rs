@@ -57,7 +57,7 @@ impl BenchServer {
             db: api::config::DatabaseArgs {
                 database_url: None,
                 data_dir: data_dir.to_path_buf(),
-                pool_size: 16,
+                pool_size: 48,
             },
             listen: listener.local_addr()?,
             kek: Some(KEK.into()),
@@ -159,6 +159,49 @@ impl BenchServer {
         body: Option<serde_json::Value>,
         at: u64,
     ) -> anyhow::Result<(serde_json::Value, u64)> {
+        self.clone_client().call(method, path, body, at).await
+    }
+
+    /// A client of this server with its staff session, to move into a task.
+    pub fn clone_client(&self) -> Caller {
+        Caller {
+            base: self.base.clone(),
+            http: self.http.clone(),
+            token: self.token.clone(),
+        }
+    }
+
+    /// A connection to the server's database.
+    pub async fn pool_client(&self) -> anyhow::Result<deadpool_postgres::Client> {
+        Ok(self.store.pool().get().await?)
+    }
+
+    /// Stops the server.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(());
+        self.task.await??;
+        Ok(())
+    }
+}
+
+/// A server's address and staff session.
+#[derive(Clone)]
+pub struct Caller {
+    base: String,
+    http: reqwest::Client,
+    token: String,
+}
+
+impl Caller {
+    /// `method path` with the staff token and a JSON body, after the read
+    /// models reach `at`; fails on an error status.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+        at: u64,
+    ) -> anyhow::Result<(serde_json::Value, u64)> {
         let mut req = self
             .http
             .request(method.clone(), format!("{}{path}", self.base))
@@ -178,12 +221,5 @@ impl BenchServer {
         let body: serde_json::Value = r.json().await.unwrap_or_default();
         anyhow::ensure!(status.is_success(), "{method} {path}: {status} {body}");
         Ok((body, position))
-    }
-
-    /// Stops the server.
-    pub async fn stop(self) -> anyhow::Result<()> {
-        let _ = self.stop.send(());
-        self.task.await??;
-        Ok(())
     }
 }

@@ -105,9 +105,17 @@ impl Feeder {
     pub async fn step(&self) -> Result<usize, FeedError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
+        // Everything here derives from the log: a commit lost to a crash
+        // of PostgreSQL is fed again from the older checkpoint, the same
+        // rows (inserts ignore duplicates). So it need not wait for fsync.
+        tx.batch_execute("SET LOCAL synchronous_commit TO OFF")
+            .await?;
         let Some(row) = tx
             .query_opt(
-                "SELECT position FROM delivery.feed WHERE id = 1 FOR UPDATE SKIP LOCKED",
+                &tx.prepare_cached(
+                    "SELECT position FROM delivery.feed WHERE id = 1 FOR UPDATE SKIP LOCKED",
+                )
+                .await?,
                 &[],
             )
             .await?
@@ -125,7 +133,8 @@ impl Feeder {
         }
         let inserted = batch.flush(&tx).await?;
         tx.execute(
-            "UPDATE delivery.feed SET position = $1 WHERE id = 1",
+            &tx.prepare_cached("UPDATE delivery.feed SET position = $1 WHERE id = 1")
+                .await?,
             &[&(last as i64)],
         )
         .await?;
@@ -162,8 +171,11 @@ impl Feeder {
             };
             let key = field_uuid(&e.data, "key_id").ok_or_else(|| bad("no key_id".into()))?;
             tx.execute(
-                "INSERT INTO delivery.key_owners (key_id, app_id, org_id, mode) \
+                &tx.prepare_cached(
+                    "INSERT INTO delivery.key_owners (key_id, app_id, org_id, mode) \
                  VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                )
+                .await?,
                 &[&key, &owner.app_id, &owner.org_id, &owner.mode],
             )
             .await?;
@@ -326,8 +338,11 @@ impl Batch {
         if !keys.is_empty() {
             for r in tx
                 .query(
-                    "SELECT key_id, app_id, org_id, mode FROM delivery.key_owners \
+                    &tx.prepare_cached(
+                        "SELECT key_id, app_id, org_id, mode FROM delivery.key_owners \
                      WHERE key_id = ANY($1)",
+                    )
+                    .await?,
                     &[&keys],
                 )
                 .await?
@@ -345,11 +360,14 @@ impl Batch {
         let key_apps: Vec<Uuid> = batch.owners.values().map(|o| o.app_id).collect();
         for r in tx
             .query(
-                "SELECT endpoint_id, app_id, org_id, mode, event_types, status \
+                &tx.prepare_cached(
+                    "SELECT endpoint_id, app_id, org_id, mode, event_types, status \
                  FROM delivery.endpoints \
                  WHERE app_id = ANY($1) OR app_id = ANY($2) OR org_id = ANY($3) \
                     OR app_id IN (SELECT app_id FROM delivery.endpoints \
                                   WHERE endpoint_id = ANY($4))",
+                )
+                .await?,
                 &[&apps, &key_apps, &orgs, &endpoints],
             )
             .await?
@@ -556,11 +574,10 @@ impl Batch {
         match event {
             WebhookEvent::Created(c) => {
                 let secrets = json!([secret_json(&c.secret)]);
-                tx.execute(
-                    "INSERT INTO delivery.endpoints (endpoint_id, app_id, org_id, mode, scheme, \
+                tx.execute(&tx.prepare_cached("INSERT INTO delivery.endpoints (endpoint_id, app_id, org_id, mode, scheme, \
                      url, event_types, rate_limit, status, secrets, created_at, description) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'enabled', $9, $10, $11) \
-                     ON CONFLICT DO NOTHING",
+                     ON CONFLICT DO NOTHING").await?,
                     &[
                         &id,
                         &c.app_id,
@@ -588,10 +605,9 @@ impl Batch {
                 );
             }
             WebhookEvent::Updated(u) => {
-                tx.execute(
-                    "UPDATE delivery.endpoints SET url = $2, event_types = $3, rate_limit = $4, \
+                tx.execute(&tx.prepare_cached("UPDATE delivery.endpoints SET url = $2, event_types = $3, rate_limit = $4, \
                      description = $5 \
-                     WHERE endpoint_id = $1",
+                     WHERE endpoint_id = $1").await?,
                     &[
                         &id,
                         &u.settings.url,
@@ -612,8 +628,11 @@ impl Batch {
                     _ => ("", "deleted"),
                 };
                 tx.execute(
-                    "UPDATE delivery.endpoints SET status = $3, failing_since = NULL \
+                    &tx.prepare_cached(
+                        "UPDATE delivery.endpoints SET status = $3, failing_since = NULL \
                      WHERE endpoint_id = $1 AND (status = $2 OR $3 = 'deleted')",
+                    )
+                    .await?,
                     &[&id, &from, &to],
                 )
                 .await?;
@@ -626,10 +645,9 @@ impl Batch {
                 }
             }
             WebhookEvent::SecretRotated(r) => {
-                tx.execute(
-                    "UPDATE delivery.endpoints SET secrets = \
+                tx.execute(&tx.prepare_cached("UPDATE delivery.endpoints SET secrets = \
                      jsonb_build_array($2::jsonb, secrets->0 || jsonb_build_object('until', $3::text)) \
-                     WHERE endpoint_id = $1",
+                     WHERE endpoint_id = $1").await?,
                     &[
                         &id,
                         &tokio_postgres::types::Json(secret_json(&r.secret)),
@@ -639,12 +657,11 @@ impl Batch {
                 .await?;
             }
             WebhookEvent::SecretsResealed(r) => {
-                tx.execute(
-                    "UPDATE delivery.endpoints SET secrets = CASE \
+                tx.execute(&tx.prepare_cached("UPDATE delivery.endpoints SET secrets = CASE \
                        WHEN $3::jsonb IS NULL OR jsonb_array_length(secrets) < 2 \
                          THEN jsonb_build_array($2::jsonb) \
                        ELSE jsonb_build_array($2::jsonb, $3::jsonb || jsonb_build_object('until', secrets->1->'until')) END \
-                     WHERE endpoint_id = $1",
+                     WHERE endpoint_id = $1").await?,
                     &[
                         &id,
                         &tokio_postgres::types::Json(secret_json(&r.secret)),
@@ -660,8 +677,7 @@ impl Batch {
                 self.flush(tx).await?;
                 let round = e.global_position as i64;
                 let n = if r.message_ids.is_empty() {
-                    tx.execute(
-                        "INSERT INTO delivery.deliveries \
+                    tx.execute(&tx.prepare_cached("INSERT INTO delivery.deliveries \
                            (endpoint_id, message_id, round, seq, next_at, created_at) \
                          SELECT $1, m.message_id, $2, $2, now(), now() FROM delivery.messages m \
                          WHERE m.created_at >= $3 AND ($4::timestamptz IS NULL OR m.created_at < $4) \
@@ -669,17 +685,16 @@ impl Batch {
                                        AND d.message_id = m.message_id AND d.status = 'failed') \
                            AND NOT EXISTS (SELECT 1 FROM delivery.deliveries d WHERE d.endpoint_id = $1 \
                                        AND d.message_id = m.message_id AND d.status <> 'failed') \
-                         ON CONFLICT DO NOTHING",
+                         ON CONFLICT DO NOTHING").await?,
                         &[&id, &round, &r.since, &r.until],
                     )
                     .await?
                 } else {
-                    tx.execute(
-                        "INSERT INTO delivery.deliveries \
+                    tx.execute(&tx.prepare_cached("INSERT INTO delivery.deliveries \
                            (endpoint_id, message_id, round, seq, next_at, created_at) \
                          SELECT $1, m.message_id, $2, $2, now(), now() FROM delivery.messages m \
                          JOIN delivery.endpoints ep ON ep.endpoint_id = $1 AND ep.app_id = m.app_id \
-                         WHERE m.message_id = ANY($3) ON CONFLICT DO NOTHING",
+                         WHERE m.message_id = ANY($3) ON CONFLICT DO NOTHING").await?,
                         &[&id, &round, &r.message_ids],
                     )
                     .await?
@@ -709,11 +724,14 @@ impl Batch {
                 bodies.push(body);
             }
             tx.execute(
-                "INSERT INTO delivery.messages \
+                &tx.prepare_cached(
+                    "INSERT INTO delivery.messages \
                    (message_id, app_id, org_id, event_type, position, created_at, body) \
                  SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], \
                                       $5::int8[], $6::timestamptz[], $7::bytea[]) \
                  ON CONFLICT DO NOTHING",
+                )
+                .await?,
                 &[&cols.0, &cols.1, &cols.2, &cols.3, &cols.4, &times, &bodies],
             )
             .await?;
@@ -727,11 +745,14 @@ impl Batch {
             }
             self.inserted += tx
                 .execute(
-                    "INSERT INTO delivery.deliveries \
+                    &tx.prepare_cached(
+                        "INSERT INTO delivery.deliveries \
                        (endpoint_id, message_id, round, seq, next_at, created_at) \
                      SELECT ep, msg, 0, seq, now(), now() \
                      FROM UNNEST($1::uuid[], $2::uuid[], $3::int8[]) AS u(ep, msg, seq) \
                      ON CONFLICT DO NOTHING",
+                    )
+                    .await?,
                     &[&eps, &msgs, &seqs],
                 )
                 .await?;

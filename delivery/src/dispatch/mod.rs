@@ -173,7 +173,9 @@ impl Inner {
         let client = self.pool.get().await?;
         let rows = client
             .query(
-                "UPDATE delivery.endpoints e SET lease_owner = $1, \
+                &client
+                    .prepare_cached(
+                        "UPDATE delivery.endpoints e SET lease_owner = $1, \
                    lease_until = now() + make_interval(secs => $2) \
                  WHERE e.endpoint_id IN ( \
                    SELECT c.endpoint_id FROM delivery.endpoints c \
@@ -185,6 +187,8 @@ impl Inner {
                    ORDER BY c.lease_until NULLS FIRST LIMIT $3 \
                    FOR UPDATE SKIP LOCKED) \
                  RETURNING endpoint_id, org_id, url, rate_limit, secrets, failing_since",
+                    )
+                    .await?,
                 &[&self.owner, &self.settings.lease.as_secs_f64(), &n],
             )
             .await?;
@@ -215,13 +219,22 @@ impl Inner {
             .collect())
     }
 
-    /// How long until the earliest pending delivery falls due.
+    /// How long until a delivery falls due that this worker could lease:
+    /// one of an enabled endpoint, once that endpoint's lease (if any) has
+    /// run out. A lane of this node kicks the loop when it lets go.
     async fn next_due(&self) -> Option<Duration> {
         let client = self.pool.get().await.ok()?;
         let row = client
             .query_one(
-                "SELECT EXTRACT(EPOCH FROM (min(next_at) - now()))::float8 \
-                 FROM delivery.deliveries WHERE status = 'pending'",
+                &client
+                    .prepare_cached(
+                        "SELECT EXTRACT(EPOCH FROM (min(GREATEST(d.next_at, \
+                   COALESCE(e.lease_until, d.next_at))) - now()))::float8 \
+                 FROM delivery.deliveries d JOIN delivery.endpoints e USING (endpoint_id) \
+                 WHERE d.status = 'pending' AND e.status = 'enabled'",
+                    )
+                    .await
+                    .ok()?,
                 &[],
             )
             .await
@@ -307,19 +320,21 @@ impl Inner {
     }
 
     async fn release(&self, endpoint: Uuid) {
-        let Ok(client) = self.pool.get().await else {
-            return;
-        };
-        if let Err(e) = client
-            .execute(
-                "UPDATE delivery.endpoints SET lease_owner = NULL, lease_until = NULL \
-                 WHERE endpoint_id = $1 AND lease_owner = $2",
-                &[&endpoint, &self.owner],
-            )
-            .await
-        {
+        if let Err(e) = self.try_release(endpoint).await {
             tracing::warn!(%endpoint, error = %e, "releasing a lease failed; it expires");
         }
+    }
+
+    async fn try_release(&self, endpoint: Uuid) -> Result<(), crate::feed::FeedError> {
+        let client = self.pool.get().await?;
+        let stmt = client
+            .prepare_cached(
+                "UPDATE delivery.endpoints SET lease_owner = NULL, lease_until = NULL \
+                 WHERE endpoint_id = $1 AND lease_owner = $2",
+            )
+            .await?;
+        client.execute(&stmt, &[&endpoint, &self.owner]).await?;
+        Ok(())
     }
 
     /// The endpoint's due deliveries, in log order.
@@ -327,10 +342,14 @@ impl Inner {
         let client = self.pool.get().await?;
         let rows = client
             .query(
-                "SELECT d.id, d.message_id, d.attempts, m.event_type, m.body \
+                &client
+                    .prepare_cached(
+                        "SELECT d.id, d.message_id, d.attempts, m.event_type, m.body \
                  FROM delivery.deliveries d JOIN delivery.messages m USING (message_id) \
                  WHERE d.endpoint_id = $1 AND d.status = 'pending' AND d.next_at <= now() \
                  ORDER BY d.seq, d.id LIMIT $2",
+                    )
+                    .await?,
                 &[&endpoint, &self.settings.batch],
             )
             .await?;

@@ -161,14 +161,17 @@ impl Inner {
         }
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        let rows = tx
-            .query(
-                "UPDATE delivery.deliveries d SET attempts = d.attempts + 1, status = u.status, \
+        // A record lost to a crash of PostgreSQL leaves its deliveries
+        // pending: they are sent again (at least once), never dropped. So
+        // it need not wait for fsync.
+        tx.batch_execute("SET LOCAL synchronous_commit TO OFF")
+            .await?;
+        let rows = tx.query(&tx.prepare_cached("UPDATE delivery.deliveries d SET attempts = d.attempts + 1, status = u.status, \
                    next_at = u.next_at, last_status = u.code, \
                    finished_at = CASE WHEN u.status = 'pending' THEN NULL ELSE u.at END \
                  FROM UNNEST($1::int8[], $2::text[], $3::timestamptz[], $4::int4[], \
                              $5::timestamptz[]) AS u(id, status, next_at, code, at) \
-                 WHERE d.id = u.id RETURNING d.id, d.attempts",
+                 WHERE d.id = u.id RETURNING d.id, d.attempts").await?,
                 &[&ids, &statuses, &nexts, &codes, &ats],
             )
             .await?;
@@ -181,24 +184,30 @@ impl Inner {
             }
         }
         tx.execute(
-            "INSERT INTO delivery.attempts (delivery_id, n, endpoint_id, at, status_code, \
+            &tx.prepare_cached(
+                "INSERT INTO delivery.attempts (delivery_id, n, endpoint_id, at, status_code, \
                latency_ms, error_class, body_excerpt, next_at) \
              SELECT u.id, u.n, $9, u.at, u.code, u.latency, u.class, u.excerpt, u.next_at \
              FROM UNNEST($1::int8[], $2::int4[], $3::timestamptz[], $4::int4[], $5::int4[], \
                          $6::text[], $7::text[], $8::timestamptz[]) \
                AS u(id, n, at, code, latency, class, excerpt, next_at) \
              ON CONFLICT DO NOTHING",
+            )
+            .await?,
             &[
                 &ids, &ns, &ats, &codes, &latencies, &classes, &excerpts, &nexts, &ep.id,
             ],
         )
         .await?;
         tx.execute(
-            "UPDATE delivery.endpoints SET failing_since = $2, \
+            &tx.prepare_cached(
+                "UPDATE delivery.endpoints SET failing_since = $2, \
                status = CASE WHEN $3 AND status = 'enabled' THEN 'disabled' ELSE status END, \
                lease_until = CASE WHEN lease_owner = $4 \
                  THEN now() + make_interval(secs => $5) ELSE lease_until END \
              WHERE endpoint_id = $1",
+            )
+            .await?,
             &[
                 &ep.id,
                 &ep.failing_since,

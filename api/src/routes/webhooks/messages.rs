@@ -123,13 +123,11 @@ pub async fn publish_message(
     let message_id = ids.entity("message");
     let now = crate::command::now();
     let key_id = retention_key(&state, now);
-    let client = state.pool.get().await?;
     let key = state
-        .vault
-        .ensure_subject_key(&client, key_id)
-        .await
-        .map_err(ApiError::internal)?;
-    drop(client);
+        .webhook_keys
+        .get(&state.vault, &state.pool, key_id, true)
+        .await?
+        .ok_or_else(|| ApiError::Internal("a retention key just made is missing".into()))?;
     let sealed = key.seal_bytes(&payload_context(message_id), &payload);
     let event = event_schemas::webhook::MessageEvent::Published(MessagePublished {
         message_id,

@@ -117,12 +117,63 @@ fn new_secret(
     (secret, sealed)
 }
 
+/// The retention keys of recent days, so publishing and feeding a
+/// message does not read its day's key from the database each time.
+/// Entries live a minute: a key destroyed by retention stops opening
+/// within that.
+#[derive(Default)]
+pub struct RetentionKeys {
+    keys: std::sync::Mutex<std::collections::HashMap<Uuid, (Instant, crate::vault::SubjectKey)>>,
+}
+
+impl RetentionKeys {
+    const TTL: Duration = Duration::from_secs(60);
+
+    /// The key `id`: from the cache, else the database (created when
+    /// `create`); `None` when it was destroyed.
+    pub async fn get(
+        &self,
+        vault: &Vault,
+        pool: &deadpool_postgres::Pool,
+        id: Uuid,
+        create: bool,
+    ) -> Result<Option<crate::vault::SubjectKey>, ApiError> {
+        if let Some((at, key)) = self.keys.lock().expect("not poisoned").get(&id) {
+            if at.elapsed() < Self::TTL {
+                return Ok(Some(key.clone()));
+            }
+        }
+        let client = pool.get().await?;
+        let key = if create {
+            Some(
+                vault
+                    .shared_subject_key(&client, id)
+                    .await
+                    .map_err(ApiError::internal)?,
+            )
+        } else {
+            vault
+                .subject_key(&client, id)
+                .await
+                .map_err(ApiError::internal)?
+        };
+        let mut keys = self.keys.lock().expect("not poisoned");
+        keys.retain(|_, (at, _)| at.elapsed() < Self::TTL);
+        if let Some(k) = &key {
+            keys.insert(id, (Instant::now(), k.clone()));
+        }
+        Ok(key)
+    }
+}
+
 /// Opens what this module sealed, for the dispatcher.
 pub struct VaultKeyring {
     /// The vault.
     pub vault: Vault,
     /// For the retention keys of message payloads.
     pub pool: deadpool_postgres::Pool,
+    /// Recent retention keys.
+    pub retention: Arc<RetentionKeys>,
 }
 
 #[async_trait]
@@ -147,14 +198,9 @@ impl Keyring for VaultKeyring {
         &self,
         message: &MessagePublished,
     ) -> Result<Option<Vec<u8>>, KeyringError> {
-        let client = self
-            .pool
-            .get()
-            .await
-            .map_err(|e| KeyringError(e.to_string()))?;
         let Some(key) = self
-            .vault
-            .subject_key(&client, message.retention_key)
+            .retention
+            .get(&self.vault, &self.pool, message.retention_key, false)
             .await
             .map_err(|e| KeyringError(e.to_string()))?
         else {

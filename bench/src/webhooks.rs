@@ -1,0 +1,279 @@
+//! `webhooks`: delivery through a server in this process to a receiver in
+//! this process.
+//!
+//! - Baseline: the receiver's own ceiling, plain POSTs of the same body
+//!   from as many concurrent clients as there are endpoints.
+//! - Throughput: messages published over HTTP to an app with several
+//!   endpoints; deliveries per second from the first publish to the last
+//!   arrival.
+//! - Latency: messages published at a fixed rate to one endpoint; publish
+//!   (request sent) to arrival, p50 and p99, beside the publish call's own
+//!   latency.
+//! - Throughput again with 200,000 delivered messages (and their attempts)
+//!   already in the dispatcher's tables.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use axum::http::HeaderMap;
+use reqwest::Method;
+use serde_json::json;
+
+use crate::command::{create_app, workspace};
+use crate::server::BenchServer;
+use crate::{database, percentile, Report};
+
+/// Options of the scenario.
+pub struct WebhookBench {
+    /// Messages of each throughput run.
+    pub messages: usize,
+    /// Endpoints of the throughput app.
+    pub endpoints: usize,
+    /// Messages per second of the latency run.
+    pub rate: u64,
+    /// Seconds of the latency run.
+    pub seconds: u64,
+}
+
+type Arrivals = Arc<Mutex<HashMap<String, Instant>>>;
+
+/// A receiver that answers 204 and notes when each `webhook-id` (per path)
+/// first arrived.
+async fn receiver(arrivals: Arrivals) -> anyhow::Result<String> {
+    let app = axum::Router::new().fallback(move |uri: axum::http::Uri, headers: HeaderMap| {
+        let arrivals = arrivals.clone();
+        async move {
+            let id = headers
+                .get("webhook-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            arrivals
+                .lock()
+                .unwrap()
+                .entry(format!("{}{id}", uri.path()))
+                .or_insert_with(Instant::now);
+            axum::http::StatusCode::NO_CONTENT
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move { axum::serve(listener, app).await.ok() });
+    Ok(format!("http://{addr}"))
+}
+
+async fn wait_arrivals(arrivals: &Arrivals, n: usize, limit: Duration) -> anyhow::Result<()> {
+    let started = Instant::now();
+    while arrivals.lock().unwrap().len() < n {
+        anyhow::ensure!(
+            started.elapsed() < limit,
+            "{} of {n} deliveries arrived",
+            arrivals.lock().unwrap().len()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Ok(())
+}
+
+/// Publishes `n` messages from 16 concurrent clients.
+async fn publish_many(server: &BenchServer, app: uuid::Uuid, n: usize) -> anyhow::Result<()> {
+    let per = n.div_ceil(16);
+    let mut tasks = Vec::new();
+    for c in 0..16 {
+        let server = server.clone_client();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..per {
+                let body = json!({"type": "bench.happened", "payload": {"c": c, "i": i}});
+                server
+                    .call(
+                        Method::POST,
+                        &format!("/v1/apps/{app}/events"),
+                        Some(body),
+                        0,
+                    )
+                    .await?;
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    Ok(())
+}
+
+async fn throughput(
+    server: &BenchServer,
+    app: uuid::Uuid,
+    arrivals: &Arrivals,
+    opts: &WebhookBench,
+) -> anyhow::Result<f64> {
+    arrivals.lock().unwrap().clear();
+    let per = opts.messages.div_ceil(16) * 16;
+    let started = Instant::now();
+    publish_many(server, app, opts.messages).await?;
+    let total = per * opts.endpoints;
+    wait_arrivals(arrivals, total, Duration::from_secs(600)).await?;
+    let last = arrivals
+        .lock()
+        .unwrap()
+        .values()
+        .max()
+        .copied()
+        .context("arrivals")?;
+    Ok(total as f64 / (last - started).as_secs_f64())
+}
+
+/// Runs the scenario.
+pub async fn webhooks(
+    admin: &tokio_postgres::Config,
+    data_dir: &std::path::Path,
+    report: &Report,
+    opts: WebhookBench,
+) -> anyhow::Result<()> {
+    let arrivals: Arrivals = Default::default();
+    let base = receiver(arrivals.clone()).await?;
+
+    // The receiver's ceiling.
+    let body =
+        br#"{"type":"bench.happened","timestamp":"2026-01-01T00:00:00Z","data":{"c":1,"i":1}}"#;
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    let n = 4000usize;
+    let mut tasks = Vec::new();
+    for c in 0..opts.endpoints {
+        let (http, base) = (http.clone(), base.clone());
+        tasks.push(tokio::spawn(async move {
+            for i in 0..n / opts.endpoints {
+                http.post(format!("{base}/baseline{c}"))
+                    .header("webhook-id", format!("b{i}"))
+                    .body(body.to_vec())
+                    .send()
+                    .await?;
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    let baseline = n as f64 / started.elapsed().as_secs_f64();
+
+    let config = database(admin, "gatehouse_bench_webhooks", true).await?;
+    let server = BenchServer::start(config.clone(), &data_dir.join("webhooks")).await?;
+    let org = workspace(&server).await?;
+    let app = create_app(&server, &org, "hooks").await?;
+    for e in 0..opts.endpoints {
+        let body =
+            json!({"url": format!("{base}/e{e}"), "mode": "test", "event_types": ["bench.*"]});
+        server
+            .call(
+                Method::POST,
+                &format!("/v1/apps/{app}/webhooks"),
+                Some(body),
+                0,
+            )
+            .await?;
+    }
+    let rate = throughput(&server, app, &arrivals, &opts).await?;
+
+    // Latency at a fixed rate, to one endpoint of another app.
+    let lone = create_app(&server, &org, "lone").await?;
+    let body = json!({"url": format!("{base}/lone"), "mode": "test", "event_types": ["bench.*"]});
+    server
+        .call(
+            Method::POST,
+            &format!("/v1/apps/{lone}/webhooks"),
+            Some(body),
+            0,
+        )
+        .await?;
+    arrivals.lock().unwrap().clear();
+    let sent: Arc<Mutex<Vec<(String, Instant, Duration)>>> = Default::default();
+    let total = (opts.rate * opts.seconds) as usize;
+    let gap = Duration::from_secs_f64(1.0 / opts.rate as f64);
+    let start = Instant::now();
+    let mut tasks = Vec::with_capacity(total);
+    for i in 0..total {
+        let due = start + gap * i as u32;
+        tokio::time::sleep_until(due.into()).await;
+        let (server, sent) = (server.clone_client(), sent.clone());
+        tasks.push(tokio::spawn(async move {
+            let at = Instant::now();
+            let body = json!({"type": "bench.happened", "payload": {"i": i}});
+            let (m, _) = server
+                .call(
+                    Method::POST,
+                    &format!("/v1/apps/{lone}/events"),
+                    Some(body),
+                    0,
+                )
+                .await?;
+            let id = m["webhook_id"].as_str().unwrap_or_default().to_owned();
+            sent.lock()
+                .unwrap()
+                .push((format!("/lone{id}"), at, at.elapsed()));
+            anyhow::Ok(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    wait_arrivals(&arrivals, total, Duration::from_secs(120)).await?;
+    let (mut latencies, mut calls) = (Vec::new(), Vec::new());
+    {
+        let got = arrivals.lock().unwrap();
+        for (id, at, call) in sent.lock().unwrap().iter() {
+            latencies.push(*got.get(id).context("every message arrived")? - *at);
+            calls.push(*call);
+        }
+    }
+    latencies.sort();
+    calls.sort();
+
+    // Where the time goes: commit to fan-out, fan-out to the attempt.
+    let client = server.pool_client().await?;
+    let lags = client
+        .query_one(
+            "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY \
+                      EXTRACT(EPOCH FROM d.created_at - m.created_at)) * 1000, \
+                    percentile_cont(0.5) WITHIN GROUP (ORDER BY \
+                      EXTRACT(EPOCH FROM a.at - d.created_at)) * 1000 \
+             FROM delivery.deliveries d JOIN delivery.messages m USING (message_id) \
+             JOIN delivery.attempts a ON a.delivery_id = d.id WHERE m.app_id = $1",
+            &[&lone],
+        )
+        .await?;
+    let (feed_lag, dispatch_lag): (f64, f64) = (lags.get(0), lags.get(1));
+
+    // 200,000 messages delivered before, with their attempts.
+    client
+        .batch_execute(
+            "INSERT INTO delivery.messages (message_id, app_id, org_id, event_type, position, created_at, body) \
+             SELECT gen_random_uuid(), gen_random_uuid(), gen_random_uuid(), 'bench.old', 0, now(), '\\x7b7d' \
+             FROM generate_series(1, 200000); \
+             INSERT INTO delivery.deliveries (endpoint_id, message_id, round, seq, status, attempts, created_at, finished_at) \
+             SELECT e.endpoint_id, m.message_id, 0, 0, 'delivered', 1, now(), now() \
+             FROM delivery.messages m, LATERAL (SELECT endpoint_id FROM delivery.endpoints ORDER BY random() LIMIT 1) e \
+             WHERE m.event_type = 'bench.old'; \
+             INSERT INTO delivery.attempts (delivery_id, n, endpoint_id, at, status_code, latency_ms) \
+             SELECT id, 1, endpoint_id, now(), 204, 1 FROM delivery.deliveries WHERE seq = 0; \
+             ANALYZE delivery.messages; ANALYZE delivery.deliveries; ANALYZE delivery.attempts;",
+        )
+        .await?;
+    drop(client);
+    let rate_200k = throughput(&server, app, &arrivals, &opts).await?;
+
+    let s = "webhooks";
+    report.metric(s, "throughput", rate, "deliveries/s");
+    report.metric(s, "baseline_throughput", baseline, "requests/s");
+    report.metric(s, "p50_ms", percentile(&latencies, 0.50), "ms");
+    report.metric(s, "p99_ms", percentile(&latencies, 0.99), "ms");
+    report.metric(s, "feed_lag_p50_ms", feed_lag, "ms");
+    report.metric(s, "dispatch_lag_p50_ms", dispatch_lag, "ms");
+    report.metric(s, "publish_p50_ms", percentile(&calls, 0.50), "ms");
+    report.metric(s, "publish_p99_ms", percentile(&calls, 0.99), "ms");
+    report.metric(s, "throughput_at_200k", rate_200k, "deliveries/s");
+    server.stop().await
+}

@@ -51,7 +51,7 @@ async fn receiver(arrivals: Arrivals) -> anyhow::Result<String> {
                 .unwrap_or_default();
             arrivals
                 .lock()
-                .unwrap()
+                .expect("not poisoned")
                 .entry(format!("{}{id}", uri.path()))
                 .or_insert_with(Instant::now);
             axum::http::StatusCode::NO_CONTENT
@@ -65,11 +65,11 @@ async fn receiver(arrivals: Arrivals) -> anyhow::Result<String> {
 
 async fn wait_arrivals(arrivals: &Arrivals, n: usize, limit: Duration) -> anyhow::Result<()> {
     let started = Instant::now();
-    while arrivals.lock().unwrap().len() < n {
+    while arrivals.lock().expect("not poisoned").len() < n {
         anyhow::ensure!(
             started.elapsed() < limit,
             "{} of {n} deliveries arrived",
-            arrivals.lock().unwrap().len()
+            arrivals.lock().expect("not poisoned").len()
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -109,7 +109,7 @@ async fn throughput(
     arrivals: &Arrivals,
     opts: &WebhookBench,
 ) -> anyhow::Result<f64> {
-    arrivals.lock().unwrap().clear();
+    arrivals.lock().expect("not poisoned").clear();
     let per = opts.messages.div_ceil(16) * 16;
     let started = Instant::now();
     publish_many(server, app, opts.messages).await?;
@@ -117,7 +117,7 @@ async fn throughput(
     wait_arrivals(arrivals, total, Duration::from_secs(600)).await?;
     let last = arrivals
         .lock()
-        .unwrap()
+        .expect("not poisoned")
         .values()
         .max()
         .copied()
@@ -189,7 +189,7 @@ pub async fn webhooks(
             0,
         )
         .await?;
-    arrivals.lock().unwrap().clear();
+    arrivals.lock().expect("not poisoned").clear();
     let sent: Arc<Mutex<Vec<(String, Instant, Duration)>>> = Default::default();
     let total = (opts.rate * opts.seconds) as usize;
     let gap = Duration::from_secs_f64(1.0 / opts.rate as f64);
@@ -212,7 +212,7 @@ pub async fn webhooks(
                 .await?;
             let id = m["webhook_id"].as_str().unwrap_or_default().to_owned();
             sent.lock()
-                .unwrap()
+                .expect("not poisoned")
                 .push((format!("/lone{id}"), at, at.elapsed()));
             anyhow::Ok(())
         }));
@@ -223,8 +223,8 @@ pub async fn webhooks(
     wait_arrivals(&arrivals, total, Duration::from_secs(120)).await?;
     let (mut latencies, mut calls) = (Vec::new(), Vec::new());
     {
-        let got = arrivals.lock().unwrap();
-        for (id, at, call) in sent.lock().unwrap().iter() {
+        let got = arrivals.lock().expect("not poisoned");
+        for (id, at, call) in sent.lock().expect("not poisoned").iter() {
             latencies.push(*got.get(id).context("every message arrived")? - *at);
             calls.push(*call);
         }

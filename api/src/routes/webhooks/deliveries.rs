@@ -400,8 +400,7 @@ pub async fn summary(
     let manifest = app
         .versions
         .values()
-        .filter(|v| v.published)
-        .last()
+        .rfind(|v| v.published)
         .map(|v| v.manifest.clone())
         .unwrap_or_default();
     let hooks = manifest.get("webhooks");

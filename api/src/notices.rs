@@ -2,7 +2,9 @@
 //! own stream, appended with "no stream" expected): an organisation
 //! reaching 80% and 100% of its billing window's calls, and an API key
 //! 7 days from its expiry. The webhooks deliver them; the keys' owners see
-//! expiry notices among their notifications.
+//! expiry notices among their notifications. The same loop completes the
+//! production review's integration verification once an organisation's
+//! test key has verified and a webhook of its was delivered.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -24,6 +26,9 @@ pub async fn run(state: AppState, every: Duration, mut stop: watch::Receiver<boo
     loop {
         if let Err(e) = raise(&state, &mut raised).await {
             tracing::warn!(error = %e, "raising notices failed; retrying");
+        }
+        if let Err(e) = verify_integrations(&state).await {
+            tracing::warn!(error = %e, "completing integration verifications failed; retrying");
         }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
@@ -108,6 +113,53 @@ pub async fn raise(state: &AppState, raised: &mut HashSet<String>) -> Result<(),
             }
             Err(e) => return Err(e.into()),
         }
+    }
+    Ok(())
+}
+
+/// Completes the production review's `integration_verification` step of
+/// each organisation that has shown a working integration: a test key
+/// verified (its usage counted) and a webhook delivered to one of its
+/// endpoints. The step is completed by the system actor, as an event.
+pub async fn verify_integrations(state: &AppState) -> Result<(), ApiError> {
+    let client = state.pool.get().await?;
+    let orgs: Vec<uuid::Uuid> = client
+        .query(
+            "SELECT s.org_id FROM rm.review_steps s \
+             WHERE s.step = 'integration_verification' AND s.state = 'pending' \
+               AND EXISTS (SELECT 1 FROM rm.api_keys k WHERE k.org_id = s.org_id \
+                           AND k.mode = 'test' AND k.last_used_at IS NOT NULL) \
+               AND EXISTS (SELECT 1 FROM delivery.deliveries d \
+                           JOIN delivery.endpoints e USING (endpoint_id) \
+                           WHERE e.org_id = s.org_id AND d.status = 'delivered')",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    drop(client);
+    let meta = crate::command::RequestMeta {
+        request_id: None,
+        idempotency_key: None,
+        seed: None,
+    };
+    for org in orgs {
+        let metadata = Metadata {
+            org_id: Some(org),
+            ..Metadata::by(Actor::system())
+        };
+        // The nil id stands for Gatehouse itself in the step's `by`.
+        crate::routes::orgs::execute(state, org, &meta, metadata, |o| {
+            domain::orgs::decide_step(
+                o,
+                uuid::Uuid::nil(),
+                domain::orgs::ReviewStep::IntegrationVerification,
+                None,
+            )
+        })
+        .await?;
+        tracing::info!(%org, "integration verified: a test key answered and a webhook was delivered");
     }
     Ok(())
 }

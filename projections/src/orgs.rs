@@ -28,7 +28,7 @@ static TYPES: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
     OrgEvent::TYPES
         .iter()
         .chain(TermsEvent::TYPES)
-        .chain(&["api_key.issued", "usage.recorded"])
+        .chain(&["api_key.issued", "usage.recorded", "webhook.endpoint_created"])
         .copied()
         .collect()
 });
@@ -63,13 +63,15 @@ async fn lane_step(
         .await?;
     let progress = tx
         .query_opt(
-            "SELECT first_key_at IS NOT NULL, usage_at IS NOT NULL FROM orgs WHERE org_id = $1",
+            "SELECT first_key_at IS NOT NULL, usage_at IS NOT NULL, webhook_at IS NOT NULL \
+             FROM orgs WHERE org_id = $1",
             &[&org_id],
         )
         .await?
         .map_or(Default::default(), |r| domain::orgs::LaneProgress {
             first_key: r.get(0),
             usage: r.get(1),
+            webhook: r.get(2),
         });
     let terms_in_force = tx
         .query_opt(
@@ -96,8 +98,8 @@ async fn lane_step(
     Ok(org.next_step_with(progress))
 }
 
-/// Records a first key or first usage of an organisation; the
-/// organisation whose lane may move, if it was its first.
+/// Records a first key, first usage or first webhook endpoint of an
+/// organisation; the organisation whose lane may move, if it was its first.
 async fn lane_progress(
     tx: &Transaction<'_>,
     e: &RecordedEvent,
@@ -110,6 +112,10 @@ async fn lane_progress(
             return Ok(None);
         }
         (u.org_id, "usage_at")
+    } else if let Some(event_schemas::webhook::WebhookEvent::Created(c)) =
+        crate::decode(e, event_schemas::webhook::WebhookEvent::decode)?
+    {
+        (c.org_id, "webhook_at")
     } else {
         return Ok(None);
     };
@@ -131,7 +137,8 @@ impl Projection for Orgs {
     fn version(&self) -> u32 {
         // 6: invitations keep the sealed email and the inviter.
         // 7: the lane's first key and usage.
-        7
+        // 8: and its first webhook endpoint.
+        8
     }
 
     fn schema(&self) -> &'static str {
@@ -153,6 +160,7 @@ impl Projection for Orgs {
              billing_window_end   TIMESTAMPTZ,
              next_step     TEXT NOT NULL DEFAULT 'accept_developer_terms',
              first_key_at  TIMESTAMPTZ,
+             webhook_at    TIMESTAMPTZ,
              usage_at      TIMESTAMPTZ,
              created_at    TIMESTAMPTZ NOT NULL
          );

@@ -596,7 +596,7 @@ async fn in_the_sandbox_the_lane_moves_from_the_first_key_to_usage_to_production
     assert_eq!(step(at).await, "review_usage");
     until_verdict(&s, &key, "valid").await;
     let started = std::time::Instant::now();
-    while step(0).await != "request_production" {
+    while step(0).await != "connect_webhook" {
         assert!(
             started.elapsed() < Duration::from_secs(10),
             "usage never moved the lane"
@@ -604,5 +604,11 @@ async fn in_the_sandbox_the_lane_moves_from_the_first_key_to_usage_to_production
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let (_, me, _) = s.call(Method::GET, "/v1/me", &k.owner, None, 0).await;
-    assert_eq!(me["access"]["next_step"], "request_production");
+    assert_eq!(me["access"]["next_step"], "connect_webhook");
+    let body = json!({"url": "http://127.0.0.1:9/hooks", "mode": "test", "event_types": ["*"]});
+    let (status, e, at) = s
+        .call(Method::POST, &format!("/v1/apps/{}/webhooks", k.app), &k.owner, Some(body), 0)
+        .await;
+    assert_eq!(status, 201, "{e}");
+    assert_eq!(step(at).await, "request_production");
 }

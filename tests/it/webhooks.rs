@@ -557,3 +557,49 @@ async fn private_destinations_are_refused_and_bad_input_appends_nothing() {
     assert_eq!(status, 404);
     assert_eq!(db.log_stats().await, before, "nothing refused was appended");
 }
+
+#[tokio::test]
+async fn integration_verification_completes_itself_after_a_test_key_verifies_and_a_delivery() {
+    let options = Options {
+        usage_flush_secs: 1,
+        ..Options::default()
+    };
+    let (_db, s, k) = setup(options, "verified").await;
+    let sandbox = format!("/v1/orgs/{}/sandbox-access", k.org);
+    let (status, env, _) = s.call(Method::POST, &sandbox, &k.owner, None, k.at).await;
+    assert_eq!(status, 200, "{env}");
+    let grant = format!("{sandbox}/grant");
+    let (status, env, _) = s.call(Method::POST, &grant, &k.staff, Some(json!({})), 0).await;
+    assert_eq!(status, 200, "{env}");
+    let path = format!("/v1/orgs/{}/production-access", k.org);
+    let (status, env, _) = s.call(Method::POST, &path, &k.owner, Some(json!({})), 0).await;
+    assert_eq!(status, 200, "{env}");
+    let step_state = || async {
+        let lane = get(&s, &k.owner, &format!("/v1/orgs/{}/onboarding", k.org)).await;
+        lane["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|st| st["step"] == "integration_verification")
+            .map(|st| st["state"].as_str().unwrap().to_owned())
+            .unwrap()
+    };
+    let (_, key, _) = k.test_key(&s).await;
+    gatehouse_tests::keys::until_verdict(&s, &key, "valid").await;
+    // Usage is flushed within a second and the check runs twice a second:
+    // without a delivery, the step stays open.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(step_state().await, "pending", "a verified key alone is not enough");
+
+    let r = Receiver::start().await;
+    endpoint(&s, &k, json!({"url": r.url("/"), "mode": "test", "event_types": ["order.*"]})).await;
+    publish(&s, &k, json!({"type": "order.placed", "payload": {}})).await;
+    r.wait_for(1, WAIT).await;
+    let started = std::time::Instant::now();
+    while step_state().await != "completed" {
+        assert!(started.elapsed() < WAIT, "the step never completed itself");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let overview = get(&s, &k.owner, &format!("/v1/orgs/{}/overview", k.org)).await;
+    assert_eq!(overview["webhook_count"], 1, "{overview}");
+}

@@ -125,13 +125,15 @@ async fn answer(
     let client = state.pool.get().await?;
     let progress = client
         .query_opt(
-            "SELECT first_key_at IS NOT NULL, usage_at IS NOT NULL FROM rm.orgs WHERE org_id = $1",
+            "SELECT first_key_at IS NOT NULL, usage_at IS NOT NULL, webhook_at IS NOT NULL \
+             FROM rm.orgs WHERE org_id = $1",
             &[&after.id],
         )
         .await?
         .map_or(orgs::LaneProgress::default(), |r| orgs::LaneProgress {
             first_key: r.get(0),
             usage: r.get(1),
+            webhook: r.get(2),
         });
     Ok(Committed {
         status: StatusCode::OK,

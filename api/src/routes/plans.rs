@@ -121,6 +121,8 @@ pub struct OverviewView {
     pub api_key_count: i64,
     /// Apps (not deleted).
     pub app_count: i64,
+    /// Webhook endpoints of its apps (not deleted).
+    pub webhook_count: i64,
     /// The app chosen with `?app=`, else the most recently active one.
     pub selected_app: Option<SelectedApp>,
 }
@@ -196,6 +198,13 @@ pub async fn overview(
         )
         .await?
         .get(0);
+    let webhook_count: i64 = client
+        .query_one(
+            "SELECT count(*) FROM delivery.endpoints WHERE org_id = $1 AND status <> 'deleted'",
+            &[&org],
+        )
+        .await?
+        .get(0);
     let selected_app = client
         .query_opt(
             "SELECT app_id, name, slug, status FROM rm.apps \
@@ -227,6 +236,7 @@ pub async fn overview(
         monthly_usage: usage.used,
         api_key_count,
         app_count,
+        webhook_count,
         selected_app,
     }))
 }

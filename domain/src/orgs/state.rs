@@ -101,6 +101,8 @@ pub struct LaneProgress {
     pub first_key: bool,
     /// Calls were verified, so there is usage to review.
     pub usage: bool,
+    /// A webhook endpoint was created for one of its apps.
+    pub webhook: bool,
 }
 
 /// The four production review steps, in order.
@@ -345,6 +347,7 @@ impl Org {
             (Sandbox::Requested, _) => "await_sandbox_grant",
             (Sandbox::Granted(_), None) if !progress.first_key => "issue_first_key",
             (Sandbox::Granted(_), None) if !progress.usage => "review_usage",
+            (Sandbox::Granted(_), None) if !progress.webhook => "connect_webhook",
             (Sandbox::Granted(_), None) => "request_production",
             (Sandbox::Granted(_), Some(p)) if p.granted => "production_granted",
             (Sandbox::Granted(_), Some(p)) => p

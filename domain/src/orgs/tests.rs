@@ -317,6 +317,7 @@ fn the_lane_runs_from_terms_to_production_granted() {
     let done = LaneProgress {
         first_key: true,
         usage: true,
+        webhook: true,
     };
     assert_eq!(org.next_step_with(done), "request_production");
     assert_eq!(
@@ -562,8 +563,15 @@ fn in_the_sandbox_the_lane_asks_for_a_first_key_then_usage_then_production() {
         granted_by: None,
     }));
     let org: Org = crate::testing::given(events);
-    let step = |first_key, usage| org.next_step_with(LaneProgress { first_key, usage });
-    assert_eq!(step(false, false), "issue_first_key");
-    assert_eq!(step(true, false), "review_usage");
-    assert_eq!(step(true, true), "request_production");
+    let step = |first_key, usage, webhook| {
+        org.next_step_with(LaneProgress {
+            first_key,
+            usage,
+            webhook,
+        })
+    };
+    assert_eq!(step(false, false, false), "issue_first_key");
+    assert_eq!(step(true, false, false), "review_usage");
+    assert_eq!(step(true, true, false), "connect_webhook");
+    assert_eq!(step(true, true, true), "request_production");
 }

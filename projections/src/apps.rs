@@ -32,6 +32,8 @@ static TYPES: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
             "api_key.leak_reported",
             "api_key.rotation_required",
             "api_key.expiry_approaching",
+            "webhook.endpoint_created",
+            "webhook.endpoint_disabled",
         ])
         .copied()
         .collect()
@@ -46,7 +48,8 @@ impl Projection for Apps {
     fn version(&self) -> u32 {
         // 2: install links and installations in streams of their own.
         // 3: leaked-key notifications.
-        3
+        // 4: endpoints disabled by delivery failures notify the owners.
+        4
     }
 
     fn schema(&self) -> &'static str {
@@ -151,7 +154,11 @@ impl Projection for Apps {
              message  TEXT NOT NULL,
              at       TIMESTAMPTZ NOT NULL
          );
-         CREATE INDEX notifications_org_idx ON notifications (org_id, position);"
+         CREATE INDEX notifications_org_idx ON notifications (org_id, position);
+         CREATE TABLE webhook_apps (
+             endpoint_id UUID PRIMARY KEY,
+             app_id      UUID NOT NULL
+         );"
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -165,6 +172,7 @@ impl Projection for Apps {
             "distribution_requests",
             "products",
             "notifications",
+            "webhook_apps",
         ]
     }
 
@@ -190,6 +198,10 @@ impl Projection for Apps {
             }
             if let Some(i) = crate::decode(e, InstallationEvent::decode)? {
                 apply_installation(tx, e, &i).await?;
+                continue;
+            }
+            if let Some(w) = crate::decode(e, event_schemas::webhook::WebhookEvent::decode)? {
+                webhook_notice(tx, e, &w).await?;
                 continue;
             }
             if let Some(NoticeEvent::ExpiryApproaching(x)) = crate::decode(e, NoticeEvent::decode)?
@@ -306,6 +318,51 @@ async fn apply_product(
         ],
     )
     .await?;
+    Ok(())
+}
+
+/// An endpoint's app, remembered from its creation, so that Gatehouse
+/// disabling it (a 410, or days of failures) tells the app's owners.
+async fn webhook_notice(
+    tx: &Transaction<'_>,
+    e: &RecordedEvent,
+    w: &event_schemas::webhook::WebhookEvent,
+) -> Result<(), ProjectionError> {
+    use event_schemas::webhook::WebhookEvent;
+    let endpoint = stream_uuid(e, "webhook-")?;
+    match w {
+        WebhookEvent::Created(c) => {
+            tx.execute(
+                "INSERT INTO webhook_apps (endpoint_id, app_id) VALUES ($1, $2) \
+                 ON CONFLICT DO NOTHING",
+                &[&endpoint, &c.app_id],
+            )
+            .await?;
+        }
+        WebhookEvent::Disabled(d) if d.reason != "manual" => {
+            let Some(row) = tx
+                .query_opt(
+                    "SELECT app_id FROM webhook_apps WHERE endpoint_id = $1",
+                    &[&endpoint],
+                )
+                .await?
+            else {
+                return Ok(());
+            };
+            let why = match d.reason.as_str() {
+                "gone" => "its receiver answered 410 Gone".to_owned(),
+                _ => format!(
+                    "every delivery failed since {}",
+                    d.failing_since.map(|t| t.to_rfc3339()).unwrap_or_default()
+                ),
+            };
+            let message = format!(
+                "Webhook endpoint {endpoint} was disabled because {why}; fix it, enable it again and replay what it missed"
+            );
+            notify(tx, e, row.get(0), "webhook_disabled", message).await?;
+        }
+        _ => {}
+    }
     Ok(())
 }
 

@@ -28,7 +28,11 @@ static TYPES: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
     OrgEvent::TYPES
         .iter()
         .chain(TermsEvent::TYPES)
-        .chain(&["api_key.issued", "usage.recorded", "webhook.endpoint_created"])
+        .chain(&[
+            "api_key.issued",
+            "usage.recorded",
+            "webhook.endpoint_created",
+        ])
         .copied()
         .collect()
 });

@@ -607,7 +607,13 @@ async fn in_the_sandbox_the_lane_moves_from_the_first_key_to_usage_to_production
     assert_eq!(me["access"]["next_step"], "connect_webhook");
     let body = json!({"url": "http://127.0.0.1:9/hooks", "mode": "test", "event_types": ["*"]});
     let (status, e, at) = s
-        .call(Method::POST, &format!("/v1/apps/{}/webhooks", k.app), &k.owner, Some(body), 0)
+        .call(
+            Method::POST,
+            &format!("/v1/apps/{}/webhooks", k.app),
+            &k.owner,
+            Some(body),
+            0,
+        )
         .await;
     assert_eq!(status, 201, "{e}");
     assert_eq!(step(at).await, "request_production");

@@ -569,10 +569,14 @@ async fn integration_verification_completes_itself_after_a_test_key_verifies_and
     let (status, env, _) = s.call(Method::POST, &sandbox, &k.owner, None, k.at).await;
     assert_eq!(status, 200, "{env}");
     let grant = format!("{sandbox}/grant");
-    let (status, env, _) = s.call(Method::POST, &grant, &k.staff, Some(json!({})), 0).await;
+    let (status, env, _) = s
+        .call(Method::POST, &grant, &k.staff, Some(json!({})), 0)
+        .await;
     assert_eq!(status, 200, "{env}");
     let path = format!("/v1/orgs/{}/production-access", k.org);
-    let (status, env, _) = s.call(Method::POST, &path, &k.owner, Some(json!({})), 0).await;
+    let (status, env, _) = s
+        .call(Method::POST, &path, &k.owner, Some(json!({})), 0)
+        .await;
     assert_eq!(status, 200, "{env}");
     let step_state = || async {
         let lane = get(&s, &k.owner, &format!("/v1/orgs/{}/onboarding", k.org)).await;
@@ -589,10 +593,19 @@ async fn integration_verification_completes_itself_after_a_test_key_verifies_and
     // Usage is flushed within a second and the check runs twice a second:
     // without a delivery, the step stays open.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(step_state().await, "pending", "a verified key alone is not enough");
+    assert_eq!(
+        step_state().await,
+        "pending",
+        "a verified key alone is not enough"
+    );
 
     let r = Receiver::start().await;
-    endpoint(&s, &k, json!({"url": r.url("/"), "mode": "test", "event_types": ["order.*"]})).await;
+    endpoint(
+        &s,
+        &k,
+        json!({"url": r.url("/"), "mode": "test", "event_types": ["order.*"]}),
+    )
+    .await;
     publish(&s, &k, json!({"type": "order.placed", "payload": {}})).await;
     r.wait_for(1, WAIT).await;
     let started = std::time::Instant::now();

@@ -606,8 +606,9 @@ pub struct NotificationView {
     /// The app concerned.
     pub app_id: Uuid,
     /// `product_access.approved`, `product_access.rejected`,
-    /// `distribution.approved`, `distribution.rejected`, or `key_leaked`
-    /// (secret scanning found one of the app's keys in public).
+    /// `distribution.approved`, `distribution.rejected`, `key_leaked`
+    /// (secret scanning found one of the app's keys in public), or
+    /// `webhook_disabled` (an endpoint answered 410 or failed for days).
     pub kind: String,
     /// What to tell the developer.
     pub message: String,

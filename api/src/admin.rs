@@ -32,10 +32,48 @@ pub async fn run(args: AdminArgs) -> Result<(), ServerError> {
         AdminCommand::CreateStaff { email } => create_staff(&store, &vault, &email)
             .await
             .map(|done| println!("{done}")),
+        AdminCommand::PurgeWebhookPayloads {
+            retention_days,
+            as_of,
+        } => purge_webhook_payloads(&store, retention_days, as_of).await,
     };
     drop(store);
     drop(opened);
     outcome
+}
+
+/// Purges webhook payloads older than `retention_days` before `as_of`
+/// (default now); prints what it recorded.
+pub async fn purge_webhook_payloads(
+    store: &PgStore,
+    retention_days: u32,
+    as_of: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<(), ServerError> {
+    {
+        let mut client = store
+            .pool()
+            .get()
+            .await
+            .map_err(event_store::StoreError::from)?;
+        crate::server::migrate_all(&mut client).await?;
+    }
+    let purged = crate::routes::webhooks::retention::purge(
+        store,
+        store.pool(),
+        None,
+        as_of.unwrap_or_else(chrono::Utc::now),
+        chrono::Duration::days(retention_days.into()),
+    )
+    .await
+    .map_err(|e| ServerError::Refused(format!("purging webhook payloads: {e}")))?;
+    match purged {
+        Some(p) => println!(
+            "purged {} payloads published before {} ({} day keys destroyed)",
+            p.messages, p.before, p.keys
+        ),
+        None => println!("no webhook payload is past its retention"),
+    }
+    Ok(())
 }
 
 /// Grants platform staff to the account holding `email`; says what it did.

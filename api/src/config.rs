@@ -50,6 +50,17 @@ pub enum AdminCommand {
         #[arg(long)]
         email: String,
     },
+    /// Purge webhook payloads past their retention now (the server does
+    /// it every hour): their day keys destroyed, the delivery log kept.
+    PurgeWebhookPayloads {
+        /// Days a payload is kept.
+        #[arg(long, default_value_t = 90)]
+        retention_days: u32,
+        /// Purge as if it were this instant (RFC 3339), for a dry run of
+        /// the future or a test.
+        #[arg(long)]
+        as_of: Option<chrono::DateTime<chrono::Utc>>,
+    },
 }
 
 /// Where the data lives; shared by every subcommand and by `gatehouse-replay`.
@@ -246,6 +257,12 @@ pub struct ServeArgs {
     #[arg(long, env = "GATEHOUSE_WEBHOOK_DISABLE_AFTER_SECS", default_value_t = 5 * 24 * 3600,
           value_parser = clap::value_parser!(u64).range(1..=365 * 24 * 3600))]
     pub webhook_disable_after_secs: u64,
+
+    /// Days a published webhook payload is kept; the delivery log keeps
+    /// its metadata after.
+    #[arg(long, env = "GATEHOUSE_WEBHOOK_RETENTION_DAYS", default_value_t = 90,
+          value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub webhook_retention_days: u32,
 
     /// Let endpoints reach private, loopback and link-local addresses
     /// (development and tests only).

@@ -31,6 +31,10 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0003_idempotency_owner.sql",
         sql: include_str!("../migrations/0003_idempotency_owner.sql"),
     },
+    Migration {
+        name: "0004_webhook_retention_keys.sql",
+        sql: include_str!("../migrations/0004_webhook_retention_keys.sql"),
+    },
 ];
 
 /// Why the server could not start or stopped with an error.
@@ -189,8 +193,7 @@ pub async fn run(
     let pool = store.pool().clone();
     {
         let mut client = pool.get().await.map_err(StoreError::from)?;
-        migrate(&mut client, "api", MIGRATIONS).await?;
-        migrate(&mut client, "delivery", delivery::MIGRATIONS).await?;
+        migrate_all(&mut client).await?;
     }
     let vault = Vault::load(args.kek.as_deref(), &args.db.data_dir)?;
     let all = projections::all();
@@ -302,6 +305,11 @@ pub async fn run(
     )));
     if args.webhooks {
         start_webhooks(&args, &state, listen_config, &mut background, &stop_rx);
+        background.push(tokio::spawn(crate::routes::webhooks::retention::run(
+            state.clone(),
+            chrono::Duration::days(args.webhook_retention_days.into()),
+            stop_rx.clone(),
+        )));
     }
     let app = crate::routes::router(state, args.body_limit);
     if let Ok(addr) = listener.local_addr() {
@@ -318,6 +326,13 @@ pub async fn run(
         let _ = task.await;
     }
     served
+}
+
+/// Applies the API's and the delivery schema's migrations.
+pub async fn migrate_all(client: &mut deadpool_postgres::Client) -> Result<(), ServerError> {
+    migrate(client, "api", MIGRATIONS).await?;
+    migrate(client, "delivery", delivery::MIGRATIONS).await?;
+    Ok(())
 }
 
 /// Starts the webhook feeder and dispatcher of this node.

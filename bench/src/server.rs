@@ -91,6 +91,7 @@ impl BenchServer {
             webhook_disable_after_secs: 5 * 24 * 3600,
             // The benchmark's receiver listens on loopback.
             webhook_allow_private: true,
+            webhook_retention_days: 90,
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(api::server::run(args, config, listener, async {

@@ -616,3 +616,105 @@ async fn integration_verification_completes_itself_after_a_test_key_verifies_and
     let overview = get(&s, &k.owner, &format!("/v1/orgs/{}/overview", k.org)).await;
     assert_eq!(overview["webhook_count"], 1, "{overview}");
 }
+
+#[tokio::test]
+async fn retention_purges_payloads_keeps_the_log_and_records_itself() {
+    let (db, s, k) = setup(Options::default(), "retention").await;
+    let r = Receiver::start().await;
+    let (id, _, _) = endpoint(
+        &s,
+        &k,
+        json!({"url": r.url("/"), "mode": "test", "event_types": ["order.*"]}),
+    )
+    .await;
+    let message = publish(
+        &s,
+        &k,
+        json!({"type": "order.placed", "payload": {"secret_sauce": 1}}),
+    )
+    .await;
+    r.wait_for(1, WAIT).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let purge = |as_of: chrono::DateTime<chrono::Utc>| api::config::AdminArgs {
+        db: api::config::DatabaseArgs {
+            database_url: Some(db.conninfo.clone()),
+            data_dir: dir.path().to_path_buf(),
+            pool_size: 2,
+        },
+        kek: Some(gatehouse_tests::server::TEST_KEK.into()),
+        command: api::config::AdminCommand::PurgeWebhookPayloads {
+            retention_days: 90,
+            as_of: Some(as_of),
+        },
+    };
+    let client = db.client().await;
+    let purges = || async {
+        client
+            .query(
+                "SELECT data FROM events WHERE event_type = 'webhook.payloads_purged'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<_, serde_json::Value>(0))
+            .collect::<Vec<_>>()
+    };
+    // Within the retention nothing goes.
+    api::admin::run(purge(chrono::Utc::now() + chrono::Duration::days(89)))
+        .await
+        .unwrap();
+    assert!(purges().await.is_empty());
+    api::admin::run(purge(chrono::Utc::now() + chrono::Duration::days(92)))
+        .await
+        .unwrap();
+    let recorded = purges().await;
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+    assert_eq!(recorded[0]["messages"], 1);
+    assert_eq!(recorded[0]["keys"], 1);
+    let body: Option<Vec<u8>> = client
+        .query_one(
+            "SELECT body FROM delivery.messages WHERE message_id = $1",
+            &[&message.parse::<uuid::Uuid>().unwrap()],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(body, None, "the dispatcher's copy is gone");
+
+    // The log keeps the delivery; a replay cannot send what is gone.
+    let (status, _, _) = s
+        .call(
+            Method::POST,
+            &format!("/v1/webhooks/{id}/replay"),
+            &k.owner,
+            Some(json!({"message_ids": [message]})),
+            0,
+        )
+        .await;
+    assert_eq!(status, 202);
+    let started = std::time::Instant::now();
+    loop {
+        let log = get(&s, &k.owner, &format!("/v1/webhooks/{id}/deliveries")).await;
+        let items = log["items"].as_array().unwrap();
+        if items.len() == 2 && items[0]["status"] == "failed" {
+            assert_eq!(
+                items[0]["attempts"][0]["error_class"], "unsendable",
+                "{log}"
+            );
+            assert_eq!(
+                items[1]["status"], "delivered",
+                "the original stays in the log"
+            );
+            break;
+        }
+        assert!(started.elapsed() < WAIT, "{log}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        r.received().len(),
+        1,
+        "nothing was sent for the purged payload"
+    );
+}

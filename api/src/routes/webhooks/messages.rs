@@ -52,11 +52,9 @@ pub struct MessageView {
 
 /// The retention key of the day `at` falls on: every payload of one day
 /// is sealed under it, so retention purges a day by destroying one key.
-fn retention_key(state: &AppState, at: DateTime<Utc>) -> Uuid {
-    let day = at.format("%Y-%m-%d").to_string();
-    let print = state
-        .vault
-        .fingerprint("webhook-retention-day", &[day.as_bytes()]);
+pub(super) fn retention_key(vault: &Vault, day: chrono::NaiveDate) -> Uuid {
+    let day = day.format("%Y-%m-%d").to_string();
+    let print = vault.fingerprint("webhook-retention-day", &[day.as_bytes()]);
     let bytes: [u8; 16] = print[..16].try_into().expect("16 of 32 bytes");
     uuid::Builder::from_random_bytes(bytes).into_uuid()
 }
@@ -122,10 +120,10 @@ pub async fn publish_message(
     let ids = meta.ids();
     let message_id = ids.entity("message");
     let now = crate::command::now();
-    let key_id = retention_key(&state, now);
+    let key_id = retention_key(&state.vault, now.date_naive());
     let key = state
         .webhook_keys
-        .get(&state.vault, &state.pool, key_id, true)
+        .get(&state.vault, &state.pool, (key_id, Some(now.date_naive())))
         .await?
         .ok_or_else(|| ApiError::Internal("a retention key just made is missing".into()))?;
     let sealed = key.seal_bytes(&payload_context(message_id), &payload);

@@ -40,6 +40,7 @@ use crate::vault::Vault;
 mod deliveries;
 mod endpoints;
 mod messages;
+pub mod retention;
 
 pub use deliveries::*;
 pub use endpoints::*;
@@ -129,14 +130,22 @@ pub struct RetentionKeys {
 impl RetentionKeys {
     const TTL: Duration = Duration::from_secs(60);
 
-    /// The key `id`: from the cache, else the database (created when
-    /// `create`); `None` when it was destroyed.
+    /// Drops destroyed keys.
+    pub fn forget(&self, ids: &[Uuid]) {
+        let mut keys = self.keys.lock().expect("not poisoned");
+        for id in ids {
+            keys.remove(id);
+        }
+    }
+
+    /// The key `id`: from the cache, else the database (created, and
+    /// registered for retention, when a day is given); `None` when it was
+    /// destroyed.
     pub async fn get(
         &self,
         vault: &Vault,
         pool: &deadpool_postgres::Pool,
-        id: Uuid,
-        create: bool,
+        (id, day): (Uuid, Option<chrono::NaiveDate>),
     ) -> Result<Option<crate::vault::SubjectKey>, ApiError> {
         if let Some((at, key)) = self.keys.lock().expect("not poisoned").get(&id) {
             if at.elapsed() < Self::TTL {
@@ -144,7 +153,14 @@ impl RetentionKeys {
             }
         }
         let client = pool.get().await?;
-        let key = if create {
+        let key = if let Some(day) = day {
+            client
+                .execute(
+                    "INSERT INTO webhook_retention_keys (day, subject_id) VALUES ($1, $2) \
+                     ON CONFLICT DO NOTHING",
+                    &[&day, &id],
+                )
+                .await?;
             Some(
                 vault
                     .shared_subject_key(&client, id)
@@ -200,7 +216,7 @@ impl Keyring for VaultKeyring {
     ) -> Result<Option<Vec<u8>>, KeyringError> {
         let Some(key) = self
             .retention
-            .get(&self.vault, &self.pool, message.retention_key, false)
+            .get(&self.vault, &self.pool, (message.retention_key, None))
             .await
             .map_err(|e| KeyringError(e.to_string()))?
         else {

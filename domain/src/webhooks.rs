@@ -225,9 +225,9 @@ fn check_settings(checks: &mut Checks, s: &EndpointSettings) {
          characters",
     );
     checks.check(
-        s.event_types.len() <= MAX_EVENT_TYPES,
+        (1..=MAX_EVENT_TYPES).contains(&s.event_types.len()),
         "/event_types",
-        format!("at most {MAX_EVENT_TYPES} types"),
+        format!("1 to {MAX_EVENT_TYPES} types (* for every type)"),
     );
     let mut seen = BTreeSet::new();
     for (i, t) in s.event_types.iter().enumerate() {

@@ -96,6 +96,23 @@ async fn each_family_is_delivered_signed_and_filtered_by_type_and_mode() {
         json!({"type": "invoice.paid", "payload": {"amount": 42}, "mode": "live"}),
     )
     .await;
+    // The same Idempotency-Key twice is one message.
+    let events_path = format!("/v1/apps/{}/events", k.app);
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let r = s
+            .http
+            .post(s.url(&events_path))
+            .bearer_auth(&k.owner)
+            .header("idempotency-key", "pay-1")
+            .json(&json!({"type": "invoice.voided", "payload": {}, "mode": "live"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+        ids.push(r.json::<Value>().await.unwrap()["id"].clone());
+    }
+    assert_eq!(ids[0], ids[1]);
     let paid = publish(
         &s,
         &k,
@@ -555,6 +572,102 @@ async fn private_destinations_are_refused_and_bad_input_appends_nothing() {
         )
         .await;
     assert_eq!(status, 404);
+    assert_eq!(
+        db.log_stats().await,
+        before,
+        "no refused creation was appended"
+    );
+
+    // An endpoint that exists (a public address literal: no DNS needed),
+    // and bad input on each of its routes.
+    let (status, e, at) = s
+        .call(
+            Method::POST,
+            &path,
+            &k.owner,
+            Some(
+                json!({"url": "https://93.184.215.14/hooks", "mode": "test", "event_types": ["*"]}),
+            ),
+            k.at,
+        )
+        .await;
+    assert_eq!(status, 201, "{e}");
+    let before = db.log_stats().await;
+    let id = e["id"].as_str().unwrap();
+    for (method, route, body, status_wanted, pointer) in [
+        (
+            Method::PATCH,
+            format!("/v1/webhooks/{id}"),
+            json!({"url": "http://10.0.0.1/"}),
+            422,
+            Some("/url"),
+        ),
+        (
+            Method::PATCH,
+            format!("/v1/webhooks/{id}"),
+            json!({"event_types": []}),
+            422,
+            Some("/event_types"),
+        ),
+        (
+            Method::PATCH,
+            format!("/v1/webhooks/{id}"),
+            json!({"colour": "red"}),
+            422,
+            Some("/colour"),
+        ),
+        (
+            Method::POST,
+            format!("/v1/webhooks/{id}/rotate-secret"),
+            json!({"overlap_secs": 604801}),
+            422,
+            Some("/overlap_secs"),
+        ),
+        (
+            Method::POST,
+            format!("/v1/webhooks/{id}/replay"),
+            json!({"message_ids": "all"}),
+            422,
+            Some("/message_ids"),
+        ),
+        (
+            Method::GET,
+            format!("/v1/webhooks/{id}/deliveries?status=lost"),
+            Value::Null,
+            422,
+            Some("/status"),
+        ),
+        (
+            Method::GET,
+            format!("/v1/webhooks/{id}/deliveries?since=yesterday"),
+            Value::Null,
+            400,
+            None,
+        ),
+    ] {
+        let r = s
+            .http
+            .request(method.clone(), s.url(&route))
+            .bearer_auth(&k.owner)
+            .header("gatehouse-min-position", at.to_string());
+        let r = if body.is_null() { r } else { r.json(&body) }
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), status_wanted, "{method} {route}");
+        assert_eq!(
+            r.headers()["content-type"],
+            "application/problem+json",
+            "{method} {route}"
+        );
+        let problem: Value = r.json().await.unwrap();
+        if let Some(p) = pointer {
+            assert_eq!(
+                problem["errors"][0]["pointer"], p,
+                "{method} {route}: {problem}"
+            );
+        }
+    }
     assert_eq!(db.log_stats().await, before, "nothing refused was appended");
 }
 

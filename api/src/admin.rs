@@ -27,11 +27,34 @@ pub async fn run(args: AdminArgs) -> Result<(), ServerError> {
         },
     )
     .await?;
-    let vault = Vault::load(args.kek.as_deref(), &args.db.data_dir)?;
+    let mut vault = Vault::load(
+        args.kek.as_deref(),
+        args.previous_kek.as_deref(),
+        &args.db.data_dir,
+    )?;
+    {
+        let mut client = store
+            .pool()
+            .get()
+            .await
+            .map_err(event_store::StoreError::from)?;
+        crate::server::migrate_all(&mut client).await?;
+        vault.attach_root(&client).await?;
+    }
     let outcome = match args.command {
         AdminCommand::CreateStaff { email } => create_staff(&store, &vault, &email)
             .await
             .map(|done| println!("{done}")),
+        AdminCommand::RotateKek { new_kek } => {
+            rotate_kek(
+                &store,
+                &vault,
+                args.kek.is_some(),
+                new_kek,
+                &args.db.data_dir,
+            )
+            .await
+        }
         AdminCommand::PurgeWebhookPayloads {
             retention_days,
             as_of,
@@ -49,14 +72,6 @@ pub async fn purge_webhook_payloads(
     retention_days: u32,
     as_of: Option<chrono::DateTime<chrono::Utc>>,
 ) -> Result<(), ServerError> {
-    {
-        let mut client = store
-            .pool()
-            .get()
-            .await
-            .map_err(event_store::StoreError::from)?;
-        crate::server::migrate_all(&mut client).await?;
-    }
     let purged = crate::routes::webhooks::retention::purge(
         store,
         store.pool(),
@@ -74,6 +89,88 @@ pub async fn purge_webhook_payloads(
         None => println!("no webhook payload is past its retention"),
     }
     Ok(())
+}
+
+/// Rotates the KEK (see [`crate::vault::rotate`]); prints what it resealed.
+pub async fn rotate_kek(
+    store: &PgStore,
+    old: &Vault,
+    configured: bool,
+    new_kek: Option<String>,
+    data_dir: &std::path::Path,
+) -> Result<(), ServerError> {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let new_text =
+        match (new_kek, configured) {
+            (Some(text), _) => text.trim().to_owned(),
+            (None, false) => {
+                let mut key = [0u8; 32];
+                rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key);
+                b64.encode(key)
+            }
+            (None, true) => return Err(ServerError::Refused(
+                "GATEHOUSE_KEK is configured: pass the new key with --new-kek (32 random bytes, \
+                 base64: openssl rand -base64 32)"
+                    .into(),
+            )),
+        };
+    let new: [u8; 32] = b64
+        .decode(&new_text)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| ServerError::Refused("--new-kek must be 32 bytes, base64".into()))?;
+    let next = old.successor(new);
+    if !configured {
+        // The new key is on disk before anything is sealed with it.
+        let path = data_dir.join("kek");
+        let previous = std::fs::read_to_string(&path)
+            .map_err(|e| ServerError::Refused(format!("{}: {e}", path.display())))?;
+        write_key(&data_dir.join("kek.previous"), &previous)?;
+        write_key(&path, &new_text)?;
+    }
+    let done = crate::vault::rotate::rotate(store, old, &next)
+        .await
+        .map_err(|e| {
+            ServerError::Refused(format!("rotating the KEK (run it again to finish): {e}"))
+        })?;
+    println!(
+        "resealed {} subject keys and the secrets of {} webhook endpoints under KEK {}",
+        done.subject_keys, done.endpoints, done.kek_id
+    );
+    if configured {
+        println!(
+            "run every node with GATEHOUSE_KEK=<the new key> and GATEHOUSE_PREVIOUS_KEK=<the old \
+             one> for a day, then drop GATEHOUSE_PREVIOUS_KEK"
+        );
+    } else {
+        println!(
+            "the new KEK is in {}/kek, the old one in kek.previous (restart the server; remove \
+             kek.previous after a day)",
+            data_dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// Writes a key file (mode 0600) by rename, so it is never half written.
+fn write_key(path: &std::path::Path, text: &str) -> Result<(), ServerError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .and_then(|mut f| {
+            f.write_all(text.trim().as_bytes())
+                .and_then(|()| f.sync_all())
+        })
+        .map_err(|e| ServerError::Refused(format!("{}: {e}", tmp.display())))?;
+    std::fs::rename(&tmp, path)
+        .map_err(|e| ServerError::Refused(format!("{}: {e}", path.display())))
 }
 
 /// Grants platform staff to the account holding `email`; says what it did.

@@ -35,6 +35,10 @@ pub struct AdminArgs {
     #[arg(long, env = "GATEHOUSE_KEK", hide_env_values = true)]
     pub kek: Option<String>,
 
+    /// The previous key-encryption key, during a rotation (as for `serve`).
+    #[arg(long, env = "GATEHOUSE_PREVIOUS_KEK", hide_env_values = true)]
+    pub previous_kek: Option<String>,
+
     /// What to do.
     #[command(subcommand)]
     pub command: AdminCommand,
@@ -49,6 +53,18 @@ pub enum AdminCommand {
         /// The account's email.
         #[arg(long)]
         email: String,
+    },
+    /// Rotate the key-encryption key: reseal the subject keys, the index
+    /// key and every webhook endpoint's secrets under a new one. With the
+    /// KEK in the data directory, the new one is written there and the old
+    /// one kept as `kek.previous`; with GATEHOUSE_KEK, pass the new one
+    /// here, and run every node with GATEHOUSE_KEK=<new> and
+    /// GATEHOUSE_PREVIOUS_KEK=<old> before and for a day after.
+    RotateKek {
+        /// The new KEK, 32 bytes of base64 (required with GATEHOUSE_KEK;
+        /// generated when the KEK lives in the data directory).
+        #[arg(long, env = "GATEHOUSE_NEW_KEK", hide_env_values = true)]
+        new_kek: Option<String>,
     },
     /// Purge webhook payloads past their retention now (the server does
     /// it every hour): their day keys destroyed, the delivery log kept.
@@ -107,6 +123,12 @@ pub struct ServeArgs {
     /// once into <data-dir>/kek; every node of one deployment needs the same.
     #[arg(long, env = "GATEHOUSE_KEK", hide_env_values = true)]
     pub kek: Option<String>,
+
+    /// The previous key-encryption key while a rotation completes
+    /// (`gatehouse admin rotate-kek`): opened, never sealed with. Without
+    /// it, `<data_dir>/kek.previous` when that exists.
+    #[arg(long, env = "GATEHOUSE_PREVIOUS_KEK", hide_env_values = true)]
+    pub previous_kek: Option<String>,
 
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "GATEHOUSE_BODY_LIMIT", default_value_t = 1024 * 1024)]

@@ -35,6 +35,10 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0004_webhook_retention_keys.sql",
         sql: include_str!("../migrations/0004_webhook_retention_keys.sql"),
     },
+    Migration {
+        name: "0005_vault_root.sql",
+        sql: include_str!("../migrations/0005_vault_root.sql"),
+    },
 ];
 
 /// Why the server could not start or stopped with an error.
@@ -191,11 +195,16 @@ pub async fn run(
         .await?,
     );
     let pool = store.pool().clone();
+    let mut vault = Vault::load(
+        args.kek.as_deref(),
+        args.previous_kek.as_deref(),
+        &args.db.data_dir,
+    )?;
     {
         let mut client = pool.get().await.map_err(StoreError::from)?;
         migrate_all(&mut client).await?;
+        vault.attach_root(&client).await?;
     }
-    let vault = Vault::load(args.kek.as_deref(), &args.db.data_dir)?;
     let all = projections::all();
     let names: Vec<&'static str> = all.iter().map(|p| p.name()).collect();
     let statuses = Statuses::new(&names);

@@ -61,6 +61,7 @@ impl BenchServer {
             },
             listen: listener.local_addr()?,
             kek: Some(KEK.into()),
+            previous_kek: None,
             body_limit: 1024 * 1024,
             read_wait_ms: 300_000,
             session_ttl_hours: 24,

@@ -6,6 +6,7 @@ mod crash;
 mod environments;
 mod http;
 mod idempotency;
+mod kek_rotation;
 mod keys;
 mod mass_rotation;
 mod oauth;

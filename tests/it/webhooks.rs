@@ -756,6 +756,7 @@ async fn retention_purges_payloads_keeps_the_log_and_records_itself() {
             pool_size: 2,
         },
         kek: Some(gatehouse_tests::server::TEST_KEK.into()),
+        previous_kek: None,
         command: api::config::AdminCommand::PurgeWebhookPayloads {
             retention_days: 90,
             as_of: Some(as_of),

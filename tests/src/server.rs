@@ -52,6 +52,10 @@ pub struct Options {
     pub webhook_disable_after_secs: u64,
     /// Let endpoints reach loopback (the tests' receivers listen there).
     pub webhook_allow_private: bool,
+    /// The key-encryption key (base64).
+    pub kek: String,
+    /// The previous one, during a rotation.
+    pub previous_kek: Option<String>,
 }
 
 /// The gateway token every test server accepts.
@@ -73,6 +77,8 @@ impl Default for Options {
             webhook_lease_ms: 6000,
             webhook_disable_after_secs: 5 * 24 * 3600,
             webhook_allow_private: true,
+            kek: TEST_KEK.into(),
+            previous_kek: None,
         }
     }
 }
@@ -86,7 +92,8 @@ pub fn serve_args(data_dir: PathBuf, options: &Options) -> ServeArgs {
             pool_size: 8,
         },
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        kek: Some(TEST_KEK.to_owned()),
+        kek: Some(options.kek.clone()),
+        previous_kek: options.previous_kek.clone(),
         body_limit: options.body_limit,
         read_wait_ms: options.read_wait_ms,
         session_ttl_hours: 24,

@@ -78,18 +78,13 @@ pub struct WebhookSettings {
 }
 
 /// The context a signing secret is sealed under: its endpoint.
-fn secret_context(endpoint_id: Uuid) -> Vec<u8> {
+pub(crate) fn secret_context(endpoint_id: Uuid) -> Vec<u8> {
     [b"webhook-secret/".as_slice(), endpoint_id.as_bytes()].concat()
 }
 
 /// The context a message payload is sealed under.
 fn payload_context(message_id: Uuid) -> Vec<u8> {
     [b"webhook-payload/".as_slice(), message_id.as_bytes()].concat()
-}
-
-/// Which KEK sealed something: a keyed fingerprint, never the key.
-pub fn kek_id(vault: &Vault) -> String {
-    hex::encode(&vault.fingerprint("kek-id", &[])[..8])
 }
 
 /// A new signing secret for `scheme`, derived from the command's secret
@@ -112,7 +107,7 @@ fn new_secret(
         .seal_service(&secret_context(endpoint_id), secret.expose().as_bytes());
     let sealed = SealedSecret {
         sealed: base64::engine::general_purpose::STANDARD.encode(sealed),
-        kek_id: kek_id(&state.vault),
+        kek_id: state.vault.kek_id().to_owned(),
         public_key: secret.public_key(),
     };
     (secret, sealed)

@@ -4,8 +4,11 @@
 //! Personal data is sealed with AES-256-GCM under its subject's key before it
 //! enters an event; the subject key is stored sealed under the KEK in
 //! `subject_keys`. Deleting that row is erasure (crypto-shredding). Emails are
-//! also indexed by HMAC-SHA256 under a key derived from the KEK, so lookups
-//! and uniqueness work without plaintext.
+//! also indexed by HMAC-SHA256 under the index key, so lookups and
+//! uniqueness work without plaintext. The index key was derived from the
+//! first KEK and is kept sealed in `vault_root`, so it outlives a KEK
+//! rotation ([`rotate`]): during one the vault opens under the previous KEK
+//! too, and seals only under the current one.
 
 use std::path::Path;
 
@@ -46,11 +49,26 @@ pub enum VaultError {
     Postgres(#[from] tokio_postgres::Error),
 }
 
+pub mod rotate;
+
 /// The KEK and what derives from it.
 #[derive(Clone)]
 pub struct Vault {
     kek: Aes256Gcm,
+    kek_id: String,
+    previous: Option<Aes256Gcm>,
     index_key: [u8; 32],
+}
+
+/// The associated data of the sealed index key.
+const ROOT_AAD: &[u8] = b"gatehouse/vault-root/v1";
+
+/// A KEK's public name: a keyed hash of it, never the key.
+fn kek_id_of(kek: &[u8; 32]) -> String {
+    let mut mac =
+        <Hmac<Sha256> as Mac>::new_from_slice(kek).expect("HMAC takes keys of any length");
+    mac.update(b"gatehouse/kek-id/v1");
+    hex::encode(&mac.finalize().into_bytes()[..8])
 }
 
 impl std::fmt::Debug for Vault {
@@ -74,17 +92,76 @@ impl Vault {
         mac.update(b"gatehouse/email-index/v1");
         Vault {
             kek: Aes256Gcm::new(&kek.into()),
+            kek_id: kek_id_of(&kek),
+            previous: None,
             index_key: mac.finalize().into_bytes().into(),
         }
     }
 
+    /// This vault opening, besides, what `previous` sealed (a rotation in
+    /// progress).
+    pub fn with_previous(mut self, previous: [u8; 32]) -> Self {
+        self.previous = Some(Aes256Gcm::new(&previous.into()));
+        self
+    }
+
+    /// The current KEK's public name, recorded beside what it seals.
+    pub fn kek_id(&self) -> &str {
+        &self.kek_id
+    }
+
+    /// Takes the index key from `vault_root`, sealing this vault's there
+    /// first if the table is empty (a deployment's first start: the key
+    /// derived from its KEK, the same as before the table existed).
+    pub async fn attach_root(&mut self, client: &impl GenericClient) -> Result<(), VaultError> {
+        let sealed = seal_bytes(&self.kek, ROOT_AAD, &self.index_key);
+        client
+            .execute(
+                "INSERT INTO vault_root (id, sealed_index_key) VALUES (1, $1) \
+                 ON CONFLICT (id) DO NOTHING",
+                &[&sealed],
+            )
+            .await?;
+        let row = client
+            .query_one("SELECT sealed_index_key FROM vault_root WHERE id = 1", &[])
+            .await?;
+        let key = self.open_kek(ROOT_AAD, row.get(0))?;
+        self.index_key = key.try_into().map_err(|_| VaultError::Unseal)?;
+        Ok(())
+    }
+
+    /// Opens under the current KEK, or the previous one.
+    fn open_kek(&self, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, VaultError> {
+        open_bytes(&self.kek, aad, sealed).or_else(|e| match &self.previous {
+            Some(p) => open_bytes(p, aad, sealed),
+            None => Err(e),
+        })
+    }
+
     /// The KEK from base64 configuration, or from `<data_dir>/kek`, generated
-    /// there (mode 0600) the first time.
-    pub fn load(configured: Option<&str>, data_dir: &Path) -> Result<Self, VaultError> {
-        let decode = |text: &str| -> Result<[u8; 32], VaultError> {
-            let bytes = B64.decode(text.trim()).map_err(|_| VaultError::BadKek)?;
-            bytes.try_into().map_err(|_| VaultError::BadKek)
+    /// there (mode 0600) the first time; and the previous KEK of a rotation
+    /// from `previous`, or from `<data_dir>/kek.previous` when that exists.
+    pub fn load(
+        configured: Option<&str>,
+        previous: Option<&str>,
+        data_dir: &Path,
+    ) -> Result<Self, VaultError> {
+        let vault = Self::load_current(configured, data_dir)?;
+        let previous = match previous {
+            Some(text) => Some(decode_kek(text)?),
+            None => match std::fs::read_to_string(data_dir.join("kek.previous")) {
+                Ok(text) if configured.is_none() => Some(decode_kek(&text)?),
+                _ => None,
+            },
         };
+        Ok(match previous {
+            Some(p) => vault.with_previous(p),
+            None => vault,
+        })
+    }
+
+    fn load_current(configured: Option<&str>, data_dir: &Path) -> Result<Self, VaultError> {
+        let decode = decode_kek;
         if let Some(text) = configured {
             return Ok(Vault::new(decode(text)?));
         }
@@ -143,7 +220,7 @@ impl Vault {
 
     /// Opens what [`Vault::seal_service`] sealed.
     pub fn open_service(&self, context: &[u8], sealed: &[u8]) -> Result<Vec<u8>, VaultError> {
-        open_bytes(&self.kek, context, sealed)
+        self.open_kek(context, sealed)
     }
 
     /// Creates and stores a new subject key.
@@ -224,7 +301,7 @@ impl Vault {
         for row in rows {
             let subject: Uuid = row.get(0);
             let sealed: Vec<u8> = row.get(1);
-            let key = open_bytes(&self.kek, subject.as_bytes(), &sealed)?;
+            let key = self.open_kek(subject.as_bytes(), &sealed)?;
             let key: [u8; 32] = key.try_into().map_err(|_| VaultError::Unseal)?;
             keys.insert(
                 subject,
@@ -251,7 +328,7 @@ impl Vault {
             .await?;
         let Some(row) = row else { return Ok(None) };
         let sealed: Vec<u8> = row.get(0);
-        let key = open_bytes(&self.kek, subject.as_bytes(), &sealed)?;
+        let key = self.open_kek(subject.as_bytes(), &sealed)?;
         let key: [u8; 32] = key.try_into().map_err(|_| VaultError::Unseal)?;
         Ok(Some(SubjectKey {
             subject,
@@ -296,6 +373,12 @@ impl SubjectKey {
     }
 }
 
+/// A KEK from its base64 form.
+fn decode_kek(text: &str) -> Result<[u8; 32], VaultError> {
+    let bytes = B64.decode(text.trim()).map_err(|_| VaultError::BadKek)?;
+    bytes.try_into().map_err(|_| VaultError::BadKek)
+}
+
 fn seal_bytes(cipher: &Aes256Gcm, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
     let mut nonce = [0u8; NONCE];
     rand::rngs::OsRng.fill_bytes(&mut nonce);
@@ -324,39 +407,4 @@ fn open_bytes(cipher: &Aes256Gcm, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, 
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sealed_data_opens_only_under_its_subjects_key() {
-        let a = SubjectKey {
-            subject: Uuid::new_v4(),
-            cipher: Aes256Gcm::new(&[7u8; 32].into()),
-        };
-        let sealed = a.seal("ada@example.com");
-        assert!(!sealed.0.contains("ada"));
-        assert_eq!(a.open(&sealed.0).unwrap(), "ada@example.com");
-        let b = SubjectKey {
-            subject: Uuid::new_v4(),
-            cipher: Aes256Gcm::new(&[7u8; 32].into()),
-        };
-        assert!(b.open(&sealed.0).is_err(), "bound to the subject by AAD");
-    }
-
-    #[test]
-    fn the_email_index_is_keyed() {
-        let one = Vault::new([1u8; 32]);
-        let two = Vault::new([2u8; 32]);
-        assert_eq!(one.email_index("a@b.co"), one.email_index("a@b.co"));
-        assert_ne!(one.email_index("a@b.co"), two.email_index("a@b.co"));
-    }
-
-    #[test]
-    fn a_bad_configured_kek_is_refused() {
-        let dir = std::env::temp_dir();
-        assert!(matches!(
-            Vault::load(Some("c2hvcnQ="), &dir),
-            Err(VaultError::BadKek)
-        ));
-    }
-}
+mod tests;

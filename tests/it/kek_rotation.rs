@@ -1,0 +1,121 @@
+//! `gatehouse admin rotate-kek`: after a rotation, a server holding only
+//! the new key-encryption key still finds accounts by email, opens
+//! personal data, and signs webhooks with the endpoints' same secrets.
+
+use std::time::Duration;
+
+use gatehouse_tests::fresh_db;
+use gatehouse_tests::keys::KeyedApp;
+use gatehouse_tests::server::{Options, TestServer, TEST_KEK};
+use gatehouse_tests::webhooks::{verify, Receiver};
+use reqwest::Method;
+use serde_json::json;
+
+async fn publish(s: &TestServer, k: &KeyedApp) {
+    let path = format!("/v1/apps/{}/events", k.app);
+    let body = json!({"type": "order.placed", "payload": {}});
+    let (status, m, _) = s.call(Method::POST, &path, &k.owner, Some(body), 0).await;
+    assert_eq!(status, 202, "{m}");
+}
+
+const NEW_KEK: &str = "CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=";
+
+#[tokio::test]
+async fn after_a_kek_rotation_the_new_key_alone_opens_accounts_personal_data_and_secrets() {
+    let db = fresh_db().await;
+    let s = TestServer::start(&db).await;
+    let k = KeyedApp::new(&s, &db, "kek").await;
+    let r = Receiver::start().await;
+    let body = json!({"url": r.url("/"), "mode": "test", "event_types": ["order.*"]});
+    let (status, e, _) = s
+        .call(
+            Method::POST,
+            &format!("/v1/apps/{}/webhooks", k.app),
+            &k.owner,
+            Some(body),
+            k.at,
+        )
+        .await;
+    assert_eq!(status, 201, "{e}");
+    let (endpoint, secret) = (
+        e["id"].as_str().unwrap().to_owned(),
+        e["secret"].as_str().unwrap().to_owned(),
+    );
+    publish(&s, &k).await;
+    assert_eq!(
+        verify(&r.wait_for(1, Duration::from_secs(15)).await[0], &secret),
+        Ok(())
+    );
+    let (_, me, _) = s.call(Method::GET, "/v1/me", &k.owner, None, 0).await;
+    s.stop().await;
+
+    let dir = tempfile::tempdir().unwrap();
+    api::admin::run(api::config::AdminArgs {
+        db: api::config::DatabaseArgs {
+            database_url: Some(db.conninfo.clone()),
+            data_dir: dir.path().to_path_buf(),
+            pool_size: 2,
+        },
+        kek: Some(TEST_KEK.into()),
+        previous_kek: None,
+        command: api::config::AdminCommand::RotateKek {
+            new_kek: Some(NEW_KEK.into()),
+        },
+    })
+    .await
+    .unwrap();
+
+    let s = TestServer::start_with(
+        &db,
+        Options {
+            kek: NEW_KEK.into(),
+            ..Options::default()
+        },
+    )
+    .await;
+    let r2 = s
+        .post(
+            "/v1/sessions",
+            json!({"email": "owner-kek@example.com", "password": "correct horse battery"}),
+        )
+        .await;
+    assert_eq!(r2.status(), 201, "the email index outlived the rotation");
+    let (status, me_after, _) = s.call(Method::GET, "/v1/me", &k.owner, None, 0).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        me_after["name"], me["name"],
+        "personal data opens under the new KEK"
+    );
+    assert_eq!(me["user"]["name"], "Test User");
+    assert_eq!(me["user"]["email"], "owner-kek@example.com");
+    publish(&s, &k).await;
+    let got = r.wait_for(2, Duration::from_secs(15)).await;
+    assert_eq!(
+        verify(&got[1], &secret),
+        Ok(()),
+        "the same secret, resealed"
+    );
+
+    let client = db.client().await;
+    let resealed: Vec<serde_json::Value> = client
+        .query(
+            "SELECT data FROM events WHERE event_type = 'webhook.secrets_resealed' AND stream_id = $1",
+            &[&format!("webhook-{endpoint}")],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(resealed.len(), 1);
+    let created: serde_json::Value = client
+        .query_one(
+            "SELECT data FROM events WHERE event_type = 'webhook.endpoint_created' AND stream_id = $1",
+            &[&format!("webhook-{endpoint}")],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_ne!(resealed[0]["secret"]["kek_id"], created["secret"]["kek_id"]);
+    assert_ne!(resealed[0]["secret"]["sealed"], created["secret"]["sealed"]);
+}

@@ -261,18 +261,10 @@ impl<S: Send + Sync> FromRequestParts<S> for MinPosition {
 }
 
 impl MinPosition {
-    /// Waits until the named read models have reached the position.
-    pub async fn wait(
-        self,
-        state: &AppState,
-        projections: &[&'static str],
-    ) -> Result<(), ApiError> {
+    /// Refuses (400) a position the log never reached: the client's
+    /// mistake, not a read model behind, so no wait could satisfy it.
+    pub async fn within_log(&self, state: &AppState) -> Result<(), ApiError> {
         let Some(p) = self.0 else { return Ok(()) };
-        if state.statuses.reached(projections, p) {
-            return Ok(());
-        }
-        // A position the log never reached is the client's mistake, not a
-        // read model behind: no wait could satisfy it.
         let head = event_store::EventStore::head(state.store.as_ref()).await?;
         if p > head {
             return Err(ApiError::BadBody {
@@ -284,6 +276,20 @@ impl MinPosition {
                 ),
             });
         }
+        Ok(())
+    }
+
+    /// Waits until the named read models have reached the position.
+    pub async fn wait(
+        self,
+        state: &AppState,
+        projections: &[&'static str],
+    ) -> Result<(), ApiError> {
+        let Some(p) = self.0 else { return Ok(()) };
+        if state.statuses.reached(projections, p) {
+            return Ok(());
+        }
+        self.within_log(state).await?;
         state
             .statuses
             .wait_for(projections, p, state.read_wait)

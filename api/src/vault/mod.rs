@@ -244,24 +244,11 @@ impl Vault {
         })
     }
 
-    /// The subject's key, created if it has none. A command retried with
-    /// the same `Idempotency-Key` mints the same subject id and must seal
-    /// with the key its first attempt made, not fail on it.
+    /// The subject's key, created if it has none: once, even when requests
+    /// race for it (a day's retention key), and the same for all of them. A
+    /// command retried with the same `Idempotency-Key` mints the same
+    /// subject id and must seal with the key its first attempt made.
     pub async fn ensure_subject_key(
-        &self,
-        client: &impl GenericClient,
-        subject: Uuid,
-    ) -> Result<SubjectKey, VaultError> {
-        if let Some(key) = self.subject_key(client, subject).await? {
-            return Ok(key);
-        }
-        self.create_subject_key(client, subject).await
-    }
-
-    /// The key of a subject many requests share (a day's retention key):
-    /// created once even when requests race for it, and then the same for
-    /// all of them.
-    pub async fn shared_subject_key(
         &self,
         client: &impl GenericClient,
         subject: Uuid,

@@ -52,6 +52,18 @@ pub(super) struct Target {
     pub(super) exclude: Option<Uuid>,
 }
 
+impl Target {
+    /// The endpoints of `app` (of `mode`, if one is given).
+    pub(super) fn app(app: Uuid, org: Uuid, mode: Option<String>) -> Self {
+        Target {
+            app_id: Some(app),
+            org_id: org,
+            mode,
+            exclude: None,
+        }
+    }
+}
+
 /// One batch's working set: the endpoints and key owners its events
 /// concern, and the rows to insert.
 #[derive(Default)]
@@ -234,12 +246,7 @@ impl Batch {
                     .flatten();
                 (
                     vec![("app_id", app), ("org_id", org)],
-                    Target {
-                        app_id: Some(app),
-                        org_id: org,
-                        mode,
-                        exclude: None,
-                    },
+                    Target::app(app, org, mode),
                 )
             }
             Scope::Key => {
@@ -251,12 +258,7 @@ impl Batch {
                 };
                 (
                     vec![("key_id", key), ("app_id", o.app_id), ("org_id", o.org_id)],
-                    Target {
-                        app_id: Some(o.app_id),
-                        org_id: o.org_id,
-                        mode: Some(o.mode),
-                        exclude: None,
-                    },
+                    Target::app(o.app_id, o.org_id, Some(o.mode)),
                 )
             }
             Scope::NamesApp => {
@@ -270,12 +272,7 @@ impl Batch {
                     .map(|o| o.mode.clone());
                 (
                     vec![("app_id", app), ("org_id", org)],
-                    Target {
-                        app_id: Some(app),
-                        org_id: org,
-                        mode,
-                        exclude: None,
-                    },
+                    Target::app(app, org, mode),
                 )
             }
             Scope::Org => {

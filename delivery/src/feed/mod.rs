@@ -201,12 +201,7 @@ impl Feeder {
         e: &RecordedEvent,
         m: &MessagePublished,
     ) -> Result<(), FeedError> {
-        let target = Target {
-            app_id: Some(m.app_id),
-            org_id: m.org_id,
-            mode: m.mode.clone(),
-            exclude: None,
-        };
+        let target = Target::app(m.app_id, m.org_id, m.mode.clone());
         if batch.targets(&target, &m.message_type).is_empty() {
             return Ok(());
         }

@@ -158,7 +158,7 @@ impl RetentionKeys {
                 .await?;
             Some(
                 vault
-                    .shared_subject_key(&client, id)
+                    .ensure_subject_key(&client, id)
                     .await
                     .map_err(ApiError::internal)?,
             )
@@ -254,18 +254,7 @@ async fn load_endpoint(
 /// Waits (up to the read wait) until the feeder has reached `position`.
 async fn fed(state: &AppState, min: MinPosition) -> Result<(), ApiError> {
     let Some(wanted) = min.0 else { return Ok(()) };
-    // A position the log never reached is refused, as for read models.
-    let head = event_store::EventStore::head(state.store.as_ref()).await?;
-    if wanted > head {
-        return Err(ApiError::BadBody {
-            status: StatusCode::BAD_REQUEST,
-            code: "invalid-min-position",
-            detail: format!(
-                "Gatehouse-Min-Position {wanted} is past the log's last position {head}; send a \
-                 Gatehouse-Position a response carried"
-            ),
-        });
-    }
+    min.within_log(state).await?;
     let started = Instant::now();
     loop {
         let client = state.pool.get().await?;

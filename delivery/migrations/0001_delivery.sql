@@ -22,6 +22,7 @@ CREATE TABLE delivery.endpoints (
     event_types JSONB NOT NULL,
     rate_limit INT,
     status TEXT NOT NULL,
+    disabled_reason TEXT,
     -- [{sealed, kek_id, public_key?, until?}]: the current secret first.
     secrets JSONB NOT NULL,
     failing_since TIMESTAMPTZ,

@@ -42,6 +42,12 @@ async fn subscribe(
     .await
 }
 
+/// The log's head, as `/readyz` reports it: a position to read at.
+async fn position_of_log(s: &TestServer) -> u64 {
+    let ready = s.get("/readyz", None).await.json::<Value>().await.unwrap();
+    ready["head"].as_u64().unwrap()
+}
+
 /// Publishes a message; answers its id.
 async fn publish(s: &TestServer, k: &KeyedApp, body: Value) -> String {
     let path = format!("/v1/apps/{}/events", k.app);
@@ -285,6 +291,21 @@ async fn failures_retry_with_the_same_id_honour_retry_after_and_410_disables() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(status["disabled_reason"], "gone", "{status}");
+    let (code, list, _) = s
+        .call(
+            Method::GET,
+            &format!("/v1/apps/{}/webhooks", k.app),
+            &k.owner,
+            None,
+            position_of_log(&s).await,
+        )
+        .await;
+    assert_eq!(code, 200, "{list}");
+    assert_eq!(list["items"][0]["status"], "disabled", "{list}");
+    assert_eq!(
+        list["items"][0]["disabled_reason"], "gone",
+        "the list agrees with the stream"
+    );
     publish(
         &s,
         &k,

@@ -202,22 +202,22 @@ impl Inner {
         tx.execute(
             &tx.prepare_cached(
                 "UPDATE delivery.endpoints SET failing_since = $2, \
-               status = CASE WHEN $3 AND status = 'enabled' THEN 'disabled' ELSE status END, \
-               lease_until = CASE WHEN lease_owner = $4 \
-                 THEN now() + make_interval(secs => $5) ELSE lease_until END \
+               lease_until = CASE WHEN lease_owner = $3 \
+                 THEN now() + make_interval(secs => $4) ELSE lease_until END \
              WHERE endpoint_id = $1",
             )
             .await?,
             &[
                 &ep.id,
                 &ep.failing_since,
-                &disable.is_some(),
                 &self.owner,
                 &s.lease.as_secs_f64(),
             ],
         )
         .await?;
         tx.commit().await?;
+        // A disabled endpoint's lane stops here; the feeder marks it
+        // disabled when it reads the event, so no lane takes it again.
         Ok(disable.is_none())
     }
 

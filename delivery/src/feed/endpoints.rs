@@ -69,18 +69,21 @@ impl Batch {
                 }
             }
             WebhookEvent::Disabled(_) | WebhookEvent::Enabled(_) | WebhookEvent::Deleted(_) => {
-                let (from, to) = match event {
-                    WebhookEvent::Disabled(_) => ("enabled", "disabled"),
-                    WebhookEvent::Enabled(_) => ("disabled", "enabled"),
-                    _ => ("", "deleted"),
+                // The feeder alone writes an endpoint's status, in log order,
+                // so the copy never disagrees with the stream.
+                let (from, to, reason) = match event {
+                    WebhookEvent::Disabled(d) => ("enabled", "disabled", Some(d.reason.as_str())),
+                    WebhookEvent::Enabled(_) => ("disabled", "enabled", None),
+                    _ => ("", "deleted", None),
                 };
                 tx.execute(
                     &tx.prepare_cached(
-                        "UPDATE delivery.endpoints SET status = $3, failing_since = NULL \
-                     WHERE endpoint_id = $1 AND (status = $2 OR $3 = 'deleted')",
+                        "UPDATE delivery.endpoints SET status = $3, disabled_reason = $4, \
+                           failing_since = NULL \
+                         WHERE endpoint_id = $1 AND (status = $2 OR $3 = 'deleted')",
                     )
                     .await?,
-                    &[&id, &from, &to],
+                    &[&id, &from, &to, &reason],
                 )
                 .await?;
                 if let Some(l) = self.endpoints.get_mut(&id) {

@@ -141,7 +141,7 @@ impl EndpointView {
                 .and_then(|p| p.as_str())
                 .map(str::to_owned),
             status: r.get("status"),
-            disabled_reason: None,
+            disabled_reason: r.get("disabled_reason"),
             created_at: r.get("created_at"),
         }
     }

@@ -337,7 +337,7 @@ async fn an_exhausted_message_is_announced_and_recovered_by_replay() {
     let (status, replay, _) = s
         .call(
             Method::POST,
-            &format!("/v1/webhooks/{id}/replay"),
+            &format!("/v1/webhooks/{id}/recover"),
             &k.owner,
             Some(json!({"since": since})),
             0,
@@ -826,4 +826,101 @@ async fn retention_purges_payloads_keeps_the_log_and_records_itself() {
         1,
         "nothing was sent for the purged payload"
     );
+}
+
+#[tokio::test]
+async fn versions_product_access_usage_and_expiry_notices_are_delivered() {
+    let options = Options {
+        usage_flush_secs: 1,
+        ..Options::default()
+    };
+    let (_db, s, k) = setup(options, "families").await;
+    let r = Receiver::start().await;
+    let (_, secret, _) = subscribe(
+        &s,
+        &k,
+        &r,
+        &[
+            "app_version.*",
+            "product_access.*",
+            "usage.*",
+            "api_key.expiry_approaching",
+        ],
+    )
+    .await;
+    let want = |t: &'static str| {
+        let r = r.clone();
+        async move {
+            let started = std::time::Instant::now();
+            loop {
+                if let Some(got) = r.received().into_iter().find(|g| g.json()["type"] == t) {
+                    return got;
+                }
+                assert!(started.elapsed() < WAIT, "no {t}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+
+    let (status, v, _) = s
+        .call(
+            Method::POST,
+            &format!("/v1/apps/{}/versions", k.app),
+            &k.owner,
+            Some(json!({"label": "1.0.0"})),
+            0,
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    let created = want("app_version.created").await;
+    assert_eq!(created.json()["data"]["version_id"], v["id"]);
+    assert_eq!(created.json()["data"]["label"], "1.0.0");
+
+    let body = json!({"name": "Refunds", "scopes": ["refund.write"], "approval": {"mode": "auto"}});
+    let (status, product, _) = s
+        .call(Method::POST, "/v1/staff/products", &k.staff, Some(body), 0)
+        .await;
+    assert_eq!(status, 201, "{product}");
+    let (status, access, _) = s
+        .call(
+            Method::POST,
+            &format!("/v1/apps/{}/products", k.app),
+            &k.owner,
+            Some(json!({"product_id": product["id"], "mode": "test"})),
+            0,
+        )
+        .await;
+    assert_eq!(status, 201, "{access}");
+    let requested = want("product_access.requested").await.json();
+    assert_eq!(requested["data"]["product_id"], product["id"]);
+    let approved = want("product_access.approved").await.json();
+    assert_eq!(approved["data"]["scopes"], json!(["refund.write"]));
+
+    // 8 of 10 calls: the 80 % notice; a key 3 days from expiry: its notice.
+    k.set_limit(&s, 10).await;
+    let expires = (chrono::Utc::now() + chrono::Duration::days(3)).to_rfc3339();
+    let (status, key, _) = k
+        .issue(
+            &s,
+            &k.owner,
+            json!({"name": "soon", "mode": "test", "type": "secret", "expires_at": expires}),
+        )
+        .await;
+    assert_eq!(status, 201, "{key}");
+    let plaintext = key["key"].as_str().unwrap().to_owned();
+    gatehouse_tests::keys::until_verdict(&s, &plaintext, "valid").await;
+    for _ in 0..7 {
+        assert_eq!(
+            gatehouse_tests::keys::verdict(&s, &plaintext).await,
+            "valid"
+        );
+    }
+    let threshold = want("usage.threshold_crossed").await;
+    assert_eq!(threshold.json()["data"]["threshold"], 80);
+    assert_eq!(threshold.json()["data"]["org_id"], k.org.as_str());
+    let expiring = want("api_key.expiry_approaching").await;
+    assert_eq!(expiring.json()["data"]["key_id"], key["id"]);
+    for g in r.received() {
+        assert_eq!(verify(&g, &secret), Ok(()), "{}", g.json());
+    }
 }

@@ -77,7 +77,7 @@ use contract::ProblemResponses;
         webhooks::create_endpoint, webhooks::list_endpoints, webhooks::get_endpoint,
         webhooks::update_endpoint, webhooks::disable_endpoint, webhooks::enable_endpoint,
         webhooks::delete_endpoint, webhooks::rotate_secret, webhooks::publish_message,
-        webhooks::event_types, webhooks::list_deliveries, webhooks::health, webhooks::replay,
+        webhooks::event_types, webhooks::list_deliveries, webhooks::health, webhooks::replay, webhooks::recover,
         webhooks::summary,
     ),
     components(schemas(crate::error::Problem, crate::error::ProblemField)),

@@ -348,6 +348,40 @@ pub async fn replay(
     })
 }
 
+/// `POST /v1/webhooks/{id}/recover` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecoverRequest {
+    /// Messages created since (RFC 3339) that failed to this endpoint and
+    /// were never delivered.
+    pub since: DateTime<Utc>,
+    /// Up to (exclusive; default now).
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// Send again every message that failed to this endpoint in a window and
+/// was never delivered: a replay by time (`replay` with `since`/`until`).
+#[utoipa::path(post, path = "/v1/webhooks/{id}/recover", tag = "webhooks",
+    params(("id" = Uuid, Path, description = "Endpoint id")),
+    request_body = RecoverRequest,
+    responses((status = 202, body = ReplayView), (status = 402, body = Problem), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn recover(
+    state: State<AppState>,
+    id: Path<Uuid>,
+    meta: RequestMeta,
+    session: Session,
+    ApiJson(body): ApiJson<RecoverRequest>,
+) -> Result<Committed<ReplayView>, ApiError> {
+    let body = ReplayRequest {
+        message_ids: Vec::new(),
+        since: Some(body.since),
+        until: body.until,
+    };
+    replay(state, id, meta, session, ApiJson(body)).await
+}
+
 /// One endpoint on the Webhooks page.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EndpointSummary {

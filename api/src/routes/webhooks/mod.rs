@@ -7,6 +7,14 @@
 //! follows the log, keeps its working copy in the `delivery` schema and
 //! sends. Lists and the log are read from that copy, after the feeder has
 //! reached the position the caller asks for (`Gatehouse-Min-Position`).
+//!
+//! # Layout
+//! - `endpoints`: create, list, read; `commands`: update, disable, enable,
+//!   delete, rotate the secret.
+//! - `messages`: publishing, and the catalog of types.
+//! - `deliveries`: the delivery log and health; `replay`: replay and
+//!   recover; `summary`: the app's Webhooks page.
+//! - [`retention`]: the payload retention job.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -37,14 +45,20 @@ use crate::page::{self, Page, PageQuery, Paging, TimeKey};
 use crate::state::AppState;
 use crate::vault::Vault;
 
+mod commands;
 mod deliveries;
 mod endpoints;
 mod messages;
+mod replay;
 pub mod retention;
+mod summary;
 
+pub use commands::*;
 pub use deliveries::*;
 pub use endpoints::*;
 pub use messages::*;
+pub use replay::*;
+pub use summary::*;
 
 /// Routes of this module.
 pub fn router() -> Router<AppState> {

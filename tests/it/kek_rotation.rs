@@ -12,10 +12,8 @@ use reqwest::Method;
 use serde_json::json;
 
 async fn publish(s: &TestServer, k: &KeyedApp) {
-    let path = format!("/v1/apps/{}/events", k.app);
-    let body = json!({"type": "order.placed", "payload": {}});
-    let (status, m, _) = s.call(Method::POST, &path, &k.owner, Some(body), 0).await;
-    assert_eq!(status, 202, "{m}");
+    k.publish(s, json!({"type": "order.placed", "payload": {}}))
+        .await;
 }
 
 const NEW_KEK: &str = "CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=";
@@ -27,16 +25,7 @@ async fn after_a_kek_rotation_the_new_key_alone_opens_accounts_personal_data_and
     let k = KeyedApp::new(&s, &db, "kek").await;
     let r = Receiver::start().await;
     let body = json!({"url": r.url("/"), "mode": "test", "event_types": ["order.*"]});
-    let (status, e, _) = s
-        .call(
-            Method::POST,
-            &format!("/v1/apps/{}/webhooks", k.app),
-            &k.owner,
-            Some(body),
-            k.at,
-        )
-        .await;
-    assert_eq!(status, 201, "{e}");
+    let (e, _) = k.endpoint(&s, body).await;
     let (endpoint, secret) = (
         e["id"].as_str().unwrap().to_owned(),
         e["secret"].as_str().unwrap().to_owned(),

@@ -38,30 +38,13 @@ async fn two_worker_processes_share_endpoints_without_sending_a_success_twice() 
     let mut secrets = HashMap::new();
     for n in 0..8 {
         let body = json!({"url": r.url(&format!("/e{n}")), "mode": "test", "event_types": ["*"]});
-        let (status, e, _) = ca
-            .call(
-                Method::POST,
-                &format!("/v1/apps/{}/webhooks", k.app),
-                &k.owner,
-                Some(body),
-                k.at,
-            )
-            .await;
-        assert_eq!(status, 201, "{e}");
+        let (e, _) = k.endpoint(&ca, body).await;
         secrets.insert(format!("/e{n}"), e["secret"].as_str().unwrap().to_owned());
     }
     for n in 0..60 {
         let c = if n % 2 == 0 { &ca } else { &cb };
-        let (status, m, _) = c
-            .call(
-                Method::POST,
-                &format!("/v1/apps/{}/events", k.app),
-                &k.owner,
-                Some(json!({"type": "order.placed", "payload": {"n": n}})),
-                0,
-            )
+        k.publish(c, json!({"type": "order.placed", "payload": {"n": n}}))
             .await;
-        assert_eq!(status, 202, "{m}");
     }
     let got = r.wait_for(480, Duration::from_secs(60)).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -86,29 +69,13 @@ async fn a_worker_killed_mid_delivery_loses_no_message() {
     // Slow answers keep deliveries in flight when the kill comes.
     r.script((0..400).map(|_| Answer::Hang(Duration::from_millis(100))));
     let body = json!({"url": r.url("/"), "mode": "test", "event_types": ["*"]});
-    let (status, e, _) = ca
-        .call(
-            Method::POST,
-            &format!("/v1/apps/{}/webhooks", k.app),
-            &k.owner,
-            Some(body),
-            k.at,
-        )
-        .await;
-    assert_eq!(status, 201, "{e}");
+    let (e, _) = k.endpoint(&ca, body).await;
     let endpoint = e["id"].as_str().unwrap().to_owned();
     let mut published = HashSet::new();
     for n in 0..40 {
-        let (status, m, _) = ca
-            .call(
-                Method::POST,
-                &format!("/v1/apps/{}/events", k.app),
-                &k.owner,
-                Some(json!({"type": "order.placed", "payload": {"n": n}})),
-                0,
-            )
+        let m = k
+            .publish(&ca, json!({"type": "order.placed", "payload": {"n": n}}))
             .await;
-        assert_eq!(status, 202, "{m}");
         published.insert(m["webhook_id"].as_str().unwrap().to_owned());
     }
     r.wait_for(5, Duration::from_secs(20)).await;

@@ -15,11 +15,7 @@ const WAIT: Duration = Duration::from_secs(15);
 
 /// Creates an endpoint; answers (id, secret, position).
 async fn endpoint(s: &TestServer, k: &KeyedApp, body: Value) -> (String, String, u64) {
-    let path = format!("/v1/apps/{}/webhooks", k.app);
-    let (status, e, at) = s
-        .call(Method::POST, &path, &k.owner, Some(body), k.at)
-        .await;
-    assert_eq!(status, 201, "{e}");
+    let (e, at) = k.endpoint(s, body).await;
     (
         e["id"].as_str().unwrap().to_owned(),
         e["secret"].as_str().unwrap().to_owned(),
@@ -50,10 +46,14 @@ async fn position_of_log(s: &TestServer) -> u64 {
 
 /// Publishes a message; answers its id.
 async fn publish(s: &TestServer, k: &KeyedApp, body: Value) -> String {
-    let path = format!("/v1/apps/{}/events", k.app);
-    let (status, m, _) = s.call(Method::POST, &path, &k.owner, Some(body), 0).await;
-    assert_eq!(status, 202, "{m}");
-    m["id"].as_str().unwrap().to_owned()
+    k.publish(s, body).await["id"].as_str().unwrap().to_owned()
+}
+
+/// Replays `message` to endpoint `id`; answers the status.
+async fn replay_one(s: &TestServer, k: &KeyedApp, id: &str, message: &str) -> u16 {
+    let path = format!("/v1/webhooks/{id}/replay");
+    let body = json!({"message_ids": [message]});
+    s.call(Method::POST, &path, &k.owner, Some(body), 0).await.0
 }
 
 async fn get(s: &TestServer, token: &str, path: &str) -> Value {
@@ -350,16 +350,7 @@ async fn an_exhausted_message_is_announced_and_recovered_by_replay() {
         "a replay carries the original webhook-id"
     );
     assert_eq!(verify(&again[4], &secret), Ok(()));
-    let (status, _, _) = s
-        .call(
-            Method::POST,
-            &format!("/v1/webhooks/{id}/replay"),
-            &k.owner,
-            Some(json!({"message_ids": [message]})),
-            0,
-        )
-        .await;
-    assert_eq!(status, 202);
+    assert_eq!(replay_one(&s, &k, &id, &message).await, 202);
     failing.wait_for(6, WAIT).await;
     let log = get(
         &s,
@@ -793,16 +784,7 @@ async fn retention_purges_payloads_keeps_the_log_and_records_itself() {
     assert_eq!(body, None, "the dispatcher's copy is gone");
 
     // The log keeps the delivery; a replay cannot send what is gone.
-    let (status, _, _) = s
-        .call(
-            Method::POST,
-            &format!("/v1/webhooks/{id}/replay"),
-            &k.owner,
-            Some(json!({"message_ids": [message]})),
-            0,
-        )
-        .await;
-    assert_eq!(status, 202);
+    assert_eq!(replay_one(&s, &k, &id, &message).await, 202);
     let started = std::time::Instant::now();
     loop {
         let log = get(&s, &k.owner, &format!("/v1/webhooks/{id}/deliveries")).await;

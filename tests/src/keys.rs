@@ -94,6 +94,28 @@ impl KeyedApp {
         .await
     }
 
+    /// Creates a webhook endpoint for the app as the owner; returns the
+    /// 201 answer (with its secret) and the position.
+    pub async fn endpoint(&self, s: &TestServer, body: Value) -> (Value, u64) {
+        let path = format!("/v1/apps/{}/webhooks", self.app);
+        let (status, e, at) = s
+            .call(Method::POST, &path, &self.owner, Some(body), self.at)
+            .await;
+        assert_eq!(status, 201, "{e}");
+        (e, at)
+    }
+
+    /// Publishes a message to the app's endpoints as the owner; returns the
+    /// 202 answer.
+    pub async fn publish(&self, s: &TestServer, body: Value) -> Value {
+        let path = format!("/v1/apps/{}/events", self.app);
+        let (status, m, _) = s
+            .call(Method::POST, &path, &self.owner, Some(body), 0)
+            .await;
+        assert_eq!(status, 202, "{m}");
+        m
+    }
+
     /// Issues a test secret key as the owner; returns (id, plaintext, position).
     pub async fn test_key(&self, s: &TestServer) -> (String, String, u64) {
         let (status, key, at) = self

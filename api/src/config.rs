@@ -291,6 +291,25 @@ pub struct ServeArgs {
     #[arg(long, env = "GATEHOUSE_WEBHOOK_ALLOW_PRIVATE", default_value_t = false, action = clap::ArgAction::Set)]
     pub webhook_allow_private: bool,
 
+    /// Ed25519 key that signs checkpoints of the log's hash chain: a
+    /// 32-byte seed, base64. Never stored in the database. Without it, a key
+    /// is generated once into <data-dir>/audit-signing.key; every node of
+    /// one deployment needs the same.
+    #[arg(long, env = "GATEHOUSE_AUDIT_SIGNING_KEY", hide_env_values = true)]
+    pub audit_signing_key: Option<String>,
+
+    /// How often the head of the log is signed into a checkpoint when it
+    /// moved, in seconds (every export signs one too).
+    #[arg(long, env = "GATEHOUSE_CHECKPOINT_INTERVAL_SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub checkpoint_interval_secs: u64,
+
+    /// The header a trusted proxy puts the client's address in (such as
+    /// `x-forwarded-for`; its first address is taken). Without it, the
+    /// peer's address is recorded in the audit trail's request context.
+    #[arg(long, env = "GATEHOUSE_CLIENT_IP_HEADER")]
+    pub client_ip_header: Option<axum::http::HeaderName>,
+
     /// Log format. Text is coloured only when the output is a terminal.
     #[arg(long, env = "GATEHOUSE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

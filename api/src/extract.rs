@@ -348,10 +348,20 @@ impl FromRequestParts<AppState> for Session {
         if !domain::accounts::session_is_live(row.get(2), row.get(3), Utc::now()) {
             return Err(ApiError::Unauthenticated);
         }
-        Ok(Session {
+        let session = Session {
             session_id: row.get(0),
             user_id: row.get(1),
-        })
+        };
+        crate::audit::context::seal_for(
+            state,
+            &parts.method,
+            parts
+                .extensions
+                .get::<crate::audit::context::RequestContext>(),
+            session.user_id,
+        )
+        .await?;
+        Ok(session)
     }
 }
 

@@ -3,6 +3,7 @@
 //!
 //! # Layout
 //! - [`admin`]: `gatehouse admin` (create the first staff member).
+//! - [`audit`]: signed checkpoints of the chain; request context sealed per user.
 //! - [`config`]: every option, as clap flags with `GATEHOUSE_*` environment
 //!   variables.
 //! - [`server`]: [`server::run`] wires the store, projection runners and
@@ -23,6 +24,7 @@
 //! - [`routes`]: one module per resource, each with its `router()`.
 
 pub mod admin;
+pub mod audit;
 pub mod authorize;
 pub mod command;
 pub mod config;

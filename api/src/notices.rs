@@ -142,6 +142,7 @@ pub async fn verify_integrations(state: &AppState) -> Result<(), ApiError> {
     let meta = crate::command::RequestMeta {
         request_id: None,
         idempotency_key: None,
+        context: None,
         seed: None,
     };
     for org in orgs {

@@ -200,6 +200,9 @@ pub async fn run(
         args.previous_kek.as_deref(),
         &args.db.data_dir,
     )?;
+    let audit_key =
+        crate::audit::signer::AuditKey::load(args.audit_signing_key.as_deref(), &args.db.data_dir)
+            .map_err(|e| ServerError::Refused(e.to_string()))?;
     {
         let mut client = pool.get().await.map_err(StoreError::from)?;
         migrate_all(&mut client).await?;
@@ -279,6 +282,8 @@ pub async fn run(
         index,
         gateway_tokens,
         secret_scanning,
+        audit_key,
+        client_ip_header: args.client_ip_header.clone(),
         webhook_keys: Default::default(),
         webhooks: crate::routes::webhooks::WebhookSettings {
             policy: delivery::ssrf::Policy {
@@ -292,6 +297,14 @@ pub async fn run(
             args.oauth_token_rate,
         ),
     });
+    match crate::routes::erasure::reconcile(&state).await {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(
+            users = n,
+            "completed personal data erasures a crash interrupted"
+        ),
+        Err(e) => tracing::error!(error = %e, "cannot check for interrupted erasures"),
+    }
     crate::routes::oauth::ensure_signing_key(&state)
         .await
         .map_err(|e| ServerError::Refused(format!("the token signing key: {e}")))?;
@@ -306,6 +319,11 @@ pub async fn run(
     background.push(tokio::spawn(crate::notices::run(
         state.clone(),
         Duration::from_millis(args.notice_interval_ms),
+        stop_rx.clone(),
+    )));
+    background.push(tokio::spawn(crate::audit::signer::run(
+        state.clone(),
+        Duration::from_secs(args.checkpoint_interval_secs),
         stop_rx.clone(),
     )));
     background.push(tokio::spawn(sweep_idempotency_keys(
@@ -324,10 +342,13 @@ pub async fn run(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "gatehouse listening");
     }
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(ServerError::Serve);
+    let served = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .map_err(ServerError::Serve);
     let _ = stop_tx.send(true);
     // The meter's last flush needs the store, which the others keep open.
     let _ = meter.await;

@@ -46,6 +46,10 @@ pub struct Inner {
     pub webhooks: crate::routes::webhooks::WebhookSettings,
     /// Recent webhook payload retention keys.
     pub webhook_keys: Arc<crate::routes::webhooks::RetentionKeys>,
+    /// The key that signs checkpoints of the chain (never in the database).
+    pub audit_key: crate::audit::signer::AuditKey,
+    /// The header naming the client's address, behind a trusted proxy.
+    pub client_ip_header: Option<axum::http::HeaderName>,
     /// GitHub secret scanning's keys and policy.
     pub secret_scanning: crate::routes::secret_scanning::SecretScanning,
 }

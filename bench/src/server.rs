@@ -93,6 +93,9 @@ impl BenchServer {
             // The benchmark's receiver listens on loopback.
             webhook_allow_private: true,
             webhook_retention_days: 90,
+            audit_signing_key: None,
+            checkpoint_interval_secs: 60,
+            client_ip_header: None,
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(api::server::run(args, config, listener, async {

@@ -79,13 +79,15 @@ pub enum Permission {
     ManageWebhooks,
     /// See plan, billing and usage.
     ViewBilling,
-    /// See the audit history and export it.
+    /// See the audit history.
     ViewAudit,
+    /// Export the audit history and stream it to a SIEM.
+    ExportAudit,
 }
 
 impl Permission {
     /// Every permission, in table order.
-    pub const ALL: [Permission; 12] = [
+    pub const ALL: [Permission; 13] = [
         Permission::ViewOrg,
         Permission::ManageMembers,
         Permission::ManageTeams,
@@ -98,6 +100,7 @@ impl Permission {
         Permission::ManageWebhooks,
         Permission::ViewBilling,
         Permission::ViewAudit,
+        Permission::ExportAudit,
     ];
 
     /// The name shown in a 403.
@@ -115,6 +118,7 @@ impl Permission {
             Permission::ManageWebhooks => "webhooks.manage",
             Permission::ViewBilling => "billing.view",
             Permission::ViewAudit => "audit.view",
+            Permission::ExportAudit => "audit.export",
         }
     }
 }
@@ -133,7 +137,8 @@ pub fn allows(role: Role, permission: Permission) -> bool {
         | ManageLiveCredentials => matches!(role, Owner | Manager),
         ManageTestCredentials | ManageWebhooks => matches!(role, Owner | Manager | Developer),
         ViewBilling => matches!(role, Owner | Manager | Finance | Compliance),
-        ViewAudit => matches!(role, Owner | Compliance),
+        ViewAudit => matches!(role, Owner | Manager | Compliance),
+        ExportAudit => matches!(role, Owner | Compliance),
     }
 }
 
@@ -145,7 +150,7 @@ mod tests {
     #[test]
     fn the_permission_table() {
         // owner, manager, developer, finance, compliance
-        let expected: [(Permission, [bool; 5]); 12] = [
+        let expected: [(Permission, [bool; 5]); 13] = [
             (Permission::ViewOrg, [true, true, true, true, true]),
             (Permission::ManageMembers, [true, true, false, false, false]),
             (Permission::ManageTeams, [true, true, false, false, false]),
@@ -166,7 +171,8 @@ mod tests {
             ),
             (Permission::ManageWebhooks, [true, true, true, false, false]),
             (Permission::ViewBilling, [true, true, false, true, true]),
-            (Permission::ViewAudit, [true, false, false, false, true]),
+            (Permission::ViewAudit, [true, true, false, false, true]),
+            (Permission::ExportAudit, [true, false, false, false, true]),
         ];
         for (permission, row) in expected {
             for (role, allowed) in Role::ALL.into_iter().zip(row) {

@@ -69,6 +69,10 @@ pub struct Metadata {
     /// The client's `Idempotency-Key`, when it sent one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
+    /// The request's client address and user agent (JSON `{"ip", "user_agent"}`),
+    /// sealed under the acting user's key: personal data, erased with them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<crate::sealed::Sealed>,
 }
 
 impl Metadata {
@@ -81,6 +85,7 @@ impl Metadata {
             causation_id: None,
             request_id: None,
             idempotency_key: None,
+            context: None,
         }
     }
 }

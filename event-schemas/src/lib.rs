@@ -13,6 +13,7 @@
 //! - [`key`]: API keys and their usage.
 //! - [`oauth`]: OAuth client credentials and the token signing keys.
 //! - [`webhook`]: webhook endpoints, published messages, payload retention.
+//! - [`audit`]: signed checkpoints of the chain.
 //! - [`sealed`]: the wire form of personal data sealed per subject.
 
 /// Declares a family of events: the enum (serialised as the bare payload),
@@ -70,6 +71,7 @@ macro_rules! event_family {
 }
 
 pub mod app;
+pub mod audit;
 pub mod chain;
 pub mod envelope;
 pub mod key;

@@ -70,12 +70,24 @@ event_family! {
         SessionEnded(SessionEnded) = "session.ended",
         /// `staff.granted`
         StaffGranted(StaffGranted) = "staff.granted",
+        /// `user.personal_data_erased`
+        PersonalDataErased(PersonalDataErased) = "user.personal_data_erased",
     }
 }
 
 /// `staff.granted` v1: a user became platform staff. Stream `staff-<user_id>`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StaffGranted {
+    /// The user.
+    pub user_id: Uuid,
+}
+
+/// `user.personal_data_erased` v1: staff destroyed the user's key, so every
+/// value sealed under it (email, name, request context) reads `[erased]`
+/// from now on, in every copy of the log. The account can no longer sign
+/// in. Stream `user-<user_id>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersonalDataErased {
     /// The user.
     pub user_id: Uuid,
 }

@@ -20,7 +20,7 @@ impl Projection for Accounts {
     }
 
     fn version(&self) -> u32 {
-        2
+        3
     }
 
     fn schema(&self) -> &'static str {
@@ -31,7 +31,8 @@ impl Projection for Accounts {
              name_sealed   TEXT NOT NULL,
              password_hash TEXT NOT NULL,
              created_at    TIMESTAMPTZ NOT NULL,
-             position      BIGINT NOT NULL
+             position      BIGINT NOT NULL,
+             erased_at     TIMESTAMPTZ
          );
          CREATE TABLE sessions (
              session_id UUID PRIMARY KEY,
@@ -105,6 +106,20 @@ impl Projection for Accounts {
                     tx.execute(
                         "INSERT INTO staff (user_id, granted_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
                         &[&g.user_id, &e.recorded_at],
+                    )
+                    .await?;
+                }
+                Some(AccountEvent::PersonalDataErased(x)) => {
+                    // The account's data no longer opens: it can no longer
+                    // sign in, and its sessions end.
+                    tx.execute(
+                        "UPDATE users SET erased_at = $2 WHERE user_id = $1",
+                        &[&x.user_id, &e.recorded_at],
+                    )
+                    .await?;
+                    tx.execute(
+                        "UPDATE sessions SET ended_at = $2 WHERE user_id = $1 AND ended_at IS NULL",
+                        &[&x.user_id, &e.recorded_at],
                     )
                     .await?;
                 }

@@ -12,11 +12,13 @@
 //! - [`Projection`]: what a read model implements.
 //! - [`runner`]: the batch loop, generations, rebuild and swap.
 //! - [`status`]: published checkpoints and the read-your-writes wait.
+//! - [`audit`]: the audit trail, one readable entry per event.
 //! - [`accounts`], [`apps`], [`event_counts`], [`keys`], [`orgs`], [`usage`]:
 //!   the read models.
 
 pub mod accounts;
 pub mod apps;
+pub mod audit;
 pub mod event_counts;
 pub mod keys;
 pub mod orgs;
@@ -119,6 +121,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
     vec![
         Arc::new(accounts::Accounts),
         Arc::new(apps::Apps),
+        Arc::new(audit::Audit),
         Arc::new(event_counts::EventCounts),
         Arc::new(keys::Keys),
         Arc::new(orgs::Orgs),

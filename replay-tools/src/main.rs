@@ -9,6 +9,8 @@ use event_store::launcher::{self, LaunchOptions};
 use event_store::postgres::{migrate, pool, MIGRATIONS};
 use indicatif::{ProgressBar, ProgressStyle};
 
+mod anchors;
+
 /// Operator tools over the Gatehouse log.
 #[derive(Debug, Parser)]
 #[command(
@@ -38,9 +40,27 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
-    /// Recompute the hash chain and stream versions; exit 1 naming the first
-    /// bad position.
-    Verify,
+    /// Recompute the hash chain and stream versions and check the chain
+    /// against every signed checkpoint; exit 1 naming the first bad
+    /// position. With --export, check an audit export file offline instead.
+    Verify {
+        /// Check this audit export (JSON Lines or CSV) offline, with the
+        /// public key alone; no database is opened.
+        #[arg(long, value_name = "FILE")]
+        export: Option<PathBuf>,
+        /// The audit public key: base64, or a file holding it (or the JSON
+        /// of `GET /v1/audit/public-key`). Default: the public half of
+        /// <data-dir>/audit-signing.key, when that exists.
+        #[arg(long, env = "GATEHOUSE_AUDIT_PUBLIC_KEY")]
+        public_key: Option<String>,
+        /// Checkpoints kept outside the database, to check the log against:
+        /// a JSON checkpoint, an array of them, a page of
+        /// `GET /v1/audit/checkpoints`, or JSON Lines. Repeat for several.
+        /// <data-dir>/audit-checkpoint.json (the server's witness) is
+        /// always read when it exists.
+        #[arg(long, value_name = "FILE")]
+        checkpoints: Vec<PathBuf>,
+    },
     /// Rebuild a projection blue/green from position 0 (`all` for every
     /// one); the live read model serves until the swap.
     Rebuild {
@@ -82,6 +102,16 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Cmd::Verify {
+        export: Some(file),
+        public_key,
+        ..
+    } = &cli.command
+    {
+        let key = anchors::public_key(public_key.as_deref(), &cli.data_dir)?
+            .context("checking an export needs the audit public key (--public-key)")?;
+        return Ok(verify_export(file, &key));
+    }
     let opened = launcher::open(
         cli.database_url.as_deref(),
         &cli.data_dir,
@@ -94,7 +124,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         migrate(&mut client, "event-store", MIGRATIONS).await?;
     }
     let code = match cli.command {
-        Cmd::Verify => verify(&pool).await?,
+        Cmd::Verify {
+            public_key,
+            checkpoints,
+            ..
+        } => {
+            let anchors = anchors::load(public_key.as_deref(), &checkpoints, &cli.data_dir)?;
+            verify(&pool, &anchors).await?
+        }
         Cmd::Rebuild { projection } => rebuild(&pool, &projection).await?,
         Cmd::Stats { json } => stats(&pool, json).await?,
     };
@@ -103,18 +140,51 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     Ok(code)
 }
 
-async fn verify(pool: &deadpool_postgres::Pool) -> anyhow::Result<ExitCode> {
+fn verify_export(file: &std::path::Path, key: &ed25519_dalek::VerifyingKey) -> ExitCode {
+    match replay_tools::export::verify_export(file, key) {
+        Ok(r) => {
+            println!(
+                "ok: {} {} entries ({}) from {} to {} verify; signed checkpoint at {}",
+                r.entries,
+                r.format,
+                r.scope,
+                r.first_position.map_or("-".into(), |p| p.to_string()),
+                r.last_position.map_or("-".into(), |p| p.to_string()),
+                r.checkpoint
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            println!("FAILED: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn verify(
+    pool: &deadpool_postgres::Pool,
+    anchors: &replay_tools::Anchors,
+) -> anyhow::Result<ExitCode> {
+    if anchors.public_key.is_none() {
+        eprintln!("warning: no audit public key (--public-key): the chain is checked, signed checkpoints are not");
+    }
     let bar = ProgressBar::new_spinner();
     bar.set_style(ProgressStyle::with_template(
         "{spinner} verified {pos} events ({per_sec})",
     )?);
-    let outcome = replay_tools::verify(pool, |p| bar.set_position(p)).await;
+    let outcome = replay_tools::verify(pool, anchors, |p| bar.set_position(p)).await;
     bar.finish_and_clear();
     match outcome {
         Ok(r) => {
             println!(
-                "ok: {} events in {} streams verify; head {}",
-                r.events, r.streams, r.head
+                "ok: {} events in {} streams verify; head {}; {} signed checkpoints match{}",
+                r.events,
+                r.streams,
+                r.head,
+                r.checkpoints,
+                r.newest_checkpoint
+                    .map(|p| format!(", the newest at {p}"))
+                    .unwrap_or_default()
             );
             Ok(ExitCode::SUCCESS)
         }

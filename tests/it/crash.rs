@@ -90,7 +90,7 @@ async fn a_killed_server_loses_no_acknowledged_write() {
         assert!(row.get::<_, i64>(1) as u64 <= *position);
     }
     let pool = event_store::postgres::pool(&db.config, 2);
-    let report = replay_tools::verify(&pool, |_| {})
+    let report = replay_tools::verify(&pool, &Default::default(), |_| {})
         .await
         .expect("the chain verifies after the crash");
 

@@ -329,7 +329,7 @@ async fn a_killed_postmaster_loses_no_acknowledged_write_and_the_running_server_
         );
     }
     let pool = event_store::postgres::pool(&config, 2);
-    let report = replay_tools::verify(&pool, |_| {})
+    let report = replay_tools::verify(&pool, &Default::default(), |_| {})
         .await
         .expect("the chain verifies after the crash");
 

@@ -165,7 +165,7 @@ async fn a_subscriber_sees_every_event_of_concurrent_writers_exactly_once_in_ord
     assert_eq!(seen_ids, written, "every event seen");
 
     let pool = event_store::postgres::pool(&db.config, 2);
-    let report = replay_tools::verify(&pool, |_| {})
+    let report = replay_tools::verify(&pool, &Default::default(), |_| {})
         .await
         .expect("gatehouse-replay verify passes");
     assert_eq!(report.events, total);
@@ -185,7 +185,13 @@ async fn a_tampered_payload_fails_verification_at_its_position() {
             .unwrap();
     }
     let pool = event_store::postgres::pool(&db.config, 2);
-    assert_eq!(replay_tools::verify(&pool, |_| {}).await.unwrap().events, 5);
+    assert_eq!(
+        replay_tools::verify(&pool, &Default::default(), |_| {})
+            .await
+            .unwrap()
+            .events,
+        5
+    );
 
     let client = db.client().await;
     let refused = client
@@ -210,7 +216,7 @@ async fn a_tampered_payload_fails_verification_at_its_position() {
         )
         .await
         .unwrap();
-    match replay_tools::verify(&pool, |_| {}).await {
+    match replay_tools::verify(&pool, &Default::default(), |_| {}).await {
         Err(replay_tools::VerifyError::Bad(bad)) => {
             assert_eq!(bad.position, 3);
             assert!(bad.reason.contains("hash"), "{}", bad.reason);
@@ -240,7 +246,9 @@ async fn a_deleted_event_fails_verification_at_the_gap() {
         .await
         .unwrap();
     let pool = event_store::postgres::pool(&db.config, 2);
-    let Err(replay_tools::VerifyError::Bad(bad)) = replay_tools::verify(&pool, |_| {}).await else {
+    let Err(replay_tools::VerifyError::Bad(bad)) =
+        replay_tools::verify(&pool, &Default::default(), |_| {}).await
+    else {
         panic!("verification must fail")
     };
     assert_eq!(bad.position, 2);
@@ -305,6 +313,8 @@ async fn two_processes_appending_to_one_log_see_each_others_writes() {
     });
     futures::future::join_all(writers).await;
     let pool = event_store::postgres::pool(&db.config, 2);
-    let report = replay_tools::verify(&pool, |_| {}).await.unwrap();
+    let report = replay_tools::verify(&pool, &Default::default(), |_| {})
+        .await
+        .unwrap();
     assert_eq!(report.events, 5 + 200);
 }

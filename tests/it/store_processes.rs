@@ -282,7 +282,7 @@ async fn assert_log_matches(
     assert_eq!(seen_ids, acked, "the tailer saw every acknowledged event");
 
     let pool = event_store::postgres::pool(&db.config, 2);
-    let report = replay_tools::verify(&pool, |_| {})
+    let report = replay_tools::verify(&pool, &Default::default(), |_| {})
         .await
         .expect("the hash chain verifies");
     assert_eq!(report.events, total);
@@ -344,7 +344,7 @@ async fn stream_rows(db: &TestDb, stream: &str) -> Vec<(Uuid, i64, i64)> {
 
 async fn verify(db: &TestDb) -> u64 {
     let pool = event_store::postgres::pool(&db.config, 2);
-    replay_tools::verify(&pool, |_| {})
+    replay_tools::verify(&pool, &Default::default(), |_| {})
         .await
         .expect("the hash chain verifies")
         .events

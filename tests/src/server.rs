@@ -12,6 +12,10 @@ use crate::TestDb;
 /// A fixed key-encryption key for tests (32 bytes of 0x07, base64).
 pub const TEST_KEK: &str = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
 
+/// A fixed audit signing key for tests (an Ed25519 seed of 32 bytes of
+/// 0x09, base64).
+pub const TEST_AUDIT_KEY: &str = "CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=";
+
 /// A running test server.
 pub struct TestServer {
     /// `http://127.0.0.1:<port>`.
@@ -56,6 +60,10 @@ pub struct Options {
     pub kek: String,
     /// The previous one, during a rotation.
     pub previous_kek: Option<String>,
+    /// The audit signing key (base64 Ed25519 seed).
+    pub audit_signing_key: String,
+    /// Seconds between signed checkpoints.
+    pub checkpoint_interval_secs: u64,
 }
 
 /// The gateway token every test server accepts.
@@ -79,6 +87,8 @@ impl Default for Options {
             webhook_allow_private: true,
             kek: TEST_KEK.into(),
             previous_kek: None,
+            audit_signing_key: TEST_AUDIT_KEY.into(),
+            checkpoint_interval_secs: 60,
         }
     }
 }
@@ -127,6 +137,9 @@ pub fn serve_args(data_dir: PathBuf, options: &Options) -> ServeArgs {
         webhook_disable_after_secs: options.webhook_disable_after_secs,
         webhook_allow_private: options.webhook_allow_private,
         webhook_retention_days: 90,
+        audit_signing_key: Some(options.audit_signing_key.clone()),
+        checkpoint_interval_secs: options.checkpoint_interval_secs,
+        client_ip_header: None,
     }
 }
 

@@ -28,7 +28,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use event_schemas::{Actor, DomainEvent, Metadata, NewEvent};
+use event_schemas::{Actor, ActorKind, DomainEvent, Metadata, NewEvent};
 use serde::Serialize;
 
 use crate::error::ApiError;
@@ -44,6 +44,8 @@ pub struct RequestMeta {
     /// Set by the idempotency layer when the request has a key: the ids
     /// the command mints repeat when the client retries.
     pub seed: Option<CommandSeed>,
+    /// The client's address and user agent, sealed once the user is known.
+    pub context: Option<crate::audit::context::RequestContext>,
 }
 
 impl RequestMeta {
@@ -54,9 +56,15 @@ impl RequestMeta {
 
     /// Event metadata for `actor`.
     pub fn metadata(&self, actor: Actor) -> Metadata {
+        // Only a person's context is personal data sealed under their key.
+        let context = match actor.kind {
+            ActorKind::User | ActorKind::Staff => self.context.as_ref().and_then(|c| c.sealed()),
+            ActorKind::ApiKey | ActorKind::System => None,
+        };
         Metadata {
             request_id: self.request_id.clone(),
             idempotency_key: self.idempotency_key.clone(),
+            context,
             ..Metadata::by(actor)
         }
     }
@@ -85,6 +93,10 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestMeta {
             request_id: header("x-request-id"),
             idempotency_key: header("idempotency-key"),
             seed: parts.extensions.get::<CommandSeed>().copied(),
+            context: parts
+                .extensions
+                .get::<crate::audit::context::RequestContext>()
+                .cloned(),
         })
     }
 }

@@ -3,8 +3,10 @@
 //! body limit, problem+json for every error).
 
 pub mod apps;
+pub mod audit;
 pub mod contract;
 pub mod environments;
+pub mod erasure;
 pub mod health;
 pub mod keys;
 pub mod oauth;
@@ -43,7 +45,7 @@ use contract::ProblemResponses;
     info(title = "Gatehouse", description = "The control plane behind a developer portal."),
     paths(
         health::healthz, health::readyz,
-        users::sign_up, users::me,
+        users::sign_up, users::me, erasure::erase_personal_data,
         sessions::sign_in, sessions::sign_out,
         orgs::create_org, orgs::list_members, orgs::change_role, orgs::remove_member,
         orgs::invite, orgs::list_invitations, orgs::revoke_invitation, orgs::accept_invitation, orgs::accept_terms,
@@ -79,6 +81,8 @@ use contract::ProblemResponses;
         webhooks::delete_endpoint, webhooks::rotate_secret, webhooks::publish_message,
         webhooks::event_types, webhooks::list_deliveries, webhooks::health, webhooks::replay, webhooks::recover,
         webhooks::summary,
+        audit::org_audit, audit::staff_audit, audit::org_export, audit::staff_export,
+        audit::checkpoints, audit::public_key,
     ),
     components(schemas(crate::error::Problem, crate::error::ProblemField)),
     modifiers(&BearerAuth, &ProblemResponses),
@@ -133,6 +137,7 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .merge(staff_usage::router())
         .merge(secret_scanning::router())
         .merge(webhooks::router())
+        .merge(audit::router())
         .route("/openapi.json", get(openapi))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
@@ -148,6 +153,12 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::tenancy::guard,
+        ))
+        // Outermost of the stateful layers: the guard's authentication
+        // already seals the request's context.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::audit::context::capture,
         ))
         .with_state(state)
         .layer(axum::middleware::from_fn(problem_for_every_error))

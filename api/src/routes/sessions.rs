@@ -7,7 +7,7 @@
 //! the token works on the very next request; sign-out likewise.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::routing::{delete, post};
 use axum::Router;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
@@ -121,6 +121,7 @@ pub async fn sign_in(
         token_hash: token_hash(&token),
         expires_at,
     });
+    crate::audit::context::seal_for(&state, &Method::POST, meta.context.as_ref(), user_id).await?;
     let position = append_session_event(
         &state,
         session_id,
@@ -158,18 +159,21 @@ async fn find_account(
     else {
         return Ok(None);
     };
+    // A user stream is short: its sign-up, and an erasure if any.
     let events = state
         .store
-        .read_stream(&format!("user-{}", c.user_id), 1, 1)
+        .read_stream(&format!("user-{}", c.user_id), 1, 1000)
         .await?;
+    let mut account = None;
     for e in &events {
-        if let Some(AccountEvent::UserSignedUp(u)) =
-            AccountEvent::decode(e).map_err(ApiError::internal)?
-        {
-            return Ok(Some((u.user_id, u.password_hash)));
+        match AccountEvent::decode(e).map_err(ApiError::internal)? {
+            Some(AccountEvent::UserSignedUp(u)) => account = Some((u.user_id, u.password_hash)),
+            // An erased account can no longer sign in.
+            Some(AccountEvent::PersonalDataErased(_)) => return Ok(None),
+            _ => {}
         }
     }
-    Ok(None)
+    Ok(account)
 }
 
 fn verify_password(password: &str, phc: &str) -> bool {

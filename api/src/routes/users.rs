@@ -25,6 +25,10 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/users", post(sign_up))
         .route("/v1/me", get(me))
+        .route(
+            "/v1/users/{id}/personal-data",
+            axum::routing::delete(super::erasure::erase_personal_data),
+        )
 }
 
 /// `POST /v1/users` body.
@@ -125,6 +129,13 @@ pub async fn sign_up(
         .await
         .map_err(ApiError::internal)?;
     drop(client);
+    crate::audit::context::seal_for(
+        &state,
+        &axum::http::Method::POST,
+        meta.context.as_ref(),
+        user_id,
+    )
+    .await?;
     let signed_up = AccountEvent::UserSignedUp(UserSignedUp {
         user_id,
         email_index: email_index.clone(),

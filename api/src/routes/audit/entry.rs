@@ -1,0 +1,193 @@
+//! One audit entry as a person reads it, rendered from the audit read model
+//! and the log: names resolved, personal data opened with its subject's key
+//! (`[erased]` when that key is gone), the chain fields from the event.
+
+#[allow(unused_imports)]
+use super::*;
+
+use std::collections::HashMap;
+
+use crate::audit::context::ClientContext;
+use crate::routes::orgs::ERASED;
+
+/// Who acted.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AuditActor {
+    /// `user`, `api_key`, `staff` or `system`.
+    pub kind: String,
+    /// The user's or key's id; absent for the system.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The user's name (`[erased]` after erasure), the key's name, or
+    /// `Gatehouse` for the system.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// Something the event touched.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AuditTarget {
+    /// `org`, `app`, `api_key`, `user`, `webhook_endpoint`, `product`...
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Its id.
+    pub id: Uuid,
+    /// Its name at the time, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// The request that caused the event.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AuditContext {
+    /// The request id (`x-request-id`), to join with server logs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// The client's address; `[erased]` after the actor's erasure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    /// The client's user agent; `[erased]` after the actor's erasure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+}
+
+/// One event of the history, readable by a person.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AuditEntry {
+    /// The event's global position (the cursor order).
+    pub position: i64,
+    /// What happened: the event type, `family.verb_past`.
+    pub action: String,
+    /// When it was recorded.
+    pub occurred_at: DateTime<Utc>,
+    /// Who did it.
+    pub actor: AuditActor,
+    /// What it touched, the event's own subject first.
+    pub targets: Vec<AuditTarget>,
+    /// For an update, each changed field: `{"field": {"before": .., "after": ..}}`.
+    #[schema(value_type = Option<Object>)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changes: Option<serde_json::Value>,
+    /// The request behind it.
+    pub context: AuditContext,
+    /// The organisation, when the event belongs to one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub org_id: Option<Uuid>,
+    /// The event's place in the hash chain, hex.
+    pub hash: String,
+}
+
+/// The columns [`render`] reads, as `a` the entry and `e` the event.
+pub const COLUMNS: &str = "a.position, a.event_type, a.occurred_at, a.actor_kind, a.actor_id, \
+     a.targets, a.changes, a.request_id, a.context_sealed, a.org_id, e.hash";
+
+/// Renders rows selected with [`COLUMNS`]: one query for the names, one
+/// for the keys of the users among them.
+pub async fn render(
+    state: &AppState,
+    client: &deadpool_postgres::Client,
+    rows: &[tokio_postgres::Row],
+) -> Result<Vec<AuditEntry>, ApiError> {
+    let mut ids: Vec<Uuid> = Vec::new();
+    let mut users: Vec<Uuid> = Vec::new();
+    let mut targets: Vec<Vec<AuditTarget>> = Vec::with_capacity(rows.len());
+    for r in rows {
+        let actor_kind: &str = r.get(3);
+        let actor_id: Option<&str> = r.get(4);
+        if let Some(id) = actor_id.and_then(|s| s.parse::<Uuid>().ok()) {
+            ids.push(id);
+            if matches!(actor_kind, "user" | "staff") {
+                users.push(id);
+            }
+        }
+        let t: serde_json::Value = r.get(5);
+        let t: Vec<AuditTarget> = serde_json::from_value(t).map_err(ApiError::internal)?;
+        for target in &t {
+            if target.kind == "user" {
+                ids.push(target.id);
+                users.push(target.id);
+            }
+        }
+        targets.push(t);
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    users.sort_unstable();
+    users.dedup();
+    let names: HashMap<Uuid, Option<String>> = client
+        .query(
+            "SELECT id, name FROM rm.audit_entities WHERE id = ANY($1)",
+            &[&ids],
+        )
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let keys = state
+        .vault
+        .subject_keys(client, &users)
+        .await
+        .map_err(ApiError::internal)?;
+    // A user's name is sealed under their key; without it, erased.
+    let user_name = |id: Uuid| -> String {
+        let sealed = names.get(&id).cloned().flatten();
+        match (keys.get(&id), sealed) {
+            (Some(key), Some(sealed)) => key.open(&sealed).unwrap_or_else(|_| ERASED.into()),
+            (Some(_), None) => String::new(),
+            (None, _) => ERASED.into(),
+        }
+    };
+
+    let mut out = Vec::with_capacity(rows.len());
+    for (r, mut targets) in rows.iter().zip(targets) {
+        let actor_kind: String = r.get(3);
+        let actor_id: Option<String> = r.get(4);
+        let actor_uuid = actor_id.as_deref().and_then(|s| s.parse::<Uuid>().ok());
+        let actor_name = match (actor_kind.as_str(), actor_uuid) {
+            ("user" | "staff", Some(id)) => Some(user_name(id)),
+            ("api_key", Some(id)) => names.get(&id).cloned().flatten(),
+            ("system", _) => Some("Gatehouse".to_owned()),
+            _ => None,
+        };
+        for t in &mut targets {
+            if t.kind == "user" {
+                t.name = Some(user_name(t.id));
+            }
+        }
+        let sealed: Option<String> = r.get(8);
+        let (ip, user_agent) = match sealed {
+            None => (None, None),
+            Some(sealed) => {
+                let opened = actor_uuid
+                    .and_then(|id| keys.get(&id))
+                    .and_then(|k| k.open(&sealed).ok())
+                    .and_then(|json| serde_json::from_str::<ClientContext>(&json).ok());
+                match opened {
+                    Some(c) => (c.ip, c.user_agent),
+                    None => (Some(ERASED.to_owned()), Some(ERASED.to_owned())),
+                }
+            }
+        };
+        let hash: &[u8] = r.get(10);
+        out.push(AuditEntry {
+            position: r.get(0),
+            action: r.get(1),
+            occurred_at: r.get(2),
+            actor: AuditActor {
+                kind: actor_kind,
+                id: actor_id,
+                name: actor_name,
+            },
+            targets,
+            changes: r.get(6),
+            context: AuditContext {
+                request_id: r.get(7),
+                ip,
+                user_agent,
+            },
+            org_id: r.get(9),
+            hash: hex::encode(hash),
+        });
+    }
+    Ok(out)
+}

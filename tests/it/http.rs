@@ -319,7 +319,15 @@ async fn health_readiness_and_the_openapi_document() {
         .collect();
     assert_eq!(
         names,
-        vec!["accounts", "apps", "event_counts", "keys", "orgs", "usage"]
+        vec![
+            "accounts",
+            "apps",
+            "audit",
+            "event_counts",
+            "keys",
+            "orgs",
+            "usage"
+        ]
     );
     assert_eq!(ready["verification"]["ready"], true);
 

@@ -198,6 +198,12 @@ impl TestServer {
         panic!("the test server did not become healthy");
     }
 
+    /// The server's data directory (its generated keys, the checkpoint
+    /// witness).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
     /// An absolute URL for `path`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)

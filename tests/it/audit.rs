@@ -1,0 +1,783 @@
+//! The audit trail: readable history with filters and pages, exports that
+//! verify offline, checkpoints that catch what the chain alone cannot (a
+//! superuser's rewrite with every hash recomputed, a cut tail), and
+//! personal data erasure end to end.
+
+use gatehouse_tests::keys::KeyedApp;
+use gatehouse_tests::server::{TestServer, TEST_AUDIT_KEY};
+use gatehouse_tests::TestDb;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+/// The audit public key a server publishes.
+async fn public_key(s: &TestServer) -> ed25519_dalek::VerifyingKey {
+    let body: Value = s
+        .get("/v1/audit/public-key", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["algorithm"], "Ed25519");
+    event_schemas::audit::public_key_from_base64(body["public_key"].as_str().unwrap())
+        .expect("a base64 Ed25519 key")
+}
+
+/// Every entry of `path` (a history URL with its query), page by page.
+async fn all_pages(s: &TestServer, path: &str, token: &str, at: u64) -> Vec<Value> {
+    let mut items = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let url = match &cursor {
+            Some(c) => format!("{path}{sep}cursor={c}"),
+            None => path.to_owned(),
+        };
+        let (status, page, _) = s.call(Method::GET, &url, token, None, at).await;
+        assert_eq!(status, 200, "{url}: {page}");
+        items.extend(page["items"].as_array().unwrap().iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => return items,
+        }
+    }
+}
+
+fn positions(items: &[Value]) -> Vec<i64> {
+    items
+        .iter()
+        .map(|e| e["position"].as_i64().unwrap())
+        .collect()
+}
+
+/// An org with an app renamed once and a key issued and rotated by its
+/// owner; answers the app, the owner's id, the key's id and the position.
+async fn history(s: &TestServer, db: &TestDb, slug: &str) -> (KeyedApp, String, String, u64) {
+    let app = KeyedApp::new(s, db, slug).await;
+    let r = s
+        .http
+        .patch(s.url(&format!("/v1/apps/{}", app.app)))
+        .bearer_auth(&app.owner)
+        .header("user-agent", "audit-test/1.0")
+        .header("gatehouse-min-position", app.at.to_string())
+        .json(&json!({"name": "Checkout 2"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (key_id, _, at) = app.test_key(s).await;
+    let (status, rotated, at) = s
+        .call(
+            Method::POST,
+            &format!("/v1/keys/{key_id}/rotate"),
+            &app.owner,
+            Some(json!({})),
+            at,
+        )
+        .await;
+    assert_eq!(status, 201, "{rotated}");
+    let (_, me, _) = s.call(Method::GET, "/v1/me", &app.owner, None, 0).await;
+    (
+        app,
+        me["user"]["id"].as_str().unwrap().to_owned(),
+        key_id,
+        at,
+    )
+}
+
+#[tokio::test]
+async fn the_org_history_reads_like_a_person_wrote_it_and_filters_and_pages() {
+    let db = gatehouse_tests::fresh_db().await;
+    let s = TestServer::start(&db).await;
+    let (app, owner_id, key_id, at) = history(&s, &db, "audit-read").await;
+    let base = format!("/v1/orgs/{}/audit", app.org);
+
+    let all = all_pages(&s, &format!("{base}?limit=200"), &app.owner, at).await;
+    let newest_first = positions(&all);
+    assert!(newest_first.windows(2).all(|w| w[0] > w[1]), "newest first");
+    assert!(all.iter().all(|e| e["org_id"] == app.org.as_str()));
+    let types: Vec<&str> = all.iter().map(|e| e["action"].as_str().unwrap()).collect();
+    for t in [
+        "org.created",
+        "terms.accepted",
+        "app.created",
+        "app.updated",
+        "api_key.issued",
+        "api_key.rotated",
+    ] {
+        assert!(types.contains(&t), "{t} in {types:?}");
+    }
+
+    // The rename: who, from where, what before and after.
+    let renamed = all.iter().find(|e| e["action"] == "app.updated").unwrap();
+    assert_eq!(renamed["actor"]["kind"], "user");
+    assert_eq!(renamed["actor"]["id"], owner_id.as_str());
+    assert_eq!(renamed["actor"]["name"], "Test User");
+    assert_eq!(
+        renamed["changes"]["name"],
+        json!({"before": "Checkout", "after": "Checkout 2"})
+    );
+    assert_eq!(
+        renamed["targets"][0],
+        json!({"type": "app", "id": app.app, "name": "Checkout 2"})
+    );
+    assert_eq!(renamed["context"]["ip"], "127.0.0.1");
+    assert_eq!(renamed["context"]["user_agent"], "audit-test/1.0");
+    assert!(renamed["context"]["request_id"].is_string());
+    assert_eq!(renamed["hash"].as_str().unwrap().len(), 64);
+    // No secret, hash of a secret or sealed value appears anywhere.
+    let text = serde_json::to_string(&all).unwrap();
+    for word in [
+        "secret_hash",
+        "\"hash\":\"sha",
+        "password",
+        "token_hash",
+        "email_index",
+    ] {
+        assert!(!text.contains(word), "{word} appears in the history");
+    }
+    let issued = all
+        .iter()
+        .find(|e| e["action"] == "api_key.issued")
+        .unwrap();
+    assert!(issued.get("changes").is_none(), "a creation has no before");
+    assert_eq!(issued["targets"][0]["type"], "api_key");
+
+    // Filters narrow exactly.
+    let keys = all_pages(&s, &format!("{base}?type=api_key.*"), &app.owner, at).await;
+    assert!(!keys.is_empty());
+    assert!(keys
+        .iter()
+        .all(|e| e["action"].as_str().unwrap().starts_with("api_key.")));
+    let expected: Vec<i64> = all
+        .iter()
+        .filter(|e| e["action"].as_str().unwrap().starts_with("api_key."))
+        .map(|e| e["position"].as_i64().unwrap())
+        .collect();
+    assert_eq!(positions(&keys), expected);
+    let rotated = all_pages(&s, &format!("{base}?type=api_key.rotated"), &app.owner, at).await;
+    assert_eq!(rotated.len(), 1);
+    let by_key = all_pages(&s, &format!("{base}?key={key_id}"), &app.owner, at).await;
+    assert!(by_key
+        .iter()
+        .all(|e| e["targets"].to_string().contains(&key_id)));
+    assert!(by_key.iter().any(|e| e["action"] == "api_key.rotated"));
+    let by_app = all_pages(&s, &format!("{base}?app={}", app.app), &app.owner, at).await;
+    assert!(by_app.iter().any(|e| e["action"] == "app.updated"));
+    assert!(!by_app.iter().any(|e| e["action"] == "org.created"));
+    let by_actor = all_pages(&s, &format!("{base}?actor={owner_id}"), &app.owner, at).await;
+    assert!(by_actor
+        .iter()
+        .all(|e| e["actor"]["id"] == owner_id.as_str()));
+    assert!(
+        !by_actor.is_empty() && by_actor.len() < all.len(),
+        "staff set the plan"
+    );
+    let renamed_at = renamed["occurred_at"].as_str().unwrap();
+    let since = all_pages(
+        &s,
+        &format!("{base}?from={}", urlencode(renamed_at)),
+        &app.owner,
+        at,
+    )
+    .await;
+    assert!(since
+        .iter()
+        .all(|e| e["occurred_at"].as_str().unwrap() >= renamed_at));
+    assert!(since.iter().any(|e| e["action"] == "app.updated"));
+    let before = all_pages(
+        &s,
+        &format!("{base}?to={}", urlencode(renamed_at)),
+        &app.owner,
+        at,
+    )
+    .await;
+    assert_eq!(
+        before.len() + since.len(),
+        all.len(),
+        "from and to split the history"
+    );
+
+    // Small pages, oldest first: the same entries, each once, in order.
+    let oldest = all_pages(&s, &format!("{base}?order=oldest&limit=2"), &app.owner, at).await;
+    let mut reversed = newest_first.clone();
+    reversed.reverse();
+    assert_eq!(positions(&oldest), reversed);
+
+    // Bad filters are refused, an outsider sees nothing, staff see it all.
+    let (status, problem, _) = s
+        .call(
+            Method::GET,
+            &format!("{base}?type=api_key"),
+            &app.owner,
+            None,
+            at,
+        )
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (422, Some("invalid-input")),
+        "{problem}"
+    );
+    let (status, _, _) = s
+        .call(
+            Method::GET,
+            &format!("{base}?order=sideways"),
+            &app.owner,
+            None,
+            at,
+        )
+        .await;
+    assert_eq!(status, 422);
+    let (_, outsider, _) = s.user("outsider@example.com").await;
+    let (status, _, _) = s.call(Method::GET, &base, &outsider, None, at).await;
+    assert_eq!(status, 404);
+    let staff = all_pages(
+        &s,
+        &format!("/v1/staff/audit?org={}&limit=200", app.org),
+        &app.staff,
+        at,
+    )
+    .await;
+    assert_eq!(positions(&staff), newest_first);
+    let (status, _, _) = s
+        .call(Method::GET, "/v1/staff/audit", &app.owner, None, at)
+        .await;
+    assert_eq!(status, 403);
+}
+
+fn urlencode(s: &str) -> String {
+    s.replace('+', "%2B").replace(':', "%3A")
+}
+
+/// Downloads an export to a file in `dir`.
+async fn download(
+    s: &TestServer,
+    path: &str,
+    token: &str,
+    accept: &str,
+    dir: &std::path::Path,
+) -> std::path::PathBuf {
+    let r = s
+        .http
+        .get(s.url(path))
+        .bearer_auth(token)
+        .header("accept", accept)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let file = dir.join(if accept == "text/csv" {
+        "audit.csv"
+    } else {
+        "audit.jsonl"
+    });
+    std::fs::write(&file, r.bytes().await.unwrap()).unwrap();
+    file
+}
+
+#[tokio::test]
+async fn an_export_verifies_offline_and_one_changed_byte_is_caught() {
+    let db = gatehouse_tests::fresh_db().await;
+    let s = TestServer::start(&db).await;
+    let (app, _, _, at) = history(&s, &db, "audit-export").await;
+    let key = public_key(&s).await;
+    let dir = tempfile::tempdir().unwrap();
+    let _ = s
+        .call(
+            Method::GET,
+            &format!("/v1/orgs/{}/audit", app.org),
+            &app.owner,
+            None,
+            at,
+        )
+        .await;
+
+    for accept in ["application/x-ndjson", "text/csv"] {
+        let file = download(
+            &s,
+            &format!("/v1/orgs/{}/audit/export", app.org),
+            &app.owner,
+            accept,
+            dir.path(),
+        )
+        .await;
+        let report =
+            replay_tools::export::verify_export(&file, &key).expect("a fresh export verifies");
+        let history = all_pages(
+            &s,
+            &format!("/v1/orgs/{}/audit?limit=200", app.org),
+            &app.owner,
+            at,
+        )
+        .await;
+        assert!(
+            report.entries >= history.len() as u64 - 1 && report.entries > 5,
+            "{report:?}"
+        );
+        assert_eq!(report.scope, format!("org:{}", app.org));
+
+        // One byte changed in the middle of an entry (the app's new name).
+        let bytes = std::fs::read(&file).unwrap();
+        let at_name = bytes
+            .windows(10)
+            .position(|w| w == b"Checkout 2")
+            .expect("the rename is exported");
+        let mut changed = bytes.clone();
+        changed[at_name + 9] = b'3';
+        std::fs::write(&file, &changed).unwrap();
+        let err =
+            replay_tools::export::verify_export(&file, &key).expect_err("a changed byte fails");
+        assert!(
+            err.to_string().contains("SHA-256") || err.to_string().contains("hash"),
+            "{err}"
+        );
+
+        // The manifest cut off, as an interrupted download would.
+        let cut = &bytes[..bytes[..bytes.len() - 1]
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .unwrap()
+            + 1];
+        std::fs::write(&file, cut).unwrap();
+        let err = replay_tools::export::verify_export(&file, &key).expect_err("no manifest fails");
+        assert!(err.to_string().contains("manifest"), "{err}");
+
+        // Another key does not verify it.
+        std::fs::write(&file, &bytes).unwrap();
+        let other = ed25519_dalek::SigningKey::from_bytes(&[1; 32]).verifying_key();
+        assert!(replay_tools::export::verify_export(&file, &other).is_err());
+    }
+    // Developers may not export; the platform export is staff's.
+    let (status, _, _) = s
+        .call(
+            Method::GET,
+            &format!("/v1/orgs/{}/audit/export", app.org),
+            &app.owner,
+            None,
+            at,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let file = download(
+        &s,
+        "/v1/staff/audit/export",
+        &app.staff,
+        "application/x-ndjson",
+        dir.path(),
+    )
+    .await;
+    let report =
+        replay_tools::export::verify_export(&file, &key).expect("the platform export verifies");
+    assert_eq!(report.scope, "platform");
+    assert_eq!(
+        report.first_position,
+        Some(1),
+        "the platform export starts at the genesis"
+    );
+}
+
+/// Rewrites the payload of the event at `position` as a superuser would,
+/// recomputing every later hash and moving the head, so the chain alone
+/// verifies.
+async fn rewrite_with_recomputed_chain(db: &TestDb, position: i64, data: &str) {
+    let client = db.client().await;
+    client
+        .batch_execute(&format!(
+            "ALTER TABLE events DISABLE TRIGGER events_no_update_delete; \
+             UPDATE events SET data = '{data}' WHERE global_position = {position};"
+        ))
+        .await
+        .unwrap();
+    rechain(db, position).await;
+}
+
+/// Recomputes the chain from `from` and moves the head to the last event.
+async fn rechain(db: &TestDb, from: i64) {
+    let pool = event_store::postgres::pool(&db.config, 1);
+    let pc = pool.get().await.unwrap();
+    let mut prev = if from > 1 {
+        let row = pc
+            .query_one(
+                "SELECT hash FROM events WHERE global_position = $1",
+                &[&(from - 1)],
+            )
+            .await
+            .unwrap();
+        row.get::<_, Vec<u8>>(0).try_into().unwrap()
+    } else {
+        event_schemas::GENESIS_HASH
+    };
+    let events = event_store::postgres::read_all_with(&pc, (from - 1) as u64, 1_000_000)
+        .await
+        .unwrap();
+    for mut e in events {
+        e.prev_hash = prev;
+        e.hash = e.computed_hash();
+        pc.execute(
+            "UPDATE events SET prev_hash = $2, hash = $3 WHERE global_position = $1",
+            &[
+                &(e.global_position as i64),
+                &e.prev_hash.as_slice(),
+                &e.hash.as_slice(),
+            ],
+        )
+        .await
+        .unwrap();
+        prev = e.hash;
+    }
+    pc.batch_execute(&format!(
+        "UPDATE log_head SET position = (SELECT max(global_position) FROM events), \
+         hash = '\\x{}'; \
+         ALTER TABLE events ENABLE TRIGGER events_no_update_delete;",
+        hex::encode(prev)
+    ))
+    .await
+    .unwrap();
+}
+
+/// The checkpoints a witness fetched from the server.
+async fn witnessed(s: &TestServer) -> Vec<event_schemas::audit::CheckpointSigned> {
+    let page: Value = s
+        .get("/v1/audit/checkpoints", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| serde_json::from_value(c.clone()).unwrap())
+        .collect()
+}
+
+async fn verify(
+    db: &TestDb,
+    anchors: &replay_tools::Anchors,
+) -> Result<replay_tools::VerifyReport, replay_tools::BadPosition> {
+    let pool = event_store::postgres::pool(&db.config, 2);
+    match replay_tools::verify(&pool, anchors, |_| {}).await {
+        Ok(r) => Ok(r),
+        Err(replay_tools::VerifyError::Bad(b)) => Err(b),
+        Err(e) => panic!("verification could not run: {e}"),
+    }
+}
+
+#[tokio::test]
+async fn checkpoints_catch_a_superuser_rewrite_and_a_cut_tail_that_the_chain_alone_misses() {
+    let db = gatehouse_tests::fresh_db().await;
+    let s = TestServer::start(&db).await;
+    let (app, _, _, at) = history(&s, &db, "audit-tamper").await;
+    // An export signs a checkpoint of the head.
+    let dir = tempfile::tempdir().unwrap();
+    download(
+        &s,
+        &format!("/v1/orgs/{}/audit/export", app.org),
+        &app.owner,
+        "application/x-ndjson",
+        dir.path(),
+    )
+    .await;
+    let _ = at;
+    let witnesses = witnessed(&s).await;
+    assert_eq!(witnesses.len(), 1);
+    let signed = witnesses[0].position as i64;
+    // The server kept the newest checkpoint outside the database too.
+    let witness_file = s.data_dir().join("audit-checkpoint.json");
+    let held: event_schemas::audit::CheckpointSigned =
+        serde_json::from_str(&std::fs::read_to_string(&witness_file).unwrap()).unwrap();
+    assert_eq!(held, witnesses[0]);
+    s.stop().await;
+
+    let key = ed25519_dalek::SigningKey::from_bytes(&base64_seed(TEST_AUDIT_KEY)).verifying_key();
+    let anchors = replay_tools::Anchors {
+        public_key: Some(key),
+        witnesses: witnesses.clone(),
+    };
+    let report = verify(&db, &anchors)
+        .await
+        .expect("the untouched log verifies");
+    assert_eq!(report.checkpoints, 1);
+    assert_eq!(report.newest_checkpoint, Some(signed as u64));
+    // A forged checkpoint is refused.
+    let mut forged = witnesses[0].clone();
+    forged.hash = hex::encode([7u8; 32]);
+    let forged_anchors = replay_tools::Anchors {
+        public_key: Some(key),
+        witnesses: vec![forged],
+    };
+    assert!(verify(&db, &forged_anchors)
+        .await
+        .unwrap_err()
+        .reason
+        .contains("signature"));
+
+    // The superuser rewrites the app's name in its creation and recomputes
+    // the chain: the chain alone passes, the checkpoint does not.
+    let created: i64 = db
+        .client()
+        .await
+        .query_one(
+            "SELECT global_position FROM events WHERE event_type = 'app.created'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let data: String = db
+        .client()
+        .await
+        .query_one(
+            "SELECT data::text FROM events WHERE global_position = $1",
+            &[&created],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    rewrite_with_recomputed_chain(&db, created, &data.replace("Checkout", "Chekout")).await;
+    verify(&db, &Default::default())
+        .await
+        .expect("the recomputed chain alone passes");
+    let bad = verify(&db, &anchors)
+        .await
+        .expect_err("the checkpoint catches the rewrite");
+    assert_eq!(bad.position, signed as u64, "{}", bad.reason);
+    assert!(bad.reason.contains("rewritten"), "{}", bad.reason);
+}
+
+#[tokio::test]
+async fn a_cut_tail_is_caught_by_a_checkpoint_kept_outside_the_database() {
+    let db = gatehouse_tests::fresh_db().await;
+    let s = TestServer::start(&db).await;
+    let (app, _, _, _) = history(&s, &db, "audit-cut").await;
+    let dir = tempfile::tempdir().unwrap();
+    download(
+        &s,
+        &format!("/v1/orgs/{}/audit/export", app.org),
+        &app.owner,
+        "application/x-ndjson",
+        dir.path(),
+    )
+    .await;
+    let witnesses = witnessed(&s).await;
+    let signed = witnesses[0].position as i64;
+    s.stop().await;
+    let key = ed25519_dalek::SigningKey::from_bytes(&base64_seed(TEST_AUDIT_KEY)).verifying_key();
+
+    // The superuser cuts the last events off, the checkpoint with them,
+    // and moves the head back.
+    let keep = signed - 3;
+    db.client()
+        .await
+        .batch_execute(&format!(
+            "ALTER TABLE events DISABLE TRIGGER events_no_update_delete; \
+             DELETE FROM events WHERE global_position > {keep};"
+        ))
+        .await
+        .unwrap();
+    rechain(&db, keep).await;
+    let in_db_only = replay_tools::Anchors {
+        public_key: Some(key),
+        witnesses: vec![],
+    };
+    verify(&db, &in_db_only)
+        .await
+        .expect("with the checkpoint gone from the log, the log alone passes");
+    let anchors = replay_tools::Anchors {
+        public_key: Some(key),
+        witnesses,
+    };
+    let bad = verify(&db, &anchors)
+        .await
+        .expect_err("the witnessed checkpoint catches the cut");
+    assert!(bad.reason.contains("cut off"), "{}", bad.reason);
+    assert_eq!(bad.position, keep as u64 + 1);
+}
+
+fn base64_seed(text: &str) -> [u8; 32] {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .unwrap()
+        .try_into()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn erasure_leaves_the_facts_and_the_chain_and_removes_the_person_everywhere() {
+    let db = gatehouse_tests::fresh_db().await;
+    let s = TestServer::start(&db).await;
+    let app = KeyedApp::new(&s, &db, "audit-erase").await;
+    let email = "erase-me-7f3a@example.com";
+    let (user, token, at) = s.user(email).await;
+    let at = s
+        .join(&app.owner, &app.org, email, "manager", &token)
+        .await
+        .max(at);
+    let (status, created, at) = s
+        .call(
+            Method::POST,
+            &format!("/v1/orgs/{}/apps", app.org),
+            &token,
+            Some(json!({"name": "Erased's app", "slug": "erased-app"})),
+            at,
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+
+    // Before: their name and context are there.
+    let (_, page, _) = s
+        .call(
+            Method::GET,
+            &format!("/v1/orgs/{}/audit?actor={user}", app.org),
+            &app.owner,
+            None,
+            at,
+        )
+        .await;
+    assert_eq!(page["items"][0]["actor"]["name"], "Test User");
+    assert_eq!(page["items"][0]["context"]["ip"], "127.0.0.1");
+
+    let (status, _, erased_at) = s
+        .call(
+            Method::DELETE,
+            &format!("/v1/users/{user}/personal-data"),
+            &app.owner,
+            None,
+            at,
+        )
+        .await;
+    assert_eq!(status, 403, "only staff erase");
+    let (status, _, erased_at2) = s
+        .call(
+            Method::DELETE,
+            &format!("/v1/users/{user}/personal-data"),
+            &app.staff,
+            None,
+            at,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let erased_at = erased_at.max(erased_at2);
+    let (status, _, again) = s
+        .call(
+            Method::DELETE,
+            &format!("/v1/users/{user}/personal-data"),
+            &app.staff,
+            None,
+            at,
+        )
+        .await;
+    assert_eq!(
+        (status, again),
+        (204, erased_at2),
+        "erasing again changes nothing"
+    );
+    let (status, _, _) = s
+        .call(
+            Method::DELETE,
+            &format!("/v1/users/{}/personal-data", uuid::Uuid::new_v4()),
+            &app.staff,
+            None,
+            at,
+        )
+        .await;
+    assert_eq!(status, 404);
+
+    let check_erased = |members: Value, audit: Value| {
+        let me = members["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["user_id"] == user.as_str())
+            .expect("still a member");
+        assert_eq!(me["name"], "[erased]");
+        let mine: Vec<&Value> = audit["items"].as_array().unwrap().iter().collect();
+        assert!(
+            mine.iter().any(|e| e["action"] == "app.created"),
+            "the facts stay"
+        );
+        for e in &mine {
+            assert_eq!(e["actor"]["name"], "[erased]");
+            if e["context"].get("ip").is_some() {
+                assert_eq!(e["context"]["ip"], "[erased]");
+                assert_eq!(e["context"]["user_agent"], "[erased]");
+            }
+        }
+    };
+    let members_path = format!("/v1/orgs/{}/members", app.org);
+    let audit_path = format!("/v1/orgs/{}/audit?actor={user}&limit=200", app.org);
+    let (_, members, _) = s
+        .call(Method::GET, &members_path, &app.owner, None, erased_at)
+        .await;
+    let (_, audit, _) = s
+        .call(Method::GET, &audit_path, &app.owner, None, erased_at)
+        .await;
+    check_erased(members, audit);
+    let (_, all, _) = s
+        .call(
+            Method::GET,
+            &format!("/v1/staff/audit?type=user.personal_data_erased"),
+            &app.staff,
+            None,
+            erased_at,
+        )
+        .await;
+    assert_eq!(
+        all["items"][0]["targets"][0]["id"],
+        user.as_str(),
+        "the erasure is itself an event"
+    );
+    assert_eq!(all["items"][0]["targets"][0]["name"], "[erased]");
+    // They can no longer sign in.
+    let r = s
+        .post(
+            "/v1/sessions",
+            json!({"email": email, "password": "correct horse battery"}),
+        )
+        .await;
+    assert_eq!(r.status(), 401);
+    s.stop().await;
+
+    // Rebuild every read model: still erased.
+    let pool = event_store::postgres::pool(&db.config, 4);
+    for p in projections::all() {
+        projections::rebuild(&pool, p.as_ref(), |_| {})
+            .await
+            .unwrap();
+    }
+    let s = TestServer::start(&db).await;
+    let (_, members, _) = s
+        .call(Method::GET, &members_path, &app.owner, None, 0)
+        .await;
+    let (_, audit, _) = s.call(Method::GET, &audit_path, &app.owner, None, 0).await;
+    check_erased(members, audit);
+    s.stop().await;
+
+    // The address is nowhere in the database, in any table or schema.
+    let client = db.client().await;
+    let columns = client
+        .query(
+            "SELECT table_schema, table_name, column_name FROM information_schema.columns \
+             WHERE table_schema NOT IN ('pg_catalog', 'information_schema') \
+               AND data_type IN ('text', 'jsonb', 'json', 'character varying', 'bytea') \
+               AND table_name IN (SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE')",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(columns.len() > 20);
+    for c in &columns {
+        let (schema, table, column): (String, String, String) = (c.get(0), c.get(1), c.get(2));
+        let sql = format!(
+            "SELECT count(*) FROM \"{schema}\".\"{table}\" WHERE position('erase-me-7f3a' in \"{column}\"::text) > 0 \
+             OR position('erase-me-7f3a' in encode(convert_to(\"{column}\"::text, 'UTF8'), 'escape')) > 0"
+        );
+        let n: i64 = client.query_one(&sql, &[]).await.unwrap().get(0);
+        assert_eq!(n, 0, "{schema}.{table}.{column} holds the address");
+    }
+    // The chain still verifies.
+    verify(&db, &Default::default())
+        .await
+        .expect("erasure leaves the chain verifiable");
+}

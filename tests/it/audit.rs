@@ -717,7 +717,7 @@ async fn erasure_leaves_the_facts_and_the_chain_and_removes_the_person_everywher
     let (_, all, _) = s
         .call(
             Method::GET,
-            &format!("/v1/staff/audit?type=user.personal_data_erased"),
+            "/v1/staff/audit?type=user.personal_data_erased",
             &app.staff,
             None,
             erased_at,
@@ -780,4 +780,124 @@ async fn erasure_leaves_the_facts_and_the_chain_and_removes_the_person_everywher
     verify(&db, &Default::default())
         .await
         .expect("erasure leaves the chain verifiable");
+}
+
+/// `t` moved by `micros` microseconds, RFC 3339, URL-encoded.
+fn shifted(t: &str, micros: i64) -> String {
+    let t =
+        chrono::DateTime::parse_from_rfc3339(t).unwrap() + chrono::Duration::microseconds(micros);
+    urlencode(&t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+}
+
+#[tokio::test]
+async fn as_of_answers_what_an_app_a_key_and_the_overview_were_then() {
+    let db = gatehouse_tests::fresh_db().await;
+    let s = TestServer::start(&db).await;
+    let (app, _, key_id, at) = history(&s, &db, "audit-asof").await;
+    let all = all_pages(
+        &s,
+        &format!("/v1/orgs/{}/audit?limit=200", app.org),
+        &app.owner,
+        at,
+    )
+    .await;
+    // The first time each happened (the history is newest first).
+    let when = |action: &str| {
+        all.iter()
+            .rev()
+            .find(|e| e["action"] == action)
+            .unwrap_or_else(|| panic!("{action}"))["occurred_at"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (renamed, issued, rotated) = (
+        when("app.updated"),
+        when("api_key.issued"),
+        when("api_key.rotated"),
+    );
+    let get = |path: String| {
+        let s = &s;
+        let token = app.owner.clone();
+        async move { s.call(Method::GET, &path, &token, None, at).await }
+    };
+
+    // The app before and after its rename.
+    let (status, then, _) = get(format!(
+        "/v1/apps/{}?as_of={}",
+        app.app,
+        shifted(&renamed, -1)
+    ))
+    .await;
+    assert_eq!(status, 200, "{then}");
+    assert_eq!(then["name"], "Checkout");
+    let (_, now, _) = get(format!(
+        "/v1/apps/{}?as_of={}",
+        app.app,
+        shifted(&renamed, 0)
+    ))
+    .await;
+    assert_eq!(now["name"], "Checkout 2");
+    assert_eq!(
+        now["version"].as_u64(),
+        then["version"].as_u64().map(|v| v + 1)
+    );
+    let (status, _, _) = get(format!("/v1/apps/{}?as_of=2001-01-01T00:00:00Z", app.app)).await;
+    assert_eq!(status, 404, "the app did not exist yet");
+
+    // The key before and after its rotation.
+    let key = |t: String| get(format!("/v1/keys/{key_id}?as_of={t}"));
+    let (status, _, _) = key(shifted(&issued, -1)).await;
+    assert_eq!(status, 404, "not issued yet");
+    let (status, before, _) = key(shifted(&rotated, -1)).await;
+    assert_eq!(status, 200, "{before}");
+    assert_eq!(before["status"], "active");
+    let (_, after, _) = key(shifted(&rotated, 0)).await;
+    assert_eq!(after["status"], "expiring", "{after}");
+    let (_, current, _) = get(format!("/v1/keys/{key_id}")).await;
+    for field in [
+        "id",
+        "name",
+        "prefix",
+        "mode",
+        "type",
+        "scopes",
+        "expires_at",
+        "created_by",
+        "created_at",
+        "status",
+    ] {
+        assert_eq!(
+            after[field], current[field],
+            "{field} as of now is what the read model says"
+        );
+    }
+    let (status, _, _) = get(format!("/v1/keys/{key_id}?as_of=yesterday")).await;
+    assert_eq!(status, 400);
+
+    // The overview: no key, one key, two during the rotation's overlap.
+    let overview = |t: String| get(format!("/v1/orgs/{}/overview?as_of={t}", app.org));
+    let (status, o, _) = overview(shifted(&issued, -1)).await;
+    assert_eq!(status, 200, "{o}");
+    assert_eq!(
+        (o["api_key_count"].as_i64(), o["app_count"].as_i64()),
+        (Some(0), Some(1))
+    );
+    let (_, o, _) = overview(shifted(&rotated, -1)).await;
+    assert_eq!(o["api_key_count"], 1);
+    assert_eq!(o["selected_app"]["name"], "Checkout 2");
+    let (_, o_then, _) = overview(shifted(&rotated, 0)).await;
+    let (_, o_now, _) = get(format!("/v1/orgs/{}/overview", app.org)).await;
+    assert_eq!(o_then["api_key_count"], 2);
+    for field in [
+        "plan",
+        "api_key_count",
+        "app_count",
+        "webhook_count",
+        "monthly_call_limit",
+    ] {
+        assert_eq!(o_then[field], o_now[field], "{field}");
+    }
+    let (status, _, _) = overview("2001-01-01T00:00:00Z".into()).await;
+    assert_eq!(status, 402, "no plan then");
 }

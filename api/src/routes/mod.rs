@@ -3,6 +3,7 @@
 //! body limit, problem+json for every error).
 
 pub mod apps;
+pub mod as_of;
 pub mod audit;
 pub mod contract;
 pub mod environments;

@@ -145,13 +145,16 @@ pub struct SelectedApp {
 pub struct OverviewQuery {
     /// The app to select.
     pub app: Option<Uuid>,
+    /// An instant (RFC 3339): the overview as it was then, folded from
+    /// the log up to it.
+    pub as_of: Option<DateTime<Utc>>,
 }
 
 /// The Developers workspace overview (owners and managers; 402 without
 /// `platform.api`).
 #[utoipa::path(get, path = "/v1/orgs/{org}/overview", tag = "plans",
     params(OverviewQuery),
-    responses((status = 200, body = OverviewView), (status = 402, description = "upgrade-required", body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)),
+    responses((status = 200, body = OverviewView), (status = 400, body = Problem), (status = 402, description = "upgrade-required", body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)),
     security(("bearer" = [])))]
 pub async fn overview(
     State(state): State<AppState>,
@@ -161,6 +164,12 @@ pub async fn overview(
     Query(q): Query<OverviewQuery>,
 ) -> Result<Json<OverviewView>, ApiError> {
     member.require(Permission::ManageApps)?;
+    if let Some(as_of) = q.as_of {
+        min.wait(&state, &["audit"]).await?;
+        return Ok(Json(
+            super::as_of::overview_then(&state, org, q.app, as_of).await?,
+        ));
+    }
     min.wait(&state, &["apps", "keys"]).await?;
     let usage = super::usage::org_usage_of(&state, org).await?;
     let client = state.pool.get().await?;

@@ -111,10 +111,7 @@ impl Projection for Audit {
         tx: &Transaction<'_>,
         events: &[RecordedEvent],
     ) -> Result<(), ProjectionError> {
-        let parsed = events
-            .iter()
-            .map(|e| parse(e))
-            .collect::<Result<Vec<_>, _>>()?;
+        let parsed = events.iter().map(parse).collect::<Result<Vec<_>, _>>()?;
 
         let mut ids: HashSet<Uuid> = HashSet::new();
         let mut subjects: HashSet<String> = HashSet::new();

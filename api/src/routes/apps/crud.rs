@@ -102,13 +102,21 @@ pub(crate) async fn app_org_for(state: &AppState, app: Uuid, user: Uuid) -> Resu
 
 /// An app (the General page).
 #[utoipa::path(get, path = "/v1/apps/{app}", tag = "apps",
-    responses((status = 200, body = AppView), (status = 402, body = Problem), (status = 404, body = Problem)),
+    params(crate::routes::as_of::AsOf),
+    responses((status = 200, body = AppView), (status = 400, body = Problem), (status = 402, body = Problem),
+        (status = 404, description = "No such app (or none yet at `as_of`)", body = Problem)),
     security(("bearer" = [])))]
 pub async fn get_app(
     State(state): State<AppState>,
     Path(app): Path<Uuid>,
     _reader: AppReader,
+    axum::extract::Query(t): axum::extract::Query<crate::routes::as_of::AsOf>,
 ) -> Result<Json<AppView>, ApiError> {
+    if let Some(as_of) = t.as_of {
+        return Ok(Json(
+            crate::routes::as_of::app_then(&state, app, as_of).await?,
+        ));
+    }
     let client = state.pool.get().await?;
     let row = client
         .query_one(

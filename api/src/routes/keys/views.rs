@@ -89,15 +89,25 @@ pub async fn list_keys(
 
 /// One key's row of the key table.
 #[utoipa::path(get, path = "/v1/keys/{key}", tag = "keys",
-    params(("key" = Uuid, Path, description = "Key id")),
-    responses((status = 200, body = KeyView), (status = 402, body = Problem), (status = 404, body = Problem)),
+    params(("key" = Uuid, Path, description = "Key id"), crate::routes::as_of::AsOf),
+    responses((status = 200, body = KeyView), (status = 400, body = Problem), (status = 402, body = Problem),
+        (status = 404, description = "No such key (or none yet at `as_of`)", body = Problem)),
     security(("bearer" = [])))]
 pub async fn get_key(
     State(state): State<AppState>,
     Path(key): Path<Uuid>,
     min: MinPosition,
     session: Session,
+    axum::extract::Query(t): axum::extract::Query<crate::routes::as_of::AsOf>,
 ) -> Result<Json<KeyView>, ApiError> {
+    if let Some(as_of) = t.as_of {
+        min.wait(&state, &["orgs", "apps"]).await?;
+        let (app, view) = crate::routes::as_of::key_then(&state, key, as_of)
+            .await?
+            .ok_or(ApiError::NotFound)?;
+        super::super::apps::app_org_for(&state, app, session.user_id).await?;
+        return Ok(Json(view));
+    }
     min.wait(&state, &["orgs", "apps", "keys"]).await?;
     let client = state.pool.get().await?;
     let row = client

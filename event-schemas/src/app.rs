@@ -16,7 +16,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 /// `app.created` v1.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AppCreated {
     /// The app.
     pub app_id: Uuid,
@@ -43,7 +43,7 @@ pub struct AppCreated {
 }
 
 /// `app.updated` v1: the fields that changed, each with its new value.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AppUpdated {
     /// New name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -67,7 +67,7 @@ pub struct AppUpdated {
 
 /// `app.slug_claimed` v1 and `app.slug_released` v1, in
 /// `app_slug-<org_id>-<slug>`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AppSlug {
     /// The app holding (or giving up) the slug.
     pub app_id: Uuid,
@@ -75,7 +75,7 @@ pub struct AppSlug {
 
 /// `app.deleted` v1. Every credential of the app is bound to this event:
 /// from it on, none verifies.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AppDeleted {
     /// Why, if given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -84,14 +84,14 @@ pub struct AppDeleted {
 
 /// `app.suspended` v1 (verification answers `app_suspended`) and
 /// `app.reinstated` v1.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AppStatusChanged {
     /// Why.
     pub reason: String,
 }
 
 /// `app.member_set` v1: an app team member (Security page) and their role.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AppMemberSet {
     /// The user, a member of the owning organisation.
     pub user_id: Uuid,
@@ -100,14 +100,14 @@ pub struct AppMemberSet {
 }
 
 /// `app.member_removed` v1.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AppMemberRemoved {
     /// The user.
     pub user_id: Uuid,
 }
 
 /// `app.distribution_requested` v1: ask staff for broader visibility.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DistributionRequested {
     /// The request.
     pub request_id: Uuid,
@@ -116,7 +116,7 @@ pub struct DistributionRequested {
 }
 
 /// `app.distribution_decided` v1, by staff.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DistributionDecided {
     /// The request.
     pub request_id: Uuid,
@@ -128,21 +128,21 @@ pub struct DistributionDecided {
 }
 
 /// `app.visibility_changed` v1.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct VisibilityChanged {
     /// `private`, `unlisted` or `public`.
     pub visibility: String,
 }
 
 /// `app.allowlist_set` v1: the workspaces that may install a private app.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AllowlistSet {
     /// Organisation ids.
     pub org_ids: Vec<Uuid>,
 }
 
 /// `app_version.created` v1: a draft.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct VersionCreated {
     /// The version.
     pub version_id: Uuid,
@@ -153,7 +153,7 @@ pub struct VersionCreated {
 }
 
 /// `app_version.manifest_updated` v1: a draft's manifest replaced.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ManifestUpdated {
     /// The version.
     pub version_id: Uuid,
@@ -162,7 +162,7 @@ pub struct ManifestUpdated {
 }
 
 /// `app_version.published` v1: immutable from now on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct VersionPublished {
     /// The version.
     pub version_id: Uuid,
@@ -170,7 +170,7 @@ pub struct VersionPublished {
 
 /// `install_link.created` v1. The token is shown once; only its SHA-256 is
 /// kept.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InstallLinkCreated {
     /// The link.
     pub link_id: Uuid,
@@ -185,7 +185,7 @@ pub struct InstallLinkCreated {
 }
 
 /// `app.installed` v1: into a workspace, through a link.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AppInstalled {
     /// The installing workspace.
     pub org_id: Uuid,
@@ -196,14 +196,14 @@ pub struct AppInstalled {
 }
 
 /// `app.uninstalled` v1.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AppUninstalled {
     /// The workspace.
     pub org_id: Uuid,
 }
 
 /// How a product's access requests are decided.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Decision {
     /// Approved at once.
@@ -213,7 +213,7 @@ pub enum Decision {
 }
 
 /// A product's approval mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "mode", rename_all = "snake_case")]
 pub enum ApprovalMode {
     /// Every request approved at once.
@@ -230,7 +230,7 @@ pub enum ApprovalMode {
 }
 
 /// `product.defined` v1 and `product.updated` v1 (the whole definition).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ProductDefined {
     /// The product.
     pub product_id: Uuid,
@@ -245,7 +245,7 @@ pub struct ProductDefined {
 }
 
 /// `product_access.requested` v1.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AccessRequested {
     /// The request.
     pub request_id: Uuid,
@@ -257,7 +257,7 @@ pub struct AccessRequested {
 
 /// `product_access.approved` v1. The scopes are copied from the product at
 /// approval, so the app's grant does not change under it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AccessApproved {
     /// The request.
     pub request_id: Uuid,
@@ -268,7 +268,7 @@ pub struct AccessApproved {
 }
 
 /// `product_access.rejected` v1, by staff.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AccessRejected {
     /// The request.
     pub request_id: Uuid,
@@ -346,7 +346,7 @@ event_family! {
 /// for a published version of an app. The token is shown once; only its
 /// SHA-256 is kept. (Links of earlier releases are `install_link.created`
 /// events in their app's stream.)
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InstallLinkIssued {
     /// The link.
     pub link_id: Uuid,
@@ -364,7 +364,7 @@ pub struct InstallLinkIssued {
 
 /// `install_link.used` v1: a single-use link was spent (multi-use links
 /// record nothing on their own stream, so it does not grow with installs).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InstallLinkUsed {
     /// The workspace it installed into.
     pub org_id: Uuid,
@@ -382,7 +382,7 @@ event_family! {
 
 /// `installation.added` v1, in `installation-<app_id>-<org_id>`: the app
 /// installed (or moved to another version) in a workspace.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InstallationAdded {
     /// The app.
     pub app_id: Uuid,
@@ -395,7 +395,7 @@ pub struct InstallationAdded {
 }
 
 /// `installation.removed` v1: uninstalled from the workspace.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InstallationRemoved {
     /// The app.
     pub app_id: Uuid,

@@ -32,7 +32,7 @@ const TAG: &[u8] = b"gatehouse/checkpoint/v1";
 /// `audit.checkpoint_signed` v1: the server signed the head of the chain.
 /// Stream [`CHECKPOINT_STREAM`]. The checkpoint covers an earlier head than
 /// its own position: it is appended after what it signs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CheckpointSigned {
     /// The global position signed.
     pub position: u64,
@@ -140,7 +140,7 @@ const MANIFEST_TAG: &[u8] = b"gatehouse/export-manifest/v1";
 
 /// What an audit export holds, signed by the server as its last line, so a
 /// file can be checked offline with the public key alone.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ExportManifest {
     /// [`EXPORT_FORMAT`].
     pub format: String,
@@ -163,7 +163,7 @@ pub struct ExportManifest {
 }
 
 /// A manifest with the server's signature over it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SignedManifest {
     /// What is signed.
     pub manifest: ExportManifest,

@@ -7,7 +7,7 @@ use serde_json::value::RawValue;
 use uuid::Uuid;
 
 /// Who caused an event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ActorKind {
     /// A signed-in user of the portal.
@@ -21,7 +21,7 @@ pub enum ActorKind {
 }
 
 /// The actor recorded in every event's metadata.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Actor {
     /// What kind of principal acted.
     pub kind: ActorKind,
@@ -50,7 +50,7 @@ impl Actor {
 
 /// Metadata carried by every event: who, for which organisation, and how it
 /// relates to other events and to the request that caused it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Metadata {
     /// Who acted.
     pub actor: Actor,
@@ -124,7 +124,7 @@ impl NewEvent {
         NewEvent {
             event_id: Uuid::now_v7(),
             event_type: event.event_type().to_owned(),
-            schema_version: E::SCHEMA_VERSION,
+            schema_version: event.schema_version(),
             data,
             metadata,
         }
@@ -236,8 +236,8 @@ pub fn category_of(stream_id: &str) -> &str {
 
 /// A typed event of one family, with its stored name and schema version.
 pub trait DomainEvent: Serialize {
-    /// The schema version this code writes.
-    const SCHEMA_VERSION: u32;
+    /// The schema version this code writes for this event's type.
+    fn schema_version(&self) -> u32;
     /// The stored name, `family.verb_past`; never changes once written.
     fn event_type(&self) -> &'static str;
 }
@@ -255,6 +255,16 @@ pub enum SchemaError {
         /// What serde said.
         #[source]
         source: serde_json::Error,
+    },
+    /// An upcaster refused an old payload.
+    #[error("event {event_type} v{schema_version} cannot be upcast: {reason}")]
+    Upcast {
+        /// The stored type.
+        event_type: String,
+        /// The stored schema version.
+        schema_version: u32,
+        /// Why.
+        reason: String,
     },
     /// This code knows the type but not the version (written by newer code).
     #[error("event {event_type} has unknown schema version {schema_version}")]

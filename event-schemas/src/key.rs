@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// `api_key.issued` v1: a key created, rotated in, or imported.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct KeyIssued {
     /// The key.
     pub key_id: Uuid,
@@ -58,7 +58,7 @@ pub struct KeyIssued {
 /// `api_key.rotated` v1, in the old key's stream: replaced by `replaced_by`;
 /// the old key verifies until `stops_at` (the grace's end or the
 /// scheduled instant).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct KeyRotated {
     /// The new key.
     pub replaced_by: Uuid,
@@ -67,7 +67,7 @@ pub struct KeyRotated {
 }
 
 /// `api_key.revoked` v1: irreversible, effective at once.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct KeyRevoked {
     /// Why, if given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -76,7 +76,7 @@ pub struct KeyRevoked {
 
 /// `api_key.leak_reported` v1: a secret scanner found the key in public
 /// (GitHub's secret scanning partner program).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct KeyLeakReported {
     /// The key's app, whose owners are told.
     pub app_id: Uuid,
@@ -93,7 +93,7 @@ pub struct KeyLeakReported {
 
 /// `api_key.rotation_required` v1: staff's mass rotation: the key stops
 /// at `stops_at` unless rotated before (its owners are told).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct KeyRotationRequired {
     /// The mass rotation.
     pub job_id: Uuid,
@@ -124,7 +124,7 @@ event_family! {
 
 /// `api_key.hash_claimed` v1, first in `api_key_hash-<sha256 hex>`: an
 /// imported key's hash is held by one key only.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct KeyHashClaimed {
     /// The key holding it.
     pub key_id: Uuid,
@@ -146,7 +146,7 @@ pub fn key_hash_stream(hash_hex: &str) -> String {
 /// `usage.recorded` v1: one key's calls in one metering interval, counted in
 /// memory by a node (verifications) or reported by the gateway, then
 /// written once.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct UsageRecorded {
     /// The key.
     pub key_id: Uuid,
@@ -190,7 +190,7 @@ event_family! {
 /// `key_rotation.requested` v1, first in `key_rotation-<job_id>`: staff
 /// asked to rotate every key matching the criteria issued before
 /// `created_before`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct KeyRotationRequested {
     /// The job.
     pub job_id: Uuid,
@@ -213,7 +213,7 @@ pub struct KeyRotationRequested {
 
 /// `key_rotation.completed` v1: every matching key has its rotation
 /// required.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct KeyRotationCompleted {
     /// Keys the job required to rotate.
     pub keys: u64,
@@ -237,7 +237,7 @@ pub fn key_rotation_stream(job_id: Uuid) -> String {
 /// `usage.threshold_crossed` v1, alone in
 /// `usage_threshold-<org>-<window start ms>-<percent>`: the organisation
 /// used `threshold` percent of its billing window's calls (80, then 100).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct UsageThresholdCrossed {
     /// The organisation.
     pub org_id: Uuid,
@@ -255,7 +255,7 @@ pub struct UsageThresholdCrossed {
 
 /// `api_key.expiry_approaching` v1, alone in `api_key_expiry-<key>`: the
 /// key expires within 7 days.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct KeyExpiryApproaching {
     /// The key.
     pub key_id: Uuid,

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// `oauth_client.created` v1.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct OAuthClientCreated {
     /// The client id.
     pub client_id: Uuid,
@@ -30,7 +30,7 @@ pub struct OAuthClientCreated {
 
 /// `oauth_client.secret_rotated` v1: a new secret; the previous one works
 /// until `previous_stops_at`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct OAuthSecretRotated {
     /// SHA-256 of the new secret, hex.
     pub secret_hash: String,
@@ -39,7 +39,7 @@ pub struct OAuthSecretRotated {
 }
 
 /// `oauth_client.revoked` v1: irreversible; its tokens stop verifying.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct OAuthClientRevoked {
     /// Why, if given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -61,7 +61,7 @@ event_family! {
 /// `signing_key.added` v1: tokens are signed with this key from now on;
 /// the one before stays published (and verifying) until
 /// `previous_retires_at`, when every token it signed has expired.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SigningKeyAdded {
     /// The key id (`kid`).
     pub kid: String,

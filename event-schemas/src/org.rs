@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::sealed::Sealed;
 
 /// `org.created` v1.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct OrgCreated {
     /// The organisation.
     pub org_id: Uuid,
@@ -23,14 +23,14 @@ pub struct OrgCreated {
 }
 
 /// `org.slug_claimed` v1, in `org_slug-<slug>`: reserves a slug.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct OrgSlugClaimed {
     /// The organisation holding it.
     pub org_id: Uuid,
 }
 
 /// `member.added` v1.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MemberAdded {
     /// The user.
     pub user_id: Uuid,
@@ -42,7 +42,7 @@ pub struct MemberAdded {
 }
 
 /// `member.role_changed` v1.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MemberRoleChanged {
     /// The user.
     pub user_id: Uuid,
@@ -53,7 +53,7 @@ pub struct MemberRoleChanged {
 }
 
 /// `member.removed` v1.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MemberRemoved {
     /// The user.
     pub user_id: Uuid,
@@ -61,7 +61,7 @@ pub struct MemberRemoved {
 
 /// `invitation.created` v1. The email is sealed under the invitation's own
 /// key (its subject), and indexed by keyed hash for matching.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InvitationCreated {
     /// The invitation.
     pub invitation_id: Uuid,
@@ -76,7 +76,7 @@ pub struct InvitationCreated {
 }
 
 /// `invitation.accepted` v1.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InvitationAccepted {
     /// The invitation.
     pub invitation_id: Uuid,
@@ -85,7 +85,7 @@ pub struct InvitationAccepted {
 }
 
 /// `invitation.revoked` v1.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InvitationRevoked {
     /// The invitation.
     pub invitation_id: Uuid,
@@ -93,7 +93,7 @@ pub struct InvitationRevoked {
 
 /// `terms.accepted` v1: the organisation accepted a version of the developer
 /// terms.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TermsAccepted {
     /// The terms version.
     pub version: String,
@@ -104,7 +104,7 @@ pub struct TermsAccepted {
 /// `terms.published` v1, in the platform's `developer_terms` stream: staff
 /// put a new version of the developer terms in force; every organisation
 /// accepts it before its gated actions work again.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TermsPublished {
     /// The new version.
     pub version: String,
@@ -124,14 +124,14 @@ event_family! {
 }
 
 /// `sandbox.requested` v1: the organisation asked for sandbox access.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SandboxRequested {
     /// Who asked.
     pub user_id: Uuid,
 }
 
 /// `sandbox.granted` v1: sandbox access with its linked (shadow test) tenant.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SandboxGranted {
     /// The linked sandbox tenant.
     pub sandbox_tenant_id: Uuid,
@@ -141,14 +141,14 @@ pub struct SandboxGranted {
 }
 
 /// `production.requested` v1: a production review was opened.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ProductionRequested {
     /// Who asked.
     pub user_id: Uuid,
 }
 
 /// `production.step_completed` v1: staff completed one review step.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ProductionStepCompleted {
     /// `consent_review`, `billing_setup`, `integration_verification` or
     /// `audit_ready`.
@@ -158,7 +158,7 @@ pub struct ProductionStepCompleted {
 }
 
 /// `production.step_rejected` v1: staff rejected one review step.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ProductionStepRejected {
     /// The step.
     pub step: String,
@@ -169,14 +169,14 @@ pub struct ProductionStepRejected {
 }
 
 /// `sandbox.promoted` v1: every review step is complete; production granted.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SandboxPromoted {
     /// The staff member whose step completed the review.
     pub by: Uuid,
 }
 
 /// `plan.set` v1: staff set the organisation's plan and modules.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PlanSet {
     /// Plan name, e.g. `pro`.
     pub plan: String,
@@ -195,7 +195,7 @@ pub struct PlanSet {
 }
 
 /// `team.created` v1: a team inside the organisation (teams own apps).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TeamCreated {
     /// The team.
     pub team_id: Uuid,
@@ -204,7 +204,7 @@ pub struct TeamCreated {
 }
 
 /// `team.member_added` v1.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TeamMemberAdded {
     /// The team.
     pub team_id: Uuid,
@@ -215,7 +215,7 @@ pub struct TeamMemberAdded {
 }
 
 /// `team.member_removed` v1.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TeamMemberRemoved {
     /// The team.
     pub team_id: Uuid,

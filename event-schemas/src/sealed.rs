@@ -7,6 +7,6 @@
 use serde::{Deserialize, Serialize};
 
 /// Base64 of `nonce || ciphertext || tag`, sealed under the subject's key.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct Sealed(pub String);

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::sealed::Sealed;
 
 /// `user.signed_up` v1: an account was created. Stream `user-<user_id>`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct UserSignedUp {
     /// The new user's id.
     pub user_id: Uuid,
@@ -29,14 +29,14 @@ pub struct UserSignedUp {
 /// `email.claimed` v1: an email address was reserved for one account.
 /// Stream `email-<email_index>`, appended with "no stream" so that two
 /// sign-ups with one address cannot both succeed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EmailClaimed {
     /// The account that holds the address.
     pub user_id: Uuid,
 }
 
 /// `session.started` v1: a user signed in. Stream `session-<session_id>`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SessionStarted {
     /// The session's id.
     pub session_id: Uuid,
@@ -49,7 +49,7 @@ pub struct SessionStarted {
 }
 
 /// `session.ended` v1: a session was signed out or revoked.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SessionEnded {
     /// The session's id.
     pub session_id: Uuid,
@@ -76,7 +76,7 @@ event_family! {
 }
 
 /// `staff.granted` v1: a user became platform staff. Stream `staff-<user_id>`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StaffGranted {
     /// The user.
     pub user_id: Uuid,
@@ -86,7 +86,7 @@ pub struct StaffGranted {
 /// value sealed under it (email, name, request context) reads `[erased]`
 /// from now on, in every copy of the log. The account can no longer sign
 /// in. Stream `user-<user_id>`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PersonalDataErased {
     /// The user.
     pub user_id: Uuid,

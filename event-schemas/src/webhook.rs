@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// A signing secret as it is stored: sealed under the KEK.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SealedSecret {
     /// Base64 of `nonce || ciphertext || tag`: the `whsec_`/`whsk_` secret.
     pub sealed: String,
@@ -25,7 +25,7 @@ pub struct SealedSecret {
 }
 
 /// What a subscriber chose: where, which types, how fast.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EndpointSettings {
     /// The destination, `https://` (or `http://` where configuration
     /// allows it).
@@ -40,7 +40,7 @@ pub struct EndpointSettings {
 }
 
 /// `webhook.endpoint_created` v1.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EndpointCreated {
     /// The endpoint.
     pub endpoint_id: Uuid,
@@ -60,7 +60,7 @@ pub struct EndpointCreated {
 }
 
 /// `webhook.endpoint_updated` v1: the settings as they now are.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EndpointUpdated {
     /// Where, which types, how fast.
     #[serde(flatten)]
@@ -68,7 +68,7 @@ pub struct EndpointUpdated {
 }
 
 /// `webhook.endpoint_disabled` v1: nothing is delivered until enabled.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EndpointDisabled {
     /// `manual`, `gone` (it answered 410) or `failing` (every attempt
     /// failed since `failing_since`).
@@ -79,16 +79,16 @@ pub struct EndpointDisabled {
 }
 
 /// `webhook.endpoint_enabled` v1.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EndpointEnabled {}
 
 /// `webhook.endpoint_deleted` v1: irreversible.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EndpointDeleted {}
 
 /// `webhook.secret_rotated` v1: a new secret; the previous one still signs
 /// (beside it) until `previous_expires_at`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SecretRotated {
     /// The new secret.
     pub secret: SealedSecret,
@@ -98,7 +98,7 @@ pub struct SecretRotated {
 
 /// `webhook.secrets_resealed` v1: the same secrets, sealed under a new
 /// key-encryption key (current first, then the previous if still signing).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SecretsResealed {
     /// The current secret.
     pub secret: SealedSecret,
@@ -108,7 +108,7 @@ pub struct SecretsResealed {
 }
 
 /// `webhook.message_exhausted` v1: every attempt of a message failed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MessageExhausted {
     /// The message (its `webhook-id`).
     pub message_id: Uuid,
@@ -123,7 +123,7 @@ pub struct MessageExhausted {
 
 /// `webhook.replay_requested` v1: messages sent again to this endpoint,
 /// by id, or every failed one in a window (`recover`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ReplayRequested {
     /// The replay.
     pub replay_id: Uuid,
@@ -164,7 +164,7 @@ event_family! {
 
 /// `webhook.message_published` v1: a message another service published to
 /// an app (`POST /v1/apps/{app}/events`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MessagePublished {
     /// The message: its `webhook-id` on every delivery.
     pub message_id: Uuid,
@@ -195,7 +195,7 @@ event_family! {
 /// `webhook.payloads_purged` v1: the retention job destroyed the keys of
 /// the payloads published before `before`; the delivery log keeps their
 /// metadata.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PayloadsPurged {
     /// Payloads published before this are gone.
     pub before: DateTime<Utc>,

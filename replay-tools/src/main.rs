@@ -67,6 +67,17 @@ enum Cmd {
         /// Projection name, or `all`.
         projection: String,
     },
+    /// The committed JSON Schemas of the event types: `check` that they
+    /// match the code and that no published version changed incompatibly,
+    /// or `write` them (never over an incompatible change). No database.
+    Schemas {
+        /// `check` or `write`.
+        #[arg(value_enum)]
+        action: SchemasAction,
+        /// The schema directory.
+        #[arg(long, default_value_os_t = event_schemas::schemas::committed_dir())]
+        dir: PathBuf,
+    },
     /// Event counts by type and stream category, log size, projection
     /// checkpoints and lag.
     Stats {
@@ -74,6 +85,50 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// What `schemas` does.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum SchemasAction {
+    /// Fail when the files and the code differ, or a published version
+    /// changed incompatibly without a new version and an upcaster.
+    Check,
+    /// Write the current schemas.
+    Write,
+}
+
+fn schemas(action: SchemasAction, dir: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let code = event_schemas::schemas::all();
+    match action {
+        SchemasAction::Check => {
+            let findings = event_schemas::schemas::check(&code, dir)
+                .with_context(|| format!("reading {}", dir.display()))?;
+            for f in &findings {
+                println!("FAILED: {f}");
+            }
+            if findings.is_empty() {
+                println!("ok: {} event types match {}", code.len(), dir.display());
+                Ok(ExitCode::SUCCESS)
+            } else {
+                Ok(ExitCode::FAILURE)
+            }
+        }
+        SchemasAction::Write => {
+            let (written, refused) = event_schemas::schemas::write(&code, dir)
+                .with_context(|| format!("writing {}", dir.display()))?;
+            for f in &written {
+                println!("wrote {f}");
+            }
+            for f in &refused {
+                println!("REFUSED: {f}");
+            }
+            Ok(if refused.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -102,6 +157,9 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Cmd::Schemas { action, dir } = &cli.command {
+        return schemas(*action, dir);
+    }
     if let Cmd::Verify {
         export: Some(file),
         public_key,
@@ -134,6 +192,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Cmd::Rebuild { projection } => rebuild(&pool, &projection).await?,
         Cmd::Stats { json } => stats(&pool, json).await?,
+        Cmd::Schemas { .. } => unreachable!("answered before the database is opened"),
     };
     drop(pool);
     drop(opened);

@@ -16,6 +16,7 @@ mod pg_crash;
 mod plans;
 mod products;
 mod projections;
+mod schemas;
 mod secret_scanning;
 mod secrets_in_logs;
 mod staff_ops;

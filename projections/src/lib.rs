@@ -32,7 +32,7 @@ use async_trait::async_trait;
 use event_schemas::{RecordedEvent, SchemaError};
 use tokio_postgres::Transaction;
 
-pub use runner::{rebuild, RebuildProgress, Runner};
+pub use runner::{rebuild, release, RebuildProgress, Runner};
 pub use status::{NotCaughtUp, ProjectionState, ProjectionStatus, Statuses};
 
 /// A read model built from the log.

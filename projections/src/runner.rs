@@ -424,6 +424,21 @@ async fn expose(
     Ok(())
 }
 
+/// Gives up a building generation's lease at once, so the next rebuild
+/// resumes it instead of waiting for the lease to lapse (an interrupted
+/// `gatehouse-replay rebuild`).
+pub async fn release(pool: &Pool, name: &str, generation: i32) -> Result<(), ProjectionError> {
+    let client = pool.get().await?;
+    client
+        .execute(
+            "UPDATE projection_generations SET lease_until = now() - interval '1 second' \
+             WHERE name = $1 AND generation = $2 AND state = 'building'",
+            &[&name, &generation],
+        )
+        .await?;
+    Ok(())
+}
+
 /// Keeps a building generation its filler's for another [`LEASE`].
 pub async fn renew_lease(pool: &Pool, name: &str, generation: i32) -> Result<(), ProjectionError> {
     let client = pool.get().await?;
@@ -726,6 +741,8 @@ pub async fn swap(
 /// Progress of a rebuild, reported after each batch.
 #[derive(Debug, Clone, Copy)]
 pub struct RebuildProgress {
+    /// The generation being filled.
+    pub generation: i32,
     /// The new generation's checkpoint.
     pub position: u64,
     /// The log head when the batch was read.
@@ -733,7 +750,9 @@ pub struct RebuildProgress {
 }
 
 /// Rebuilds a projection blue/green: fills a new generation from position 0
-/// in batches, then swaps it in. The active generation serves until the swap.
+/// in batches (or resumes one an interrupted rebuild left, see
+/// [`release`]), then swaps it in. The active generation serves until the
+/// swap.
 /// Returns the new generation and its checkpoint.
 pub async fn rebuild(
     pool: &Pool,
@@ -742,25 +761,32 @@ pub async fn rebuild(
 ) -> Result<(i32, u64), ProjectionError> {
     let name = projection.name();
     // A rebuild or an upgrade that died part-way leaves a building
-    // generation whose lease lapses. One a live process fills renews its
-    // lease (and is locked while it applies a batch): it is left alone, and
-    // whichever generation catches up first swaps in.
-    {
+    // generation whose lease lapses. One of this version is resumed from
+    // its checkpoint (the newest, if several); others are dropped. One a
+    // live process fills renews its lease (and is locked while it applies
+    // a batch): it is left alone, and whichever generation catches up
+    // first swaps in.
+    let generation = {
         let mut client = pool.get().await?;
         let tx = client.transaction().await?;
         lock_name(&tx, name).await?;
-        let stale: Vec<i32> = tx
+        let stale: Vec<(i32, i32)> = tx
             .query(
-                "SELECT generation FROM projection_generations \
+                "SELECT generation, version FROM projection_generations \
                  WHERE name = $1 AND state = 'building' AND lease_until < now() \
-                 FOR UPDATE SKIP LOCKED",
+                 ORDER BY generation DESC FOR UPDATE SKIP LOCKED",
                 &[&name],
             )
             .await?
             .iter()
-            .map(|r| r.get(0))
+            .map(|r| (r.get(0), r.get(1)))
             .collect();
-        for g in stale {
+        let version = projection.version() as i32;
+        let resumed = stale.iter().find(|(_, v)| *v == version).map(|(g, _)| *g);
+        for (g, _) in stale {
+            if Some(g) == resumed {
+                continue;
+            }
             tx.batch_execute(&format!(
                 "DROP SCHEMA IF EXISTS {} CASCADE",
                 schema_name(name, g)
@@ -772,15 +798,16 @@ pub async fn rebuild(
             )
             .await?;
         }
+        let g = match resumed {
+            Some(g) => g,
+            None => {
+                create_generation(&tx, projection, "building")
+                    .await?
+                    .generation
+            }
+        };
         tx.commit().await?;
-    }
-    let generation = {
-        let mut client = pool.get().await?;
-        let tx = client.transaction().await?;
-        lock_name(&tx, name).await?;
-        let g = create_generation(&tx, projection, "building").await?;
-        tx.commit().await?;
-        g.generation
+        g
     };
     loop {
         renew_lease(pool, name, generation).await?;
@@ -794,7 +821,11 @@ pub async fn rebuild(
                         .get(0);
                     head as u64
                 };
-                progress(RebuildProgress { position, head });
+                progress(RebuildProgress {
+                    generation,
+                    position,
+                    head,
+                });
             }
             Ok(Step::Idle(_)) => break,
             Ok(Step::Locked(_)) | Ok(Step::Retired) => {
@@ -810,6 +841,7 @@ pub async fn rebuild(
     }
     let position = swap(pool, projection, generation).await?;
     progress(RebuildProgress {
+        generation,
         position,
         head: position,
     });

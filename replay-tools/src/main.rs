@@ -1,4 +1,5 @@
 //! `gatehouse-replay`: verify, rebuild and inspect the Gatehouse log.
+//! `docs/operations.md` is its manual.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,9 +8,13 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use event_store::launcher::{self, LaunchOptions};
 use event_store::postgres::{migrate, pool, MIGRATIONS};
-use indicatif::{ProgressBar, ProgressStyle};
+use replay_tools::log::Selection;
+use replay_tools::state_at::Point;
 
-mod anchors;
+mod cmd;
+
+use cmd::anchors;
+use cmd::schemas::SchemasAction;
 
 /// Operator tools over the Gatehouse log.
 #[derive(Debug, Parser)]
@@ -25,7 +30,8 @@ struct Cli {
     #[arg(long, env = "DATABASE_URL", hide_env_values = true, global = true)]
     database_url: Option<String>,
 
-    /// Directory of the embedded PostgreSQL cluster.
+    /// Directory of the embedded PostgreSQL cluster (and of the server's
+    /// audit key and checkpoint witness).
     #[arg(
         long,
         env = "GATEHOUSE_DATA_DIR",
@@ -36,6 +42,33 @@ struct Cli {
 
     #[command(subcommand)]
     command: Cmd,
+}
+
+/// Which events `export` and `tail` select.
+#[derive(Debug, Clone, clap::Args)]
+struct Filter {
+    /// Only this stream (`app-<uuid>`).
+    #[arg(long)]
+    stream: Option<String>,
+    /// Only this stream category (`app`, `api_key`, `org`...).
+    #[arg(long)]
+    category: Option<String>,
+    /// Only these types (`api_key.rotated`, or a family `api_key.*`);
+    /// repeat or separate with commas.
+    #[arg(long = "type", value_delimiter = ',')]
+    types: Vec<String>,
+}
+
+impl Filter {
+    fn selection(self, after: u64, upto: Option<u64>) -> Selection {
+        Selection {
+            stream: self.stream,
+            category: self.category,
+            types: self.types,
+            after,
+            upto,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -60,12 +93,51 @@ enum Cmd {
         /// always read when it exists.
         #[arg(long, value_name = "FILE")]
         checkpoints: Vec<PathBuf>,
+        /// Also compare every read model with a fresh rebuild of it.
+        #[arg(long)]
+        read_models: bool,
     },
-    /// Rebuild a projection blue/green from position 0 (`all` for every
-    /// one); the live read model serves until the swap.
+    /// Rebuild a projection blue/green from position 0 (or every one with
+    /// --all); the live read model serves until the swap. Interrupted with
+    /// Ctrl-C, the next run resumes where it stopped.
     Rebuild {
-        /// Projection name, or `all`.
-        projection: String,
+        /// Projection name (`all` is the same as --all).
+        #[arg(required_unless_present = "all")]
+        projection: Option<String>,
+        /// Rebuild every projection.
+        #[arg(long, conflicts_with = "projection")]
+        all: bool,
+    },
+    /// Print an aggregate's state as it was at a time or position, folded
+    /// from its stream.
+    StateAt {
+        /// The stream (`app-<uuid>`, `api_key-<uuid>`, `org-<uuid>`...).
+        stream: String,
+        /// An RFC 3339 time or a global log position.
+        point: Point,
+    },
+    /// Write events as JSON Lines (exactly as stored): a stream, a
+    /// category, some types, a range of positions.
+    Export {
+        #[command(flatten)]
+        filter: Filter,
+        /// After this global position.
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        /// Up to and including this position.
+        #[arg(long)]
+        to: Option<u64>,
+        /// Write here instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Follow the log, printing each new event (JSON Lines) until Ctrl-C.
+    Tail {
+        #[command(flatten)]
+        filter: Filter,
+        /// Start after this position instead of at the head.
+        #[arg(long)]
+        from: Option<u64>,
     },
     /// The committed JSON Schemas of the event types: `check` that they
     /// match the code and that no published version changed incompatibly,
@@ -85,50 +157,6 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
-}
-
-/// What `schemas` does.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum SchemasAction {
-    /// Fail when the files and the code differ, or a published version
-    /// changed incompatibly without a new version and an upcaster.
-    Check,
-    /// Write the current schemas.
-    Write,
-}
-
-fn schemas(action: SchemasAction, dir: &std::path::Path) -> anyhow::Result<ExitCode> {
-    let code = event_schemas::schemas::all();
-    match action {
-        SchemasAction::Check => {
-            let findings = event_schemas::schemas::check(&code, dir)
-                .with_context(|| format!("reading {}", dir.display()))?;
-            for f in &findings {
-                println!("FAILED: {f}");
-            }
-            if findings.is_empty() {
-                println!("ok: {} event types match {}", code.len(), dir.display());
-                Ok(ExitCode::SUCCESS)
-            } else {
-                Ok(ExitCode::FAILURE)
-            }
-        }
-        SchemasAction::Write => {
-            let (written, refused) = event_schemas::schemas::write(&code, dir)
-                .with_context(|| format!("writing {}", dir.display()))?;
-            for f in &written {
-                println!("wrote {f}");
-            }
-            for f in &refused {
-                println!("REFUSED: {f}");
-            }
-            Ok(if refused.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
-        }
-    }
 }
 
 fn main() -> ExitCode {
@@ -157,18 +185,19 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    if let Cmd::Schemas { action, dir } = &cli.command {
-        return schemas(*action, dir);
-    }
-    if let Cmd::Verify {
-        export: Some(file),
-        public_key,
-        ..
-    } = &cli.command
-    {
-        let key = anchors::public_key(public_key.as_deref(), &cli.data_dir)?
-            .context("checking an export needs the audit public key (--public-key)")?;
-        return Ok(verify_export(file, &key));
+    // What needs no database.
+    match &cli.command {
+        Cmd::Schemas { action, dir } => return cmd::schemas::schemas(*action, dir),
+        Cmd::Verify {
+            export: Some(file),
+            public_key,
+            ..
+        } => {
+            let key = anchors::public_key(public_key.as_deref(), &cli.data_dir)?
+                .context("checking an export needs the audit public key (--public-key)")?;
+            return Ok(cmd::verify::verify_export(file, &key));
+        }
+        _ => {}
     }
     let opened = launcher::open(
         cli.database_url.as_deref(),
@@ -185,144 +214,50 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Verify {
             public_key,
             checkpoints,
+            read_models,
             ..
         } => {
             let anchors = anchors::load(public_key.as_deref(), &checkpoints, &cli.data_dir)?;
-            verify(&pool, &anchors).await?
+            let code = cmd::verify::verify(&pool, &anchors).await?;
+            if read_models && code == ExitCode::SUCCESS {
+                cmd::verify::read_models(&pool).await?
+            } else {
+                code
+            }
         }
-        Cmd::Rebuild { projection } => rebuild(&pool, &projection).await?,
-        Cmd::Stats { json } => stats(&pool, json).await?,
+        Cmd::Rebuild { projection, all } => {
+            let chosen = match projection.as_deref() {
+                _ if all => projections::all(),
+                Some("all") => projections::all(),
+                Some(name) => match projections::by_name(name) {
+                    Some(p) => vec![p],
+                    None => {
+                        let known: Vec<_> = projections::all().iter().map(|p| p.name()).collect();
+                        eprintln!(
+                            "error: no projection named {name:?}; known: {}",
+                            known.join(", ")
+                        );
+                        return Ok(ExitCode::from(2));
+                    }
+                },
+                None => unreachable!("clap requires a projection or --all"),
+            };
+            cmd::rebuild::rebuild(&pool, chosen).await?
+        }
+        Cmd::StateAt { stream, point } => cmd::log::state_at(&pool, &stream, point).await?,
+        Cmd::Export {
+            filter,
+            from,
+            to,
+            out,
+        } => cmd::log::export(&pool, filter.selection(from, to), out.as_deref()).await?,
+        Cmd::Tail { filter, from } => {
+            cmd::log::tail(&pool, &opened.config, filter.selection(0, None), from).await?
+        }
+        Cmd::Stats { json } => cmd::stats::stats(&pool, json).await?,
         Cmd::Schemas { .. } => unreachable!("answered before the database is opened"),
     };
     drop(pool);
     drop(opened);
     Ok(code)
-}
-
-fn verify_export(file: &std::path::Path, key: &ed25519_dalek::VerifyingKey) -> ExitCode {
-    match replay_tools::export::verify_export(file, key) {
-        Ok(r) => {
-            println!(
-                "ok: {} {} entries ({}) from {} to {} verify; signed checkpoint at {}",
-                r.entries,
-                r.format,
-                r.scope,
-                r.first_position.map_or("-".into(), |p| p.to_string()),
-                r.last_position.map_or("-".into(), |p| p.to_string()),
-                r.checkpoint
-            );
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            println!("FAILED: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-async fn verify(
-    pool: &deadpool_postgres::Pool,
-    anchors: &replay_tools::Anchors,
-) -> anyhow::Result<ExitCode> {
-    if anchors.public_key.is_none() {
-        eprintln!("warning: no audit public key (--public-key): the chain is checked, signed checkpoints are not");
-    }
-    let bar = ProgressBar::new_spinner();
-    bar.set_style(ProgressStyle::with_template(
-        "{spinner} verified {pos} events ({per_sec})",
-    )?);
-    let outcome = replay_tools::verify(pool, anchors, |p| bar.set_position(p)).await;
-    bar.finish_and_clear();
-    match outcome {
-        Ok(r) => {
-            println!(
-                "ok: {} events in {} streams verify; head {}; {} signed checkpoints match{}",
-                r.events,
-                r.streams,
-                r.head,
-                r.checkpoints,
-                r.newest_checkpoint
-                    .map(|p| format!(", the newest at {p}"))
-                    .unwrap_or_default()
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(replay_tools::VerifyError::Bad(bad)) => {
-            println!("FAILED at position {}: {}", bad.position, bad.reason);
-            Ok(ExitCode::FAILURE)
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
-async fn rebuild(pool: &deadpool_postgres::Pool, name: &str) -> anyhow::Result<ExitCode> {
-    let chosen = if name == "all" {
-        projections::all()
-    } else {
-        match projections::by_name(name) {
-            Some(p) => vec![p],
-            None => {
-                let known: Vec<_> = projections::all().iter().map(|p| p.name()).collect();
-                eprintln!(
-                    "error: no projection named {name:?}; known: {}",
-                    known.join(", ")
-                );
-                return Ok(ExitCode::from(2));
-            }
-        }
-    };
-    for projection in chosen {
-        let bar = ProgressBar::new(0);
-        bar.set_style(ProgressStyle::with_template(
-            "{msg} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})",
-        )?);
-        bar.set_message(projection.name());
-        let started = std::time::Instant::now();
-        let (generation, position) = projections::rebuild(pool, projection.as_ref(), |p| {
-            bar.set_length(p.head);
-            bar.set_position(p.position);
-        })
-        .await?;
-        bar.finish_and_clear();
-        println!(
-            "rebuilt {} as generation {generation} up to position {position} in {:.1?}",
-            projection.name(),
-            started.elapsed()
-        );
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-async fn stats(pool: &deadpool_postgres::Pool, json: bool) -> anyhow::Result<ExitCode> {
-    let s = replay_tools::stats(pool).await?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&s)?);
-        return Ok(ExitCode::SUCCESS);
-    }
-    println!("head: {}   log size: {} bytes", s.head, s.log_bytes);
-    println!("\nevents by type:");
-    for c in &s.by_type {
-        println!("  {:>10}  {}", c.events, c.name);
-    }
-    println!("\nevents by stream category:");
-    for c in &s.by_category {
-        println!("  {:>10}  {}", c.events, c.name);
-    }
-    println!("\nprojections:");
-    for p in &s.projections {
-        println!(
-            "  {:<16} g{} v{} {:<9} position {:>10}  lag {:>8}{}",
-            p.name,
-            p.generation,
-            p.version,
-            p.state,
-            p.position,
-            p.lag,
-            p.error
-                .as_ref()
-                .map(|e| format!("  FAILED: {e}"))
-                .unwrap_or_default()
-        );
-    }
-    Ok(ExitCode::SUCCESS)
 }

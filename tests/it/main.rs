@@ -16,6 +16,7 @@ mod pg_crash;
 mod plans;
 mod products;
 mod projections;
+mod replay_tools;
 mod schemas;
 mod secret_scanning;
 mod secrets_in_logs;

@@ -91,11 +91,16 @@ pub async fn command(
 /// An organisation with the Developers workspace: terms accepted, and a
 /// plan with `platform.api` (the bench user is its owner and staff).
 pub(crate) async fn workspace(server: &BenchServer) -> anyhow::Result<String> {
+    workspace_named(server, "bench").await
+}
+
+/// An organisation `slug` with the terms accepted and a plan with the API.
+pub(crate) async fn workspace_named(server: &BenchServer, slug: &str) -> anyhow::Result<String> {
     let (org, _) = server
         .call(
             Method::POST,
             "/v1/orgs",
-            Some(json!({"slug": "bench", "name": "Bench"})),
+            Some(json!({"slug": slug, "name": format!("Org {slug}")})),
             0,
         )
         .await?;

@@ -10,6 +10,10 @@
 //!   sequential scan of the same rows.
 //! - `rebuild`: a blue/green rebuild of the `event_counts` projection over
 //!   the log; baseline: the same plain sequential scan.
+//! - `rebuild-all` and `audit` ([`replay`]): every read model rebuilt at
+//!   once over a generated history of every kind of event ([`history`]),
+//!   beside a plain scan; audit pages with each filter beside
+//!   `GET /healthz`, and the platform export's throughput.
 //! - `export` ([`export`]): the staff JSON Lines export of N apps through a
 //!   real server in this process; the peak heap must stay flat as N grows.
 //! - `command` ([`command`]): one app command over HTTP on a short and a
@@ -20,6 +24,8 @@
 
 mod command;
 mod export;
+mod history;
+mod replay;
 mod server;
 mod verify;
 mod webhooks;
@@ -91,6 +97,23 @@ enum Scenario {
         /// Events in the log (seeded once, kept between runs).
         #[arg(long, default_value_t = 1_000_000)]
         events: u64,
+    },
+    /// Rebuild every read model at once over a generated history of every
+    /// kind of event, until the last is swapped in.
+    RebuildAll {
+        /// Events in the history (seeded once, kept between runs).
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+    },
+    /// One audit page with each filter through a server over the generated
+    /// history (p50/p99), and the platform export's throughput.
+    Audit {
+        /// Events in the history (seeded once, kept between runs).
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+        /// Requests measured per filter.
+        #[arg(long, default_value_t = 300)]
+        samples: usize,
     },
     /// Export N apps as JSON Lines through a server in this process; the
     /// peak heap while streaming, at each N.
@@ -207,6 +230,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => append(&admin, &report, writers, seconds, lanes).await?,
         Scenario::ReadAll { events } => read_all(&admin, &report, events).await?,
         Scenario::Rebuild { events } => rebuild(&admin, &report, events).await?,
+        Scenario::RebuildAll { events } => {
+            replay::rebuild_all(&admin, &cli.data_dir, &report, events).await?
+        }
+        Scenario::Audit { events, samples } => {
+            replay::audit(&admin, &cli.data_dir, &report, events, samples).await?
+        }
         Scenario::Export { apps } => export::export(&admin, &cli.data_dir, &report, &apps).await?,
         Scenario::Command {
             long_events,

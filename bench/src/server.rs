@@ -35,6 +35,29 @@ impl BenchServer {
         Self::start_node(config, data_dir, None).await
     }
 
+    /// A server over a database a bench server already used: signs in as
+    /// its staff member instead of signing up again.
+    pub async fn reopen(
+        config: tokio_postgres::Config,
+        data_dir: &std::path::Path,
+    ) -> anyhow::Result<Self> {
+        let mut server = Self::start_node(config, data_dir, Some(String::new())).await?;
+        let session: serde_json::Value = server
+            .http
+            .post(format!("{}/v1/sessions", server.base))
+            .json(&serde_json::json!({"email": "bench@example.com", "password": "correct horse battery"}))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        server.token = session["token"]
+            .as_str()
+            .context("a session token")?
+            .to_owned();
+        Ok(server)
+    }
+
     /// Another node over the same database as `self`: its own store,
     /// index and LISTEN connection, with `self`'s staff session.
     pub async fn second_node(

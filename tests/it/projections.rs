@@ -703,27 +703,71 @@ async fn a_rebuild_never_drops_a_generation_a_live_server_is_filling() {
         "the live server's generation is kept"
     );
 
-    // A generation whose filler died (its lease lapsed) is cleared away.
-    client
-        .execute(
-            "UPDATE projection_generations SET lease_until = now() - interval '1 minute' \
-             WHERE name = 'fragile' AND generation = $1",
-            &[&filling],
-        )
-        .await
-        .unwrap();
+    // A generation whose filler died (its lease lapsed) is no one's any
+    // more. Of the version being rebuilt, it is resumed from its checkpoint
+    // (an interrupted rebuild goes on where it stopped)...
     stop_tx.send(true).unwrap();
     task.await.unwrap();
+    let lapse = |g: i32| {
+        let client = &client;
+        async move {
+            client
+                .execute(
+                    "UPDATE projection_generations SET lease_until = now() - interval '1 minute' \
+                     WHERE name = 'fragile' AND generation = $1",
+                    &[&g],
+                )
+                .await
+                .unwrap();
+        }
+    };
+    lapse(filling).await;
+    let (resumed, _) = projections::runner::rebuild(&pool, &Fragile { version: 2 }, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        resumed, filling,
+        "a lapsed generation of this version is resumed"
+    );
+
+    // ...of any other version (an abandoned upgrade), it is debris.
+    let (stop_tx, stop) = watch::channel(false);
+    let stumbling = Arc::new(Stumbling {
+        inner: Fragile { version: 3 },
+        healthy: false.into(),
+    });
+    let (_v3, task) = start_runner(&db, store.clone(), stumbling, &stop);
+    let mut abandoned = None;
+    for _ in 0..400 {
+        abandoned = client
+            .query_opt(
+                "SELECT generation FROM projection_generations \
+                 WHERE name = 'fragile' AND state = 'building' AND version = 3 AND error IS NOT NULL",
+                &[],
+            )
+            .await
+            .unwrap()
+            .map(|r| r.get::<_, i32>(0));
+        if abandoned.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let abandoned = abandoned.expect("the upgrade's generation met its fault");
+    stop_tx.send(true).unwrap();
+    task.await.unwrap();
+    lapse(abandoned).await;
     projections::runner::rebuild(&pool, &Fragile { version: 2 }, |_| {})
         .await
         .unwrap();
+    // (Its generation number may be reused by the rebuild; its version not.)
     let left: i64 = client
         .query_one(
-            "SELECT count(*) FROM projection_generations WHERE name = 'fragile' AND generation = $1",
-            &[&filling],
+            "SELECT count(*) FROM projection_generations WHERE name = 'fragile' AND version = 3",
+            &[],
         )
         .await
         .unwrap()
         .get(0);
-    assert_eq!(left, 0, "a lapsed lease is debris");
+    assert_eq!(left, 0, "a lapsed generation of another version is debris");
 }

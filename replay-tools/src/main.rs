@@ -82,10 +82,12 @@ enum Cmd {
         #[arg(long, value_name = "FILE")]
         export: Option<PathBuf>,
         /// The audit public key: base64, or a file holding it (or the JSON
-        /// of `GET /v1/audit/public-key`). Default: the public half of
-        /// <data-dir>/audit-signing.key, when that exists.
-        #[arg(long, env = "GATEHOUSE_AUDIT_PUBLIC_KEY")]
-        public_key: Option<String>,
+        /// of `GET /v1/audit/public-key`). Repeat for the keys before a
+        /// rotation; each checkpoint is checked with the key it names.
+        /// Default: the public half of <data-dir>/audit-signing.key, when
+        /// that exists.
+        #[arg(long, env = "GATEHOUSE_AUDIT_PUBLIC_KEY", value_delimiter = ',')]
+        public_key: Vec<String>,
         /// Checkpoints kept outside the database, to check the log against:
         /// a JSON checkpoint, an array of them, a page of
         /// `GET /v1/audit/checkpoints`, or JSON Lines. Repeat for several.
@@ -193,7 +195,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             public_key,
             ..
         } => {
-            let key = anchors::public_key(public_key.as_deref(), &cli.data_dir)?
+            let key = anchors::public_key(public_key.first().map(String::as_str), &cli.data_dir)?
                 .context("checking an export needs the audit public key (--public-key)")?;
             return Ok(cmd::verify::verify_export(file, &key));
         }
@@ -217,7 +219,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             read_models,
             ..
         } => {
-            let anchors = anchors::load(public_key.as_deref(), &checkpoints, &cli.data_dir)?;
+            let anchors = anchors::load(&public_key, &checkpoints, &cli.data_dir)?;
             let code = cmd::verify::verify(&pool, &anchors).await?;
             if read_models && code == ExitCode::SUCCESS {
                 cmd::verify::read_models(&pool).await?

@@ -46,9 +46,10 @@ pub enum VerifyError {
 /// What to check the chain against.
 #[derive(Debug, Clone, Default)]
 pub struct Anchors {
-    /// The audit public key; without it, checkpoints cannot be trusted and
-    /// are not checked.
-    pub public_key: Option<VerifyingKey>,
+    /// The audit public keys (the current one, and earlier ones after a
+    /// rotation); without one, checkpoints cannot be trusted and are not
+    /// checked. Each checkpoint is checked with the key it names.
+    pub public_keys: Vec<VerifyingKey>,
     /// Checkpoints kept outside the database (the server's witness file,
     /// copies of `GET /v1/audit/checkpoints`, export manifests).
     pub witnesses: Vec<CheckpointSigned>,
@@ -79,9 +80,9 @@ async fn checkpoints(
     client: &deadpool_postgres::Client,
     anchors: &Anchors,
 ) -> Result<BTreeMap<u64, CheckpointSigned>, VerifyError> {
-    let Some(key) = &anchors.public_key else {
+    if anchors.public_keys.is_empty() {
         return Ok(BTreeMap::new());
-    };
+    }
     let mut all: Vec<(Option<u64>, CheckpointSigned)> = anchors
         .witnesses
         .iter()
@@ -110,6 +111,11 @@ async fn checkpoints(
         let whose = at.map_or("a witnessed checkpoint".to_owned(), |p| {
             format!("the checkpoint recorded at {p}")
         });
+        let key = anchors
+            .public_keys
+            .iter()
+            .find(|k| event_schemas::audit::key_id(k) == c.key_id)
+            .unwrap_or(&anchors.public_keys[0]);
         c.verify(key)
             .map_err(|e| bad(at.unwrap_or(c.position), format!("{whose}: {e}")))?;
         if let Some(held) = by_position.get(&c.position) {

@@ -491,7 +491,7 @@ async fn checkpoints_catch_a_superuser_rewrite_and_a_cut_tail_that_the_chain_alo
 
     let key = ed25519_dalek::SigningKey::from_bytes(&base64_seed(TEST_AUDIT_KEY)).verifying_key();
     let anchors = replay_tools::Anchors {
-        public_key: Some(key),
+        public_keys: vec![key],
         witnesses: witnesses.clone(),
     };
     let report = verify(&db, &anchors)
@@ -503,7 +503,7 @@ async fn checkpoints_catch_a_superuser_rewrite_and_a_cut_tail_that_the_chain_alo
     let mut forged = witnesses[0].clone();
     forged.hash = hex::encode([7u8; 32]);
     let forged_anchors = replay_tools::Anchors {
-        public_key: Some(key),
+        public_keys: vec![key],
         witnesses: vec![forged],
     };
     assert!(verify(&db, &forged_anchors)
@@ -577,14 +577,14 @@ async fn a_cut_tail_is_caught_by_a_checkpoint_kept_outside_the_database() {
         .unwrap();
     rechain(&db, keep).await;
     let in_db_only = replay_tools::Anchors {
-        public_key: Some(key),
+        public_keys: vec![key],
         witnesses: vec![],
     };
     verify(&db, &in_db_only)
         .await
         .expect("with the checkpoint gone from the log, the log alone passes");
     let anchors = replay_tools::Anchors {
-        public_key: Some(key),
+        public_keys: vec![key],
         witnesses,
     };
     let bad = verify(&db, &anchors)

@@ -81,8 +81,8 @@ fn read_checkpoints(file: &Path) -> anyhow::Result<Vec<CheckpointSigned>> {
     .with_context(|| format!("{} does not hold checkpoints", file.display()))
 }
 
-/// The anchors for `verify`.
-pub fn load(key: Option<&str>, files: &[PathBuf], data_dir: &Path) -> anyhow::Result<Anchors> {
+/// The anchors for `verify`: every key given (else the data directory's).
+pub fn load(keys: &[String], files: &[PathBuf], data_dir: &Path) -> anyhow::Result<Anchors> {
     let mut witnesses = Vec::new();
     for f in files {
         witnesses.extend(read_checkpoints(f)?);
@@ -91,8 +91,15 @@ pub fn load(key: Option<&str>, files: &[PathBuf], data_dir: &Path) -> anyhow::Re
     if witness.exists() {
         witnesses.extend(read_checkpoints(&witness)?);
     }
+    let public_keys = if keys.is_empty() {
+        public_key(None, data_dir)?.into_iter().collect()
+    } else {
+        keys.iter()
+            .map(|k| public_key(Some(k), data_dir)?.context("a public key"))
+            .collect::<anyhow::Result<Vec<_>>>()?
+    };
     Ok(Anchors {
-        public_key: public_key(key, data_dir)?,
+        public_keys,
         witnesses,
     })
 }

@@ -32,7 +32,7 @@ pub async fn verify(
     pool: &deadpool_postgres::Pool,
     anchors: &replay_tools::Anchors,
 ) -> anyhow::Result<ExitCode> {
-    if anchors.public_key.is_none() {
+    if anchors.public_keys.is_empty() {
         eprintln!("warning: no audit public key (--public-key): the chain is checked, signed checkpoints are not");
     }
     let bar = ProgressBar::new_spinner();

@@ -131,7 +131,8 @@ pub async fn verify_integrations(state: &AppState) -> Result<(), ApiError> {
                            AND k.mode = 'test' AND k.last_used_at IS NOT NULL) \
                AND EXISTS (SELECT 1 FROM delivery.deliveries d \
                            JOIN delivery.endpoints e USING (endpoint_id) \
-                           WHERE e.org_id = s.org_id AND d.status = 'delivered')",
+                           WHERE e.org_id = s.org_id AND e.kind = 'webhook' \
+                             AND d.status = 'delivered')",
             &[],
         )
         .await?

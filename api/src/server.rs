@@ -389,6 +389,34 @@ fn start_webhooks(
         fed.clone(),
     );
     background.push(tokio::spawn(feeder.run(stop.clone())));
+    // The audit feeder follows the main feeder (which knows the streams)
+    // and the audit projection (which writes the entries).
+    let audited = Arc::new(watch::Sender::new(0u64));
+    if let Some(mut status) = state.statuses.subscribe("audit") {
+        let (audited, mut stop) = (audited.clone(), stop.clone());
+        background.push(tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    changed = status.changed() => {
+                        if changed.is_err() {
+                            return;
+                        }
+                        let position = status.borrow_and_update().position;
+                        audited.send_replace(position);
+                    }
+                    _ = stop.wait_for(|s| *s) => return,
+                }
+            }
+        }));
+    }
+    let audit_feeder = delivery::feed::AuditFeeder::new(
+        state.pool.clone(),
+        state.store.poll_interval(),
+        fed.clone(),
+    );
+    background.push(tokio::spawn(
+        audit_feeder.run(vec![fed.subscribe(), audited.subscribe()], stop.clone()),
+    ));
     let timeout = Duration::from_millis(args.webhook_timeout_ms);
     let settings = delivery::dispatch::Settings {
         workers: args.webhook_workers as usize,

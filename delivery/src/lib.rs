@@ -4,7 +4,8 @@
 //!
 //! # Layout
 //! - [`catalog`]: the public event types, their payloads and schemas.
-//! - [`feed`]: the log to deliveries, fenced by a checkpoint row.
+//! - [`feed`]: the log to deliveries, fenced by a checkpoint row; and the
+//!   audit read model to the deliveries of organisations' audit streams.
 //! - [`dispatch`]: endpoint leases, lanes, attempts and their record.
 //! - [`sign`]: `v1` (HMAC-SHA256) and `v1a` (Ed25519) signatures, secrets.
 //! - [`ssrf`]: which destinations may be reached, checked at creation and
@@ -23,7 +24,25 @@ pub mod ssrf;
 use event_store::postgres::Migration;
 
 /// The `delivery` schema's migrations (set `delivery`).
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    name: "0001_delivery.sql",
-    sql: include_str!("../migrations/0001_delivery.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        name: "0001_delivery.sql",
+        sql: include_str!("../migrations/0001_delivery.sql"),
+    },
+    Migration {
+        name: "0002_audit_streams.sql",
+        sql: include_str!("../migrations/0002_audit_streams.sql"),
+    },
+];
+
+/// An id that is the same every time the same fact is recorded.
+pub(crate) fn derived_id(parts: &[&[u8]]) -> uuid::Uuid {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_be_bytes());
+        h.update(p);
+    }
+    let bytes: [u8; 16] = h.finalize()[..16].try_into().expect("16 of 32 bytes");
+    uuid::Builder::from_random_bytes(bytes).into_uuid()
+}

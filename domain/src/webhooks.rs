@@ -91,6 +91,9 @@ pub struct Endpoint {
     pub secret: Option<SealedSecret>,
     /// The previous secret and when it stops signing.
     pub previous: Option<(SealedSecret, DateTime<Utc>)>,
+    /// An organisation's audit log stream ([`audit_streams`]), of no app
+    /// (`app_id` is nil).
+    pub audit: bool,
 }
 
 impl Endpoint {
@@ -109,6 +112,21 @@ impl Endpoint {
                         .ok_or_else(|| format!("unknown signature {:?}", c.signature))?,
                 );
                 self.settings = Some(c.settings.clone());
+                self.secret = Some(c.secret.clone());
+            }
+            WebhookEvent::AuditStreamCreated(c) => {
+                self.exists = true;
+                self.audit = true;
+                self.id = c.endpoint_id;
+                self.org_id = c.org_id;
+                self.mode = Some(Mode::Live);
+                self.scheme = Some(Scheme::Hmac);
+                self.settings = Some(EndpointSettings {
+                    url: c.url.clone(),
+                    event_types: vec![AUDIT_ENTRY_TYPE.to_owned()],
+                    description: c.description.clone(),
+                    rate_limit: None,
+                });
                 self.secret = Some(c.secret.clone());
             }
             WebhookEvent::Updated(u) => self.settings = Some(u.settings.clone()),
@@ -217,6 +235,8 @@ pub fn subscribed(filters: &[String], event_type: &str) -> bool {
     filters.is_empty() || filters.iter().any(|f| filter_matches(f, event_type))
 }
 
+pub mod audit_streams;
+
 fn check_settings(checks: &mut Checks, s: &EndpointSettings) {
     checks.check(
         valid_url(&s.url),
@@ -256,7 +276,7 @@ fn check_settings(checks: &mut Checks, s: &EndpointSettings) {
     }
 }
 
-fn valid_url(raw: &str) -> bool {
+pub(crate) fn valid_url(raw: &str) -> bool {
     raw.len() <= 2048
         && url::Url::parse(raw).is_ok_and(|u| {
             matches!(u.scheme(), "http" | "https")
@@ -406,6 +426,16 @@ pub fn rotate_secret(
     now: DateTime<Utc>,
 ) -> Result<Vec<WebhookEvent>, WebhookError> {
     managed(org, app, endpoint, actor)?;
+    rotation(secret, previous_expires_at, now)
+}
+
+/// A rotation to `secret`, the previous one signing until
+/// `previous_expires_at`, at most a week away.
+fn rotation(
+    secret: SealedSecret,
+    previous_expires_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Vec<WebhookEvent>, WebhookError> {
     let mut checks = Checks::default();
     checks.check(
         previous_expires_at >= now && previous_expires_at <= now + max_overlap(),

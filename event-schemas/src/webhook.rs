@@ -59,6 +59,25 @@ pub struct EndpointCreated {
     pub secret: SealedSecret,
 }
 
+/// `webhook.audit_stream_created` v1: an organisation's audit log stream,
+/// an endpoint of no app that receives every entry of the organisation's
+/// audit history (type `audit.entry`) recorded after this event, signed
+/// and retried like any webhook. It shares the endpoint's other events
+/// (disabled, enabled, deleted, secret rotated and resealed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct AuditStreamCreated {
+    /// The endpoint.
+    pub endpoint_id: Uuid,
+    /// The organisation whose history it streams.
+    pub org_id: Uuid,
+    /// Where entries go (a SIEM's collector).
+    pub url: String,
+    /// Free text.
+    pub description: String,
+    /// The signing secret (`v1`, HMAC-SHA256).
+    pub secret: SealedSecret,
+}
+
 /// `webhook.endpoint_updated` v1: the settings as they now are.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EndpointUpdated {
@@ -143,6 +162,8 @@ event_family! {
     pub enum WebhookEvent {
         /// `webhook.endpoint_created`
         Created(EndpointCreated) = "webhook.endpoint_created",
+        /// `webhook.audit_stream_created`
+        AuditStreamCreated(AuditStreamCreated) = "webhook.audit_stream_created",
         /// `webhook.endpoint_updated`
         Updated(EndpointUpdated) = "webhook.endpoint_updated",
         /// `webhook.endpoint_disabled`
@@ -217,6 +238,9 @@ event_family! {
 pub fn webhook_stream(endpoint_id: Uuid) -> String {
     format!("webhook-{endpoint_id}")
 }
+
+/// The type of the messages an audit stream receives.
+pub const AUDIT_ENTRY_TYPE: &str = "audit.entry";
 
 /// The stream of one published message.
 pub fn message_stream(message_id: Uuid) -> String {

@@ -486,6 +486,16 @@ fn webhook_events_keep_their_stored_shape() {
         settings: settings.clone(),
         secret: secret.clone(),
     }));
+    endpoint(WebhookEvent::AuditStreamCreated(AuditStreamCreated {
+        endpoint_id: id(8),
+        org_id: id(3),
+        url: "https://siem.example.com/in".into(),
+        description: "SIEM".into(),
+        secret: SealedSecret {
+            public_key: None,
+            ..secret.clone()
+        },
+    }));
     endpoint(WebhookEvent::Updated(EndpointUpdated { settings }));
     endpoint(WebhookEvent::Disabled(EndpointDisabled {
         reason: "failing".into(),

@@ -84,6 +84,11 @@ impl Statuses {
         }
     }
 
+    /// Follows one projection's status (`None` for a name not run here).
+    pub fn subscribe(&self, name: &str) -> Option<watch::Receiver<ProjectionStatus>> {
+        self.inner.get(name).map(|tx| tx.subscribe())
+    }
+
     /// The current status of every projection.
     pub fn snapshot(&self) -> Vec<(&'static str, ProjectionStatus)> {
         let mut out: Vec<_> = self

@@ -3,6 +3,7 @@
 
 mod apps;
 mod audit;
+mod audit_streams;
 mod crash;
 mod environments;
 mod http;

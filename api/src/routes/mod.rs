@@ -84,6 +84,8 @@ use contract::ProblemResponses;
         webhooks::summary,
         audit::org_audit, audit::staff_audit, audit::org_export, audit::staff_export,
         audit::checkpoints, audit::public_key,
+        audit::create_stream, audit::list_streams, audit::get_stream, audit::delete_stream,
+        audit::enable_stream, audit::rotate_stream_secret, audit::stream_deliveries,
     ),
     components(schemas(crate::error::Problem, crate::error::ProblemField)),
     modifiers(&BearerAuth, &ProblemResponses),

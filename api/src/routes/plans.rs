@@ -209,7 +209,8 @@ pub async fn overview(
         .get(0);
     let webhook_count: i64 = client
         .query_one(
-            "SELECT count(*) FROM delivery.endpoints WHERE org_id = $1 AND status <> 'deleted'",
+            "SELECT count(*) FROM delivery.endpoints \
+             WHERE org_id = $1 AND kind = 'webhook' AND status <> 'deleted'",
             &[&org],
         )
         .await?

@@ -6,12 +6,12 @@
 
 use std::time::Duration;
 
+use crate::derived_id;
 use chrono::Utc;
 use event_schemas::webhook::{webhook_stream, EndpointDisabled, MessageExhausted, WebhookEvent};
 use event_schemas::{Actor, ExpectedVersion, Metadata, NewEvent};
 use event_store::{AppendError, EventStoreExt};
 use rand::SeedableRng;
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::send::Outcome;
@@ -38,17 +38,6 @@ pub(super) fn unsendable(why: &str) -> Outcome {
         excerpt: Some(why.into()),
         retry_after: None,
     }
-}
-
-/// An event id that is the same every time the same fact is recorded.
-fn derived_id(parts: &[&[u8]]) -> Uuid {
-    let mut h = Sha256::new();
-    for p in parts {
-        h.update((p.len() as u64).to_be_bytes());
-        h.update(p);
-    }
-    let bytes: [u8; 16] = h.finalize()[..16].try_into().expect("16 of 32 bytes");
-    uuid::Builder::from_random_bytes(bytes).into_uuid()
 }
 
 impl Inner {

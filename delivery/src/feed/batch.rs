@@ -27,7 +27,8 @@ pub(super) struct MessageRow {
 /// The dispatcher's view of an endpoint, as far as fan-out needs it.
 #[derive(Debug, Clone)]
 pub(super) struct Lane {
-    pub(super) app_id: Uuid,
+    /// None for an audit stream, which belongs to its organisation.
+    pub(super) app_id: Option<Uuid>,
     pub(super) org_id: Uuid,
     pub(super) mode: String,
     pub(super) types: Vec<String>,
@@ -176,9 +177,10 @@ impl Batch {
             .iter()
             .filter(|(id, l)| {
                 l.enabled
+                    && l.app_id.is_some()
                     && Some(**id) != target.exclude
                     && match target.app_id {
-                        Some(app) => l.app_id == app,
+                        Some(app) => l.app_id == Some(app),
                         None => l.org_id == target.org_id,
                     }
                     && target.mode.as_ref().is_none_or(|m| *m == l.mode)
@@ -210,7 +212,7 @@ impl Batch {
                 targets
                     .first()
                     .and_then(|t| self.endpoints.get(t))
-                    .map(|l| l.app_id)
+                    .and_then(|l| l.app_id)
             })
             .unwrap_or_default();
         self.messages.push(MessageRow {
@@ -293,17 +295,18 @@ impl Batch {
                 let Some(id) = uuid_of(&e.stream_id, "webhook-") else {
                     return;
                 };
-                let Some(l) = self.endpoints.get(&id).cloned() else {
+                // An audit stream's changes reach no app's endpoints.
+                let Some((l, app)) = self
+                    .endpoints
+                    .get(&id)
+                    .and_then(|l| Some((l.clone(), l.app_id?)))
+                else {
                     return;
                 };
                 (
-                    vec![
-                        ("endpoint_id", id),
-                        ("app_id", l.app_id),
-                        ("org_id", l.org_id),
-                    ],
+                    vec![("endpoint_id", id), ("app_id", app), ("org_id", l.org_id)],
                     Target {
-                        app_id: Some(l.app_id),
+                        app_id: Some(app),
                         org_id: l.org_id,
                         mode: Some(l.mode),
                         exclude: Some(id),
@@ -326,7 +329,7 @@ impl Batch {
     pub(super) fn org_of_app(&self, app: Uuid) -> Option<Uuid> {
         self.endpoints
             .values()
-            .find(|l| l.app_id == app)
+            .find(|l| l.app_id == Some(app))
             .map(|l| l.org_id)
     }
 

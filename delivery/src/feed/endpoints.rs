@@ -2,7 +2,7 @@
 //! the deliveries a replay asks for.
 
 use deadpool_postgres::Transaction;
-use event_schemas::webhook::{SealedSecret, WebhookEvent};
+use event_schemas::webhook::{SealedSecret, WebhookEvent, AUDIT_ENTRY_TYPE};
 use event_schemas::RecordedEvent;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -43,10 +43,42 @@ impl Batch {
                 self.endpoints.insert(
                     id,
                     Lane {
-                        app_id: c.app_id,
+                        app_id: Some(c.app_id),
                         org_id: c.org_id,
                         mode: c.mode.clone(),
                         types: c.settings.event_types.clone(),
+                        enabled: true,
+                    },
+                );
+            }
+            WebhookEvent::AuditStreamCreated(c) => {
+                let secrets = json!([secret_json(&c.secret)]);
+                let types = vec![AUDIT_ENTRY_TYPE.to_owned()];
+                // Entries after this event are the stream's; the audit
+                // feeder sends them.
+                tx.execute(&tx.prepare_cached("INSERT INTO delivery.endpoints (endpoint_id, app_id, org_id, mode, scheme, \
+                     url, event_types, status, secrets, created_at, description, kind, from_position) \
+                     VALUES ($1, NULL, $2, 'live', 'v1', $3, $4, 'enabled', $5, $6, $7, 'audit', $8) \
+                     ON CONFLICT DO NOTHING").await?,
+                    &[
+                        &id,
+                        &c.org_id,
+                        &c.url,
+                        &tokio_postgres::types::Json(&types),
+                        &tokio_postgres::types::Json(&secrets),
+                        &e.recorded_at,
+                        &c.description,
+                        &(e.global_position as i64),
+                    ],
+                )
+                .await?;
+                self.endpoints.insert(
+                    id,
+                    Lane {
+                        app_id: None,
+                        org_id: c.org_id,
+                        mode: "live".into(),
+                        types,
                         enabled: true,
                     },
                 );

@@ -21,8 +21,11 @@ use uuid::Uuid;
 use crate::catalog;
 use crate::keyring::Keyring;
 
+mod audit;
 mod batch;
 mod endpoints;
+
+pub use audit::AuditFeeder;
 
 use batch::{Batch, Owner, Target};
 

@@ -7,9 +7,10 @@
 //! - `history`: the filters and the pages.
 //! - `export`: JSON Lines and CSV exports ending with a signed manifest.
 //! - `checkpoints`: `GET /v1/audit/checkpoints`, `GET /v1/audit/public-key`.
+//! - `streams`: audit log streams to a SIEM, delivered as webhooks.
 
 use axum::extract::{Query, State};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use domain::roles::Permission;
@@ -27,11 +28,13 @@ mod checkpoints;
 mod entry;
 mod export;
 mod history;
+mod streams;
 
 pub use checkpoints::*;
 pub use entry::*;
 pub use export::*;
 pub use history::*;
+pub use streams::*;
 
 /// The audit routes.
 pub fn router() -> Router<AppState> {
@@ -42,4 +45,24 @@ pub fn router() -> Router<AppState> {
         .route("/v1/staff/audit/export", get(staff_export))
         .route("/v1/audit/checkpoints", get(checkpoints))
         .route("/v1/audit/public-key", get(public_key))
+        .route(
+            "/v1/orgs/{org}/audit/streams",
+            post(create_stream).get(list_streams),
+        )
+        .route(
+            "/v1/orgs/{org}/audit/streams/{id}",
+            get(get_stream).delete(delete_stream),
+        )
+        .route(
+            "/v1/orgs/{org}/audit/streams/{id}/enable",
+            post(enable_stream),
+        )
+        .route(
+            "/v1/orgs/{org}/audit/streams/{id}/rotate-secret",
+            post(rotate_stream_secret),
+        )
+        .route(
+            "/v1/orgs/{org}/audit/streams/{id}/deliveries",
+            get(stream_deliveries),
+        )
 }

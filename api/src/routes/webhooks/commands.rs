@@ -151,18 +151,7 @@ pub async fn rotate_secret(
     session: Session,
     OptionalJson(body): OptionalJson<RotateSecretRequest>,
 ) -> Result<Committed<EndpointWithSecret>, ApiError> {
-    let body = body.unwrap_or_default();
-    let overlap = match body.overlap_secs {
-        Some(s) if s > webhooks::max_overlap().num_seconds() as u64 => {
-            return Err(domain::Invalid(vec![domain::FieldError {
-                pointer: "/overlap_secs".into(),
-                detail: "the overlap may last 0 s to 7 days (604800 s)".into(),
-            }])
-            .into())
-        }
-        Some(s) => chrono::Duration::seconds(s as i64),
-        None => webhooks::default_overlap(),
-    };
+    let overlap = overlap(body.unwrap_or_default())?;
     let (endpoint, _, _) = load_endpoint(&state, id, session.user_id).await?;
     let scheme = endpoint.scheme.ok_or(ApiError::NotFound)?;
     let ids = meta.ids();
@@ -190,4 +179,19 @@ pub async fn rotate_secret(
             previous_secret_expires_at: Some(until),
         }),
     })
+}
+
+/// The overlap a rotation asks for: the default, or 0 s to 7 days.
+pub(crate) fn overlap(body: RotateSecretRequest) -> Result<chrono::Duration, ApiError> {
+    match body.overlap_secs {
+        Some(s) if s > webhooks::max_overlap().num_seconds() as u64 => {
+            Err(domain::Invalid(vec![domain::FieldError {
+                pointer: "/overlap_secs".into(),
+                detail: "the overlap may last 0 s to 7 days (604800 s)".into(),
+            }])
+            .into())
+        }
+        Some(s) => Ok(chrono::Duration::seconds(s as i64)),
+        None => Ok(webhooks::default_overlap()),
+    }
 }

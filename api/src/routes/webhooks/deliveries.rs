@@ -78,6 +78,19 @@ pub async fn list_deliveries(
     filter: axum::extract::Query<DeliveryFilter>,
     paging: Paging<i64>,
 ) -> Result<Json<Page<DeliveryView>>, ApiError> {
+    load_endpoint(&state, id, session.user_id).await?;
+    fed(&state, min).await?;
+    Ok(Json(deliveries_page(&state, id, &filter, &paging).await?))
+}
+
+/// A page of an endpoint's deliveries (a webhook endpoint's or an audit
+/// stream's), newest first, each with its attempts.
+pub(crate) async fn deliveries_page(
+    state: &AppState,
+    id: Uuid,
+    filter: &DeliveryFilter,
+    paging: &Paging<i64>,
+) -> Result<Page<DeliveryView>, ApiError> {
     if let Some(s) = &filter.status {
         if !matches!(s.as_str(), "pending" | "delivered" | "failed") {
             return Err(domain::Invalid(vec![domain::FieldError {
@@ -87,8 +100,6 @@ pub async fn list_deliveries(
             .into());
         }
     }
-    load_endpoint(&state, id, session.user_id).await?;
-    fed(&state, min).await?;
     let client = state.pool.get().await?;
     let rows = client
         .query(
@@ -151,7 +162,7 @@ pub async fn list_deliveries(
             }
         })
         .collect();
-    Ok(Json(Page::new(items, &paging, |d| d.id)))
+    Ok(Page::new(items, paging, |d| d.id))
 }
 
 /// Failures of one kind.

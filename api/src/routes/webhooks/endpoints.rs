@@ -149,7 +149,7 @@ impl EndpointView {
 
 /// Checks a destination against the SSRF policy: 422 at `/url` if it
 /// does not parse or may not be reached.
-pub(super) async fn check_destination(state: &AppState, url: &str) -> Result<(), ApiError> {
+pub(crate) async fn check_destination(state: &AppState, url: &str) -> Result<(), ApiError> {
     let invalid = |detail: String| {
         ApiError::Invalid(domain::Invalid(vec![domain::FieldError {
             pointer: "/url".into(),

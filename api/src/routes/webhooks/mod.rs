@@ -105,7 +105,7 @@ fn payload_context(message_id: Uuid) -> Vec<u8> {
 /// A new signing secret for `scheme`, derived from the command's secret
 /// seed (so a retry with the same `Idempotency-Key` answers the same one),
 /// and its sealed form.
-fn new_secret(
+pub(crate) fn new_secret(
     state: &AppState,
     ids: &crate::command::CommandIds,
     endpoint_id: Uuid,
@@ -267,7 +267,7 @@ async fn load_endpoint(
 }
 
 /// Waits (up to the read wait) until the feeder has reached `position`.
-async fn fed(state: &AppState, min: MinPosition) -> Result<(), ApiError> {
+pub(crate) async fn fed(state: &AppState, min: MinPosition) -> Result<(), ApiError> {
     let Some(wanted) = min.0 else { return Ok(()) };
     min.within_log(state).await?;
     let started = Instant::now();
@@ -294,7 +294,7 @@ async fn fed(state: &AppState, min: MinPosition) -> Result<(), ApiError> {
 }
 
 /// When the stream's first event was recorded: an endpoint's creation.
-async fn created_at(state: &AppState, id: Uuid) -> Result<DateTime<Utc>, ApiError> {
+pub(crate) async fn created_at(state: &AppState, id: Uuid) -> Result<DateTime<Utc>, ApiError> {
     use event_store::EventStore;
     Ok(state
         .store

@@ -435,10 +435,12 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Postgres(pg) => pg.into(),
-            StoreError::Pool(_) | StoreError::Closed => ApiError::Unavailable {
-                reason: "the event store is unavailable",
-                source: Box::new(e),
-            },
+            StoreError::Pool(_) | StoreError::Closed | StoreError::Backend(_) => {
+                ApiError::Unavailable {
+                    reason: "the event store is unavailable",
+                    source: Box::new(e),
+                }
+            }
             other => ApiError::internal(other),
         }
     }

@@ -10,7 +10,11 @@
 //! - [`memory`]: an in-memory backend for pure unit tests.
 //! - [`Subscription`]: catch up from a position, then follow the log.
 //! - [`launcher`]: starts a private local PostgreSQL cluster.
+//! - `kurrent` (cargo feature `kurrentdb`): the log on KurrentDB, with
+//!   PostgreSQL keeping a mirror of it for the read models.
 
+#[cfg(feature = "kurrentdb")]
+pub mod kurrent;
 pub mod launcher;
 pub mod memory;
 pub mod postgres;
@@ -108,6 +112,10 @@ pub enum StoreError {
     /// The store's background appender has stopped.
     #[error("the event store is shut down")]
     Closed,
+    /// Another backend (KurrentDB) failed or could not be reached; the
+    /// operation may be retried.
+    #[error("event store backend: {0}")]
+    Backend(String),
     /// Applying the store's migrations failed.
     #[error("migration {name} failed")]
     Migration {

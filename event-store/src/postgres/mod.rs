@@ -322,3 +322,78 @@ async fn listen(config: tokio_postgres::Config, channel: &str, wake: Arc<watch::
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
+
+/// Appends events already recorded elsewhere (the KurrentDB log, whose
+/// mirror this table then is), with their positions and hashes, if they
+/// continue this table's head: answers whether they were written (`false`:
+/// the head is elsewhere, another mirror wrote first). The chain is checked
+/// at the seam, so a mirror never splices a foreign log onto this one.
+pub async fn import(
+    client: &impl deadpool_postgres::GenericClient,
+    events: &[RecordedEvent],
+) -> Result<bool, StoreError> {
+    let (Some(first), Some(last)) = (events.first(), events.last()) else {
+        return Ok(true);
+    };
+    let mut cols: (
+        Vec<i64>,
+        Vec<&str>,
+        Vec<i64>,
+        Vec<Uuid>,
+        Vec<&str>,
+        Vec<i32>,
+    ) = Default::default();
+    let mut rest: (Vec<&str>, Vec<&str>, Vec<chrono::DateTime<chrono::Utc>>) = Default::default();
+    let mut hashes: (Vec<&[u8]>, Vec<&[u8]>) = Default::default();
+    for e in events {
+        cols.0.push(e.global_position as i64);
+        cols.1.push(&e.stream_id);
+        cols.2.push(e.stream_version as i64);
+        cols.3.push(e.event_id);
+        cols.4.push(&e.event_type);
+        cols.5.push(e.schema_version as i32);
+        rest.0.push(e.data.get());
+        rest.1.push(e.metadata.get());
+        rest.2.push(e.recorded_at);
+        hashes.0.push(&e.prev_hash);
+        hashes.1.push(&e.hash);
+    }
+    let stmt = client
+        .prepare_cached(
+            "WITH moved AS (UPDATE log_head SET position = $12, hash = $13 \
+             WHERE id AND position = $14 AND hash = $15 RETURNING 1), \
+             ins AS (INSERT INTO events (global_position, stream_id, stream_version, \
+             event_id, event_type, schema_version, data, metadata, recorded_at, prev_hash, hash) \
+             SELECT p, s, v, i, t, sv, d::json, m::json, r, ph, h \
+             FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::uuid[], $5::text[], \
+             $6::int[], $7::text[], $8::text[], $9::timestamptz[], $10::bytea[], $11::bytea[]) \
+             AS u(p, s, v, i, t, sv, d, m, r, ph, h) \
+             WHERE EXISTS (SELECT 1 FROM moved) RETURNING 1) \
+             SELECT (SELECT count(*) FROM moved), (SELECT count(*) FROM ins), \
+             pg_notify('gatehouse_events', '')",
+        )
+        .await?;
+    let row = client
+        .query_one(
+            &stmt,
+            &[
+                &cols.0,
+                &cols.1,
+                &cols.2,
+                &cols.3,
+                &cols.4,
+                &cols.5,
+                &rest.0,
+                &rest.1,
+                &rest.2,
+                &hashes.0,
+                &hashes.1,
+                &(last.global_position as i64),
+                &last.hash.as_slice(),
+                &(first.global_position as i64 - 1),
+                &first.prev_hash.as_slice(),
+            ],
+        )
+        .await?;
+    Ok(row.get::<_, i64>(0) == 1)
+}

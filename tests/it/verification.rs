@@ -277,3 +277,93 @@ async fn usage_is_written_per_key_per_interval_and_reaches_the_key_table() {
     );
     assert!(row["last_used_at"].is_string());
 }
+
+#[tokio::test]
+async fn a_node_whose_index_cannot_apply_the_log_answers_503_never_a_stale_verdict() {
+    use event_store::EventStoreExt;
+    let db = fresh_db().await;
+    let s = TestServer::start(&db).await;
+    let app = KeyedApp::new(&s, &db, "frozen").await;
+    let (_, key, _) = app.test_key(&s).await;
+    assert_eq!(verify(&s, &key, None).await["valid"], true);
+
+    // An event the index cannot take (an issued key without its fields).
+    let store = event_store::postgres::PgStore::connect(db.config.clone(), Default::default())
+        .await
+        .unwrap();
+    let poison = event_schemas::NewEvent {
+        event_id: uuid::Uuid::new_v4(),
+        event_type: "api_key.issued".into(),
+        schema_version: 1,
+        data: serde_json::value::to_raw_value(&json!({})).unwrap(),
+        metadata: event_schemas::Metadata::by(event_schemas::Actor::system()),
+    };
+    store
+        .append(
+            &format!("api_key-{}", uuid::Uuid::new_v4()),
+            event_schemas::ExpectedVersion::NoStream,
+            vec![poison],
+        )
+        .await
+        .unwrap();
+
+    // The node stops answering verdicts from the index it froze.
+    let started = Instant::now();
+    loop {
+        let r = s
+            .http
+            .post(s.url("/v1/keys/verify"))
+            .bearer_auth(GATEWAY_TOKEN)
+            .json(&json!({"key": key}))
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 503 {
+            break;
+        }
+        assert_eq!(r.status(), 200);
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "still answering verdicts 10 s after the index stopped"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let ready = s.http.get(s.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 503, "not ready");
+}
+
+#[tokio::test]
+async fn a_verdict_is_never_replayed_from_an_idempotency_key() {
+    let db = fresh_db().await;
+    let s = TestServer::start(&db).await;
+    let app = KeyedApp::new(&s, &db, "verdicts").await;
+    let (id, key, at) = app.test_key(&s).await;
+    let ask = || async {
+        let r = s
+            .http
+            .post(s.url("/v1/keys/verify"))
+            .bearer_auth(GATEWAY_TOKEN)
+            .header("idempotency-key", "the-same-key")
+            .json(&json!({"key": key}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.json::<Value>().await.unwrap()
+    };
+    assert_eq!(ask().await["valid"], true);
+    let (status, _, _) = s
+        .call(
+            Method::POST,
+            &format!("/v1/keys/{id}/revoke"),
+            &app.owner,
+            None,
+            at,
+        )
+        .await;
+    assert_eq!(status, 200);
+    until_verdict(&s, &key, "revoked").await;
+    let again = ask().await;
+    assert_eq!(again["valid"], false, "{again}");
+    assert_eq!(again["reason"], "revoked");
+}

@@ -63,7 +63,8 @@ pub async fn run(
         match batch {
             Ok(events) => {
                 if let Err(e) = index.apply(&events) {
-                    tracing::error!(error = %e, "the verification index cannot apply the log; it stops");
+                    index.mark_not_ready();
+                    tracing::error!(error = %e, "the verification index cannot apply the log; it stops and the node answers 503");
                     return;
                 }
             }

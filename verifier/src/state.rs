@@ -330,6 +330,12 @@ impl Index {
         self.ready.load(Ordering::Acquire)
     }
 
+    /// Declares the index unable to answer (it stopped following the log),
+    /// so the node answers 503 rather than verdicts from a frozen index.
+    pub fn mark_not_ready(&self) {
+        self.ready.store(false, Ordering::Release);
+    }
+
     /// Declares the index loaded.
     pub fn mark_ready(&self) {
         self.ready.store(true, Ordering::Release);

@@ -248,6 +248,13 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(10..=60_000))]
     pub log_poll_ms: u64,
 
+    /// Where the log of record lives: `postgres` (the database above), or
+    /// `kurrentdb://host:2113?tls=false` for KurrentDB (a build with the
+    /// `kurrentdb` feature; the read models stay in PostgreSQL, which keeps
+    /// a mirror of the log; docs/scaling.md).
+    #[arg(long, env = "GATEHOUSE_EVENT_STORE", default_value = "postgres")]
+    pub event_store: String,
+
     /// Run the webhook feeder and dispatcher on this node (several nodes
     /// share the work by leases).
     #[arg(long, env = "GATEHOUSE_WEBHOOKS", default_value_t = true, action = clap::ArgAction::Set)]

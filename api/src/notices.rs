@@ -14,7 +14,7 @@ use event_schemas::key::{
     UsageThresholdCrossed,
 };
 use event_schemas::{Actor, ExpectedVersion, Metadata, NewEvent};
-use event_store::{AppendError, EventStore, StreamAppend};
+use event_store::{AppendError, StreamAppend};
 use tokio::sync::watch;
 
 use crate::error::ApiError;

@@ -195,6 +195,8 @@ pub async fn run(
         .await?,
     );
     let pool = store.pool().clone();
+    let poll = store.poll_interval();
+    let (log, mirror) = log_of_record(&args.event_store, &store).await?;
     let mut vault = Vault::load(
         args.kek.as_deref(),
         args.previous_kek.as_deref(),
@@ -216,7 +218,7 @@ pub async fn run(
     let mut background = Vec::new();
     for projection in all {
         let runner = Runner::new(pool.clone(), store.clone(), projection, statuses.clone())
-            .with_poll_interval(store.poll_interval());
+            .with_poll_interval(poll);
         runner.ensure_active().await?;
         let mut stop = stop_rx.clone();
         let run_it = args.projections;
@@ -233,7 +235,7 @@ pub async fn run(
     }
 
     let commands = crate::command::Executor::new(
-        store.clone(),
+        log.clone(),
         crate::command::CacheLimits {
             entries: args.command_cache_entries as usize,
             bytes: (args.command_cache_mb as usize).saturating_mul(1024 * 1024),
@@ -243,16 +245,19 @@ pub async fn run(
         verifier::Index::new(args.key_prefix.clone(), Arc::new(verifier::SystemClock))
             .with_tokens(args.oauth_issuer.clone(), args.oauth_audience.clone()),
     );
+    if let Some(mirror) = mirror {
+        background.push(tokio::spawn(mirror(pool.clone(), poll, stop_rx.clone())));
+    }
     background.push(tokio::spawn(verifier::follow::run(
         index.clone(),
-        store.clone(),
+        log.clone(),
         pool.clone(),
-        store.poll_interval(),
+        poll,
         stop_rx.clone(),
     )));
     let meter = tokio::spawn(verifier::follow::run_meter(
         index.clone(),
-        store.clone(),
+        log.clone(),
         Duration::from_secs(args.usage_flush_secs),
         stop_rx.clone(),
     ));
@@ -269,7 +274,8 @@ pub async fn run(
     )
     .map_err(ServerError::Refused)?;
     let state = AppState::new(Inner {
-        store: store.clone(),
+        store: log.clone(),
+        log_poll: poll,
         commands,
         pool,
         statuses,
@@ -385,7 +391,7 @@ fn start_webhooks(
         state.pool.clone(),
         store.clone(),
         keyring.clone(),
-        state.store.poll_interval(),
+        state.log_poll,
         fed.clone(),
     );
     background.push(tokio::spawn(feeder.run(stop.clone())));
@@ -409,11 +415,8 @@ fn start_webhooks(
             }
         }));
     }
-    let audit_feeder = delivery::feed::AuditFeeder::new(
-        state.pool.clone(),
-        state.store.poll_interval(),
-        fed.clone(),
-    );
+    let audit_feeder =
+        delivery::feed::AuditFeeder::new(state.pool.clone(), state.log_poll, fed.clone());
     background.push(tokio::spawn(
         audit_feeder.run(vec![fed.subscribe(), audited.subscribe()], stop.clone()),
     ));
@@ -449,4 +452,61 @@ async fn sweep_idempotency_keys(state: AppState, mut stop: watch::Receiver<bool>
             _ = stop.wait_for(|s| *s) => return,
         }
     }
+}
+
+/// Starts a mirror of a foreign log into PostgreSQL's `events` table.
+type StartMirror = Box<
+    dyn FnOnce(
+            deadpool_postgres::Pool,
+            Duration,
+            watch::Receiver<bool>,
+        ) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>>
+        + Send,
+>;
+
+/// The log commands append to, from `--event-store`: PostgreSQL's own, or
+/// KurrentDB's with the mirror that copies it into PostgreSQL.
+async fn log_of_record(
+    setting: &str,
+    pg: &Arc<PgStore>,
+) -> Result<(event_store::SharedStore, Option<StartMirror>), ServerError> {
+    if setting == "postgres" {
+        return Ok((pg.clone(), None));
+    }
+    let kurrent = [
+        "kurrentdb://",
+        "kurrentdb+discover://",
+        "esdb://",
+        "esdb+discover://",
+    ]
+    .iter()
+    .any(|s| setting.starts_with(s));
+    if !kurrent {
+        return Err(ServerError::Refused(format!(
+            "--event-store must be postgres or a kurrentdb:// URL, not {setting:?}"
+        )));
+    }
+    kurrent_log(setting).await
+}
+
+#[cfg(feature = "kurrentdb")]
+async fn kurrent_log(
+    url: &str,
+) -> Result<(event_store::SharedStore, Option<StartMirror>), ServerError> {
+    let store = event_store::kurrent::KurrentStore::connect(url, None).await?;
+    let source = store.clone();
+    let mirror: StartMirror = Box::new(move |pool, poll, stop| {
+        Box::pin(event_store::kurrent::mirror::run(source, pool, poll, stop))
+    });
+    tracing::info!("the log of record is KurrentDB; PostgreSQL keeps its mirror");
+    Ok((store, Some(mirror)))
+}
+
+#[cfg(not(feature = "kurrentdb"))]
+async fn kurrent_log(
+    _url: &str,
+) -> Result<(event_store::SharedStore, Option<StartMirror>), ServerError> {
+    Err(ServerError::Refused(
+        "this build has no KurrentDB backend: build with --features kurrentdb".into(),
+    ))
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::Pool;
-use event_store::postgres::PgStore;
+use event_store::SharedStore;
 use projections::Statuses;
 
 use crate::vault::Vault;
@@ -16,8 +16,11 @@ pub struct AppState(Arc<Inner>);
 
 /// What [`AppState`] holds.
 pub struct Inner {
-    /// The event log.
-    pub store: Arc<PgStore>,
+    /// The event log of record: PostgreSQL's, or KurrentDB's (whose
+    /// mirror in PostgreSQL the read models then follow).
+    pub store: SharedStore,
+    /// How often followers of the log poll, besides their wake-ups.
+    pub log_poll: Duration,
     /// The command service: every command goes through it.
     pub commands: crate::command::Executor,
     /// Connections for read models and the vault.

@@ -77,6 +77,7 @@ impl BenchServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}", listener.local_addr()?);
         let args = api::config::ServeArgs {
+            event_store: "postgres".into(),
             db: api::config::DatabaseArgs {
                 database_url: None,
                 data_dir: data_dir.to_path_buf(),

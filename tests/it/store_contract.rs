@@ -1,12 +1,15 @@
 //! One contract suite for every event store backend: each check runs against
-//! the in-memory store and against PostgreSQL.
+//! the in-memory store and against PostgreSQL, and, in a build with the
+//! `kurrentdb` feature and `KURRENTDB_URL` set, against KurrentDB (each
+//! test on a log stream of its own). Also the mirror that copies a foreign
+//! log into PostgreSQL for the read models.
 
 use std::sync::Arc;
 
 use event_schemas::{Actor, ExpectedVersion, Metadata, NewEvent};
 use event_store::memory::MemoryStore;
 use event_store::postgres::{PgStore, PgStoreOptions};
-use event_store::{AppendError, EventStoreExt, SharedStore, StreamAppend};
+use event_store::{AppendError, EventStore, EventStoreExt, SharedStore, StreamAppend};
 use serde_json::json;
 
 fn ev(n: u64) -> NewEvent {
@@ -26,6 +29,20 @@ async fn pg() -> SharedStore {
     )
 }
 
+/// A KurrentDB store on a fresh log stream, when `KURRENTDB_URL` is set.
+#[cfg(feature = "kurrentdb")]
+async fn kurrent() -> Option<SharedStore> {
+    let Ok(url) = std::env::var("KURRENTDB_URL") else {
+        eprintln!("KURRENTDB_URL is not set: the KurrentDB contract is skipped");
+        return None;
+    };
+    let log = format!("gatehouse-test-{}", uuid::Uuid::new_v4().simple());
+    let store = event_store::kurrent::KurrentStore::connect(&url, Some(&log))
+        .await
+        .unwrap();
+    Some(store)
+}
+
 fn mem() -> SharedStore {
     Arc::new(MemoryStore::new())
 }
@@ -37,6 +54,14 @@ macro_rules! contract {
         }
         mod postgres {
             $( #[tokio::test] async fn $name() { super::$name(super::pg().await).await } )*
+        }
+        #[cfg(feature = "kurrentdb")]
+        mod kurrentdb {
+            $( #[tokio::test] async fn $name() {
+                if let Some(store) = super::kurrent().await {
+                    super::$name(store).await
+                }
+            } )*
         }
     };
 }
@@ -259,4 +284,113 @@ async fn read_all_pages_from_a_position(store: SharedStore) {
     let positions: Vec<u64> = page.iter().map(|e| e.global_position).collect();
     assert_eq!(positions, vec![4, 5]);
     assert!(store.read_all(7, 10).await.unwrap().is_empty());
+}
+
+/// The mirror's half in PostgreSQL: a log recorded elsewhere is copied
+/// with its positions and hashes, only where it continues the table.
+#[tokio::test]
+async fn an_imported_log_continues_the_table_or_writes_nothing() {
+    let source = pg().await;
+    for n in 0..5 {
+        source
+            .append(&format!("s-{}", n % 2), ExpectedVersion::Any, vec![ev(n)])
+            .await
+            .unwrap();
+    }
+    let events = source.read_all(0, 100).await.unwrap();
+    let db = gatehouse_tests::fresh_db().await;
+    let mirror = PgStore::connect(db.config.clone(), PgStoreOptions::default())
+        .await
+        .unwrap();
+    let client = mirror.pool().get().await.unwrap();
+    assert!(
+        !event_store::postgres::import(&client, &events[2..])
+            .await
+            .unwrap(),
+        "a gap is refused"
+    );
+    assert_eq!(mirror.head().await.unwrap(), 0);
+    assert!(event_store::postgres::import(&client, &events[..3])
+        .await
+        .unwrap());
+    assert!(
+        !event_store::postgres::import(&client, &events[1..])
+            .await
+            .unwrap(),
+        "an overlap is refused"
+    );
+    let mut forged = events[3..].to_vec();
+    forged[0].prev_hash = [9u8; 32];
+    assert!(
+        !event_store::postgres::import(&client, &forged)
+            .await
+            .unwrap(),
+        "a broken seam is refused"
+    );
+    assert!(event_store::postgres::import(&client, &events[3..])
+        .await
+        .unwrap());
+    let copied = mirror.read_all(0, 100).await.unwrap();
+    assert_eq!(copied.len(), events.len());
+    for (a, b) in events.iter().zip(&copied) {
+        assert_eq!(
+            (
+                a.global_position,
+                &a.stream_id,
+                a.stream_version,
+                a.event_id,
+                a.hash,
+                a.prev_hash
+            ),
+            (
+                b.global_position,
+                &b.stream_id,
+                b.stream_version,
+                b.event_id,
+                b.hash,
+                b.prev_hash
+            )
+        );
+        assert_eq!(a.data.get(), b.data.get());
+    }
+    drop(client);
+    let report = replay_tools::verify(mirror.pool(), &Default::default(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(report.events, events.len() as u64, "{report:?}");
+}
+
+/// The KurrentDB log copied into PostgreSQL by the mirror, which the read
+/// models follow.
+#[cfg(feature = "kurrentdb")]
+#[tokio::test]
+async fn the_kurrentdb_log_is_mirrored_into_postgres() {
+    let Ok(url) = std::env::var("KURRENTDB_URL") else {
+        eprintln!("KURRENTDB_URL is not set: the mirror test is skipped");
+        return;
+    };
+    let log = format!("gatehouse-test-{}", uuid::Uuid::new_v4().simple());
+    let source = event_store::kurrent::KurrentStore::connect(&url, Some(&log))
+        .await
+        .unwrap();
+    for n in 0..700 {
+        source
+            .append(&format!("s-{}", n % 7), ExpectedVersion::Any, vec![ev(n)])
+            .await
+            .unwrap();
+    }
+    let db = gatehouse_tests::fresh_db().await;
+    let mirror = PgStore::connect(db.config.clone(), PgStoreOptions::default())
+        .await
+        .unwrap();
+    while event_store::kurrent::mirror::step(&source, mirror.pool())
+        .await
+        .unwrap()
+        > 0
+    {}
+    assert_eq!(mirror.head().await.unwrap(), 700);
+    let report = replay_tools::verify(mirror.pool(), &Default::default(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(report.events, 700, "{report:?}");
 }

@@ -96,6 +96,7 @@ impl Default for Options {
 /// The arguments a test server runs with.
 pub fn serve_args(data_dir: PathBuf, options: &Options) -> ServeArgs {
     ServeArgs {
+        event_store: "postgres".into(),
         db: DatabaseArgs {
             database_url: None,
             data_dir,

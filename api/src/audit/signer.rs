@@ -11,7 +11,7 @@ use base64::Engine;
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use event_schemas::audit::{key_id, CheckpointSigned, CHECKPOINT_STREAM};
 use event_schemas::{Actor, ExpectedVersion, Hash, Metadata, NewEvent};
-use event_store::{AppendError, EventStore, StreamAppend};
+use event_store::{AppendError, StreamAppend};
 use rand::RngCore;
 use tokio::sync::watch;
 

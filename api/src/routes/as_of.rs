@@ -11,7 +11,6 @@ use domain::keys::Key;
 use domain::orgs::Org;
 use event_schemas::key::{UsageEvent, UsageRecorded};
 use event_schemas::RecordedEvent;
-use event_store::EventStore;
 use serde::Deserialize;
 use uuid::Uuid;
 

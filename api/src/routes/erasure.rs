@@ -14,7 +14,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use event_schemas::user::{AccountEvent, PersonalDataErased};
 use event_schemas::ExpectedVersion;
-use event_store::{AppendError, EventStore, StreamAppend};
+use event_store::{AppendError, StreamAppend};
 use uuid::Uuid;
 
 use crate::command::{Committed, RequestMeta, ATTEMPTS};

@@ -9,7 +9,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use event_store::EventStore;
 use projections::ProjectionState;
 use serde::Serialize;
 use utoipa::ToSchema;

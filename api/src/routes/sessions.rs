@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use domain::accounts::{self, AccountError};
 use event_schemas::user::{AccountEvent, SessionEnded, SessionStarted};
 use event_schemas::{Actor, ExpectedVersion, NewEvent};
-use event_store::{EventStore, EventStoreExt};
+use event_store::EventStoreExt;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

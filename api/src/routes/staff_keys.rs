@@ -24,7 +24,7 @@ use event_schemas::key::{
     key_rotation_stream, key_stream, KeyRotationCompleted, KeyRotationEvent, KeyRotationRequested,
 };
 use event_schemas::{Actor, ActorKind, ExpectedVersion};
-use event_store::{AppendError, EventStore};
+use event_store::AppendError;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;

@@ -13,7 +13,7 @@ use domain::orgs::PLATFORM_API;
 use domain::roles::Permission;
 use event_schemas::key::{usage_stream, UsageEvent, UsageRecorded};
 use event_schemas::{Actor, ActorKind, ExpectedVersion};
-use event_store::{EventStore, StreamAppend};
+use event_store::StreamAppend;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use domain::accounts::{self, AccountError, SignUp};
 use event_schemas::user::{AccountEvent, EmailClaimed, UserSignedUp};
 use event_schemas::{Actor, ExpectedVersion};
-use event_store::{AppendError, EventStore, StreamAppend};
+use event_store::{AppendError, StreamAppend};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;

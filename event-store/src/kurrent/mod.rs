@@ -256,10 +256,9 @@ fn records(index: &Index, appends: &[StreamAppend], at: DateTime<Utc>) -> Vec<Re
     let mut position = index.head;
     let mut prev = index.last_hash;
     for a in appends {
-        let mut version = index.version(&a.stream_id);
-        for e in &a.events {
+        let first = index.version(&a.stream_id) + 1;
+        for (version, e) in (first..).zip(&a.events) {
             position += 1;
-            version += 1;
             let metadata = serde_json::value::to_raw_value(&e.metadata)
                 .expect("metadata is plain data and always serialises");
             let mut rec = RecordedEvent {

@@ -335,29 +335,17 @@ pub async fn import(
     let (Some(first), Some(last)) = (events.first(), events.last()) else {
         return Ok(true);
     };
-    let mut cols: (
-        Vec<i64>,
-        Vec<&str>,
-        Vec<i64>,
-        Vec<Uuid>,
-        Vec<&str>,
-        Vec<i32>,
-    ) = Default::default();
-    let mut rest: (Vec<&str>, Vec<&str>, Vec<chrono::DateTime<chrono::Utc>>) = Default::default();
-    let mut hashes: (Vec<&[u8]>, Vec<&[u8]>) = Default::default();
-    for e in events {
-        cols.0.push(e.global_position as i64);
-        cols.1.push(&e.stream_id);
-        cols.2.push(e.stream_version as i64);
-        cols.3.push(e.event_id);
-        cols.4.push(&e.event_type);
-        cols.5.push(e.schema_version as i32);
-        rest.0.push(e.data.get());
-        rest.1.push(e.metadata.get());
-        rest.2.push(e.recorded_at);
-        hashes.0.push(&e.prev_hash);
-        hashes.1.push(&e.hash);
-    }
+    let positions: Vec<i64> = events.iter().map(|e| e.global_position as i64).collect();
+    let streams: Vec<&str> = events.iter().map(|e| e.stream_id.as_str()).collect();
+    let versions: Vec<i64> = events.iter().map(|e| e.stream_version as i64).collect();
+    let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
+    let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+    let schemas: Vec<i32> = events.iter().map(|e| e.schema_version as i32).collect();
+    let data: Vec<&str> = events.iter().map(|e| e.data.get()).collect();
+    let metadata: Vec<&str> = events.iter().map(|e| e.metadata.get()).collect();
+    let times: Vec<chrono::DateTime<chrono::Utc>> = events.iter().map(|e| e.recorded_at).collect();
+    let prev: Vec<&[u8]> = events.iter().map(|e| e.prev_hash.as_slice()).collect();
+    let hashes: Vec<&[u8]> = events.iter().map(|e| e.hash.as_slice()).collect();
     let stmt = client
         .prepare_cached(
             "WITH moved AS (UPDATE log_head SET position = $12, hash = $13 \
@@ -377,17 +365,17 @@ pub async fn import(
         .query_one(
             &stmt,
             &[
-                &cols.0,
-                &cols.1,
-                &cols.2,
-                &cols.3,
-                &cols.4,
-                &cols.5,
-                &rest.0,
-                &rest.1,
-                &rest.2,
-                &hashes.0,
-                &hashes.1,
+                &positions,
+                &streams,
+                &versions,
+                &ids,
+                &types,
+                &schemas,
+                &data,
+                &metadata,
+                &times,
+                &prev,
+                &hashes,
                 &(last.global_position as i64),
                 &last.hash.as_slice(),
                 &(first.global_position as i64 - 1),

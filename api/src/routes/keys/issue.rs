@@ -345,7 +345,6 @@ pub async fn import_keys(
             ids.new_events(&claim, &claimed, &metadata),
         ));
     }
-    use event_store::EventStore;
     let position = match state.store.append_all(appends).await {
         Ok(done) => done.last_position,
         Err(event_store::AppendError::Conflict { stream_id, .. })

@@ -62,7 +62,6 @@ async fn issued_record(
     state: &AppState,
     key_id: Uuid,
 ) -> Result<(DateTime<Utc>, String), ApiError> {
-    use event_store::EventStore;
     let first = state
         .store
         .read_stream(&key_stream(key_id), 1, 1)

@@ -15,7 +15,7 @@ use domain::orgs::{self, Org, OrgError, PlatformTerms};
 use domain::roles::{allows, Permission, Role};
 use event_schemas::org::{OrgEvent, OrgSlugClaimed, TERMS_STREAM};
 use event_schemas::{ExpectedVersion, Metadata};
-use event_store::{AppendError, EventStore, StreamAppend};
+use event_store::{AppendError, StreamAppend};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;

@@ -150,19 +150,15 @@ pub async fn publish_message(
     let position = match appended {
         Ok(a) => a.last_position,
         // The same Idempotency-Key again: the message is already recorded.
-        Err(event_store::AppendError::Conflict { .. }) => {
-            use event_store::EventStore;
-            state
-                .store
-                .read_stream(&stream, 1, 1)
-                .await?
-                .first()
-                .map(|e| e.global_position)
-                .ok_or(ApiError::NotFound)?
-        }
+        Err(event_store::AppendError::Conflict { .. }) => state
+            .store
+            .read_stream(&stream, 1, 1)
+            .await?
+            .first()
+            .map(|e| e.global_position)
+            .ok_or(ApiError::NotFound)?,
         Err(e) => return Err(e.into()),
     };
-    use event_store::EventStore;
     let recorded = state.store.read_stream(&stream, 1, 1).await?;
     let first = recorded.first().ok_or(ApiError::NotFound)?;
     let published = event_schemas::webhook::MessageEvent::decode(first)

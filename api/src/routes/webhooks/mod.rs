@@ -295,7 +295,6 @@ pub(crate) async fn fed(state: &AppState, min: MinPosition) -> Result<(), ApiErr
 
 /// When the stream's first event was recorded: an endpoint's creation.
 pub(crate) async fn created_at(state: &AppState, id: Uuid) -> Result<DateTime<Utc>, ApiError> {
-    use event_store::EventStore;
     Ok(state
         .store
         .read_stream(&webhook_stream(id), 1, 1)

@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use super::{timestamp, FeedError, CHANNEL};
+use super::{claim, insert_deliveries, timestamp, FeedError, CHANNEL};
 use event_schemas::webhook::AUDIT_ENTRY_TYPE;
 
 /// Entries read per transaction.
@@ -71,23 +71,9 @@ impl AuditFeeder {
     pub async fn step(&self) -> Result<usize, FeedError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        // Derived from the log and the read model: a commit lost to a
-        // crash is fed again, the same rows.
-        tx.batch_execute("SET LOCAL synchronous_commit TO OFF")
-            .await?;
-        let Some(row) = tx
-            .query_opt(
-                &tx.prepare_cached(
-                    "SELECT position FROM delivery.audit_feed WHERE id = 1 FOR UPDATE SKIP LOCKED",
-                )
-                .await?,
-                &[],
-            )
-            .await?
-        else {
+        let Some(after) = claim(&tx, "delivery.audit_feed").await? else {
             return Ok(0);
         };
-        let after: i64 = row.get(0);
         // Read before the entries, so each bound holds for what follows.
         let bound: i64 = tx
             .query_one(
@@ -219,7 +205,7 @@ fn body(r: &tokio_postgres::Row) -> Vec<u8> {
     let hash: &[u8] = r.get(9);
     let mut data = json!({
         "position": r.get::<_, i64>(0),
-        "hash": hex(hash),
+        "hash": hex::encode(hash),
         "action": r.get::<_, String>(3),
         "occurred_at": timestamp(occurred_at),
         "org_id": r.get::<_, Uuid>(1),
@@ -236,14 +222,6 @@ fn body(r: &tokio_postgres::Row) -> Vec<u8> {
         "data": data,
     });
     serde_json::to_vec(&body).expect("a JSON value serialises")
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }
 
 /// The rows of one batch.
@@ -305,18 +283,6 @@ impl Messages {
         )
         .await?;
         let (eps, msgs, seqs) = &self.deliveries;
-        Ok(tx
-            .execute(
-                &tx.prepare_cached(
-                    "INSERT INTO delivery.deliveries \
-                       (endpoint_id, message_id, round, seq, next_at, created_at) \
-                     SELECT ep, msg, 0, seq, now(), now() \
-                     FROM UNNEST($1::uuid[], $2::uuid[], $3::int8[]) AS u(ep, msg, seq) \
-                     ON CONFLICT DO NOTHING",
-                )
-                .await?,
-                &[eps, msgs, seqs],
-            )
-            .await?)
+        insert_deliveries(tx, eps, msgs, seqs).await
     }
 }

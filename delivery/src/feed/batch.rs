@@ -364,19 +364,7 @@ impl Batch {
                 msgs.push(msg);
                 seqs.push(seq);
             }
-            self.inserted += tx
-                .execute(
-                    &tx.prepare_cached(
-                        "INSERT INTO delivery.deliveries \
-                       (endpoint_id, message_id, round, seq, next_at, created_at) \
-                     SELECT ep, msg, 0, seq, now(), now() \
-                     FROM UNNEST($1::uuid[], $2::uuid[], $3::int8[]) AS u(ep, msg, seq) \
-                     ON CONFLICT DO NOTHING",
-                    )
-                    .await?,
-                    &[&eps, &msgs, &seqs],
-                )
-                .await?;
+            self.inserted += super::insert_deliveries(tx, &eps, &msgs, &seqs).await?;
         }
         Ok(self.inserted)
     }

@@ -112,24 +112,10 @@ impl Feeder {
     pub async fn step(&self) -> Result<usize, FeedError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        // Everything here derives from the log: a commit lost to a crash
-        // of PostgreSQL is fed again from the older checkpoint, the same
-        // rows (inserts ignore duplicates). So it need not wait for fsync.
-        tx.batch_execute("SET LOCAL synchronous_commit TO OFF")
-            .await?;
-        let Some(row) = tx
-            .query_opt(
-                &tx.prepare_cached(
-                    "SELECT position FROM delivery.feed WHERE id = 1 FOR UPDATE SKIP LOCKED",
-                )
-                .await?,
-                &[],
-            )
-            .await?
-        else {
+        let Some(after) = claim(&tx, "delivery.feed").await? else {
             return Ok(0);
         };
-        let after = row.get::<_, i64>(0) as u64;
+        let after = after as u64;
         let events = read_all_with(&tx, after, BATCH).await?;
         let Some(last) = events.last().map(|e| e.global_position) else {
             return Ok(0);
@@ -231,6 +217,49 @@ impl Feeder {
         batch.fan_out(m.message_id, &m.message_type, &target, e, body);
         Ok(())
     }
+}
+
+/// Locks the checkpoint row of `table` for this transaction, or `None`
+/// when another node holds it. What a feeder writes derives from the log,
+/// so a commit lost to a crash of PostgreSQL is fed again from the older
+/// checkpoint, the same rows (inserts ignore duplicates): it need not wait
+/// for fsync.
+async fn claim(tx: &Transaction<'_>, table: &str) -> Result<Option<i64>, FeedError> {
+    tx.batch_execute("SET LOCAL synchronous_commit TO OFF")
+        .await?;
+    let row = tx
+        .query_opt(
+            &tx.prepare_cached(&format!(
+                "SELECT position FROM {table} WHERE id = 1 FOR UPDATE SKIP LOCKED"
+            ))
+            .await?,
+            &[],
+        )
+        .await?;
+    Ok(row.map(|r| r.get(0)))
+}
+
+/// Queues one pending delivery per (endpoint, message, seq); answers how
+/// many were new.
+async fn insert_deliveries(
+    tx: &Transaction<'_>,
+    endpoints: &[Uuid],
+    messages: &[Uuid],
+    seqs: &[i64],
+) -> Result<u64, FeedError> {
+    Ok(tx
+        .execute(
+            &tx.prepare_cached(
+                "INSERT INTO delivery.deliveries \
+                   (endpoint_id, message_id, round, seq, next_at, created_at) \
+                 SELECT ep, msg, 0, seq, now(), now() \
+                 FROM UNNEST($1::uuid[], $2::uuid[], $3::int8[]) AS u(ep, msg, seq) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .await?,
+            &[&endpoints, &messages, &seqs],
+        )
+        .await?)
 }
 
 /// The RFC 3339 form of a message's `timestamp`.

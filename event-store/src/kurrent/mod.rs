@@ -289,8 +289,8 @@ fn encode(rec: &RecordedEvent) -> Result<EventData, StoreError> {
         schema_version: rec.schema_version,
         metadata: rec.metadata.clone(),
         recorded_at: rec.recorded_at,
-        prev_hash: hex(&rec.prev_hash),
-        hash: hex(&rec.hash),
+        prev_hash: hex::encode(rec.prev_hash),
+        hash: hex::encode(rec.hash),
     };
     let meta = serde_json::to_vec(&envelope).map_err(backend)?;
     Ok(EventData::json(&rec.event_type, &rec.data)
@@ -323,23 +323,8 @@ fn decode(e: &kurrentdb::RecordedEvent) -> Result<RecordedEvent, StoreError> {
     })
 }
 
-fn hex(h: &Hash) -> String {
-    use std::fmt::Write;
-    h.iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
-}
-
 fn unhex(s: &str) -> Option<Hash> {
-    if s.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(out)
+    hex::decode(s).ok()?.try_into().ok()
 }
 
 /// Bumps `wake` on every event appended to the log, by any node, until
@@ -484,7 +469,7 @@ mod tests {
     #[test]
     fn hashes_round_trip_through_hex() {
         let h: Hash = std::array::from_fn(|i| i as u8 * 7);
-        assert_eq!(unhex(&hex(&h)), Some(h));
+        assert_eq!(unhex(&hex::encode(h)), Some(h));
         assert_eq!(unhex("zz"), None);
     }
 }

@@ -35,15 +35,29 @@ pub fn invite(org: &Org, actor: Uuid, cmd: &Invite) -> Result<Vec<OrgEvent>, Org
     })])
 }
 
-/// `AcceptInvitation`, by the signed-in user whose email index is given.
+/// `AcceptInvitation`, by a signed-in user with a proof that the
+/// invitation is theirs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AcceptInvitation {
     /// The invitation.
     pub invitation_id: Uuid,
-    /// Keyed hash of the accepting user's email: it must be the invitee's.
-    pub email_index: String,
+    /// Why the invitation is the accepting user's.
+    pub proof: InviteeProof,
     /// When the command is decided.
     pub now: DateTime<Utc>,
+}
+
+/// What shows that an invitation belongs to the user accepting it. An
+/// address the account has not proven is never a proof: anyone can sign
+/// up with any address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InviteeProof {
+    /// The keyed hash of the account's **proven** address: it must be the
+    /// invitee's.
+    VerifiedEmail(String),
+    /// The single-use token mailed to the invitee (checked before the
+    /// command): whoever holds it received the invitation.
+    MailedToken,
 }
 
 /// Decides [`AcceptInvitation`] by `user`.
@@ -52,15 +66,16 @@ pub fn accept_invitation(
     user: Uuid,
     cmd: &AcceptInvitation,
 ) -> Result<Vec<OrgEvent>, OrgError> {
-    let (user_email_index, invitation_id, now) =
-        (cmd.email_index.as_str(), cmd.invitation_id, cmd.now);
+    let (invitation_id, now) = (cmd.invitation_id, cmd.now);
     let invitation = org
         .invitations
         .get(&invitation_id)
         .ok_or(OrgError::NoSuchInvitation)?;
-    if invitation.email_index != user_email_index {
+    match &cmd.proof {
+        InviteeProof::MailedToken => {}
+        InviteeProof::VerifiedEmail(index) if *index == invitation.email_index => {}
         // Not theirs: as good as absent.
-        return Err(OrgError::NoSuchInvitation);
+        InviteeProof::VerifiedEmail(_) => return Err(OrgError::NoSuchInvitation),
     }
     if invitation.status != InvitationStatus::Pending {
         return Err(OrgError::InvitationNotPending);

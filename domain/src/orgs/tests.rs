@@ -143,7 +143,7 @@ fn an_invitation_is_single_use() {
         STRANGER,
         &AcceptInvitation {
             invitation_id: INV,
-            email_index: "idx-new".into(),
+            proof: InviteeProof::VerifiedEmail("idx-new".into()),
             now: now(),
         },
     ))
@@ -169,12 +169,28 @@ fn an_invitation_is_single_use() {
             other,
             &AcceptInvitation {
                 invitation_id: INV,
-                email_index: "idx-new".into(),
+                proof: InviteeProof::VerifiedEmail("idx-new".into()),
                 now: now()
             }
         ),
         Err(OrgError::InvitationNotPending)
     );
+}
+
+#[test]
+fn an_invitation_is_accepted_with_its_mailed_token_by_any_account() {
+    let org = given(&invited(Role::Developer)).0;
+    let events = accept_invitation(
+        &org,
+        STRANGER,
+        &AcceptInvitation {
+            invitation_id: INV,
+            proof: InviteeProof::MailedToken,
+            now: now(),
+        },
+    )
+    .unwrap();
+    assert!(matches!(events[1], OrgEvent::MemberAdded(_)));
 }
 
 #[test]
@@ -187,7 +203,7 @@ fn an_expired_revoked_or_someone_elses_invitation_is_refused() {
             STRANGER,
             &AcceptInvitation {
                 invitation_id: INV,
-                email_index: "idx-new".into(),
+                proof: InviteeProof::VerifiedEmail("idx-new".into()),
                 now: later
             }
         ),
@@ -199,7 +215,7 @@ fn an_expired_revoked_or_someone_elses_invitation_is_refused() {
             STRANGER,
             &AcceptInvitation {
                 invitation_id: INV,
-                email_index: "idx-other".into(),
+                proof: InviteeProof::VerifiedEmail("idx-other".into()),
                 now: now()
             }
         ),
@@ -214,7 +230,7 @@ fn an_expired_revoked_or_someone_elses_invitation_is_refused() {
             STRANGER,
             &AcceptInvitation {
                 invitation_id: INV,
-                email_index: "idx-new".into(),
+                proof: InviteeProof::VerifiedEmail("idx-new".into()),
                 now: now()
             }
         ),

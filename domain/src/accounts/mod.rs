@@ -3,6 +3,10 @@
 //! The server hashes passwords and seals personal data; these rules decide
 //! what is acceptable and what the outcome is.
 
+mod address;
+
+pub use address::{Account, Address, Verification};
+
 use chrono::{DateTime, Duration, Utc};
 
 use crate::validate::{self, Checks, Invalid};
@@ -41,9 +45,6 @@ pub enum AccountError {
     /// Fields are invalid.
     #[error(transparent)]
     Invalid(#[from] Invalid),
-    /// Another account holds the email.
-    #[error("an account with this email already exists")]
-    EmailTaken,
     /// Wrong email or password (deliberately not saying which).
     #[error("the email or password is not correct")]
     InvalidCredentials,
@@ -83,9 +84,35 @@ pub fn session_expiry(now: DateTime<Utc>, ttl: Duration) -> DateTime<Utc> {
     now + ttl
 }
 
-/// Whether a session is usable at `now`.
-pub fn session_is_live(expires_at: DateTime<Utc>, ended: bool, now: DateTime<Utc>) -> bool {
-    !ended && now < expires_at
+/// Whether a password is acceptable as a new password.
+pub fn new_password(pointer: &str, password: &str) -> Result<(), AccountError> {
+    let mut checks = Checks::default();
+    checks
+        .check(
+            password.chars().count() >= MIN_PASSWORD,
+            pointer,
+            format!("must be at least {MIN_PASSWORD} characters"),
+        )
+        .check(
+            password.len() <= MAX_PASSWORD,
+            pointer,
+            format!("must be at most {MAX_PASSWORD} bytes"),
+        );
+    checks.finish()?;
+    Ok(())
+}
+
+/// Whether a session is usable at `now`: not ended, not past its absolute
+/// expiry, and used within `idle` of `now` (`last_seen` is its start when
+/// it was never used).
+pub fn session_is_live(
+    expires_at: DateTime<Utc>,
+    ended: bool,
+    last_seen: DateTime<Utc>,
+    idle: Duration,
+    now: DateTime<Utc>,
+) -> bool {
+    !ended && now < expires_at && now < last_seen + idle
 }
 
 #[cfg(test)]
@@ -126,11 +153,15 @@ mod tests {
     }
 
     #[test]
-    fn a_session_stops_at_its_expiry_instant_or_when_ended() {
+    fn a_session_stops_at_its_expiry_instant_when_ended_or_when_idle() {
         let now = Utc::now();
+        let idle = Duration::minutes(30);
         let exp = session_expiry(now, Duration::hours(1));
-        assert!(session_is_live(exp, false, now));
-        assert!(!session_is_live(exp, false, exp));
-        assert!(!session_is_live(exp, true, now));
+        assert!(session_is_live(exp, false, now, idle, now));
+        assert!(!session_is_live(exp, false, exp, idle, exp));
+        assert!(!session_is_live(exp, true, now, idle, now));
+        let later = now + Duration::minutes(31);
+        assert!(!session_is_live(exp, false, now, idle, later), "idle");
+        assert!(session_is_live(exp, false, later, idle, later), "used");
     }
 }

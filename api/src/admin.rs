@@ -1,11 +1,11 @@
 //! `gatehouse admin`: operator commands that run against the database
 //! directly, such as making the first platform staff member.
 
-use event_schemas::user::{AccountEvent, StaffGranted};
+use event_schemas::user::{AccountEvent, SessionsRevoked, StaffGranted, StaffRevoked};
 use event_schemas::{Actor, ExpectedVersion, Metadata, NewEvent};
 use event_store::launcher::{self, LaunchOptions};
 use event_store::postgres::{PgStore, PgStoreOptions};
-use event_store::{AppendError, EventStore, EventStoreExt};
+use event_store::{AppendError, EventStore, EventStoreExt, StreamAppend};
 
 use crate::config::{AdminArgs, AdminCommand};
 use crate::server::ServerError;
@@ -43,6 +43,9 @@ pub async fn run(args: AdminArgs) -> Result<(), ServerError> {
     }
     let outcome = match args.command {
         AdminCommand::CreateStaff { email } => create_staff(&store, &vault, &email)
+            .await
+            .map(|done| println!("{done}")),
+        AdminCommand::RevokeStaff { email } => revoke_staff(&store, &vault, &email)
             .await
             .map(|done| println!("{done}")),
         AdminCommand::RotateKek { new_kek } => {
@@ -173,8 +176,93 @@ fn write_key(path: &std::path::Path, text: &str) -> Result<(), ServerError> {
         .map_err(|e| ServerError::Refused(format!("{}: {e}", path.display())))
 }
 
-/// Grants platform staff to the account holding `email`; says what it did.
+/// The account holding `email`, which must have proven it.
+async fn verified_account(
+    store: &PgStore,
+    vault: &Vault,
+    email: &str,
+) -> Result<(String, uuid::Uuid), ServerError> {
+    use crate::accounts::directory;
+    let normalised = domain::validate::email(email)
+        .ok_or_else(|| ServerError::Refused(format!("{email:?} is not an email address")))?;
+    let index = vault.email_index(&normalised);
+    let refused = |e: crate::error::ApiError| ServerError::Refused(format!("reading the log: {e}"));
+    let address = directory::address(store, &index).await.map_err(refused)?;
+    let Some(user_id) = address.holder else {
+        return Err(ServerError::Refused(format!(
+            "no account has proven {normalised}: sign up (POST /v1/users) and open the link mailed \
+             to the address, then run this again"
+        )));
+    };
+    let account = directory::account(store, user_id).await.map_err(refused)?;
+    if !account.email_verified || !account.can_sign_in() {
+        return Err(ServerError::Refused(format!(
+            "the account holding {normalised} has not proven it: open the link mailed to the \
+             address (or ask for a new one with POST /v1/me/email-verification), then run this again"
+        )));
+    }
+    Ok((normalised, user_id))
+}
+
+/// Whether `user` is staff now, and the version of their staff stream.
+async fn staff_state(store: &PgStore, user_id: uuid::Uuid) -> Result<(bool, u64), ServerError> {
+    let events = store
+        .read_stream(&format!("staff-{user_id}"), 1, 100_000)
+        .await?;
+    let mut staff = false;
+    for e in &events {
+        match AccountEvent::decode(e) {
+            Ok(Some(AccountEvent::StaffGranted(_))) => staff = true,
+            Ok(Some(AccountEvent::StaffRevoked(_))) => staff = false,
+            _ => {}
+        }
+    }
+    Ok((staff, events.last().map_or(0, |e| e.stream_version)))
+}
+
+fn expected(version: u64) -> ExpectedVersion {
+    match version {
+        0 => ExpectedVersion::NoStream,
+        v => ExpectedVersion::Exact(v),
+    }
+}
+
+/// Grants platform staff to the account holding `email`, which must have
+/// proven the address; says what it did.
 pub async fn create_staff(
+    store: &PgStore,
+    vault: &Vault,
+    email: &str,
+) -> Result<String, ServerError> {
+    let (normalised, user_id) = verified_account(store, vault, email).await?;
+    let (staff, version) = staff_state(store, user_id).await?;
+    if staff {
+        return Ok(format!(
+            "{normalised} ({user_id}) is already platform staff"
+        ));
+    }
+    let event = AccountEvent::StaffGranted(StaffGranted { user_id });
+    match store
+        .append(
+            &format!("staff-{user_id}"),
+            expected(version),
+            vec![NewEvent::from_domain(&event, Metadata::by(Actor::system()))],
+        )
+        .await
+    {
+        Ok(_) => Ok(format!("{normalised} ({user_id}) is now platform staff")),
+        Err(AppendError::Conflict { .. }) => Err(ServerError::Refused(
+            "the staff grant changed meanwhile; run this again".into(),
+        )),
+        Err(e) => Err(ServerError::Refused(format!(
+            "cannot record the grant: {e}"
+        ))),
+    }
+}
+
+/// Ends the staff grant of the account holding `email`, and every session
+/// of that account; says what it did.
+pub async fn revoke_staff(
     store: &PgStore,
     vault: &Vault,
     email: &str,
@@ -182,34 +270,54 @@ pub async fn create_staff(
     let normalised = domain::validate::email(email)
         .ok_or_else(|| ServerError::Refused(format!("{email:?} is not an email address")))?;
     let index = vault.email_index(&normalised);
-    let claim = store.read_stream(&format!("email-{index}"), 1, 1).await?;
-    let user_id = claim
-        .first()
-        .and_then(|e| AccountEvent::decode(e).ok().flatten())
-        .and_then(|e| match e {
-            AccountEvent::EmailClaimed(c) => Some(c.user_id),
-            _ => None,
-        })
-        .ok_or_else(|| {
-            ServerError::Refused(format!(
-                "no account with email {normalised}; sign up first (POST /v1/users), then run this again"
-            ))
-        })?;
-    let event = AccountEvent::StaffGranted(StaffGranted { user_id });
-    match store
-        .append(
-            &format!("staff-{user_id}"),
-            ExpectedVersion::NoStream,
-            vec![NewEvent::from_domain(&event, Metadata::by(Actor::system()))],
-        )
+    let address = crate::accounts::directory::address(store, &index)
         .await
-    {
-        Ok(_) => Ok(format!("{normalised} ({user_id}) is now platform staff")),
-        Err(AppendError::Conflict { .. }) => Ok(format!(
-            "{normalised} ({user_id}) is already platform staff"
-        )),
-        Err(e) => Err(ServerError::Refused(format!(
-            "cannot record the grant: {e}"
-        ))),
+        .map_err(|e| ServerError::Refused(format!("reading the log: {e}")))?;
+    // Staff can only have been granted to the holder, but look at every
+    // account that ever registered the address.
+    let mut revoked = Vec::new();
+    for user_id in address.holder.iter().chain(address.registered.iter()) {
+        let (staff, version) = staff_state(store, *user_id).await?;
+        if !staff || revoked.contains(user_id) {
+            continue;
+        }
+        let metadata = Metadata::by(Actor::system());
+        let user_stream = crate::accounts::directory::user_stream(*user_id);
+        store
+            .append_all(vec![
+                StreamAppend::new(
+                    format!("staff-{user_id}"),
+                    expected(version),
+                    vec![NewEvent::from_domain(
+                        &AccountEvent::StaffRevoked(StaffRevoked { user_id: *user_id }),
+                        metadata.clone(),
+                    )],
+                ),
+                StreamAppend::new(
+                    user_stream,
+                    ExpectedVersion::Any,
+                    vec![NewEvent::from_domain(
+                        &AccountEvent::SessionsRevoked(SessionsRevoked {
+                            user_id: *user_id,
+                            reason: "staff_revoked".into(),
+                            except: None,
+                        }),
+                        metadata,
+                    )],
+                ),
+            ])
+            .await
+            .map_err(|e| ServerError::Refused(format!("cannot record the revocation: {e}")))?;
+        revoked.push(*user_id);
     }
+    Ok(match revoked.as_slice() {
+        [] => format!("no account with {normalised} is platform staff"),
+        ids => format!(
+            "{normalised} ({}) is no longer platform staff; its sessions ended",
+            ids.iter()
+                .map(|u| u.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    })
 }

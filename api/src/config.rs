@@ -54,6 +54,13 @@ pub enum AdminCommand {
         #[arg(long)]
         email: String,
     },
+    /// End the platform staff grant of the account with this email, and
+    /// every session of that account.
+    RevokeStaff {
+        /// The account's email.
+        #[arg(long)]
+        email: String,
+    },
     /// Rotate the key-encryption key: reseal the subject keys, the index
     /// key and every webhook endpoint's secrets under a new one. With the
     /// KEK in the data directory, the new one is written there and the old
@@ -141,6 +148,49 @@ pub struct ServeArgs {
     /// Lifetime of a sign-in session, in hours.
     #[arg(long, env = "GATEHOUSE_SESSION_TTL_HOURS", default_value_t = 24 * 7)]
     pub session_ttl_hours: i64,
+
+    /// A session ends after this many minutes without a request (besides
+    /// its absolute lifetime, --session-ttl-hours).
+    #[arg(long, env = "GATEHOUSE_SESSION_IDLE_MINUTES", default_value_t = 60,
+          value_parser = clap::value_parser!(i64).range(1..))]
+    pub session_idle_minutes: i64,
+
+    /// Where this deployment is reached by people, for the links in its
+    /// mail (default: http://<--listen>).
+    #[arg(long, env = "GATEHOUSE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// SMTP server mail goes through: `smtp://host:25` (a local relay),
+    /// `smtps://user:pass@host` (TLS), `smtp://user:pass@host:587?tls=required`
+    /// (STARTTLS). Without it, mail is written as .eml files under
+    /// <data-dir>/mail/.
+    #[arg(long, env = "GATEHOUSE_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+
+    /// The sender of every mail.
+    #[arg(
+        long,
+        env = "GATEHOUSE_MAIL_FROM",
+        default_value = "Gatehouse <gatehouse@localhost>"
+    )]
+    pub mail_from: String,
+
+    /// Send mail from this process (the `mail` role). Several nodes may
+    /// all send: each mail is leased by one.
+    #[arg(long, env = "GATEHOUSE_MAIL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub mail: bool,
+
+    /// Sign-ups accepted per client address per hour.
+    #[arg(long, env = "GATEHOUSE_SIGN_UPS_PER_HOUR", default_value_t = 20,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub sign_ups_per_hour: u32,
+
+    /// Mails of one kind (verification, reset, invitation...) sent to one
+    /// address per hour; past it, requests are answered as usual and no
+    /// mail goes.
+    #[arg(long, env = "GATEHOUSE_MAILS_PER_ADDRESS_PER_HOUR", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub mails_per_address_per_hour: u32,
 
     /// How long an invitation can be accepted, in seconds (default 7 days).
     #[arg(long, env = "GATEHOUSE_INVITATION_TTL_SECS", default_value_t = 7 * 24 * 3600,

@@ -101,6 +101,13 @@ pub enum ApiError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// This node is at capacity for the work asked (password hashing, say):
+    /// nothing was done; retrying after the given seconds is safe.
+    #[error("the server is busy; retry after {retry_after} s")]
+    Busy {
+        /// Seconds to wait.
+        retry_after: u64,
+    },
     /// A bug or an infrastructure failure; details are logged, not shown.
     #[error("internal error: {0}")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -164,7 +171,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::Gone { .. } => StatusCode::GONE,
-            ApiError::NotCaughtUp(_) | ApiError::Unavailable { .. } => {
+            ApiError::NotCaughtUp(_) | ApiError::Unavailable { .. } | ApiError::Busy { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -196,6 +203,7 @@ impl ApiError {
                 ("read-model-behind", "The read model has not caught up yet")
             }
             ApiError::Unavailable { .. } => ("unavailable", "The service is unavailable"),
+            ApiError::Busy { .. } => ("busy", "The server is busy"),
             ApiError::Internal(_) => ("internal", "Internal server error"),
         }
     }
@@ -261,7 +269,9 @@ impl IntoResponse for ApiError {
         };
         // Headers by variant: how long to wait, and how to authenticate.
         let retry_after = match &self {
-            ApiError::TooManyRequests { retry_after } => Some((*retry_after).max(1)),
+            ApiError::TooManyRequests { retry_after } | ApiError::Busy { retry_after } => {
+                Some((*retry_after).max(1))
+            }
             ApiError::NotCaughtUp(_) | ApiError::Unavailable { .. } => Some(1),
             _ => None,
         };
@@ -316,10 +326,6 @@ impl From<AccountError> for ApiError {
     fn from(e: AccountError) -> Self {
         match e {
             AccountError::Invalid(i) => ApiError::Invalid(i),
-            AccountError::EmailTaken => ApiError::Conflict {
-                code: "email-taken",
-                detail: "an account with this email already exists".into(),
-            },
             AccountError::InvalidCredentials => ApiError::InvalidCredentials,
         }
     }

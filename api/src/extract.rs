@@ -345,13 +345,34 @@ impl FromRequestParts<AppState> for Session {
             row = find_session(state, &hash).await?;
         }
         let row = row.ok_or(ApiError::Unauthenticated)?;
-        if !domain::accounts::session_is_live(row.get(2), row.get(3), Utc::now()) {
+        let now = Utc::now();
+        let last_seen: chrono::DateTime<Utc> = row.get(4);
+        if !domain::accounts::session_is_live(
+            row.get(2),
+            row.get(3),
+            last_seen,
+            state.session_idle,
+            now,
+        ) {
             return Err(ApiError::Unauthenticated);
         }
         let session = Session {
             session_id: row.get(0),
             user_id: row.get(1),
         };
+        // Recorded at most once a minute: the idle timeout needs no finer
+        // grain, and a request should not cost a write.
+        if now - last_seen > chrono::Duration::minutes(1) {
+            let client = state.pool.get().await?;
+            client
+                .execute(
+                    "INSERT INTO session_activity (session_id, last_seen_at) VALUES ($1, $2) \
+                     ON CONFLICT (session_id) DO UPDATE SET last_seen_at = \
+                     GREATEST(session_activity.last_seen_at, EXCLUDED.last_seen_at)",
+                    &[&session.session_id, &now],
+                )
+                .await?;
+        }
         crate::audit::context::seal_for(
             state,
             &parts.method,
@@ -372,8 +393,10 @@ async fn find_session(
     let client = state.pool.get().await?;
     Ok(client
         .query_opt(
-            "SELECT session_id, user_id, expires_at, ended_at IS NOT NULL \
-             FROM rm.sessions WHERE token_hash = $1",
+            "SELECT s.session_id, s.user_id, s.expires_at, s.ended_at IS NOT NULL, \
+                    COALESCE(a.last_seen_at, s.started_at) \
+             FROM rm.sessions s LEFT JOIN session_activity a USING (session_id) \
+             WHERE s.token_hash = $1",
             &[&hash],
         )
         .await?)

@@ -23,6 +23,7 @@
 //! - [`vault`]: the key-encryption key, per-subject keys, sealing.
 //! - [`routes`]: one module per resource, each with its `router()`.
 
+pub mod accounts;
 pub mod admin;
 pub mod audit;
 pub mod authorize;
@@ -31,13 +32,13 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
+pub mod mail;
 pub mod notices;
 pub mod page;
 pub mod routes;
 pub mod server;
 pub mod state;
 pub mod tenancy;
-pub mod throttle;
 pub mod vault;
 
 /// Header carrying the log position a command's events reached.

@@ -39,6 +39,10 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0005_vault_root.sql",
         sql: include_str!("../migrations/0005_vault_root.sql"),
     },
+    Migration {
+        name: "0006_accounts.sql",
+        sql: include_str!("../migrations/0006_accounts.sql"),
+    },
 ];
 
 /// Why the server could not start or stopped with an error.
@@ -209,7 +213,24 @@ pub async fn run(
         let mut client = pool.get().await.map_err(StoreError::from)?;
         migrate_all(&mut client).await?;
         vault.attach_root(&client).await?;
+        match crate::accounts::directory::adopt_logged_hashes(&client).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                accounts = n,
+                "moved password hashes recorded by user.signed_up v1 into credentials"
+            ),
+            Err(e) => return Err(ServerError::Refused(format!("adopting logged hashes: {e}"))),
+        }
     }
+    let mail_transport = crate::mail::sender::Transport::from_config(
+        args.smtp_url.as_deref(),
+        args.db.data_dir.join("mail"),
+    )
+    .map_err(ServerError::Refused)?;
+    let mail_from: lettre::message::Mailbox = args
+        .mail_from
+        .parse()
+        .map_err(|e| ServerError::Refused(format!("--mail-from {:?}: {e}", args.mail_from)))?;
     let all = projections::all();
     let names: Vec<&'static str> = all.iter().map(|p| p.name()).collect();
     let statuses = Statuses::new(&names);
@@ -282,6 +303,23 @@ pub async fn run(
         vault,
         read_wait: Duration::from_millis(args.read_wait_ms),
         session_ttl: chrono::Duration::hours(args.session_ttl_hours),
+        session_idle: chrono::Duration::minutes(args.session_idle_minutes),
+        sign_up_rate: crate::accounts::throttle::Rate::new(
+            args.sign_ups_per_hour as usize,
+            Duration::from_secs(3600),
+        ),
+        mail_rate: crate::accounts::throttle::Rate::new(
+            args.mails_per_address_per_hour as usize,
+            Duration::from_secs(3600),
+        ),
+        hasher: crate::accounts::hashing::Hasher::for_this_machine(),
+        mail_wake: Arc::new(tokio::sync::Notify::new()),
+        public_url: args
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", args.listen))
+            .trim_end_matches('/')
+            .to_owned(),
         invitation_ttl: chrono::Duration::seconds(args.invitation_ttl_secs),
         auto_grant_sandbox: args.auto_grant_sandbox,
         sign_in_throttle: Default::default(),
@@ -336,6 +374,18 @@ pub async fn run(
         state.clone(),
         stop_rx.clone(),
     )));
+    if args.mail {
+        let sender = crate::mail::sender::Sender {
+            pool: state.pool.clone(),
+            vault: state.vault.clone(),
+            transport: mail_transport,
+            from: mail_from,
+            poll: Duration::from_secs(1),
+        };
+        background.push(tokio::spawn(
+            sender.run(state.mail_wake.clone(), stop_rx.clone()),
+        ));
+    }
     if args.webhooks {
         start_webhooks(&args, &state, listen_config, &mut background, &stop_rx);
         background.push(tokio::spawn(crate::routes::webhooks::retention::run(
@@ -446,6 +496,13 @@ async fn sweep_idempotency_keys(state: AppState, mut stop: watch::Receiver<bool>
             Ok(0) => {}
             Ok(n) => tracing::debug!(forgotten = n, "idempotency keys swept"),
             Err(e) => tracing::warn!(error = %e, "sweeping idempotency keys failed"),
+        }
+        let swept = match state.pool.get().await {
+            Ok(client) => crate::accounts::tokens::sweep(&client).await,
+            Err(e) => Err(e.into()),
+        };
+        if let Err(e) = swept {
+            tracing::warn!(error = %e, "sweeping expired account tokens failed");
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(300)) => {}

@@ -33,12 +33,24 @@ pub struct Inner {
     pub read_wait: Duration,
     /// Sign-in session lifetime.
     pub session_ttl: chrono::Duration,
+    /// A session unused this long ends.
+    pub session_idle: chrono::Duration,
     /// How long an invitation can be accepted.
     pub invitation_ttl: chrono::Duration,
     /// Grant sandbox requests at once.
     pub auto_grant_sandbox: bool,
-    /// Failed sign-ins per email.
-    pub sign_in_throttle: crate::throttle::SignInThrottle,
+    /// Failed sign-ins per client address and account.
+    pub sign_in_throttle: crate::accounts::throttle::SignInThrottle,
+    /// Sign-ups per client address.
+    pub sign_up_rate: crate::accounts::throttle::Rate,
+    /// Mail of one kind to one address (by keyed hash).
+    pub mail_rate: crate::accounts::throttle::Rate,
+    /// Password hashing, bounded.
+    pub hasher: crate::accounts::hashing::Hasher,
+    /// Wakes this node's mail sender when mail is queued.
+    pub mail_wake: Arc<tokio::sync::Notify>,
+    /// Where people reach this deployment (links in mail), no trailing `/`.
+    pub public_url: String,
     /// The key-verification index, fed by the log.
     pub index: Arc<verifier::Index>,
     /// SHA-256 of each accepted gateway token.
@@ -61,6 +73,11 @@ impl AppState {
     /// Wraps the parts.
     pub fn new(inner: Inner) -> Self {
         AppState(Arc::new(inner))
+    }
+
+    /// An absolute link to `path_and_query` for mail.
+    pub fn link(&self, path_and_query: &str) -> String {
+        format!("{}{path_and_query}", self.public_url)
     }
 
     /// Waits (at most `read_wait`) until this node's verification index

@@ -89,6 +89,13 @@ impl BenchServer {
             body_limit: 1024 * 1024,
             read_wait_ms: 300_000,
             session_ttl_hours: 24,
+            session_idle_minutes: 60,
+            public_url: None,
+            smtp_url: None,
+            mail_from: "Gatehouse Bench <bench@localhost>".into(),
+            mail: true,
+            sign_ups_per_hour: 1_000_000,
+            mails_per_address_per_hour: 1_000,
             invitation_ttl_secs: 3600,
             projections: true,
             auto_grant_sandbox: false,
@@ -148,6 +155,13 @@ impl BenchServer {
         signup["name"] = "Bench".into();
         http.post(format!("{base}/v1/users"))
             .json(&signup)
+            .send()
+            .await?
+            .error_for_status()?;
+        // Staff must have proven their address: open the mailed link.
+        let token = verification_token(&data_dir.join("mail")).await?;
+        http.post(format!("{base}/v1/email-verifications"))
+            .json(&serde_json::json!({ "token": token }))
             .send()
             .await?
             .error_for_status()?;
@@ -251,4 +265,26 @@ impl Caller {
         anyhow::ensure!(status.is_success(), "{method} {path}: {status} {body}");
         Ok((body, position))
     }
+}
+
+/// The token of the verification link the server wrote (as an `.eml`
+/// file, without `--smtp-url`) under `dir`, waiting up to 20 s for it.
+async fn verification_token(dir: &std::path::Path) -> anyhow::Result<String> {
+    for _ in 0..800 {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let raw = std::fs::read(entry.path())?;
+            let Some(message) = mail_parser::MessageParser::default().parse(&raw) else {
+                continue;
+            };
+            let text = message.body_text(0).unwrap_or_default();
+            if let Some(token) = text
+                .split_whitespace()
+                .find_map(|w| w.split("/verify-email?token=").nth(1))
+            {
+                return Ok(token.to_owned());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    anyhow::bail!("no verification mail under {}", dir.display())
 }

@@ -47,6 +47,12 @@ impl std::fmt::Debug for RequestContext {
 }
 
 impl RequestContext {
+    /// The client's address, as taken for the audit trail (throttles key
+    /// on it too).
+    pub fn client_ip(&self) -> &str {
+        self.plain.ip.as_deref().unwrap_or("unknown")
+    }
+
     /// The sealed context, once sealed.
     pub fn sealed(&self) -> Option<Sealed> {
         self.sealed.get().cloned()

@@ -84,9 +84,17 @@ pub async fn erase_personal_data(
     })
 }
 
-/// Deletes the keys of `user` and of the invitations sent to their address.
+/// Deletes the keys of `user` and of the invitations sent to their address,
+/// their credentials and their unused mailed tokens.
 async fn shred(state: &AppState, user: Uuid, email_index: &str) -> Result<(), ApiError> {
     let client = state.pool.get().await?;
+    crate::accounts::directory::forget_credentials(&client, user).await?;
+    client
+        .execute(
+            "DELETE FROM account_tokens WHERE subject = $1 OR email_index = $2",
+            &[&user, &email_index],
+        )
+        .await?;
     client
         .execute(
             "DELETE FROM subject_keys WHERE subject_id = $1 OR subject_id IN ( \

@@ -2,6 +2,7 @@
 //! layers every request passes through (request id, tracing, panic catching,
 //! body limit, problem+json for every error).
 
+pub mod accounts;
 pub mod apps;
 pub mod as_of;
 pub mod audit;
@@ -15,13 +16,11 @@ pub mod orgs;
 pub mod plans;
 pub mod products;
 pub mod secret_scanning;
-pub mod sessions;
 pub mod staff_apps;
 pub mod staff_keys;
 pub mod staff_usage;
 pub mod teams;
 pub mod usage;
-pub mod users;
 pub mod versions;
 pub mod webhooks;
 
@@ -46,10 +45,14 @@ use contract::ProblemResponses;
     info(title = "Gatehouse", description = "The control plane behind a developer portal."),
     paths(
         health::healthz, health::readyz,
-        users::sign_up, users::me, erasure::erase_personal_data,
-        sessions::sign_in, sessions::sign_out,
+        accounts::users::sign_up, accounts::users::me, erasure::erase_personal_data,
+        accounts::sessions::sign_in, accounts::sessions::sign_out,
+        accounts::sessions::sign_out_everywhere,
+        accounts::verification::verify_email, accounts::verification::resend,
+        accounts::passwords::change_password, accounts::passwords::request_reset,
+        accounts::passwords::confirm_reset,
         orgs::create_org, orgs::list_members, orgs::change_role, orgs::remove_member,
-        orgs::invite, orgs::list_invitations, orgs::revoke_invitation, orgs::accept_invitation, orgs::accept_terms,
+        orgs::invite, orgs::list_invitations, orgs::revoke_invitation, orgs::accept_invitation, orgs::accept_invitation_with_token, orgs::accept_terms,
         orgs::current_terms, orgs::publish_terms,
         environments::request_sandbox, environments::grant_sandbox,
         environments::request_production, environments::complete_step,
@@ -123,8 +126,7 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .merge(health::router())
-        .merge(users::router())
-        .merge(sessions::router())
+        .merge(accounts::router())
         .merge(orgs::router())
         .merge(environments::router())
         .merge(plans::router())

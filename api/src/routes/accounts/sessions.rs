@@ -1,20 +1,20 @@
-//! Sessions: sign in (`POST /v1/sessions`) and sign out
-//! (`DELETE /v1/sessions/current`).
+//! Sessions: sign in (`POST /v1/sessions`), sign out
+//! (`DELETE /v1/sessions/current`) and sign out everywhere
+//! (`DELETE /v1/sessions`).
 //!
-//! Sign-in reads the account from the log itself (the email's claim stream,
-//! then the user's stream), so an account works the moment its sign-up is
-//! acknowledged. It answers only once the session is in the read model, so
-//! the token works on the very next request; sign-out likewise.
+//! Sign-in reads the account from the log itself (the address's stream,
+//! then the account's), so an account works the moment its sign-up is
+//! acknowledged, and its hash from `credentials`. It answers only once the
+//! session is in the read model, so the token works on the very next
+//! request; sign-out likewise.
 
 use axum::extract::State;
 use axum::http::{Method, StatusCode};
-use axum::routing::{delete, post};
-use axum::Router;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use domain::accounts::{self, AccountError};
-use event_schemas::user::{AccountEvent, SessionEnded, SessionStarted};
+use event_schemas::user::{AccountEvent, SessionEnded, SessionStarted, SessionsRevoked};
 use event_schemas::{Actor, ExpectedVersion, NewEvent};
 use event_store::EventStoreExt;
 use rand::RngCore;
@@ -22,21 +22,16 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::accounts::directory;
+use crate::accounts::hashing::DUMMY_HASH;
+use crate::accounts::throttle::Verdict;
 use crate::command::{Committed, RequestMeta};
 use crate::error::{ApiError, Problem};
 use crate::extract::{token_hash, ApiJson, Session};
 use crate::state::AppState;
-use crate::throttle::Verdict;
-
-/// Routes of this module.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/sessions", post(sign_in))
-        .route("/v1/sessions/current", delete(sign_out))
-}
 
 /// `POST /v1/sessions` body.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignInRequest {
     /// Email.
@@ -45,8 +40,14 @@ pub struct SignInRequest {
     pub password: String,
 }
 
+impl std::fmt::Debug for SignInRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SignInRequest(..)")
+    }
+}
+
 /// A new session; the token is shown once.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct SessionCreated {
     /// Session id.
     pub session_id: Uuid,
@@ -56,11 +57,13 @@ pub struct SessionCreated {
     pub expires_at: DateTime<Utc>,
 }
 
-/// A hash checked when the email is unknown, so that timing does not
-/// reveal whether an account exists.
-static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    crate::routes::users::hash_password("not a password of any account").unwrap_or_default()
-});
+impl std::fmt::Debug for SessionCreated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionCreated")
+            .field("session_id", &self.session_id)
+            .finish_non_exhaustive()
+    }
+}
 
 /// Sign in with email and password.
 #[utoipa::path(post, path = "/v1/sessions", tag = "accounts",
@@ -68,7 +71,8 @@ static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     responses(
         (status = 201, body = SessionCreated),
         (status = 401, description = "Wrong email or password (never says which)", body = Problem),
-        (status = 429, description = "Too many failed sign-ins for this email; see Retry-After", body = Problem),
+        (status = 429, description = "Too many failed sign-ins from this client address; see Retry-After", body = Problem),
+        (status = 503, description = "Busy checking passwords; see Retry-After", body = Problem),
     ))]
 pub async fn sign_in(
     State(state): State<AppState>,
@@ -78,12 +82,17 @@ pub async fn sign_in(
     let normalised = domain::validate::email(&body.email);
     // Throttle by the email as typed when it is not an address at all, so
     // garbage cannot dodge the count.
-    let throttle_key = state
+    let account_key = state
         .vault
         .email_index(normalised.as_deref().unwrap_or(body.email.trim()));
+    let ip = meta
+        .context
+        .as_ref()
+        .map_or("unknown", |c| c.client_ip())
+        .to_owned();
     // Reserve the attempt before the password is checked, so parallel
     // guesses cannot all slip under the limit.
-    match state.sign_in_throttle.reserve(&throttle_key) {
+    match state.sign_in_throttle.reserve(&ip, &account_key) {
         Verdict::Refuse(retry) => {
             return Err(ApiError::TooManyRequests {
                 retry_after: retry.as_secs().max(1),
@@ -93,22 +102,29 @@ pub async fn sign_in(
         Verdict::Proceed(_) => {}
     }
     let account = match &normalised {
-        Some(email) => find_account(&state, &state.vault.email_index(email)).await?,
+        Some(_) => directory::for_sign_in(&*state.store, &account_key).await?,
         None => None,
     };
-    let (user_id, hash) = match account {
-        Some((id, hash)) => (Some(id), hash),
-        None => (None, DUMMY_HASH.clone()),
+    let hash = match account {
+        Some((id, _)) => {
+            let client = state.pool.get().await?;
+            directory::password_hash(&client, id).await?
+        }
+        None => None,
     };
-    let password = body.password;
-    let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
-        .await
-        .map_err(ApiError::internal)?;
-    let user_id = match (user_id, ok) {
+    let user_id = account.map(|(id, _)| id);
+    let ok = state
+        .hasher
+        .verify(
+            body.password,
+            hash.clone().unwrap_or_else(|| DUMMY_HASH.clone()),
+        )
+        .await?;
+    let user_id = match (user_id, hash.is_some() && ok) {
         (Some(id), true) => id,
         _ => return Err(AccountError::InvalidCredentials.into()),
     };
-    state.sign_in_throttle.succeed(&throttle_key);
+    state.sign_in_throttle.succeed(&ip, &account_key);
 
     let mut raw = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut raw);
@@ -141,52 +157,6 @@ pub async fn sign_in(
     })
 }
 
-/// The user id and password hash of the account holding an email, read
-/// from the log.
-async fn find_account(
-    state: &AppState,
-    email_index: &str,
-) -> Result<Option<(Uuid, String)>, ApiError> {
-    let claim = state
-        .store
-        .read_stream(&format!("email-{email_index}"), 1, 1)
-        .await?;
-    let Some(claim) = claim.first() else {
-        return Ok(None);
-    };
-    let Some(AccountEvent::EmailClaimed(c)) =
-        AccountEvent::decode(claim).map_err(ApiError::internal)?
-    else {
-        return Ok(None);
-    };
-    // A user stream is short: its sign-up, and an erasure if any.
-    let events = state
-        .store
-        .read_stream(&format!("user-{}", c.user_id), 1, 1000)
-        .await?;
-    let mut account = None;
-    for e in &events {
-        match AccountEvent::decode(e).map_err(ApiError::internal)? {
-            Some(AccountEvent::UserSignedUp(u)) => account = Some((u.user_id, u.password_hash)),
-            // An erased account can no longer sign in.
-            Some(AccountEvent::PersonalDataErased(_)) => return Ok(None),
-            _ => {}
-        }
-    }
-    Ok(account)
-}
-
-fn verify_password(password: &str, phc: &str) -> bool {
-    use argon2::password_hash::{PasswordHash, PasswordVerifier};
-    PasswordHash::new(phc)
-        .map(|h| {
-            argon2::Argon2::default()
-                .verify_password(password.as_bytes(), &h)
-                .is_ok()
-        })
-        .unwrap_or(false)
-}
-
 /// Sign out: the token stops working at once.
 #[utoipa::path(delete, path = "/v1/sessions/current", tag = "accounts",
     responses((status = 204, description = "Signed out"), (status = 401, body = Problem)),
@@ -213,6 +183,64 @@ pub async fn sign_out(
         position,
         body: None,
     })
+}
+
+/// Sign out everywhere: every session of the caller ends at once, this one
+/// too.
+#[utoipa::path(delete, path = "/v1/sessions", tag = "accounts",
+    responses((status = 204, description = "Every session ended"), (status = 401, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn sign_out_everywhere(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    session: Session,
+) -> Result<Committed<()>, ApiError> {
+    let position = revoke_sessions(
+        &state,
+        &meta,
+        session.user_id,
+        "signed_out_everywhere",
+        None,
+        Vec::new(),
+    )
+    .await?;
+    Ok(Committed {
+        status: StatusCode::NO_CONTENT,
+        position,
+        body: None,
+    })
+}
+
+/// Ends every session of `user` but `except`, with `also` (events on the
+/// user's stream recorded with it, such as a password change), and waits
+/// until the sessions read model has it.
+pub async fn revoke_sessions(
+    state: &AppState,
+    meta: &RequestMeta,
+    user: Uuid,
+    reason: &str,
+    except: Option<Uuid>,
+    also: Vec<AccountEvent>,
+) -> Result<u64, ApiError> {
+    let mut events = also;
+    events.push(AccountEvent::SessionsRevoked(SessionsRevoked {
+        user_id: user,
+        reason: reason.to_owned(),
+        except,
+    }));
+    let stream = directory::user_stream(user);
+    let new = meta
+        .ids()
+        .new_events(&stream, &events, &meta.metadata(Actor::user(user)));
+    let appended = state
+        .store
+        .append(&stream, ExpectedVersion::Any, new)
+        .await?;
+    state
+        .statuses
+        .wait_for(&["accounts"], appended.last_position, state.read_wait)
+        .await?;
+    Ok(appended.last_position)
 }
 
 /// Appends a session event and waits until the sessions read model has it,

@@ -1,38 +1,37 @@
 //! Users: sign-up (`POST /v1/users`) and the signed-in user's own view
 //! (`GET /v1/me`).
+//!
+//! Sign-up answers the same whether or not an account holds the address:
+//! a new address gets an account and a verification mail; an address an
+//! account proved gets no account, and its holder a mail saying someone
+//! tried. Nobody learns from the answer which addresses have accounts.
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
-use domain::accounts::{self, AccountError, SignUp};
-use event_schemas::user::{AccountEvent, EmailClaimed, UserSignedUp};
+use domain::accounts::{self, SignUp};
+use event_schemas::user::{AccountEvent, EmailRegistered, UserSignedUp};
 use event_schemas::{Actor, ExpectedVersion};
 use event_store::{AppendError, StreamAppend};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::command::{Committed, RequestMeta};
+use crate::accounts::directory::{self, address_stream, user_stream};
+use crate::accounts::tokens::{self, Purpose};
+use crate::command::{Committed, RequestMeta, ATTEMPTS};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, MinPosition, Session};
 use crate::idempotency::SealResponseFor;
+use crate::mail::Letter;
 use crate::state::AppState;
 
-/// Routes of this module.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/users", post(sign_up))
-        .route("/v1/me", get(me))
-        .route(
-            "/v1/users/{id}/personal-data",
-            axum::routing::delete(super::erasure::erase_personal_data),
-        )
-}
+/// How long a verification link works.
+pub const VERIFY_HOURS: i64 = 24;
 
 /// `POST /v1/users` body.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignUpRequest {
     /// Email address; the sign-in name.
@@ -43,6 +42,12 @@ pub struct SignUpRequest {
     pub password: String,
 }
 
+impl std::fmt::Debug for SignUpRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SignUpRequest(..)")
+    }
+}
+
 /// A user as shown to themselves.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserView {
@@ -50,6 +55,10 @@ pub struct UserView {
     pub id: Uuid,
     /// Email (`[erased]` after personal-data erasure).
     pub email: String,
+    /// Whether the address is proven (a mailed link was opened). Until it
+    /// is, the account cannot accept invitations by address nor become
+    /// staff, and anyone proving the address takes it.
+    pub email_verified: bool,
     /// Display name (`[erased]` after personal-data erasure).
     pub name: String,
     /// When the account was created.
@@ -89,20 +98,24 @@ pub struct MembershipView {
 pub struct AccessView {
     /// The state, e.g. `waiting_for_organization`.
     pub state: &'static str,
-    /// The next step's stable name, e.g. `attach_to_organization`.
+    /// The next step's stable name, e.g. `verify_email`,
+    /// `attach_to_organization`.
     pub next_step: String,
     /// How to take it.
     pub how: &'static str,
 }
 
-/// Create an account.
+/// Create an account. The answer is the same whether or not an account
+/// already holds the address (then no account is made and its holder is
+/// told by mail).
 #[utoipa::path(post, path = "/v1/users", tag = "accounts",
     request_body = SignUpRequest,
     responses(
-        (status = 201, description = "Account created", body = UserView,
+        (status = 201, description = "Account created; a verification link is mailed", body = UserView,
          headers(("gatehouse-position" = u64, description = "Log position of the sign-up"))),
-        (status = 409, description = "Email already registered", body = Problem),
         (status = 422, description = "Invalid fields", body = Problem),
+        (status = 429, description = "Too many sign-ups from this client address; see Retry-After", body = Problem),
+        (status = 503, description = "Busy hashing passwords; see Retry-After", body = Problem),
     ))]
 pub async fn sign_up(
     State(state): State<AppState>,
@@ -114,11 +127,21 @@ pub async fn sign_up(
         name: body.name,
         password: body.password.clone(),
     })?;
+    let ip = meta
+        .context
+        .as_ref()
+        .map_or("unknown", |c| c.client_ip())
+        .to_owned();
+    state
+        .sign_up_rate
+        .reserve(&ip)
+        .map_err(|retry| ApiError::TooManyRequests {
+            retry_after: retry.as_secs().max(1),
+        })?;
     let email_index = state.vault.email_index(&valid.email);
-    let password = body.password;
-    let password_hash = tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .map_err(ApiError::internal)??;
+    // Hashed whether or not an account is made, so the time taken does not
+    // tell either.
+    let password_hash = state.hasher.hash(body.password).await?;
 
     let ids = meta.ids();
     let user_id = ids.entity("user");
@@ -128,7 +151,6 @@ pub async fn sign_up(
         .ensure_subject_key(&client, user_id)
         .await
         .map_err(ApiError::internal)?;
-    drop(client);
     crate::audit::context::seal_for(
         &state,
         &axum::http::Method::POST,
@@ -136,44 +158,100 @@ pub async fn sign_up(
         user_id,
     )
     .await?;
+    let metadata = meta.metadata(Actor::user(user_id));
+    let (users, emails) = (user_stream(user_id), address_stream(&email_index));
     let signed_up = AccountEvent::UserSignedUp(UserSignedUp {
         user_id,
         email_index: email_index.clone(),
         email: key.seal(&valid.email),
         name: key.seal(&valid.name),
-        password_hash,
     });
-    let claimed = AccountEvent::EmailClaimed(EmailClaimed { user_id });
-    let metadata = meta.metadata(Actor::user(user_id));
-    let (user_stream, email_stream) = (format!("user-{user_id}"), format!("email-{email_index}"));
-    let user_events = ids.new_events(&user_stream, &[signed_up], &metadata);
+    let registered = AccountEvent::EmailRegistered(EmailRegistered { user_id });
+    let user_events = ids.new_events(&users, &[signed_up], &metadata);
+    let email_events = ids.new_events(&emails, &[registered], &metadata);
     let first_id = user_events[0].event_id;
-    let appended = state
-        .store
-        .append_all(vec![
-            StreamAppend::new(user_stream, ExpectedVersion::NoStream, user_events),
-            StreamAppend::new(
-                email_stream.clone(),
-                ExpectedVersion::NoStream,
-                ids.new_events(&email_stream, &[claimed], &metadata),
-            ),
-        ])
-        .await
-        .map_err(|e| match e {
-            AppendError::Conflict { .. } => ApiError::from(AccountError::EmailTaken),
-            other => other.into(),
-        })?;
+    let mut appended = None;
+    let mut held = false;
+    for _ in 0..ATTEMPTS {
+        let address = directory::address(&*state.store, &email_index).await?;
+        if !address.open_for_sign_up() {
+            held = true;
+            break;
+        }
+        directory::set_password_hash(&client, user_id, &password_hash).await?;
+        let expected = match address.version {
+            0 => ExpectedVersion::NoStream,
+            v => ExpectedVersion::Exact(v),
+        };
+        let outcome = state
+            .store
+            .append_all(vec![
+                StreamAppend::new(
+                    users.clone(),
+                    ExpectedVersion::NoStream,
+                    user_events.clone(),
+                ),
+                StreamAppend::new(emails.clone(), expected, email_events.clone()),
+            ])
+            .await;
+        match outcome {
+            Ok(done) => {
+                appended = Some(done);
+                break;
+            }
+            // Another sign-up or a proof of the address came first: look
+            // again.
+            Err(AppendError::Conflict { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let seal = Extension(SealResponseFor(user_id));
+    let Some(appended) = appended else {
+        if !held {
+            return Err(ApiError::Conflict {
+                code: "concurrent-modification",
+                detail: "the address kept changing during the sign-up; retry".into(),
+            });
+        }
+        let letter = Letter::account_exists(
+            &valid.email,
+            &state.link("/sign-in"),
+            &state.link("/reset-password"),
+        );
+        crate::mail::outbox::post(&state, &client, "account_exists", &email_index, &letter).await?;
+        return Ok((
+            seal,
+            Committed {
+                status: StatusCode::CREATED,
+                position: state.store.head().await?,
+                body: Some(UserView {
+                    id: user_id,
+                    email: valid.email,
+                    email_verified: false,
+                    name: valid.name,
+                    created_at: crate::command::now(),
+                }),
+            },
+        ));
+    };
+    send_verification(
+        &state,
+        &client,
+        user_id,
+        &email_index,
+        &valid.email,
+        &valid.name,
+    )
+    .await?;
     // The time the log recorded, not this handler's clock.
     let created_at = state
         .store
         .event_by_id(first_id)
         .await?
-        .ok_or_else(|| ApiError::Internal("an appended event is not in the log".into()))?
-        .recorded_at;
+        .map_or_else(crate::command::now, |e| e.recorded_at);
     // The answer holds the email and name in plaintext: a stored copy for
     // Idempotency-Key replays is sealed under the user's own key, so
     // erasing the user erases it too.
-    let seal = Extension(SealResponseFor(user_id));
     Ok((
         seal,
         Committed {
@@ -182,6 +260,7 @@ pub async fn sign_up(
             body: Some(UserView {
                 id: user_id,
                 email: valid.email,
+                email_verified: false,
                 name: valid.name,
                 created_at,
             }),
@@ -189,14 +268,23 @@ pub async fn sign_up(
     ))
 }
 
-/// argon2id with the crate's default (OWASP-recommended) parameters.
-pub fn hash_password(password: &str) -> Result<String, ApiError> {
-    use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
-    let salt = SaltString::generate(&mut OsRng);
-    argon2::Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| ApiError::Internal(format!("password hashing failed: {e}").into()))
+/// Issues a verification token for `user`'s address (voiding older ones)
+/// and mails its link.
+pub async fn send_verification(
+    state: &AppState,
+    client: &impl deadpool_postgres::GenericClient,
+    user: Uuid,
+    email_index: &str,
+    email: &str,
+    name: &str,
+) -> Result<(), ApiError> {
+    tokens::void(client, Purpose::VerifyEmail, user).await?;
+    let expires = crate::command::now() + chrono::Duration::hours(VERIFY_HOURS);
+    let token = tokens::issue(client, Purpose::VerifyEmail, user, email_index, expires).await?;
+    let link = state.link(&format!("/verify-email?token={}", token.reveal()));
+    let letter = Letter::verify_email(email, name, &link, VERIFY_HOURS);
+    crate::mail::outbox::post(state, client, "verify_email", email_index, &letter).await?;
+    Ok(())
 }
 
 /// The signed-in user, memberships, and access state with the next step.
@@ -217,7 +305,8 @@ pub async fn me(
     let client = state.pool.get().await?;
     let row = client
         .query_opt(
-            "SELECT email_sealed, name_sealed, created_at FROM rm.users WHERE user_id = $1",
+            "SELECT email_sealed, name_sealed, created_at, email_verified FROM rm.users \
+             WHERE user_id = $1",
             &[&session.user_id],
         )
         .await?
@@ -250,11 +339,23 @@ pub async fn me(
             next_step: r.get(5),
         })
         .collect();
+    let email_verified: bool = row.get(3);
     let access = match memberships.first() {
+        _ if !email_verified => AccessView {
+            state: if memberships.is_empty() {
+                "waiting_for_organization"
+            } else {
+                "email_unverified"
+            },
+            next_step: "verify_email".into(),
+            how: "open the link mailed to your address (or POST /v1/email-verifications with its \
+                  token); mail a new one with POST /v1/me/email-verification",
+        },
         None => AccessView {
             state: "waiting_for_organization",
             next_step: "attach_to_organization".into(),
-            how: "create an organization with POST /v1/orgs, or accept an invitation with POST /v1/invitations/{id}/accept",
+            how: "create an organization with POST /v1/orgs, or accept an invitation with the \
+                  link mailed to you (POST /v1/invitations/accept)",
         },
         Some(m) => {
             let (state, how) = match m.next_step.as_str() {
@@ -278,6 +379,7 @@ pub async fn me(
         user: UserView {
             id: session.user_id,
             email: open(row.get(0)),
+            email_verified,
             name: open(row.get(1)),
             created_at: row.get(2),
         },

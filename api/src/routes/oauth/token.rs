@@ -6,8 +6,6 @@
 
 #[allow(unused_imports)]
 use super::*;
-use std::collections::HashMap;
-use std::sync::Mutex;
 
 use axum::body::Bytes;
 use axum::http::{header, HeaderMap, HeaderValue};
@@ -17,18 +15,26 @@ use domain::oauth::SigningKeys;
 use event_schemas::oauth::SIGNING_KEYS_STREAM;
 use verifier::token::{self, Claims};
 
+use crate::accounts::throttle::Rate;
 use crate::extract::Staff;
 
 /// How tokens are issued: the claims' issuer and audience, the lifetime,
-/// and the per-client request rate.
+/// and the request rates.
 pub struct TokenSettings {
     issuer: String,
     audience: String,
     ttl: chrono::Duration,
-    rate: u32,
-    /// Requests per client in the current second, per node.
-    window: Mutex<HashMap<Uuid, (i64, u32)>>,
+    /// Tokens per client and client address per second, per node: charged
+    /// only once the secret is right, so a client id alone (it is not a
+    /// secret) cannot spend a client's budget.
+    issued: Rate,
+    /// Failed authentications per client address, so one address cannot
+    /// hammer the endpoint with wrong secrets either.
+    failures: Rate,
 }
+
+/// Failed client authentications one address may make in 15 minutes.
+pub const FAILURES_PER_ADDRESS: usize = 60;
 
 impl TokenSettings {
     /// Settings from configuration.
@@ -37,25 +43,12 @@ impl TokenSettings {
             issuer,
             audience,
             ttl,
-            rate,
-            window: Mutex::new(HashMap::new()),
+            issued: Rate::new(rate.max(1) as usize, std::time::Duration::from_secs(1)),
+            failures: Rate::new(
+                FAILURES_PER_ADDRESS,
+                std::time::Duration::from_secs(15 * 60),
+            ),
         }
-    }
-
-    /// Takes one request of `client`'s rate (reserved before checked).
-    fn take(&self, client: Uuid, now_secs: i64) -> bool {
-        let Ok(mut window) = self.window.lock() else {
-            return false;
-        };
-        if window.len() > 10_000 {
-            window.retain(|_, (second, _)| *second == now_secs);
-        }
-        let slot = window.entry(client).or_insert((now_secs, 0));
-        if slot.0 != now_secs {
-            *slot = (now_secs, 0);
-        }
-        slot.1 += 1;
-        slot.1 <= self.rate
     }
 }
 
@@ -322,8 +315,14 @@ fn parse_request(headers: &HeaderMap, body: &[u8]) -> Result<TokenRequest, OAuth
     request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = TokenResponse), (status = 400, body = OAuthError),
         (status = 401, body = OAuthError), (status = 429, body = OAuthError)))]
-pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    match issue_token(&state, &headers, &body).await {
+pub async fn token(
+    State(state): State<AppState>,
+    context: Option<axum::Extension<crate::audit::context::RequestContext>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let address = context.as_ref().map_or("unknown", |c| c.client_ip());
+    match issue_token(&state, address, &headers, &body).await {
         Ok(t) => {
             let mut res = Json(t).into_response();
             res.headers_mut()
@@ -337,6 +336,7 @@ pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Byte
 
 async fn issue_token(
     state: &AppState,
+    address: &str,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<TokenResponse, Result<OAuthError, ApiError>> {
@@ -358,6 +358,18 @@ async fn issue_token(
             )))
         }
     }
+    let slow_down = |what: &str| {
+        Ok(oauth_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "slow_down",
+            format!("too many {what}; retry later"),
+        ))
+    };
+    // Reserved before the secret is checked, given back when it was right.
+    let failure_key = address.to_owned();
+    if state.oauth.failures.reserve(&failure_key).is_err() {
+        return Err(slow_down("failed authentications from this address"));
+    }
     let invalid_client = || {
         Ok(oauth_error(
             StatusCode::UNAUTHORIZED,
@@ -377,18 +389,17 @@ async fn issue_token(
         .load::<OAuthClient>(&oauth_client_stream(client_id))
         .await
         .map_err(Err)?;
-    if !client.exists {
+    if !client.exists || !client.accepts(&format::hash_hex(&format::hash(secret)), now) {
         return Err(invalid_client());
     }
-    if !state.oauth.take(client_id, now.timestamp()) {
-        return Err(Ok(oauth_error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "slow_down",
-            "too many token requests for this client; retry in a second",
-        )));
-    }
-    if !client.accepts(&format::hash_hex(&format::hash(secret)), now) {
-        return Err(invalid_client());
+    state.oauth.failures.release(&failure_key);
+    if state
+        .oauth
+        .issued
+        .reserve(&format!("{client_id} {address}"))
+        .is_err()
+    {
+        return Err(slow_down("token requests for this client"));
     }
     let app = state
         .commands

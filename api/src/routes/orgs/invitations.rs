@@ -1,4 +1,10 @@
 //! Invitations: invite, list the pending ones, revoke, accept.
+//!
+//! An invitation is mailed to the invitee with its own single-use token.
+//! It is accepted with that token (by whoever holds it, signed in to any
+//! account), or by a signed-in account whose **proven** address is the
+//! invitee's. An address an account merely typed at sign-up proves
+//! nothing.
 
 #[allow(unused_imports)]
 use super::*;
@@ -16,7 +22,9 @@ pub struct InviteRequest {
 /// An invitation.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct InvitationView {
-    /// Id; the invitee accepts with `POST /v1/invitations/{id}/accept`.
+    /// Id. The invitee accepts with the link mailed to them
+    /// (`POST /v1/invitations/accept`), or, once their account has proven
+    /// the address, with `POST /v1/invitations/{id}/accept`.
     pub id: Uuid,
     /// Role on acceptance.
     pub role: String,
@@ -74,6 +82,23 @@ pub async fn invite(
         .invitations
         .get(&invitation_id)
         .ok_or_else(|| ApiError::Internal("an invitation just made is not in its org".into()))?;
+    let org_name = state
+        .pool
+        .get()
+        .await?
+        .query_opt("SELECT name FROM rm.orgs WHERE org_id = $1", &[&org])
+        .await?
+        .map_or_else(|| "an organisation".to_owned(), |r| r.get(0));
+    mail_invitation(
+        &state,
+        invitation_id,
+        &cmd.email_index,
+        &email,
+        &org_name,
+        recorded.role.as_str(),
+        recorded.expires_at,
+    )
+    .await?;
     Ok(Committed {
         status: StatusCode::CREATED,
         position,
@@ -83,6 +108,33 @@ pub async fn invite(
             expires_at: recorded.expires_at,
         }),
     })
+}
+
+/// Issues the invitation's token and mails its link to the invitee.
+async fn mail_invitation(
+    state: &AppState,
+    invitation: Uuid,
+    email_index: &str,
+    email: &str,
+    org_name: &str,
+    role: &str,
+    expires_at: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    use crate::accounts::tokens::{self, Purpose};
+    let client = state.pool.get().await?;
+    let token = tokens::issue(
+        &client,
+        Purpose::Invitation,
+        invitation,
+        email_index,
+        expires_at,
+    )
+    .await?;
+    let link = state.link(&format!("/invitations/accept?token={}", token.reveal()));
+    let days = (expires_at - crate::command::now()).num_days().max(1);
+    let letter = crate::mail::Letter::invitation(email, org_name, role, &link, days);
+    crate::mail::outbox::post(state, &client, "invitation", email_index, &letter).await?;
+    Ok(())
 }
 
 /// A pending invitation, as the Members page lists it.
@@ -181,9 +233,14 @@ pub async fn revoke_invitation(
     })
 }
 
-/// Accept an invitation addressed to the caller's email.
+/// Accept an invitation addressed to the caller's **proven** address
+/// (`GET /v1/me` shows `email_verified`); without one, use the mailed link
+/// (`POST /v1/invitations/accept`).
 #[utoipa::path(post, path = "/v1/invitations/{invitation}/accept", tag = "organizations",
-    responses((status = 200, body = MemberView), (status = 404, body = Problem), (status = 409, body = Problem)),
+    params(("invitation" = Uuid, Path, description = "Invitation id")),
+    responses((status = 200, body = MemberView), (status = 401, body = Problem),
+        (status = 403, description = "The caller's address is not proven yet (`email-unverified`)", body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem)),
     security(("bearer" = [])))]
 pub async fn accept_invitation(
     State(state): State<AppState>,
@@ -193,6 +250,79 @@ pub async fn accept_invitation(
     session: Session,
 ) -> Result<Committed<MemberView>, ApiError> {
     min.wait(&state, &["orgs"]).await?;
+    let account = crate::accounts::directory::account(&*state.store, session.user_id).await?;
+    if !account.email_verified {
+        return Err(ApiError::Forbidden {
+            code: "email-unverified",
+            detail: "prove your address first (the link mailed at sign-up), or accept with the \
+                     link mailed with the invitation"
+                .into(),
+            permission: None,
+        });
+    }
+    accept(
+        &state,
+        &meta,
+        session,
+        invitation,
+        orgs::InviteeProof::VerifiedEmail(account.email_index),
+    )
+    .await
+}
+
+/// Accept an invitation with the token from the mailed link, signed in to
+/// any account.
+#[utoipa::path(post, path = "/v1/invitations/accept", tag = "organizations",
+    request_body = crate::routes::accounts::verification::TokenRequest,
+    params(("gatehouse-min-position" = Option<u64>, Header, description = "Wait until read models reach this position")),
+    responses((status = 200, body = MemberView), (status = 401, body = Problem),
+        (status = 409, body = Problem),
+        (status = 410, description = "The link is unknown, used or expired", body = Problem),
+        (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn accept_invitation_with_token(
+    State(state): State<AppState>,
+    min: MinPosition,
+    meta: RequestMeta,
+    session: Session,
+    ApiJson(body): ApiJson<crate::routes::accounts::verification::TokenRequest>,
+) -> Result<Committed<MemberView>, ApiError> {
+    use crate::accounts::tokens::{self, Purpose};
+    min.wait(&state, &["orgs"]).await?;
+    let client = state.pool.get().await?;
+    let spent = tokens::spend(&client, Purpose::Invitation, &body.token)
+        .await?
+        .ok_or_else(crate::routes::accounts::verification::dead_link)?;
+    drop(client);
+    let accepted = accept(
+        &state,
+        &meta,
+        session,
+        spent.subject,
+        orgs::InviteeProof::MailedToken,
+    )
+    .await;
+    if let Err(e) = &accepted {
+        // Refused by the organisation (already a member, say): the link
+        // stays for the account it was meant for. Gone for good: it stays
+        // spent.
+        if !matches!(
+            e,
+            ApiError::Gone { .. } | ApiError::NotFound | ApiError::Conflict { .. }
+        ) {
+            tokens::unspend(&state.pool.get().await?, &spent).await?;
+        }
+    }
+    accepted
+}
+
+async fn accept(
+    state: &AppState,
+    meta: &RequestMeta,
+    session: Session,
+    invitation: Uuid,
+    proof: orgs::InviteeProof,
+) -> Result<Committed<MemberView>, ApiError> {
     let client = state.pool.get().await?;
     let org: Uuid = client
         .query_opt(
@@ -202,27 +332,19 @@ pub async fn accept_invitation(
         .await?
         .ok_or(ApiError::NotFound)?
         .get(0);
-    let email_index: String = client
-        .query_opt(
-            "SELECT email_index FROM rm.users WHERE user_id = $1",
-            &[&session.user_id],
-        )
-        .await?
-        .ok_or(ApiError::NotFound)?
-        .get(0);
     drop(client);
     let cmd = orgs::AcceptInvitation {
         invitation_id: invitation,
-        email_index,
+        proof,
         now: crate::command::now(),
     };
-    let (_, position) = execute(&state, org, &meta, meta.in_org(session.actor(), org), |o| {
+    let (_, position) = execute(state, org, meta, meta.in_org(session.actor(), org), |o| {
         orgs::accept_invitation(o, session.user_id, &cmd)
     })
     .await?;
     Ok(Committed {
         status: StatusCode::OK,
         position,
-        body: Some(member_after(&state, org, session.user_id, session.user_id, position).await?),
+        body: Some(member_after(state, org, session.user_id, session.user_id, position).await?),
     })
 }

@@ -60,6 +60,7 @@ pub fn router() -> Router<AppState> {
             "/v1/invitations/{invitation}/accept",
             post(accept_invitation),
         )
+        .route("/v1/invitations/accept", post(accept_invitation_with_token))
         .route("/v1/orgs/{org}/developer-terms/accept", post(accept_terms))
         .route("/v1/developer-terms", get(current_terms))
         .route("/v1/staff/developer-terms", post(publish_terms))

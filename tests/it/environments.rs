@@ -48,11 +48,13 @@ async fn wait_until_staff(s: &TestServer, token: &str) {
 async fn the_next_step_advances_through_the_whole_lane_to_production() {
     let db = fresh_db().await;
     let s = TestServer::start(&db).await;
-    let (_, staff, _) = s.user("staff@example.com").await;
+    let (_, staff, _) = s.verified_user("staff@example.com").await;
     make_staff(&db, "staff@example.com").await;
     wait_until_staff(&s, &staff).await;
 
     let (_, owner, position) = s.user("founder@example.com").await;
+    assert_eq!(next_step(&s, &owner, position).await, "verify_email");
+    let position = s.verify_email("founder@example.com").await;
     assert_eq!(
         next_step(&s, &owner, position).await,
         "attach_to_organization"

@@ -305,7 +305,7 @@ async fn a_replayed_429_keeps_its_retry_after() {
     let s = TestServer::start(&db).await;
     s.user("locked@example.com").await;
     let wrong = json!({"email": "locked@example.com", "password": "guess guess guess"});
-    for _ in 0..api::throttle::REFUSE_AFTER {
+    for _ in 0..api::accounts::throttle::REFUSE_AFTER {
         s.post("/v1/sessions", wrong.clone()).await;
     }
     let first = post_keyed(&s, None, "retry-after", "/v1/sessions", &wrong).await;

@@ -561,6 +561,8 @@ async fn in_the_sandbox_the_lane_moves_from_the_first_key_to_usage_to_production
     )
     .await;
     let k = KeyedApp::new(&s, &db, "lane").await;
+    // Until the owner proves their address, that is their next step.
+    s.verify_email("owner-lane@example.com").await;
     let (status, _, _) = s
         .call(
             Method::POST,

@@ -1,6 +1,7 @@
 //! Gatehouse's integration tests: one binary, real PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod accounts;
 mod apps;
 mod audit;
 mod audit_streams;

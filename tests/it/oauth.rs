@@ -394,3 +394,31 @@ async fn a_signing_key_rotation_keeps_the_previous_key_published_for_its_tokens(
         "old and new tokens both verify during the overlap"
     );
 }
+
+#[tokio::test]
+async fn a_client_id_alone_cannot_exhaust_a_clients_token_budget() {
+    let db = fresh_db().await;
+    let s = TestServer::start(&db).await;
+    let k = KeyedApp::new(&s, &db, "budget").await;
+    let (id, secret) = client(&s, &k, json!({"name": "backend", "mode": "test"})).await;
+    // Someone who knows only the client id (it is not a secret) hammers
+    // the endpoint with wrong secrets.
+    let wrong = [
+        ("grant_type", "client_credentials"),
+        ("client_id", id.as_str()),
+        ("client_secret", "not the secret"),
+    ];
+    let mut statuses = Vec::new();
+    for _ in 0..30 {
+        statuses.push(token_form(&s, &wrong).await.0);
+    }
+    assert!(statuses.iter().all(|&c| c == 401), "{statuses:?}");
+    // The client itself still gets its tokens at once.
+    let right = [
+        ("grant_type", "client_credentials"),
+        ("client_id", id.as_str()),
+        ("client_secret", secret.as_str()),
+    ];
+    let (status, body) = token_form(&s, &right).await;
+    assert_eq!(status, 200, "{body}");
+}

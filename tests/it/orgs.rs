@@ -51,6 +51,14 @@ async fn the_next_step_advances_from_sign_up_to_terms_accepted() {
         .json()
         .await
         .unwrap();
+    assert_eq!(me["access"]["next_step"], "verify_email");
+    let position = s.verify_email("owner@example.com").await;
+    let me: Value = s
+        .get_at("/v1/me", &token, position)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(me["access"]["next_step"], "attach_to_organization");
 
     let (org, position) = create_org(&s, &token, "acme").await;
@@ -97,8 +105,8 @@ async fn an_invitation_is_accepted_once_by_its_addressee() {
     let s = TestServer::start(&db).await;
     let (_, owner, _) = s.user("boss@example.com").await;
     let (org, _) = create_org(&s, &owner, "inv-co").await;
-    let (dev_id, dev, _) = s.user("dev@example.com").await;
-    let (_, other, _) = s.user("other@example.com").await;
+    let (dev_id, dev, _) = s.verified_user("dev@example.com").await;
+    let (_, other, _) = s.verified_user("other@example.com").await;
 
     let r = post_as(
         &s,
@@ -210,7 +218,7 @@ async fn an_expired_invitation_is_refused_and_appends_nothing() {
     let s = TestServer::start_with(&db, options).await;
     let (_, owner, _) = s.user("boss@example.com").await;
     let (org, _) = create_org(&s, &owner, "expiring-co").await;
-    let (_, dev, _) = s.user("dev@example.com").await;
+    let (_, dev, _) = s.verified_user("dev@example.com").await;
     let r = post_as(
         &s,
         &owner,
@@ -511,7 +519,7 @@ async fn each_role_gets_exactly_the_actions_its_permissions_allow() {
     use domain::roles::{allows, Permission, Role};
     let db = fresh_db().await;
     let s = TestServer::start(&db).await;
-    let (_, staff, _) = s.user("grid-staff@example.com").await;
+    let (_, staff, _) = s.verified_user("grid-staff@example.com").await;
     gatehouse_tests::make_staff(&db, "grid-staff@example.com").await;
     let (_, owner, _) = s.user("grid-owner@example.com").await;
     let (org, _) = create_org(&s, &owner, "grid-co").await;

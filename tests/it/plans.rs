@@ -21,7 +21,7 @@ fn plan(modules: &[&str], state: &str) -> Value {
 async fn the_developers_workspace_is_locked_without_the_platform_api_module() {
     let db = fresh_db().await;
     let s = TestServer::start(&db).await;
-    let (_, staff, _) = s.user("ops@example.com").await;
+    let (_, staff, _) = s.verified_user("ops@example.com").await;
     make_staff(&db, "ops@example.com").await;
     let (_, owner, _) = s.user("payer@example.com").await;
     let r = s

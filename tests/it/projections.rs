@@ -277,6 +277,7 @@ async fn a_blue_green_rebuild_reproduces_every_read_model_byte_for_byte() {
         }
     }
     let (_, token, _) = s.user("last@example.com").await;
+    s.verify_email("user1@example.com").await;
     gatehouse_tests::make_staff(&db, "user1@example.com").await;
     let r = s
         .http

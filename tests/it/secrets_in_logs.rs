@@ -89,6 +89,25 @@ async fn install_tokens_session_tokens_and_passwords_never_appear_in_a_trace_log
         "{problem}"
     );
 
+    // Mailed tokens: a verification (the staff member's), an invitation,
+    // a password reset.
+    let (status, _, _) = s
+        .call(
+            Method::POST,
+            &format!("/v1/orgs/{org}/invitations"),
+            &owner,
+            Some(json!({"email": "invitee@example.com", "role": "developer"})),
+            at,
+        )
+        .await;
+    assert_eq!(status, 201);
+    s.post("/v1/password-resets", json!({"email": "owner@example.com"}))
+        .await;
+    s.mail.next("invitee@example.com", "You are invited").await;
+    s.mail.next("owner@example.com", "Reset your").await;
+    let mailed: Vec<String> = s.mail.all().iter().flat_map(|m| m.tokens()).collect();
+    assert!(mailed.len() >= 3, "{mailed:?}");
+
     let log = server.stop();
     assert!(
         log.contains("/v1/install/[redacted]"),
@@ -105,6 +124,7 @@ async fn install_tokens_session_tokens_and_passwords_never_appear_in_a_trace_log
     secrets.push(owner.clone());
     secrets.push(owner.trim_start_matches("ghs_").to_owned());
     secrets.push("correct horse battery".to_owned());
+    secrets.extend(mailed);
     for secret in &secrets {
         assert!(
             !log.contains(secret.as_str()),

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 pub mod keys;
+pub mod mail;
 pub mod process;
 pub mod server;
 pub mod webhooks;
@@ -101,7 +102,8 @@ impl TestDb {
 }
 
 /// Makes the account holding `email` platform staff, as
-/// `gatehouse admin create-staff` does.
+/// `gatehouse admin create-staff` does (the account must have proven its
+/// address: `TestServer::verify_email`).
 pub async fn make_staff(db: &TestDb, email: &str) {
     let store = event_store::postgres::PgStore::connect(db.config.clone(), Default::default())
         .await
@@ -110,4 +112,61 @@ pub async fn make_staff(db: &TestDb, email: &str) {
     api::admin::create_staff(&store, &vault, email)
         .await
         .unwrap();
+}
+
+/// Every place in the database (`schema.table.column`) where one of
+/// `needles` occurs: text as text, JSON as its text, and BYTEA decoded to
+/// its bytes (a hex rendering would hide a plaintext).
+pub async fn search_every_table(db: &TestDb, needles: &[String]) -> Vec<String> {
+    let client = db.client().await;
+    let columns = client
+        .query(
+            "SELECT c.table_schema, c.table_name, c.column_name, c.data_type \
+             FROM information_schema.columns c \
+             JOIN information_schema.tables t USING (table_schema, table_name) \
+             WHERE t.table_type = 'BASE TABLE' \
+               AND c.table_schema NOT IN ('pg_catalog', 'information_schema')",
+            &[],
+        )
+        .await
+        .unwrap();
+    let mut found = Vec::new();
+    for c in columns {
+        let (schema, table, column, kind): (String, String, String, String) =
+            (c.get(0), c.get(1), c.get(2), c.get(3));
+        let place = format!("{schema}.{table}.{column}");
+        let quoted = format!("\"{schema}\".\"{table}\"");
+        let values: Vec<Vec<u8>> = if kind == "bytea" {
+            client
+                .query(
+                    &format!("SELECT \"{column}\" FROM {quoted} WHERE \"{column}\" IS NOT NULL"),
+                    &[],
+                )
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.get::<_, Vec<u8>>(0))
+                .collect()
+        } else {
+            client
+                .query(
+                    &format!(
+                        "SELECT \"{column}\"::text FROM {quoted} WHERE \"{column}\" IS NOT NULL"
+                    ),
+                    &[],
+                )
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.get::<_, String>(0).into_bytes())
+                .collect()
+        };
+        for needle in needles {
+            let n = needle.as_bytes();
+            if values.iter().any(|v| v.windows(n.len()).any(|w| w == n)) {
+                found.push(format!("{needle:?} in {place}"));
+            }
+        }
+    }
+    found
 }

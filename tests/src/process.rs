@@ -16,6 +16,8 @@ pub struct ServerProcess {
     pub base: String,
     /// Where its stdout and stderr go.
     pub log: PathBuf,
+    /// Its data directory (its mail is written under `mail/`).
+    pub dir: PathBuf,
 }
 
 fn free_port() -> u16 {
@@ -55,6 +57,9 @@ impl ServerProcess {
             .env("GATEHOUSE_DATA_DIR", dir)
             .env("RUST_LOG", log_filter)
             .env("GATEHOUSE_GATEWAY_TOKEN", crate::server::GATEWAY_TOKEN)
+            // The tests sign many accounts up from one address.
+            .env("GATEHOUSE_SIGN_UPS_PER_HOUR", "1000000")
+            .env("GATEHOUSE_MAILS_PER_ADDRESS_PER_HOUR", "1000")
             .envs(env.iter().copied())
             .stdout(Stdio::from(out.try_clone().unwrap()))
             .stderr(Stdio::from(out))
@@ -65,7 +70,12 @@ impl ServerProcess {
         for _ in 0..400 {
             if let Ok(r) = http.get(format!("{base}/healthz")).send().await {
                 if r.status().is_success() {
-                    return ServerProcess { child, base, log };
+                    return ServerProcess {
+                        child,
+                        base,
+                        log,
+                        dir: dir.to_path_buf(),
+                    };
                 }
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
@@ -75,7 +85,9 @@ impl ServerProcess {
 
     /// A test client for it (the helpers of [`TestServer`]).
     pub fn client(&self) -> TestServer {
-        TestServer::attach(&self.base)
+        let mut client = TestServer::attach(&self.base);
+        client.mail = crate::mail::Inbox::files(&self.dir.join("mail"));
+        client
     }
 
     /// One look at `/readyz`: the log head, if every projection is active

@@ -22,6 +22,8 @@ pub struct TestServer {
     pub base: String,
     /// A client for it.
     pub http: reqwest::Client,
+    /// The mail it wrote (without `--smtp-url`).
+    pub mail: crate::mail::Inbox,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
     _dir: tempfile::TempDir,
@@ -64,6 +66,14 @@ pub struct Options {
     pub audit_signing_key: String,
     /// Seconds between signed checkpoints.
     pub checkpoint_interval_secs: u64,
+    /// An SMTP server to send mail through; without one, mail is written
+    /// as `.eml` files under the data directory (see [`TestServer::mail`]).
+    pub smtp_url: Option<String>,
+    /// Minutes a session may sit unused.
+    pub session_idle_minutes: i64,
+    /// The header naming the client's address (`x-forwarded-for`), so a
+    /// test can speak from several addresses.
+    pub client_ip_header: Option<String>,
 }
 
 /// The gateway token every test server accepts.
@@ -89,6 +99,9 @@ impl Default for Options {
             previous_kek: None,
             audit_signing_key: TEST_AUDIT_KEY.into(),
             checkpoint_interval_secs: 60,
+            smtp_url: None,
+            session_idle_minutes: 60,
+            client_ip_header: None,
         }
     }
 }
@@ -108,6 +121,14 @@ pub fn serve_args(data_dir: PathBuf, options: &Options) -> ServeArgs {
         body_limit: options.body_limit,
         read_wait_ms: options.read_wait_ms,
         session_ttl_hours: 24,
+        session_idle_minutes: options.session_idle_minutes,
+        public_url: None,
+        smtp_url: options.smtp_url.clone(),
+        mail_from: "Gatehouse Tests <gatehouse@tests.local>".into(),
+        mail: true,
+        // The tests sign many accounts up from one address.
+        sign_ups_per_hour: 1_000_000,
+        mails_per_address_per_hour: 1_000,
         invitation_ttl_secs: options.invitation_ttl_secs,
         projections: options.projections,
         auto_grant_sandbox: false,
@@ -140,7 +161,10 @@ pub fn serve_args(data_dir: PathBuf, options: &Options) -> ServeArgs {
         webhook_retention_days: 90,
         audit_signing_key: Some(options.audit_signing_key.clone()),
         checkpoint_interval_secs: options.checkpoint_interval_secs,
-        client_ip_header: None,
+        client_ip_header: options
+            .client_ip_header
+            .as_deref()
+            .map(|h| h.parse().expect("a header name")),
     }
 }
 
@@ -168,6 +192,7 @@ impl TestServer {
         let server = TestServer {
             base,
             http: reqwest::Client::new(),
+            mail: crate::mail::Inbox::files(&dir.path().join("mail")),
             stop: Some(stop),
             task: Some(task),
             _dir: dir,
@@ -181,6 +206,7 @@ impl TestServer {
         TestServer {
             base: base.to_owned(),
             http: reqwest::Client::new(),
+            mail: crate::mail::Inbox::default(),
             stop: None,
             task: None,
             _dir: tempfile::tempdir().unwrap(),
@@ -266,8 +292,31 @@ impl TestServer {
         )
     }
 
+    /// Proves `email`'s address with the link of the newest verification
+    /// mail to it; returns the position of the proof.
+    pub async fn verify_email(&self, email: &str) -> u64 {
+        let mail = self.mail.next(email, "Confirm your email").await;
+        let r = self
+            .post(
+                "/v1/email-verifications",
+                serde_json::json!({"token": mail.token("/verify-email")}),
+            )
+            .await;
+        assert_eq!(r.status(), 200, "verification of {email}");
+        position_of(&r)
+    }
+
+    /// Signs up, proves the address by the mailed link, and signs in;
+    /// returns (user id, token, position).
+    pub async fn verified_user(&self, email: &str) -> (String, String, u64) {
+        let (id, token, _) = self.user(email).await;
+        let position = self.verify_email(email).await;
+        (id, token, position)
+    }
+
     /// The owner (`owner_token`) invites `email` to `org` with `role`, and the
-    /// invitee (`member_token`) accepts; returns the position of the join.
+    /// invitee (`member_token`) accepts with the token of the mailed link;
+    /// returns the position of the join.
     pub async fn join(
         &self,
         owner_token: &str,
@@ -286,15 +335,13 @@ impl TestServer {
             .unwrap();
         assert_eq!(r.status(), 201, "invitation of {email}");
         let position = position_of(&r);
-        let invitation: serde_json::Value = r.json().await.unwrap();
+        let mail = self.mail.next(email, "You are invited").await;
         let r = self
             .http
-            .post(self.url(&format!(
-                "/v1/invitations/{}/accept",
-                invitation["id"].as_str().unwrap()
-            )))
+            .post(self.url("/v1/invitations/accept"))
             .bearer_auth(member_token)
             .header("gatehouse-min-position", position.to_string())
+            .json(&serde_json::json!({"token": mail.token("/invitations/accept")}))
             .send()
             .await
             .unwrap();
@@ -336,7 +383,7 @@ impl TestServer {
     /// Signs up `email` and makes it platform staff; returns its token once
     /// the staff read model knows it.
     pub async fn staff(&self, db: &crate::TestDb, email: &str) -> String {
-        let (_, token, _) = self.user(email).await;
+        let (_, token, _) = self.verified_user(email).await;
         crate::make_staff(db, email).await;
         for _ in 0..400 {
             if self.get("/v1/staff/queue", Some(&token)).await.status() == 200 {

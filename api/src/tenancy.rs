@@ -3,7 +3,12 @@
 //! signed-in caller who is neither a member of the organisation (of the
 //! app's organisation, for an app) nor platform staff gets 404 before the
 //! route runs, so no route, old or added later, can forget the check, and
-//! no body is even read. Membership comes from the log through the command
+//! no body is even read.
+//!
+//! The layer runs after routing (a route layer): the route's template says
+//! whether it is scoped, and the id is the path parameter exactly as the
+//! handler's extractor decodes it (percent-encoding, upper case), so no
+//! spelling of an id reaches a handler unguarded. Membership comes from the log through the command
 //! service's cache, not a read model, so a member is never refused because
 //! a projection lags. A request without valid credentials passes on: the
 //! route's own session extractor answers 401.
@@ -11,7 +16,7 @@
 //! What a member may do once in is the route's and the domain's business
 //! (403 with the missing permission).
 
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{FromRequestParts, MatchedPath, RawPathParams, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use domain::apps::App;
@@ -32,28 +37,45 @@ pub enum Scope {
     App(Uuid),
 }
 
-/// The scope of `path`, if it is under an organisation or an app. A
-/// segment that is not a UUID scopes nothing: the route answers 400.
-pub fn scope_of(path: &str) -> Option<Scope> {
-    let mut segments = path.trim_start_matches('/').split('/');
-    if segments.next() != Some("v1") {
+/// The scope of a routed request: from its route's template
+/// (`/v1/orgs/{org}...`, `/v1/apps/{app}...`) and the decoded `org` or
+/// `app` parameter. A parameter that is not a UUID scopes nothing: the
+/// route answers 400.
+pub fn scope_of(template: &str, param: impl Fn(&str) -> Option<String>) -> Option<Scope> {
+    let (name, make): (&str, fn(Uuid) -> Scope) = if template.starts_with("/v1/orgs/{org}") {
+        ("org", Scope::Org)
+    } else if template.starts_with("/v1/apps/{app}") {
+        ("app", Scope::App)
+    } else {
         return None;
-    }
-    let kind = segments.next()?;
-    let id = Uuid::try_parse(segments.next()?).ok()?;
-    match kind {
-        "orgs" => Some(Scope::Org(id)),
-        "apps" => Some(Scope::App(id)),
-        _ => None,
-    }
+    };
+    Uuid::try_parse(param(name)?.trim()).ok().map(make)
 }
 
 /// The layer.
 pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let Some(scope) = scope_of(req.uri().path()) else {
-        return next.run(req).await;
-    };
     let (mut parts, body) = req.into_parts();
+    let Some(template) = parts
+        .extensions
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned())
+    else {
+        return next.run(Request::from_parts(parts, body)).await;
+    };
+    // Undecodable parameters: the route's own extractor answers 400.
+    let params = RawPathParams::from_request_parts(&mut parts, &state)
+        .await
+        .ok();
+    let scope = scope_of(&template, |name| {
+        params
+            .as_ref()?
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_owned())
+    });
+    let Some(scope) = scope else {
+        return next.run(Request::from_parts(parts, body)).await;
+    };
     let session = match Session::from_request_parts(&mut parts, &state).await {
         Ok(session) => session,
         // No credentials (or bad headers): the route answers that itself.
@@ -118,15 +140,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn scopes_are_read_from_the_path() {
+    fn scopes_are_read_from_the_template_and_the_decoded_parameter() {
         let id = Uuid::from_u128(7);
+        let upper = id.to_string().to_uppercase();
+        let param = |v: String| move |_: &str| Some(v.clone());
         assert_eq!(
-            scope_of(&format!("/v1/orgs/{id}/members")),
+            scope_of("/v1/orgs/{org}/members", param(id.to_string())),
             Some(Scope::Org(id))
         );
-        assert_eq!(scope_of(&format!("/v1/apps/{id}")), Some(Scope::App(id)));
-        assert_eq!(scope_of("/v1/orgs"), None);
-        assert_eq!(scope_of("/v1/apps/not-a-uuid"), None);
-        assert_eq!(scope_of(&format!("/v1/staff/apps/{id}/suspend")), None);
+        assert_eq!(
+            scope_of("/v1/apps/{app}", param(upper)),
+            Some(Scope::App(id)),
+            "any case"
+        );
+        assert_eq!(scope_of("/v1/orgs", param(id.to_string())), None);
+        assert_eq!(scope_of("/v1/apps/{app}", param("nope".into())), None);
+        assert_eq!(
+            scope_of("/v1/staff/apps/{app}/suspend", param(id.to_string())),
+            None
+        );
     }
 }

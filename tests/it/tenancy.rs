@@ -1,6 +1,6 @@
 //! Tenant isolation, generated from the route table: every operation under
 //! `/v1/orgs/{org}` and `/v1/apps/{app}` answers 404 to a signed-in
-//! outsider and appends nothing. The operations come from the OpenAPI
+//! outsider and appends nothing, however the id is spelled. The operations come from the OpenAPI
 //! document, and a second test checks that the router's routes (read from
 //! the route modules' `.route(...)` calls) are exactly the document's, so a
 //! route added tomorrow is covered the day it lands.
@@ -62,10 +62,28 @@ async fn every_org_and_app_route_answers_404_to_an_outsider_and_appends_nothing(
     );
     let before = db.log_stats().await;
     let mut answers = Vec::new();
-    for (method, template) in &scoped {
+    // Each id as a client may spell it: plain, upper case, and every
+    // character percent-encoded (the router decodes all three alike).
+    let spellings = |id: &str| {
+        vec![
+            id.to_owned(),
+            id.to_uppercase(),
+            id.bytes().map(|b| format!("%{b:02X}")).collect::<String>(),
+        ]
+    };
+    let variants: Vec<(Method, String, String, String)> = scoped
+        .iter()
+        .flat_map(|(method, template)| {
+            spellings(&org)
+                .into_iter()
+                .zip(spellings(&app))
+                .map(move |(o, a)| (method.clone(), template.clone(), o, a))
+        })
+        .collect();
+    for (method, template, org, app) in &variants {
         // Every other path parameter gets a well-formed id, so nothing is
         // refused as malformed before tenancy is decided.
-        let mut path = template.replace("{org}", &org).replace("{app}", &app);
+        let mut path = template.replace("{org}", org).replace("{app}", app);
         while let Some(start) = path.find('{') {
             let end = path[start..].find('}').unwrap() + start;
             path.replace_range(start..=end, &some_id.to_string());
@@ -81,12 +99,7 @@ async fn every_org_and_app_route_answers_404_to_an_outsider_and_appends_nothing(
         let r = req.send().await.unwrap();
         let status = r.status().as_u16();
         let body: Value = r.json().await.unwrap_or(Value::Null);
-        answers.push((
-            method.clone(),
-            template.clone(),
-            status,
-            body["code"].clone(),
-        ));
+        answers.push((method.clone(), path, status, body["code"].clone()));
     }
     let leaks: Vec<_> = answers
         .iter()

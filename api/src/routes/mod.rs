@@ -144,9 +144,9 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .merge(webhooks::router())
         .merge(audit::router())
         .route("/openapi.json", get(openapi))
-        .fallback(|| async { ApiError::NotFound })
-        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(axum::middleware::from_fn_with_state(
+        // Route layers run after routing: a request to no route stores no
+        // Idempotency-Key, and the guard reads the id as the route decodes it.
+        .route_layer(axum::middleware::from_fn_with_state(
             crate::idempotency::Idempotency {
                 state: state.clone(),
                 body_limit,
@@ -155,10 +155,12 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         ))
         // Outside the idempotency layer: an outsider's request claims no
         // key and nothing of it is stored.
-        .layer(axum::middleware::from_fn_with_state(
+        .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::tenancy::guard,
         ))
+        .fallback(|| async { ApiError::NotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         // Outermost of the stateful layers: the guard's authentication
         // already seals the request's context.
         .layer(axum::middleware::from_fn_with_state(

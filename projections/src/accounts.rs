@@ -20,20 +20,24 @@ impl Projection for Accounts {
     }
 
     fn version(&self) -> u32 {
-        3
+        // 4: proven addresses (several unproven accounts may register one),
+        // no password hash, staff revoked, sessions revoked at once.
+        4
     }
 
     fn schema(&self) -> &'static str {
         "CREATE TABLE users (
              user_id       UUID PRIMARY KEY,
-             email_index   TEXT NOT NULL UNIQUE,
+             email_index   TEXT NOT NULL,
              email_sealed  TEXT NOT NULL,
              name_sealed   TEXT NOT NULL,
-             password_hash TEXT NOT NULL,
+             email_verified BOOLEAN NOT NULL DEFAULT false,
+             email_released BOOLEAN NOT NULL DEFAULT false,
              created_at    TIMESTAMPTZ NOT NULL,
              position      BIGINT NOT NULL,
              erased_at     TIMESTAMPTZ
          );
+         CREATE INDEX users_email_idx ON users (email_index);
          CREATE TABLE sessions (
              session_id UUID PRIMARY KEY,
              user_id    UUID NOT NULL,
@@ -68,13 +72,12 @@ impl Projection for Accounts {
                 Some(AccountEvent::UserSignedUp(u)) => {
                     tx.execute(
                         "INSERT INTO users (user_id, email_index, email_sealed, name_sealed, \
-                         password_hash, created_at, position) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                         created_at, position) VALUES ($1, $2, $3, $4, $5, $6)",
                         &[
                             &u.user_id,
                             &u.email_index,
                             &u.email.0,
                             &u.name.0,
-                            &u.password_hash,
                             &e.recorded_at,
                             &(e.global_position as i64),
                         ],
@@ -123,7 +126,40 @@ impl Projection for Accounts {
                     )
                     .await?;
                 }
-                Some(AccountEvent::EmailClaimed(_)) | None => {}
+                Some(AccountEvent::UserEmailVerified(v)) => {
+                    tx.execute(
+                        "UPDATE users SET email_verified = true, email_released = false \
+                         WHERE user_id = $1",
+                        &[&v.user_id],
+                    )
+                    .await?;
+                }
+                Some(AccountEvent::UserEmailReleased(r)) => {
+                    tx.execute(
+                        "UPDATE users SET email_verified = false, email_released = true \
+                         WHERE user_id = $1",
+                        &[&r.user_id],
+                    )
+                    .await?;
+                }
+                Some(AccountEvent::SessionsRevoked(r)) => {
+                    tx.execute(
+                        "UPDATE sessions SET ended_at = $2 WHERE user_id = $1 AND ended_at IS NULL \
+                         AND session_id IS DISTINCT FROM $3",
+                        &[&r.user_id, &e.recorded_at, &r.except],
+                    )
+                    .await?;
+                }
+                Some(AccountEvent::StaffRevoked(r)) => {
+                    tx.execute("DELETE FROM staff WHERE user_id = $1", &[&r.user_id])
+                        .await?;
+                }
+                Some(
+                    AccountEvent::EmailClaimed(_)
+                    | AccountEvent::EmailRegistered(_)
+                    | AccountEvent::PasswordChanged(_),
+                )
+                | None => {}
             }
         }
         Ok(())

@@ -81,13 +81,19 @@ pub enum Permission {
     ViewBilling,
     /// See the audit history.
     ViewAudit,
-    /// Export the audit history and stream it to a SIEM.
+    /// Export the audit history, and see the streams to a SIEM.
     ExportAudit,
+    /// Create, enable, rotate and delete audit streams (and so receive
+    /// their signing secrets).
+    ManageAuditStreams,
+    /// See every member's email (each member sees their own: see
+    /// [`sees_email_of`]).
+    ViewMemberEmails,
 }
 
 impl Permission {
     /// Every permission, in table order.
-    pub const ALL: [Permission; 13] = [
+    pub const ALL: [Permission; 15] = [
         Permission::ViewOrg,
         Permission::ManageMembers,
         Permission::ManageTeams,
@@ -101,6 +107,8 @@ impl Permission {
         Permission::ViewBilling,
         Permission::ViewAudit,
         Permission::ExportAudit,
+        Permission::ManageAuditStreams,
+        Permission::ViewMemberEmails,
     ];
 
     /// The name shown in a 403.
@@ -119,6 +127,8 @@ impl Permission {
             Permission::ViewBilling => "billing.view",
             Permission::ViewAudit => "audit.view",
             Permission::ExportAudit => "audit.export",
+            Permission::ManageAuditStreams => "audit.streams.manage",
+            Permission::ViewMemberEmails => "members.emails.view",
         }
     }
 }
@@ -139,7 +149,18 @@ pub fn allows(role: Role, permission: Permission) -> bool {
         ViewBilling => matches!(role, Owner | Manager | Finance | Compliance),
         ViewAudit => matches!(role, Owner | Manager | Compliance),
         ExportAudit => matches!(role, Owner | Compliance),
+        // Compliance changes nothing and never receives a secret: a stream
+        // carries a signing secret and sends the history out.
+        ManageAuditStreams => matches!(role, Owner),
+        // Compliance audits who has access, which needs the addresses.
+        ViewMemberEmails => matches!(role, Owner | Manager | Compliance),
     }
+}
+
+/// Whether `viewer`, with `role` in the organisation, sees the email of
+/// member `member`: with [`Permission::ViewMemberEmails`], or their own.
+pub fn sees_email_of(role: Role, viewer: uuid::Uuid, member: uuid::Uuid) -> bool {
+    allows(role, Permission::ViewMemberEmails) || viewer == member
 }
 
 #[cfg(test)]
@@ -150,7 +171,7 @@ mod tests {
     #[test]
     fn the_permission_table() {
         // owner, manager, developer, finance, compliance
-        let expected: [(Permission, [bool; 5]); 13] = [
+        let expected: [(Permission, [bool; 5]); 15] = [
             (Permission::ViewOrg, [true, true, true, true, true]),
             (Permission::ManageMembers, [true, true, false, false, false]),
             (Permission::ManageTeams, [true, true, false, false, false]),
@@ -173,6 +194,14 @@ mod tests {
             (Permission::ViewBilling, [true, true, false, true, true]),
             (Permission::ViewAudit, [true, true, false, false, true]),
             (Permission::ExportAudit, [true, false, false, false, true]),
+            (
+                Permission::ManageAuditStreams,
+                [true, false, false, false, false],
+            ),
+            (
+                Permission::ViewMemberEmails,
+                [true, true, false, false, true],
+            ),
         ];
         for (permission, row) in expected {
             for (role, allowed) in Role::ALL.into_iter().zip(row) {

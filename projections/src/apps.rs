@@ -12,6 +12,7 @@ use std::sync::LazyLock;
 use async_trait::async_trait;
 use event_schemas::app::{AppEvent, InstallLinkEvent, InstallationEvent, ProductEvent};
 use event_schemas::key::{KeyEvent, NoticeEvent};
+use event_schemas::org::OrgEvent;
 use event_schemas::RecordedEvent;
 use tokio_postgres::types::Json;
 use tokio_postgres::Transaction;
@@ -34,6 +35,7 @@ static TYPES: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
             "api_key.expiry_approaching",
             "webhook.endpoint_created",
             "webhook.endpoint_disabled",
+            "member.removed",
         ])
         .copied()
         .collect()
@@ -49,7 +51,8 @@ impl Projection for Apps {
         // 2: install links and installations in streams of their own.
         // 3: leaked-key notifications.
         // 4: endpoints disabled by delivery failures notify the owners.
-        4
+        // 5: leaving the organisation ends app team membership.
+        5
     }
 
     fn schema(&self) -> &'static str {
@@ -233,6 +236,18 @@ impl Projection for Apps {
                 let at = l.url.as_deref().unwrap_or("a public place");
                 let message = format!("API key {key} was found in public at {at}; {what}");
                 notify(tx, e, l.app_id, "key_leaked", message).await?;
+                continue;
+            }
+            if let Some(OrgEvent::MemberRemoved(m)) = crate::decode(e, OrgEvent::decode)? {
+                // App team membership is membership of the organisation's
+                // apps: it ends with the organisation's.
+                let org = stream_uuid(e, "org-")?;
+                tx.execute(
+                    "DELETE FROM app_members am USING apps a \
+                     WHERE am.app_id = a.app_id AND a.org_id = $1 AND am.user_id = $2",
+                    &[&org, &m.user_id],
+                )
+                .await?;
                 continue;
             }
             if !e.stream_id.starts_with("app-") {

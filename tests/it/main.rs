@@ -19,6 +19,7 @@ mod plans;
 mod products;
 mod projections;
 mod replay_tools;
+mod roles;
 mod schemas;
 mod secret_scanning;
 mod secrets_in_logs;

@@ -409,13 +409,12 @@ impl App {
             return Err(AppError::NotFound);
         }
         let role = org.role_of(user).map_err(|_| AppError::NotFound)?;
-        let team_admin = self
-            .team_id
-            .and_then(|t| org.teams.get(&t))
-            .and_then(|t| t.members.get(&user))
-            .is_some_and(|r| r == "admin");
-        let app_admin = self.members.get(&user).is_some_and(|r| r == "admin");
-        if crate::roles::allows(role, Permission::ManageApps) || team_admin || app_admin {
+        // App and team roles are intersected with the organisation role's
+        // permissions: an `admin` app or team role never lifts a developer,
+        // finance or compliance member above the permission table (SPEC:
+        // developers manage test credentials and webhooks only; compliance
+        // changes nothing).
+        if crate::roles::allows(role, Permission::ManageApps) {
             Ok(AppAccess::Manage)
         } else {
             Ok(AppAccess::View)

@@ -360,11 +360,34 @@ fn members_view_managers_change_and_nothing_changes_without_a_difference() {
 }
 
 #[test]
-fn team_admins_and_app_admins_manage_team_members_view() {
+fn an_app_or_team_admin_role_never_gives_more_than_the_org_role() {
     let o = acme();
     let mut app = an_app(Some(TEAM));
-    assert_eq!(app.access_of(&o, TEAM_ADMIN), Ok(AppAccess::Manage));
+    // A developer who is the owning team's admin still only views the app.
+    assert_eq!(app.access_of(&o, TEAM_ADMIN), Ok(AppAccess::View));
     assert_eq!(app.access_of(&o, DEV), Ok(AppAccess::View));
+    assert_eq!(app.access_of(&o, OWNER), Ok(AppAccess::Manage));
+    for who in [DEV, AUDITOR] {
+        then!(
+            app,
+            set_member(&o, &app, OWNER, who, AppRole::Admin),
+            [AppEvent::MemberSet(AppMemberSet {
+                user_id: who,
+                role: "admin".into(),
+            })],
+        );
+        assert_eq!(
+            app.access_of(&o, who),
+            Ok(AppAccess::View),
+            "an app admin role lifts nobody above the permission table"
+        );
+    }
+}
+
+#[test]
+fn app_members_come_from_the_organisation() {
+    let o = acme();
+    let mut app = an_app(Some(TEAM));
     then!(
         app,
         set_member(&o, &app, OWNER, DEV, AppRole::Admin),
@@ -373,7 +396,6 @@ fn team_admins_and_app_admins_manage_team_members_view() {
             role: "admin".into(),
         })],
     );
-    assert_eq!(app.access_of(&o, DEV), Ok(AppAccess::Manage));
     assert_eq!(
         set_member(&o, &app, OWNER, STRANGER, AppRole::Admin),
         Err(AppError::Org(OrgError::NoSuchMember)),
@@ -384,7 +406,7 @@ fn team_admins_and_app_admins_manage_team_members_view() {
         remove_member(&o, &app, OWNER, DEV),
         [AppEvent::MemberRemoved(AppMemberRemoved { user_id: DEV })],
     );
-    assert_eq!(app.access_of(&o, DEV), Ok(AppAccess::View));
+    assert!(!app.members.contains_key(&DEV));
 }
 
 #[test]

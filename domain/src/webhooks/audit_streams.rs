@@ -27,7 +27,7 @@ pub fn create(
     actor: Uuid,
     cmd: CreateAuditStream,
 ) -> Result<Vec<WebhookEvent>, WebhookError> {
-    org.authorize(actor, Permission::ExportAudit)?;
+    org.authorize(actor, Permission::ManageAuditStreams)?;
     let mut checks = Checks::default();
     checks.check(
         valid_url(&cmd.url),
@@ -64,7 +64,7 @@ pub fn managed<'e>(
     {
         return Err(WebhookError::NotFound);
     }
-    org.authorize(actor, Permission::ExportAudit)?;
+    org.authorize(actor, Permission::ManageAuditStreams)?;
     Ok(stream)
 }
 
@@ -139,13 +139,16 @@ mod tests {
     }
 
     #[test]
-    fn owners_and_compliance_create_streams_others_do_not() {
-        for who in [OWNER, AUDITOR] {
-            when(create(&org(false), who, cmd("https://siem.example.com/in"))).then([created()]);
-        }
-        for who in [DEV, FINANCE] {
+    fn only_owners_manage_audit_streams_compliance_changes_nothing() {
+        when(create(
+            &org(false),
+            OWNER,
+            cmd("https://siem.example.com/in"),
+        ))
+        .then([created()]);
+        for who in [AUDITOR, DEV, FINANCE] {
             when(create(&org(false), who, cmd("https://siem.example.com/in")))
-                .then_err(OrgError::Forbidden(Permission::ExportAudit).into());
+                .then_err(OrgError::Forbidden(Permission::ManageAuditStreams).into());
         }
     }
 
@@ -178,9 +181,11 @@ mod tests {
     fn streams_are_deleted_for_good_and_enabled_only_when_disabled() {
         let s: Endpoint = given([created()]);
         when(enable(&org(false), &s, OWNER)).then([]);
-        when(delete(&org(false), &s, DEV))
-            .then_err(OrgError::Forbidden(Permission::ExportAudit).into());
-        when(delete(&org(false), &s, AUDITOR)).then([WebhookEvent::Deleted(EndpointDeleted {})]);
+        for who in [DEV, AUDITOR] {
+            when(delete(&org(false), &s, who))
+                .then_err(OrgError::Forbidden(Permission::ManageAuditStreams).into());
+        }
+        when(delete(&org(false), &s, OWNER)).then([WebhookEvent::Deleted(EndpointDeleted {})]);
         let gone: Endpoint = given([created(), WebhookEvent::Deleted(EndpointDeleted {})]);
         when(delete(&org(false), &gone, OWNER)).then_err(WebhookError::NotFound);
         let disabled: Endpoint = given([

@@ -77,6 +77,20 @@ pub struct AuditEntry {
     pub hash: String,
 }
 
+/// Who reads the entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Viewer {
+    /// An organisation's members: platform staff who acted are shown as
+    /// `Gatehouse staff`, with no id, name, address or user agent (their
+    /// personal data is not the organisation's).
+    Organisation,
+    /// Platform staff: everything.
+    Staff,
+}
+
+/// The name an organisation sees for platform staff.
+pub const STAFF_NAME: &str = "Gatehouse staff";
+
 /// The columns [`render`] reads, as `a` the entry and `e` the event.
 pub const COLUMNS: &str = "a.position, a.event_type, a.occurred_at, a.actor_kind, a.actor_id, \
      a.targets, a.changes, a.request_id, a.context_sealed, a.org_id, e.hash";
@@ -87,6 +101,7 @@ pub async fn render(
     state: &AppState,
     client: &deadpool_postgres::Client,
     rows: &[tokio_postgres::Row],
+    viewer: Viewer,
 ) -> Result<Vec<AuditEntry>, ApiError> {
     let mut ids: Vec<Uuid> = Vec::new();
     let mut users: Vec<Uuid> = Vec::new();
@@ -169,6 +184,12 @@ pub async fn render(
             }
         };
         let hash: &[u8] = r.get(10);
+        let hidden = viewer == Viewer::Organisation && actor_kind == "staff";
+        let (actor_id, actor_name, ip, user_agent) = if hidden {
+            (None, Some(STAFF_NAME.to_owned()), None, None)
+        } else {
+            (actor_id, actor_name, ip, user_agent)
+        };
         out.push(AuditEntry {
             position: r.get(0),
             action: r.get(1),

@@ -173,7 +173,7 @@ async fn write(
         if rows.is_empty() {
             break;
         }
-        let entries = render(state, &client, &rows).await?;
+        let entries = render(state, &client, &rows, base.viewer).await?;
         let positions: Vec<i64> = entries.iter().map(|e| e.position).collect();
         let events = client
             .query(&events_sql, &[&positions])
@@ -272,7 +272,8 @@ pub async fn staff_export(
     Query(filter): Query<AuditFilter>,
     Query(scope): Query<StaffScope>,
 ) -> Result<Response, ApiError> {
-    let c = conditions(&filter, scope.org)?;
+    let mut c = conditions(&filter, scope.org)?;
+    c.viewer = Viewer::Staff;
     let name = match scope.org {
         Some(org) => format!("org:{org}"),
         None => "platform".to_owned(),

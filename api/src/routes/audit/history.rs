@@ -39,6 +39,9 @@ pub struct Conditions {
     pub params: Vec<Box<dyn ToSql + Sync + Send>>,
     /// Oldest first.
     pub ascending: bool,
+    /// Who reads: an organisation sees platform staff only as
+    /// `Gatehouse staff`; staff see everything.
+    pub viewer: Viewer,
 }
 
 impl Conditions {
@@ -98,6 +101,7 @@ pub fn conditions(filter: &AuditFilter, org: Option<Uuid>) -> Result<Conditions,
         Some(_) => return Err(invalid("/order", "must be newest or oldest")),
     };
     let mut c = Conditions {
+        viewer: Viewer::Organisation,
         sql: String::new(),
         params: Vec::new(),
         ascending,
@@ -168,7 +172,7 @@ async fn page(
     );
     let client = state.pool.get().await?;
     let rows = client.query(&sql, &c.refs()).await?;
-    let entries = render(state, &client, &rows).await?;
+    let entries = render(state, &client, &rows, c.viewer).await?;
     Ok(Page::new(entries, paging, |e| e.position))
 }
 
@@ -206,7 +210,8 @@ pub async fn staff_audit(
     Query(scope): Query<StaffScope>,
     paging: Paging<i64>,
 ) -> Result<Json<Page<AuditEntry>>, ApiError> {
-    let c = conditions(&filter, scope.org)?;
+    let mut c = conditions(&filter, scope.org)?;
+    c.viewer = Viewer::Staff;
     Ok(Json(page(&state, min, c, &paging).await?))
 }
 

@@ -113,7 +113,7 @@ pub async fn create_stream(
     meta: RequestMeta,
     ApiJson(body): ApiJson<CreateAuditStreamRequest>,
 ) -> Result<Committed<AuditStreamWithSecret>, ApiError> {
-    member.require(Permission::ExportAudit)?;
+    member.require(Permission::ManageAuditStreams)?;
     let ids = meta.ids();
     let id = ids.entity("audit-stream");
     let (secret, sealed) = new_secret(

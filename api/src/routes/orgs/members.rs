@@ -1,5 +1,5 @@
-//! Members: the list (names, and emails for those who manage members), role
-//! changes and removal, and the read-side role checks.
+//! Members: the list (names, and emails as `domain::roles::sees_email_of`
+//! decides), role changes and removal, and the read-side role checks.
 
 #[allow(unused_imports)]
 use super::*;
@@ -11,8 +11,9 @@ pub struct MemberView {
     pub user_id: Uuid,
     /// Their name; `[erased]` once their personal data is shredded.
     pub name: String,
-    /// Their email, for callers who may manage members (`members.manage`);
-    /// absent for others; `[erased]` once shredded.
+    /// Their email, for owners, managers and compliance
+    /// (`members.emails.view`) and for the member themselves; absent for
+    /// others; `[erased]` once shredded.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
     /// Role.
@@ -46,12 +47,13 @@ fn member_row(r: &tokio_postgres::Row) -> MemberRow {
     }
 }
 
-/// Opens the members' names (and emails, when `with_email`) with one query
-/// for their keys.
+/// Opens the members' names (and emails, for those `viewer` with `role`
+/// may see) with one query for their keys.
 async fn open_members(
     state: &AppState,
     rows: Vec<MemberRow>,
-    with_email: bool,
+    role: Role,
+    viewer: Uuid,
 ) -> Result<Vec<MemberView>, ApiError> {
     let client = state.pool.get().await?;
     let ids: Vec<Uuid> = rows.iter().map(|r| r.user_id).collect();
@@ -70,7 +72,8 @@ async fn open_members(
         .into_iter()
         .map(|r| MemberView {
             name: open(r.user_id, &r.name_sealed),
-            email: with_email.then(|| open(r.user_id, &r.email_sealed)),
+            email: domain::roles::sees_email_of(role, viewer, r.user_id)
+                .then(|| open(r.user_id, &r.email_sealed)),
             user_id: r.user_id,
             role: r.role,
             joined_at: r.joined_at,
@@ -101,8 +104,7 @@ pub(crate) async fn member_after(
         .await?
         .ok_or(ApiError::NotFound)?;
     drop(client);
-    let with_email = allows(viewer_role, Permission::ManageMembers) || viewer == user;
-    let mut views = open_members(state, vec![member_row(&row)], with_email).await?;
+    let mut views = open_members(state, vec![member_row(&row)], viewer_role, viewer).await?;
     views.pop().ok_or(ApiError::NotFound)
 }
 
@@ -154,9 +156,8 @@ pub async fn list_members(
     let key = ("m.joined_at", "m.user_id");
     let page = page::fetch(&client, &paging, MEMBER_SELECT, key, &[&org], member_row).await?;
     drop(client);
-    let with_email = allows(role, Permission::ManageMembers);
     Ok(Json(Page {
-        items: open_members(&state, page.items, with_email).await?,
+        items: open_members(&state, page.items, role, member.session.user_id).await?,
         next_cursor: page.next_cursor,
     }))
 }

@@ -43,6 +43,10 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0006_accounts.sql",
         sql: include_str!("../migrations/0006_accounts.sql"),
     },
+    Migration {
+        name: "0007_mail_notices.sql",
+        sql: include_str!("../migrations/0007_mail_notices.sql"),
+    },
 ];
 
 /// Why the server could not start or stopped with an error.
@@ -385,6 +389,11 @@ pub async fn run(
         background.push(tokio::spawn(
             sender.run(state.mail_wake.clone(), stop_rx.clone()),
         ));
+        background.push(tokio::spawn(crate::mail::notices::run(
+            state.clone(),
+            Duration::from_millis(args.notice_interval_ms),
+            stop_rx.clone(),
+        )));
     }
     if args.webhooks {
         start_webhooks(&args, &state, listen_config, &mut background, &stop_rx);

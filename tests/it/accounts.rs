@@ -581,3 +581,100 @@ async fn six_hundred_concurrent_sign_ins_stay_in_bounded_memory_and_answer_401_4
     );
     assert_eq!(s.get("/healthz", None).await.status(), 200);
 }
+
+#[tokio::test]
+async fn a_recorded_notice_is_mailed_to_the_proven_members_who_manage_the_apps_only() {
+    let db = fresh_db().await;
+    let s = TestServer::start(&db).await;
+    let staff = s.staff(&db, "ops@example.com").await;
+    let (_, owner, _) = s.verified_user("owner@notices.test").await;
+    let (org, at) = s.workspace(&owner, &staff, "notices").await;
+    // A developer (proven) and a manager (unproven) join.
+    let (_, dev, _) = s.verified_user("dev@notices.test").await;
+    s.join(&owner, &org, "dev@notices.test", "developer", &dev)
+        .await;
+    let (_, manager, _) = s.user("manager@notices.test").await;
+    let at = s
+        .join(&owner, &org, "manager@notices.test", "manager", &manager)
+        .await
+        .max(at);
+    let (status, product, at2) = s
+        .call(
+            Method::POST,
+            "/v1/staff/products",
+            &staff,
+            Some(json!({"name": "People", "scopes": ["people.read"], "approval": {"mode": "manual"}})),
+            at,
+        )
+        .await;
+    assert_eq!(status, 201, "{product}");
+    let (status, app, at) = s
+        .call(
+            Method::POST,
+            &format!("/v1/orgs/{org}/apps"),
+            &owner,
+            Some(json!({"name": "Payroll", "slug": "payroll"})),
+            at.max(at2),
+        )
+        .await;
+    assert_eq!(status, 201, "{app}");
+    let app = app["id"].as_str().unwrap();
+    let mut requests = Vec::new();
+    let mut at = at;
+    for mode in ["test", "live"] {
+        let (status, r, next) = s
+            .call(
+                Method::POST,
+                &format!("/v1/apps/{app}/products"),
+                &owner,
+                Some(json!({"product_id": product["id"], "mode": mode})),
+                at,
+            )
+            .await;
+        assert_eq!(status, 201, "{r}");
+        requests.push(r["id"].as_str().unwrap().to_owned());
+        at = next;
+    }
+    let (status, _, at) = s
+        .call(
+            Method::POST,
+            &format!("/v1/staff/apps/{app}/access/{}/reject", requests[0]),
+            &staff,
+            Some(json!({"reason": "no contract on file"})),
+            at,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let mail = s
+        .mail
+        .next("owner@notices.test", "A product access decision")
+        .await;
+    assert!(mail.subject.contains("Payroll"), "{}", mail.subject);
+    assert!(mail.text.contains("no contract on file"), "{}", mail.text);
+    // A later notice to the owner is the marker: by the time it arrives,
+    // any mail of the first notice to anyone else would have been sent.
+    let (status, _, _) = s
+        .call(
+            Method::POST,
+            &format!("/v1/staff/apps/{app}/access/{}/approve", requests[1]),
+            &staff,
+            Some(json!({})),
+            at,
+        )
+        .await;
+    assert_eq!(status, 200);
+    s.mail
+        .next("owner@notices.test", "A product access decision")
+        .await;
+    let others: Vec<String> = s
+        .mail
+        .all()
+        .into_iter()
+        .filter(|m| m.subject.contains("decision") && m.to != "owner@notices.test")
+        .map(|m| m.to)
+        .collect();
+    assert!(
+        others.is_empty(),
+        "a developer, and a manager at an unproven address, get no notice: {others:?}"
+    );
+}

@@ -129,6 +129,36 @@ impl Letter {
     }
 }
 
+impl Letter {
+    /// A notice about one of the organisation's apps.
+    pub fn notice(
+        to: &str,
+        name: &str,
+        kind: &str,
+        app: &str,
+        message: &str,
+        link: &str,
+    ) -> Letter {
+        let subject = match kind {
+            "key_rotation_required" => "An API key must be rotated",
+            "key_leaked" => "An API key was found in public",
+            "key_expiring" => "An API key expires soon",
+            "webhook_disabled" => "A webhook endpoint was disabled",
+            k if k.starts_with("product_access") => "A product access decision",
+            k if k.starts_with("distribution") => "A distribution decision",
+            _ => "A notice about your app",
+        };
+        Letter {
+            to: to.to_owned(),
+            subject: format!("{subject}: {app}"),
+            greeting: format!("Hello {name},"),
+            paragraphs: vec![message.to_owned()],
+            action: Some(("Open the console".into(), link.to_owned())),
+            footnote: "You receive this because you manage the apps of this organisation.".into(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,6 +10,7 @@
 //! the message is dropped; the row stays as the record, without the token.
 
 pub mod letters;
+pub mod notices;
 pub mod outbox;
 pub mod sender;
 

@@ -18,10 +18,14 @@
 //!   real server in this process; the peak heap must stay flat as N grows.
 //! - `command` ([`command`]): one app command over HTTP on a short and a
 //!   long stream beside a bare append; commands/s beside appends/s.
+//! - `sign-in-flood` ([`accounts`]): N concurrent sign-ins against a
+//!   server process, its peak memory and `/healthz` meanwhile beside
+//!   `/healthz` alone.
 //! - `verify` ([`verify`]): key verification in process and over HTTP
 //!   beside `GET /healthz`, latency at a fixed rate, the index's bytes per
 //!   key, a revoke's way to a second node, and the usage events written.
 
+mod accounts;
 mod command;
 mod export;
 mod history;
@@ -138,6 +142,14 @@ enum Scenario {
         #[arg(long, default_value_t = 10)]
         seconds: u64,
     },
+    /// Concurrent sign-ins with random emails against a `gatehouse` server
+    /// process (built beside the bench): its peak resident memory, the
+    /// answers, and `GET /healthz` meanwhile beside `/healthz` alone.
+    SignInFlood {
+        /// Concurrent sign-ins.
+        #[arg(long, default_value_t = 600)]
+        sign_ins: usize,
+    },
     /// Key verification: in process on one core, over HTTP beside
     /// `GET /healthz`, latency at a fixed rate, bytes per key, a revoke's
     /// way to a second node, usage events.
@@ -250,6 +262,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 seconds,
             };
             command::command(&admin, &cli.data_dir, &report, opts).await?
+        }
+        Scenario::SignInFlood { sign_ins } => {
+            let opts = accounts::FloodBench { sign_ins };
+            accounts::sign_in_flood(&admin, &cli.data_dir, &report, opts).await?
         }
         Scenario::Verify {
             seconds,

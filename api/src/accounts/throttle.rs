@@ -177,6 +177,22 @@ impl SignInThrottle {
         Verdict::Proceed(pair_delay.max(account_delay))
     }
 
+    /// Admits an attempt as [`Self::reserve`] decides: waits out a slowing
+    /// delay, or answers `429` with `Retry-After`.
+    pub async fn admit(&self, address: &str, account: &str) -> Result<(), crate::error::ApiError> {
+        match self.reserve(address, account) {
+            Verdict::Refuse(retry) => Err(crate::error::ApiError::TooManyRequests {
+                retry_after: retry.as_secs().max(1),
+            }),
+            Verdict::Proceed(delay) => {
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
+                Ok(())
+            }
+        }
+    }
+
     /// A successful sign-in: its failures are forgotten, and its own
     /// reservation on the client address given back.
     pub fn succeed(&self, address: &str, account: &str) {

@@ -49,6 +49,14 @@ pub struct RequestMeta {
 }
 
 impl RequestMeta {
+    /// The client's address, as the throttles key on it.
+    pub fn client_ip(&self) -> String {
+        self.context
+            .as_ref()
+            .map_or("unknown", |c| c.client_ip())
+            .to_owned()
+    }
+
     /// The ids this request's command mints.
     pub fn ids(&self) -> CommandIds {
         CommandIds::new(self.seed)

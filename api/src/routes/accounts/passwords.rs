@@ -13,7 +13,6 @@ use utoipa::ToSchema;
 use super::sessions::revoke_sessions;
 use super::verification::dead_link;
 use crate::accounts::directory;
-use crate::accounts::throttle::Verdict;
 use crate::accounts::tokens::{self, Purpose};
 use crate::command::{Committed, RequestMeta};
 use crate::error::{ApiError, Problem};
@@ -81,21 +80,13 @@ pub async fn change_password(
 ) -> Result<Committed<()>, ApiError> {
     accounts::new_password("/new_password", &body.new_password)?;
     let account = directory::account(&*state.store, session.user_id).await?;
-    let ip = meta
-        .context
-        .as_ref()
-        .map_or("unknown", |c| c.client_ip())
-        .to_owned();
+    let ip = meta.client_ip();
     // Guessing the current password from a stolen session is throttled
     // like signing in.
-    match state.sign_in_throttle.reserve(&ip, &account.email_index) {
-        Verdict::Refuse(retry) => {
-            return Err(ApiError::TooManyRequests {
-                retry_after: retry.as_secs().max(1),
-            })
-        }
-        Verdict::Proceed(delay) => tokio::time::sleep(delay).await,
-    }
+    state
+        .sign_in_throttle
+        .admit(&ip, &account.email_index)
+        .await?;
     let client = state.pool.get().await?;
     let current = directory::password_hash(&client, session.user_id)
         .await?

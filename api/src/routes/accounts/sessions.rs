@@ -24,7 +24,6 @@ use uuid::Uuid;
 
 use crate::accounts::directory;
 use crate::accounts::hashing::DUMMY_HASH;
-use crate::accounts::throttle::Verdict;
 use crate::command::{Committed, RequestMeta};
 use crate::error::{ApiError, Problem};
 use crate::extract::{token_hash, ApiJson, Session};
@@ -85,22 +84,10 @@ pub async fn sign_in(
     let account_key = state
         .vault
         .email_index(normalised.as_deref().unwrap_or(body.email.trim()));
-    let ip = meta
-        .context
-        .as_ref()
-        .map_or("unknown", |c| c.client_ip())
-        .to_owned();
+    let ip = meta.client_ip();
     // Reserve the attempt before the password is checked, so parallel
     // guesses cannot all slip under the limit.
-    match state.sign_in_throttle.reserve(&ip, &account_key) {
-        Verdict::Refuse(retry) => {
-            return Err(ApiError::TooManyRequests {
-                retry_after: retry.as_secs().max(1),
-            })
-        }
-        Verdict::Proceed(delay) if !delay.is_zero() => tokio::time::sleep(delay).await,
-        Verdict::Proceed(_) => {}
-    }
+    state.sign_in_throttle.admit(&ip, &account_key).await?;
     let account = match &normalised {
         Some(_) => directory::for_sign_in(&*state.store, &account_key).await?,
         None => None,

@@ -127,11 +127,7 @@ pub async fn sign_up(
         name: body.name,
         password: body.password.clone(),
     })?;
-    let ip = meta
-        .context
-        .as_ref()
-        .map_or("unknown", |c| c.client_ip())
-        .to_owned();
+    let ip = meta.client_ip();
     state
         .sign_up_rate
         .reserve(&ip)

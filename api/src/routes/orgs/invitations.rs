@@ -276,6 +276,7 @@ pub async fn accept_invitation(
     request_body = crate::routes::accounts::verification::TokenRequest,
     params(("gatehouse-min-position" = Option<u64>, Header, description = "Wait until read models reach this position")),
     responses((status = 200, body = MemberView), (status = 401, body = Problem),
+        (status = 404, description = "The invitation no longer exists", body = Problem),
         (status = 409, body = Problem),
         (status = 410, description = "The link is unknown, used or expired", body = Problem),
         (status = 422, body = Problem)),

@@ -144,7 +144,8 @@ sign_up_and_in() {
 }
 
 # Proves EMAIL's address with the token of the verification mail the server
-# wrote under its data directory (no --smtp-url: .eml files).
+# wrote under its data directory (no --smtp-url: .eml files), signed in as
+# the account (TOKEN), as the link requires.
 verify_email() {
   local token= i
   for i in $(seq 200); do
@@ -164,7 +165,7 @@ PY
     sleep 0.1
   done
   [ -n "$token" ] || die "no verification mail to $1 under $DATA/mail"
-  call POST /v1/email-verifications "$(jq -n --arg t "$token" '{token: $t}')" >/dev/null
+  call POST /v1/email-verifications "$(jq -n --arg t "$token" '{token: $t}')" "$2" >/dev/null
 }
 
 # Platform staff: sign up, prove the address, then `gatehouse admin
@@ -172,7 +173,7 @@ PY
 # leaves it running).
 STAFF_EMAIL=staff@fuzz.example.com
 STAFF_TOKEN=$(sign_up_and_in "$STAFF_EMAIL")
-verify_email "$STAFF_EMAIL"
+verify_email "$STAFF_EMAIL" "$STAFF_TOKEN"
 "$BIN" admin --data-dir "$DATA" create-staff --email "$STAFF_EMAIL" >&2
 for i in $(seq 200); do
   status=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $STAFF_TOKEN" "$BASE/v1/staff/queue")

@@ -402,6 +402,21 @@ async fn find_session(
         .await?)
 }
 
+/// Whether `user` is platform staff: granted, not revoked, and holding a
+/// proven address (a grant made before addresses were proven does not
+/// count until the account proves one).
+pub async fn is_staff(state: &AppState, user: Uuid) -> Result<bool, ApiError> {
+    let client = state.pool.get().await?;
+    Ok(client
+        .query_opt(
+            "SELECT 1 FROM rm.staff s JOIN rm.users u USING (user_id) \
+             WHERE s.user_id = $1 AND u.email_verified AND u.erased_at IS NULL",
+            &[&user],
+        )
+        .await?
+        .is_some())
+}
+
 /// A signed-in platform staff member.
 #[derive(Debug, Clone, Copy)]
 pub struct Staff(pub Session);
@@ -421,15 +436,7 @@ impl FromRequestParts<AppState> for Staff {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let session = Session::from_request_parts(parts, state).await?;
-        let client = state.pool.get().await?;
-        let staff = client
-            .query_opt(
-                "SELECT 1 FROM rm.staff WHERE user_id = $1",
-                &[&session.user_id],
-            )
-            .await?
-            .is_some();
-        if !staff {
+        if !is_staff(state, session.user_id).await? {
             return Err(ApiError::Forbidden {
                 code: "staff-only",
                 detail: "this is for platform staff".into(),

@@ -118,21 +118,13 @@ async fn admitted(state: &AppState, scope: Scope, user: Uuid) -> Result<bool, Ap
         Scope::App(app) => {
             let app = state.commands.load::<App>(&app_stream(app)).await?;
             if !app.exists || app.deleted {
-                return is_staff(state, user).await;
+                return crate::extract::is_staff(state, user).await;
             }
             app.org_id
         }
     };
     let (org, _, _) = crate::routes::orgs::load(state, org).await?;
-    Ok(org.role_of(user).is_ok() || is_staff(state, user).await?)
-}
-
-async fn is_staff(state: &AppState, user: Uuid) -> Result<bool, ApiError> {
-    let client = state.pool.get().await?;
-    Ok(client
-        .query_opt("SELECT 1 FROM rm.staff WHERE user_id = $1", &[&user])
-        .await?
-        .is_some())
+    Ok(org.role_of(user).is_ok() || crate::extract::is_staff(state, user).await?)
 }
 
 #[cfg(test)]

@@ -158,10 +158,20 @@ impl BenchServer {
             .send()
             .await?
             .error_for_status()?;
-        // Staff must have proven their address: open the mailed link.
-        let token = verification_token(&data_dir.join("mail")).await?;
+        let session: serde_json::Value = http
+            .post(format!("{base}/v1/sessions"))
+            .json(&credentials)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        // Staff must have proven their address: open the mailed link,
+        // signed in as the link requires.
+        let link_token = verification_token(&data_dir.join("mail")).await?;
         http.post(format!("{base}/v1/email-verifications"))
-            .json(&serde_json::json!({ "token": token }))
+            .bearer_auth(session["token"].as_str().unwrap_or_default())
+            .json(&serde_json::json!({ "token": link_token }))
             .send()
             .await?
             .error_for_status()?;
@@ -171,14 +181,6 @@ impl BenchServer {
             "bench@example.com",
         )
         .await?;
-        let session: serde_json::Value = http
-            .post(format!("{base}/v1/sessions"))
-            .json(&credentials)
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
         let token = session["token"]
             .as_str()
             .context("a session token")?

@@ -129,26 +129,42 @@ async fn an_invitees_address_squatted_by_a_manager_never_makes_the_manager_an_ow
         .filter(|m| m.to == "cfo@acme.test" && m.subject.contains("Confirm"))
         .collect();
     assert_eq!(verify_mails.len(), 2, "one link per sign-up");
-    // The newest is the invitee's (the squatter's came first).
-    let r = s
-        .post(
+    // A link works only for its own account: the squatter's link (the
+    // first) is useless to the invitee, signed in as themselves.
+    let (status, _, _) = s
+        .call(
+            Method::POST,
             "/v1/email-verifications",
-            json!({"token": verify_mails[1].token("/verify-email")}),
+            &invitee,
+            Some(json!({"token": verify_mails[0].token("/verify-email")})),
+            0,
         )
         .await;
-    assert_eq!(r.status(), 200);
-    let at = position_of(&r);
+    assert_eq!(status, 410, "another account's link proves nothing");
+    let (status, _, at) = s
+        .call(
+            Method::POST,
+            "/v1/email-verifications",
+            &invitee,
+            Some(json!({"token": verify_mails[1].token("/verify-email")})),
+            0,
+        )
+        .await;
+    assert_eq!(status, 200);
     assert_eq!(s.get_at("/v1/me", &squatter, at).await.status(), 401);
     let me: Value = s.get_at("/v1/me", &invitee, at).await.json().await.unwrap();
     assert_eq!(me["user"]["email_verified"], true);
-    // The squatter's own link now finds the address taken.
-    let r = s
-        .post(
+    // The squatter's session is gone, and its link with it.
+    let (status, _, _) = s
+        .call(
+            Method::POST,
             "/v1/email-verifications",
-            json!({"token": verify_mails[0].token("/verify-email")}),
+            &squatter,
+            Some(json!({"token": verify_mails[0].token("/verify-email")})),
+            0,
         )
         .await;
-    assert!(matches!(r.status().as_u16(), 409 | 410), "{}", r.status());
+    assert_eq!(status, 401);
 }
 
 async fn make_staff_result(db: &gatehouse_tests::TestDb, email: &str) -> String {
@@ -282,17 +298,26 @@ async fn mail_goes_through_a_real_smtp_server_retried_and_its_links_work_once_th
     assert_eq!(record.get::<_, i32>(1), 2, "sent on the second attempt");
     assert!(record.get::<_, bool>(2), "the message is dropped once sent");
     let verify = json!({"token": mail.token("/verify-email")});
-    assert_eq!(
-        s.post("/v1/email-verifications", verify.clone())
-            .await
-            .status(),
-        200
-    );
-    assert_eq!(
-        s.post("/v1/email-verifications", verify).await.status(),
-        410,
-        "a link works once"
-    );
+    let (status, _, _) = s
+        .call(
+            Method::POST,
+            "/v1/email-verifications",
+            &token,
+            Some(verify.clone()),
+            0,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _, _) = s
+        .call(
+            Method::POST,
+            "/v1/email-verifications",
+            &token,
+            Some(verify),
+            0,
+        )
+        .await;
+    assert_eq!(status, 410, "a link works once");
 
     // A reset link: the old password stops, every session ends.
     let r = s
@@ -515,12 +540,13 @@ async fn an_attackers_failures_from_one_address_do_not_stop_the_owner_signing_in
     };
     let mut refused = 0;
     for _ in 0..12 {
-        if from("203.0.113.7", "not the password")
+        // As a trusted proxy passes it on: what the client wrote (the
+        // owner's address, hoping to be counted as the owner), then the
+        // address the proxy saw.
+        let r = from("198.51.100.20, 203.0.113.7", "not the password")
             .await
-            .unwrap()
-            .status()
-            == 429
-        {
+            .unwrap();
+        if r.status() == 429 {
             refused += 1;
         }
     }
@@ -753,5 +779,92 @@ async fn erasure_destroys_the_password_hash_and_no_hash_is_ever_in_the_log_or_an
             .await
             .status(),
         401
+    );
+}
+
+#[tokio::test]
+async fn a_staff_grant_counts_only_for_an_account_that_proved_its_address() {
+    use event_schemas::user::{AccountEvent, StaffGranted};
+    use event_schemas::{Actor, ExpectedVersion, Metadata, NewEvent};
+    use event_store::EventStoreExt;
+    let db = fresh_db().await;
+    let s = TestServer::start(&db).await;
+    let (user, token, _) = s.user("legacy@example.com").await;
+    // A grant made before addresses were proven (as the old create-staff
+    // made it), straight into the log.
+    let store = event_store::postgres::PgStore::connect(db.config.clone(), Default::default())
+        .await
+        .unwrap();
+    let grant = AccountEvent::StaffGranted(StaffGranted {
+        user_id: user.parse().unwrap(),
+    });
+    let at = store
+        .append(
+            &format!("staff-{user}"),
+            ExpectedVersion::NoStream,
+            vec![NewEvent::from_domain(&grant, Metadata::by(Actor::system()))],
+        )
+        .await
+        .unwrap()
+        .last_position;
+    let r = s.get_at("/v1/staff/queue", &token, at).await;
+    assert_eq!(r.status(), 403, "an unproven staff grant opens nothing");
+    let at = s.verify_email("legacy@example.com").await;
+    let r = s.get_at("/v1/staff/queue", &token, at).await;
+    assert_eq!(r.status(), 200, "once proven, the grant holds");
+}
+
+#[tokio::test]
+async fn a_refused_mail_voids_no_earlier_link() {
+    let db = fresh_db().await;
+    let s = TestServer::start_with(
+        &db,
+        Options {
+            mails_per_address_per_hour: 1,
+            ..Options::default()
+        },
+    )
+    .await;
+    s.user("once@example.com").await;
+    let r = s
+        .post("/v1/password-resets", json!({"email": "once@example.com"}))
+        .await;
+    assert_eq!(r.status(), 202);
+    let mail = s.mail.next("once@example.com", "Reset your").await;
+    // Past the address's share: the same answer, no mail, and the link
+    // already sent still works.
+    for _ in 0..3 {
+        let r = s
+            .post("/v1/password-resets", json!({"email": "once@example.com"}))
+            .await;
+        assert_eq!(r.status(), 202);
+    }
+    let r = s
+        .post(
+            "/v1/password-resets/confirm",
+            json!({"token": mail.token("/reset-password"), "new_password": "a fresh password"}),
+        )
+        .await;
+    assert_eq!(r.status(), 204);
+}
+
+#[tokio::test]
+async fn made_up_reset_tokens_cost_no_hashing() {
+    let db = fresh_db().await;
+    let s = TestServer::start(&db).await;
+    let attempts = (0..60).map(|i| {
+        s.post(
+            "/v1/password-resets/confirm",
+            json!({"token": format!("made-up-{i}"), "new_password": "a password of ten"}),
+        )
+    });
+    let statuses: Vec<u16> = futures::future::join_all(attempts)
+        .await
+        .iter()
+        .map(|r| r.status().as_u16())
+        .collect();
+    assert!(
+        statuses.iter().all(|&c| c == 410),
+        "refused before hashing, never busy: {statuses:?}"
     );
 }

@@ -74,6 +74,8 @@ pub struct Options {
     /// The header naming the client's address (`x-forwarded-for`), so a
     /// test can speak from several addresses.
     pub client_ip_header: Option<String>,
+    /// Mails of one kind to one address per hour.
+    pub mails_per_address_per_hour: u32,
 }
 
 /// The gateway token every test server accepts.
@@ -102,6 +104,7 @@ impl Default for Options {
             smtp_url: None,
             session_idle_minutes: 60,
             client_ip_header: None,
+            mails_per_address_per_hour: 1_000,
         }
     }
 }
@@ -128,7 +131,7 @@ pub fn serve_args(data_dir: PathBuf, options: &Options) -> ServeArgs {
         mail: true,
         // The tests sign many accounts up from one address.
         sign_ups_per_hour: 1_000_000,
-        mails_per_address_per_hour: 1_000,
+        mails_per_address_per_hour: options.mails_per_address_per_hour,
         invitation_ttl_secs: options.invitation_ttl_secs,
         projections: options.projections,
         auto_grant_sandbox: false,
@@ -292,25 +295,45 @@ impl TestServer {
         )
     }
 
-    /// Proves `email`'s address with the link of the newest verification
-    /// mail to it; returns the position of the proof.
-    pub async fn verify_email(&self, email: &str) -> u64 {
+    /// Proves `email`'s address with the link of the next verification
+    /// mail to it, signed in (as the link requires) with `session`; returns
+    /// the position of the proof.
+    pub async fn verify_email_as(&self, email: &str, session: &str) -> u64 {
         let mail = self.mail.next(email, "Confirm your email").await;
-        let r = self
-            .post(
+        let body = serde_json::json!({"token": mail.token("/verify-email")});
+        let (status, answer, position) = self
+            .call(
+                reqwest::Method::POST,
                 "/v1/email-verifications",
-                serde_json::json!({"token": mail.token("/verify-email")}),
+                session,
+                Some(body),
+                0,
             )
             .await;
-        assert_eq!(r.status(), 200, "verification of {email}");
-        position_of(&r)
+        assert_eq!(status, 200, "verification of {email}: {answer}");
+        position
     }
 
-    /// Signs up, proves the address by the mailed link, and signs in;
+    /// [`TestServer::verify_email_as`], signed in with the password
+    /// [`TestServer::user`] gives every account.
+    pub async fn verify_email(&self, email: &str) -> u64 {
+        let r = self
+            .post(
+                "/v1/sessions",
+                serde_json::json!({"email": email, "password": "correct horse battery"}),
+            )
+            .await;
+        assert_eq!(r.status(), 201, "sign-in of {email} to verify");
+        let session: serde_json::Value = r.json().await.unwrap();
+        self.verify_email_as(email, session["token"].as_str().unwrap())
+            .await
+    }
+
+    /// Signs up, signs in, and proves the address by the mailed link;
     /// returns (user id, token, position).
     pub async fn verified_user(&self, email: &str) -> (String, String, u64) {
         let (id, token, _) = self.user(email).await;
-        let position = self.verify_email(email).await;
+        let position = self.verify_email_as(email, &token).await;
         (id, token, position)
     }
 

@@ -46,7 +46,24 @@ pub async fn account(log: &Log, user: Uuid) -> Result<Account, ApiError> {
     fold(log, &user_stream(user), |e| Account::fold(e)).await
 }
 
-/// The account a sign-in with this address reaches, if it may sign in.
+/// The accounts a sign-in with this address may be for, in the order to
+/// try them, with their versions: those that may sign in.
+pub async fn sign_in_candidates(
+    log: &Log,
+    email_index: &str,
+) -> Result<Vec<(Uuid, Account)>, ApiError> {
+    let mut out = Vec::new();
+    for user in address(log, email_index).await?.sign_in_candidates() {
+        let account = account(log, user).await?;
+        if account.can_sign_in() {
+            out.push((user, account));
+        }
+    }
+    Ok(out)
+}
+
+/// The account a password reset with this address reaches, if it may sign
+/// in.
 pub async fn for_sign_in(
     log: &Log,
     email_index: &str,

@@ -193,6 +193,14 @@ impl SignInThrottle {
         }
     }
 
+    /// Gives back an attempt's reservations when it was never checked (the
+    /// server was too busy): a refusal of ours is not the caller's failure.
+    pub fn unreserve(&self, address: &str, account: &str) {
+        self.pair.release(&Self::pair_key(address, account));
+        self.address.release(address);
+        self.account.release(account);
+    }
+
     /// A successful sign-in: its failures are forgotten, and its own
     /// reservation on the client address given back.
     pub fn succeed(&self, address: &str, account: &str) {
@@ -314,6 +322,16 @@ mod tests {
             WINDOW - Duration::from_secs(1),
             "refusals do not extend the window"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_attempt_never_checked_is_given_back() {
+        let t = SignInThrottle::default();
+        for _ in 0..REFUSE_AFTER {
+            assert!(matches!(t.reserve("ip", "a"), Verdict::Proceed(_)));
+            t.unreserve("ip", "a");
+        }
+        assert_eq!(t.reserve("ip", "a"), Verdict::Proceed(Duration::ZERO));
     }
 
     #[tokio::test(start_paused = true)]

@@ -117,6 +117,32 @@ pub async fn spend(
     }))
 }
 
+/// Whether a token of `purpose` is live (known, unused, unexpired), without
+/// spending it.
+pub async fn live(
+    client: &impl GenericClient,
+    purpose: Purpose,
+    token: &str,
+) -> Result<bool, ApiError> {
+    Ok(subject_of(client, purpose, token).await?.is_some())
+}
+
+/// What a live token of `purpose` acts on, without spending it.
+pub async fn subject_of(
+    client: &impl GenericClient,
+    purpose: Purpose,
+    token: &str,
+) -> Result<Option<Uuid>, ApiError> {
+    Ok(client
+        .query_opt(
+            "SELECT subject FROM account_tokens \
+             WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > now()",
+            &[&hash(token), &purpose.as_str()],
+        )
+        .await?
+        .map(|r| r.get(0)))
+}
+
 /// Gives back a token whose action failed after it was spent (the log
 /// refused the append, say), so the person can try the link again.
 pub async fn unspend(client: &impl GenericClient, spent: &Spent) -> Result<(), ApiError> {

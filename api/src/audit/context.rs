@@ -60,13 +60,17 @@ impl RequestContext {
 }
 
 /// Takes the client address (from `--client-ip-header` when configured,
-/// the peer address otherwise) and user agent of every request.
+/// the peer address otherwise) and user agent of every request. Of a list
+/// (`X-Forwarded-For: a, b, c`) the right-most value is taken: the one the
+/// trusted proxy itself added; anything left of it the client wrote.
 pub async fn capture(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let forwarded = state.client_ip_header.as_ref().and_then(|name| {
         req.headers()
-            .get(name)
+            .get_all(name)
+            .iter()
+            .next_back()
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.rsplit(',').next())
             .map(|v| v.trim().chars().take(64).collect::<String>())
             .filter(|v| !v.is_empty())
     });

@@ -37,6 +37,34 @@ pub async fn enqueue(
     Ok(mail_id)
 }
 
+/// Reserves one mail of `kind` to the address whose keyed hash is
+/// `recipient_index`: `false` when the address had its share this hour.
+/// Flows that issue a token reserve first, so a refused mail voids no
+/// earlier link and stores no new token.
+pub fn allowance(state: &AppState, kind: &str, recipient_index: &str) -> bool {
+    let allowed = state
+        .mail_rate
+        .reserve(&format!("{kind} {recipient_index}"))
+        .is_ok();
+    if !allowed {
+        tracing::info!(kind, "mail to an address over its hourly share: not sent");
+    }
+    allowed
+}
+
+/// Queues `letter` (its allowance already reserved) and wakes the sender.
+pub async fn send(
+    state: &AppState,
+    client: &impl GenericClient,
+    kind: &str,
+    recipient_index: &str,
+    letter: &Letter,
+) -> Result<(), ApiError> {
+    enqueue(client, &state.vault, kind, recipient_index, letter).await?;
+    state.mail_wake.notify_one();
+    Ok(())
+}
+
 /// Queues `letter` and wakes the sender, unless this address had its
 /// share of mail of this `kind` this hour: then nothing is queued (`false`),
 /// and the caller answers as if it had been, so the answer tells nobody
@@ -48,15 +76,9 @@ pub async fn post(
     recipient_index: &str,
     letter: &Letter,
 ) -> Result<bool, ApiError> {
-    if state
-        .mail_rate
-        .reserve(&format!("{kind} {recipient_index}"))
-        .is_err()
-    {
-        tracing::info!(kind, "mail to an address over its hourly share: not sent");
+    if !allowance(state, kind, recipient_index) {
         return Ok(false);
     }
-    enqueue(client, &state.vault, kind, recipient_index, letter).await?;
-    state.mail_wake.notify_one();
+    send(state, client, kind, recipient_index, letter).await?;
     Ok(true)
 }

@@ -11,6 +11,10 @@
 use event_schemas::user::AccountEvent;
 use uuid::Uuid;
 
+/// How many unproven registrations of one address a sign-in tries (each
+/// costs a password hash).
+pub const SIGN_IN_CANDIDATES: usize = 5;
+
 /// The state of one address.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Address {
@@ -37,11 +41,31 @@ impl Address {
         address
     }
 
-    /// The account a sign-in (or a password reset) with this address
-    /// reaches: its holder, or while nobody holds it, its newest
-    /// registration.
+    /// The account a password reset with this address reaches: its holder,
+    /// or while nobody holds it, its newest registration.
     pub fn account(&self) -> Option<Uuid> {
         self.holder.or_else(|| self.registered.last().copied())
+    }
+
+    /// The accounts a sign-in with this address may be for, in the order
+    /// to try them: its holder alone; while nobody holds it, its newest
+    /// [`SIGN_IN_CANDIDATES`] registrations, newest first, so a later
+    /// squatter does not lock an earlier, unproven owner out (the password
+    /// tells them apart).
+    pub fn sign_in_candidates(&self) -> Vec<Uuid> {
+        if let Some(holder) = self.holder {
+            return vec![holder];
+        }
+        let mut out: Vec<Uuid> = Vec::new();
+        for u in self.registered.iter().rev() {
+            if !out.contains(u) {
+                out.push(*u);
+            }
+            if out.len() == SIGN_IN_CANDIDATES {
+                break;
+            }
+        }
+        out
     }
 
     /// Whether a sign-up with this address creates an account: not while
@@ -166,6 +190,15 @@ mod tests {
         assert_eq!(a.account(), Some(Uuid::from_u128(1)));
         assert!(!a.open_for_sign_up());
         assert_eq!(a.version, 3);
+    }
+
+    #[test]
+    fn a_sign_in_tries_the_holder_alone_or_the_newest_registrations() {
+        let a = Address::fold(&[reg(1), reg(2), reg(3), reg(4), reg(5), reg(6), reg(7)]);
+        let ids: Vec<u128> = a.sign_in_candidates().iter().map(|u| u.as_u128()).collect();
+        assert_eq!(ids, vec![7, 6, 5, 4, 3]);
+        let held = Address::fold(&[reg(1), reg(2), claim(1)]);
+        assert_eq!(held.sign_in_candidates(), vec![Uuid::from_u128(1)]);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 mod address;
 
-pub use address::{Account, Address, Verification};
+pub use address::{Account, Address, Verification, SIGN_IN_CANDIDATES};
 
 use chrono::{DateTime, Duration, Utc};
 

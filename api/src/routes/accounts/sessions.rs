@@ -88,28 +88,45 @@ pub async fn sign_in(
     // Reserve the attempt before the password is checked, so parallel
     // guesses cannot all slip under the limit.
     state.sign_in_throttle.admit(&ip, &account_key).await?;
-    let account = match &normalised {
-        Some(_) => directory::for_sign_in(&*state.store, &account_key).await?,
-        None => None,
+    let candidates = match &normalised {
+        Some(_) => directory::sign_in_candidates(&*state.store, &account_key).await?,
+        None => Vec::new(),
     };
-    let hash = match account {
-        Some((id, _)) => {
-            let client = state.pool.get().await?;
-            directory::password_hash(&client, id).await?
+    let mut hashes = Vec::with_capacity(candidates.len());
+    if !candidates.is_empty() {
+        let client = state.pool.get().await?;
+        for (id, account) in &candidates {
+            if let Some(hash) = directory::password_hash(&client, *id).await? {
+                hashes.push((*id, account.version, hash));
+            }
         }
-        None => None,
+    }
+    // Without an account the dummy hash is checked, so the time taken does
+    // not tell whether one exists.
+    let checks: Vec<(Option<(Uuid, u64)>, String)> = if hashes.is_empty() {
+        vec![(None, DUMMY_HASH.clone())]
+    } else {
+        hashes
+            .into_iter()
+            .map(|(id, version, hash)| (Some((id, version)), hash))
+            .collect()
     };
-    let user_id = account.map(|(id, _)| id);
-    let ok = state
-        .hasher
-        .verify(
-            body.password,
-            hash.clone().unwrap_or_else(|| DUMMY_HASH.clone()),
-        )
-        .await?;
-    let user_id = match (user_id, hash.is_some() && ok) {
-        (Some(id), true) => id,
-        _ => return Err(AccountError::InvalidCredentials.into()),
+    let mut matched = None;
+    for (account, hash) in checks {
+        match state.hasher.verify(body.password.clone(), hash).await {
+            Ok(true) => {
+                matched = account;
+                break;
+            }
+            Ok(false) => {}
+            Err(e) => {
+                state.sign_in_throttle.unreserve(&ip, &account_key);
+                return Err(e);
+            }
+        }
+    }
+    let Some((user_id, checked_at)) = matched else {
+        return Err(AccountError::InvalidCredentials.into());
     };
     state.sign_in_throttle.succeed(&ip, &account_key);
 
@@ -133,6 +150,41 @@ pub async fn sign_in(
         meta.metadata(Actor::user(user_id)),
     )
     .await?;
+    // The account may have changed between its check and this session: a
+    // password reset, a revocation, a lost address or an erasure recorded
+    // meanwhile ended every session but could not end this one, which did
+    // not exist yet. End it now rather than hand out a token that
+    // outlived what should have stopped it.
+    let since = state
+        .store
+        .read_stream(&directory::user_stream(user_id), checked_at + 1, 1000)
+        .await?;
+    let revoked = since.iter().any(|e| {
+        matches!(
+            AccountEvent::decode(e),
+            Ok(Some(
+                AccountEvent::SessionsRevoked(_)
+                    | AccountEvent::PasswordChanged(_)
+                    | AccountEvent::UserEmailReleased(_)
+                    | AccountEvent::PersonalDataErased(_)
+            ))
+        )
+    });
+    if revoked {
+        let ended = AccountEvent::SessionEnded(SessionEnded {
+            session_id,
+            reason: "revoked".into(),
+        });
+        append_session_event(
+            &state,
+            session_id,
+            ExpectedVersion::Any,
+            &ended,
+            meta.metadata(Actor::user(user_id)),
+        )
+        .await?;
+        return Err(AccountError::InvalidCredentials.into());
+    }
     Ok(Committed {
         status: StatusCode::CREATED,
         position,

@@ -5,6 +5,11 @@
 //! registered it lose it (they can no longer sign in with it, and their
 //! sessions end), so whoever squatted an address never keeps its owner
 //! out. An address another account already proved stays with that account.
+//!
+//! The link works only for the account it was made for, signed in: an
+//! attacker who signs up with someone's address and has a link mailed to
+//! it gains nothing when the mailbox's owner opens it, since they are not
+//! signed in to the attacker's account.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -61,16 +66,26 @@ pub fn dead_link() -> ApiError {
     request_body = TokenRequest,
     responses(
         (status = 200, description = "The address is proven; `Gatehouse-Position` names the proof", body = VerifiedView),
+        (status = 401, description = "Sign in to the account the link was mailed for", body = Problem),
         (status = 409, description = "Another account proved this address first", body = Problem),
-        (status = 410, description = "The link is unknown, used or expired", body = Problem),
+        (status = 410, description = "The link is unknown, used, expired, or for another account", body = Problem),
         (status = 422, body = Problem),
-    ))]
+    ),
+    security(("bearer" = [])))]
 pub async fn verify_email(
     State(state): State<AppState>,
     meta: RequestMeta,
+    session: Session,
     ApiJson(body): ApiJson<TokenRequest>,
 ) -> Result<Committed<VerifiedView>, ApiError> {
     let client = state.pool.get().await?;
+    // Only the account the link was made for may use it; another's leaves
+    // it unspent.
+    if tokens::subject_of(&client, Purpose::VerifyEmail, &body.token).await?
+        != Some(session.user_id)
+    {
+        return Err(dead_link());
+    }
     let spent = tokens::spend(&client, Purpose::VerifyEmail, &body.token)
         .await?
         .ok_or_else(dead_link)?;

@@ -171,18 +171,7 @@ pub async fn sign_in(
         )
     });
     if revoked {
-        let ended = AccountEvent::SessionEnded(SessionEnded {
-            session_id,
-            reason: "revoked".into(),
-        });
-        append_session_event(
-            &state,
-            session_id,
-            ExpectedVersion::Any,
-            &ended,
-            meta.metadata(Actor::user(user_id)),
-        )
-        .await?;
+        end_session(&state, &meta, session_id, user_id, "revoked").await?;
         return Err(AccountError::InvalidCredentials.into());
     }
     Ok(Committed {
@@ -205,16 +194,12 @@ pub async fn sign_out(
     meta: RequestMeta,
     session: Session,
 ) -> Result<Committed<()>, ApiError> {
-    let event = AccountEvent::SessionEnded(SessionEnded {
-        session_id: session.session_id,
-        reason: "signed_out".into(),
-    });
-    let position = append_session_event(
+    let position = end_session(
         &state,
+        &meta,
         session.session_id,
-        ExpectedVersion::Any,
-        &event,
-        meta.metadata(Actor::user(session.user_id)),
+        session.user_id,
+        "signed_out",
     )
     .await?;
     Ok(Committed {
@@ -280,6 +265,29 @@ pub async fn revoke_sessions(
         .wait_for(&["accounts"], appended.last_position, state.read_wait)
         .await?;
     Ok(appended.last_position)
+}
+
+/// Ends one session of `user` (`session.ended` with `reason`); returns the
+/// position once the sessions read model has it.
+async fn end_session(
+    state: &AppState,
+    meta: &RequestMeta,
+    session_id: Uuid,
+    user: Uuid,
+    reason: &str,
+) -> Result<u64, ApiError> {
+    let ended = AccountEvent::SessionEnded(SessionEnded {
+        session_id,
+        reason: reason.to_owned(),
+    });
+    append_session_event(
+        state,
+        session_id,
+        ExpectedVersion::Any,
+        &ended,
+        meta.metadata(Actor::user(user)),
+    )
+    .await
 }
 
 /// Appends a session event and waits until the sessions read model has it,

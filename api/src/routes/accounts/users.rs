@@ -264,6 +264,22 @@ pub async fn sign_up(
     ))
 }
 
+/// The caller's own account as the accounts read model has it:
+/// `email_sealed`, `name_sealed`, `created_at`, `email_verified`.
+pub(super) async fn own_row(
+    client: &impl deadpool_postgres::GenericClient,
+    user: Uuid,
+) -> Result<tokio_postgres::Row, ApiError> {
+    client
+        .query_opt(
+            "SELECT email_sealed, name_sealed, created_at, email_verified FROM rm.users \
+             WHERE user_id = $1",
+            &[&user],
+        )
+        .await?
+        .ok_or(ApiError::NotFound)
+}
+
 /// Issues a verification token for `user`'s address (voiding older ones)
 /// and mails its link.
 pub async fn send_verification(
@@ -302,14 +318,7 @@ pub async fn me(
 ) -> Result<Json<MeView>, ApiError> {
     min.wait(&state, &["accounts", "orgs"]).await?;
     let client = state.pool.get().await?;
-    let row = client
-        .query_opt(
-            "SELECT email_sealed, name_sealed, created_at, email_verified FROM rm.users \
-             WHERE user_id = $1",
-            &[&session.user_id],
-        )
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let row = own_row(&client, session.user_id).await?;
     let key = state
         .vault
         .subject_key(&client, session.user_id)

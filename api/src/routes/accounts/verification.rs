@@ -230,13 +230,7 @@ pub async fn resend(
         });
     }
     let client = state.pool.get().await?;
-    let row = client
-        .query_opt(
-            "SELECT email_sealed, name_sealed FROM rm.users WHERE user_id = $1",
-            &[&session.user_id],
-        )
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let row = super::users::own_row(&client, session.user_id).await?;
     let key = state
         .vault
         .subject_key(&client, session.user_id)

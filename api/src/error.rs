@@ -108,6 +108,10 @@ pub enum ApiError {
         /// Seconds to wait.
         retry_after: u64,
     },
+    /// Stored personal data failed its integrity check (tampered with or
+    /// corrupted); logged as an error, never shown as an erasure.
+    #[error("stored personal data failed its integrity check")]
+    Unreadable(#[source] crate::vault::VaultError),
     /// A bug or an infrastructure failure; details are logged, not shown.
     #[error("internal error: {0}")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -174,7 +178,7 @@ impl ApiError {
             ApiError::NotCaughtUp(_) | ApiError::Unavailable { .. } | ApiError::Busy { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Internal(_) | ApiError::Unreadable(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -204,6 +208,10 @@ impl ApiError {
             }
             ApiError::Unavailable { .. } => ("unavailable", "The service is unavailable"),
             ApiError::Busy { .. } => ("busy", "The server is busy"),
+            ApiError::Unreadable(_) => (
+                "sealed-data-unreadable",
+                "Stored personal data failed its integrity check",
+            ),
             ApiError::Internal(_) => ("internal", "Internal server error"),
         }
     }
@@ -246,6 +254,12 @@ impl IntoResponse for ApiError {
             ApiError::Internal(e) => {
                 tracing::error!(error = %e, source = ?e.source(), "internal error");
                 "an unexpected error occurred; it has been logged".to_owned()
+            }
+            ApiError::Unreadable(e) => {
+                tracing::error!(error = %e, "sealed personal data does not open: tampered or corrupted");
+                "stored personal data does not open under its key (tampered or corrupted); \
+                 it has been logged"
+                    .to_owned()
             }
             ApiError::Unavailable { reason, source } => {
                 tracing::warn!(reason, error = %source, "unavailable");
@@ -506,6 +520,15 @@ impl From<domain::webhooks::WebhookError> for ApiError {
                 code: "not-in-production",
                 detail: e.to_string(),
             },
+        }
+    }
+}
+
+impl From<crate::vault::VaultError> for ApiError {
+    fn from(e: crate::vault::VaultError) -> Self {
+        match e {
+            e @ crate::vault::VaultError::Tampered { .. } => ApiError::Unreadable(e),
+            e => ApiError::internal(e),
         }
     }
 }

@@ -28,6 +28,7 @@ pub const MAX_LIMIT: i64 = 200;
 
 /// The query parameters of a list.
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// Items per page, 1 to 200 (default 50).
     pub limit: Option<String>,

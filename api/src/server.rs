@@ -183,7 +183,8 @@ async fn shutdown_signal() {
 
 /// Serves on `listener` until `shutdown` resolves: connects the store,
 /// applies migrations, starts the projection runners, serves the API, and on
-/// shutdown drains requests and stops the runners.
+/// shutdown drains requests, stops the background roles and closes every
+/// database connection (in that order, so nothing is cut mid-write).
 pub async fn run(
     args: ServeArgs,
     db: tokio_postgres::Config,
@@ -420,6 +421,9 @@ pub async fn run(
     for task in background {
         let _ = task.await;
     }
+    // Every session ends cleanly before the caller stops the database.
+    store.close().await;
+    tracing::info!("stopped: requests drained, background roles and connections closed");
     served
 }
 

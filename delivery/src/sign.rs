@@ -9,6 +9,24 @@ use base64::Engine;
 use ed25519_dalek::{Signer, SigningKey};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use uuid::Uuid;
+
+/// The `webhook-id` a receiver sees for a message: `msg_` and the 32 hex
+/// digits of its id, the same in every attempt and replay.
+pub fn webhook_id(message: Uuid) -> String {
+    format!("msg_{}", message.simple())
+}
+
+/// A message id as a client may give it back: the id itself, or the
+/// `webhook-id` its receiver logged.
+pub fn parse_message_id(text: &str) -> Option<Uuid> {
+    let text = text.trim();
+    match text.strip_prefix("msg_") {
+        Some(hex) if hex.len() == 32 => Uuid::try_parse(hex).ok(),
+        Some(_) => None,
+        None => Uuid::try_parse(text).ok(),
+    }
+}
 
 /// Bytes of a generated `whsec_` secret (the specification allows 24 to 64).
 pub const SECRET_BYTES: usize = 32;

@@ -901,3 +901,48 @@ async fn as_of_answers_what_an_app_a_key_and_the_overview_were_then() {
     let (status, _, _) = overview("2001-01-01T00:00:00Z".into()).await;
     assert_eq!(status, 402, "no plan then");
 }
+
+/// Flips one base64 character of a sealed column, as a tamperer would.
+async fn tamper(db: &TestDb, table: &str, column: &str, key: &str, id: &str) {
+    let sql = format!(
+        "UPDATE {table} SET {column} = overlay({column} placing \
+         (CASE substr({column}, 20, 1) WHEN 'A' THEN 'B' ELSE 'A' END) from 20 for 1) \
+         WHERE {key} = '{id}'"
+    );
+    let n = db.client().await.execute(&sql, &[]).await.unwrap();
+    assert_eq!(n, 1, "{sql}");
+}
+
+/// Only a destroyed key reads `[erased]`: ciphertext that fails to open
+/// under a key that exists is answered as an error, so tampering never
+/// passes for a lawful erasure.
+#[tokio::test]
+async fn a_tampered_sealed_field_is_an_error_not_an_erasure() {
+    let db = gatehouse_tests::fresh_db().await;
+    let s = TestServer::start(&db).await;
+    let app = KeyedApp::new(&s, &db, "audit-tamper").await;
+    let email = "tampered@example.com";
+    let (user, token, at) = s.user(email).await;
+    let at = s
+        .join(&app.owner, &app.org, email, "manager", &token)
+        .await
+        .max(at);
+    let members = format!("/v1/orgs/{}/members", app.org);
+    let audit = format!("/v1/orgs/{}/audit?actor={user}", app.org);
+    for (path, who) in [(&members, &app.owner), (&audit, &app.owner)] {
+        let (status, body, _) = s.call(Method::GET, path, who, None, at).await;
+        assert_eq!(status, 200, "{path}: {body}");
+    }
+
+    tamper(&db, "rm.users", "name_sealed", "user_id", &user).await;
+    for (path, who) in [(&members, &app.owner), (&"/v1/me".to_owned(), &token)] {
+        let (status, problem, _) = s.call(Method::GET, path, who, None, at).await;
+        assert_eq!(status, 500, "{path}: {problem}");
+        assert_eq!(problem["code"], "sealed-data-unreadable", "{problem}");
+        assert!(!problem.to_string().contains("[erased]"));
+    }
+    tamper(&db, "rm.audit_entities", "name", "id", &user).await;
+    let (status, problem, _) = s.call(Method::GET, &audit, &app.owner, None, at).await;
+    assert_eq!(status, 500, "{problem}");
+    assert_eq!(problem["code"], "sealed-data-unreadable", "{problem}");
+}

@@ -141,3 +141,44 @@ async fn a_killed_server_loses_no_acknowledged_write() {
     server.child.kill().unwrap();
     server.child.wait().unwrap();
 }
+
+/// Ctrl-C on a server with its embedded cluster: requests drain, the
+/// background roles stop, every connection closes, and only then does the
+/// cluster stop, so the log holds no connection error or any other warning
+/// after "shutting down", and no postmaster is left behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_closes_every_connection_before_the_embedded_cluster_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_gatehouse-it-server");
+    let mut server = ServerProcess::spawn(bin, "", dir.path(), "info").await;
+    let s = server.client();
+    // Some work first, so the pool, the appender and the roles are busy.
+    let (_, token, at) = s.user("shutdown@example.com").await;
+    assert_eq!(s.get_at("/v1/me", &token, at).await.status(), 200);
+
+    let (exit, log) = server.stop_with(nix::sys::signal::Signal::SIGINT);
+    assert!(exit.success(), "{exit:?}\n{log}");
+    let after = &log[log
+        .find("shutting down")
+        .expect("the server logs its shutdown")..];
+    assert!(after.contains("stopped: requests drained"), "{log}");
+    let noisy: Vec<&str> = after
+        .lines()
+        .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
+        .collect();
+    assert!(noisy.is_empty(), "warnings at shutdown: {noisy:#?}");
+    // As root the cluster may live outside, where the data directory records.
+    let cluster = std::fs::read_to_string(dir.path().join("postgres-location"))
+        .map(|p| std::path::PathBuf::from(p.trim()))
+        .unwrap_or_else(|_| dir.path().join("postgres"));
+    assert!(
+        cluster.join("data/PG_VERSION").exists(),
+        "{}",
+        cluster.display()
+    );
+    let running = cluster.join("data/postmaster.pid").exists();
+    if cluster != dir.path().join("postgres") {
+        let _ = std::fs::remove_dir_all(&cluster);
+    }
+    assert!(!running, "the cluster still runs: {}", cluster.display());
+}

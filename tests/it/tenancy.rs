@@ -106,6 +106,18 @@ async fn every_org_and_app_route_answers_404_to_an_outsider_and_appends_nothing(
         .filter(|(_, _, status, code)| !(*status == 404 && code == "not-found"))
         .collect();
     assert!(leaks.is_empty(), "not 404 to an outsider: {leaks:?}");
+    // A client generated from the document knows every answer it can get.
+    let doc: Value = s.get("/openapi.json", None).await.json().await.unwrap();
+    let undocumented: Vec<_> = scoped
+        .iter()
+        .filter(|(method, template)| {
+            doc["paths"][template][method.as_str().to_lowercase()]["responses"]["404"].is_null()
+        })
+        .collect();
+    assert!(
+        undocumented.is_empty(),
+        "answer 404 without documenting it: {undocumented:?}"
+    );
     assert_eq!(db.log_stats().await, before, "an outsider appends nothing");
 
     // The owner, by contrast, gets past the guard on the same routes.
@@ -152,4 +164,47 @@ async fn the_router_serves_exactly_the_routes_the_openapi_document_lists() {
     let mut routed = router_paths();
     routed.remove("/openapi.json");
     assert_eq!(routed, documented, "router paths vs. documented paths");
+}
+
+/// Every parameter is documented where the route takes it: a path
+/// parameter is a `{name}` of the template and every `{name}` is one, so
+/// query parameters (`limit`, `cursor`, filters) are never declared in the
+/// path, which generated clients refuse.
+#[tokio::test]
+async fn every_parameter_is_documented_where_the_route_takes_it() {
+    let db = fresh_db().await;
+    let s = TestServer::start(&db).await;
+    let doc: Value = s.get("/openapi.json", None).await.json().await.unwrap();
+    let mut wrong = Vec::new();
+    let mut paged = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let in_template: BTreeSet<&str> = path
+            .split('{')
+            .skip(1)
+            .filter_map(|rest| rest.split('}').next())
+            .collect();
+        for (method, op) in item.as_object().unwrap() {
+            let params = op["parameters"].as_array().cloned().unwrap_or_default();
+            let declared: BTreeSet<String> = params
+                .iter()
+                .filter(|p| p["in"] == "path")
+                .map(|p| p["name"].as_str().unwrap().to_owned())
+                .collect();
+            let declared: BTreeSet<&str> = declared.iter().map(String::as_str).collect();
+            if declared != in_template {
+                wrong.push(format!("{method} {path}: path parameters {declared:?}"));
+            }
+            if params
+                .iter()
+                .any(|p| p["name"] == "cursor" && p["in"] == "query")
+            {
+                paged += 1;
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+    assert!(
+        paged >= 20,
+        "the paged lists take limit and cursor in the query: {paged}"
+    );
 }

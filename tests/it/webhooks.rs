@@ -350,8 +350,13 @@ async fn an_exhausted_message_is_announced_and_recovered_by_replay() {
         "a replay carries the original webhook-id"
     );
     assert_eq!(verify(&again[4], &secret), Ok(()));
+    // Replayed by the id the receiver logged, not the internal one.
+    assert!(tries[0].id.starts_with("msg_"), "{}", tries[0].id);
+    assert_eq!(replay_one(&s, &k, &id, &tries[0].id).await, 202);
+    let replayed = failing.wait_for(6, WAIT).await;
+    assert_eq!(replayed[5].id, tries[0].id);
     assert_eq!(replay_one(&s, &k, &id, &message).await, 202);
-    failing.wait_for(6, WAIT).await;
+    failing.wait_for(7, WAIT).await;
     let log = get(
         &s,
         &k.owner,
@@ -359,7 +364,7 @@ async fn an_exhausted_message_is_announced_and_recovered_by_replay() {
     )
     .await;
     let items = log["items"].as_array().unwrap();
-    assert_eq!(items.len(), 2, "{log}");
+    assert_eq!(items.len(), 3, "{log}");
     assert!(items.iter().all(|d| d["replay_of"].is_i64()), "{log}");
 
     // Unknown ids and a half-window are refused, and nothing is appended.
@@ -367,6 +372,14 @@ async fn an_exhausted_message_is_announced_and_recovered_by_replay() {
         (
             json!({"message_ids": [uuid::Uuid::now_v7()]}),
             "/message_ids/0",
+        ),
+        (
+            json!({"message_ids": [format!("msg_{}", uuid::Uuid::now_v7().simple())]}),
+            "/message_ids/0",
+        ),
+        (
+            json!({"message_ids": [message, "msg_zz"]}),
+            "/message_ids/1",
         ),
         (json!({"until": since}), "/since"),
         (json!({}), "/message_ids"),
@@ -905,4 +918,118 @@ async fn versions_product_access_usage_and_expiry_notices_are_delivered() {
     for g in r.received() {
         assert_eq!(verify(&g, &secret), Ok(()), "{}", g.json());
     }
+}
+
+/// The endpoint commands over HTTP, with a second endpoint as the marker
+/// that proves a message was fanned out before an absence is asserted: a
+/// PATCH takes effect, a message published while an endpoint is disabled
+/// waits in its delivery log and arrives once it is enabled, a deleted
+/// endpoint receives nothing, and the app's Webhooks page shows each.
+#[tokio::test]
+async fn a_disabled_endpoint_keeps_its_messages_until_enabled_and_a_deleted_one_gets_none() {
+    let (_db, s, k) = setup(Options::default(), "lifecycle").await;
+    let r = Receiver::start().await;
+    let marker = Receiver::start().await;
+    let (id, secret, _) = subscribe(&s, &k, &r, &["invoice.*"]).await;
+    subscribe(&s, &k, &marker, &["order.*", "invoice.*"]).await;
+
+    let (status, patched, at) = s
+        .call(
+            Method::PATCH,
+            &format!("/v1/webhooks/{id}"),
+            &k.owner,
+            Some(json!({"event_types": ["order.*"], "description": "orders"})),
+            0,
+        )
+        .await;
+    assert_eq!(status, 200, "{patched}");
+    assert_eq!(patched["event_types"], json!(["order.*"]));
+    let (_, read, _) = s
+        .call(
+            Method::GET,
+            &format!("/v1/webhooks/{id}"),
+            &k.owner,
+            None,
+            at,
+        )
+        .await;
+    assert_eq!(read["description"], "orders", "{read}");
+
+    let (status, disabled, at) = s
+        .call(
+            Method::POST,
+            &format!("/v1/webhooks/{id}/disable"),
+            &k.owner,
+            None,
+            0,
+        )
+        .await;
+    assert_eq!(status, 200, "{disabled}");
+    assert_eq!(disabled["status"], "disabled");
+    let held = publish(&s, &k, json!({"type": "order.placed", "payload": {"n": 1}})).await;
+    let seen = marker.wait_for(1, WAIT).await;
+    let log = get(&s, &k.owner, &format!("/v1/webhooks/{id}/deliveries")).await;
+    assert_eq!(log["items"][0]["message_id"], held.as_str(), "{log}");
+    assert_eq!(log["items"][0]["status"], "pending", "{log}");
+    assert!(r.received().is_empty(), "nothing is sent while disabled");
+    let summary = get(
+        &s,
+        &k.owner,
+        &format!("/v1/apps/{}/webhooks/summary", k.app),
+    )
+    .await;
+    let mine = summary["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["endpoint"]["id"] == id.as_str())
+        .unwrap_or_else(|| panic!("{summary}"));
+    assert_eq!(mine["endpoint"]["status"], "disabled", "{summary}");
+    assert_eq!(mine["health"]["pending"], 1, "{summary}");
+    assert_eq!(summary["endpoints"].as_array().unwrap().len(), 2);
+
+    let (status, enabled, _) = s
+        .call(
+            Method::POST,
+            &format!("/v1/webhooks/{id}/enable"),
+            &k.owner,
+            None,
+            at,
+        )
+        .await;
+    assert_eq!(status, 200, "{enabled}");
+    let got = r.wait_for(1, WAIT).await;
+    assert_eq!(
+        got[0].id, seen[0].id,
+        "the held message, under its webhook-id"
+    );
+    assert_eq!(verify(&got[0], &secret), Ok(()));
+
+    let (status, _, _) = s
+        .call(
+            Method::DELETE,
+            &format!("/v1/webhooks/{id}"),
+            &k.owner,
+            None,
+            0,
+        )
+        .await;
+    assert_eq!(status, 204);
+    publish(&s, &k, json!({"type": "order.placed", "payload": {"n": 2}})).await;
+    marker.wait_for(2, WAIT).await;
+    // A later marker has arrived, so the deleted endpoint's share would
+    // have been fanned out with it.
+    publish(&s, &k, json!({"type": "invoice.paid", "payload": {}})).await;
+    marker.wait_for(3, WAIT).await;
+    assert_eq!(r.received().len(), 1, "a deleted endpoint receives nothing");
+    let (status, _, _) = s
+        .call(
+            Method::GET,
+            &format!("/v1/webhooks/{id}"),
+            &k.owner,
+            None,
+            0,
+        )
+        .await;
+    assert_eq!(status, 404);
 }

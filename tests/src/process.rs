@@ -30,7 +30,8 @@ fn free_port() -> u16 {
 
 impl ServerProcess {
     #[allow(clippy::zombie_processes)] // Drop kills and waits for it
-    /// Starts `bin serve` over the database at `conninfo` with
+    /// Starts `bin serve` over the database at `conninfo` (empty: its
+    /// embedded cluster, under `dir`) with
     /// `RUST_LOG=<log_filter>`, its output to `<dir>/server.log`; waits until
     /// it is healthy.
     pub async fn spawn(bin: &str, conninfo: &str, dir: &Path, log_filter: &str) -> Self {
@@ -50,9 +51,14 @@ impl ServerProcess {
         let port = free_port();
         let log = dir.join("server.log");
         let out = std::fs::File::create(&log).unwrap();
-        let child = Command::new(bin)
+        let mut command = Command::new(bin);
+        // No conninfo: the server starts its embedded cluster.
+        match conninfo {
+            "" => command.env_remove("DATABASE_URL"),
+            conninfo => command.env("DATABASE_URL", conninfo),
+        };
+        let child = command
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .env("DATABASE_URL", conninfo)
             .env("GATEHOUSE_KEK", TEST_KEK)
             .env("GATEHOUSE_DATA_DIR", dir)
             .env("RUST_LOG", log_filter)
@@ -67,7 +73,8 @@ impl ServerProcess {
             .unwrap();
         let base = format!("http://127.0.0.1:{port}");
         let http = reqwest::Client::new();
-        for _ in 0..400 {
+        // An embedded cluster is created first (initdb): up to a minute.
+        for _ in 0..2400 {
             if let Ok(r) = http.get(format!("{base}/healthz")).send().await {
                 if r.status().is_success() {
                     return ServerProcess {
@@ -109,11 +116,18 @@ impl ServerProcess {
 
     /// Stops it with SIGTERM and waits, so its log is complete.
     pub fn stop(&mut self) -> String {
-        use nix::sys::signal::{kill, Signal};
-        use nix::unistd::Pid;
-        let _ = kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM);
-        let _ = self.child.wait();
-        std::fs::read_to_string(&self.log).unwrap()
+        self.stop_with(nix::sys::signal::Signal::SIGTERM).1
+    }
+
+    /// Stops it with `signal` (SIGINT is Ctrl-C) and waits: its exit
+    /// status and its complete log.
+    pub fn stop_with(
+        &mut self,
+        signal: nix::sys::signal::Signal,
+    ) -> (std::process::ExitStatus, String) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), signal);
+        let status = self.child.wait().unwrap();
+        (status, std::fs::read_to_string(&self.log).unwrap())
     }
 }
 

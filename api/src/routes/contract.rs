@@ -15,7 +15,7 @@ const PROBLEM_JSON: &str = "application/problem+json";
 
 impl utoipa::Modify for ProblemResponses {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        for item in openapi.paths.paths.values_mut() {
+        for (path, item) in openapi.paths.paths.iter_mut() {
             let operations = [
                 (false, &mut item.get),
                 (false, &mut item.delete),
@@ -25,14 +25,14 @@ impl utoipa::Modify for ProblemResponses {
             ];
             for (is_post, op) in operations {
                 if let Some(op) = op.as_mut() {
-                    complete(op, is_post);
+                    complete(op, path, is_post);
                 }
             }
         }
     }
 }
 
-fn complete(op: &mut Operation, is_post: bool) {
+fn complete(op: &mut Operation, path: &str, is_post: bool) {
     // Problems are problem+json, whatever the handler's annotation said.
     for response in op.responses.responses.values_mut() {
         let RefOr::T(response) = response else {
@@ -67,6 +67,16 @@ fn complete(op: &mut Operation, is_post: bool) {
     );
     if secured {
         add("401", "No valid session token (`unauthenticated`)");
+    }
+    // The tenancy guard answers 404 to whoever is not a member of the
+    // path's organisation or app, and every handler keyed by a path id
+    // answers 404 to an id it does not know.
+    if path.contains('{') {
+        add(
+            "404",
+            "No such resource, or the caller is not a member of its organisation \
+             (`not-found`)",
+        );
     }
     if with_body {
         add(

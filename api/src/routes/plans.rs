@@ -142,6 +142,7 @@ pub struct SelectedApp {
 
 /// `GET /v1/orgs/{org}/overview` parameters.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct OverviewQuery {
     /// The app to select.
     pub app: Option<Uuid>,

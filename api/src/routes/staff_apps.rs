@@ -307,6 +307,7 @@ pub async fn suspend_matching(
 
 /// `GET /v1/staff/apps/export` filters.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ExportQuery {
     /// Only this organisation's apps.
     pub org_id: Option<Uuid>,
@@ -460,6 +461,7 @@ pub async fn inventory(
 
 /// `GET /v1/staff/reports/inactive-apps` parameters.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct InactiveQuery {
     /// No activity for at least this many days (default 30).
     pub days: Option<i32>,

@@ -22,6 +22,7 @@ pub fn router() -> Router<AppState> {
 
 /// `GET /v1/staff/reports/high-usage-apps` parameters.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HighUsageQuery {
     /// Over the last this many days, today included (1 to 366, default 30).
     pub days: Option<i32>,

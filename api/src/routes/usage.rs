@@ -267,6 +267,7 @@ impl UsageFigures {
 
 /// `GET /v1/apps/{app}/analytics` parameters.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AnalyticsQuery {
     /// First day (UTC, `YYYY-MM-DD`); default 29 days before `to`.
     pub from: Option<String>,

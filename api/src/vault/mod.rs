@@ -44,6 +44,13 @@ pub enum VaultError {
     /// Ciphertext did not open: wrong key or tampered data.
     #[error("sealed data does not open under its key")]
     Unseal,
+    /// Personal data of a subject whose key exists does not open under it:
+    /// tampered with or corrupted, never a lawful erasure.
+    #[error("personal data of subject {subject} does not open under its key")]
+    Tampered {
+        /// Whose data.
+        subject: Uuid,
+    },
     /// The database failed.
     #[error("database: {0}")]
     Postgres(#[from] tokio_postgres::Error),
@@ -321,6 +328,22 @@ impl Vault {
             subject,
             cipher: Aes256Gcm::new(&key.into()),
         }))
+    }
+}
+
+/// What readers show for personal data whose subject key was destroyed.
+pub const ERASED: &str = "[erased]";
+
+/// Personal data sealed under a subject's key, for a reader: the plaintext,
+/// or [`ERASED`] when the key is gone (`None`: a lawful erasure). Ciphertext
+/// that does not open under a key that exists was tampered with or
+/// corrupted; it is an error, so it never passes for an erasure.
+pub fn reveal(key: Option<&SubjectKey>, sealed: &str) -> Result<String, VaultError> {
+    match key {
+        None => Ok(ERASED.to_owned()),
+        Some(key) => key.open(sealed).map_err(|_| VaultError::Tampered {
+            subject: key.subject,
+        }),
     }
 }
 

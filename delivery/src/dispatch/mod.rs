@@ -288,7 +288,7 @@ impl Inner {
                             self.settings.policy,
                             &ep.url,
                             &secrets,
-                            &format!("msg_{}", d.message_id.simple()),
+                            &crate::sign::webhook_id(d.message_id),
                             body,
                         )
                         .await

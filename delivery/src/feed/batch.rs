@@ -32,7 +32,9 @@ pub(super) struct Lane {
     pub(super) org_id: Uuid,
     pub(super) mode: String,
     pub(super) types: Vec<String>,
-    pub(super) enabled: bool,
+    /// Not deleted. A disabled endpoint still receives: its deliveries
+    /// wait, and are sent once it is enabled again.
+    pub(super) receiving: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -163,7 +165,7 @@ impl Batch {
                     org_id: r.get(2),
                     mode: r.get(3),
                     types: types.0,
-                    enabled: r.get::<_, String>(5) == "enabled",
+                    receiving: r.get::<_, String>(5) != "deleted",
                 },
             );
         }
@@ -176,7 +178,7 @@ impl Batch {
             .endpoints
             .iter()
             .filter(|(id, l)| {
-                l.enabled
+                l.receiving
                     && l.app_id.is_some()
                     && Some(**id) != target.exclude
                     && match target.app_id {

@@ -47,7 +47,7 @@ impl Batch {
                         org_id: c.org_id,
                         mode: c.mode.clone(),
                         types: c.settings.event_types.clone(),
-                        enabled: true,
+                        receiving: true,
                     },
                 );
             }
@@ -79,7 +79,7 @@ impl Batch {
                         org_id: c.org_id,
                         mode: "live".into(),
                         types,
-                        enabled: true,
+                        receiving: true,
                     },
                 );
             }
@@ -119,11 +119,7 @@ impl Batch {
                 )
                 .await?;
                 if let Some(l) = self.endpoints.get_mut(&id) {
-                    l.enabled = match to {
-                        "enabled" => true,
-                        "disabled" | "deleted" => false,
-                        _ => l.enabled,
-                    };
+                    l.receiving = to != "deleted";
                 }
             }
             WebhookEvent::SecretRotated(r) => {

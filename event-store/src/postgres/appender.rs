@@ -30,6 +30,9 @@ pub(super) struct Job {
 
 struct Conn {
     client: Client,
+    /// Drives the connection; ends once `client` is dropped and the
+    /// session's Terminate is sent.
+    driver: tokio::task::JoinHandle<()>,
     lock_head: Statement,
     versions: Statement,
     existing: Statement,
@@ -79,12 +82,19 @@ impl Conn {
     fn forget(&self) {
         *self.cache() = None;
     }
+
+    /// Ends the session cleanly and waits until it has.
+    async fn close(self) {
+        let Conn { client, driver, .. } = self;
+        drop(client);
+        let _ = driver.await;
+    }
 }
 
 impl Conn {
     async fn open(config: &tokio_postgres::Config) -> Result<Self, StoreError> {
         let (client, connection) = config.connect(NoTls).await?;
-        tokio::spawn(async move {
+        let driver = tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::warn!(error = %e, "appender connection closed");
             }
@@ -151,6 +161,7 @@ impl Conn {
         )?;
         Ok(Conn {
             client,
+            driver,
             lock_head,
             versions,
             existing,
@@ -165,11 +176,13 @@ impl Conn {
 /// batches. While one lane's batch commits (and waits for its WAL flush), the
 /// next lane already holds its batch and waits on the head row lock, so
 /// commits follow each other without a client round trip in between. Ends
-/// when every sender is gone.
+/// when every sender is gone, or once `closing` is set and the queue is
+/// empty, each lane closing its connection.
 pub(super) async fn run(
     config: tokio_postgres::Config,
     rx: mpsc::Receiver<Job>,
     wake: Arc<watch::Sender<u64>>,
+    closing: watch::Receiver<bool>,
     max_batch_events: usize,
     lanes: usize,
 ) {
@@ -180,6 +193,7 @@ pub(super) async fn run(
                 config.clone(),
                 rx.clone(),
                 wake.clone(),
+                closing.clone(),
                 max_batch_events,
             ))
         })
@@ -193,13 +207,24 @@ async fn lane(
     config: tokio_postgres::Config,
     rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
     wake: Arc<watch::Sender<u64>>,
+    mut closing: watch::Receiver<bool>,
     max_batch_events: usize,
 ) {
     let mut conn: Option<Conn> = None;
     loop {
         let jobs = {
-            let mut rx = rx.lock().await;
-            let Some(first) = rx.recv().await else { return };
+            let mut rx = tokio::select! {
+                rx = rx.lock() => rx,
+                _ = closing.wait_for(|c| *c) => break,
+            };
+            // Queued jobs first: closing commits what was acknowledged to
+            // the queue before the connection goes.
+            let first = tokio::select! {
+                biased;
+                job = rx.recv() => job,
+                _ = closing.wait_for(|c| *c) => None,
+            };
+            let Some(first) = first else { break };
             let mut size = event_count(&first);
             let mut jobs = vec![first];
             let mut yields = 0;
@@ -238,6 +263,9 @@ async fn lane(
         if committed {
             wake.send_modify(|n| *n = n.wrapping_add(1));
         }
+    }
+    if let Some(c) = conn {
+        c.close().await;
     }
 }
 

@@ -83,6 +83,10 @@ impl Default for PgStoreOptions {
 pub struct PgStore {
     pool: Pool,
     appender: mpsc::Sender<appender::Job>,
+    /// Set by [`PgStore::close`]: the appender's lanes finish what is
+    /// queued and close their connections.
+    closing: watch::Sender<bool>,
+    appender_task: std::sync::Mutex<Option<JoinHandle<()>>>,
     wake: Arc<watch::Sender<u64>>,
     listener: JoinHandle<()>,
     poll_interval: Duration,
@@ -102,10 +106,12 @@ impl PgStore {
         }
         let wake = Arc::new(watch::Sender::new(0u64));
         let (tx, rx) = mpsc::channel(4096);
-        tokio::spawn(appender::run(
+        let closing = watch::Sender::new(false);
+        let appender_task = tokio::spawn(appender::run(
             config.clone(),
             rx,
             wake.clone(),
+            closing.subscribe(),
             options.max_batch_events,
             options.append_lanes,
         ));
@@ -113,6 +119,8 @@ impl PgStore {
         Ok(PgStore {
             pool,
             appender: tx,
+            closing,
+            appender_task: std::sync::Mutex::new(Some(appender_task)),
             wake,
             listener,
             poll_interval: options.poll_interval,
@@ -122,6 +130,25 @@ impl PgStore {
     /// The shared connection pool.
     pub fn pool(&self) -> &Pool {
         &self.pool
+    }
+
+    /// Closes every connection this store holds, cleanly (each session
+    /// ends with a Terminate, not a broken socket): the appender commits
+    /// what is queued and closes, the LISTEN connection and the pool close.
+    /// Appends after this fail with [`StoreError::Closed`]. Call it before
+    /// the database it uses stops.
+    pub async fn close(&self) {
+        self.closing.send_replace(true);
+        let task = self
+            .appender_task
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+        self.listener.abort();
+        self.pool.close();
     }
 
     /// The poll interval this store was configured with

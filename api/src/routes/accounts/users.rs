@@ -324,11 +324,7 @@ pub async fn me(
         .subject_key(&client, session.user_id)
         .await
         .map_err(ApiError::internal)?;
-    let open = |sealed: String| {
-        key.as_ref()
-            .and_then(|k| k.open(&sealed).ok())
-            .unwrap_or_else(|| "[erased]".to_owned())
-    };
+    let open = |sealed: String| crate::vault::reveal(key.as_ref(), &sealed);
     let memberships: Vec<MembershipView> = client
         .query(
             "SELECT o.org_id, o.slug, o.name, m.role, o.terms_version, o.next_step \
@@ -386,9 +382,9 @@ pub async fn me(
     Ok(Json(MeView {
         user: UserView {
             id: session.user_id,
-            email: open(row.get(0)),
+            email: open(row.get(0))?,
             email_verified,
-            name: open(row.get(1)),
+            name: open(row.get(1))?,
             created_at: row.get(2),
         },
         memberships,

@@ -8,7 +8,7 @@ use super::*;
 use std::collections::HashMap;
 
 use crate::audit::context::ClientContext;
-use crate::routes::orgs::ERASED;
+use crate::vault::{reveal, ERASED};
 
 /// Who acted.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -144,12 +144,11 @@ pub async fn render(
         .await
         .map_err(ApiError::internal)?;
     // A user's name is sealed under their key; without it, erased.
-    let user_name = |id: Uuid| -> String {
-        let sealed = names.get(&id).cloned().flatten();
-        match (keys.get(&id), sealed) {
-            (Some(key), Some(sealed)) => key.open(&sealed).unwrap_or_else(|_| ERASED.into()),
-            (Some(_), None) => String::new(),
-            (None, _) => ERASED.into(),
+    let user_name = |id: Uuid| -> Result<String, ApiError> {
+        match names.get(&id).cloned().flatten() {
+            Some(sealed) => Ok(reveal(keys.get(&id), &sealed)?),
+            None if keys.contains_key(&id) => Ok(String::new()),
+            None => Ok(ERASED.into()),
         }
     };
 
@@ -159,27 +158,27 @@ pub async fn render(
         let actor_id: Option<String> = r.get(4);
         let actor_uuid = actor_id.as_deref().and_then(|s| s.parse::<Uuid>().ok());
         let actor_name = match (actor_kind.as_str(), actor_uuid) {
-            ("user" | "staff", Some(id)) => Some(user_name(id)),
+            ("user" | "staff", Some(id)) => Some(user_name(id)?),
             ("api_key", Some(id)) => names.get(&id).cloned().flatten(),
             ("system", _) => Some("Gatehouse".to_owned()),
             _ => None,
         };
         for t in &mut targets {
             if t.kind == "user" {
-                t.name = Some(user_name(t.id));
+                t.name = Some(user_name(t.id)?);
             }
         }
         let sealed: Option<String> = r.get(8);
         let (ip, user_agent) = match sealed {
             None => (None, None),
             Some(sealed) => {
-                let opened = actor_uuid
-                    .and_then(|id| keys.get(&id))
-                    .and_then(|k| k.open(&sealed).ok())
-                    .and_then(|json| serde_json::from_str::<ClientContext>(&json).ok());
-                match opened {
-                    Some(c) => (c.ip, c.user_agent),
-                    None => (Some(ERASED.to_owned()), Some(ERASED.to_owned())),
+                let opened = reveal(actor_uuid.and_then(|id| keys.get(&id)), &sealed)?;
+                match serde_json::from_str::<ClientContext>(&opened) {
+                    Ok(c) => (c.ip, c.user_agent),
+                    Err(_) if opened == ERASED => {
+                        (Some(ERASED.to_owned()), Some(ERASED.to_owned()))
+                    }
+                    Err(e) => return Err(ApiError::internal(e)),
                 }
             }
         };

@@ -199,13 +199,10 @@ pub async fn list_invitations(
         .items
         .into_iter()
         .map(|mut i| {
-            i.email = keys
-                .get(&i.id)
-                .and_then(|k| k.open(&i.email).ok())
-                .unwrap_or_else(|| ERASED.into());
-            i
+            i.email = crate::vault::reveal(keys.get(&i.id), &i.email)?;
+            Ok(i)
         })
-        .collect();
+        .collect::<Result<_, ApiError>>()?;
     Ok(Json(Page {
         items,
         next_cursor: page.next_cursor,

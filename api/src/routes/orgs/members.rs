@@ -22,8 +22,7 @@ pub struct MemberView {
     pub joined_at: DateTime<Utc>,
 }
 
-/// Shown instead of personal data whose subject key was shredded.
-pub const ERASED: &str = "[erased]";
+pub use crate::vault::ERASED;
 
 /// A member row before its personal data is opened.
 struct MemberRow {
@@ -62,23 +61,26 @@ async fn open_members(
         .subject_keys(&client, &ids)
         .await
         .map_err(ApiError::internal)?;
-    let open = |user: Uuid, sealed: &Option<String>| -> String {
-        match (keys.get(&user), sealed) {
-            (Some(key), Some(sealed)) => key.open(sealed).unwrap_or_else(|_| ERASED.into()),
-            _ => ERASED.into(),
+    let open = |user: Uuid, sealed: &Option<String>| -> Result<String, ApiError> {
+        match sealed {
+            Some(sealed) => Ok(crate::vault::reveal(keys.get(&user), sealed)?),
+            None => Ok(ERASED.into()),
         }
     };
-    Ok(rows
-        .into_iter()
-        .map(|r| MemberView {
-            name: open(r.user_id, &r.name_sealed),
-            email: domain::roles::sees_email_of(role, viewer, r.user_id)
-                .then(|| open(r.user_id, &r.email_sealed)),
-            user_id: r.user_id,
-            role: r.role,
-            joined_at: r.joined_at,
+    rows.into_iter()
+        .map(|r| {
+            Ok(MemberView {
+                name: open(r.user_id, &r.name_sealed)?,
+                email: match domain::roles::sees_email_of(role, viewer, r.user_id) {
+                    true => Some(open(r.user_id, &r.email_sealed)?),
+                    false => None,
+                },
+                user_id: r.user_id,
+                role: r.role,
+                joined_at: r.joined_at,
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// One member as the read model holds them once it has reached `position`

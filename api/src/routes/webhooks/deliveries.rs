@@ -150,7 +150,7 @@ pub(crate) async fn deliveries_page(
             DeliveryView {
                 id,
                 message_id,
-                webhook_id: format!("msg_{}", message_id.simple()),
+                webhook_id: delivery::sign::webhook_id(message_id),
                 event_type: r.get(2),
                 replay_of: (round > 0).then_some(round),
                 status: r.get(4),

@@ -170,7 +170,7 @@ pub async fn publish_message(
         position,
         body: Some(MessageView {
             id: m.message_id,
-            webhook_id: format!("msg_{}", m.message_id.simple()),
+            webhook_id: delivery::sign::webhook_id(m.message_id),
             kind: m.message_type,
             app_id: m.app_id,
             mode: m.mode,

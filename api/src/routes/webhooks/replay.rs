@@ -10,9 +10,11 @@ use super::*;
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReplayRequest {
-    /// 1 to 1,000 message ids to send again.
+    /// 1 to 1,000 messages to send again, each by its id or by the
+    /// `webhook-id` its receiver saw (`msg_` and 32 hex digits).
     #[serde(default)]
-    pub message_ids: Vec<Uuid>,
+    #[schema(value_type = Vec<String>, max_items = 1000)]
+    pub message_ids: Vec<String>,
     /// Recover: messages created since (RFC 3339) that failed to this
     /// endpoint and were never delivered.
     pub since: Option<DateTime<Utc>>,
@@ -51,18 +53,31 @@ pub async fn replay(
     ApiJson(body): ApiJson<ReplayRequest>,
 ) -> Result<Committed<ReplayView>, ApiError> {
     let (_, app, _) = load_endpoint(&state, id, session.user_id).await?;
-    if !body.message_ids.is_empty() && body.message_ids.len() <= 1000 {
+    let message_ids = body
+        .message_ids
+        .iter()
+        .enumerate()
+        .map(|(i, text)| {
+            delivery::sign::parse_message_id(text).ok_or_else(|| domain::FieldError {
+                pointer: format!("/message_ids/{i}"),
+                detail: "a message id is its UUID or its webhook-id (msg_ and 32 hex digits)"
+                    .into(),
+            })
+        })
+        .collect::<Result<Vec<Uuid>, _>>()
+        .map_err(|e| ApiError::from(domain::Invalid(vec![e])))?;
+    if !message_ids.is_empty() && message_ids.len() <= 1000 {
         let client = state.pool.get().await?;
         let known: Vec<Uuid> = client
             .query(
                 "SELECT message_id FROM delivery.messages WHERE message_id = ANY($1) AND app_id = $2",
-                &[&body.message_ids, &app.id],
+                &[&message_ids, &app.id],
             )
             .await?
             .iter()
             .map(|r| r.get(0))
             .collect();
-        if let Some(i) = body.message_ids.iter().position(|m| !known.contains(m)) {
+        if let Some(i) = message_ids.iter().position(|m| !known.contains(m)) {
             return Err(domain::Invalid(vec![domain::FieldError {
                 pointer: format!("/message_ids/{i}"),
                 detail: "no message with this id was sent to this app's endpoints".into(),
@@ -74,7 +89,7 @@ pub async fn replay(
     let replay_id = ids.entity("replay");
     let request = event_schemas::webhook::ReplayRequested {
         replay_id,
-        message_ids: body.message_ids,
+        message_ids,
         since: body.since,
         until: body.until,
     };

@@ -18,6 +18,8 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
+mod private_dir;
+
 /// The superuser the cluster is initialised with.
 pub const SUPERUSER: &str = "gatehouse";
 /// The port number in the socket's name (no TCP listener is opened).
@@ -120,26 +122,24 @@ impl LocalPostgres {
         if let Some((uid, gid)) = run_as {
             // The postgres user must reach its directory through ours. Ours
             // is opened up for traversal; if an ancestor (say /root) is
-            // closed to it, the cluster lives in /var/tmp instead, under a
-            // name derived from the data directory so it is found again.
+            // closed to it, the cluster lives in a fresh directory under
+            // /var/tmp instead, recorded in ours so it is found again.
             let mut perms = std::fs::metadata(&dir)
                 .map_err(io("cannot stat", &dir))?
                 .permissions();
             perms.set_mode(perms.mode() | 0o711);
             std::fs::set_permissions(&dir, perms).map_err(io("cannot chmod", &dir))?;
             if !reachable_by(&dir, uid, gid) {
-                pg_dir =
+                let legacy =
                     Path::new("/var/tmp").join(format!("gatehouse-postgres-{}", short_hash(&dir)));
+                pg_dir = private_dir::outside(&dir, Path::new("/var/tmp"), &legacy, (uid, gid))?;
                 tracing::info!(cluster = %pg_dir.display(), "the postgres user cannot reach the data directory; keeping the cluster here");
+            } else {
+                private_dir::create_or_check(&pg_dir, run_as)?;
             }
-            std::fs::create_dir_all(&pg_dir).map_err(io("cannot create", &pg_dir))?;
-            std::os::unix::fs::chown(&pg_dir, Some(uid), Some(gid))
-                .map_err(io("cannot chown", &pg_dir))?;
         } else {
-            std::fs::create_dir_all(&pg_dir).map_err(io("cannot create", &pg_dir))?;
+            private_dir::create_or_check(&pg_dir, None)?;
         }
-        std::fs::set_permissions(&pg_dir, std::fs::Permissions::from_mode(0o700))
-            .map_err(io("cannot chmod", &pg_dir))?;
 
         let data_dir = pg_dir.join("data");
         let mut socket_dir = pg_dir.join("run");
@@ -242,37 +242,7 @@ impl LocalPostgres {
     /// checks that an existing one is exactly that: with `trust`
     /// authentication, this directory is the access control.
     fn private_socket_dir(&self) -> Result<(), LaunchError> {
-        use std::os::unix::fs::{DirBuilderExt, MetadataExt};
-        let dir = &self.socket_dir;
-        let owner = self
-            .run_as
-            .map_or_else(|| nix::unistd::geteuid().as_raw(), |(uid, _)| uid);
-        match std::fs::metadata(dir) {
-            Ok(m) => {
-                if m.uid() != owner {
-                    return Err(LaunchError::Io {
-                        what: "the socket directory belongs to another user",
-                        path: dir.clone(),
-                        source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
-                    });
-                }
-                if m.mode() & 0o077 != 0 {
-                    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-                        .map_err(io("cannot chmod", dir))?;
-                }
-            }
-            Err(_) => {
-                std::fs::DirBuilder::new()
-                    .mode(0o700)
-                    .create(dir)
-                    .map_err(io("cannot create", dir))?;
-                if let Some((uid, gid)) = self.run_as {
-                    std::os::unix::fs::chown(dir, Some(uid), Some(gid))
-                        .map_err(io("cannot chown", dir))?;
-                }
-            }
-        }
-        Ok(())
+        private_dir::create_or_check(&self.socket_dir, self.run_as)
     }
 
     /// Connection settings for `dbname` on this cluster.
@@ -306,7 +276,10 @@ impl LocalPostgres {
 
     fn spawn_watchdog(&self) -> Result<(Child, std::process::ChildStdin), LaunchError> {
         let pg_ctl = self.bin_dir.join("pg_ctl");
-        let script = "cat >/dev/null; exec \"$0\" stop -D \"$1\" -m fast -w -t 60";
+        // Smart first: a server that closed its sessions (or died with
+        // them) is waited for, not cut off; fast if a session lingers.
+        let script = "cat >/dev/null; \"$0\" stop -D \"$1\" -m smart -w -t 5 >/dev/null 2>&1 \
+                      || exec \"$0\" stop -D \"$1\" -m fast -w -t 60";
         let mut cmd = self.command_path(Path::new("/bin/sh"));
         cmd.arg("-c")
             .arg(script)

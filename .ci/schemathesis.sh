@@ -27,12 +27,9 @@ MAX_EXAMPLES=${SCHEMATHESIS_MAX_EXAMPLES:-20}
 RUN_TIMEOUT=${SCHEMATHESIS_TIMEOUT:-110}
 OUT=$ROOT/target/schemathesis
 DATA=$OUT/data
-# The fixed test key of tests/src/server.rs (32 bytes of 0x07, base64).
-KEK=BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=
-PASSWORD="correct horse battery"
-
-log() { echo "schemathesis.sh: $*" >&2; }
-die() { log "$*"; exit 1; }
+STEP=schemathesis.sh
+# log, die, KEK, PASSWORD and the server's start and stop.
+. "$ROOT/.ci/lib.sh"
 
 [ -x "$BIN" ] || die "no server binary at $BIN (run cargo test --workspace --locked first)"
 [ -x "$ST" ] || die "no schemathesis at $ST (.ci/run installs it)"
@@ -41,41 +38,9 @@ ST=$(cd "$(dirname "$ST")" && pwd)/$(basename "$ST")
 command -v curl >/dev/null || die "curl is needed"
 command -v jq >/dev/null || die "jq is needed"
 
-# The embedded cluster, not a server someone configured; the key both the
-# server and `gatehouse admin` use; plain log lines.
-unset DATABASE_URL GATEHOUSE_LISTEN GATEHOUSE_DATA_DIR
-export GATEHOUSE_KEK=$KEK NO_COLOR=1
+prepare_server
+rm -rf "$OUT/owner" "$OUT/anonymous" "$OUT/owner.txt" "$OUT/anonymous.txt"
 
-# The launcher keeps the cluster in <data-dir>/postgres, or, when the
-# postgres user (as root) cannot reach the data directory, in
-# /var/tmp/gatehouse-postgres-<first 6 bytes of sha256(data dir), hex>; a
-# fresh run needs both gone.
-short_hash() { printf '%s' "$1" | sha256sum | cut -c1-12; }
-stop_stale_cluster() {
-  local pid_file
-  for pid_file in "$DATA/postgres/data/postmaster.pid" "$FALLBACK/data/postmaster.pid"; do
-    [ -f "$pid_file" ] || continue
-    local pid
-    pid=$(head -n1 "$pid_file")
-    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-      log "stopping the cluster of an earlier run (postmaster $pid)"
-      kill -INT "$pid" || true
-      for _ in $(seq 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
-    fi
-  done
-}
-
-mkdir -p "$OUT" "$DATA"
-DATA=$(cd "$DATA" && pwd -P)
-FALLBACK=/var/tmp/gatehouse-postgres-$(short_hash "$DATA")
-stop_stale_cluster
-rm -rf "$DATA" "$FALLBACK" "$OUT/owner" "$OUT/anonymous" "$OUT/owner.txt" "$OUT/anonymous.txt"
-mkdir -p "$DATA"
-
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-BASE=http://127.0.0.1:$PORT
-
-SERVER_PID=
 ST_PID=
 cleanup() {
   local rc=$?
@@ -83,43 +48,18 @@ cleanup() {
     kill -INT "$ST_PID" 2>/dev/null || true
     wait "$ST_PID" 2>/dev/null || true
   fi
-  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    # SIGTERM: the server drains, then stops the embedded cluster.
-    kill -TERM "$SERVER_PID" 2>/dev/null || true
-    for _ in $(seq 120); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.5; done
-    if kill -0 "$SERVER_PID" 2>/dev/null; then
-      log "the server did not stop in 60 s; killing it (its watchdog stops PostgreSQL)"
-      kill -KILL "$SERVER_PID" 2>/dev/null || true
-    fi
-    wait "$SERVER_PID" 2>/dev/null || true
-  fi
-  # Only when the cluster is down (otherwise leave it to the next run's check).
-  if [ ! -f "$DATA/postgres/data/postmaster.pid" ] && [ ! -f "$FALLBACK/data/postmaster.pid" ]; then
-    rm -rf "$DATA" "$FALLBACK"
-  fi
+  stop_server
   exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-log "starting $BIN serve on $BASE (data dir $DATA)"
 # --read-wait-ms: schemathesis sends Gatehouse-Min-Position far past the log
 # head; each such request waits this long before its 503.
 # A gateway token, for the gateway's own run below.
 GATEWAY_TOKEN=fuzz-gateway-$RANDOM$RANDOM
-GATEHOUSE_GATEWAY_TOKEN=$GATEWAY_TOKEN \
-  "$BIN" serve --data-dir "$DATA" --listen "127.0.0.1:$PORT" --log-format text --read-wait-ms 500 \
-  >"$OUT/server.log" 2>&1 &
-SERVER_PID=$!
-
-for i in $(seq 240); do
-  kill -0 "$SERVER_PID" 2>/dev/null || { tail -n 30 "$OUT/server.log" >&2; die "the server exited"; }
-  if curl -sf -o /dev/null "$BASE/readyz"; then break; fi
-  [ "$i" = 240 ] && { tail -n 30 "$OUT/server.log" >&2; die "the server was not ready in 120 s"; }
-  sleep 0.5
-done
-log "ready"
+GATEHOUSE_GATEWAY_TOKEN=$GATEWAY_TOKEN start_server --read-wait-ms 500
 curl -sf "$BASE/openapi.json" -o "$OUT/openapi.json" || die "GET /openapi.json failed"
 
 # call METHOD PATH BODY [TOKEN]: prints the response body; fails unless 2xx.
@@ -149,18 +89,7 @@ sign_up_and_in() {
 verify_email() {
   local token= i
   for i in $(seq 200); do
-    token=$(python3 - "$DATA/mail" "$1" <<'PY'
-import email, email.policy, glob, re, sys
-for path in sorted(glob.glob(sys.argv[1] + "/*.eml")):
-    with open(path, "rb") as f:
-        msg = email.message_from_binary_file(f, policy=email.policy.default)
-    if sys.argv[2] in str(msg["To"] or ""):
-        m = re.search(r"/verify-email\?token=([A-Za-z0-9_-]+)", msg.get_body(("plain",)).get_content())
-        if m:
-            print(m.group(1))
-            break
-PY
-)
+    token=$(python3 "$ROOT/.ci/mail_token.py" "$DATA/mail" "$1")
     [ -n "$token" ] && break
     sleep 0.1
   done

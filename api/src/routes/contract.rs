@@ -126,3 +126,82 @@ fn problem(description: &str) -> RefOr<utoipa::openapi::Response> {
             .build(),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use utoipa::OpenApi;
+
+    /// A client generator names a function after each operationId: two
+    /// operations sharing one lose one of them.
+    #[test]
+    fn every_operation_id_names_one_operation() {
+        let doc = serde_json::to_value(super::super::ApiDoc::openapi()).unwrap();
+        let mut seen: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                if let Some(id) = op["operationId"].as_str() {
+                    seen.entry(id.to_owned())
+                        .or_default()
+                        .push(format!("{method} {path}"));
+                }
+            }
+        }
+        let shared: Vec<_> = seen.iter().filter(|(_, ops)| ops.len() > 1).collect();
+        assert!(shared.is_empty(), "{shared:#?}");
+        assert!(seen.len() > 100, "{}", seen.len());
+    }
+
+    /// The document names a schema after its Rust type: two types of one
+    /// name in different modules would leave only one in the document,
+    /// and the other operation documented with the wrong body. Read from
+    /// the sources, since the document itself cannot show the loss.
+    #[test]
+    fn every_schema_name_is_one_type() {
+        fn scan(dir: &std::path::Path, names: &mut BTreeMap<String, BTreeSet<String>>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let file = entry.unwrap().path();
+                if file.is_dir() {
+                    scan(&file, names);
+                    continue;
+                }
+                let text = std::fs::read_to_string(&file).unwrap();
+                let mut derives_schema = false;
+                for line in text.lines().map(str::trim) {
+                    if line.starts_with("#[derive(") && line.contains("ToSchema") {
+                        derives_schema = true;
+                    } else if derives_schema
+                        && (line.starts_with("pub struct ")
+                            || line.starts_with("pub enum ")
+                            || line.starts_with("struct ")
+                            || line.starts_with("enum "))
+                    {
+                        let name = line
+                            .split_whitespace()
+                            .find(|w| !["pub", "struct", "enum", "pub(crate)"].contains(w))
+                            .unwrap()
+                            .trim_end_matches(['{', '(', ';'])
+                            .split('<')
+                            .next()
+                            .unwrap()
+                            .to_owned();
+                        names
+                            .entry(name)
+                            .or_default()
+                            .insert(file.display().to_string());
+                        derives_schema = false;
+                    } else if line.starts_with("#[schema(as") {
+                        derives_schema = false;
+                    }
+                }
+            }
+        }
+        let mut names = BTreeMap::new();
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        scan(&src, &mut names);
+        let shared: Vec<_> = names.iter().filter(|(_, files)| files.len() > 1).collect();
+        assert!(shared.is_empty(), "{shared:#?}");
+        assert!(names.len() > 100, "{}", names.len());
+    }
+}

@@ -26,7 +26,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/orgs/{org}/teams", get(list_teams).post(create_team))
         .route(
             "/v1/orgs/{org}/teams/{team}/members/{user}",
-            put(put_member).delete(remove_member),
+            put(put_member).delete(remove_team_member),
         )
 }
 
@@ -170,7 +170,7 @@ pub async fn put_member(
 #[utoipa::path(delete, path = "/v1/orgs/{org}/teams/{team}/members/{user}", tag = "organizations",
     responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)),
     security(("bearer" = [])))]
-pub async fn remove_member(
+pub async fn remove_team_member(
     State(state): State<AppState>,
     Path((org, team, user)): Path<(Uuid, Uuid, Uuid)>,
     meta: RequestMeta,

@@ -17,7 +17,7 @@ use crate::command::{Committed, Plan, RequestMeta};
 use crate::extract::{ApiJson, OptionalJson, Path};
 use crate::routes::webhooks::{
     check_destination, created_at, deliveries_page, fed, new_secret, DeliveryFilter, DeliveryView,
-    RotateSecretRequest,
+    RotateEndpointSecretRequest,
 };
 use domain::webhooks::{self, audit_streams, Endpoint};
 use event_schemas::webhook::webhook_stream;
@@ -304,7 +304,7 @@ pub async fn enable_stream(
 /// it for the overlap, so the collector can switch without losing an entry.
 #[utoipa::path(post, path = "/v1/orgs/{org}/audit/streams/{id}/rotate-secret", tag = "audit",
     params(("org" = Uuid, Path, description = "Organisation id"), ("id" = Uuid, Path, description = "Stream id")),
-    request_body(content = Option<RotateSecretRequest>),
+    request_body(content = Option<RotateEndpointSecretRequest>),
     responses((status = 200, body = AuditStreamWithSecret), (status = 400, body = Problem), (status = 403, body = Problem),
         (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = [])))]
@@ -313,7 +313,7 @@ pub async fn rotate_stream_secret(
     member: OrgMember,
     Path((_org, id)): Path<(Uuid, Uuid)>,
     meta: RequestMeta,
-    OptionalJson(body): OptionalJson<RotateSecretRequest>,
+    OptionalJson(body): OptionalJson<RotateEndpointSecretRequest>,
 ) -> Result<Committed<AuditStreamWithSecret>, ApiError> {
     let overlap = crate::routes::webhooks::overlap(body.unwrap_or_default())?;
     load_stream(&state, &member, id).await?;

@@ -38,7 +38,7 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/v1/oauth-clients/{client}/rotate-secret",
-            post(rotate_secret),
+            post(rotate_client_secret),
         )
         .route("/v1/oauth-clients/{client}/revoke", post(revoke_client))
         .route("/v1/oauth/token", post(token))
@@ -220,7 +220,7 @@ pub async fn list_clients(
 /// `POST /v1/oauth-clients/{client}/rotate-secret` body (optional).
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RotateSecretRequest {
+pub struct RotateClientSecretRequest {
     /// How long the previous secret keeps working, in seconds (default
     /// 86400; 0: it stops now; at most 30 days).
     #[schema(minimum = 0, maximum = 2_592_000)]
@@ -242,16 +242,16 @@ async fn load_client(state: &AppState, client_id: Uuid) -> Result<Uuid, ApiError
 /// for the grace period.
 #[utoipa::path(post, path = "/v1/oauth-clients/{client}/rotate-secret", tag = "oauth",
     params(("client" = Uuid, Path, description = "Client id")),
-    request_body(content = Option<RotateSecretRequest>),
+    request_body(content = Option<RotateClientSecretRequest>),
     responses((status = 200, body = ClientCreated), (status = 402, body = Problem), (status = 403, body = Problem),
         (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = [])))]
-pub async fn rotate_secret(
+pub async fn rotate_client_secret(
     State(state): State<AppState>,
     Path(client_id): Path<Uuid>,
     meta: RequestMeta,
     session: Session,
-    OptionalJson(body): OptionalJson<RotateSecretRequest>,
+    OptionalJson(body): OptionalJson<RotateClientSecretRequest>,
 ) -> Result<Committed<ClientCreated>, ApiError> {
     let grace = body.unwrap_or_default().grace_period_secs.unwrap_or(86_400);
     if grace > domain::keys::max_grace().num_seconds() as u64 {

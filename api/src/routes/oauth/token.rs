@@ -184,7 +184,7 @@ pub async fn jwks(State(state): State<AppState>) -> Result<Json<Jwks>, ApiError>
 
 /// A token request, as a form or as JSON.
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct TokenRequest {
+pub struct OAuthTokenRequest {
     /// `client_credentials`.
     pub grant_type: Option<String>,
     /// The client id (or in HTTP Basic authentication).
@@ -251,7 +251,7 @@ impl IntoResponse for OAuthError {
     }
 }
 
-fn parse_request(headers: &HeaderMap, body: &[u8]) -> Result<TokenRequest, OAuthError> {
+fn parse_request(headers: &HeaderMap, body: &[u8]) -> Result<OAuthTokenRequest, OAuthError> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -262,7 +262,7 @@ fn parse_request(headers: &HeaderMap, body: &[u8]) -> Result<TokenRequest, OAuth
         .trim()
         .to_ascii_lowercase();
     let bad = |what: String| oauth_error(StatusCode::BAD_REQUEST, "invalid_request", what);
-    let mut req: TokenRequest = match content_type.as_str() {
+    let mut req: OAuthTokenRequest = match content_type.as_str() {
         "application/x-www-form-urlencoded" => serde_urlencoded::from_bytes(body)
             .map_err(|e| bad(format!("the form does not read: {e}")))?,
         "application/json" => {
@@ -312,7 +312,7 @@ fn parse_request(headers: &HeaderMap, body: &[u8]) -> Result<TokenRequest, OAuth
 /// §4.4), a JWT in the RFC 9068 profile signed with EdDSA (keys at
 /// `/.well-known/jwks.json`). `POST /v1/keys/verify` accepts it.
 #[utoipa::path(post, path = "/v1/oauth/token", tag = "oauth",
-    request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = OAuthTokenRequest, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = TokenResponse), (status = 400, body = OAuthError),
         (status = 401, body = OAuthError), (status = 429, body = OAuthError)))]
 pub async fn token(

@@ -140,16 +140,16 @@ pub async fn delete_endpoint(
 /// it for the overlap, so receivers can switch without losing a message.
 #[utoipa::path(post, path = "/v1/webhooks/{id}/rotate-secret", tag = "webhooks",
     params(("id" = Uuid, Path, description = "Endpoint id")),
-    request_body(content = Option<RotateSecretRequest>),
+    request_body(content = Option<RotateEndpointSecretRequest>),
     responses((status = 200, body = EndpointWithSecret), (status = 402, body = Problem), (status = 403, body = Problem),
         (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = [])))]
-pub async fn rotate_secret(
+pub async fn rotate_endpoint_secret(
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
     meta: RequestMeta,
     session: Session,
-    OptionalJson(body): OptionalJson<RotateSecretRequest>,
+    OptionalJson(body): OptionalJson<RotateEndpointSecretRequest>,
 ) -> Result<Committed<EndpointWithSecret>, ApiError> {
     let overlap = overlap(body.unwrap_or_default())?;
     let (endpoint, _, _) = load_endpoint(&state, id, session.user_id).await?;
@@ -182,7 +182,7 @@ pub async fn rotate_secret(
 }
 
 /// The overlap a rotation asks for: the default, or 0 s to 7 days.
-pub(crate) fn overlap(body: RotateSecretRequest) -> Result<chrono::Duration, ApiError> {
+pub(crate) fn overlap(body: RotateEndpointSecretRequest) -> Result<chrono::Duration, ApiError> {
     match body.overlap_secs {
         Some(s) if s > webhooks::max_overlap().num_seconds() as u64 => {
             Err(domain::Invalid(vec![domain::FieldError {

@@ -49,7 +49,7 @@ pub struct UpdateEndpointRequest {
 /// `POST /v1/webhooks/{id}/rotate-secret` body (optional).
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RotateSecretRequest {
+pub struct RotateEndpointSecretRequest {
     /// How long the old secret keeps signing beside the new one, in
     /// seconds (default 86,400; 0 to 604,800).
     #[schema(minimum = 0, maximum = 604800)]

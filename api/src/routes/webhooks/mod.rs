@@ -78,7 +78,10 @@ pub fn router() -> Router<AppState> {
         )
         .route("/v1/webhooks/{id}/disable", post(disable_endpoint))
         .route("/v1/webhooks/{id}/enable", post(enable_endpoint))
-        .route("/v1/webhooks/{id}/rotate-secret", post(rotate_secret))
+        .route(
+            "/v1/webhooks/{id}/rotate-secret",
+            post(rotate_endpoint_secret),
+        )
         .route("/v1/webhooks/{id}/replay", post(replay))
         .route("/v1/webhooks/{id}/recover", post(recover))
         .route("/v1/webhooks/{id}/deliveries", get(list_deliveries))

@@ -461,6 +461,10 @@ impl From<StoreError> for ApiError {
                     source: Box::new(e),
                 }
             }
+            StoreError::Rewound(_) => ApiError::Unavailable {
+                reason: "the log went backwards under this node; appends are refused",
+                source: Box::new(e),
+            },
             other => ApiError::internal(other),
         }
     }

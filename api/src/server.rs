@@ -299,9 +299,20 @@ pub async fn run(
         args.secret_scanning_revoke_live,
     )
     .map_err(ServerError::Refused)?;
+    let log_guard = store.guard();
+    if let Some(signed) = audit_key.witnessed() {
+        log_guard.reached(signed);
+    }
+    background.push(tokio::spawn(watch_for_rewind(
+        store.clone(),
+        statuses.clone(),
+        poll,
+        stop_rx.clone(),
+    )));
     let state = AppState::new(Inner {
         store: log.clone(),
         log_poll: poll,
+        log_guard,
         commands,
         pool,
         statuses,
@@ -425,6 +436,33 @@ pub async fn run(
     store.close().await;
     tracing::info!("stopped: requests drained, background roles and connections closed");
     served
+}
+
+/// Compares the log's head with how far this node knows it reached (its
+/// appends, its reads, its projections' positions, its newest signed
+/// checkpoint) every poll interval: a log found behind fences the guard,
+/// so appends are refused and `/readyz` says why.
+async fn watch_for_rewind(
+    store: Arc<PgStore>,
+    statuses: Statuses,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let guard = store.guard();
+    loop {
+        for (_, status) in statuses.snapshot() {
+            guard.reached(status.position);
+        }
+        if let Err(e) = store.check_head().await {
+            if !matches!(e, StoreError::Rewound(_)) {
+                tracing::debug!(error = %e, "cannot read the log head");
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
 }
 
 /// Applies the API's and the delivery schema's migrations.

@@ -21,6 +21,9 @@ pub struct Inner {
     pub store: SharedStore,
     /// How often followers of the log poll, besides their wake-ups.
     pub log_poll: Duration,
+    /// This node's memory of how far the log reached (see
+    /// `event_store::guard`).
+    pub log_guard: Arc<event_store::guard::RewindGuard>,
     /// The command service: every command goes through it.
     pub commands: crate::command::Executor,
     /// Connections for read models and the vault.

@@ -10,9 +10,11 @@
 //! - [`memory`]: an in-memory backend for pure unit tests.
 //! - [`Subscription`]: catch up from a position, then follow the log.
 //! - [`launcher`]: starts a private local PostgreSQL cluster.
+//! - [`guard`]: notices a log that goes backwards under a running node.
 //! - `kurrent` (cargo feature `kurrentdb`): the log on KurrentDB, with
 //!   PostgreSQL keeping a mirror of it for the read models.
 
+pub mod guard;
 #[cfg(feature = "kurrentdb")]
 pub mod kurrent;
 pub mod launcher;
@@ -112,6 +114,9 @@ pub enum StoreError {
     /// The store's background appender has stopped.
     #[error("the event store is shut down")]
     Closed,
+    /// The log is behind where this node knows it was: nothing is appended.
+    #[error(transparent)]
+    Rewound(#[from] guard::Rewound),
     /// Another backend (KurrentDB) failed or could not be reached; the
     /// operation may be retried.
     #[error("event store backend: {0}")]

@@ -754,28 +754,31 @@ async fn erasure_leaves_the_facts_and_the_chain_and_removes_the_person_everywher
     check_erased(members, audit);
     s.stop().await;
 
-    // The address is nowhere in the database, in any table or schema.
-    let client = db.client().await;
-    let columns = client
-        .query(
-            "SELECT table_schema, table_name, column_name FROM information_schema.columns \
-             WHERE table_schema NOT IN ('pg_catalog', 'information_schema') \
-               AND data_type IN ('text', 'jsonb', 'json', 'character varying', 'bytea') \
-               AND table_name IN (SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE')",
-            &[],
-        )
-        .await
-        .unwrap();
-    assert!(columns.len() > 20);
-    for c in &columns {
-        let (schema, table, column): (String, String, String) = (c.get(0), c.get(1), c.get(2));
-        let sql = format!(
-            "SELECT count(*) FROM \"{schema}\".\"{table}\" WHERE position('erase-me-7f3a' in \"{column}\"::text) > 0 \
-             OR position('erase-me-7f3a' in encode(convert_to(\"{column}\"::text, 'UTF8'), 'escape')) > 0"
-        );
-        let n: i64 = client.query_one(&sql, &[]).await.unwrap().get(0);
-        assert_eq!(n, 0, "{schema}.{table}.{column} holds the address");
-    }
+    // The address is nowhere in the database, in any table or schema:
+    // text and JSON as text, BYTEA as its decoded bytes (a plaintext in
+    // `idempotency_keys.body` or any other BYTEA column would be found).
+    let found = gatehouse_tests::search_every_table(
+        &db,
+        &[
+            "erase-me-7f3a".to_owned(),
+            "user.personal_data_erased".to_owned(),
+        ],
+    )
+    .await;
+    assert!(
+        found
+            .iter()
+            .any(|f| f.starts_with("\"user.personal_data_erased\" in ")),
+        "the search reaches the log: {found:?}"
+    );
+    let holding: Vec<&String> = found
+        .iter()
+        .filter(|f| f.starts_with("\"erase-me-7f3a\" in "))
+        .collect();
+    assert!(
+        holding.is_empty(),
+        "the address is still stored: {holding:?}"
+    );
     // The chain still verifies.
     verify(&db, &Default::default())
         .await
@@ -945,4 +948,99 @@ async fn a_tampered_sealed_field_is_an_error_not_an_erasure() {
     let (status, problem, _) = s.call(Method::GET, &audit, &app.owner, None, at).await;
     assert_eq!(status, 500, "{problem}");
     assert_eq!(problem["code"], "sealed-data-unreadable", "{problem}");
+}
+
+/// Cuts the log's tail after `keep`, as a superuser (or a restored backup)
+/// would: the events go, the chain and the head are made consistent again.
+async fn cut_tail(db: &TestDb, keep: i64) {
+    db.client()
+        .await
+        .batch_execute(&format!(
+            "ALTER TABLE events DISABLE TRIGGER events_no_update_delete; \
+             DELETE FROM events WHERE global_position > {keep};"
+        ))
+        .await
+        .unwrap();
+    rechain(db, keep).await;
+}
+
+/// The log goes backwards under a running server: its next append is
+/// refused (never written at positions it acknowledged for other events),
+/// `/readyz` answers not ready with the reason, and the log says so as an
+/// error. After a restart the checkpoint it witnessed (a file outside the
+/// database) still holds the line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_cut_under_a_running_server_refuses_appends_and_readiness() {
+    use gatehouse_tests::process::ServerProcess;
+    let db = gatehouse_tests::fresh_db().await;
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_gatehouse-it-server");
+    let env = [("GATEHOUSE_CHECKPOINT_INTERVAL_SECS", "1")];
+    let mut server = ServerProcess::spawn_with(bin, &db.conninfo, dir.path(), "info", &env).await;
+    let s = server.client();
+    for n in 0..3 {
+        s.user(&format!("before-{n}@example.com")).await;
+    }
+    let (head, _) = db.log_stats().await;
+    // The signer has witnessed the head (in a file beside its key).
+    let witness = dir.path().join("audit-checkpoint.json");
+    let started = std::time::Instant::now();
+    loop {
+        let signed = std::fs::read_to_string(&witness)
+            .ok()
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+            .and_then(|c| c["position"].as_i64());
+        if signed.is_some_and(|p| p >= head) {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "no witness"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let keep = head - 4;
+    cut_tail(&db, keep).await;
+
+    let sign_up = |n: &str| json!({"email": format!("after-{n}@example.com"), "name": "After", "password": "correct horse battery"});
+    let r = s.post("/v1/users", sign_up("1")).await;
+    assert_eq!(r.status(), 503);
+    let problem: Value = r.json().await.unwrap();
+    assert_eq!(problem["code"], "unavailable", "{problem}");
+    let r = s.get("/readyz", None).await;
+    assert_eq!(r.status(), 503);
+    let ready: Value = r.json().await.unwrap();
+    assert_eq!(ready["status"], "not_ready");
+    assert!(
+        ready["reason"].as_str().unwrap().contains("went backwards"),
+        "{ready}"
+    );
+    assert_eq!(db.log_stats().await.0, keep, "nothing was appended");
+    let log = server.stop();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("ERROR") && l.contains("the log went backwards")),
+        "{log}"
+    );
+
+    // Restarted, the node remembers through its witness.
+    let server = ServerProcess::spawn_with(bin, &db.conninfo, dir.path(), "info", &env).await;
+    let s = server.client();
+    let started = std::time::Instant::now();
+    loop {
+        let ready: Value = s.get("/readyz", None).await.json().await.unwrap();
+        if ready["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("went backwards"))
+        {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "{ready}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(s.post("/v1/users", sign_up("2")).await.status(), 503);
+    assert_eq!(db.log_stats().await.0, keep, "nothing was appended");
 }

@@ -119,6 +119,15 @@ impl AuditKey {
         manifest.sign(&self.key)
     }
 
+    /// The position of the newest checkpoint this node signed, from its
+    /// witness file (outside the database, so it outlives a rewind).
+    pub fn witnessed(&self) -> Option<u64> {
+        let text = std::fs::read_to_string(&self.witness).ok()?;
+        serde_json::from_str::<CheckpointSigned>(&text)
+            .ok()
+            .map(|c| c.position)
+    }
+
     /// Replaces the witness file with `checkpoint` (write, then rename, so a
     /// crash leaves the old one or the new one, never half of either). A
     /// checkpoint older than the witness's is not written.

@@ -40,6 +40,10 @@ pub async fn healthz() -> Json<Health> {
 pub struct Readiness {
     /// `ready` or `not_ready`.
     pub status: &'static str,
+    /// Why not ready, when the cause is not in the fields below (the log
+    /// went backwards under this node).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     /// Whether the database answered.
     pub database: bool,
     /// The log head.
@@ -110,9 +114,14 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         })
         .collect();
     let index = state.index.stats();
-    let ready = head.is_some() && index.ready && projections.iter().all(|p| p.state != "failed");
+    let rewound = state.log_guard.fenced();
+    let ready = head.is_some()
+        && rewound.is_none()
+        && index.ready
+        && projections.iter().all(|p| p.state != "failed");
     let body = Readiness {
         status: if ready { "ready" } else { "not_ready" },
+        reason: rewound.map(|r| r.to_string()),
         database: head.is_some(),
         head,
         projections,

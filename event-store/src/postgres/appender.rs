@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_postgres::{Client, NoTls, Statement};
 use uuid::Uuid;
 
+use crate::guard::RewindGuard;
 use crate::memory::now_micros;
 use crate::{version_matches, AppendError, Appended, ExpectedVersion, StoreError, StreamAppend};
 
@@ -33,6 +34,7 @@ struct Conn {
     /// Drives the connection; ends once `client` is dropped and the
     /// session's Terminate is sent.
     driver: tokio::task::JoinHandle<()>,
+    guard: Arc<RewindGuard>,
     lock_head: Statement,
     versions: Statement,
     existing: Statement,
@@ -62,6 +64,7 @@ impl Conn {
 
     /// Records a commit that moved the head from `from` to `to`.
     fn remember(&self, from: u64, to: u64, hash: Hash, versions: HashMap<String, u64>) {
+        self.guard.reached(to);
         let mut cache = self.cache();
         match cache.as_mut() {
             Some(c) if c.position == from && c.versions.len() + versions.len() <= CACHE_STREAMS => {
@@ -92,7 +95,10 @@ impl Conn {
 }
 
 impl Conn {
-    async fn open(config: &tokio_postgres::Config) -> Result<Self, StoreError> {
+    async fn open(
+        config: &tokio_postgres::Config,
+        guard: Arc<RewindGuard>,
+    ) -> Result<Self, StoreError> {
         let (client, connection) = config.connect(NoTls).await?;
         let driver = tokio::spawn(async move {
             if let Err(e) = connection.await {
@@ -162,6 +168,7 @@ impl Conn {
         Ok(Conn {
             client,
             driver,
+            guard,
             lock_head,
             versions,
             existing,
@@ -182,6 +189,7 @@ pub(super) async fn run(
     config: tokio_postgres::Config,
     rx: mpsc::Receiver<Job>,
     wake: Arc<watch::Sender<u64>>,
+    guard: Arc<RewindGuard>,
     closing: watch::Receiver<bool>,
     max_batch_events: usize,
     lanes: usize,
@@ -193,6 +201,7 @@ pub(super) async fn run(
                 config.clone(),
                 rx.clone(),
                 wake.clone(),
+                guard.clone(),
                 closing.clone(),
                 max_batch_events,
             ))
@@ -207,6 +216,7 @@ async fn lane(
     config: tokio_postgres::Config,
     rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
     wake: Arc<watch::Sender<u64>>,
+    guard: Arc<RewindGuard>,
     mut closing: watch::Receiver<bool>,
     max_batch_events: usize,
 ) {
@@ -246,7 +256,7 @@ async fn lane(
             jobs
         };
         if conn.as_ref().is_none_or(|c| c.client.is_closed()) {
-            match Conn::open(&config).await {
+            match Conn::open(&config, guard.clone()).await {
                 Ok(c) => conn = Some(c),
                 Err(e) => {
                     tracing::error!(error = %e, "appender cannot connect");
@@ -392,6 +402,10 @@ async fn try_fast(
     conn: &Conn,
     requests: &[&[StreamAppend]],
 ) -> Option<Vec<Result<Appended, AppendError>>> {
+    // A fenced guard sends every batch to the locked path, which refuses it.
+    if conn.guard.fenced().is_some() {
+        return None;
+    }
     let (from, hash, mut current) = {
         let cache = conn.cache();
         let cache = cache.as_ref()?;
@@ -496,6 +510,12 @@ async fn try_batch(
             reason: "log head hash is not 32 bytes".into(),
         });
     };
+    // The head is locked: below what this node knows the log reached, the
+    // next positions were acknowledged for other events. Refuse.
+    if let Err(rewound) = conn.guard.check(position) {
+        let _ = c.batch_execute("ROLLBACK").await;
+        return Err(rewound.into());
+    }
     let (locked, locked_hash) = (position, prev);
     let seen: i64 = head.get(2);
     let mut current: HashMap<String, u64> = if seen == position as i64 {

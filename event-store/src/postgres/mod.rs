@@ -87,6 +87,7 @@ pub struct PgStore {
     /// queued and close their connections.
     closing: watch::Sender<bool>,
     appender_task: std::sync::Mutex<Option<JoinHandle<()>>>,
+    guard: Arc<crate::guard::RewindGuard>,
     wake: Arc<watch::Sender<u64>>,
     listener: JoinHandle<()>,
     poll_interval: Duration,
@@ -107,10 +108,12 @@ impl PgStore {
         let wake = Arc::new(watch::Sender::new(0u64));
         let (tx, rx) = mpsc::channel(4096);
         let closing = watch::Sender::new(false);
+        let guard = Arc::new(crate::guard::RewindGuard::default());
         let appender_task = tokio::spawn(appender::run(
             config.clone(),
             rx,
             wake.clone(),
+            guard.clone(),
             closing.subscribe(),
             options.max_batch_events,
             options.append_lanes,
@@ -121,6 +124,7 @@ impl PgStore {
             appender: tx,
             closing,
             appender_task: std::sync::Mutex::new(Some(appender_task)),
+            guard,
             wake,
             listener,
             poll_interval: options.poll_interval,
@@ -130,6 +134,29 @@ impl PgStore {
     /// The shared connection pool.
     pub fn pool(&self) -> &Pool {
         &self.pool
+    }
+
+    /// The rewind guard: positions this store committed raise its floor;
+    /// the appender checks the locked head against it.
+    pub fn guard(&self) -> Arc<crate::guard::RewindGuard> {
+        self.guard.clone()
+    }
+
+    /// Reads how far the log reaches (the lower of the head row and the
+    /// newest event, so a tail cut without moving the head shows too) and
+    /// checks it against the guard.
+    pub async fn check_head(&self) -> Result<u64, StoreError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_one(
+                "SELECT LEAST((SELECT position FROM log_head WHERE id), \
+                 COALESCE((SELECT max(global_position) FROM events), 0))",
+                &[],
+            )
+            .await?;
+        let head = row.get::<_, i64>(0) as u64;
+        self.guard.check(head)?;
+        Ok(head)
     }
 
     /// Closes every connection this store holds, cleanly (each session
@@ -174,6 +201,9 @@ impl Drop for PgStore {
 impl EventStore for PgStore {
     async fn append_all(&self, appends: Vec<StreamAppend>) -> Result<Appended, AppendError> {
         validate(&appends)?;
+        if let Some(rewound) = self.guard.fenced() {
+            return Err(AppendError::Store(rewound.into()));
+        }
         let (reply, rx) = oneshot::channel();
         self.appender
             .send(appender::Job { appends, reply })
@@ -206,7 +236,12 @@ impl EventStore for PgStore {
 
     async fn read_all(&self, after: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
         let client = self.pool.get().await?;
-        read_all_with(&client, after, limit).await
+        let events = read_all_with(&client, after, limit).await?;
+        // What this node has read, it knows the log reached.
+        if let Some(last) = events.last() {
+            self.guard.reached(last.global_position);
+        }
+        Ok(events)
     }
 
     async fn event_by_id(&self, event_id: Uuid) -> Result<Option<RecordedEvent>, StoreError> {

@@ -343,10 +343,18 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub webhook_retention_days: u32,
 
-    /// Let endpoints reach private, loopback and link-local addresses
-    /// (development and tests only).
+    /// Let endpoints reach private, loopback and link-local addresses, and
+    /// live endpoints and audit streams use plain http (development and
+    /// tests only).
     #[arg(long, env = "GATEHOUSE_WEBHOOK_ALLOW_PRIVATE", default_value_t = false, action = clap::ArgAction::Set)]
     pub webhook_allow_private: bool,
+
+    /// Send webhook deliveries through this HTTP proxy. The environment's
+    /// HTTP_PROXY and HTTPS_PROXY are never used for deliveries: a proxy
+    /// resolves names past the private-address guard, so with this set
+    /// every destination is checked before each attempt instead.
+    #[arg(long, env = "GATEHOUSE_WEBHOOK_PROXY")]
+    pub webhook_proxy: Option<reqwest::Url>,
 
     /// Ed25519 key that signs checkpoints of the log's hash chain: a
     /// 32-byte seed, base64. Never stored in the database. Without it, a key

@@ -529,6 +529,7 @@ fn start_webhooks(
         schedule: args.webhook_schedule.clone(),
         disable_after: chrono::Duration::seconds(args.webhook_disable_after_secs as i64),
         policy: state.webhooks.policy,
+        proxy: args.webhook_proxy.clone(),
         ..Default::default()
     };
     let dispatcher =

@@ -123,6 +123,7 @@ impl BenchServer {
             webhook_disable_after_secs: 5 * 24 * 3600,
             // The benchmark's receiver listens on loopback.
             webhook_allow_private: true,
+            webhook_proxy: None,
             webhook_retention_days: 90,
             audit_signing_key: None,
             checkpoint_interval_secs: 60,

@@ -5,6 +5,15 @@
 //! [`GuardedResolver`], which answers only allowed addresses, so the
 //! connection goes to the address that was checked (a DNS rebinding
 //! between check and connect cannot reach inside).
+//!
+//! The client never uses a proxy from the environment (`HTTP(S)_PROXY`):
+//! a proxy resolves the name itself, past the guard. A proxy configured
+//! explicitly is used, and the destination is then checked before each
+//! attempt (the narrower window between that check and the proxy's own
+//! resolution is the price of a proxy).
+//!
+//! A refusal says why in general terms only: the address a name resolved
+//! to stays in the server's log, never in an answer or the delivery log.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -16,11 +25,18 @@ pub struct Policy {
     pub allow_private: bool,
 }
 
-/// Why a destination is refused.
+/// How long resolving a destination's name may take.
+pub const RESOLVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Why a destination is refused. Displayed without the resolved address
+/// (which may be an internal one); `Debug` keeps it for the server's log.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refused {
-    /// The host is, or resolves only to, forbidden addresses.
-    #[error("{host} resolves to {addr}, a {kind} address webhooks may not reach")]
+    /// The host is, or resolves to, a forbidden address.
+    #[error(
+        "resolves to an address webhooks may not reach (private, loopback, link-local or \
+         another special-purpose network)"
+    )]
     Forbidden {
         /// The host as given.
         host: String,
@@ -29,8 +45,8 @@ pub enum Refused {
         /// Which kind.
         kind: &'static str,
     },
-    /// The host does not resolve.
-    #[error("{host} does not resolve")]
+    /// The host does not resolve (in time).
+    #[error("does not resolve")]
     Unresolved {
         /// The host as given.
         host: String,
@@ -51,6 +67,15 @@ pub fn forbidden(ip: IpAddr) -> Option<&'static str> {
                 Some("loopback")
             } else if v6.is_unspecified() {
                 Some("unspecified")
+            } else if seg[..6] == [0; 6] {
+                // ::/96, IPv4-compatible (deprecated): an IPv4 address in
+                // disguise, routed as such by some stacks.
+                Some("ipv4-compatible")
+            } else if seg[0] == 0x0064 && seg[1] == 0xff9b && seg[2] == 0x0001 {
+                // 64:ff9b:1::/48, NAT64 for local use (RFC 8215).
+                Some("local NAT64")
+            } else if seg[0] & 0xffc0 == 0xfec0 {
+                Some("site-local")
             } else if seg[0] & 0xfe00 == 0xfc00 {
                 Some("unique-local")
             } else if seg[0] & 0xffc0 == 0xfe80 {
@@ -111,9 +136,11 @@ impl Policy {
         let bare = host.trim_start_matches('[').trim_end_matches(']');
         let addrs: Vec<SocketAddr> = match bare.parse::<IpAddr>() {
             Ok(ip) => vec![SocketAddr::new(ip, port)],
-            Err(_) => tokio::net::lookup_host((bare, port))
+            Err(_) => tokio::time::timeout(RESOLVE_TIMEOUT, tokio::net::lookup_host((bare, port)))
                 .await
-                .map_err(|_| Refused::Unresolved { host: host.into() })?
+                .ok()
+                .and_then(Result::ok)
+                .ok_or_else(|| Refused::Unresolved { host: host.into() })?
                 .collect(),
         };
         if addrs.is_empty() {
@@ -163,10 +190,19 @@ impl reqwest::dns::Resolve for GuardedResolver {
 }
 
 /// An HTTP client for deliveries: names resolved through the guard, no
-/// redirects followed (a 3xx is the endpoint's answer), `timeout` per
-/// attempt.
-pub fn client(policy: Policy, timeout: std::time::Duration) -> reqwest::Client {
-    reqwest::Client::builder()
+/// proxy but `proxy` (never one from the environment), no redirects
+/// followed (a 3xx is the endpoint's answer), `timeout` per attempt.
+pub fn client(
+    policy: Policy,
+    timeout: std::time::Duration,
+    proxy: Option<&reqwest::Url>,
+) -> reqwest::Client {
+    let builder = match proxy {
+        Some(url) => reqwest::Client::builder()
+            .proxy(reqwest::Proxy::all(url.clone()).expect("a parsed URL is a proxy")),
+        None => reqwest::Client::builder().no_proxy(),
+    };
+    builder
         .dns_resolver(Arc::new(GuardedResolver(policy)))
         .redirect(reqwest::redirect::Policy::none())
         .timeout(timeout)
@@ -196,6 +232,10 @@ mod tests {
             ("fd12::1", "unique-local"),
             ("fe80::1", "link-local"),
             ("::ffff:127.0.0.1", "loopback"),
+            ("::7f00:1", "ipv4-compatible"),
+            ("::a00:1", "ipv4-compatible"),
+            ("64:ff9b:1::a00:1", "local NAT64"),
+            ("fec0::1", "site-local"),
             ("64:ff9b::a00:1", "private"),
             ("fd00:ec2::254", "unique-local"),
         ] {
@@ -234,7 +274,7 @@ mod tests {
                 .await
                 .is_ok()
         });
-        let c = client(Policy::default(), std::time::Duration::from_secs(2));
+        let c = client(Policy::default(), std::time::Duration::from_secs(2), None);
         // `localhost` resolves through the guard, which answers no address.
         let e = c
             .post(format!("http://localhost:{port}/hook"))
@@ -246,5 +286,30 @@ mod tests {
             !accepted.await.unwrap(),
             "nothing connected to the listener"
         );
+    }
+
+    /// `HTTP_PROXY` in the environment would resolve names past the guard:
+    /// the client never uses it. The "proxy" here is a listener that would
+    /// see the request.
+    #[tokio::test]
+    async fn a_proxy_from_the_environment_is_never_used() {
+        let proxy = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let proxy_url = format!("http://{}", proxy.local_addr().unwrap());
+        std::env::set_var("HTTP_PROXY", &proxy_url);
+        std::env::set_var("http_proxy", &proxy_url);
+        std::env::set_var("HTTPS_PROXY", &proxy_url);
+        let proxied = tokio::spawn(async move {
+            tokio::time::timeout(std::time::Duration::from_millis(500), proxy.accept())
+                .await
+                .is_ok()
+        });
+        let c = client(Policy::default(), std::time::Duration::from_secs(2), None);
+        let e = c
+            .post("http://internal.invalid:8080/hook")
+            .send()
+            .await
+            .unwrap_err();
+        assert!(e.is_connect() || e.is_request(), "{e}");
+        assert!(!proxied.await.unwrap(), "the request went to the proxy");
     }
 }

@@ -161,6 +161,7 @@ pub fn serve_args(data_dir: PathBuf, options: &Options) -> ServeArgs {
             .expect("a test schedule parses"),
         webhook_disable_after_secs: options.webhook_disable_after_secs,
         webhook_allow_private: options.webhook_allow_private,
+        webhook_proxy: None,
         webhook_retention_days: 90,
         audit_signing_key: Some(options.audit_signing_key.clone()),
         checkpoint_interval_secs: options.checkpoint_interval_secs,

@@ -40,6 +40,9 @@ pub struct Settings {
     pub disable_after: chrono::Duration,
     /// Which destinations may be reached.
     pub policy: Policy,
+    /// The proxy deliveries go through, if one is configured explicitly
+    /// (the environment's `HTTP(S)_PROXY` is never used).
+    pub proxy: Option<reqwest::Url>,
     /// Deliveries a lane reads at once.
     pub batch: i64,
     /// The longest sleep between looks for due work.
@@ -55,6 +58,7 @@ impl Default for Settings {
             schedule: Schedule::default(),
             disable_after: chrono::Duration::days(5),
             policy: Policy::default(),
+            proxy: None,
             batch: 100,
             poll: Duration::from_secs(1),
         }
@@ -99,7 +103,11 @@ impl Dispatcher {
         settings.workers = settings.workers.max(1);
         Dispatcher {
             inner: Arc::new(Inner {
-                client: crate::ssrf::client(settings.policy, settings.timeout),
+                client: crate::ssrf::client(
+                    settings.policy,
+                    settings.timeout,
+                    settings.proxy.as_ref(),
+                ),
                 pool,
                 store,
                 keyring,
@@ -286,6 +294,7 @@ impl Inner {
                         send::attempt(
                             &self.client,
                             self.settings.policy,
+                            self.settings.proxy.is_some(),
                             &ep.url,
                             &secrets,
                             &crate::sign::webhook_id(d.message_id),

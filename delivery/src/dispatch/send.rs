@@ -40,10 +40,13 @@ pub const EXCERPT_BYTES: usize = 1024;
 /// The most of a response body read (so the connection can be reused).
 const DRAIN_BYTES: usize = 64 * 1024;
 
-/// Sends `body` as message `msg_id` to `url`.
+/// Sends `body` as message `msg_id` to `url`. `proxied`: the client goes
+/// through a configured proxy, which resolves names itself, so every
+/// destination is checked here first.
 pub async fn attempt(
     client: &reqwest::Client,
     policy: Policy,
+    proxied: bool,
     url: &str,
     secrets: &[SigningSecret],
     msg_id: &str,
@@ -62,12 +65,14 @@ pub async fn attempt(
     let Ok(parsed) = reqwest::Url::parse(url) else {
         return failed("connection", "the URL does not parse".into());
     };
-    // IP literals never reach the resolver: checked here.
-    if parsed.host_str().is_some_and(|h| {
+    // IP literals never reach the resolver, nor does anything sent
+    // through a proxy: checked here.
+    let literal = parsed.host_str().is_some_and(|h| {
         h.trim_matches(['[', ']'])
             .parse::<std::net::IpAddr>()
             .is_ok()
-    }) {
+    });
+    if literal || proxied {
         if let Err(e) = policy.check_url(&parsed).await {
             return failed("ssrf", e.to_string());
         }

@@ -142,7 +142,7 @@ pub async fn create_stream(
             let events = audit_streams::create(&org, user, cmd_ref.clone())?;
             // After the rules, so a refused caller learns nothing of how
             // the address resolves.
-            check_destination(state_ref, &cmd_ref.url).await?;
+            check_destination(state_ref, &cmd_ref.url, true).await?;
             Ok(Plan::new(events, metadata))
         })
         .await?;

@@ -55,8 +55,8 @@ pub async fn update_endpoint(
 ) -> Result<Committed<EndpointView>, ApiError> {
     if let Some(url) = &body.url {
         // Refused callers are turned away by load_endpoint first.
-        load_endpoint(&state, id, session.user_id).await?;
-        check_destination(&state, url.trim()).await?;
+        let (endpoint, _, _) = load_endpoint(&state, id, session.user_id).await?;
+        check_destination(&state, url.trim(), endpoint.mode == Some(Mode::Live)).await?;
     }
     endpoint_command(&state, id, &meta, session, |org, app, e| {
         let mut s = e.settings.clone().unwrap_or_default();

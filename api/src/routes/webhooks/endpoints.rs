@@ -149,7 +149,14 @@ impl EndpointView {
 
 /// Checks a destination against the SSRF policy: 422 at `/url` if it
 /// does not parse or may not be reached.
-pub(crate) async fn check_destination(state: &AppState, url: &str) -> Result<(), ApiError> {
+/// Checks a destination: an absolute http(s) URL without credentials,
+/// `https` when `live` (unless private destinations are allowed, for
+/// development), whose host resolves only to addresses webhooks may reach.
+pub(crate) async fn check_destination(
+    state: &AppState,
+    url: &str,
+    live: bool,
+) -> Result<(), ApiError> {
     let invalid = |detail: String| {
         ApiError::Invalid(domain::Invalid(vec![domain::FieldError {
             pointer: "/url".into(),
@@ -162,6 +169,12 @@ pub(crate) async fn check_destination(state: &AppState, url: &str) -> Result<(),
     }
     if !parsed.username().is_empty() || parsed.password().is_some() {
         return Err(invalid("must not carry credentials".into()));
+    }
+    let policy = state.webhooks.policy;
+    if live && parsed.scheme() != "https" && !policy.allow_private {
+        return Err(invalid(
+            "must be an https URL for live deliveries (test endpoints may use http)".into(),
+        ));
     }
     state
         .webhooks
@@ -225,7 +238,8 @@ pub async fn create_endpoint(
                 let events = webhooks::create(&org, &app, session.user_id, cmd_ref.clone())?;
                 // Checked after the rules, so a refused caller learns nothing
                 // of how the address resolves.
-                check_destination(state_ref, &cmd_ref.settings.url).await?;
+                check_destination(state_ref, &cmd_ref.settings.url, cmd_ref.mode == Mode::Live)
+                    .await?;
                 Ok(Plan::new(events, metadata))
             },
         )

@@ -2,8 +2,12 @@
 //! first response again (marked `Idempotent-Replayed: true`) without running
 //! the command twice; the same key with another body is refused with 422.
 //!
-//! Keys are scoped to the caller's credentials (the `Authorization` header,
-//! or none) so one client cannot replay another's response. Stored responses
+//! Only authenticated, routed commands are kept: the layer sits on the
+//! routes (a request to no route never reaches it), and a request without
+//! a live session or gateway token runs as if it carried no key, so a
+//! stranger cannot make the server store anything. Keys are scoped to the
+//! caller's credentials (the `Authorization` header) so one client cannot
+//! replay another's response. Stored responses
 //! can hold secrets shown once (a session token, an API key), so their
 //! bodies are sealed under the KEK, and everything is a keyed fingerprint:
 //! the table reveals neither requests nor responses. Entries are kept for
@@ -81,10 +85,32 @@ pub async fn layer(State(idem): State<Idempotency>, req: Request, next: Next) ->
     let Some(key) = req.headers().get(HEADER).cloned() else {
         return next.run(req).await;
     };
+    let (mut parts, body) = req.into_parts();
+    if !authenticated(&mut parts, &idem.state).await {
+        return next.run(Request::from_parts(parts, body)).await;
+    }
+    let req = Request::from_parts(parts, body);
     match run(idem, key, req, next).await {
         Ok(res) => res,
         Err(e) => e.into_response(),
     }
+}
+
+/// Whether the request carries a live session (kept in the request's
+/// extensions, so the handler does not look it up again) or a gateway
+/// token.
+async fn authenticated(parts: &mut axum::http::request::Parts, state: &AppState) -> bool {
+    use axum::extract::FromRequestParts;
+    if let Ok(session) = crate::extract::Session::from_request_parts(parts, state).await {
+        parts.extensions.insert(session);
+        return true;
+    }
+    parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|token| crate::routes::keys::is_gateway_token(state, token))
 }
 
 async fn run(

@@ -346,9 +346,9 @@ impl Inner {
         let app = self.app_slot(k.app_id, k.org_id);
         let scopes = self.intern(&k.scopes);
         if let Some(prefix) = &k.imported_prefix {
-            let family = crate::state::family_of(prefix);
-            if !self.imported_families.iter().any(|f| **f == *family) {
-                self.imported_families.push(family.into());
+            let family = domain::keys::format::family_of(prefix);
+            if !self.imported_families.contains(family) {
+                self.imported_families.insert(family.into());
             }
         }
         let (rate_limit, rate_window_secs) = k.rate_limit.unwrap_or((0, 1));

@@ -165,8 +165,10 @@ pub(crate) struct Inner {
     /// Start of the interval the entries' counters cover.
     pub interval_start_ms: i64,
     /// How imported keys start (`sk_live_`): a key in another format is
-    /// looked up only when it starts like one of these.
-    pub imported_families: Vec<Box<str>>,
+    /// looked up only when it starts like one of these. A set, probed with
+    /// at most 33 candidates a key ([`starts_like_imported`]), so the cost
+    /// of a verification does not grow with the families imported.
+    pub imported_families: HashSet<Box<str>>,
     /// OAuth clients, by client id.
     pub clients: HashMap<Uuid, ClientEntry>,
     /// Token signing keys: id, public key, when it stops verifying.
@@ -182,14 +184,11 @@ pub(crate) struct ClientEntry {
     pub meter: Meter,
 }
 
-/// The family of an imported key's visible start: up to and including its
-/// last `_` (`sk_live_` of `sk_live_4eC39H`), else its first four
-/// characters.
-pub(crate) fn family_of(prefix: &str) -> &str {
-    match prefix.rfind('_') {
-        Some(i) => &prefix[..=i],
-        None => prefix.get(..4).unwrap_or(prefix),
-    }
+/// Whether `key` starts like a family in `families`: a bounded number of
+/// set probes (`domain::keys::format::family_candidates`).
+pub(crate) fn starts_like_imported(families: &HashSet<Box<str>>, key: &str) -> bool {
+    !families.is_empty()
+        && domain::keys::format::family_candidates(key).any(|start| families.contains(start))
 }
 
 impl Inner {
@@ -208,7 +207,7 @@ impl Inner {
             scope_ids: HashMap::from([(empty, 0)]),
             own_usage: HashSet::new(),
             interval_start_ms: now_ms,
-            imported_families: Vec::new(),
+            imported_families: HashSet::new(),
             clients: HashMap::new(),
             signing: Vec::new(),
         }

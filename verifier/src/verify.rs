@@ -179,10 +179,7 @@ impl Index {
             return self.verify_token(&inner, key, scope);
         }
         if format::parse(&self.prefix, key).is_none()
-            && !inner
-                .imported_families
-                .iter()
-                .any(|f| key.starts_with(&**f))
+            && !crate::state::starts_like_imported(&inner.imported_families, key)
         {
             self.malformed.fetch_add(1, Ordering::Relaxed);
             return Verdict::unknown();

@@ -91,7 +91,8 @@ fn complete(op: &mut Operation, path: &str, is_post: bool) {
              (`idempotency-key-reused`)",
         );
     }
-    if is_post {
+    // Idempotency-Key is honoured on authenticated requests only.
+    if is_post && secured {
         add(
             "409",
             "A request with this Idempotency-Key is still running (`idempotency-key-in-progress`)",

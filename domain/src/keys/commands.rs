@@ -312,6 +312,10 @@ pub fn revoke(
 
 /// The most keys one import may carry.
 pub const MAX_IMPORT: usize = 1000;
+/// The most key families (`sk_live_`, `pk_test_`: see
+/// [`format::family_of`]) one import may name: a migration brings a few
+/// formats, and every family makes other-format keys worth a lookup.
+pub const MAX_IMPORT_FAMILIES: usize = 8;
 
 /// Imports keys another platform issued (their hashes and visible starts;
 /// Gatehouse never sees the plaintexts), all or none. Each obeys the rules
@@ -347,7 +351,8 @@ pub fn import(
         }
         let mut more = Checks::default();
         more.check(
-            (4..=32).contains(&k.prefix.len()) && k.prefix.bytes().all(|b| b.is_ascii_graphic()),
+            (4..=format::MAX_IMPORTED_PREFIX).contains(&k.prefix.len())
+                && k.prefix.bytes().all(|b| b.is_ascii_graphic()),
             &format!("{pointer}/prefix"),
             "must be the key's first 4 to 32 printable characters",
         )
@@ -359,6 +364,17 @@ pub fn import(
         if let Err(Invalid(mut e)) = more.finish() {
             errors.append(&mut e);
         }
+    }
+    let families: BTreeSet<&str> = keys.iter().map(|k| format::family_of(&k.prefix)).collect();
+    if families.len() > MAX_IMPORT_FAMILIES {
+        errors.push(crate::FieldError {
+            pointer: "/keys".into(),
+            detail: format!(
+                "names {} key families (visible starts up to their last `_`); at most \
+                 {MAX_IMPORT_FAMILIES} in one import",
+                families.len()
+            ),
+        });
     }
     if !errors.is_empty() {
         return Err(Invalid(errors).into());

@@ -177,9 +177,59 @@ pub fn hash_hex(hash: &KeyHash) -> String {
     })
 }
 
+/// The longest visible start an imported key may give.
+pub const MAX_IMPORTED_PREFIX: usize = 32;
+
+/// The family of an imported key's visible start: up to and including its
+/// last `_` (`sk_live_` of `sk_live_4eC39H`), else its first four
+/// characters. Keys in another format than this deployment's are looked up
+/// only when they start like a family imported before.
+pub fn family_of(prefix: &str) -> &str {
+    match prefix.rfind('_') {
+        Some(i) => &prefix[..=i],
+        None => prefix.get(..4).unwrap_or(prefix),
+    }
+}
+
+/// The starts of `key` that could be a family ([`family_of`] of a visible
+/// start of at most [`MAX_IMPORTED_PREFIX`] characters): its first four
+/// characters, and each start ending at an `_` within that length. At most
+/// 33, whatever the key: a lookup by family costs a bounded number of
+/// probes, however many families were imported.
+pub fn family_candidates(key: &str) -> impl Iterator<Item = &str> {
+    let head = &key.as_bytes()[..key.len().min(MAX_IMPORTED_PREFIX)];
+    key.get(..4).into_iter().chain(
+        head.iter()
+            .enumerate()
+            .filter(|(_, b)| **b == b'_')
+            .filter_map(|(i, _)| key.get(..=i)),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_is_probed_for_its_families_with_a_bounded_number_of_starts() {
+        assert_eq!(family_of("sk_live_4eC39H"), "sk_live_");
+        assert_eq!(family_of("abcd1234"), "abcd");
+        let starts: Vec<&str> = family_candidates("sk_live_4eC39HqLyjWDarjtT1").collect();
+        assert_eq!(starts, ["sk_l", "sk_", "sk_live_"]);
+        // Every family a visible start can have is among its key's starts.
+        for prefix in ["sk_live_4eC3", "pk_test_", "abcd1234", "a_b_c_d_e"] {
+            let key = format!("{prefix}rest_of_the_key");
+            assert!(
+                family_candidates(&key).any(|s| s == family_of(prefix)),
+                "{prefix}"
+            );
+        }
+        let underscores = "_".repeat(200);
+        assert_eq!(
+            family_candidates(&underscores).count(),
+            1 + MAX_IMPORTED_PREFIX
+        );
+    }
 
     #[test]
     fn a_minted_key_has_the_documented_shape_and_parses() {

@@ -393,6 +393,14 @@ fn an_import_keeps_the_platforms_hashes_and_obeys_the_issue_rules() {
     assert!(invalid("/keys/0/prefix")(
         import(&org(false), &app(), OWNER, short, now()).unwrap_err()
     ));
+    // Families are bounded: nine formats in one import are refused.
+    let many: Vec<IssueKey> = (0..9u8)
+        .map(|n| imported(90 + u128::from(n), &format!("f{n}_test_x"), 10 + n))
+        .collect();
+    assert!(invalid("/keys")(
+        import(&org(false), &app(), OWNER, many.clone(), now()).unwrap_err()
+    ));
+    assert!(import(&org(false), &app(), OWNER, many[..8].to_vec(), now()).is_ok());
     let live = vec![IssueKey {
         mode: Mode::Live,
         ..imported(80, "sk_live_4eC3", 1)

@@ -315,6 +315,24 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(1..=4096))]
     pub webhook_workers: u64,
 
+    /// Messages one organisation may publish a minute on this node
+    /// (`POST /v1/apps/{app}/events`; 429 with Retry-After beyond).
+    #[arg(long, env = "GATEHOUSE_PUBLISH_PER_MINUTE", default_value_t = 6_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub publish_per_minute: u64,
+
+    /// Payload bytes one organisation may publish a minute on this node.
+    #[arg(long, env = "GATEHOUSE_PUBLISH_BYTES_PER_MINUTE", default_value_t = 64 * 1024 * 1024,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub publish_bytes_per_minute: u64,
+
+    /// Endpoints of one organisation this node delivers to at once (0: a
+    /// quarter of --webhook-workers, at least 1): one tenant's slow
+    /// endpoints cannot hold every worker, and organisations take turns.
+    #[arg(long, env = "GATEHOUSE_WEBHOOK_WORKERS_PER_ORG", default_value_t = 0,
+          value_parser = clap::value_parser!(u64).range(0..=4096))]
+    pub webhook_workers_per_org: u64,
+
     /// Timeout of one delivery attempt, in milliseconds.
     #[arg(long, env = "GATEHOUSE_WEBHOOK_TIMEOUT_MS", default_value_t = 15_000,
           value_parser = clap::value_parser!(u64).range(100..=120_000))]

@@ -341,6 +341,10 @@ pub async fn run(
         sign_in_throttle: Default::default(),
         index,
         gateway_tokens,
+        publish_quota: crate::routes::webhooks::quota::PublishQuota::new(
+            args.publish_per_minute,
+            args.publish_bytes_per_minute,
+        ),
         secret_scanning,
         audit_key,
         client_ip_header: args.client_ip_header.clone(),
@@ -524,6 +528,7 @@ fn start_webhooks(
     let timeout = Duration::from_millis(args.webhook_timeout_ms);
     let settings = delivery::dispatch::Settings {
         workers: args.webhook_workers as usize,
+        per_org: args.webhook_workers_per_org as usize,
         lease: Duration::from_millis(args.webhook_lease_ms),
         timeout,
         schedule: args.webhook_schedule.clone(),

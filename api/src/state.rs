@@ -58,6 +58,8 @@ pub struct Inner {
     pub index: Arc<verifier::Index>,
     /// SHA-256 of each accepted gateway token.
     pub gateway_tokens: Vec<[u8; 32]>,
+    /// Messages and payload bytes an organisation may publish a minute.
+    pub publish_quota: crate::routes::webhooks::quota::PublishQuota,
     /// How access tokens are issued.
     pub oauth: crate::routes::oauth::TokenSettings,
     /// Webhook settings (the SSRF policy).

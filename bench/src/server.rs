@@ -117,6 +117,10 @@ impl BenchServer {
             usage_flush_secs: 60,
             webhooks: true,
             webhook_workers: 64,
+            webhook_workers_per_org: 0,
+            // The bench publishes as fast as it can: no quota in its way.
+            publish_per_minute: u64::MAX / 2,
+            publish_bytes_per_minute: u64::MAX / 2,
             webhook_timeout_ms: 15_000,
             webhook_lease_ms: 60_000,
             webhook_schedule: delivery::schedule::Schedule::default(),

@@ -52,6 +52,10 @@ pub struct Options {
     pub webhook_schedule: String,
     /// Timeout of one webhook attempt, in milliseconds.
     pub webhook_timeout_ms: u64,
+    /// Endpoints delivered to at once, and of one organisation.
+    pub webhook_workers: (u64, u64),
+    /// Messages an organisation may publish a minute.
+    pub publish_per_minute: u64,
     /// How long a webhook lease lasts, in milliseconds.
     pub webhook_lease_ms: u64,
     /// Failing this long disables an endpoint, in seconds.
@@ -94,6 +98,8 @@ impl Default for Options {
             webhooks: true,
             webhook_schedule: "0s,200ms,400ms".into(),
             webhook_timeout_ms: 2000,
+            webhook_workers: (32, 0),
+            publish_per_minute: 6_000,
             webhook_lease_ms: 6000,
             webhook_disable_after_secs: 5 * 24 * 3600,
             webhook_allow_private: true,
@@ -152,7 +158,10 @@ pub fn serve_args(data_dir: PathBuf, options: &Options) -> ServeArgs {
         gateway_token: vec![GATEWAY_TOKEN.into()],
         usage_flush_secs: options.usage_flush_secs,
         webhooks: options.webhooks,
-        webhook_workers: 32,
+        webhook_workers: options.webhook_workers.0,
+        webhook_workers_per_org: options.webhook_workers.1,
+        publish_per_minute: options.publish_per_minute,
+        publish_bytes_per_minute: 64 * 1024 * 1024,
         webhook_timeout_ms: options.webhook_timeout_ms,
         webhook_lease_ms: options.webhook_lease_ms,
         webhook_schedule: options

@@ -10,6 +10,7 @@
 mod record;
 pub mod send;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -30,6 +31,10 @@ use crate::ssrf::Policy;
 pub struct Settings {
     /// Endpoints worked at once.
     pub workers: usize,
+    /// Endpoints of one organisation worked at once on this node (0: a
+    /// quarter of `workers`, at least 1), so one tenant's slow endpoints
+    /// cannot hold every worker.
+    pub per_org: usize,
     /// How long a lease lasts (at least three attempt timeouts).
     pub lease: Duration,
     /// Timeout of one attempt.
@@ -53,6 +58,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             workers: 32,
+            per_org: 0,
             lease: Duration::from_secs(60),
             timeout: Duration::from_secs(15),
             schedule: Schedule::default(),
@@ -89,6 +95,8 @@ struct Inner {
     settings: Settings,
     owner: Uuid,
     kick: Notify,
+    /// Lanes this node works now, by organisation.
+    busy: std::sync::Mutex<HashMap<Uuid, i32>>,
 }
 
 impl Dispatcher {
@@ -101,6 +109,9 @@ impl Dispatcher {
     ) -> Self {
         settings.lease = settings.lease.max(settings.timeout * 3);
         settings.workers = settings.workers.max(1);
+        if settings.per_org == 0 {
+            settings.per_org = (settings.workers / 4).max(1);
+        }
         Dispatcher {
             inner: Arc::new(Inner {
                 client: crate::ssrf::client(
@@ -114,6 +125,7 @@ impl Dispatcher {
                 settings,
                 owner: Uuid::now_v7(),
                 kick: Notify::new(),
+                busy: Default::default(),
             }),
         }
     }
@@ -143,8 +155,11 @@ impl Dispatcher {
                                 .try_acquire_owned()
                                 .expect("no more leases than free lanes");
                             let inner = self.inner.clone();
+                            let org = ep.org_id;
+                            *inner.busy().entry(org).or_default() += 1;
                             tokio::spawn(async move {
                                 inner.lane(ep).await;
+                                inner.lane_done(org);
                                 drop(permit);
                                 inner.kick.notify_one();
                             });
@@ -175,9 +190,27 @@ impl Dispatcher {
 }
 
 impl Inner {
+    fn busy(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, i32>> {
+        self.busy.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn lane_done(&self, org: Uuid) {
+        let mut busy = self.busy();
+        if let Some(n) = busy.get_mut(&org) {
+            *n -= 1;
+            if *n <= 0 {
+                busy.remove(&org);
+            }
+        }
+    }
+
     /// Leases up to `n` enabled endpoints that have due deliveries and no
-    /// live lease.
+    /// live lease, fairly: round robin over organisations (each one's
+    /// longest-waiting endpoint first, then each one's second...), and no
+    /// organisation past its share of this node's lanes.
     async fn claim(&self, n: i64) -> Result<Vec<Leased>, crate::feed::FeedError> {
+        let (orgs, lanes): (Vec<Uuid>, Vec<i32>) =
+            self.busy().iter().map(|(o, n)| (*o, *n)).unzip();
         let client = self.pool.get().await?;
         let rows = client
             .query(
@@ -187,17 +220,34 @@ impl Inner {
                    lease_until = now() + make_interval(secs => $2) \
                  WHERE e.endpoint_id IN ( \
                    SELECT c.endpoint_id FROM delivery.endpoints c \
-                   WHERE c.status = 'enabled' \
-                     AND (c.lease_until IS NULL OR c.lease_until < now()) \
-                     AND EXISTS (SELECT 1 FROM delivery.deliveries d \
-                                 WHERE d.endpoint_id = c.endpoint_id AND d.status = 'pending' \
-                                   AND d.next_at <= now()) \
-                   ORDER BY c.lease_until NULLS FIRST LIMIT $3 \
+                   WHERE c.endpoint_id IN ( \
+                     SELECT ranked.endpoint_id FROM ( \
+                       SELECT x.endpoint_id, x.org_id, x.lease_until, row_number() OVER \
+                         (PARTITION BY x.org_id ORDER BY x.lease_until NULLS FIRST) AS turn \
+                       FROM delivery.endpoints x \
+                       WHERE x.status = 'enabled' \
+                         AND (x.lease_until IS NULL OR x.lease_until < now()) \
+                         AND EXISTS (SELECT 1 FROM delivery.deliveries d \
+                                     WHERE d.endpoint_id = x.endpoint_id \
+                                       AND d.status = 'pending' AND d.next_at <= now())) ranked \
+                     LEFT JOIN unnest($4::uuid[], $5::int[]) AS busy(org_id, lanes) \
+                       USING (org_id) \
+                     WHERE ranked.turn + COALESCE(busy.lanes, 0) <= $6 \
+                     ORDER BY ranked.turn, ranked.lease_until NULLS FIRST LIMIT $3) \
+                   AND c.status = 'enabled' \
+                   AND (c.lease_until IS NULL OR c.lease_until < now()) \
                    FOR UPDATE SKIP LOCKED) \
                  RETURNING endpoint_id, org_id, url, rate_limit, secrets, failing_since",
                     )
                     .await?,
-                &[&self.owner, &self.settings.lease.as_secs_f64(), &n],
+                &[
+                    &self.owner,
+                    &self.settings.lease.as_secs_f64(),
+                    &n,
+                    &orgs,
+                    &lanes,
+                    &(self.settings.per_org as i64),
+                ],
             )
             .await?;
         Ok(rows
@@ -228,9 +278,16 @@ impl Inner {
     }
 
     /// How long until a delivery falls due that this worker could lease:
-    /// one of an enabled endpoint, once that endpoint's lease (if any) has
-    /// run out. A lane of this node kicks the loop when it lets go.
+    /// one of an enabled endpoint of an organisation below its share of
+    /// lanes, once that endpoint's lease (if any) has run out. A lane of
+    /// this node kicks the loop when it lets go.
     async fn next_due(&self) -> Option<Duration> {
+        let full: Vec<Uuid> = self
+            .busy()
+            .iter()
+            .filter(|(_, n)| **n as usize >= self.settings.per_org)
+            .map(|(o, _)| *o)
+            .collect();
         let client = self.pool.get().await.ok()?;
         let row = client
             .query_one(
@@ -239,11 +296,12 @@ impl Inner {
                         "SELECT EXTRACT(EPOCH FROM (min(GREATEST(d.next_at, \
                    COALESCE(e.lease_until, d.next_at))) - now()))::float8 \
                  FROM delivery.deliveries d JOIN delivery.endpoints e USING (endpoint_id) \
-                 WHERE d.status = 'pending' AND e.status = 'enabled'",
+                 WHERE d.status = 'pending' AND e.status = 'enabled' \
+                   AND e.org_id <> ALL($1::uuid[])",
                     )
                     .await
                     .ok()?,
-                &[],
+                &[&full],
             )
             .await
             .ok()?;

@@ -66,7 +66,8 @@ pub(super) fn retention_key(vault: &Vault, day: chrono::NaiveDate) -> Uuid {
     request_body = PublishMessageRequest,
     responses((status = 202, body = MessageView), (status = 402, body = Problem), (status = 403, body = Problem),
         (status = 404, body = Problem), (status = 409, body = Problem), (status = 413, body = Problem),
-        (status = 422, body = Problem)),
+        (status = 422, body = Problem),
+        (status = 429, description = "The organisation's publish quota (messages or payload bytes a minute) is spent; retry after Retry-After", body = Problem)),
     security(("bearer" = [])))]
 pub async fn publish_message(
     State(state): State<AppState>,
@@ -117,6 +118,14 @@ pub async fn publish_message(
     if app.suspended.is_some() {
         return Err(domain::apps::AppError::Suspended.into());
     }
+    // Reserved before anything is sealed or appended, given back if the
+    // append fails: parallel publishers cannot pass the quota together.
+    let reservation = state
+        .publish_quota
+        .reserve(app.org_id, payload.len())
+        .map_err(|wait| ApiError::TooManyRequests {
+            retry_after: wait.as_secs().max(1),
+        })?;
     let ids = meta.ids();
     let message_id = ids.entity("message");
     let now = crate::command::now();
@@ -148,7 +157,10 @@ pub async fn publish_message(
         )
         .await;
     let position = match appended {
-        Ok(a) => a.last_position,
+        Ok(a) => {
+            reservation.keep();
+            a.last_position
+        }
         // The same Idempotency-Key again: the message is already recorded.
         Err(event_store::AppendError::Conflict { .. }) => state
             .store

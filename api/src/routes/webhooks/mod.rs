@@ -14,7 +14,8 @@
 //! - `messages`: publishing, and the catalog of types.
 //! - `deliveries`: the delivery log and health; `replay`: replay and
 //!   recover; `summary`: the app's Webhooks page.
-//! - [`retention`]: the payload retention job.
+//! - [`retention`]: the payload retention job; [`quota`]: the publish
+//!   quota.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -49,6 +50,7 @@ mod commands;
 mod deliveries;
 mod endpoints;
 mod messages;
+pub mod quota;
 mod replay;
 pub mod retention;
 mod summary;

@@ -9,10 +9,14 @@
 //! - Latency: messages published at a fixed rate to one endpoint; publish
 //!   (request sent) to arrival, p50 and p99, beside the publish call's own
 //!   latency.
-//! - Throughput again with 200,000 delivered messages (and their attempts)
-//!   already in the dispatcher's tables.
+//! - Throughput again after 200,000 more messages were published through
+//!   the server (`POST /v1/apps/{app}/events`, each of a type exactly one
+//!   endpoint of the throughput app takes), fanned out by the feeder and
+//!   delivered, so the log and the dispatcher's tables hold them and their
+//!   attempts as a deployment that has run a while would.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -24,6 +28,9 @@ use serde_json::json;
 use crate::command::{create_app, workspace};
 use crate::server::BenchServer;
 use crate::{database, percentile, Report};
+
+/// Messages delivered before the last throughput run.
+const HISTORY: usize = 200_000;
 
 /// Options of the scenario.
 pub struct WebhookBench {
@@ -103,6 +110,68 @@ async fn publish_many(server: &BenchServer, app: uuid::Uuid, n: usize) -> anyhow
     Ok(())
 }
 
+/// Publishes `n` messages through the server from 64 concurrent clients,
+/// message `i` of type `old.e<i mod endpoints>`, which endpoint
+/// `i mod endpoints` of the throughput app alone takes. A `429` (a publish
+/// quota) is retried after its `Retry-After`.
+async fn publish_history(
+    server: &BenchServer,
+    app: uuid::Uuid,
+    n: usize,
+    endpoints: usize,
+) -> anyhow::Result<()> {
+    const CLIENTS: usize = 64;
+    let next = Arc::new(AtomicUsize::new(0));
+    let url = format!("{}/v1/apps/{app}/events", server.base);
+    let mut tasks = Vec::new();
+    for _ in 0..CLIENTS {
+        let (http, url, token, next) = (
+            server.http.clone(),
+            url.clone(),
+            server.token.clone(),
+            next.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    return anyhow::Ok(());
+                }
+                let body = json!({"type": format!("old.e{}", i % endpoints), "payload": {"i": i}});
+                loop {
+                    let r = http
+                        .post(&url)
+                        .bearer_auth(&token)
+                        .json(&body)
+                        .send()
+                        .await?;
+                    let status = r.status();
+                    if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+                        let wait = r
+                            .headers()
+                            .get("retry-after")
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(|v| v.parse::<u64>().ok())
+                            .unwrap_or(1)
+                            .max(1);
+                        tokio::time::sleep(Duration::from_secs(wait)).await;
+                        continue;
+                    }
+                    if !status.is_success() {
+                        let text = r.text().await.unwrap_or_default();
+                        anyhow::bail!("publishing message {i}: {status} {text}");
+                    }
+                    break;
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    Ok(())
+}
+
 async fn throughput(
     server: &BenchServer,
     app: uuid::Uuid,
@@ -165,8 +234,10 @@ pub async fn webhooks(
     let org = workspace(&server).await?;
     let app = create_app(&server, &org, "hooks").await?;
     for e in 0..opts.endpoints {
-        let body =
-            json!({"url": format!("{base}/e{e}"), "mode": "test", "event_types": ["bench.*"]});
+        // `old.e<e>`: this endpoint's share of the history published before
+        // the last throughput run.
+        let body = json!({"url": format!("{base}/e{e}"), "mode": "test",
+                          "event_types": ["bench.*", format!("old.e{e}")]});
         server
             .call(
                 Method::POST,
@@ -247,19 +318,38 @@ pub async fn webhooks(
         .await?;
     let (feed_lag, dispatch_lag): (f64, f64) = (lags.get(0), lags.get(1));
 
-    // 200,000 messages delivered before, with their attempts.
+    // 200,000 messages delivered before, with their attempts: published
+    // through the server, fanned out by its feeder, sent by its dispatcher.
+    eprintln!("publishing {HISTORY} messages through the server for throughput_at_200k...");
+    let history_started = Instant::now();
+    arrivals.lock().expect("not poisoned").clear();
+    publish_history(&server, app, HISTORY, opts.endpoints).await?;
+    wait_arrivals(&arrivals, HISTORY, Duration::from_secs(3600)).await?;
+    // Every attempt recorded, so none is in flight when the run starts.
+    let delivered = client
+        .prepare(
+            "SELECT count(*) FROM delivery.deliveries d JOIN delivery.messages m USING (message_id) \
+             WHERE m.app_id = $1 AND m.event_type LIKE 'old.%' AND d.status = 'delivered'",
+        )
+        .await?;
+    loop {
+        let n: i64 = client.query_one(&delivered, &[&app]).await?.get(0);
+        if n as usize >= HISTORY {
+            break;
+        }
+        anyhow::ensure!(
+            history_started.elapsed() < Duration::from_secs(3600),
+            "{n} of {HISTORY} history deliveries recorded as delivered"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    eprintln!(
+        "{HISTORY} messages published and delivered in {:.0?}",
+        history_started.elapsed()
+    );
     client
         .batch_execute(
-            "INSERT INTO delivery.messages (message_id, app_id, org_id, event_type, position, created_at, body) \
-             SELECT gen_random_uuid(), gen_random_uuid(), gen_random_uuid(), 'bench.old', 0, now(), '\\x7b7d' \
-             FROM generate_series(1, 200000); \
-             INSERT INTO delivery.deliveries (endpoint_id, message_id, round, seq, status, attempts, created_at, finished_at) \
-             SELECT e.endpoint_id, m.message_id, 0, 0, 'delivered', 1, now(), now() \
-             FROM delivery.messages m, LATERAL (SELECT endpoint_id FROM delivery.endpoints ORDER BY random() LIMIT 1) e \
-             WHERE m.event_type = 'bench.old'; \
-             INSERT INTO delivery.attempts (delivery_id, n, endpoint_id, at, status_code, latency_ms) \
-             SELECT id, 1, endpoint_id, now(), 204, 1 FROM delivery.deliveries WHERE seq = 0; \
-             ANALYZE delivery.messages; ANALYZE delivery.deliveries; ANALYZE delivery.attempts;",
+            "ANALYZE delivery.messages; ANALYZE delivery.deliveries; ANALYZE delivery.attempts;",
         )
         .await?;
     drop(client);

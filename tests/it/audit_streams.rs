@@ -241,7 +241,31 @@ async fn an_audit_stream_delivers_every_new_entry_of_its_org_signed_and_as_the_h
         .await;
     assert_eq!(status, 204);
     let sent = collector.received().len();
+    // A marker: a second stream of the organisation, created after the
+    // deletion, is sent the rename that the deleted one must not be.
+    let marker = Receiver::start().await;
+    let (status, second, at) = s
+        .call(
+            Method::POST,
+            &streams,
+            &app.owner,
+            Some(json!({ "url": marker.url("/marker") })),
+            at,
+        )
+        .await;
+    assert_eq!(status, 201, "{second}");
     rename(&s, &app, "Checkout C", at).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let started = std::time::Instant::now();
+    while !marker
+        .received()
+        .iter()
+        .any(|r| r.json()["data"]["changes"]["name"]["after"] == "Checkout C")
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the second stream was never sent the rename"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(collector.received().len(), sent, "nothing after deletion");
 }

@@ -35,7 +35,20 @@ async fn after_a_kek_rotation_the_new_key_alone_opens_accounts_personal_data_and
         verify(&r.wait_for(1, Duration::from_secs(15)).await[0], &secret),
         Ok(())
     );
-    let (_, me, _) = s.call(Method::GET, "/v1/me", &k.owner, None, 0).await;
+    let (status, me, _) = s.call(Method::GET, "/v1/me", &k.owner, None, 0).await;
+    assert_eq!(status, 200, "{me}");
+    // `GET /v1/me` answers `{"user": {..., "email", "name"}, ...}`: the
+    // personal data is under `user`, opened with the subject's key.
+    assert_eq!(
+        me["user"]["name"].as_str(),
+        Some("Test User"),
+        "the name opens before the rotation: {me}"
+    );
+    assert_eq!(
+        me["user"]["email"].as_str(),
+        Some("owner-kek@example.com"),
+        "the email opens before the rotation: {me}"
+    );
     s.stop().await;
 
     let dir = tempfile::tempdir().unwrap();
@@ -69,14 +82,26 @@ async fn after_a_kek_rotation_the_new_key_alone_opens_accounts_personal_data_and
         )
         .await;
     assert_eq!(r2.status(), 201, "the email index outlived the rotation");
-    let (status, me_after, _) = s.call(Method::GET, "/v1/me", &k.owner, None, 0).await;
-    assert_eq!(status, 200);
-    assert_eq!(
-        me_after["name"], me["name"],
-        "personal data opens under the new KEK"
-    );
-    assert_eq!(me["user"]["name"], "Test User");
-    assert_eq!(me["user"]["email"], "owner-kek@example.com");
+    let session: serde_json::Value = r2.json().await.unwrap();
+    let fresh = session["token"].as_str().unwrap().to_owned();
+    for token in [&k.owner, &fresh] {
+        let (status, me_after, _) = s.call(Method::GET, "/v1/me", token, None, 0).await;
+        assert_eq!(status, 200, "{me_after}");
+        assert_eq!(
+            me_after["user"]["name"].as_str(),
+            Some("Test User"),
+            "the name opens under the new KEK: {me_after}"
+        );
+        assert_eq!(
+            me_after["user"]["email"].as_str(),
+            Some("owner-kek@example.com"),
+            "the email opens under the new KEK: {me_after}"
+        );
+        assert_eq!(
+            me_after["user"], me["user"],
+            "the account reads the same under the new KEK"
+        );
+    }
     publish(&s, &k).await;
     let got = r.wait_for(2, Duration::from_secs(15)).await;
     assert_eq!(

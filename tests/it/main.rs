@@ -18,6 +18,7 @@ mod pg_crash;
 mod plans;
 mod products;
 mod projections;
+mod replay_cli;
 mod replay_tools;
 mod roles;
 mod schemas;

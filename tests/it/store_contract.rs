@@ -29,11 +29,22 @@ async fn pg() -> SharedStore {
     )
 }
 
-/// A KurrentDB store on a fresh log stream, when `KURRENTDB_URL` is set.
+/// Says that `test` checked nothing, on stderr and on stdout (so that
+/// `--nocapture` shows it whichever stream is read): without
+/// `KURRENTDB_URL` a KurrentDB test returns at once and passes.
 #[cfg(feature = "kurrentdb")]
-async fn kurrent() -> Option<SharedStore> {
+fn skipped(test: &str) {
+    let line = format!("skipped: {test} did not run against KurrentDB (set KURRENTDB_URL to run)");
+    eprintln!("{line}");
+    println!("{line}");
+}
+
+/// A KurrentDB store on a fresh log stream, when `KURRENTDB_URL` is set;
+/// without it, `test` is reported skipped.
+#[cfg(feature = "kurrentdb")]
+async fn kurrent(test: &str) -> Option<SharedStore> {
     let Ok(url) = std::env::var("KURRENTDB_URL") else {
-        eprintln!("KURRENTDB_URL is not set: the KurrentDB contract is skipped");
+        skipped(&format!("kurrentdb::{test}"));
         return None;
     };
     let log = format!("gatehouse-test-{}", uuid::Uuid::new_v4().simple());
@@ -58,7 +69,7 @@ macro_rules! contract {
         #[cfg(feature = "kurrentdb")]
         mod kurrentdb {
             $( #[tokio::test] async fn $name() {
-                if let Some(store) = super::kurrent().await {
+                if let Some(store) = super::kurrent(stringify!($name)).await {
                     super::$name(store).await
                 }
             } )*
@@ -366,7 +377,7 @@ async fn an_imported_log_continues_the_table_or_writes_nothing() {
 #[tokio::test]
 async fn the_kurrentdb_log_is_mirrored_into_postgres() {
     let Ok(url) = std::env::var("KURRENTDB_URL") else {
-        eprintln!("KURRENTDB_URL is not set: the mirror test is skipped");
+        skipped("the_kurrentdb_log_is_mirrored_into_postgres");
         return;
     };
     let log = format!("gatehouse-test-{}", uuid::Uuid::new_v4().simple());

@@ -254,6 +254,7 @@ async fn thresholds_and_approaching_expiry_are_noticed_once() {
         )
         .await;
     assert_eq!(status, 201);
+    let soon_id: uuid::Uuid = key["id"].as_str().unwrap().parse().unwrap();
     let key = key["key"].as_str().unwrap().to_owned();
     until_verdict(&s, &key, "valid").await; // 1 call
     for _ in 0..7 {
@@ -278,10 +279,26 @@ async fn thresholds_and_approaching_expiry_are_noticed_once() {
         assert_eq!(gatehouse_tests::keys::verdict(&s, &key).await, "valid");
     }
     wait_for("usage.threshold_crossed", 2).await;
-    // Several rounds later, still once each.
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    // Whole rounds of the notices loop later (two marker keys expiring
+    // soon, each noticed in a later round), still once each.
+    k.notices_round(&s, &db).await;
     assert_eq!(count(&db, "usage.threshold_crossed").await, 2);
-    assert_eq!(count(&db, "api_key.expiry_approaching").await, 1);
+    assert_eq!(
+        count(&db, "api_key.expiry_approaching").await,
+        3,
+        "the key's notice once, and the two markers'"
+    );
+    let soon: i64 = db
+        .client()
+        .await
+        .query_one(
+            "SELECT count(*) FROM events WHERE stream_id = $1",
+            &[&event_schemas::key::expiry_notice_stream(soon_id)],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(soon, 1, "the key's expiry is noticed once");
     let thresholds: Vec<i64> = db
         .client()
         .await

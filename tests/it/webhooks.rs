@@ -142,8 +142,16 @@ async fn each_family_is_delivered_signed_and_filtered_by_type_and_mode() {
     .await;
 
     let got = all.wait_for(4, WAIT).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let got_all = all.received();
+    // A marker published after everything else: the endpoint's lane sends
+    // in log order, so anything else it would send (the live messages, a
+    // second copy of the idempotent one) arrives before the marker.
+    publish(
+        &s,
+        &k,
+        json!({"type": "invoice.marker", "payload": {}, "mode": "test"}),
+    )
+    .await;
+    let got_all = all.wait_for(5, WAIT).await;
     let types: Vec<String> = got_all
         .iter()
         .map(|r| r.json()["type"].as_str().unwrap().to_owned())
@@ -154,7 +162,8 @@ async fn each_family_is_delivered_signed_and_filtered_by_type_and_mode() {
             "app.updated",
             "api_key.issued",
             "api_key.revoked",
-            "invoice.paid"
+            "invoice.paid",
+            "invoice.marker"
         ],
         "log order, live message filtered out"
     );
@@ -189,8 +198,17 @@ async fn each_family_is_delivered_signed_and_filtered_by_type_and_mode() {
 
     // v1a: verified with the public key the endpoint publishes.
     let only = keys_only.wait_for(1, WAIT).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(keys_only.received().len(), 1, "only api_key.issued");
+    // The marker: a second key issued after the revocation; the revocation
+    // would have been sent before it.
+    let (second_key, _, _) = k.test_key(&s).await;
+    let both = keys_only.wait_for(2, WAIT).await;
+    assert_eq!(both.len(), 2, "only api_key.issued");
+    assert!(
+        both.iter().all(|r| r.json()["type"] == "api_key.issued"),
+        "only api_key.issued"
+    );
+    assert_eq!(both[0].id, only[0].id);
+    assert_eq!(both[1].json()["data"]["key_id"], second_key.as_str());
     let list = get(&s, &k.owner, &format!("/v1/apps/{}/webhooks", k.app)).await;
     let pk = list["items"]
         .as_array()
@@ -250,10 +268,20 @@ async fn failures_retry_with_the_same_id_honour_retry_after_and_410_disables() {
         got[3].at - got[2].at >= Duration::from_millis(950),
         "Retry-After: 1 waited for"
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(r.received().len(), 4, "the redirect was not followed");
+    assert!(
+        got.iter().all(|g| g.path == "/"),
+        "the redirect was not followed"
+    );
 
-    let log = get(&s, &k.owner, &format!("/v1/webhooks/{id}/deliveries")).await;
+    // The log, once the success is recorded.
+    let mut log = Value::Null;
+    for _ in 0..100 {
+        log = get(&s, &k.owner, &format!("/v1/webhooks/{id}/deliveries")).await;
+        if log["items"][0]["status"] == "delivered" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let d = &log["items"][0];
     assert_eq!(d["status"], "delivered", "{log}");
     let codes: Vec<i64> = d["attempts"]
@@ -273,6 +301,20 @@ async fn failures_retry_with_the_same_id_honour_retry_after_and_410_disables() {
         .map(|f| f["pattern"].as_str().unwrap())
         .collect();
     assert_eq!(patterns, ["3xx:307", "4xx:429", "5xx:500"], "{health}");
+    // A marker: the next message, which the endpoint's lane sends after
+    // anything else it had for the first (the redirect's target, a second
+    // success).
+    publish(
+        &s,
+        &k,
+        json!({"type": "order.shipped", "payload": {"n": "marker"}}),
+    )
+    .await;
+    let got = r.wait_for(5, WAIT).await;
+    assert_eq!(got.len(), 5, "nothing more for the first message");
+    assert!(got[..4].iter().all(|g| g.id == got[0].id && g.path == "/"));
+    assert_ne!(got[4].id, got[0].id);
+    assert_eq!(got[4].json()["data"]["n"], "marker");
 
     r.script([Answer::Status(410, None)]);
     publish(
@@ -281,7 +323,7 @@ async fn failures_retry_with_the_same_id_honour_retry_after_and_410_disables() {
         json!({"type": "order.shipped", "payload": {"n": 2}}),
     )
     .await;
-    r.wait_for(5, WAIT).await;
+    r.wait_for(6, WAIT).await;
     let mut status = Value::Null;
     for _ in 0..100 {
         status = get(&s, &k.owner, &format!("/v1/webhooks/{id}")).await;
@@ -306,14 +348,27 @@ async fn failures_retry_with_the_same_id_honour_retry_after_and_410_disables() {
         list["items"][0]["disabled_reason"], "gone",
         "the list agrees with the stream"
     );
+    // A marker: another endpoint of the app, receiving every type, gets a
+    // message published after the one the disabled endpoint must not get.
+    let watcher = Receiver::start().await;
+    subscribe(&s, &k, &watcher, &["*"]).await;
     publish(
         &s,
         &k,
         json!({"type": "order.shipped", "payload": {"n": 3}}),
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(r.received().len(), 5, "nothing goes to a disabled endpoint");
+    publish(&s, &k, json!({"type": "order.marker", "payload": {}})).await;
+    let started = std::time::Instant::now();
+    while !watcher
+        .received()
+        .iter()
+        .any(|w| w.json()["type"] == "order.marker")
+    {
+        assert!(started.elapsed() < WAIT, "the marker never arrived");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(r.received().len(), 6, "nothing goes to a disabled endpoint");
 }
 
 #[tokio::test]
@@ -479,6 +534,44 @@ async fn a_dead_endpoint_does_not_delay_a_healthy_one() {
         1,
         "the dead lane stopped at its first failure and waits for its retry"
     );
+}
+
+/// One organisation's dead endpoints hold at most its share of the
+/// workers: with two workers and one lane an organisation, a healthy
+/// endpoint of another organisation is delivered to while the dead ones'
+/// first attempts still wait out their timeouts.
+#[tokio::test]
+async fn one_organisations_dead_endpoints_cannot_hold_every_worker() {
+    let options = Options {
+        webhook_workers: (2, 1),
+        ..Options::default()
+    };
+    let (db, s, k) = setup(options, "fair-a").await;
+    let other = KeyedApp::new(&s, &db, "fair-b").await;
+    let dead: Vec<Receiver> = futures::future::join_all((0..3).map(|_| Receiver::start())).await;
+    for r in &dead {
+        r.script((0..10).map(|_| Answer::Hang(Duration::from_secs(10))));
+        subscribe(&s, &k, r, &["order.*"]).await;
+    }
+    let healthy = Receiver::start().await;
+    subscribe(&s, &other, &healthy, &["order.*"]).await;
+    publish(&s, &k, json!({"type": "order.placed", "payload": {}})).await;
+    // A dead endpoint's first attempt is in flight.
+    let started = loop {
+        if let Some(first) = dead.iter().flat_map(|r| r.received()).map(|r| r.at).min() {
+            break first;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    publish(&s, &other, json!({"type": "order.placed", "payload": {}})).await;
+    let got = healthy.wait_for(1, WAIT).await;
+    let waited = got[0].at.saturating_duration_since(started);
+    assert!(
+        waited < Duration::from_millis(1500),
+        "{waited:?}: the other organisation waited for a dead endpoint's 2 s timeout"
+    );
+    let attempts: usize = dead.iter().map(|r| r.received().len()).sum();
+    assert_eq!(attempts, 1, "one lane for the dead organisation");
 }
 
 #[tokio::test]
@@ -707,7 +800,7 @@ async fn integration_verification_completes_itself_after_a_test_key_verifies_and
         usage_flush_secs: 1,
         ..Options::default()
     };
-    let (_db, s, k) = setup(options, "verified").await;
+    let (db, s, k) = setup(options, "verified").await;
     let sandbox = format!("/v1/orgs/{}/sandbox-access", k.org);
     let (status, env, _) = s.call(Method::POST, &sandbox, &k.owner, None, k.at).await;
     assert_eq!(status, 200, "{env}");
@@ -731,11 +824,23 @@ async fn integration_verification_completes_itself_after_a_test_key_verifies_and
             .map(|st| st["state"].as_str().unwrap().to_owned())
             .unwrap()
     };
-    let (_, key, _) = k.test_key(&s).await;
+    let (key_id, key, issued_at) = k.test_key(&s).await;
     gatehouse_tests::keys::until_verdict(&s, &key, "valid").await;
-    // Usage is flushed within a second and the check runs twice a second:
-    // without a delivery, the step stays open.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Usage is flushed within a second: the key is seen used...
+    let started = std::time::Instant::now();
+    let key_path = format!("/v1/keys/{key_id}");
+    while s
+        .call(Method::GET, &key_path, &k.owner, None, issued_at)
+        .await
+        .1["last_used_at"]
+        .is_null()
+    {
+        assert!(started.elapsed() < WAIT, "the key's use was never recorded");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // ...and a whole round of the check runs after that: without a
+    // delivery, the step stays open.
+    k.notices_round(&s, &db).await;
     assert_eq!(
         step_state().await,
         "pending",
@@ -1053,4 +1158,69 @@ async fn a_disabled_endpoint_keeps_its_messages_until_enabled_and_a_deleted_one_
         )
         .await;
     assert_eq!(status, 404);
+}
+
+/// Publishing has a quota per organisation, reserved before the message
+/// is appended: ten parallel publishes against a quota of three a minute
+/// publish exactly three; the rest get 429 with Retry-After and append
+/// nothing. A refusal sent with an Idempotency-Key is replayed as it was.
+#[tokio::test]
+async fn the_publish_quota_holds_under_parallel_publishers() {
+    let options = Options {
+        publish_per_minute: 3,
+        ..Options::default()
+    };
+    let (db, s, k) = setup(options, "quota").await;
+    let path = format!("/v1/apps/{}/events", k.app);
+    let before = db.log_stats().await.0;
+    let answers = futures::future::join_all((0..10).map(|n| {
+        s.http
+            .post(s.url(&path))
+            .bearer_auth(&k.owner)
+            .json(&json!({"type": "order.placed", "payload": {"n": n}}))
+            .send()
+    }))
+    .await;
+    let mut statuses: Vec<u16> = Vec::new();
+    for r in answers {
+        let r = r.unwrap();
+        if r.status() == 429 {
+            let wait: u64 = r.headers()["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!((1..=60).contains(&wait), "{wait}");
+            let problem: Value = r.json().await.unwrap();
+            assert_eq!(problem["code"], "too-many-requests", "{problem}");
+            statuses.push(429);
+        } else {
+            statuses.push(r.status().as_u16());
+        }
+    }
+    statuses.sort();
+    assert_eq!(statuses, [202, 202, 202, 429, 429, 429, 429, 429, 429, 429]);
+    assert_eq!(
+        db.log_stats().await.0,
+        before + 3,
+        "three messages appended"
+    );
+
+    let keyed = || {
+        s.http
+            .post(s.url(&path))
+            .bearer_auth(&k.owner)
+            .header("idempotency-key", "over-quota")
+            .json(&json!({"type": "order.placed", "payload": {}}))
+            .send()
+    };
+    let first = keyed().await.unwrap();
+    assert_eq!(first.status(), 429);
+    let again = keyed().await.unwrap();
+    assert_eq!(again.status(), 429);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(
+        again.headers().get("retry-after"),
+        first.headers().get("retry-after")
+    );
 }

@@ -116,6 +116,51 @@ impl KeyedApp {
         m
     }
 
+    /// A marker for "the notices loop raised nothing else, and completed
+    /// nothing else": waits until that loop (`api::notices::run`, which
+    /// raises the due notices and then completes integration
+    /// verifications, a round every `notice_interval_ms`) has run a whole
+    /// round that began after this call.
+    ///
+    /// It issues a test key expiring in three days and waits for its
+    /// `api_key.expiry_approaching`, twice, the second key issued once the
+    /// first notice is in the log. The round that raised the first notice
+    /// read the due notices after this call; the second notice can only be
+    /// raised by a later round, which starts after that first round has
+    /// finished, both its parts. Whatever a round would raise, it appends
+    /// before the expiry notices of the same round.
+    pub async fn notices_round(&self, s: &TestServer, db: &TestDb) {
+        for n in 0..2 {
+            let expires = (chrono::Utc::now() + chrono::Duration::days(3)).to_rfc3339();
+            let body = json!({"name": format!("notices marker {n}"), "mode": "test",
+                              "type": "secret", "expires_at": expires});
+            let (status, key, _) = self.issue(s, &self.owner, body).await;
+            assert_eq!(status, 201, "{key}");
+            let id: uuid::Uuid = key["id"].as_str().unwrap().parse().unwrap();
+            let stream = event_schemas::key::expiry_notice_stream(id);
+            let client = db.client().await;
+            let started = std::time::Instant::now();
+            loop {
+                let raised: i64 = client
+                    .query_one(
+                        "SELECT count(*) FROM events WHERE stream_id = $1",
+                        &[&stream],
+                    )
+                    .await
+                    .unwrap()
+                    .get(0);
+                if raised > 0 {
+                    break;
+                }
+                assert!(
+                    started.elapsed() < std::time::Duration::from_secs(15),
+                    "the notices loop raised no expiry notice for marker {n} in 15 s"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    }
+
     /// Issues a test secret key as the owner; returns (id, plaintext, position).
     pub async fn test_key(&self, s: &TestServer) -> (String, String, u64) {
         let (status, key, at) = self

@@ -12,8 +12,8 @@
 
 use std::path::Path;
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
+use aes_gcm::aead::KeyInit;
+use aes_gcm::Aes256Gcm;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use deadpool_postgres::GenericClient;
@@ -23,8 +23,8 @@ use rand::RngCore;
 use sha2::Sha256;
 use uuid::Uuid;
 
-/// Bytes of an AES-GCM nonce.
-const NONCE: usize = 12;
+mod cipher;
+use cipher::{open_gcm, seal_gcm, KekCipher};
 
 /// Why the vault cannot do its work.
 #[derive(Debug, thiserror::Error)]
@@ -61,9 +61,9 @@ pub mod rotate;
 /// The KEK and what derives from it.
 #[derive(Clone)]
 pub struct Vault {
-    kek: Aes256Gcm,
+    kek: KekCipher,
     kek_id: String,
-    previous: Option<Aes256Gcm>,
+    previous: Option<KekCipher>,
     index_key: [u8; 32],
 }
 
@@ -98,7 +98,7 @@ impl Vault {
             <Hmac<Sha256> as Mac>::new_from_slice(&kek).expect("HMAC takes keys of any length");
         mac.update(b"gatehouse/email-index/v1");
         Vault {
-            kek: Aes256Gcm::new(&kek.into()),
+            kek: KekCipher::new(&kek),
             kek_id: kek_id_of(&kek),
             previous: None,
             index_key: mac.finalize().into_bytes().into(),
@@ -108,7 +108,7 @@ impl Vault {
     /// This vault opening, besides, what `previous` sealed (a rotation in
     /// progress).
     pub fn with_previous(mut self, previous: [u8; 32]) -> Self {
-        self.previous = Some(Aes256Gcm::new(&previous.into()));
+        self.previous = Some(KekCipher::new(&previous));
         self
     }
 
@@ -121,7 +121,7 @@ impl Vault {
     /// first if the table is empty (a deployment's first start: the key
     /// derived from its KEK, the same as before the table existed).
     pub async fn attach_root(&mut self, client: &impl GenericClient) -> Result<(), VaultError> {
-        let sealed = seal_bytes(&self.kek, ROOT_AAD, &self.index_key);
+        let sealed = self.kek.seal(ROOT_AAD, &self.index_key);
         client
             .execute(
                 "INSERT INTO vault_root (id, sealed_index_key) VALUES (1, $1) \
@@ -139,10 +139,12 @@ impl Vault {
 
     /// Opens under the current KEK, or the previous one.
     fn open_kek(&self, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, VaultError> {
-        open_bytes(&self.kek, aad, sealed).or_else(|e| match &self.previous {
-            Some(p) => open_bytes(p, aad, sealed),
-            None => Err(e),
-        })
+        self.kek
+            .open(aad, sealed)
+            .or_else(|e| match &self.previous {
+                Some(p) => p.open(aad, sealed),
+                None => Err(e),
+            })
     }
 
     /// The KEK from base64 configuration, or from `<data_dir>/kek`, generated
@@ -222,7 +224,7 @@ impl Vault {
     /// Seals service data (not personal data) directly under the KEK, bound
     /// to `context` so it opens only where it was sealed.
     pub fn seal_service(&self, context: &[u8], plaintext: &[u8]) -> Vec<u8> {
-        seal_bytes(&self.kek, context, plaintext)
+        self.kek.seal(context, plaintext)
     }
 
     /// Opens what [`Vault::seal_service`] sealed.
@@ -238,7 +240,7 @@ impl Vault {
     ) -> Result<SubjectKey, VaultError> {
         let mut key = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut key);
-        let sealed = seal_bytes(&self.kek, subject.as_bytes(), &key);
+        let sealed = self.kek.seal(subject.as_bytes(), &key);
         client
             .execute(
                 "INSERT INTO subject_keys (subject_id, sealed_key) VALUES ($1, $2)",
@@ -265,7 +267,7 @@ impl Vault {
         }
         let mut key = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut key);
-        let sealed = seal_bytes(&self.kek, subject.as_bytes(), &key);
+        let sealed = self.kek.seal(subject.as_bytes(), &key);
         client
             .execute(
                 "INSERT INTO subject_keys (subject_id, sealed_key) VALUES ($1, $2) \
@@ -350,7 +352,7 @@ pub fn reveal(key: Option<&SubjectKey>, sealed: &str) -> Result<String, VaultErr
 impl SubjectKey {
     /// Seals personal data of this subject.
     pub fn seal(&self, plaintext: &str) -> Sealed {
-        Sealed(B64.encode(seal_bytes(
+        Sealed(B64.encode(seal_gcm(
             &self.cipher,
             self.subject.as_bytes(),
             plaintext.as_bytes(),
@@ -359,7 +361,7 @@ impl SubjectKey {
 
     /// Seals bytes of this subject (a stored response holding its data).
     pub fn seal_bytes(&self, context: &[u8], plaintext: &[u8]) -> Vec<u8> {
-        seal_bytes(
+        seal_gcm(
             &self.cipher,
             &[self.subject.as_bytes(), context].concat(),
             plaintext,
@@ -368,7 +370,7 @@ impl SubjectKey {
 
     /// Opens what [`SubjectKey::seal_bytes`] sealed.
     pub fn open_bytes(&self, context: &[u8], sealed: &[u8]) -> Result<Vec<u8>, VaultError> {
-        open_bytes(
+        open_gcm(
             &self.cipher,
             &[self.subject.as_bytes(), context].concat(),
             sealed,
@@ -378,7 +380,7 @@ impl SubjectKey {
     /// Opens personal data of this subject.
     pub fn open(&self, sealed: &str) -> Result<String, VaultError> {
         let bytes = B64.decode(sealed).map_err(|_| VaultError::Unseal)?;
-        let plain = open_bytes(&self.cipher, self.subject.as_bytes(), &bytes)?;
+        let plain = open_gcm(&self.cipher, self.subject.as_bytes(), &bytes)?;
         String::from_utf8(plain).map_err(|_| VaultError::Unseal)
     }
 }
@@ -387,33 +389,6 @@ impl SubjectKey {
 fn decode_kek(text: &str) -> Result<[u8; 32], VaultError> {
     let bytes = B64.decode(text.trim()).map_err(|_| VaultError::BadKek)?;
     bytes.try_into().map_err(|_| VaultError::BadKek)
-}
-
-fn seal_bytes(cipher: &Aes256Gcm, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
-    let mut nonce = [0u8; NONCE];
-    rand::rngs::OsRng.fill_bytes(&mut nonce);
-    let ct = cipher
-        .encrypt(
-            Nonce::from_slice(&nonce),
-            Payload {
-                msg: plaintext,
-                aad,
-            },
-        )
-        .expect("AES-GCM encryption of in-memory data cannot fail");
-    let mut out = nonce.to_vec();
-    out.extend_from_slice(&ct);
-    out
-}
-
-fn open_bytes(cipher: &Aes256Gcm, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, VaultError> {
-    if sealed.len() < NONCE {
-        return Err(VaultError::Unseal);
-    }
-    let (nonce, ct) = sealed.split_at(NONCE);
-    cipher
-        .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad })
-        .map_err(|_| VaultError::Unseal)
 }
 
 #[cfg(test)]

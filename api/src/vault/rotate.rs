@@ -20,7 +20,7 @@ use event_store::postgres::PgStore;
 use event_store::{EventStore, EventStoreExt};
 use uuid::Uuid;
 
-use super::{seal_bytes, Vault, VaultError, ROOT_AAD};
+use super::{Vault, VaultError, ROOT_AAD};
 
 /// What a rotation resealed.
 #[derive(Debug, Clone)]
@@ -64,7 +64,7 @@ impl Vault {
     }
 
     fn reseal(&self, next: &Vault, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, VaultError> {
-        Ok(seal_bytes(&next.kek, aad, &self.open_kek(aad, sealed)?))
+        Ok(next.kek.seal(aad, &self.open_kek(aad, sealed)?))
     }
 }
 
@@ -90,7 +90,7 @@ pub async fn rotate(store: &PgStore, old: &Vault, next: &Vault) -> Result<Rotate
         .await
         .map_err(VaultError::from)?;
     }
-    let root = seal_bytes(&next.kek, ROOT_AAD, &old.index_key);
+    let root = next.kek.seal(ROOT_AAD, &old.index_key);
     tx.execute(
         "INSERT INTO vault_root (id, sealed_index_key) VALUES (1, $1) \
          ON CONFLICT (id) DO UPDATE SET sealed_index_key = EXCLUDED.sealed_index_key",

@@ -138,8 +138,9 @@ pub async fn rotate_kek(
             ServerError::Refused(format!("rotating the KEK (run it again to finish): {e}"))
         })?;
     println!(
-        "resealed {} subject keys and the secrets of {} webhook endpoints under KEK {}",
-        done.subject_keys, done.endpoints, done.kek_id
+        "resealed {} subject keys, {} token signing keys and the secrets of {} webhook \
+         endpoints under KEK {}",
+        done.subject_keys, done.signing_keys, done.endpoints, done.kek_id
     );
     if configured {
         println!(

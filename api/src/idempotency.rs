@@ -20,11 +20,13 @@
 //! (its process died) lets another request take the key over, and the
 //! owner stores its response only while it still holds the claim.
 //!
-//! A 5xx response is not stored; the key is released so a retry runs the
-//! command again. That is safe because the command's ids derive from the
-//! caller and the key ([`crate::command::ids`]): if the first attempt's
-//! append did commit, the retry's events are duplicates the store and the
-//! executor recognise, not a second command.
+//! A 5xx response is not stored; the claim lapses so a retry runs the
+//! command again. That is safe because the command's ids and secrets
+//! derive from the caller, the key, the operation and a random salt kept
+//! (sealed) with the claim ([`crate::command::ids`]): if the first
+//! attempt's append did commit, the retry's events are duplicates the
+//! store and the executor recognise, not a second command. A key reused
+//! after its retention gets a new salt, so it never mints a secret again.
 //!
 //! A response holding a subject's personal data (sign-up answers with the
 //! email and name) is sealed under that subject's own key instead of the
@@ -145,32 +147,41 @@ async fn run(
         .map(|v| v.as_bytes())
         .unwrap_or_default();
     let scope = vault.fingerprint("idempotency/scope", &[authorization]);
-    let path = parts.uri.path().as_bytes();
-    let fingerprint = vault.fingerprint("idempotency/request", &[path, &bytes]);
+    let path = parts.uri.path().as_bytes().to_vec();
+    let parts_method = parts.method.clone();
+    let fingerprint = vault.fingerprint("idempotency/request", &[&path, &bytes]);
     let context = [&scope[..], key.as_bytes()].concat();
 
     let client = idem.state.pool.get().await?;
     let owner = uuid::Uuid::new_v4();
+    // A salt for what the command mints, random at the first claim and
+    // kept by a takeover (a retry after a 5xx or a dead owner), so the
+    // retry mints what the first attempt may have recorded.
+    let salt_context = [&context[..], b"/salt"].concat();
+    let mut salt = [0u8; 16];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut salt);
     let claimed = client
-        .execute(
-            "INSERT INTO idempotency_keys (scope, key, fingerprint, owner, lease_until) \
-             VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5)) \
+        .query_opt(
+            "INSERT INTO idempotency_keys (scope, key, fingerprint, owner, lease_until, salt) \
+             VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5), $6) \
              ON CONFLICT (scope, key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, \
-                 created_at = now(), owner = EXCLUDED.owner, lease_until = EXCLUDED.lease_until \
+                 created_at = now(), owner = EXCLUDED.owner, lease_until = EXCLUDED.lease_until, \
+                 salt = COALESCE(idempotency_keys.salt, EXCLUDED.salt) \
              WHERE idempotency_keys.status IS NULL \
                AND idempotency_keys.lease_until < now() \
-               AND idempotency_keys.fingerprint = EXCLUDED.fingerprint",
+               AND idempotency_keys.fingerprint = EXCLUDED.fingerprint \
+             RETURNING salt",
             &[
                 &&scope[..],
                 &key,
                 &&fingerprint[..],
                 &owner,
                 &LEASE.as_secs_f64(),
+                &vault.seal_service(&salt_context, &salt),
             ],
         )
-        .await?
-        == 1;
-    if !claimed {
+        .await?;
+    let Some(claimed) = claimed else {
         let row = client
             .query_opt(
                 "SELECT fingerprint, status, headers, position, body, subject_id \
@@ -179,7 +190,7 @@ async fn run(
             )
             .await?;
         let Some(row) = row else {
-            // Released by a failed first attempt since: the client retries.
+            // Swept meanwhile (its retention passed): the client retries.
             return Err(in_progress());
         };
         if row.get::<_, &[u8]>(0) != fingerprint {
@@ -229,16 +240,23 @@ async fn run(
         }
         headers.insert(REPLAYED, HeaderValue::from_static("true"));
         return Ok(res);
-    }
+    };
     drop(client);
+    let salt = vault
+        .open_service(&salt_context, claimed.get(0))
+        .map_err(ApiError::internal)?;
 
     // The first attempt: run it to completion whatever the client does.
     let mut req = Request::from_parts(parts, Body::from(bytes));
     // The command's ids follow from the caller and the key, so a retry of
     // an append whose outcome was unknown is a duplicate, not a second
     // command.
+    // The operation is in the seed (the method and path name it and the
+    // entity it acts on), and so is the salt: a key reused for another
+    // operation, or after its retention, never mints the same secret.
+    let operation = [parts_method.as_str().as_bytes(), b" ", path.as_slice()].concat();
     req.extensions_mut().insert(CommandSeed(
-        vault.fingerprint("idempotency/command", &[&context]),
+        vault.fingerprint("idempotency/command", &[&context, &operation, &salt]),
     ));
     let task = tokio::spawn(async move {
         let renewing = tokio::spawn(renew(idem.clone(), scope.to_vec(), key.clone(), owner));
@@ -283,10 +301,12 @@ async fn record(
 ) -> Result<Response, ApiError> {
     let client = idem.state.pool.get().await?;
     if res.status().is_server_error() {
+        // Not an answer to keep: the claim lapses at once so a retry runs
+        // the command again, with this claim's salt.
         client
             .execute(
-                "DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND owner = $3 \
-                 AND status IS NULL",
+                "UPDATE idempotency_keys SET lease_until = now() - interval '1 second' \
+                 WHERE scope = $1 AND key = $2 AND owner = $3 AND status IS NULL",
                 &[&scope, &key, &owner],
             )
             .await?;

@@ -47,6 +47,10 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0007_mail_notices.sql",
         sql: include_str!("../migrations/0007_mail_notices.sql"),
     },
+    Migration {
+        name: "0008_signing_keys_and_salts.sql",
+        sql: include_str!("../migrations/0008_signing_keys_and_salts.sql"),
+    },
 ];
 
 /// Why the server could not start or stopped with an error.
@@ -349,6 +353,7 @@ pub async fn run(
         audit_key,
         client_ip_header: args.client_ip_header.clone(),
         webhook_keys: Default::default(),
+        signing_seeds: Default::default(),
         webhooks: crate::routes::webhooks::WebhookSettings {
             policy: delivery::ssrf::Policy {
                 allow_private: args.webhook_allow_private,

@@ -66,6 +66,8 @@ pub struct Inner {
     pub webhooks: crate::routes::webhooks::WebhookSettings,
     /// Recent webhook payload retention keys.
     pub webhook_keys: Arc<crate::routes::webhooks::RetentionKeys>,
+    /// Token signing keys this node has opened.
+    pub signing_seeds: crate::routes::oauth::SigningSeeds,
     /// The key that signs checkpoints of the chain (never in the database).
     pub audit_key: crate::audit::signer::AuditKey,
     /// The header naming the client's address, behind a trusted proxy.

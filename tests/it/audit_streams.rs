@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use gatehouse_tests::keys::KeyedApp;
 use gatehouse_tests::server::TestServer;
-use gatehouse_tests::webhooks::{verify, Answer, Receiver};
+use gatehouse_tests::webhooks::{verify, Answer, Receiver, Unverified};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -268,4 +268,219 @@ async fn an_audit_stream_delivers_every_new_entry_of_its_org_signed_and_as_the_h
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(collector.received().len(), sent, "nothing after deletion");
+}
+
+/// Waits (30 s at most) for the collector to receive the entry of the
+/// rename to `name`.
+async fn entry_renaming_to(
+    collector: &Receiver,
+    name: &str,
+) -> gatehouse_tests::webhooks::Received {
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(r) = collector
+            .received()
+            .into_iter()
+            .find(|r| r.json()["data"]["changes"]["name"]["after"] == name)
+        {
+            return r;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the rename to {name:?} never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The names the received entries rename the app to, in arrival order.
+fn renames(received: &[gatehouse_tests::webhooks::Received]) -> Vec<String> {
+    received
+        .iter()
+        .filter_map(|r| {
+            r.json()["data"]["changes"]["name"]["after"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect()
+}
+
+/// A stream Gatehouse disabled (its collector answered 410) keeps the
+/// entries recorded while it is disabled, pending in its delivery log and
+/// unsent; enabled again, it catches up on them in log order, each once.
+/// Its secret then rotates: during the overlap both secrets sign, and after
+/// a rotation without overlap only the newest does.
+#[tokio::test]
+async fn a_disabled_stream_catches_up_once_enabled_and_a_rotated_secret_signs_beside_the_old() {
+    let db = gatehouse_tests::fresh_db().await;
+    let s = TestServer::start(&db).await;
+    let app = KeyedApp::new(&s, &db, "siem-gone").await;
+    let collector = Receiver::start().await;
+    let streams = format!("/v1/orgs/{}/audit/streams", app.org);
+    collector.script([Answer::Status(410, None)]);
+    let (status, stream, at) = s
+        .call(
+            Method::POST,
+            &streams,
+            &app.owner,
+            Some(json!({ "url": collector.url("/siem") })),
+            app.at,
+        )
+        .await;
+    assert_eq!(status, 201, "{stream}");
+    let id = stream["id"].as_str().unwrap().to_owned();
+    let secret = stream["secret"].as_str().unwrap().to_owned();
+    let one = format!("{streams}/{id}");
+
+    // The first entry is answered 410: Gatehouse disables the stream.
+    rename(&s, &app, "Gone", at).await;
+    let refused = collector.wait_for(1, Duration::from_secs(30)).await;
+    assert_eq!(refused[0].answered, 410);
+    let started = std::time::Instant::now();
+    loop {
+        // The list reads what the dispatcher reads (`delivery.endpoints`).
+        let (status, list, _) = s.call(Method::GET, &streams, &app.owner, None, 0).await;
+        assert_eq!(status, 200, "{list}");
+        if list["items"][0]["status"] == "disabled" {
+            assert_eq!(list["items"][0]["disabled_reason"], "gone", "{list}");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "never disabled: {list}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (status, read, _) = s.call(Method::GET, &one, &app.owner, None, 0).await;
+    assert_eq!(status, 200, "{read}");
+    assert_eq!(read["status"], "disabled", "{read}");
+
+    // Entries recorded while it is disabled. A second stream of the
+    // organisation, created first, receives them: the marker that they
+    // were fanned out to every stream, the disabled one included.
+    let marker = Receiver::start().await;
+    let (status, second, at) = s
+        .call(
+            Method::POST,
+            &streams,
+            &app.owner,
+            Some(json!({ "url": marker.url("/marker") })),
+            0,
+        )
+        .await;
+    assert_eq!(status, 201, "{second}");
+    let at = rename(&s, &app, "While 1", at).await;
+    let at = rename(&s, &app, "While 2", at).await;
+    let while_1 = entry_renaming_to(&marker, "While 1").await.json()["data"]["position"].clone();
+    let while_2 = entry_renaming_to(&marker, "While 2").await.json()["data"]["position"].clone();
+    let (status, log, _) = s
+        .call(
+            Method::GET,
+            &format!("{one}/deliveries?limit=200"),
+            &app.owner,
+            None,
+            at,
+        )
+        .await;
+    assert_eq!(status, 200, "{log}");
+    let held: Vec<&Value> = log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["status"] == "pending")
+        .collect();
+    assert!(held.len() >= 2, "both entries wait in the log: {log}");
+    assert!(
+        held.iter().all(|d| d["attempt_count"] == 0),
+        "nothing was attempted while disabled: {log}"
+    );
+    assert_eq!(
+        collector.received().len(),
+        1,
+        "nothing is sent to a disabled stream"
+    );
+
+    // Enabled again: it catches up, in log order.
+    let (status, enabled, at) = s
+        .call(Method::POST, &format!("{one}/enable"), &app.owner, None, at)
+        .await;
+    assert_eq!(status, 200, "{enabled}");
+    assert_eq!(enabled["status"], "enabled");
+    let w1 = entry_renaming_to(&collector, "While 1").await;
+    let w2 = entry_renaming_to(&collector, "While 2").await;
+    assert_eq!(w1.json()["data"]["position"], while_1);
+    assert_eq!(w2.json()["data"]["position"], while_2);
+    assert!(w1.at < w2.at, "in log order");
+    assert_eq!(verify(&w1, &secret), Ok(()));
+    assert_eq!(verify(&w2, &secret), Ok(()));
+    // A marker on the stream's own lane: a later entry, sent after
+    // anything the catch-up would still send.
+    let at = rename(&s, &app, "After", at).await;
+    entry_renaming_to(&collector, "After").await;
+    let caught_up = collector.received();
+    assert_eq!(
+        renames(&caught_up),
+        ["Gone", "While 1", "While 2", "After"],
+        "each entry once, in order; the refused one not again"
+    );
+    let positions: Vec<i64> = caught_up[1..]
+        .iter()
+        .map(|r| r.json()["data"]["position"].as_i64().unwrap())
+        .collect();
+    assert!(
+        positions.windows(2).all(|w| w[0] < w[1]),
+        "the catch-up goes in log order: {positions:?}"
+    );
+
+    // A rotation with an overlap: both secrets sign.
+    let (status, rotated, at) = s
+        .call(
+            Method::POST,
+            &format!("{one}/rotate-secret"),
+            &app.owner,
+            Some(json!({"overlap_secs": 3600})),
+            at,
+        )
+        .await;
+    assert_eq!(status, 200, "{rotated}");
+    let new = rotated["secret"].as_str().unwrap().to_owned();
+    assert_ne!(new, secret);
+    assert!(new.starts_with("whsec_"), "{rotated}");
+    assert!(
+        rotated["previous_secret_expires_at"].is_string(),
+        "{rotated}"
+    );
+    let at = rename(&s, &app, "Rotated", at).await;
+    let during = entry_renaming_to(&collector, "Rotated").await;
+    assert_eq!(
+        during.signature.split(' ').count(),
+        2,
+        "{}",
+        during.signature
+    );
+    assert_eq!(
+        verify(&during, &secret),
+        Ok(()),
+        "the old secret still signs"
+    );
+    assert_eq!(verify(&during, &new), Ok(()), "the new secret signs");
+
+    // A rotation without overlap: only the newest signs.
+    let (status, rotated, at) = s
+        .call(
+            Method::POST,
+            &format!("{one}/rotate-secret"),
+            &app.owner,
+            Some(json!({"overlap_secs": 0})),
+            at,
+        )
+        .await;
+    assert_eq!(status, 200, "{rotated}");
+    let newest = rotated["secret"].as_str().unwrap().to_owned();
+    rename(&s, &app, "Rotated again", at).await;
+    let after = entry_renaming_to(&collector, "Rotated again").await;
+    assert_eq!(after.signature.split(' ').count(), 1, "{}", after.signature);
+    assert_eq!(verify(&after, &newest), Ok(()));
+    assert_eq!(verify(&after, &new), Err(Unverified::NoMatch));
+    assert_eq!(verify(&after, &secret), Err(Unverified::NoMatch));
 }

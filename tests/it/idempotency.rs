@@ -257,11 +257,16 @@ async fn a_retry_after_an_unknown_outcome_does_not_run_the_command_twice() {
     assert_eq!(first.status(), 201);
     let first_position = position_of(&first);
     let first: Value = first.json().await.unwrap();
-    // The first attempt committed but its answer was lost and the key
-    // released, as after a 5xx or a crash before the response was stored.
+    // The first attempt committed but its answer was lost and its claim
+    // lapsed, as after a 5xx or a crash before the response was stored:
+    // the claim (and its salt) is there, the answer is not.
     db.client()
         .await
-        .execute("DELETE FROM idempotency_keys", &[])
+        .execute(
+            "UPDATE idempotency_keys SET status = NULL, headers = NULL, position = NULL, \
+             body = NULL, lease_until = now() - interval '1 second'",
+            &[],
+        )
         .await
         .unwrap();
     let before = db.log_stats().await;
@@ -330,4 +335,65 @@ async fn a_claim_is_not_taken_over_while_its_lease_holds_however_old_it_is() {
     let r = post_keyed(&s, Some(&owner), "lease-1", "/v1/orgs", &body).await;
     assert_eq!(r.status(), 201);
     assert_eq!(count_of(&db, "org.created").await, 1);
+}
+
+/// What a keyed command mints derives from a random salt kept with the
+/// claim, and from the operation: the same Idempotency-Key used again
+/// after its retention, on the same rotation or to create another
+/// endpoint, never mints a secret it minted before.
+#[tokio::test]
+async fn a_key_reused_after_its_retention_never_mints_the_same_secret() {
+    let db = fresh_db().await;
+    let s = TestServer::start(&db).await;
+    let k = gatehouse_tests::keys::KeyedApp::new(&s, &db, "idem-salt").await;
+    let forget = || async {
+        // The retention passed: the sweep forgot the key.
+        db.client()
+            .await
+            .execute("DELETE FROM idempotency_keys", &[])
+            .await
+            .unwrap();
+    };
+    let endpoints = format!("/v1/apps/{}/webhooks", k.app);
+    let create = |url: &str| json!({"url": url, "mode": "test", "event_types": ["*"]});
+    let a = post_keyed(
+        &s,
+        Some(&k.owner),
+        "same-key",
+        &endpoints,
+        &create("http://127.0.0.1:9/a"),
+    )
+    .await;
+    assert_eq!(a.status(), 201);
+    let a: Value = a.json().await.unwrap();
+    forget().await;
+    let b = post_keyed(
+        &s,
+        Some(&k.owner),
+        "same-key",
+        &endpoints,
+        &create("http://127.0.0.1:9/b"),
+    )
+    .await;
+    assert_eq!(b.status(), 201);
+    let b: Value = b.json().await.unwrap();
+    assert_ne!(a["id"], b["id"], "another endpoint");
+    assert_ne!(
+        a["secret"], b["secret"],
+        "two endpoints never share a secret"
+    );
+
+    let rotate = format!("/v1/webhooks/{}/rotate-secret", a["id"].as_str().unwrap());
+    let first = post_keyed(&s, Some(&k.owner), "rotate-key", &rotate, &json!({})).await;
+    assert_eq!(first.status(), 200);
+    let first: Value = first.json().await.unwrap();
+    forget().await;
+    let second = post_keyed(&s, Some(&k.owner), "rotate-key", &rotate, &json!({})).await;
+    assert_eq!(second.status(), 200);
+    let second: Value = second.json().await.unwrap();
+    assert!(first["secret"].is_string(), "{first}");
+    assert_ne!(
+        first["secret"], second["secret"],
+        "a rotation never returns the old secret"
+    );
 }

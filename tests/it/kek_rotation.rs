@@ -1,6 +1,7 @@
 //! `gatehouse admin rotate-kek`: after a rotation, a server holding only
 //! the new key-encryption key still finds accounts by email, opens
-//! personal data, and signs webhooks with the endpoints' same secrets.
+//! personal data, signs webhooks with the endpoints' same secrets, and
+//! signs tokens with the same signing key.
 
 use std::time::Duration;
 
@@ -35,6 +36,43 @@ async fn after_a_kek_rotation_the_new_key_alone_opens_accounts_personal_data_and
         verify(&r.wait_for(1, Duration::from_secs(15)).await[0], &secret),
         Ok(())
     );
+    // An OAuth client, whose tokens the sealed signing key signs.
+    let (status, client, _) = s
+        .call(
+            Method::POST,
+            &format!("/v1/apps/{}/oauth-clients", k.app),
+            &k.owner,
+            Some(json!({"name": "backend", "mode": "test"})),
+            k.at,
+        )
+        .await;
+    assert_eq!(status, 201, "{client}");
+    let token_form = [
+        ("grant_type", "client_credentials".to_owned()),
+        (
+            "client_id",
+            client["client_id"].as_str().unwrap().to_owned(),
+        ),
+        (
+            "client_secret",
+            client["client_secret"].as_str().unwrap().to_owned(),
+        ),
+    ];
+    let kid_of = |t: &serde_json::Value| {
+        jsonwebtoken::decode_header(t["access_token"].as_str().unwrap())
+            .unwrap()
+            .kid
+            .unwrap()
+    };
+    let t = s
+        .http
+        .post(s.url("/v1/oauth/token"))
+        .form(&token_form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(t.status(), 200);
+    let kid_before = kid_of(&t.json().await.unwrap());
     let (status, me, _) = s.call(Method::GET, "/v1/me", &k.owner, None, 0).await;
     assert_eq!(status, 200, "{me}");
     // `GET /v1/me` answers `{"user": {..., "email", "name"}, ...}`: the
@@ -82,6 +120,16 @@ async fn after_a_kek_rotation_the_new_key_alone_opens_accounts_personal_data_and
         )
         .await;
     assert_eq!(r2.status(), 201, "the email index outlived the rotation");
+    // The signing key's seed was resealed: the same key signs on.
+    let t = s
+        .http
+        .post(s.url("/v1/oauth/token"))
+        .form(&token_form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(t.status(), 200, "a token is signed under the new KEK");
+    assert_eq!(kid_of(&t.json().await.unwrap()), kid_before);
     let session: serde_json::Value = r2.json().await.unwrap();
     let fresh = session["token"].as_str().unwrap().to_owned();
     for token in [&k.owner, &fresh] {

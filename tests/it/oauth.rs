@@ -422,3 +422,67 @@ async fn a_client_id_alone_cannot_exhaust_a_clients_token_budget() {
     let (status, body) = token_form(&s, &right).await;
     assert_eq!(status, 200, "{body}");
 }
+
+/// A signing key is random, not derived from the index key (which
+/// outlives every KEK rotation, so whoever once held the first KEK could
+/// mint tokens forever); and a deployment whose newest key has no stored
+/// seed (one made before seeds were stored) rotates to a random one at
+/// start, keeping the old one published for its tokens.
+#[tokio::test]
+async fn signing_keys_are_random_and_a_derived_one_is_rotated_away_at_start() {
+    use base64::Engine;
+    let db = fresh_db().await;
+    let s = TestServer::start(&db).await;
+    let jwks = |s: &TestServer| {
+        let url = s.url("/.well-known/jwks.json");
+        let http = s.http.clone();
+        async move {
+            let keys: Value = http.get(url).send().await.unwrap().json().await.unwrap();
+            keys["keys"].as_array().unwrap().clone()
+        }
+    };
+    let first = jwks(&s).await;
+    assert_eq!(first.len(), 1);
+    let kid = first[0]["kid"].as_str().unwrap().to_owned();
+    let kek: [u8; 32] = base64::engine::general_purpose::STANDARD
+        .decode(gatehouse_tests::server::TEST_KEK)
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let derived = ed25519_dalek::SigningKey::from_bytes(
+        &api::vault::Vault::new(kek).fingerprint("token-signing-key", &[kid.as_bytes()]),
+    );
+    let derived_x =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(derived.verifying_key().as_bytes());
+    assert_ne!(first[0]["x"], derived_x.as_str(), "the key is not derived");
+    let stored: i64 = db
+        .client()
+        .await
+        .query_one(
+            "SELECT count(*) FROM token_signing_keys WHERE kid = $1",
+            &[&kid],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(stored, 1, "its seed is stored, sealed");
+    s.stop().await;
+
+    // As if the key were one of the derived keys of earlier versions.
+    db.client()
+        .await
+        .execute("DELETE FROM token_signing_keys", &[])
+        .await
+        .unwrap();
+    let s = TestServer::start(&db).await;
+    let k = KeyedApp::new(&s, &db, "derived").await;
+    let (id, secret) = client(&s, &k, json!({"name": "backend", "mode": "test"})).await;
+    let keys = jwks(&s).await;
+    let kids: Vec<&str> = keys.iter().map(|k| k["kid"].as_str().unwrap()).collect();
+    assert_eq!(kids.len(), 2, "{kids:?}");
+    assert_eq!(kids[0], kid, "the old key stays published for its tokens");
+    let token = token(&s, &id, &secret).await;
+    let signed_with = jsonwebtoken::decode_header(&token).unwrap().kid.unwrap();
+    assert_eq!(signed_with, kids[1], "new tokens use the new, random key");
+    decode(&s, &token).await;
+}

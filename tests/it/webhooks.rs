@@ -574,14 +574,21 @@ async fn one_organisations_dead_endpoints_cannot_hold_every_worker() {
     assert_eq!(attempts, 1, "one lane for the dead organisation");
 }
 
+/// An endpoint failing for the configured time is disabled, announced to
+/// the app's `webhook.*` subscribers, and its organisation's owners are
+/// told: a `webhook_disabled` notification in the workspace, and the mail
+/// notice to their proven address.
 #[tokio::test]
-async fn an_endpoint_failing_for_the_configured_time_is_disabled() {
+async fn an_endpoint_failing_for_the_configured_time_is_disabled_and_the_owners_are_told() {
     let options = Options {
         webhook_schedule: "0s,300ms,300ms,300ms,300ms,300ms,300ms,300ms".into(),
         webhook_disable_after_secs: 1,
         ..Options::default()
     };
     let (_db, s, k) = setup(options, "autodisable").await;
+    // Notices are mailed to proven addresses only.
+    let owner_email = "owner-autodisable@example.com";
+    s.verify_email(owner_email).await;
     let r = Receiver::start().await;
     r.script((0..100).map(|_| Answer::Status(500, None)));
     let watcher = Receiver::start().await;
@@ -598,6 +605,46 @@ async fn an_endpoint_failing_for_the_configured_time_is_disabled() {
     assert!(
         (4..=6).contains(&attempts),
         "about a second of 300 ms retries: {attempts}"
+    );
+
+    // The owners are told in the workspace...
+    let notifications = format!("/v1/orgs/{}/notifications", k.org);
+    let started = std::time::Instant::now();
+    let told = loop {
+        let notes = get(&s, &k.owner, &notifications).await;
+        let told: Vec<Value> = notes["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["kind"] == "webhook_disabled")
+            .cloned()
+            .collect();
+        if !told.is_empty() {
+            break told;
+        }
+        assert!(
+            started.elapsed() < WAIT,
+            "no webhook_disabled notification: {notes}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!(told[0]["app_id"], k.app.as_str(), "{told:?}");
+    let message = told[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&id) && message.contains("every delivery failed since"),
+        "{message}"
+    );
+    // ...and by mail, at their proven address.
+    let mail = s
+        .mail
+        .next(owner_email, "A webhook endpoint was disabled")
+        .await;
+    assert!(mail.subject.ends_with(": Checkout"), "{}", mail.subject);
+    assert!(
+        mail.text.contains(&id) && mail.text.contains("every delivery failed since"),
+        "{}",
+        mail.text
     );
 }
 
@@ -1222,5 +1269,243 @@ async fn the_publish_quota_holds_under_parallel_publishers() {
     assert_eq!(
         again.headers().get("retry-after"),
         first.headers().get("retry-after")
+    );
+}
+
+/// An endpoint's `rate_limit` (messages a second) paces its lane: a burst
+/// of ten messages published at once arrives at least `1/rate_limit` apart
+/// (the lane waits out the rest of that interval after each send), while an
+/// endpoint without a limit gets the same burst back to back.
+#[tokio::test]
+async fn an_endpoints_rate_limit_spaces_a_burst_of_deliveries() {
+    let (_db, s, k) = setup(Options::default(), "paced").await;
+    let paced = Receiver::start().await;
+    let free = Receiver::start().await;
+    let (id, secret, at) = endpoint(
+        &s,
+        &k,
+        json!({"url": paced.url("/"), "mode": "test", "event_types": ["order.*"], "rate_limit": 5}),
+    )
+    .await;
+    subscribe(&s, &k, &free, &["order.*"]).await;
+    let (status, e, _) = s
+        .call(
+            Method::GET,
+            &format!("/v1/webhooks/{id}"),
+            &k.owner,
+            None,
+            at,
+        )
+        .await;
+    assert_eq!(status, 200, "{e}");
+    assert_eq!(e["rate_limit"], 5, "{e}");
+    let interval = Duration::from_millis(200);
+    // Some slack for the loopback's jitter between two requests' arrivals.
+    let slack = Duration::from_millis(25);
+
+    futures::future::join_all(
+        (0..10).map(|n| k.publish(&s, json!({"type": "order.placed", "payload": {"n": n}}))),
+    )
+    .await;
+    let got = paced.wait_for(10, Duration::from_secs(30)).await;
+    let gaps: Vec<Duration> = got
+        .windows(2)
+        .map(|w| w[1].at.saturating_duration_since(w[0].at))
+        .collect();
+    assert!(
+        gaps.iter().all(|g| *g + slack >= interval),
+        "5 a second: every delivery at least 200 ms after the one before: {gaps:?}"
+    );
+    let span = got[9].at.saturating_duration_since(got[0].at);
+    assert!(span + slack >= interval * 9, "{span:?}");
+    for g in &got {
+        assert_eq!(verify(g, &secret), Ok(()));
+    }
+    let mut ns: Vec<i64> = got
+        .iter()
+        .map(|g| g.json()["data"]["n"].as_i64().unwrap())
+        .collect();
+    ns.sort_unstable();
+    assert_eq!(ns, (0..10).collect::<Vec<_>>(), "each message once");
+
+    // The same burst to an endpoint without a limit is not spread out.
+    let unpaced = free.wait_for(10, WAIT).await;
+    let span = unpaced[9].at.saturating_duration_since(unpaced[0].at);
+    assert!(
+        span < interval * 9,
+        "without a limit the burst arrives together: {span:?}"
+    );
+}
+
+/// What a client gets for bad input on `POST /v1/apps/{app}/events` and
+/// `POST /v1/webhooks/{id}/recover`: a problem document
+/// (`application/problem+json`) with the status, a stable `code` and, for a
+/// field, the JSON pointer of the first error; and nothing appended.
+#[tokio::test]
+async fn bad_input_on_publish_and_recover_gets_a_problem_naming_the_field() {
+    let (db, s, k) = setup(Options::default(), "problems").await;
+    let r = Receiver::start().await;
+    let (id, _, _) = subscribe(&s, &k, &r, &["order.*"]).await;
+    let before = db.log_stats_but_usage().await;
+    let events = format!("/v1/apps/{}/events", k.app);
+    let events = events.as_str();
+    let recover = format!("/v1/webhooks/{id}/recover");
+    let recover = recover.as_str();
+    let now = chrono::Utc::now();
+    let earlier = (now - chrono::Duration::hours(1)).to_rfc3339();
+    let later = now.to_rfc3339();
+    let big = json!({"type": "order.placed", "payload": {"x": "y".repeat(300 * 1024)}});
+    let json_body = |v: Value| (v.to_string(), "application/json");
+    let cases: Vec<(&str, (String, &str), u16, &str, Option<&str>)> = vec![
+        // Publishing.
+        (
+            events,
+            json_body(json!({"type": "app.created", "payload": {}})),
+            422,
+            "invalid-input",
+            Some("/type"),
+        ),
+        (
+            events,
+            json_body(json!({"type": "Order Placed", "payload": {}})),
+            422,
+            "invalid-input",
+            Some("/type"),
+        ),
+        (
+            events,
+            json_body(json!({"type": "order.placed", "payload": [1]})),
+            422,
+            "invalid-input",
+            Some("/payload"),
+        ),
+        (
+            events,
+            json_body(json!({"type": "order.placed", "payload": {}, "mode": "prod"})),
+            422,
+            "invalid-input",
+            Some("/mode"),
+        ),
+        (
+            events,
+            json_body(json!({"payload": {}})),
+            422,
+            "invalid-body",
+            Some("/type"),
+        ),
+        (
+            events,
+            json_body(json!({"type": 7, "payload": {}})),
+            422,
+            "invalid-body",
+            Some("/type"),
+        ),
+        (
+            events,
+            json_body(json!({"type": "order.placed", "payload": {}, "colour": "red"})),
+            422,
+            "invalid-body",
+            Some("/colour"),
+        ),
+        (
+            events,
+            ("{\"type\": ".to_owned(), "application/json"),
+            400,
+            "malformed-body",
+            None,
+        ),
+        (
+            events,
+            ("type=order.placed".to_owned(), "text/plain"),
+            415,
+            "unsupported-media-type",
+            None,
+        ),
+        (events, json_body(big), 413, "payload-too-large", None),
+        // Recovering.
+        (
+            recover,
+            json_body(json!({})),
+            422,
+            "invalid-body",
+            Some("/since"),
+        ),
+        (
+            recover,
+            json_body(json!({"since": "yesterday"})),
+            422,
+            "invalid-body",
+            Some("/since"),
+        ),
+        (
+            recover,
+            json_body(json!({"since": earlier, "message_ids": []})),
+            422,
+            "invalid-body",
+            Some("/message_ids"),
+        ),
+        (
+            recover,
+            json_body(json!({"since": later, "until": earlier})),
+            422,
+            "invalid-input",
+            Some("/since"),
+        ),
+        (
+            recover,
+            ("{\"since\"".to_owned(), "application/json"),
+            400,
+            "malformed-body",
+            None,
+        ),
+        (
+            recover,
+            (format!("since={earlier}"), "text/plain"),
+            415,
+            "unsupported-media-type",
+            None,
+        ),
+    ];
+    let unknown = format!("/v1/webhooks/{}/recover", uuid::Uuid::now_v7());
+    let cases = cases.into_iter().chain([(
+        unknown.as_str(),
+        json_body(json!({"since": earlier})),
+        404,
+        "not-found",
+        None,
+    )]);
+    for (path, (body, content_type), status, code, pointer) in cases {
+        let shown = format!("{path} {:.80}", body);
+        let r = s
+            .http
+            .post(s.url(path))
+            .bearer_auth(&k.owner)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), status, "{shown}");
+        assert_eq!(
+            r.headers()["content-type"],
+            "application/problem+json",
+            "{shown}"
+        );
+        let problem: Value = r.json().await.unwrap();
+        assert_eq!(problem["status"], status, "{shown}: {problem}");
+        assert_eq!(problem["code"], code, "{shown}: {problem}");
+        assert!(
+            problem["type"].as_str().unwrap().ends_with(code),
+            "{shown}: {problem}"
+        );
+        match pointer {
+            Some(p) => assert_eq!(problem["errors"][0]["pointer"], p, "{shown}: {problem}"),
+            None => assert!(problem.get("errors").is_none(), "{shown}: {problem}"),
+        }
+    }
+    assert_eq!(
+        db.log_stats_but_usage().await,
+        before,
+        "nothing refused was appended"
     );
 }

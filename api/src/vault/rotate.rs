@@ -1,7 +1,8 @@
 //! Rotating the key-encryption key. Everything sealed under the KEK is
 //! sealed again under the new one: the subject keys (so personal data
 //! stays readable), the index key in `vault_root` (so email lookups and
-//! fingerprints do not change), and each webhook endpoint's signing
+//! fingerprints do not change), the token signing keys' seeds, and each
+//! webhook endpoint's signing
 //! secrets (a `webhook.secrets_resealed` event per endpoint, with the new
 //! `kek_id`). Nodes run with the new KEK and the old one as previous
 //! while this runs; afterwards the old one is needed only for what it
@@ -27,6 +28,8 @@ use super::{Vault, VaultError, ROOT_AAD};
 pub struct Rotated {
     /// Subject keys.
     pub subject_keys: usize,
+    /// Token signing keys.
+    pub signing_keys: usize,
     /// Endpoints whose secrets were resealed (one event each).
     pub endpoints: usize,
     /// The new KEK's id.
@@ -86,6 +89,24 @@ pub async fn rotate(store: &PgStore, old: &Vault, next: &Vault) -> Result<Rotate
         tx.execute(
             "UPDATE subject_keys SET sealed_key = $2 WHERE subject_id = $1",
             &[&subject, &sealed],
+        )
+        .await
+        .map_err(VaultError::from)?;
+    }
+    let seeds = tx
+        .query(
+            "SELECT kid, sealed_seed FROM token_signing_keys FOR UPDATE",
+            &[],
+        )
+        .await
+        .map_err(VaultError::from)?;
+    for r in &seeds {
+        let kid: String = r.get(0);
+        let context = crate::routes::oauth::seed_context(&kid);
+        let sealed = old.reseal(next, &context, r.get(1))?;
+        tx.execute(
+            "UPDATE token_signing_keys SET sealed_seed = $2 WHERE kid = $1",
+            &[&kid, &sealed],
         )
         .await
         .map_err(VaultError::from)?;
@@ -170,6 +191,7 @@ pub async fn rotate(store: &PgStore, old: &Vault, next: &Vault) -> Result<Rotate
     }
     Ok(Rotated {
         subject_keys: rows.len(),
+        signing_keys: seeds.len(),
         endpoints,
         kek_id: next.kek_id.clone(),
     })

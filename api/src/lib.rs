@@ -45,3 +45,54 @@ pub mod vault;
 pub const POSITION_HEADER: &str = "gatehouse-position";
 /// Header a read sends to wait until read models reach a position.
 pub const MIN_POSITION_HEADER: &str = "gatehouse-min-position";
+
+/// `Debug` for a type that holds a secret (a password, a token, a key shown
+/// once): it prints the type's name and nothing of its fields, so no log
+/// line or panic message can carry the secret.
+#[macro_export]
+macro_rules! redacted_debug {
+    ($ty:ident) => {
+        impl ::std::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct(stringify!($ty)).finish_non_exhaustive()
+            }
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    /// What a handler might log of a request or an answer holding a secret.
+    #[test]
+    fn secret_bearing_requests_and_answers_print_no_secret() {
+        let printed = [
+            format!(
+                "{:?}",
+                serde_json::from_value::<crate::routes::keys::VerifyRequest>(
+                    serde_json::json!({"key": "gh_test_sk_SECRETSECRET"})
+                )
+                .unwrap()
+            ),
+            format!(
+                "{:?}",
+                serde_json::from_value::<crate::routes::accounts::users::SignUpRequest>(
+                    serde_json::json!({"email": "a@example.com", "name": "A",
+                                       "password": "SECRETSECRET"})
+                )
+                .unwrap()
+            ),
+            format!(
+                "{:?}",
+                serde_json::from_value::<crate::routes::oauth::OAuthTokenRequest>(
+                    serde_json::json!({"grant_type": "client_credentials",
+                                       "client_secret": "SECRETSECRET"})
+                )
+                .unwrap()
+            ),
+        ];
+        for p in &printed {
+            assert!(!p.contains("SECRET"), "{p}");
+            assert!(p.ends_with(".. }"), "{p}");
+        }
+    }
+}

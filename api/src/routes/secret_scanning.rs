@@ -85,7 +85,7 @@ impl SecretScanning {
 }
 
 /// One token GitHub found.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 pub struct FoundToken {
     /// The token.
     pub token: String,
@@ -99,6 +99,8 @@ pub struct FoundToken {
     #[serde(default)]
     pub source: Option<String>,
 }
+
+crate::redacted_debug!(FoundToken);
 
 /// The verdict on one token, as the partner program expects.
 #[derive(Debug, Serialize, ToSchema)]

@@ -288,7 +288,7 @@ fn a_week() -> i64 {
 }
 
 /// A new install link; the token is shown only here.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct InstallLinkView {
     /// The link.
     pub id: Uuid,
@@ -301,6 +301,8 @@ pub struct InstallLinkView {
     /// When it stops working.
     pub expires_at: DateTime<Utc>,
 }
+
+crate::redacted_debug!(InstallLinkView);
 
 const TOKEN_PREFIX: &str = "gil_";
 
@@ -407,7 +409,7 @@ pub struct InstallationView {
 
 /// `POST /v1/install` body: the token in the body keeps it out of URLs
 /// (and so out of proxies' and browsers' logs).
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InstallWithTokenRequest {
     /// The install link's token (`gil_...`).
@@ -415,6 +417,8 @@ pub struct InstallWithTokenRequest {
     /// The caller's workspace (organisation) to install into.
     pub workspace_id: Uuid,
 }
+
+crate::redacted_debug!(InstallWithTokenRequest);
 
 /// Install an app through an install link whose token is in the body; the
 /// app's visibility and allowlist decide whether the workspace may.

@@ -33,6 +33,8 @@ pub struct ChangePassword {
     pub new_password: String,
 }
 
+crate::redacted_debug!(ChangePassword);
+
 /// `POST /v1/password-resets` body.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -51,16 +53,7 @@ pub struct ConfirmReset {
     pub new_password: String,
 }
 
-macro_rules! redacted_debug {
-    ($($t:ty),*) => {$(
-        impl std::fmt::Debug for $t {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(concat!(stringify!($t), "(..)"))
-            }
-        }
-    )*};
-}
-redacted_debug!(ChangePassword, ConfirmReset);
+crate::redacted_debug!(ConfirmReset);
 
 /// Change the password; every other session of the account ends.
 #[utoipa::path(post, path = "/v1/me/password", tag = "accounts",

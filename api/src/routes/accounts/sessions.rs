@@ -39,11 +39,7 @@ pub struct SignInRequest {
     pub password: String,
 }
 
-impl std::fmt::Debug for SignInRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SignInRequest(..)")
-    }
-}
+crate::redacted_debug!(SignInRequest);
 
 /// A new session; the token is shown once.
 #[derive(Serialize, ToSchema)]
@@ -56,13 +52,7 @@ pub struct SessionCreated {
     pub expires_at: DateTime<Utc>,
 }
 
-impl std::fmt::Debug for SessionCreated {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SessionCreated")
-            .field("session_id", &self.session_id)
-            .finish_non_exhaustive()
-    }
-}
+crate::redacted_debug!(SessionCreated);
 
 /// Sign in with email and password.
 #[utoipa::path(post, path = "/v1/sessions", tag = "accounts",

@@ -42,11 +42,7 @@ pub struct SignUpRequest {
     pub password: String,
 }
 
-impl std::fmt::Debug for SignUpRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SignUpRequest(..)")
-    }
-}
+crate::redacted_debug!(SignUpRequest);
 
 /// A user as shown to themselves.
 #[derive(Debug, Serialize, ToSchema)]

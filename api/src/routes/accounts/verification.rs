@@ -38,11 +38,7 @@ pub struct TokenRequest {
     pub token: String,
 }
 
-impl std::fmt::Debug for TokenRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("TokenRequest(..)")
-    }
-}
+crate::redacted_debug!(TokenRequest);
 
 /// The account whose address was proven.
 #[derive(Debug, Serialize, ToSchema)]

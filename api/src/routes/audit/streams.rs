@@ -58,7 +58,7 @@ pub struct AuditStreamView {
 }
 
 /// A stream just created or given a new secret: the secret, once.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct AuditStreamWithSecret {
     /// The stream.
     #[serde(flatten)]
@@ -70,6 +70,8 @@ pub struct AuditStreamWithSecret {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub previous_secret_expires_at: Option<DateTime<Utc>>,
 }
+
+crate::redacted_debug!(AuditStreamWithSecret);
 
 impl AuditStreamView {
     fn of(e: &Endpoint, created_at: DateTime<Utc>) -> Self {

@@ -41,7 +41,7 @@ pub struct CreateKeyRequest {
 }
 
 /// A key just issued: the plaintext, in this answer only.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct KeyCreated {
     /// Key id.
     pub id: Uuid,
@@ -77,6 +77,8 @@ pub struct KeyCreated {
     /// `name_looks_like_email`, `name_looks_like_person_name`.
     pub warnings: Vec<String>,
 }
+
+crate::redacted_debug!(KeyCreated);
 
 impl KeyCreated {
     /// The answer for `key` as the log holds it, with its plaintext.

@@ -46,7 +46,7 @@ impl FromRequestParts<AppState> for Gateway {
 }
 
 /// `POST /v1/keys/verify` body.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyRequest {
     /// The API key the gateway's caller presented.
@@ -55,6 +55,8 @@ pub struct VerifyRequest {
     /// The scope the call needs, if any.
     pub scope: Option<String>,
 }
+
+crate::redacted_debug!(VerifyRequest);
 
 /// A verdict: always 200, `valid` or not with the `reason`.
 #[derive(Debug, Serialize, ToSchema)]

@@ -65,7 +65,7 @@ pub struct CreateClientRequest {
 }
 
 /// A client with its secret, shown in this answer only.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct ClientCreated {
     /// The client id.
     pub client_id: Uuid,
@@ -81,6 +81,8 @@ pub struct ClientCreated {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub previous_secret_stops_at: Option<DateTime<Utc>>,
 }
+
+crate::redacted_debug!(ClientCreated);
 
 impl ClientCreated {
     fn of(c: &OAuthClient, secret: String) -> Self {

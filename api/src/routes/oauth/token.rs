@@ -281,7 +281,7 @@ pub async fn jwks(State(state): State<AppState>) -> Result<Json<Jwks>, ApiError>
 }
 
 /// A token request, as a form or as JSON.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 pub struct OAuthTokenRequest {
     /// `client_credentials`.
     pub grant_type: Option<String>,
@@ -293,8 +293,10 @@ pub struct OAuthTokenRequest {
     pub scope: Option<String>,
 }
 
+crate::redacted_debug!(OAuthTokenRequest);
+
 /// An access token.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct TokenResponse {
     /// The JWT.
     pub access_token: String,
@@ -305,6 +307,8 @@ pub struct TokenResponse {
     /// The scopes it carries.
     pub scope: String,
 }
+
+crate::redacted_debug!(TokenResponse);
 
 /// An RFC 6749 §5.2 error.
 #[derive(Debug, Serialize, ToSchema)]

@@ -87,7 +87,7 @@ pub struct EndpointView {
 }
 
 /// An endpoint just created or given a new secret: the secret, once.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct EndpointWithSecret {
     /// The endpoint.
     #[serde(flatten)]
@@ -98,6 +98,8 @@ pub struct EndpointWithSecret {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub previous_secret_expires_at: Option<DateTime<Utc>>,
 }
+
+crate::redacted_debug!(EndpointWithSecret);
 
 impl EndpointView {
     pub(super) fn of(e: &Endpoint, created_at: DateTime<Utc>) -> Self {

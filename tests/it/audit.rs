@@ -1044,3 +1044,118 @@ async fn a_log_cut_under_a_running_server_refuses_appends_and_readiness() {
     assert_eq!(s.post("/v1/users", sign_up("2")).await.status(), 503);
     assert_eq!(db.log_stats().await.0, keep, "nothing was appended");
 }
+
+/// The checkpoints the server publishes, newest first.
+async fn published_checkpoints(s: &TestServer) -> Vec<Value> {
+    let page: Value = s
+        .get("/v1/audit/checkpoints?limit=100", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    page["items"].as_array().unwrap().clone()
+}
+
+/// Waits (15 s at most) for a published checkpoint that covers `position`;
+/// answers the newest.
+async fn checkpoint_covering(s: &TestServer, position: i64) -> Value {
+    let started = std::time::Instant::now();
+    loop {
+        let all = published_checkpoints(s).await;
+        if let Some(c) = all
+            .first()
+            .filter(|c| c["position"].as_i64() >= Some(position))
+        {
+            return c.clone();
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(15),
+            "no checkpoint covers {position}: {all:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// The newest position of anything but a checkpoint.
+async fn head_but_checkpoints(db: &TestDb) -> i64 {
+    db.client()
+        .await
+        .query_one(
+            "SELECT max(global_position) FROM events \
+             WHERE event_type <> 'audit.checkpoint_signed'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// With `checkpoint_interval_secs = 1` (`GATEHOUSE_CHECKPOINT_INTERVAL_SECS`)
+/// the server signs the head into a checkpoint as it moves, with no export
+/// asked for; while the head stays, it signs nothing. The proof of that
+/// absence is a later marker: after a few quiet intervals, one event, and
+/// the checkpoint that covers it comes right after the one of the quiet
+/// head, with none in between.
+#[tokio::test]
+async fn checkpoints_are_signed_on_the_interval_as_the_head_moves_and_not_while_it_stays() {
+    let db = gatehouse_tests::fresh_db().await;
+    let options = gatehouse_tests::server::Options {
+        checkpoint_interval_secs: 1,
+        ..Default::default()
+    };
+    let s = TestServer::start_with(&db, options).await;
+    let key = public_key(&s).await;
+    let (_, token, _) = s.user("interval@example.com").await;
+    let head = head_but_checkpoints(&db).await;
+    let first = checkpoint_covering(&s, head).await;
+    let signed: event_schemas::audit::CheckpointSigned =
+        serde_json::from_value(first.clone()).unwrap();
+    signed
+        .verify(&key)
+        .expect("signed with the published audit key");
+    assert_eq!(
+        first["key_id"],
+        event_schemas::audit::key_id(&key),
+        "{first}"
+    );
+
+    // Quiet: three intervals with the head where it is.
+    tokio::time::sleep(std::time::Duration::from_millis(3500)).await;
+    assert_eq!(
+        head_but_checkpoints(&db).await,
+        head,
+        "nothing else was appended while quiet"
+    );
+    // The marker: one event; the signer is still at work and covers it.
+    let (status, body, _) = s
+        .call(
+            Method::POST,
+            "/v1/orgs",
+            &token,
+            Some(json!({"slug": "interval-co", "name": "Interval"})),
+            0,
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let moved = head_but_checkpoints(&db).await;
+    assert!(moved > head);
+    let second = checkpoint_covering(&s, moved).await;
+    let all = published_checkpoints(&s).await;
+    let i = all
+        .iter()
+        .position(|c| c["signature"] == second["signature"])
+        .unwrap();
+    assert_eq!(
+        all.get(i + 1).map(|c| &c["signature"]),
+        Some(&first["signature"]),
+        "no checkpoint was signed while the head stayed: {all:?}"
+    );
+    // And none ever signs only the checkpoint before it.
+    for pair in all.windows(2) {
+        let (newer, older) = (&pair[0], &pair[1]);
+        assert!(
+            newer["position"].as_i64() > older["recorded_at_position"].as_i64(),
+            "a checkpoint of nothing new: {newer} after {older}"
+        );
+    }
+}

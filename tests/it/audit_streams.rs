@@ -293,6 +293,33 @@ async fn entry_renaming_to(
     }
 }
 
+/// Waits until no node holds a lease on endpoint `id`: the lane that sent
+/// its last delivery has finished, so the next lane reads the endpoint's
+/// secrets afresh.
+async fn lane_released(db: &gatehouse_tests::TestDb, id: &str) {
+    let id: uuid::Uuid = id.parse().unwrap();
+    let client = db.client().await;
+    let started = std::time::Instant::now();
+    loop {
+        let owner: Option<uuid::Uuid> = client
+            .query_one(
+                "SELECT lease_owner FROM delivery.endpoints WHERE endpoint_id = $1",
+                &[&id],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if owner.is_none() {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the lane never let go"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// The names the received entries rename the app to, in arrival order.
 fn renames(received: &[gatehouse_tests::webhooks::Received]) -> Vec<String> {
     received
@@ -432,7 +459,9 @@ async fn a_disabled_stream_catches_up_once_enabled_and_a_rotated_secret_signs_be
         "the catch-up goes in log order: {positions:?}"
     );
 
-    // A rotation with an overlap: both secrets sign.
+    // A rotation with an overlap: both secrets sign. (The lane that sent
+    // the catch-up holds the secrets it read; the next one reads them anew.)
+    lane_released(&db, &id).await;
     let (status, rotated, at) = s
         .call(
             Method::POST,
@@ -466,6 +495,7 @@ async fn a_disabled_stream_catches_up_once_enabled_and_a_rotated_secret_signs_be
     assert_eq!(verify(&during, &new), Ok(()), "the new secret signs");
 
     // A rotation without overlap: only the newest signs.
+    lane_released(&db, &id).await;
     let (status, rotated, at) = s
         .call(
             Method::POST,

@@ -605,3 +605,116 @@ async fn tail_prints_the_events_appended_after_it_started_and_only_the_selected_
     }
     child.kill().await.unwrap();
 }
+
+/// A second audit signing key (an Ed25519 seed of 32 bytes of 0x0b).
+const ROTATED_AUDIT_KEY: &str = "CwsLCwsLCwsLCwsLCwsLCwsLCwsLCwsLCwsLCwsLCws=";
+
+/// The audit public key a server publishes: (base64, key id).
+async fn published_key(s: &TestServer) -> (String, String) {
+    let key: Value = s
+        .get("/v1/audit/public-key", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    (
+        key["public_key"].as_str().unwrap().to_owned(),
+        key["key_id"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// Asks for the organisation's audit export, which signs a checkpoint of
+/// the head with the server's key.
+async fn export_signs_a_checkpoint(s: &TestServer, app: &KeyedApp) {
+    let r = s
+        .http
+        .get(s.url(&format!("/v1/orgs/{}/audit/export", app.org)))
+        .bearer_auth(&app.owner)
+        .header("accept", "application/x-ndjson")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.bytes().await.unwrap();
+}
+
+/// `verify --public-key A,B` across a rotation of the audit signing key:
+/// a checkpoint signed with key A, then the server restarted with key B
+/// (`GATEHOUSE_AUDIT_SIGNING_KEY`) signs the next. With both keys, in either
+/// order, every checkpoint checks against the key it names; with B alone
+/// the checkpoint A signed fails, and with A alone the one B signed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_checks_each_checkpoint_with_its_key_across_an_audit_key_rotation() {
+    use gatehouse_tests::server::{Options, TEST_AUDIT_KEY};
+    let db = gatehouse_tests::fresh_db().await;
+    // No interval checkpoints: only the exports sign.
+    let options = |key: &str| Options {
+        audit_signing_key: key.into(),
+        checkpoint_interval_secs: 86_400,
+        ..Options::default()
+    };
+    let s = TestServer::start_with(&db, options(TEST_AUDIT_KEY)).await;
+    let app = KeyedApp::new(&s, &db, "replay-rotate").await;
+    let (key_a, id_a) = published_key(&s).await;
+    export_signs_a_checkpoint(&s, &app).await;
+    s.stop().await;
+
+    let s = TestServer::start_with(&db, options(ROTATED_AUDIT_KEY)).await;
+    let (key_b, id_b) = published_key(&s).await;
+    assert_ne!(id_a, id_b, "the restarted server signs with the new key");
+    let (status, body, _) = s
+        .call(
+            Method::PATCH,
+            &format!("/v1/apps/{}", app.app),
+            &app.owner,
+            Some(json!({"name": "After the rotation"})),
+            0,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    app.test_key(&s).await;
+    export_signs_a_checkpoint(&s, &app).await;
+    let page: Value = s
+        .get("/v1/audit/checkpoints", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    s.stop().await;
+    // Newest first: B's, then A's.
+    let items = page["items"].as_array().unwrap();
+    let signers: Vec<&str> = items
+        .iter()
+        .map(|c| c["key_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(signers, [id_b.as_str(), id_a.as_str()], "{page}");
+    let recorded = |i: usize| items[i]["recorded_at_position"].as_i64().unwrap();
+    let (by_b, by_a) = (recorded(0), recorded(1));
+    let newest = items[0]["position"].as_u64().unwrap();
+
+    let (head, _) = db.log_stats().await;
+    let empty = tempfile::tempdir().unwrap();
+    let data_dir = empty.path();
+    for keys in [format!("{key_a},{key_b}"), format!("{key_b},{key_a}")] {
+        let run = replay(Some(&db), data_dir, &["verify", "--public-key", &keys]).await;
+        assert_eq!(run.code, Some(0), "{keys}: {run:?}");
+        assert!(
+            run.stdout.contains(&format!(
+                "; head {head}; 2 signed checkpoints match, the newest at {newest}"
+            )),
+            "{keys}: {run:?}"
+        );
+    }
+    // The new key alone cannot check what the old one signed, nor the old
+    // key alone what the new one signed.
+    for (key, fails_at) in [(&key_b, by_a), (&key_a, by_b)] {
+        let run = replay(Some(&db), data_dir, &["verify", "--public-key", key]).await;
+        assert_eq!(run.code, Some(1), "{key}: {run:?}");
+        assert!(
+            run.stdout.starts_with(&format!(
+                "FAILED at position {fails_at}: the checkpoint recorded at {fails_at}"
+            )),
+            "{key}: {run:?}"
+        );
+    }
+}

@@ -165,23 +165,80 @@ async fn malformed_keys_are_unknown_without_a_lookup_and_bad_bodies_get_problems
             .body(body)
             .send()
     };
-    let r = send(json!({"key": 5}).to_string(), "application/json")
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 422);
-    let p: Value = r.json().await.unwrap();
-    assert_eq!(p["errors"][0]["pointer"], "/key");
-    let r = send(
-        json!({"key": "x".repeat(2 << 20)}).to_string(),
-        "application/json",
-    )
-    .await
-    .unwrap();
-    assert_eq!(r.status(), 413);
-    let r = send("key=x".into(), "text/plain").await.unwrap();
-    assert_eq!(r.status(), 415);
-    let r = send("{".into(), "application/json").await.unwrap();
-    assert_eq!(r.status(), 400);
+    // Each bad body is a problem document: its status, its stable code,
+    // and for a field of the wrong shape the field's JSON pointer.
+    for (body, content_type, status, code, pointer) in [
+        (
+            json!({"key": 5}).to_string(),
+            "application/json",
+            422,
+            "invalid-body",
+            Some("/key"),
+        ),
+        (
+            json!({}).to_string(),
+            "application/json",
+            422,
+            "invalid-body",
+            Some("/key"),
+        ),
+        (
+            json!({"key": key, "scope": ["pay.read"]}).to_string(),
+            "application/json",
+            422,
+            "invalid-body",
+            Some("/scope"),
+        ),
+        (
+            json!({"key": key, "tenant": "x"}).to_string(),
+            "application/json",
+            422,
+            "invalid-body",
+            Some("/tenant"),
+        ),
+        (
+            json!({"key": "x".repeat(2 << 20)}).to_string(),
+            "application/json",
+            413,
+            "payload-too-large",
+            None,
+        ),
+        (
+            "key=x".to_owned(),
+            "text/plain",
+            415,
+            "unsupported-media-type",
+            None,
+        ),
+        (
+            "{".to_owned(),
+            "application/json",
+            400,
+            "malformed-body",
+            None,
+        ),
+    ] {
+        let shown = format!("{content_type} {body:.60}");
+        let r = send(body, content_type).await.unwrap();
+        assert_eq!(r.status().as_u16(), status, "{shown}");
+        assert_eq!(
+            r.headers()["content-type"],
+            "application/problem+json",
+            "{shown}"
+        );
+        let p: Value = r.json().await.unwrap();
+        assert_eq!(p["status"], status, "{shown}: {p}");
+        assert_eq!(p["code"], code, "{shown}: {p}");
+        match pointer {
+            Some(pointer) => assert_eq!(p["errors"][0]["pointer"], pointer, "{shown}: {p}"),
+            None => assert!(p.get("errors").is_none(), "{shown}: {p}"),
+        }
+    }
+    assert_eq!(
+        db.log_stats_but_usage().await,
+        log_before,
+        "no bad body appended anything"
+    );
 }
 
 #[tokio::test]
@@ -210,6 +267,65 @@ async fn verification_stops_at_the_organisations_monthly_limit() {
         (v["reason"].as_str(), v["remaining"].as_u64()),
         (Some("quota_exceeded"), Some(0))
     );
+}
+
+/// A key's own rate limit over HTTP: issued with three verifications a
+/// minute, the fourth within the same minute answers `rate_limited` with
+/// `reset_at` at the start of the next minute (the window is the clock's
+/// minute), while another key of the same app, under the same limit, still
+/// verifies: the limit is the key's, not its app's.
+#[tokio::test]
+async fn a_key_past_its_rate_limit_answers_rate_limited_until_its_window_ends() {
+    let db = fresh_db().await;
+    let s = TestServer::start(&db).await;
+    let k = KeyedApp::new(&s, &db, "rate").await;
+    let limited = |name: &str| {
+        json!({"name": name, "mode": "test", "type": "secret",
+               "rate_limit": {"limit": 3, "per": "minute"}})
+    };
+    let (status, first, _) = k.issue(&s, &k.owner, limited("limited")).await;
+    assert_eq!(status, 201, "{first}");
+    let (status, other, at) = k.issue(&s, &k.owner, limited("other")).await;
+    assert_eq!(status, 201, "{other}");
+    let key = first["key"].as_str().unwrap().to_owned();
+    // Wait for the index to hold both keys without verifying either (a
+    // verification would spend the limit).
+    let started = Instant::now();
+    while readyz(&s).await["verification"]["position"].as_u64() < Some(at) {
+        assert!(started.elapsed() < Duration::from_secs(5));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Four verifications in one minute of the clock: start with at least
+    // ten seconds of it left.
+    let minute = |ms: i64| ms.div_euclid(60_000);
+    let now = chrono::Utc::now().timestamp_millis();
+    if now.rem_euclid(60_000) > 50_000 {
+        let wait = 60_000 - now.rem_euclid(60_000) + 200;
+        tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+    }
+    let window = minute(chrono::Utc::now().timestamp_millis());
+    for n in 0..3 {
+        let v = verify(&s, &key, None).await;
+        assert_eq!(v["valid"], true, "verification {n}: {v}");
+        assert!(v.get("reset_at").is_none(), "{v}");
+    }
+    let v = verify(&s, &key, None).await;
+    assert_eq!(
+        minute(chrono::Utc::now().timestamp_millis()),
+        window,
+        "the four verifications fell in one minute"
+    );
+    assert_eq!(v["valid"], false, "{v}");
+    assert_eq!(v["reason"], "rate_limited", "{v}");
+    assert_eq!(v["key_id"], first["id"], "{v}");
+    let reset = chrono::DateTime::parse_from_rfc3339(v["reset_at"].as_str().unwrap())
+        .unwrap()
+        .timestamp_millis();
+    assert_eq!(reset, (window + 1) * 60_000, "the next minute: {v}");
+    // Still refused within the window; the other key is not held back.
+    assert_eq!(verdict(&s, &key).await, "rate_limited");
+    let other_key = other["key"].as_str().unwrap();
+    assert_eq!(verdict(&s, other_key).await, "valid");
 }
 
 #[tokio::test]

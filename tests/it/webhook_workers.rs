@@ -93,18 +93,18 @@ async fn two_worker_processes_both_deliver_and_each_message_arrives_exactly_once
     let started = std::time::Instant::now();
     let got = loop {
         let got = r.received();
-        let marked: HashSet<&str> = got
+        let marked = got
             .iter()
             .filter(|g| g.id == marker)
             .map(|g| g.path.as_str())
-            .collect();
-        if marked.len() == ENDPOINTS {
+            .collect::<HashSet<&str>>()
+            .len();
+        if marked == ENDPOINTS {
             break got;
         }
         assert!(
             started.elapsed() < Duration::from_secs(60),
-            "the marker reached {} of {ENDPOINTS} endpoints",
-            marked.len()
+            "the marker reached {marked} of {ENDPOINTS} endpoints"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };

@@ -56,9 +56,18 @@ fn format_of(headers: &HeaderMap) -> Format {
     }
 }
 
-/// A CSV field, quoted.
+/// A CSV field, quoted. A field a spreadsheet would read as a formula
+/// (starting with `=`, `+`, `-`, `@`, a tab or a carriage return: a user
+/// named `=HYPERLINK(...)`, say) is prefixed with `'`, so it shows as text
+/// and runs nothing. The columns a verifier reads (positions, hashes, the
+/// action, the event's JSON) never start with one of those.
 fn csv(field: &str) -> String {
-    format!("\"{}\"", field.replace('"', "\"\""))
+    let guard = if field.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        "'"
+    } else {
+        ""
+    };
+    format!("\"{guard}{}\"", field.replace('"', "\"\""))
 }
 
 fn csv_line(entry: &AuditEntry, event: &RecordedEvent) -> Result<String, serde_json::Error> {
@@ -279,4 +288,19 @@ pub async fn staff_export(
         None => "platform".to_owned(),
     };
     export(state, min, c, name, &headers).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csv;
+
+    #[test]
+    fn a_field_a_spreadsheet_would_run_is_text() {
+        assert_eq!(csv("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        for formula in ["+1", "-1+2", "@SUM(A1)", "\tx", "\rx"] {
+            assert!(csv(formula).starts_with("\"'"), "{formula}");
+        }
+        assert_eq!(csv("Ada"), "\"Ada\"");
+        assert_eq!(csv("{\"a\":1}"), "\"{\"\"a\"\":1}\"");
+    }
 }

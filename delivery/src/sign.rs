@@ -96,12 +96,23 @@ impl SigningSecret {
         Err(BadSecret("expected whsec_ or whsk_"))
     }
 
-    /// The secret as the subscriber is shown it (once): `whsec_...` or
-    /// `whsk_...` (the 32-byte seed).
+    /// The secret itself, as it is sealed: `whsec_...` or `whsk_...` (the
+    /// 32-byte seed). Never shown to a subscriber:
+    /// [`SigningSecret::shown_to_subscriber`].
     pub fn expose(&self) -> String {
         match self {
             SigningSecret::Hmac(k) => format!("whsec_{}", B64.encode(k)),
             SigningSecret::Ed25519(k) => format!("whsk_{}", B64.encode(k.to_bytes())),
+        }
+    }
+
+    /// What the subscriber is shown (once): the shared `whsec_...` of `v1`;
+    /// for `v1a` only the public key `whpk_...`, which is all a receiver
+    /// needs to verify (the private key never leaves Gatehouse).
+    pub fn shown_to_subscriber(&self) -> String {
+        match self {
+            SigningSecret::Hmac(_) => self.expose(),
+            SigningSecret::Ed25519(_) => self.public_key().unwrap_or_default(),
         }
     }
 

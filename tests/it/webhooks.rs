@@ -88,7 +88,8 @@ async fn each_family_is_delivered_signed_and_filtered_by_type_and_mode() {
                "signature": "v1a"}),
     )
     .await;
-    assert!(keys_secret.starts_with("whsk_"), "{keys_secret}");
+    // A v1a subscriber is shown the public key only, never the private seed.
+    assert!(keys_secret.starts_with("whpk_"), "{keys_secret}");
 
     let (status, _, _) = s
         .call(
@@ -186,7 +187,7 @@ async fn each_family_is_delivered_signed_and_filtered_by_type_and_mode() {
     tampered.body = br#"{"type":"invoice.paid","data":{"amount":7000}}"#.to_vec();
     assert_eq!(verify(&tampered, &secret), Err(Unverified::NoMatch));
     assert_eq!(
-        verify(&got[3], &keys_secret.replace("whsk_", "whsec_")),
+        verify(&got[3], &keys_secret.replace("whpk_", "whsec_")),
         Err(Unverified::NoMatch)
     );
     let ts: i64 = got[3].timestamp.parse().unwrap();
@@ -223,6 +224,7 @@ async fn each_family_is_delivered_signed_and_filtered_by_type_and_mode() {
         only[0].signature
     );
     assert_eq!(verify(&only[0], &pk), Ok(()));
+    assert_eq!(pk, keys_secret, "what the subscriber was shown verifies");
 
     let types = get(&s, &k.owner, "/v1/event-types").await;
     assert!(types

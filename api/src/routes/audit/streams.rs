@@ -153,7 +153,7 @@ pub async fn create_stream(
         position: executed.position,
         body: Some(AuditStreamWithSecret {
             stream: AuditStreamView::of(executed.state(), created_at(&state, id).await?),
-            secret: secret.expose(),
+            secret: secret.shown_to_subscriber(),
             previous_secret_expires_at: None,
         }),
     })
@@ -346,7 +346,7 @@ pub async fn rotate_stream_secret(
         position: done.position,
         body: done.body.map(|stream| AuditStreamWithSecret {
             stream,
-            secret: secret.expose(),
+            secret: secret.shown_to_subscriber(),
             previous_secret_expires_at: Some(until),
         }),
     })

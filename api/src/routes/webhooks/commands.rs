@@ -175,7 +175,7 @@ pub async fn rotate_endpoint_secret(
         position: done.position,
         body: done.body.map(|endpoint| EndpointWithSecret {
             endpoint,
-            secret: secret.expose(),
+            secret: secret.shown_to_subscriber(),
             previous_secret_expires_at: Some(until),
         }),
     })

@@ -92,7 +92,9 @@ pub struct EndpointWithSecret {
     /// The endpoint.
     #[serde(flatten)]
     pub endpoint: EndpointView,
-    /// `whsec_...` (v1) or `whsk_...` (v1a). Shown only in this answer.
+    /// `whsec_...` (v1), the shared secret, shown only in this answer; or,
+    /// for v1a, `whpk_...`, the public key that verifies its signatures
+    /// (the private key never leaves Gatehouse).
     pub secret: String,
     /// After a rotation: when the previous secret stops signing.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -252,7 +254,7 @@ pub async fn create_endpoint(
         position: executed.position,
         body: Some(EndpointWithSecret {
             endpoint,
-            secret: secret.expose(),
+            secret: secret.shown_to_subscriber(),
             previous_secret_expires_at: None,
         }),
     })

@@ -6,7 +6,9 @@
 //! audit trail readable from its first event, with no code here. The rules
 //! that keep it safe are names: a field whose name says hash, secret,
 //! sealed, token, password, signature or payload never appears, nor
-//! personal data (sealed in the log; opened only at read time).
+//! personal data (sealed in the log; opened only at read time). A URL
+//! (a field named `url` or ending in `_url`, at any depth) shows only its
+//! origin: webhook URLs often carry a token in their path or query.
 
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -112,12 +114,52 @@ pub fn subject_key(stream_id: &str, data: &Map<String, Value>) -> String {
     key
 }
 
-/// The shown fields of `data`.
+/// The shown fields of `data`, URLs cut to their origin.
 pub fn attributes(event_type: &str, data: &Map<String, Value>) -> Map<String, Value> {
     data.iter()
         .filter(|(k, _)| shown(event_type, k))
-        .map(|(k, v)| (k.clone(), v.clone()))
+        .map(|(k, v)| {
+            let mut v = v.clone();
+            redact_urls(k, &mut v);
+            (k.clone(), v)
+        })
         .collect()
+}
+
+/// Cuts every URL under `field` to its origin (`https://host:port/…`).
+fn redact_urls(field: &str, v: &mut Value) {
+    match v {
+        Value::String(s) if field == "url" || field.ends_with("_url") => {
+            *s = origin_of(s);
+        }
+        Value::Object(map) => {
+            for (k, v) in map.iter_mut() {
+                redact_urls(k, v);
+            }
+        }
+        Value::Array(items) => {
+            for v in items {
+                redact_urls(field, v);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `scheme://host[:port]`, then `/…` if anything followed; no credentials.
+fn origin_of(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "…".to_owned();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let more = if end < rest.len() && &rest[end..] != "/" {
+        "/…"
+    } else {
+        ""
+    };
+    format!("{scheme}://{host}{more}")
 }
 
 /// The fields an update changed: `{field: {before, after}}` for every shown
@@ -141,6 +183,23 @@ mod tests {
 
     fn map(v: Value) -> Map<String, Value> {
         v.as_object().cloned().expect("an object")
+    }
+
+    #[test]
+    fn urls_show_only_their_origin_at_any_depth() {
+        let data = json!({
+            "settings": {"url": "https://user:pw@hooks.example.com:8443/t/SECRET?k=SECRET",
+                         "event_types": ["*"]},
+            "url": "https://siem.example.com/",
+            "callback_url": "http://x.example.com?token=SECRET",
+        });
+        let shown = attributes("webhook.endpoint_updated", data.as_object().unwrap());
+        let text = Value::Object(shown.clone()).to_string();
+        assert!(!text.contains("SECRET") && !text.contains("pw"), "{text}");
+        assert_eq!(shown["settings"]["url"], "https://hooks.example.com:8443/…");
+        assert_eq!(shown["settings"]["event_types"], json!(["*"]));
+        assert_eq!(shown["url"], "https://siem.example.com");
+        assert_eq!(shown["callback_url"], "http://x.example.com/…");
     }
 
     #[test]

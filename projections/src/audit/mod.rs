@@ -64,7 +64,8 @@ impl Projection for Audit {
     }
 
     fn version(&self) -> u32 {
-        1
+        // 2: URLs in `changes` cut to their origin.
+        2
     }
 
     fn schema(&self) -> &'static str {

@@ -374,6 +374,11 @@ pub struct ServeArgs {
     #[arg(long, env = "GATEHOUSE_WEBHOOK_PROXY")]
     pub webhook_proxy: Option<reqwest::Url>,
 
+    /// The clock delivery reads (tests move it; never set from the
+    /// command line).
+    #[arg(skip)]
+    pub webhook_clock: delivery::Clock,
+
     /// Ed25519 key that signs checkpoints of the log's hash chain: a
     /// 32-byte seed, base64. Never stored in the database. Without it, a key
     /// is generated once into <data-dir>/audit-signing.key; every node of

@@ -540,6 +540,7 @@ fn start_webhooks(
         disable_after: chrono::Duration::seconds(args.webhook_disable_after_secs as i64),
         policy: state.webhooks.policy,
         proxy: args.webhook_proxy.clone(),
+        clock: args.webhook_clock.clone(),
         ..Default::default()
     };
     let dispatcher =

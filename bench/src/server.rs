@@ -128,6 +128,7 @@ impl BenchServer {
             // The benchmark's receiver listens on loopback.
             webhook_allow_private: true,
             webhook_proxy: None,
+            webhook_clock: Default::default(),
             webhook_retention_days: 90,
             audit_signing_key: None,
             checkpoint_interval_secs: 60,

@@ -35,6 +35,35 @@ pub const MIGRATIONS: &[Migration] = &[
     },
 ];
 
+/// The time as delivery sees it: when an attempt was made, and so how long
+/// an endpoint has been failing. The system clock, or one a test moves.
+#[derive(Clone)]
+pub struct Clock(std::sync::Arc<dyn Fn() -> chrono::DateTime<chrono::Utc> + Send + Sync>);
+
+impl Clock {
+    /// A clock reading `now`.
+    pub fn new(now: impl Fn() -> chrono::DateTime<chrono::Utc> + Send + Sync + 'static) -> Self {
+        Clock(std::sync::Arc::new(now))
+    }
+
+    /// The time now.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        (self.0)()
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Clock::new(chrono::Utc::now)
+    }
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Clock({})", self.now())
+    }
+}
+
 /// An id that is the same every time the same fact is recorded.
 pub(crate) fn derived_id(parts: &[&[u8]]) -> uuid::Uuid {
     use sha2::{Digest, Sha256};

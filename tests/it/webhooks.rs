@@ -1511,3 +1511,49 @@ async fn bad_input_on_publish_and_recover_gets_a_problem_naming_the_field() {
         "nothing refused was appended"
     );
 }
+
+/// Auto-disable follows delivery's clock, not the wall clock: with the
+/// default five days, an endpoint failing for seconds stays enabled; moved
+/// five days on, its next failure disables it, with the time it began
+/// failing.
+#[tokio::test]
+async fn an_endpoint_is_disabled_once_its_clock_shows_five_days_of_failures() {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    let offset = std::sync::Arc::new(AtomicI64::new(0));
+    let moved = offset.clone();
+    let options = Options {
+        webhook_schedule: "0s,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms".into(),
+        webhook_disable_after_secs: 5 * 24 * 3600,
+        webhook_clock: delivery::Clock::new(move || {
+            chrono::Utc::now() + chrono::Duration::seconds(moved.load(Ordering::SeqCst))
+        }),
+        ..Options::default()
+    };
+    let (_db, s, k) = setup(options, "clock").await;
+    let r = Receiver::start().await;
+    r.script((0..100).map(|_| Answer::Status(500, None)));
+    let watcher = Receiver::start().await;
+    let (id, _, _) = subscribe(&s, &k, &r, &["order.*"]).await;
+    subscribe(&s, &k, &watcher, &["webhook.endpoint_disabled"]).await;
+    publish(&s, &k, json!({"type": "order.placed", "payload": {}})).await;
+    r.wait_for(3, WAIT).await;
+    let e = get(&s, &k.owner, &format!("/v1/webhooks/{id}")).await;
+    assert_eq!(
+        e["status"], "enabled",
+        "seconds of failures are not five days"
+    );
+    let began = chrono::Utc::now();
+
+    offset.store(5 * 24 * 3600 + 60, Ordering::SeqCst);
+    let notice = watcher.wait_for(1, WAIT).await[0].json();
+    assert_eq!(notice["data"]["endpoint_id"], id.as_str(), "{notice}");
+    assert_eq!(notice["data"]["reason"], "failing");
+    let since: chrono::DateTime<chrono::Utc> = notice["data"]["failing_since"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(since < began, "failing since the first attempt: {since}");
+    let e = get(&s, &k.owner, &format!("/v1/webhooks/{id}")).await;
+    assert_eq!(e["status"], "disabled");
+}

@@ -56,6 +56,8 @@ pub struct Options {
     pub webhook_workers: (u64, u64),
     /// Messages an organisation may publish a minute.
     pub publish_per_minute: u64,
+    /// The clock delivery reads.
+    pub webhook_clock: delivery::Clock,
     /// How long a webhook lease lasts, in milliseconds.
     pub webhook_lease_ms: u64,
     /// Failing this long disables an endpoint, in seconds.
@@ -100,6 +102,7 @@ impl Default for Options {
             webhook_timeout_ms: 2000,
             webhook_workers: (32, 0),
             publish_per_minute: 6_000,
+            webhook_clock: delivery::Clock::default(),
             webhook_lease_ms: 6000,
             webhook_disable_after_secs: 5 * 24 * 3600,
             webhook_allow_private: true,
@@ -171,6 +174,7 @@ pub fn serve_args(data_dir: PathBuf, options: &Options) -> ServeArgs {
         webhook_disable_after_secs: options.webhook_disable_after_secs,
         webhook_allow_private: options.webhook_allow_private,
         webhook_proxy: None,
+        webhook_clock: options.webhook_clock.clone(),
         webhook_retention_days: 90,
         audit_signing_key: Some(options.audit_signing_key.clone()),
         checkpoint_interval_secs: options.checkpoint_interval_secs,

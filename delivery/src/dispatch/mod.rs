@@ -52,6 +52,8 @@ pub struct Settings {
     pub batch: i64,
     /// The longest sleep between looks for due work.
     pub poll: Duration,
+    /// When attempts happen, and so how long an endpoint has failed.
+    pub clock: crate::Clock,
 }
 
 impl Default for Settings {
@@ -67,6 +69,7 @@ impl Default for Settings {
             proxy: None,
             batch: 100,
             poll: Duration::from_secs(1),
+            clock: crate::Clock::default(),
         }
     }
 }
@@ -351,6 +354,7 @@ impl Inner {
                     Some(body) if !secrets.is_empty() => {
                         send::attempt(
                             &self.client,
+                            &self.settings.clock,
                             self.settings.policy,
                             self.settings.proxy.is_some(),
                             &ep.url,
@@ -360,8 +364,11 @@ impl Inner {
                         )
                         .await
                     }
-                    Some(_) => record::unsendable("no signing secret opens"),
-                    None => record::unsendable("the payload was purged by retention"),
+                    Some(_) => record::unsendable(&self.settings.clock, "no signing secret opens"),
+                    None => record::unsendable(
+                        &self.settings.clock,
+                        "the payload was purged by retention",
+                    ),
                 };
                 healthy = outcome.succeeded();
                 results.push((d, outcome));

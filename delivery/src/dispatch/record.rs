@@ -7,7 +7,6 @@
 use std::time::Duration;
 
 use crate::derived_id;
-use chrono::Utc;
 use event_schemas::webhook::{webhook_stream, EndpointDisabled, MessageExhausted, WebhookEvent};
 use event_schemas::{Actor, ExpectedVersion, Metadata, NewEvent};
 use event_store::{AppendError, EventStoreExt};
@@ -29,9 +28,9 @@ pub(super) struct Due {
 }
 
 /// The outcome of a delivery that cannot be sent at all.
-pub(super) fn unsendable(why: &str) -> Outcome {
+pub(super) fn unsendable(clock: &crate::Clock, why: &str) -> Outcome {
     Outcome {
-        at: Utc::now(),
+        at: clock.now(),
         status: None,
         latency: Duration::ZERO,
         error_class: Some("unsendable"),
@@ -106,7 +105,7 @@ impl Inner {
         }
         let failing_too_long = ep
             .failing_since
-            .is_some_and(|since| Utc::now() - since >= s.disable_after);
+            .is_some_and(|since| s.clock.now() - since >= s.disable_after);
         let disable = if gone {
             Some(("gone", None))
         } else if failing_too_long {

@@ -45,6 +45,7 @@ const DRAIN_BYTES: usize = 64 * 1024;
 /// destination is checked here first.
 pub async fn attempt(
     client: &reqwest::Client,
+    clock: &crate::Clock,
     policy: Policy,
     proxied: bool,
     url: &str,
@@ -52,7 +53,7 @@ pub async fn attempt(
     msg_id: &str,
     body: &[u8],
 ) -> Outcome {
-    let at = Utc::now();
+    let at = clock.now();
     let started = Instant::now();
     let failed = |class: &'static str, detail: String| Outcome {
         at,
@@ -101,7 +102,7 @@ pub async fn attempt(
             .headers()
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| crate::schedule::retry_after(v, Utc::now()))
+            .and_then(|v| crate::schedule::retry_after(v, clock.now()))
     } else {
         None
     };

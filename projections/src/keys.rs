@@ -32,6 +32,7 @@ static TYPES: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
         .chain(UsageEvent::TYPES)
         .chain(&[
             "app.created",
+            "app.updated",
             "app.deleted",
             "app.suspended",
             "app.reinstated",
@@ -67,8 +68,8 @@ impl Projection for Keys {
 
     fn version(&self) -> u32 {
         // 2: leak reports. 3: OAuth clients and signing keys. 4: mass
-        // rotations.
-        4
+        // rotations. 5: apps' browser origins.
+        5
     }
 
     fn schema(&self) -> &'static str {
@@ -105,7 +106,8 @@ impl Projection for Keys {
              org_id    UUID NOT NULL,
              deleted   BOOLEAN NOT NULL DEFAULT false,
              suspended BOOLEAN NOT NULL DEFAULT false,
-             access    JSONB NOT NULL DEFAULT '{}'
+             access    JSONB NOT NULL DEFAULT '{}',
+             origins   JSONB NOT NULL DEFAULT '[]'
          );
          CREATE TABLE key_orgs (
              org_id             UUID PRIMARY KEY,
@@ -347,10 +349,19 @@ async fn apply_app(
     match a {
         AppEvent::Created(c) => {
             tx.execute(
-                "INSERT INTO key_apps (app_id, org_id) VALUES ($1, $2)",
-                &[&app, &c.org_id],
+                "INSERT INTO key_apps (app_id, org_id, origins) VALUES ($1, $2, $3)",
+                &[&app, &c.org_id, &Json(&c.origins)],
             )
             .await?;
+        }
+        AppEvent::Updated(u) => {
+            if let Some(origins) = &u.origins {
+                tx.execute(
+                    "UPDATE key_apps SET origins = $2 WHERE app_id = $1",
+                    &[&app, &Json(origins)],
+                )
+                .await?;
+            }
         }
         AppEvent::Deleted(_) => {
             tx.execute(

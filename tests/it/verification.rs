@@ -483,3 +483,52 @@ async fn a_verdict_is_never_replayed_from_an_idempotency_key() {
     assert_eq!(again["valid"], false, "{again}");
     assert_eq!(again["reason"], "revoked");
 }
+
+/// The verdict names the browser origins the key's app allows, for the
+/// gateway to check a browser call's `Origin` against: as the app is
+/// changed (the index follows the log), and on a node that loads its index
+/// from the read model.
+#[tokio::test]
+async fn the_verdict_carries_the_apps_allowed_origins_live_and_after_a_load() {
+    let db = fresh_db().await;
+    let s = TestServer::start(&db).await;
+    let k = KeyedApp::new(&s, &db, "origins").await;
+    let (_, key, _) = k.test_key(&s).await;
+    until_verdict(&s, &key, "valid").await;
+    assert_eq!(verify(&s, &key, None).await["origins"], json!([]));
+    let (status, app, _) = s
+        .call(
+            Method::PATCH,
+            &format!("/v1/apps/{}", k.app),
+            &k.owner,
+            Some(json!({"origins": ["https://shop.example.com"]})),
+            0,
+        )
+        .await;
+    assert_eq!(status, 200, "{app}");
+    assert_eq!(app["origins"], json!(["https://shop.example.com"]));
+    let started = Instant::now();
+    while verify(&s, &key, None).await["origins"] != json!(["https://shop.example.com"]) {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the index never followed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    s.stop().await;
+
+    // A node starting now loads its index from the read model.
+    let s = TestServer::start(&db).await;
+    let started = Instant::now();
+    while readyz(&s).await["verification"]["ready"] != true {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the index never loaded"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        verify(&s, &key, None).await["origins"],
+        json!(["https://shop.example.com"])
+    );
+}

@@ -44,11 +44,13 @@ fn ms(t: chrono::DateTime<chrono::Utc>) -> i64 {
     t.timestamp_millis()
 }
 
-/// The app events that change what a key of the app verifies as.
+/// The app events that change what a key of the app verifies as (or the
+/// browser origins its verdict names).
 fn affects_keys(e: &AppEvent) -> bool {
     matches!(
         e,
         AppEvent::Created(_)
+            | AppEvent::Updated(_)
             | AppEvent::Deleted(_)
             | AppEvent::Suspended(_)
             | AppEvent::Reinstated(_)
@@ -391,6 +393,9 @@ impl Inner {
             )
         };
         entry.scopes = [scopes(Mode::Test), scopes(Mode::Live)];
+        if *entry.origins != *entry.app.origins {
+            entry.origins = Arc::from(entry.app.origins.clone());
+        }
     }
 
     fn set_plan(&mut self, slot: usize, p: &PlanSet) {

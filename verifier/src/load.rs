@@ -110,7 +110,7 @@ pub async fn from_read_model(
 
     for row in tx
         .query(
-            "SELECT app_id, org_id, deleted, suspended, access FROM rm.key_apps",
+            "SELECT app_id, org_id, deleted, suspended, access, origins FROM rm.key_apps",
             &[],
         )
         .await?
@@ -118,7 +118,8 @@ pub async fn from_read_model(
         let app_id: Uuid = row.get(0);
         let org_id: Uuid = row.get(1);
         let access: tokio_postgres::types::Json<BTreeMap<Uuid, AccessRow>> = row.get(4);
-        let events = app_events(app_id, org_id, row.get(2), row.get(3), access.0);
+        let origins: tokio_postgres::types::Json<Vec<String>> = row.get(5);
+        let events = app_events(app_id, org_id, row.get(2), row.get(3), access.0, origins.0);
         index
             .load_app(app_id, org_id, &events)
             .map_err(LoadError::Row)?;
@@ -207,6 +208,7 @@ fn app_events(
     deleted: bool,
     suspended: bool,
     access: BTreeMap<Uuid, AccessRow>,
+    origins: Vec<String>,
 ) -> Vec<AppEvent> {
     let mut events = vec![AppEvent::Created(AppCreated {
         app_id,
@@ -215,7 +217,7 @@ fn app_events(
         name: String::new(),
         slug: String::new(),
         description: String::new(),
-        origins: vec![],
+        origins,
         callback_urls: vec![],
         attributes: Default::default(),
         sandbox_tenant_id: None,

@@ -109,6 +109,9 @@ pub(crate) struct AppEntry {
     pub org: u32,
     /// What a secret key carries, per mode: test, live.
     pub scopes: [Arc<[String]>; 2],
+    /// The browser origins the app allows (for the gateway to check a
+    /// call's `Origin` against).
+    pub origins: Arc<[String]>,
 }
 
 /// One organisation's quota.
@@ -258,7 +261,8 @@ impl Inner {
                 ..App::default()
             },
             org,
-            scopes: [empty.clone(), empty],
+            scopes: [empty.clone(), empty.clone()],
+            origins: empty,
         });
         self.app_ids.insert(app_id, slot);
         slot

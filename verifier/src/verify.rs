@@ -64,6 +64,9 @@ pub struct KeyFacts {
     pub mode: Mode,
     /// What it may do.
     pub scopes: Arc<[String]>,
+    /// The browser origins its app allows; empty: no browser origin is
+    /// allowed. The gateway compares a call's `Origin` header with these.
+    pub origins: Arc<[String]>,
 }
 
 /// A verification's answer.
@@ -207,6 +210,7 @@ impl Index {
                 org_id: org.org_id,
                 mode: entry.mode,
                 scopes,
+                origins: app.origins.clone(),
             },
             app,
             org,
@@ -267,6 +271,7 @@ impl Index {
                 org_id: org.org_id,
                 mode: client.mode,
                 scopes,
+                origins: app.origins.clone(),
             },
             app,
             org,

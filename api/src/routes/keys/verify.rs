@@ -84,6 +84,11 @@ pub struct VerifyResponse {
     /// What the key may do.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scopes: Option<Vec<String>>,
+    /// The browser origins the key's app allows (`https://app.example.com`):
+    /// a call from a browser whose `Origin` is not one of them should be
+    /// refused by the gateway. Empty: no browser origin is allowed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origins: Option<Vec<String>>,
     /// Calls left in the organisation's billing window (when it has a plan).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub remaining: Option<u64>,
@@ -103,6 +108,7 @@ impl From<verifier::Verdict> for VerifyResponse {
             org_id: key.map(|k| k.org_id),
             mode: key.map(|k| k.mode.as_str()),
             scopes: key.map(|k| k.scopes.to_vec()),
+            origins: key.map(|k| k.origins.to_vec()),
             remaining: v.remaining,
             reset_at: v.retry_at_ms.and_then(DateTime::from_timestamp_millis),
         }

@@ -102,10 +102,19 @@ pub async fn get_key(
 ) -> Result<Json<KeyView>, ApiError> {
     if let Some(as_of) = t.as_of {
         min.wait(&state, &["orgs", "apps"]).await?;
-        let (app, view) = crate::routes::as_of::key_then(&state, key, as_of)
+        // Authorised before anything is folded: a stranger's `as_of` costs
+        // one cached load, not a fold of the key's stream and its usage.
+        let now = state
+            .commands
+            .load::<domain::keys::Key>(&event_schemas::key::key_stream(key))
+            .await?;
+        if !now.exists {
+            return Err(ApiError::NotFound);
+        }
+        super::super::apps::app_org_for(&state, now.app_id, session.user_id).await?;
+        let (_, view) = crate::routes::as_of::key_then(&state, key, as_of)
             .await?
             .ok_or(ApiError::NotFound)?;
-        super::super::apps::app_org_for(&state, app, session.user_id).await?;
         return Ok(Json(view));
     }
     min.wait(&state, &["orgs", "apps", "keys"]).await?;

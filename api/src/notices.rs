@@ -142,6 +142,7 @@ pub async fn verify_integrations(state: &AppState) -> Result<(), ApiError> {
     drop(client);
     let meta = crate::command::RequestMeta {
         request_id: None,
+        client_request_id: None,
         idempotency_key: None,
         context: None,
         seed: None,

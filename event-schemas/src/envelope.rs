@@ -63,9 +63,14 @@ pub struct Metadata {
     /// The event (or command) that directly caused this one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub causation_id: Option<Uuid>,
-    /// The HTTP request id, to join logs and history.
+    /// The HTTP request id Gatehouse gave the request, to join logs and
+    /// history.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    /// The `X-Request-Id` the client sent, kept apart and as sent: a claim
+    /// of the client's, not an id Gatehouse gave.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_request_id: Option<String>,
     /// The client's `Idempotency-Key`, when it sent one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
@@ -82,6 +87,7 @@ impl Metadata {
             actor,
             org_id: None,
             correlation_id: None,
+            client_request_id: None,
             causation_id: None,
             request_id: None,
             idempotency_key: None,

@@ -410,8 +410,11 @@ async fn health_readiness_and_the_openapi_document() {
     assert!(doc["components"]["schemas"]["Problem"].is_object());
 }
 
+/// Every request gets a request id of Gatehouse's own, answered, logged
+/// and recorded in its events; a client's `X-Request-Id` is recorded apart,
+/// marked as the client's, never as the request's id.
 #[tokio::test]
-async fn a_request_id_is_recorded_in_the_events_it_causes() {
+async fn a_request_id_is_the_servers_own_and_a_clients_is_recorded_apart() {
     let db = fresh_db().await;
     let s = TestServer::start(&db).await;
     let r = s
@@ -422,7 +425,10 @@ async fn a_request_id_is_recorded_in_the_events_it_causes() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.headers()["x-request-id"], "req-abc-123");
+    assert_eq!(r.status(), 201);
+    let ours = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_ne!(ours, "req-abc-123", "the client does not name the request");
+    assert!(uuid::Uuid::parse_str(&ours).is_ok(), "{ours}");
     let store = event_store::postgres::PgStore::connect(db.config.clone(), Default::default())
         .await
         .unwrap();
@@ -438,7 +444,8 @@ async fn a_request_id_is_recorded_in_the_events_it_causes() {
     assert_eq!(events.len(), 2);
     for e in events {
         let meta = e.parsed_metadata().unwrap();
-        assert_eq!(meta.request_id.as_deref(), Some("req-abc-123"));
+        assert_eq!(meta.request_id.as_deref(), Some(ours.as_str()));
+        assert_eq!(meta.client_request_id.as_deref(), Some("req-abc-123"));
         assert_eq!(meta.actor.kind, event_schemas::ActorKind::User);
     }
 }

@@ -37,8 +37,10 @@ use crate::POSITION_HEADER;
 /// What a request contributes to the metadata of the events it causes.
 #[derive(Debug, Clone)]
 pub struct RequestMeta {
-    /// The request id (`x-request-id`).
+    /// The request id Gatehouse gave the request (`x-request-id`).
     pub request_id: Option<String>,
+    /// The `X-Request-Id` the client sent, if any.
+    pub client_request_id: Option<String>,
     /// The client's `Idempotency-Key`.
     pub idempotency_key: Option<String>,
     /// Set by the idempotency layer when the request has a key: the ids
@@ -71,6 +73,7 @@ impl RequestMeta {
         };
         Metadata {
             request_id: self.request_id.clone(),
+            client_request_id: self.client_request_id.clone(),
             idempotency_key: self.idempotency_key.clone(),
             context,
             ..Metadata::by(actor)
@@ -99,6 +102,7 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestMeta {
         };
         Ok(RequestMeta {
             request_id: header("x-request-id"),
+            client_request_id: header(crate::routes::CLIENT_REQUEST_ID),
             idempotency_key: header("idempotency-key"),
             seed: parts.extensions.get::<CommandSeed>().copied(),
             context: parts

@@ -188,6 +188,36 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         )
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(axum::middleware::from_fn(set_aside_client_request_id))
+}
+
+/// Where a client's own `X-Request-Id` is kept on the request.
+pub const CLIENT_REQUEST_ID: &str = "x-client-request-id";
+
+/// Every request gets a request id of Gatehouse's own (the one logged,
+/// answered and recorded in the audit trail): a client's `X-Request-Id`
+/// is set aside (visible ASCII, at most 100 characters) and recorded
+/// apart, marked as the client's.
+async fn set_aside_client_request_id(mut req: Request, next: axum::middleware::Next) -> Response {
+    let headers = req.headers_mut();
+    if let Some(sent) = headers.remove("x-request-id") {
+        headers.remove(CLIENT_REQUEST_ID);
+        let clean: String = sent
+            .to_str()
+            .unwrap_or_default()
+            .chars()
+            .filter(|c| c.is_ascii_graphic())
+            .take(100)
+            .collect();
+        if let Ok(value) = axum::http::HeaderValue::from_str(&clean) {
+            if !clean.is_empty() {
+                headers.insert(CLIENT_REQUEST_ID, value);
+            }
+        }
+    } else {
+        headers.remove(CLIENT_REQUEST_ID);
+    }
+    next.run(req).await
 }
 
 /// Path segments that carry a secret: the segment after one of these

@@ -340,6 +340,7 @@ async fn wait_indexed(server: &BenchServer, at: u64) -> anyhow::Result<()> {
         let ready: serde_json::Value = server
             .http
             .get(format!("{}/readyz", server.base))
+            .bearer_auth(crate::server::GATEWAY_TOKEN)
             .send()
             .await?
             .json()

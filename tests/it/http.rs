@@ -365,10 +365,16 @@ async fn health_readiness_and_the_openapi_document() {
     let r = s.get("/healthz", None).await;
     assert_eq!(r.status(), 200);
     assert!(r.headers().contains_key("x-request-id"));
-    let (_, _, position) = s.user("ready@example.com").await;
-    let r = s.get("/readyz", None).await;
-    assert_eq!(r.status(), 200);
-    let ready: Value = r.json().await.unwrap();
+    let (_, user, position) = s.user("ready@example.com").await;
+    // Anyone (a load balancer, a signed-in user) sees the status only.
+    for token in [None, Some(user.as_str())] {
+        let r = s.get("/readyz", token).await;
+        assert_eq!(r.status(), 200);
+        let ready: Value = r.json().await.unwrap();
+        assert_eq!(ready, json!({"status": "ready"}), "no details: {ready}");
+    }
+    // An operator, with the gateway token, sees the details.
+    let ready = s.readiness().await;
     assert_eq!(ready["status"], "ready");
     assert_eq!(ready["database"], true);
     assert!(ready["head"].as_u64().unwrap() >= position);

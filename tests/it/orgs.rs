@@ -36,7 +36,7 @@ async fn create_org(s: &TestServer, token: &str, slug: &str) -> (String, u64) {
 }
 
 async fn head(s: &TestServer) -> u64 {
-    let ready: Value = s.get("/readyz", None).await.json().await.unwrap();
+    let ready: Value = s.readiness().await;
     ready["head"].as_u64().unwrap()
 }
 

@@ -391,7 +391,7 @@ async fn a_blue_green_rebuild_reproduces_every_read_model_byte_for_byte() {
 
 async fn wait_caught_up(s: &TestServer, position: u64) {
     for _ in 0..200 {
-        let ready: serde_json::Value = s.get("/readyz", None).await.json().await.unwrap();
+        let ready: serde_json::Value = s.readiness().await;
         if ready["projections"]
             .as_array()
             .unwrap()

@@ -230,7 +230,7 @@ async fn a_leaked_live_key_is_flagged_not_revoked_and_the_owner_is_told_to_rotat
     let head = db.log_stats().await.0 as u64;
     let started = std::time::Instant::now();
     loop {
-        let ready: Value = s.get("/readyz", None).await.json().await.unwrap();
+        let ready: Value = s.readiness().await;
         if ready["verification"]["position"].as_u64() >= Some(head) {
             break;
         }

@@ -14,14 +14,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 async fn readyz(s: &TestServer) -> Value {
-    s.http
-        .get(s.url("/readyz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    s.readiness().await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

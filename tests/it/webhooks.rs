@@ -40,7 +40,7 @@ async fn subscribe(
 
 /// The log's head, as `/readyz` reports it: a position to read at.
 async fn position_of_log(s: &TestServer) -> u64 {
-    let ready = s.get("/readyz", None).await.json::<Value>().await.unwrap();
+    let ready = s.readiness().await;
     ready["head"].as_u64().unwrap()
 }
 

@@ -101,7 +101,12 @@ impl ServerProcess {
     /// and has applied it; `None` while any lags or the server does not
     /// answer (say, while its database restarts).
     pub async fn caught_up(&self) -> Option<u64> {
-        let r = reqwest::get(format!("{}/readyz", self.base)).await.ok()?;
+        let r = reqwest::Client::new()
+            .get(format!("{}/readyz", self.base))
+            .bearer_auth(crate::server::GATEWAY_TOKEN)
+            .send()
+            .await
+            .ok()?;
         let ready: serde_json::Value = r.json().await.ok()?;
         let all = ready["projections"]
             .as_array()?

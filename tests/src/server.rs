@@ -253,6 +253,20 @@ impl TestServer {
         format!("{}{}", self.base, path)
     }
 
+    /// `/readyz` as an operator sees it (with the gateway token): the log
+    /// head, each projection, the verification index.
+    pub async fn readiness(&self) -> serde_json::Value {
+        self.http
+            .get(self.url("/readyz"))
+            .bearer_auth(GATEWAY_TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// POSTs JSON.
     pub async fn post(&self, path: &str, body: serde_json::Value) -> reqwest::Response {
         self.http

@@ -49,10 +49,12 @@ fn complete(op: &mut Operation, path: &str, is_post: bool) {
             }
         }
     }
+    // Credentials required: some requirement, and none of them empty (an
+    // empty one makes credentials optional, as on `/readyz`).
     let secured = op
         .security
         .as_ref()
-        .is_some_and(|s| !s.is_empty() && s.iter().any(|r| *r != Default::default()));
+        .is_some_and(|s| !s.is_empty() && s.iter().all(|r| *r != Default::default()));
     let with_body = op.request_body.is_some();
     let mut add = |status: &str, description: &str| {
         op.responses

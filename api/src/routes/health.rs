@@ -35,7 +35,15 @@ pub async fn healthz() -> Json<Health> {
     Json(Health { status: "ok" })
 }
 
-/// Readiness.
+/// Readiness as anyone sees it: only whether this node is ready.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReadinessSummary {
+    /// `ready` or `not_ready`.
+    pub status: &'static str,
+}
+
+/// Readiness in detail, for operators (the gateway token or a staff
+/// session): the log, each projection, the verification index.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Readiness {
     /// `ready` or `not_ready`.
@@ -85,10 +93,16 @@ pub struct ProjectionReadiness {
     pub error: Option<String>,
 }
 
-/// Ready when the database answers and no projection has failed.
+/// Ready when the database answers, the log has not gone backwards, the
+/// verification index is loaded and no projection has failed. Anyone sees
+/// the status; the details (positions, counters, error text) only an
+/// operator presenting the gateway token or a staff session.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
-    responses((status = 200, body = Readiness), (status = 503, body = Readiness)))]
-pub async fn readyz(State(state): State<AppState>) -> Response {
+    responses(
+        (status = 200, description = "Ready: `ReadinessSummary`, or `Readiness` for an operator", body = Readiness),
+        (status = 503, description = "Not ready: `ReadinessSummary`, or `Readiness` for an operator", body = Readiness)),
+    security((), ("gateway" = []), ("bearer" = [])))]
+pub async fn readyz(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
     let head = tokio::time::timeout(Duration::from_secs(2), state.store.head())
         .await
         .ok()
@@ -138,5 +152,41 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (status, Json(body)).into_response()
+    if operator(&state, &headers).await {
+        (status, Json(body)).into_response()
+    } else {
+        (
+            status,
+            Json(ReadinessSummary {
+                status: body.status,
+            }),
+        )
+            .into_response()
+    }
+}
+
+/// Whether the caller presents the gateway token or a staff session.
+async fn operator(state: &AppState, headers: &axum::http::HeaderMap) -> bool {
+    let Some(token) = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    else {
+        return false;
+    };
+    if crate::routes::keys::is_gateway_token(state, token) {
+        return true;
+    }
+    let (mut parts, ()) = axum::http::Request::builder()
+        .header(
+            axum::http::header::AUTHORIZATION,
+            format!("Bearer {}", token.trim()),
+        )
+        .body(())
+        .map(|r| r.into_parts())
+        .unwrap_or_else(|_| axum::http::Request::new(()).into_parts());
+    use axum::extract::FromRequestParts;
+    crate::extract::Staff::from_request_parts(&mut parts, state)
+        .await
+        .is_ok()
 }

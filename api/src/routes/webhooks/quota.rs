@@ -139,12 +139,14 @@ mod tests {
         q.reserve(a, 10)
             .expect("a third of a minute refills one")
             .keep();
-        // Bytes: 990 left for b; a 995-byte message waits.
-        assert!(q.reserve(b, 995).is_err());
-        drop(q.reserve(b, 990).unwrap());
-        q.reserve(b, 990)
+        // Bytes, with messages to spare: 400 left after 600.
+        let q = PublishQuota::new(100, 1000);
+        q.reserve(a, 600).unwrap().keep();
+        assert!(q.reserve(a, 500).is_err(), "500 bytes do not fit in 400");
+        drop(q.reserve(a, 400).unwrap());
+        q.reserve(a, 400)
             .expect("a failed publish gives its share back")
             .keep();
-        assert!(q.reserve(b, 1).is_err());
+        assert!(q.reserve(a, 1).is_err());
     }
 }

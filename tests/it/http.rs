@@ -59,7 +59,7 @@ async fn a_user_signs_up_signs_in_and_reads_their_own_writes() {
         .as_str()
         .unwrap()
         .to_owned();
-    assert!(token.starts_with("ghs_"));
+    assert!(token.starts_with("gsess_"), "{token}");
 
     let r = s.get_at("/v1/me", &token, position).await;
     assert_eq!(r.status(), 200);
@@ -166,7 +166,7 @@ async fn signing_out_stops_the_token_on_the_next_request() {
     assert_problem(s.get("/v1/me", Some(&token)).await, 401, "unauthenticated").await;
     assert_problem(s.get("/v1/me", None).await, 401, "unauthenticated").await;
     assert_problem(
-        s.get("/v1/me", Some("ghs_forged")).await,
+        s.get("/v1/me", Some("gsess_forged")).await,
         401,
         "unauthenticated",
     )

@@ -175,7 +175,7 @@ async fn only_authenticated_routed_commands_store_a_key() {
         assert_eq!(r.status(), 401);
     }
     let org = json!({"slug": "nobody-co", "name": "Nobody"});
-    let r = post_keyed(&s, Some("ghs_not_a_session"), "bogus-1", "/v1/orgs", &org).await;
+    let r = post_keyed(&s, Some("gsess_not_a_session"), "bogus-1", "/v1/orgs", &org).await;
     assert_eq!(r.status(), 401);
     let r = post_keyed(&s, None, "nowhere-1", "/v1/no/such/route", &org).await;
     assert_eq!(r.status(), 404);

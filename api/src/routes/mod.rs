@@ -227,7 +227,14 @@ const SECRET_SEGMENTS_AFTER: &[&str] = &["/v1/install/"];
 /// Prefixes of the secrets Gatehouse issues; a path segment starting with
 /// one is redacted wherever it appears, so a secret pasted into another
 /// route's path is not logged either.
-const SECRET_PREFIXES: &[&str] = &["gil_", "ghs_", "whsec_", "whsk_"];
+const SECRET_PREFIXES: &[&str] = &[
+    "gil_",
+    accounts::sessions::SESSION_PREFIX,
+    // Session tokens issued before they had a prefix of their own.
+    "ghs_",
+    "whsec_",
+    "whsk_",
+];
 
 /// `path` as it may be logged: secret-bearing segments replaced by
 /// `[redacted]`, and the query string never included (the caller passes
@@ -303,10 +310,12 @@ mod tests {
             "/v1/install/[redacted]"
         );
         assert_eq!(redacted_path("/v1/install"), "/v1/install");
-        assert_eq!(
-            redacted_path("/v1/apps/ghs_x/members"),
-            "/v1/apps/[redacted]/members"
-        );
+        for token in ["gsess_x", "ghs_x"] {
+            assert_eq!(
+                redacted_path(&format!("/v1/apps/{token}/members")),
+                "/v1/apps/[redacted]/members"
+            );
+        }
         assert_eq!(
             redacted_path("/v1/apps/0190/members"),
             "/v1/apps/0190/members"

@@ -29,6 +29,12 @@ use crate::error::{ApiError, Problem};
 use crate::extract::{token_hash, ApiJson, Session};
 use crate::state::AppState;
 
+
+/// How a session token starts. Its own (GitHub's `ghs_` was used before:
+/// a session token pasted in public would have been reported to GitHub as
+/// theirs); those earlier tokens stay valid until they expire.
+pub const SESSION_PREFIX: &str = "gsess_";
+
 /// `POST /v1/sessions` body.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -122,7 +128,7 @@ pub async fn sign_in(
 
     let mut raw = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut raw);
-    let token = format!("ghs_{}", B64URL.encode(raw));
+    let token = format!("{SESSION_PREFIX}{}", B64URL.encode(raw));
     let session_id = Uuid::now_v7();
     let expires_at = accounts::session_expiry(crate::command::now(), state.session_ttl);
     let event = AccountEvent::SessionStarted(SessionStarted {

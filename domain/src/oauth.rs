@@ -59,6 +59,8 @@ impl OAuthClient {
                 self.previous = Some((old, r.previous_stops_at));
             }
             OAuthClientEvent::Revoked(_) => self.revoked = true,
+            // Recorded; any revocation it led to is its own event.
+            OAuthClientEvent::LeakReported(_) => {}
         }
         Ok(())
     }
@@ -200,6 +202,35 @@ pub fn revoke(
     Ok(vec![OAuthClientEvent::Revoked(OAuthClientRevoked {
         reason: None,
     })])
+}
+
+/// A secret scanner found the client's secret in public: the report is
+/// recorded, and a test client revoked (a live one too when the deployment
+/// says so). The owners are told either way.
+pub fn report_leak(
+    client: &OAuthClient,
+    report: crate::keys::LeakReport,
+    revoke_live: bool,
+) -> Result<Vec<OAuthClientEvent>, KeyError> {
+    if !client.exists {
+        return Err(KeyError::NotFound);
+    }
+    let revoke = !client.revoked && (client.mode == Some(Mode::Test) || revoke_live);
+    let clip = |s: Option<String>| s.map(|s| s.chars().take(2000).collect::<String>());
+    let mut events = vec![OAuthClientEvent::LeakReported(
+        event_schemas::oauth::OAuthClientLeakReported {
+            app_id: client.app_id,
+            url: clip(report.url),
+            source: clip(report.source),
+            revoked: revoke,
+        },
+    )];
+    if revoke {
+        events.push(OAuthClientEvent::Revoked(OAuthClientRevoked {
+            reason: Some("its secret was found in public by secret scanning".into()),
+        }));
+    }
+    Ok(events)
 }
 
 /// The longest an access token lives.

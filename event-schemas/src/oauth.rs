@@ -2,8 +2,7 @@
 //! client credentials (`oauth_client-<client_id>`), and the keys the
 //! deployment signs access tokens with (`signing_keys`, one platform
 //! stream). No event carries a client secret (only its SHA-256) or a
-//! private key (nodes derive it from the key-encryption key and the key
-//! id).
+//! private key (a random seed, sealed in the database).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -46,6 +45,24 @@ pub struct OAuthClientRevoked {
     pub reason: Option<String>,
 }
 
+/// `oauth_client.leak_reported` v1: a secret scanner found the client's
+/// secret in public. The secret is ended with it (`revoked`) for a test
+/// client, and for a live one when the deployment says so; otherwise its
+/// owners are told to rotate it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct OAuthClientLeakReported {
+    /// The client's app, whose owners are told.
+    pub app_id: Uuid,
+    /// Where it was found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// What found it (`content`, `commit`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Whether the client was revoked for it.
+    pub revoked: bool,
+}
+
 event_family! {
     /// An OAuth client's stream, `oauth_client-<client_id>`.
     pub enum OAuthClientEvent {
@@ -55,6 +72,8 @@ event_family! {
         SecretRotated(OAuthSecretRotated) = "oauth_client.secret_rotated",
         /// `oauth_client.revoked`
         Revoked(OAuthClientRevoked) = "oauth_client.revoked",
+        /// `oauth_client.leak_reported`
+        LeakReported(OAuthClientLeakReported) = "oauth_client.leak_reported",
     }
 }
 

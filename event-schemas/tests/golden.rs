@@ -481,6 +481,12 @@ fn oauth_events_keep_their_stored_shape() {
     client(OAuthClientEvent::Revoked(OAuthClientRevoked {
         reason: None,
     }));
+    client(OAuthClientEvent::LeakReported(OAuthClientLeakReported {
+        app_id: id(2),
+        url: Some("https://github.com/octo/app/blob/main/.env".into()),
+        source: Some("content".into()),
+        revoked: true,
+    }));
     check_event(
         SigningKeyEvent::Added(SigningKeyAdded {
             kid: "k1".into(),

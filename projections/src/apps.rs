@@ -12,6 +12,7 @@ use std::sync::LazyLock;
 use async_trait::async_trait;
 use event_schemas::app::{AppEvent, InstallLinkEvent, InstallationEvent, ProductEvent};
 use event_schemas::key::{KeyEvent, NoticeEvent};
+use event_schemas::oauth::OAuthClientEvent;
 use event_schemas::org::OrgEvent;
 use event_schemas::RecordedEvent;
 use tokio_postgres::types::Json;
@@ -31,6 +32,7 @@ static TYPES: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
         .chain(InstallationEvent::TYPES)
         .chain(&[
             "api_key.leak_reported",
+            "oauth_client.leak_reported",
             "api_key.rotation_required",
             "api_key.expiry_approaching",
             "webhook.endpoint_created",
@@ -52,7 +54,8 @@ impl Projection for Apps {
         // 3: leaked-key notifications.
         // 4: endpoints disabled by delivery failures notify the owners.
         // 5: leaving the organisation ends app team membership.
-        5
+        // 6: leaked OAuth client secrets notify the owners.
+        6
     }
 
     fn schema(&self) -> &'static str {
@@ -236,6 +239,22 @@ impl Projection for Apps {
                 let at = l.url.as_deref().unwrap_or("a public place");
                 let message = format!("API key {key} was found in public at {at}; {what}");
                 notify(tx, e, l.app_id, "key_leaked", message).await?;
+                continue;
+            }
+            if let Some(OAuthClientEvent::LeakReported(l)) =
+                crate::decode(e, OAuthClientEvent::decode)?
+            {
+                let what = if l.revoked {
+                    "the client has been revoked"
+                } else {
+                    "rotate its secret now"
+                };
+                let client = e.stream_id.trim_start_matches("oauth_client-");
+                let at = l.url.as_deref().unwrap_or("a public place");
+                let message = format!(
+                    "The secret of OAuth client {client} was found in public at {at}; {what}"
+                );
+                notify(tx, e, l.app_id, "client_secret_leaked", message).await?;
                 continue;
             }
             if let Some(OrgEvent::MemberRemoved(m)) = crate::decode(e, OrgEvent::decode)? {

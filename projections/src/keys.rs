@@ -68,7 +68,7 @@ impl Projection for Keys {
 
     fn version(&self) -> u32 {
         // 2: leak reports. 3: OAuth clients and signing keys. 4: mass
-        // rotations. 5: apps' browser origins.
+        // rotations. 5: apps' browser origins, clients' secret hashes.
         5
     }
 
@@ -124,11 +124,15 @@ impl Projection for Keys {
              scopes     JSONB NOT NULL,
              secret_rotated_at TIMESTAMPTZ,
              previous_secret_stops_at TIMESTAMPTZ,
+             secret_hash TEXT NOT NULL,
+             previous_secret_hash TEXT,
              revoked_at TIMESTAMPTZ,
              created_by TEXT NOT NULL,
              created_at TIMESTAMPTZ NOT NULL
          );
          CREATE INDEX oauth_clients_app_idx ON oauth_clients (app_id, created_at, client_id);
+         CREATE INDEX oauth_clients_secret_idx ON oauth_clients (secret_hash);
+         CREATE INDEX oauth_clients_previous_secret_idx ON oauth_clients (previous_secret_hash);
          CREATE TABLE signing_keys (
              position   BIGINT PRIMARY KEY,
              kid        TEXT NOT NULL,
@@ -423,17 +427,17 @@ async fn apply_client(
     let changed = match c {
         OAuthClientEvent::Created(c) => {
             tx.execute(
-                "INSERT INTO oauth_clients (client_id, app_id, org_id, name, mode, scopes, created_by, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                &[&c.client_id, &c.app_id, &c.org_id, &c.name, &c.mode, &Json(&c.scopes), &actor(e), &e.recorded_at],
+                "INSERT INTO oauth_clients (client_id, app_id, org_id, name, mode, scopes, created_by, created_at, secret_hash) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                &[&c.client_id, &c.app_id, &c.org_id, &c.name, &c.mode, &Json(&c.scopes), &actor(e), &e.recorded_at, &c.secret_hash],
             )
             .await?
         }
         OAuthClientEvent::SecretRotated(r) => {
             tx.execute(
-                "UPDATE oauth_clients SET secret_rotated_at = $2, previous_secret_stops_at = $3 \
-                 WHERE client_id = $1",
-                &[&client, &e.recorded_at, &r.previous_stops_at],
+                "UPDATE oauth_clients SET secret_rotated_at = $2, previous_secret_stops_at = $3, \
+                 previous_secret_hash = secret_hash, secret_hash = $4 WHERE client_id = $1",
+                &[&client, &e.recorded_at, &r.previous_stops_at, &r.secret_hash],
             )
             .await?
         }
@@ -444,6 +448,7 @@ async fn apply_client(
             )
             .await?
         }
+        OAuthClientEvent::LeakReported(_) => 1,
     };
     if changed != 1 {
         return Err(ProjectionError::Invariant {

@@ -302,3 +302,106 @@ async fn a_leaked_live_key_is_flagged_not_revoked_and_the_owner_is_told_to_rotat
     );
     assert!(!mail.text.contains(&key), "the mail never carries the key");
 }
+
+/// An OAuth client's secret found in public is one of ours too: the report
+/// labels it, a test client is revoked (its secret mints no token), and
+/// the owners are told.
+#[tokio::test]
+async fn a_leaked_client_secret_revokes_a_test_client_and_tells_the_owners() {
+    let github = SigningKey::random(&mut rand::rngs::OsRng);
+    let der = github.verifying_key().to_public_key_der().unwrap();
+    let options = Options {
+        secret_scanning_keys: vec![format!("gh-key-1={}", B64.encode(der.as_bytes()))],
+        ..Options::default()
+    };
+    let db = fresh_db().await;
+    let s = TestServer::start_with(&db, options).await;
+    let k = KeyedApp::new(&s, &db, "client-leak").await;
+    let (status, client, at) = s
+        .call(
+            Method::POST,
+            &format!("/v1/apps/{}/oauth-clients", k.app),
+            &k.owner,
+            Some(json!({"name": "backend", "mode": "test"})),
+            k.at,
+        )
+        .await;
+    assert_eq!(status, 201, "{client}");
+    let (id, secret) = (
+        client["client_id"].as_str().unwrap().to_owned(),
+        client["client_secret"].as_str().unwrap().to_owned(),
+    );
+    let token = |s: &TestServer| {
+        let form = [
+            ("grant_type", "client_credentials".to_owned()),
+            ("client_id", id.clone()),
+            ("client_secret", secret.clone()),
+        ];
+        let request = s.http.post(s.url("/v1/oauth/token")).form(&form);
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(token(&s).await, 200);
+
+    // The report waits for the client in the read model it is looked up in.
+    let (_, _, _) = s
+        .call(
+            Method::GET,
+            &format!("/v1/apps/{}/oauth-clients", k.app),
+            &k.owner,
+            None,
+            at,
+        )
+        .await;
+    let report = json!([{"token": secret, "type": "gatehouse_oauth_client_secret",
+                         "url": "https://github.com/octo/app/blob/main/config.yml", "source": "content"}]);
+    let (status, labels) = send(&s, &github, "gh-key-1", &report).await;
+    assert_eq!(status, 200, "{labels}");
+    assert_eq!(labels[0]["label"], "true_positive", "{labels}");
+    assert!(!labels.to_string().contains(secret.as_str()));
+    assert_eq!(token(&s).await, 401, "the leaked secret mints nothing");
+
+    let client_stream = format!("oauth_client-{id}");
+    let types: Vec<String> = db
+        .client()
+        .await
+        .query(
+            "SELECT event_type FROM events WHERE stream_id = $1 ORDER BY stream_version",
+            &[&client_stream],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "oauth_client.created",
+            "oauth_client.leak_reported",
+            "oauth_client.revoked"
+        ]
+    );
+    let head = db.log_stats().await.0 as u64;
+    let (status, notes, _) = s
+        .call(
+            Method::GET,
+            &format!("/v1/orgs/{}/notifications", k.org),
+            &k.owner,
+            None,
+            head,
+        )
+        .await;
+    assert_eq!(status, 200, "{notes}");
+    let leaked: Vec<&Value> = notes["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["kind"] == "client_secret_leaked")
+        .collect();
+    assert_eq!(leaked.len(), 1, "{notes}");
+    assert!(
+        leaked[0]["message"].as_str().unwrap().contains("revoked"),
+        "{notes}"
+    );
+    assert!(!notes.to_string().contains(secret.as_str()));
+}

@@ -122,7 +122,11 @@ async fn install_tokens_session_tokens_and_passwords_never_appear_in_a_trace_log
         secrets.push(random.to_owned());
     }
     secrets.push(owner.clone());
-    secrets.push(owner.trim_start_matches(api::routes::accounts::sessions::SESSION_PREFIX).to_owned());
+    secrets.push(
+        owner
+            .trim_start_matches(api::routes::accounts::sessions::SESSION_PREFIX)
+            .to_owned(),
+    );
     secrets.push("correct horse battery".to_owned());
     secrets.extend(mailed);
     for secret in &secrets {

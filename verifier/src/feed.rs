@@ -271,7 +271,7 @@ impl Inner {
                         .ok_or_else(|| invalid(format!("unknown mode {:?}", c.mode)))?;
                     self.insert_client(client_id, c.app_id, c.org_id, mode, false);
                 }
-                OAuthClientEvent::SecretRotated(_) => {}
+                OAuthClientEvent::SecretRotated(_) | OAuthClientEvent::LeakReported(_) => {}
                 OAuthClientEvent::Revoked(_) => {
                     self.clients
                         .get_mut(&client_id)

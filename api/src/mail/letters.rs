@@ -142,6 +142,7 @@ impl Letter {
         let subject = match kind {
             "key_rotation_required" => "An API key must be rotated",
             "key_leaked" => "An API key was found in public",
+            "client_secret_leaked" => "An OAuth client secret was found in public",
             "key_expiring" => "An API key expires soon",
             "webhook_disabled" => "A webhook endpoint was disabled",
             k if k.starts_with("product_access") => "A product access decision",

@@ -607,7 +607,8 @@ pub struct NotificationView {
     pub app_id: Uuid,
     /// `product_access.approved`, `product_access.rejected`,
     /// `distribution.approved`, `distribution.rejected`, `key_leaked`
-    /// (secret scanning found one of the app's keys in public), or
+    /// (secret scanning found one of the app's keys in public),
+    /// `client_secret_leaked` (or an OAuth client's secret), or
     /// `webhook_disabled` (an endpoint answered 410 or failed for days).
     pub kind: String,
     /// What to tell the developer.

@@ -150,7 +150,13 @@ pub async fn github(
                 report(&state, &meta, key_id, &t).await?;
                 "true_positive"
             }
-            None => "false_positive",
+            None => match client_with_secret(&state, &hash).await? {
+                Some(client_id) => {
+                    report_client(&state, &meta, client_id, &t).await?;
+                    "true_positive"
+                }
+                None => "false_positive",
+            },
         };
         labels.push(TokenLabel {
             token_hash: hash,
@@ -161,6 +167,56 @@ pub async fn github(
     Ok(Json(labels))
 }
 
+/// The OAuth client whose current secret, or previous one still in its
+/// overlap, hashes to `hash`.
+async fn client_with_secret(state: &AppState, hash: &str) -> Result<Option<uuid::Uuid>, ApiError> {
+    let client = state.pool.get().await?;
+    Ok(client
+        .query_opt(
+            "SELECT client_id FROM rm.oauth_clients WHERE secret_hash = $1 \
+             UNION ALL SELECT client_id FROM rm.oauth_clients \
+             WHERE previous_secret_hash = $1 AND previous_secret_stops_at > now() LIMIT 1",
+            &[&hash],
+        )
+        .await?
+        .map(|r| r.get(0)))
+}
+
+/// Records a client secret's leak (and the revocation the rules call for).
+async fn report_client(
+    state: &AppState,
+    meta: &RequestMeta,
+    client_id: uuid::Uuid,
+    found: &FoundToken,
+) -> Result<(), ApiError> {
+    let actor = scanner();
+    let leak = keys::LeakReport {
+        url: found.url.clone(),
+        source: found.source.clone(),
+    };
+    let revoke_live = state.secret_scanning.revoke_live;
+    let (actor, leak) = (&actor, &leak);
+    state
+        .commands
+        .execute::<domain::oauth::OAuthClient, _>(
+            &event_schemas::oauth::oauth_client_stream(client_id),
+            &meta.ids(),
+            move |loaded| async move {
+                let events = domain::oauth::report_leak(&loaded, leak.clone(), revoke_live)?;
+                Ok(Plan::new(events, meta.in_org(actor.clone(), loaded.org_id)))
+            },
+        )
+        .await?;
+    Ok(())
+}
+
+fn scanner() -> Actor {
+    Actor {
+        kind: ActorKind::System,
+        id: Some("github-secret-scanning".into()),
+    }
+}
+
 /// Records the leak (and the revocation the rules call for) on the key.
 async fn report(
     state: &AppState,
@@ -168,10 +224,7 @@ async fn report(
     key_id: uuid::Uuid,
     found: &FoundToken,
 ) -> Result<(), ApiError> {
-    let actor = Actor {
-        kind: ActorKind::System,
-        id: Some("github-secret-scanning".into()),
-    };
+    let actor = scanner();
     let leak = keys::LeakReport {
         url: found.url.clone(),
         source: found.source.clone(),

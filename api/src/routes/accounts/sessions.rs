@@ -29,7 +29,6 @@ use crate::error::{ApiError, Problem};
 use crate::extract::{token_hash, ApiJson, Session};
 use crate::state::AppState;
 
-
 /// How a session token starts. Its own (GitHub's `ghs_` was used before:
 /// a session token pasted in public would have been reported to GitHub as
 /// theirs); those earlier tokens stay valid until they expire.

@@ -222,6 +222,14 @@ impl Report {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // The servers the scenarios run in process log to stderr only when
+    // asked (`RUST_LOG=warn`), so a figure is never printed among log lines.
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
     tokio::runtime::Runtime::new()?.block_on(run(cli))
 }
 

@@ -157,6 +157,9 @@ impl BenchServer {
         }
         let credentials =
             serde_json::json!({"email": "bench@example.com", "password": "correct horse battery"});
+        // Mail of an earlier run in the same data directory would hold its
+        // own (spent) link.
+        let _ = std::fs::remove_dir_all(data_dir.join("mail"));
         let mut signup = credentials.clone();
         signup["name"] = "Bench".into();
         http.post(format!("{base}/v1/users"))

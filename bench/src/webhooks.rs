@@ -113,7 +113,7 @@ async fn publish_many(server: &BenchServer, app: uuid::Uuid, n: usize) -> anyhow
 /// Publishes `n` messages through the server from 64 concurrent clients,
 /// message `i` of type `old.e<i mod endpoints>`, which endpoint
 /// `i mod endpoints` of the throughput app alone takes. A `429` (a publish
-/// quota) is retried after its `Retry-After`.
+/// quota) or a `503` is retried after its `Retry-After` (1 s without one).
 async fn publish_history(
     server: &BenchServer,
     app: uuid::Uuid,
@@ -146,7 +146,11 @@ async fn publish_history(
                         .send()
                         .await?;
                     let status = r.status();
-                    if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+                    // A quota's 429, or a 503 (the server busy: its answer
+                    // says to retry shortly): both are back-pressure.
+                    if status == reqwest::StatusCode::TOO_MANY_REQUESTS
+                        || status == reqwest::StatusCode::SERVICE_UNAVAILABLE
+                    {
                         let wait = r
                             .headers()
                             .get("retry-after")

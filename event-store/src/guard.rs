@@ -45,13 +45,20 @@ impl RewindGuard {
         self.floor.load(Ordering::Acquire)
     }
 
-    /// Checks a head read from the log: below the floor, the guard fences
-    /// (once, logged as an error) and stays fenced.
+    /// Checks a head read under the head row's lock (the latest committed
+    /// head, so it has seen every position raised before it): below the
+    /// floor, the guard fences (once, logged as an error) and stays fenced.
     pub fn check(&self, head: u64) -> Result<(), Rewound> {
+        self.check_against(head, self.floor())
+    }
+
+    /// Checks a head read from a snapshot against `floor`, the floor as it
+    /// was *before* that snapshot was taken: a commit that raised the floor
+    /// after the snapshot began is not in it, and is no rewind.
+    pub fn check_against(&self, head: u64, floor: u64) -> Result<(), Rewound> {
         if let Some(r) = self.fenced() {
             return Err(r);
         }
-        let floor = self.floor();
         if head >= floor {
             return Ok(());
         }
@@ -88,5 +95,16 @@ mod tests {
         // other events than the ones acknowledged.
         assert_eq!(g.check(20), Err(r));
         assert_eq!(g.fenced(), Some(r));
+    }
+
+    #[test]
+    fn a_snapshot_older_than_a_commit_is_no_rewind() {
+        let g = RewindGuard::default();
+        g.reached(10);
+        // A snapshot taken now, then a commit raises the floor past it.
+        let before = g.floor();
+        g.reached(12);
+        assert_eq!(g.check_against(10, before), Ok(()));
+        assert_eq!(g.fenced(), None);
     }
 }

@@ -58,6 +58,8 @@ pub struct Options {
     pub publish_per_minute: u64,
     /// The clock delivery reads.
     pub webhook_clock: delivery::Clock,
+    /// The backstop re-read of the log (and the rewind watcher's period).
+    pub log_poll_ms: u64,
     /// How long a webhook lease lasts, in milliseconds.
     pub webhook_lease_ms: u64,
     /// Failing this long disables an endpoint, in seconds.
@@ -103,6 +105,7 @@ impl Default for Options {
             webhook_workers: (32, 0),
             publish_per_minute: 6_000,
             webhook_clock: delivery::Clock::default(),
+            log_poll_ms: 1000,
             webhook_lease_ms: 6000,
             webhook_disable_after_secs: 5 * 24 * 3600,
             webhook_allow_private: true,
@@ -148,7 +151,7 @@ pub fn serve_args(data_dir: PathBuf, options: &Options) -> ServeArgs {
         command_cache_entries: 10_000,
         command_cache_mb: 256,
         key_prefix: "gh".into(),
-        log_poll_ms: 1000,
+        log_poll_ms: options.log_poll_ms,
         notice_interval_ms: 500,
         rotation_batch: 100,
         rotation_pause_ms: 0,

@@ -147,6 +147,9 @@ impl PgStore {
     /// checks it against the guard.
     pub async fn check_head(&self) -> Result<u64, StoreError> {
         let client = self.pool.get().await?;
+        // The floor before the statement's snapshot: a commit that lands
+        // meanwhile may raise it past what the snapshot can see.
+        let floor = self.guard.floor();
         let row = client
             .query_one(
                 "SELECT LEAST((SELECT position FROM log_head WHERE id), \
@@ -155,7 +158,7 @@ impl PgStore {
             )
             .await?;
         let head = row.get::<_, i64>(0) as u64;
-        self.guard.check(head)?;
+        self.guard.check_against(head, floor)?;
         Ok(head)
     }
 

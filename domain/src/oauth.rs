@@ -215,13 +215,13 @@ pub fn report_leak(
     if !client.exists {
         return Err(KeyError::NotFound);
     }
-    let revoke = !client.revoked && (client.mode == Some(Mode::Test) || revoke_live);
-    let clip = |s: Option<String>| s.map(|s| s.chars().take(2000).collect::<String>());
+    let revoke = crate::keys::LeakReport::revokes(client.mode, client.revoked, revoke_live);
+    let report = report.clipped();
     let mut events = vec![OAuthClientEvent::LeakReported(
         event_schemas::oauth::OAuthClientLeakReported {
             app_id: client.app_id,
-            url: clip(report.url),
-            source: clip(report.source),
+            url: report.url,
+            source: report.source,
             revoked: revoke,
         },
     )];

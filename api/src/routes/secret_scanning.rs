@@ -147,12 +147,28 @@ pub async fn github(
         };
         let label = match key_id {
             Some(key_id) => {
-                report(&state, &meta, key_id, &t).await?;
+                report::<Key, _>(
+                    &state,
+                    &meta,
+                    &key_stream(key_id),
+                    &t,
+                    keys::report_leak,
+                    |k| k.org_id,
+                )
+                .await?;
                 "true_positive"
             }
             None => match client_with_secret(&state, &hash).await? {
                 Some(client_id) => {
-                    report_client(&state, &meta, client_id, &t).await?;
+                    report::<domain::oauth::OAuthClient, _>(
+                        &state,
+                        &meta,
+                        &event_schemas::oauth::oauth_client_stream(client_id),
+                        &t,
+                        domain::oauth::report_leak,
+                        |c| c.org_id,
+                    )
+                    .await?;
                     "true_positive"
                 }
                 None => "false_positive",
@@ -182,34 +198,6 @@ async fn client_with_secret(state: &AppState, hash: &str) -> Result<Option<uuid:
         .map(|r| r.get(0)))
 }
 
-/// Records a client secret's leak (and the revocation the rules call for).
-async fn report_client(
-    state: &AppState,
-    meta: &RequestMeta,
-    client_id: uuid::Uuid,
-    found: &FoundToken,
-) -> Result<(), ApiError> {
-    let actor = scanner();
-    let leak = keys::LeakReport {
-        url: found.url.clone(),
-        source: found.source.clone(),
-    };
-    let revoke_live = state.secret_scanning.revoke_live;
-    let (actor, leak) = (&actor, &leak);
-    state
-        .commands
-        .execute::<domain::oauth::OAuthClient, _>(
-            &event_schemas::oauth::oauth_client_stream(client_id),
-            &meta.ids(),
-            move |loaded| async move {
-                let events = domain::oauth::report_leak(&loaded, leak.clone(), revoke_live)?;
-                Ok(Plan::new(events, meta.in_org(actor.clone(), loaded.org_id)))
-            },
-        )
-        .await?;
-    Ok(())
-}
-
 fn scanner() -> Actor {
     Actor {
         kind: ActorKind::System,
@@ -217,13 +205,20 @@ fn scanner() -> Actor {
     }
 }
 
-/// Records the leak (and the revocation the rules call for) on the key.
-async fn report(
+/// Records a leak on the credential's stream (and the revocation the rules
+/// call for): `decide` is the credential's own rule (`keys::report_leak`,
+/// `oauth::report_leak`), `org_of` where its events belong.
+async fn report<A: crate::command::Aggregate, E>(
     state: &AppState,
     meta: &RequestMeta,
-    key_id: uuid::Uuid,
+    stream: &str,
     found: &FoundToken,
-) -> Result<(), ApiError> {
+    decide: fn(&A, keys::LeakReport, bool) -> Result<Vec<A::Event>, E>,
+    org_of: fn(&A) -> uuid::Uuid,
+) -> Result<(), ApiError>
+where
+    ApiError: From<E>,
+{
     let actor = scanner();
     let leak = keys::LeakReport {
         url: found.url.clone(),
@@ -233,9 +228,12 @@ async fn report(
     let (actor, leak) = (&actor, &leak);
     state
         .commands
-        .execute::<Key, _>(&key_stream(key_id), &meta.ids(), move |loaded| async move {
-            let events = keys::report_leak(&loaded, leak.clone(), revoke_live)?;
-            Ok(Plan::new(events, meta.in_org(actor.clone(), loaded.org_id)))
+        .execute::<A, _>(stream, &meta.ids(), move |loaded| async move {
+            let events = decide(&loaded, leak.clone(), revoke_live)?;
+            Ok(Plan::new(
+                events,
+                meta.in_org(actor.clone(), org_of(&loaded)),
+            ))
         })
         .await?;
     Ok(())

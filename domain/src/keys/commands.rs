@@ -403,6 +403,24 @@ pub struct LeakReport {
     pub source: Option<String>,
 }
 
+impl LeakReport {
+    /// The report as it is recorded: each field cut to 2,000 characters.
+    pub fn clipped(self) -> LeakReport {
+        let clip = |s: Option<String>| s.map(|s| s.chars().take(2000).collect::<String>());
+        LeakReport {
+            url: clip(self.url),
+            source: clip(self.source),
+        }
+    }
+
+    /// Whether a leaked credential of `mode`, revoked already or not, is
+    /// revoked for it: a test one always, a live one when the deployment
+    /// says so. The one rule for keys and OAuth clients alike.
+    pub fn revokes(mode: Option<Mode>, revoked: bool, revoke_live: bool) -> bool {
+        !revoked && (mode == Some(Mode::Test) || revoke_live)
+    }
+}
+
 /// A scanner reports `key` public: recorded, and revoked when it is a test
 /// key or `revoke_live` (a revoked key stays revoked; the report is still
 /// recorded). No member acts, so no role is checked.
@@ -414,12 +432,12 @@ pub fn report_leak(
     if !key.exists {
         return Err(KeyError::NotFound);
     }
-    let revoke = key.revoked.is_none() && (key.mode == Some(Mode::Test) || revoke_live);
-    let clip = |s: Option<String>| s.map(|s| s.chars().take(2000).collect::<String>());
+    let revoke = LeakReport::revokes(key.mode, key.revoked.is_some(), revoke_live);
+    let report = report.clipped();
     let mut events = vec![KeyEvent::LeakReported(KeyLeakReported {
         app_id: key.app_id,
-        url: clip(report.url),
-        source: clip(report.source),
+        url: report.url,
+        source: report.source,
         revoked: revoke,
     })];
     if revoke {

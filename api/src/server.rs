@@ -306,6 +306,18 @@ pub async fn run(
     let log_guard = store.guard();
     if let Some(signed) = audit_key.witnessed() {
         log_guard.reached(signed);
+        if let Err(StoreError::Rewound(r)) = store.check_head().await {
+            // Served, not ready: operators see why on /readyz and here.
+            tracing::error!(
+                head = r.head,
+                signed,
+                witness = %args.db.data_dir.join(crate::audit::signer::WITNESS_FILE).display(),
+                "the newest checkpoint this node signed is past the database's head: the \
+                 database lost events, or is another one. Check it with gatehouse-replay \
+                 verify; if it replaced the old one on purpose, move the witness file aside \
+                 and restart"
+            );
+        }
     }
     background.push(tokio::spawn(watch_for_rewind(
         store.clone(),
@@ -374,9 +386,15 @@ pub async fn run(
         ),
         Err(e) => tracing::error!(error = %e, "cannot check for interrupted erasures"),
     }
-    crate::routes::oauth::ensure_signing_key(&state)
-        .await
-        .map_err(|e| ServerError::Refused(format!("the token signing key: {e}")))?;
+    match crate::routes::oauth::ensure_signing_key(&state).await {
+        Ok(()) => {}
+        // Appends are refused while the log is behind: tokens cannot be
+        // signed until an operator has looked; everything else is served.
+        Err(e) if state.log_guard.fenced().is_some() => {
+            tracing::error!(error = %e, "no token signing key while the log is behind");
+        }
+        Err(e) => return Err(ServerError::Refused(format!("the token signing key: {e}"))),
+    }
     background.push(tokio::spawn(crate::routes::staff_keys::run_worker(
         state.clone(),
         crate::routes::staff_keys::Pace {

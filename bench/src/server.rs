@@ -73,6 +73,14 @@ impl BenchServer {
         data_dir: &std::path::Path,
         token: Option<String>,
     ) -> anyhow::Result<Self> {
+        if token.is_none() {
+            // A first node over a fresh database: what an earlier run left
+            // in the data directory belongs to that run's database (its
+            // mail holds spent links; its checkpoint witness would read
+            // as this log having gone backwards).
+            let _ = std::fs::remove_dir_all(data_dir.join("mail"));
+            let _ = std::fs::remove_file(data_dir.join(api::audit::signer::WITNESS_FILE));
+        }
         let store = PgStore::connect(config.clone(), PgStoreOptions::default()).await?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}", listener.local_addr()?);
@@ -157,9 +165,6 @@ impl BenchServer {
         }
         let credentials =
             serde_json::json!({"email": "bench@example.com", "password": "correct horse battery"});
-        // Mail of an earlier run in the same data directory would hold its
-        // own (spent) link.
-        let _ = std::fs::remove_dir_all(data_dir.join("mail"));
         let mut signup = credentials.clone();
         signup["name"] = "Bench".into();
         http.post(format!("{base}/v1/users"))

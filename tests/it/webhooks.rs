@@ -1358,7 +1358,9 @@ async fn bad_input_on_publish_and_recover_gets_a_problem_naming_the_field() {
     let later = now.to_rfc3339();
     let big = json!({"type": "order.placed", "payload": {"x": "y".repeat(300 * 1024)}});
     let json_body = |v: Value| (v.to_string(), "application/json");
-    let cases: Vec<(&str, (String, &str), u16, &str, Option<&str>)> = vec![
+    // (path, (body, content type), status, problem code, pointer)
+    type Case<'a> = (&'a str, (String, &'a str), u16, &'a str, Option<&'a str>);
+    let cases: Vec<Case> = vec![
         // Publishing.
         (
             events,

@@ -205,6 +205,11 @@ fn scanner() -> Actor {
     }
 }
 
+/// A credential's rule for a leak report (`keys::report_leak`,
+/// `oauth::report_leak`): the report and whether live ones are revoked.
+type LeakRule<A, E> =
+    fn(&A, keys::LeakReport, bool) -> Result<Vec<<A as crate::command::Aggregate>::Event>, E>;
+
 /// Records a leak on the credential's stream (and the revocation the rules
 /// call for): `decide` is the credential's own rule (`keys::report_leak`,
 /// `oauth::report_leak`), `org_of` where its events belong.
@@ -213,7 +218,7 @@ async fn report<A: crate::command::Aggregate, E>(
     meta: &RequestMeta,
     stream: &str,
     found: &FoundToken,
-    decide: fn(&A, keys::LeakReport, bool) -> Result<Vec<A::Event>, E>,
+    decide: LeakRule<A, E>,
     org_of: fn(&A) -> uuid::Uuid,
 ) -> Result<(), ApiError>
 where

@@ -353,10 +353,12 @@ impl Inner {
                 let outcome = match &d.body {
                     Some(body) if !secrets.is_empty() => {
                         send::attempt(
-                            &self.client,
-                            &self.settings.clock,
-                            self.settings.policy,
-                            self.settings.proxy.is_some(),
+                            &send::Channel {
+                                client: &self.client,
+                                clock: &self.settings.clock,
+                                policy: self.settings.policy,
+                                proxied: self.settings.proxy.is_some(),
+                            },
                             &ep.url,
                             &secrets,
                             &crate::sign::webhook_id(d.message_id),

@@ -40,19 +40,35 @@ pub const EXCERPT_BYTES: usize = 1024;
 /// The most of a response body read (so the connection can be reused).
 const DRAIN_BYTES: usize = 64 * 1024;
 
-/// Sends `body` as message `msg_id` to `url`. `proxied`: the client goes
-/// through a configured proxy, which resolves names itself, so every
-/// destination is checked here first.
+/// What every attempt of a dispatcher shares: its HTTP client, its clock,
+/// which destinations may be reached, and whether the client goes through
+/// a configured proxy (which resolves names itself, so every destination
+/// is checked here first).
+pub struct Channel<'a> {
+    /// The client ([`crate::ssrf::client`]).
+    pub client: &'a reqwest::Client,
+    /// When attempts happen.
+    pub clock: &'a crate::Clock,
+    /// Which destinations may be reached.
+    pub policy: Policy,
+    /// Through a configured proxy.
+    pub proxied: bool,
+}
+
+/// Sends `body` as message `msg_id` to `url`.
 pub async fn attempt(
-    client: &reqwest::Client,
-    clock: &crate::Clock,
-    policy: Policy,
-    proxied: bool,
+    channel: &Channel<'_>,
     url: &str,
     secrets: &[SigningSecret],
     msg_id: &str,
     body: &[u8],
 ) -> Outcome {
+    let Channel {
+        client,
+        clock,
+        policy,
+        proxied,
+    } = *channel;
     let at = clock.now();
     let started = Instant::now();
     let failed = |class: &'static str, detail: String| Outcome {

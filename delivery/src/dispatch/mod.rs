@@ -138,10 +138,20 @@ impl Dispatcher {
     pub async fn run(self, wake: Vec<watch::Receiver<u64>>, mut stop: watch::Receiver<bool>) {
         let lanes = Arc::new(Semaphore::new(self.inner.settings.workers));
         for mut rx in wake {
-            let inner = self.inner.clone();
+            let (inner, mut stop) = (self.inner.clone(), stop.clone());
+            // Ends with the dispatcher: holding `rx` past it would keep the
+            // LISTEN connection behind it open while the database stops.
             tokio::spawn(async move {
-                while rx.changed().await.is_ok() {
-                    inner.kick.notify_one();
+                loop {
+                    tokio::select! {
+                        changed = rx.changed() => {
+                            if changed.is_err() {
+                                return;
+                            }
+                            inner.kick.notify_one();
+                        }
+                        _ = stop.wait_for(|s| *s) => return,
+                    }
                 }
             });
         }

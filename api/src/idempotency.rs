@@ -112,7 +112,7 @@ async fn authenticated(parts: &mut axum::http::request::Parts, state: &AppState)
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|token| crate::routes::keys::is_gateway_token(state, token))
+        .is_some_and(|token| crate::extract::is_gateway_token(state, token))
 }
 
 async fn run(

@@ -34,6 +34,10 @@ use serde::Serialize;
 use crate::error::ApiError;
 use crate::POSITION_HEADER;
 
+/// Where a client's own `X-Request-Id` is kept on the request (set aside
+/// by the router, so the request id is always Gatehouse's own).
+pub const CLIENT_REQUEST_ID: &str = "x-client-request-id";
+
 /// What a request contributes to the metadata of the events it causes.
 #[derive(Debug, Clone)]
 pub struct RequestMeta {
@@ -102,7 +106,7 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestMeta {
         };
         Ok(RequestMeta {
             request_id: header("x-request-id"),
-            client_request_id: header(crate::routes::CLIENT_REQUEST_ID),
+            client_request_id: header(CLIENT_REQUEST_ID),
             idempotency_key: header("idempotency-key"),
             seed: parts.extensions.get::<CommandSeed>().copied(),
             context: parts

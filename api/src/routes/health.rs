@@ -174,7 +174,7 @@ async fn operator(state: &AppState, headers: &axum::http::HeaderMap) -> bool {
     else {
         return false;
     };
-    if crate::routes::keys::is_gateway_token(state, token) {
+    if crate::extract::is_gateway_token(state, token) {
         return true;
     }
     let (mut parts, ()) = axum::http::Request::builder()

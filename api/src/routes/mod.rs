@@ -191,8 +191,7 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .layer(axum::middleware::from_fn(set_aside_client_request_id))
 }
 
-/// Where a client's own `X-Request-Id` is kept on the request.
-pub const CLIENT_REQUEST_ID: &str = "x-client-request-id";
+use crate::command::CLIENT_REQUEST_ID;
 
 /// Every request gets a request id of Gatehouse's own (the one logged,
 /// answered and recorded in the audit trail): a client's `X-Request-Id`

@@ -7,25 +7,10 @@
 use super::*;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use sha2::{Digest, Sha256};
 
 /// The platform's gateway, authenticated by one of the configured tokens.
 #[derive(Debug, Clone, Copy)]
 pub struct Gateway;
-
-/// Whether `token` is one of the configured gateway tokens. Compared as
-/// digests (equal length), each in constant time and all of them always,
-/// so the time taken tells nothing of how close a guess came, nor which
-/// token it was near.
-pub fn is_gateway_token(state: &AppState, token: &str) -> bool {
-    use subtle::ConstantTimeEq;
-    let digest: [u8; 32] = Sha256::digest(token.trim().as_bytes()).into();
-    let found = state
-        .gateway_tokens
-        .iter()
-        .fold(subtle::Choice::from(0), |found, t| found | t.ct_eq(&digest));
-    found.into()
-}
 
 impl FromRequestParts<AppState> for Gateway {
     type Rejection = ApiError;
@@ -37,7 +22,7 @@ impl FromRequestParts<AppState> for Gateway {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or(ApiError::Unauthenticated)?;
-        if is_gateway_token(state, token) {
+        if crate::extract::is_gateway_token(state, token) {
             Ok(Gateway)
         } else {
             Err(ApiError::Unauthenticated)

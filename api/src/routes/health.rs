@@ -35,31 +35,28 @@ pub async fn healthz() -> Json<Health> {
     Json(Health { status: "ok" })
 }
 
-/// Readiness as anyone sees it: only whether this node is ready.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ReadinessSummary {
-    /// `ready` or `not_ready`.
-    pub status: &'static str,
-}
-
-/// Readiness in detail, for operators (the gateway token or a staff
-/// session): the log, each projection, the verification index.
+/// Readiness: `status` for anyone; the rest only for operators (the
+/// gateway token or a staff session).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Readiness {
     /// `ready` or `not_ready`.
     pub status: &'static str,
     /// Why not ready, when the cause is not in the fields below (the log
-    /// went backwards under this node).
+    /// went backwards under this node). Operators only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    /// Whether the database answered.
-    pub database: bool,
-    /// The log head.
+    /// Whether the database answered. Operators only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<bool>,
+    /// The log head. Operators only.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub head: Option<u64>,
-    /// Each projection.
-    pub projections: Vec<ProjectionReadiness>,
-    /// This node's key-verification index.
-    pub verification: VerificationReadiness,
+    /// Each projection. Operators only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub projections: Option<Vec<ProjectionReadiness>>,
+    /// This node's key-verification index. Operators only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verification: Option<VerificationReadiness>,
 }
 
 /// The key-verification index of this node.
@@ -99,8 +96,8 @@ pub struct ProjectionReadiness {
 /// operator presenting the gateway token or a staff session.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses(
-        (status = 200, description = "Ready: `ReadinessSummary`, or `Readiness` for an operator", body = Readiness),
-        (status = 503, description = "Not ready: `ReadinessSummary`, or `Readiness` for an operator", body = Readiness)),
+        (status = 200, description = "Ready (`status` only, unless the caller is an operator)", body = Readiness),
+        (status = 503, description = "Not ready (`status` only, unless the caller is an operator)", body = Readiness)),
     security((), ("gateway" = []), ("bearer" = [])))]
 pub async fn readyz(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
     let head = tokio::time::timeout(Duration::from_secs(2), state.store.head())
@@ -136,16 +133,16 @@ pub async fn readyz(State(state): State<AppState>, headers: axum::http::HeaderMa
     let body = Readiness {
         status: if ready { "ready" } else { "not_ready" },
         reason: rewound.map(|r| r.to_string()),
-        database: head.is_some(),
+        database: Some(head.is_some()),
         head,
-        projections,
-        verification: VerificationReadiness {
+        projections: Some(projections),
+        verification: Some(VerificationReadiness {
             ready: index.ready,
             keys: index.keys,
             position: index.position,
             malformed: index.malformed,
             lookups: index.lookups,
-        },
+        }),
     };
     let status = if ready {
         StatusCode::OK
@@ -157,8 +154,13 @@ pub async fn readyz(State(state): State<AppState>, headers: axum::http::HeaderMa
     } else {
         (
             status,
-            Json(ReadinessSummary {
+            Json(Readiness {
                 status: body.status,
+                reason: None,
+                database: None,
+                head: None,
+                projections: None,
+                verification: None,
             }),
         )
             .into_response()

@@ -90,7 +90,7 @@ use contract::ProblemResponses;
         audit::create_stream, audit::list_streams, audit::get_stream, audit::delete_stream,
         audit::enable_stream, audit::rotate_stream_secret, audit::stream_deliveries,
     ),
-    components(schemas(crate::error::Problem, crate::error::ProblemField, health::ReadinessSummary)),
+    components(schemas(crate::error::Problem, crate::error::ProblemField)),
     modifiers(&BearerAuth, &ProblemResponses),
 )]
 pub struct ApiDoc;

@@ -32,8 +32,9 @@ async fn send(s: &TestServer, key: &SigningKey, id: &str, body: &Value) -> (u16,
     (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
 }
 
-#[tokio::test]
-async fn a_signed_report_revokes_a_leaked_test_key_and_a_bad_signature_changes_nothing() {
+/// GitHub's signing key (made here) and a server that trusts it as
+/// `gh-key-1`, over a fresh database.
+async fn scanned_server() -> (SigningKey, gatehouse_tests::TestDb, TestServer) {
     let github = SigningKey::random(&mut rand::rngs::OsRng);
     let der = github.verifying_key().to_public_key_der().unwrap();
     let options = Options {
@@ -42,6 +43,12 @@ async fn a_signed_report_revokes_a_leaked_test_key_and_a_bad_signature_changes_n
     };
     let db = fresh_db().await;
     let s = TestServer::start_with(&db, options).await;
+    (github, db, s)
+}
+
+#[tokio::test]
+async fn a_signed_report_revokes_a_leaked_test_key_and_a_bad_signature_changes_nothing() {
+    let (github, db, s) = scanned_server().await;
     let k = KeyedApp::new(&s, &db, "leaks").await;
     let (_, key, at) = k.test_key(&s).await;
     until_verdict(&s, &key, "valid").await;
@@ -156,14 +163,7 @@ async fn production(s: &TestServer, k: &KeyedApp) -> u64 {
 /// by mail.
 #[tokio::test]
 async fn a_leaked_live_key_is_flagged_not_revoked_and_the_owner_is_told_to_rotate_it() {
-    let github = SigningKey::random(&mut rand::rngs::OsRng);
-    let der = github.verifying_key().to_public_key_der().unwrap();
-    let options = Options {
-        secret_scanning_keys: vec![format!("gh-key-1={}", B64.encode(der.as_bytes()))],
-        ..Options::default()
-    };
-    let db = fresh_db().await;
-    let s = TestServer::start_with(&db, options).await;
+    let (github, db, s) = scanned_server().await;
     let k = KeyedApp::new(&s, &db, "leak-live").await;
     // Notices are mailed to proven addresses only.
     let owner_email = "owner-leak-live@example.com";
@@ -308,14 +308,7 @@ async fn a_leaked_live_key_is_flagged_not_revoked_and_the_owner_is_told_to_rotat
 /// the owners are told.
 #[tokio::test]
 async fn a_leaked_client_secret_revokes_a_test_client_and_tells_the_owners() {
-    let github = SigningKey::random(&mut rand::rngs::OsRng);
-    let der = github.verifying_key().to_public_key_der().unwrap();
-    let options = Options {
-        secret_scanning_keys: vec![format!("gh-key-1={}", B64.encode(der.as_bytes()))],
-        ..Options::default()
-    };
-    let db = fresh_db().await;
-    let s = TestServer::start_with(&db, options).await;
+    let (github, db, s) = scanned_server().await;
     let k = KeyedApp::new(&s, &db, "client-leak").await;
     let (status, client, at) = s
         .call(

@@ -16,6 +16,7 @@
 pub mod catalog;
 pub mod dispatch;
 pub mod feed;
+pub mod read;
 pub mod keyring;
 pub mod schedule;
 pub mod sign;

@@ -22,6 +22,7 @@ pub mod audit;
 pub mod event_counts;
 pub mod keys;
 pub mod orgs;
+pub mod read_models;
 pub mod runner;
 pub mod status;
 pub mod usage;

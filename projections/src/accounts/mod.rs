@@ -3,6 +3,8 @@
 //! log; the API opens it with the subject's key at read time, so erasing the
 //! key erases it from the read model too, and a rebuild needs no key.
 
+pub mod read;
+
 use async_trait::async_trait;
 use event_schemas::user::AccountEvent;
 use event_schemas::RecordedEvent;

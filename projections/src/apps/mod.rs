@@ -7,6 +7,8 @@
 //! deleted, else suspended, else pending while a product request waits and
 //! none is approved, else active.
 
+pub mod read;
+
 use std::sync::LazyLock;
 
 use async_trait::async_trait;

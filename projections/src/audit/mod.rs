@@ -16,6 +16,8 @@
 
 pub mod describe;
 
+pub mod read;
+
 use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;

@@ -2,6 +2,8 @@
 //! dashboards and `gatehouse-replay stats`. Aggregates each batch in memory
 //! and writes one upsert per key, so it costs little per event.
 
+pub mod read;
+
 use std::collections::HashMap;
 
 use async_trait::async_trait;

@@ -8,6 +8,8 @@
 //! projection's checkpoint, in one snapshot, then follows the log from
 //! there; so they hold exactly what `verifier` folds from the same events.
 
+pub mod read;
+
 use std::sync::LazyLock;
 
 use async_trait::async_trait;

@@ -3,6 +3,8 @@
 //! org-scoped read, the members page, `/v1/me`'s memberships, the onboarding
 //! lane, and the staff queue of sandbox and production requests.
 
+pub mod read;
+
 use async_trait::async_trait;
 use std::sync::LazyLock;
 

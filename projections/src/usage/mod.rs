@@ -3,6 +3,8 @@
 //! least, total and greatest latency), from `usage.recorded` aggregates.
 //! An app's analytics and an organisation's usage sum these rows.
 
+pub mod read;
+
 use async_trait::async_trait;
 use event_schemas::key::UsageEvent;
 use event_schemas::RecordedEvent;

@@ -1,9 +1,11 @@
 //! `rebuild-all` and `audit`, over a generated history of every kind of
 //! event ([`crate::history`]).
 //!
-//! - `rebuild-all`: every projection rebuilt blue/green at once, as a node
-//!   starting on a new version would; events/s of the log until the last
-//!   read model is swapped in, beside a plain sequential scan of the log.
+//! - `rebuild-all`: every projection rebuilt blue/green in one pass over
+//!   the log (`gatehouse-replay rebuild --all`); events/s of the log until
+//!   the last read model is swapped in, beside a plain sequential scan of
+//!   the log; each read model's own seconds (folding, writing, indexing
+//!   and swapping); the peak heap of the process.
 //! - `audit`: one history page, with each filter, through a server in this
 //!   process: p50 and p99 beside `GET /healthz` in the same run; and the
 //!   platform export streamed to the end, entries/s and MB/s beside the
@@ -27,19 +29,16 @@ pub async fn rebuild_all(
     let (config, store) = crate::history::seeded(admin, data_dir, events).await?;
     let head = store.head().await?;
     let all = projections::all();
-    let pool = event_store::postgres::pool(&config, all.len() * 2 + 2);
+    let pool = event_store::postgres::pool(&config, 4);
+    let heap_before = crate::HEAP.current_usage();
+    crate::HEAP.reset_peak_usage();
     let started = Instant::now();
-    let runs = all.iter().map(|p| {
-        let (pool, p) = (pool.clone(), p.clone());
-        tokio::spawn(async move {
-            let t = Instant::now();
-            projections::rebuild(&pool, p.as_ref(), |_| {}).await?;
-            anyhow::Ok((p.name(), t.elapsed()))
-        })
-    });
+    let rebuilt = projections::rebuild_all(&pool, &all, false, |_| {}).await?;
+    let peak_heap = crate::HEAP.peak_usage().saturating_sub(heap_before);
     let mut each = Vec::new();
-    for r in futures::future::join_all(runs).await {
-        each.push(r??);
+    for r in rebuilt {
+        r.outcome?;
+        each.push((r.name, r.applying + r.finishing));
     }
     let wall = started.elapsed();
     let (_, baseline) = scan_baseline(&config).await?;
@@ -59,6 +58,12 @@ pub async fn rebuild_all(
         "ratio_to_baseline",
         throughput / baseline,
         "x",
+    );
+    report.metric(
+        "rebuild-all",
+        "peak_heap",
+        peak_heap as f64 / 1_048_576.0,
+        "MiB",
     );
     for (name, t) in each {
         report.metric("rebuild-all", &format!("{name}_s"), t.as_secs_f64(), "s");

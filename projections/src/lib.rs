@@ -12,6 +12,9 @@
 //! - [`Projection`]: what a read model implements.
 //! - [`runner`]: the batch loop, generations, rebuild and swap.
 //! - [`status`]: published checkpoints and the read-your-writes wait.
+//! - `table`: the rows a batch touches, held in memory while it folds.
+//! - [`read_models`]: the read side's handle; each model's `read` module
+//!   holds its typed queries beside its `apply` module.
 //! - [`audit`]: the audit trail, one readable entry per event.
 //! - [`accounts`], [`apps`], [`event_counts`], [`keys`], [`orgs`], [`usage`]:
 //!   the read models.
@@ -25,15 +28,16 @@ pub mod orgs;
 pub mod read_models;
 pub mod runner;
 pub mod status;
+pub(crate) mod table;
 pub mod usage;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use deadpool_postgres::Transaction;
 use event_schemas::{RecordedEvent, SchemaError};
-use tokio_postgres::Transaction;
 
-pub use runner::{rebuild, release, RebuildProgress, Runner};
+pub use runner::{rebuild, rebuild_all, release, PassProgress, RebuildProgress, Rebuilt, Runner};
 pub use status::{NotCaughtUp, ProjectionState, ProjectionStatus, Statuses};
 
 /// A read model built from the log.
@@ -44,8 +48,16 @@ pub trait Projection: Send + Sync + 'static {
     /// Bump when the tables or the handler change: a new version rebuilds
     /// blue/green from position 0.
     fn version(&self) -> u32;
-    /// DDL creating the tables, run with `search_path` set to a fresh schema.
+    /// DDL creating the tables (with their primary keys and the indexes its
+    /// own writes look rows up by), run with `search_path` set to a fresh
+    /// schema.
     fn schema(&self) -> &'static str;
+    /// Secondary indexes only reads use (`CREATE INDEX IF NOT EXISTS`): a
+    /// generation filled from position 0 builds them after the load, before
+    /// it is swapped in, which is cheaper than keeping them row by row.
+    fn indexes(&self) -> &'static str {
+        ""
+    }
     /// The tables the API reads, exposed as views `rm.<table>`.
     fn tables(&self) -> &'static [&'static str];
     /// The event types it handles, or `None` for every type. Lets the runner
@@ -53,12 +65,13 @@ pub trait Projection: Send + Sync + 'static {
     fn event_types(&self) -> Option<&'static [&'static str]> {
         None
     }
-    /// Applies a batch, in order, inside the runner's transaction (whose
-    /// `search_path` is this generation's schema).
+    /// Applies a batch of the events it handles, in log order, inside the
+    /// runner's transaction (whose `search_path` is this generation's
+    /// schema). Any batch size gives the same rows.
     async fn apply(
         &self,
         tx: &Transaction<'_>,
-        events: &[RecordedEvent],
+        events: &[&RecordedEvent],
     ) -> Result<(), ProjectionError>;
 }
 

@@ -98,10 +98,15 @@ enum Cmd {
         /// Also compare every read model with a fresh rebuild of it.
         #[arg(long)]
         read_models: bool,
+        /// Events per batch of that fresh rebuild: any size must give the
+        /// same rows as the live runner's small batches.
+        #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..=100_000), requires = "read_models")]
+        batch: u64,
     },
     /// Rebuild a projection blue/green from position 0 (or every one with
-    /// --all); the live read model serves until the swap. Interrupted with
-    /// Ctrl-C, the next run resumes where it stopped.
+    /// --all, in one pass over the log); the live read model serves until
+    /// the swap. Interrupted with Ctrl-C, the next run resumes where it
+    /// stopped.
     Rebuild {
         /// Projection name (`all` is the same as --all).
         #[arg(required_unless_present = "all")]
@@ -109,6 +114,12 @@ enum Cmd {
         /// Rebuild every projection.
         #[arg(long, conflicts_with = "projection")]
         all: bool,
+        /// Resume building generations at once even though their leases
+        /// have not lapsed: only when the rebuild that held them is known
+        /// to be dead (killed, so it could not release them). Without it a
+        /// generation whose filler may be alive is left alone.
+        #[arg(long)]
+        take_over: bool,
     },
     /// Print an aggregate's state as it was at a time or position, folded
     /// from its stream.
@@ -217,17 +228,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             public_key,
             checkpoints,
             read_models,
+            batch,
             ..
         } => {
             let anchors = anchors::load(&public_key, &checkpoints, &cli.data_dir)?;
             let code = cmd::verify::verify(&pool, &anchors).await?;
             if read_models && code == ExitCode::SUCCESS {
-                cmd::verify::read_models(&pool).await?
+                cmd::verify::read_models(&pool, batch as usize).await?
             } else {
                 code
             }
         }
-        Cmd::Rebuild { projection, all } => {
+        Cmd::Rebuild {
+            projection,
+            all,
+            take_over,
+        } => {
             let chosen = match projection.as_deref() {
                 _ if all => projections::all(),
                 Some("all") => projections::all(),
@@ -244,7 +260,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 },
                 None => unreachable!("clap requires a projection or --all"),
             };
-            cmd::rebuild::rebuild(&pool, chosen).await?
+            cmd::rebuild::rebuild(&pool, chosen, take_over).await?
         }
         Cmd::StateAt { stream, point } => cmd::log::state_at(&pool, &stream, point).await?,
         Cmd::Export {

@@ -1,5 +1,7 @@
 //! `verify --read-models`: every read model compared with a fresh rebuild.
-//! Each projection is rebuilt into a scratch schema up to the position its
+//! Each projection is rebuilt, in batches of a chosen size (any size must
+//! give the rows the live runner's small batches gave), into a scratch
+//! schema up to the position its
 //! active generation has reached, then every table of the two is compared
 //! by row count and a digest of its rows. A difference means the live read
 //! model drifted from what the log says (a bug, or a hand edit).
@@ -10,9 +12,6 @@ use projections::Projection;
 use serde::Serialize;
 
 use crate::VerifyError;
-
-/// Events applied per transaction while filling the scratch schema.
-const BATCH: i64 = 5000;
 
 /// How one read model compared.
 #[derive(Debug, Clone, Serialize)]
@@ -103,14 +102,16 @@ async fn fill(
     projection: &dyn Projection,
     schema: &str,
     upto: u64,
+    batch: usize,
 ) -> Result<(), ReadModelError> {
     {
         let client = pool.get().await?;
         client
             .batch_execute(&format!(
                 "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}; \
-                 SET search_path TO {schema}, public; {} SET search_path TO DEFAULT;",
-                projection.schema()
+                 SET search_path TO {schema}, public; {} {} SET search_path TO DEFAULT;",
+                projection.schema(),
+                projection.indexes()
             ))
             .await?;
     }
@@ -119,7 +120,7 @@ async fn fill(
         .map(|t| t.iter().map(|s| s.to_string()).collect());
     let sql = format!(
         "SELECT {EVENT_COLUMNS} FROM events WHERE global_position > $1 AND global_position <= $2 \
-         AND ($3::text[] IS NULL OR event_type = ANY($3)) ORDER BY global_position LIMIT {BATCH}"
+         AND ($3::text[] IS NULL OR event_type = ANY($3)) ORDER BY global_position LIMIT {batch}"
     );
     let mut after = 0i64;
     loop {
@@ -139,6 +140,7 @@ async fn fill(
         let tx = client.transaction().await?;
         tx.batch_execute(&format!("SET LOCAL search_path TO {schema}, public"))
             .await?;
+        let events: Vec<_> = events.iter().collect();
         projection.apply(&tx, &events).await?;
         tx.commit().await?;
     }
@@ -148,12 +150,13 @@ async fn fill(
 pub async fn check(
     pool: &Pool,
     projection: &dyn Projection,
+    batch: usize,
 ) -> Result<ReadModelCheck, ReadModelError> {
     let name = projection.name();
     let scratch = format!("rm_check_{name}");
     for _ in 0..3 {
         let (generation, position) = active(pool, name).await?;
-        fill(pool, projection, &scratch, position).await?;
+        fill(pool, projection, &scratch, position, batch).await?;
         let live = digests(pool, &format!("rm_{name}_g{generation}")).await?;
         if active(pool, name).await? != (generation, position) {
             continue;

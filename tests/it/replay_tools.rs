@@ -18,7 +18,7 @@ async fn read_models_match_a_fresh_rebuild_until_one_is_edited_by_hand() {
     s.stop().await;
     let pool = event_store::postgres::pool(&db.config, 4);
     for p in projections::all() {
-        let c = replay_tools::read_models::check(&pool, p.as_ref())
+        let c = replay_tools::read_models::check(&pool, p.as_ref(), 5000)
             .await
             .unwrap();
         assert!(c.tables > 0 && c.position > 0, "{c:?}");
@@ -33,7 +33,7 @@ async fn read_models_match_a_fresh_rebuild_until_one_is_edited_by_hand() {
         .await
         .unwrap();
     let apps = projections::by_name("apps").unwrap();
-    let c = replay_tools::read_models::check(&pool, apps.as_ref())
+    let c = replay_tools::read_models::check(&pool, apps.as_ref(), 5000)
         .await
         .unwrap();
     assert_eq!(c.differences.len(), 1, "{c:?}");

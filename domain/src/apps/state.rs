@@ -22,6 +22,21 @@ pub enum Status {
 }
 
 impl Status {
+    /// The one rule: deleted, else suspended, else pending while a product
+    /// request waits and none is approved, else active. The aggregate and
+    /// the apps read model both decide with it.
+    pub fn of(deleted: bool, suspended: bool, pending: bool, approved: bool) -> Status {
+        if deleted {
+            Status::Deleted
+        } else if suspended {
+            Status::Suspended
+        } else if pending && !approved {
+            Status::Pending
+        } else {
+            Status::Active
+        }
+    }
+
     /// The wire name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -375,17 +390,12 @@ impl App {
     /// The status the portal shows.
     pub fn status(&self) -> Status {
         let any = |f: fn(&AccessState) -> bool| self.access.values().any(|a| f(&a.state));
-        if self.deleted {
-            Status::Deleted
-        } else if self.suspended.is_some() {
-            Status::Suspended
-        } else if any(|s| *s == AccessState::Pending)
-            && !any(|s| matches!(s, AccessState::Approved(_)))
-        {
-            Status::Pending
-        } else {
-            Status::Active
-        }
+        Status::of(
+            self.deleted,
+            self.suspended.is_some(),
+            any(|s| *s == AccessState::Pending),
+            any(|s| matches!(s, AccessState::Approved(_))),
+        )
     }
 
     /// The scopes a credential of this app carries in `mode`: those of its

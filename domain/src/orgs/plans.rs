@@ -76,6 +76,15 @@ pub fn set_plan(org: &Org, staff: Uuid, cmd: SetPlan) -> Result<Vec<OrgEvent>, O
     })])
 }
 
+/// Whether a plan with these modules, in this subscription state, unlocks
+/// the Developers workspace: it includes [`PLATFORM_API`] and is not
+/// canceled (a plan without a state yet counts as not canceled). The one
+/// place this rule is written: the read side passes the read model's
+/// columns, the write side an [`Org`]'s plan ([`Org::unlocks_workspace`]).
+pub fn plan_unlocks_workspace(modules: &[String], subscription_state: Option<&str>) -> bool {
+    subscription_state != Some("canceled") && modules.iter().any(|m| m == PLATFORM_API)
+}
+
 /// The billing window containing `at`: the plan's window, repeated back to
 /// back with the same length (a plan set for one month keeps counting in
 /// the months after it until staff set another). Instants as milliseconds

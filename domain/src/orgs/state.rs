@@ -105,6 +105,54 @@ pub struct LaneProgress {
     pub webhook: bool,
 }
 
+/// Where a production review stands, as the onboarding lane needs it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReviewProgress {
+    /// Production was granted (`sandbox.promoted`).
+    pub granted: bool,
+    /// The first step not completed, by its place in [`REVIEW_STEPS`].
+    pub open_step: Option<usize>,
+}
+
+/// What the onboarding lane is decided from. The aggregate and the orgs
+/// read model (from its rows) both decide with [`Lane::next_step`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Lane {
+    /// The developer terms in force are accepted.
+    pub terms_accepted: bool,
+    /// Sandbox access.
+    pub sandbox: Sandbox,
+    /// The production review, once requested.
+    pub production: Option<ReviewProgress>,
+    /// What the organisation did outside its stream.
+    pub progress: LaneProgress,
+}
+
+impl Lane {
+    /// The exact next step: in the sandbox, issue a first key, then make
+    /// calls whose usage can be reviewed, then connect a webhook, then
+    /// request production (which it may do at any time: these steps guide,
+    /// they do not gate).
+    pub fn next_step(&self) -> &'static str {
+        if !self.terms_accepted {
+            return "accept_developer_terms";
+        }
+        let progress = self.progress;
+        match (self.sandbox, self.production) {
+            (Sandbox::None, _) => "request_sandbox",
+            (Sandbox::Requested, _) => "await_sandbox_grant",
+            (Sandbox::Granted(_), None) if !progress.first_key => "issue_first_key",
+            (Sandbox::Granted(_), None) if !progress.usage => "review_usage",
+            (Sandbox::Granted(_), None) if !progress.webhook => "connect_webhook",
+            (Sandbox::Granted(_), None) => "request_production",
+            (Sandbox::Granted(_), Some(p)) if p.granted => "production_granted",
+            (Sandbox::Granted(_), Some(p)) => p
+                .open_step
+                .map_or("production_granted", |i| REVIEW_STEPS[i]),
+        }
+    }
+}
+
 /// The four production review steps, in order.
 pub const REVIEW_STEPS: [&str; 4] = [
     "consent_review",
@@ -313,6 +361,14 @@ impl Org {
         })
     }
 
+    /// Whether the plan unlocks the Developers workspace
+    /// ([`plan_unlocks_workspace`]); without a plan it is locked.
+    pub fn unlocks_workspace(&self) -> bool {
+        self.plan.as_ref().is_some_and(|p| {
+            plan_unlocks_workspace(&p.modules, Some(p.subscription_state.as_str()))
+        })
+    }
+
     /// Whether production access has been granted.
     pub fn in_production(&self) -> bool {
         self.production.as_ref().is_some_and(|p| p.granted)
@@ -334,28 +390,19 @@ impl Org {
         self.next_step_with(LaneProgress::default())
     }
 
-    /// The exact next step, given what the organisation did outside its
-    /// stream: in the sandbox, issue a first key, then make calls whose
-    /// usage can be reviewed, then request production (which it may do at
-    /// any time: these steps guide, they do not gate).
+    /// The exact next step ([`Lane::next_step`]), given what the
+    /// organisation did outside its stream.
     pub fn next_step_with(&self, progress: LaneProgress) -> &'static str {
-        if !self.terms_accepted() {
-            return "accept_developer_terms";
+        Lane {
+            terms_accepted: self.terms_accepted(),
+            sandbox: self.sandbox,
+            production: self.production.as_ref().map(|p| ReviewProgress {
+                granted: p.granted,
+                open_step: p.steps.iter().position(|s| *s != StepState::Completed),
+            }),
+            progress,
         }
-        match (&self.sandbox, &self.production) {
-            (Sandbox::None, _) => "request_sandbox",
-            (Sandbox::Requested, _) => "await_sandbox_grant",
-            (Sandbox::Granted(_), None) if !progress.first_key => "issue_first_key",
-            (Sandbox::Granted(_), None) if !progress.usage => "review_usage",
-            (Sandbox::Granted(_), None) if !progress.webhook => "connect_webhook",
-            (Sandbox::Granted(_), None) => "request_production",
-            (Sandbox::Granted(_), Some(p)) if p.granted => "production_granted",
-            (Sandbox::Granted(_), Some(p)) => p
-                .steps
-                .iter()
-                .position(|s| *s != StepState::Completed)
-                .map_or("production_granted", |i| REVIEW_STEPS[i]),
-        }
+        .next_step()
     }
 
     pub(crate) fn owners(&self) -> usize {

@@ -453,6 +453,37 @@ fn the_platform_api_module_opens_the_workspace_unless_canceled() {
 }
 
 #[test]
+fn the_workspace_opens_with_platform_api_unless_the_plan_is_canceled() {
+    let modules = |m: &[&str]| m.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let api = modules(&[PLATFORM_API]);
+    for state in ["trialing", "active", "past_due"] {
+        assert!(plan_unlocks_workspace(&api, Some(state)), "{state}");
+    }
+    assert!(!plan_unlocks_workspace(&api, Some("canceled")));
+    assert!(
+        plan_unlocks_workspace(&api, None),
+        "a read model row without a state yet is not canceled"
+    );
+    assert!(!plan_unlocks_workspace(
+        &modules(&["billing"]),
+        Some("active")
+    ));
+    assert!(!plan_unlocks_workspace(&[], None), "no plan, no workspace");
+    // The aggregate asks the same rule.
+    let org = given(&team()).0;
+    assert!(!org.unlocks_workspace(), "no plan");
+    for (state, unlocked) in [("active", true), ("canceled", false)] {
+        let events = with(
+            team(),
+            set_plan(&org, STAFF, plan(&[PLATFORM_API], state)).unwrap(),
+        );
+        let org = Org::from_events(&events).unwrap();
+        assert_eq!(org.unlocks_workspace(), unlocked, "{state}");
+        assert_eq!(org.has_module(PLATFORM_API), unlocked, "{state}");
+    }
+}
+
+#[test]
 fn a_bad_plan_names_each_bad_field() {
     let org = given(&team()).0;
     let mut bad = plan(&["Not OK"], "lapsed");

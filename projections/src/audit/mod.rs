@@ -22,9 +22,9 @@ use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use deadpool_postgres::Transaction;
 use event_schemas::RecordedEvent;
 use serde_json::{Map, Value};
-use tokio_postgres::Transaction;
 use uuid::Uuid;
 
 use crate::{Projection, ProjectionError};
@@ -85,13 +85,6 @@ impl Projection for Audit {
              request_id     TEXT,
              context_sealed TEXT
          );
-         CREATE INDEX audit_org_idx ON audit_entries (org_id, position);
-         CREATE INDEX audit_org_type_idx ON audit_entries (org_id, event_type, position);
-         CREATE INDEX audit_actor_idx ON audit_entries (actor_id, position);
-         CREATE INDEX audit_app_idx ON audit_entries (app_id, position);
-         CREATE INDEX audit_key_idx ON audit_entries (key_id, position);
-         CREATE INDEX audit_type_idx ON audit_entries (event_type, position);
-         CREATE INDEX audit_time_idx ON audit_entries (occurred_at, position);
          CREATE TABLE audit_entities (
              id      UUID PRIMARY KEY,
              kind    TEXT NOT NULL,
@@ -105,6 +98,16 @@ impl Projection for Audit {
          );"
     }
 
+    fn indexes(&self) -> &'static str {
+        "CREATE INDEX IF NOT EXISTS audit_org_idx ON audit_entries (org_id, position);
+         CREATE INDEX IF NOT EXISTS audit_org_type_idx ON audit_entries (org_id, event_type, position);
+         CREATE INDEX IF NOT EXISTS audit_actor_idx ON audit_entries (actor_id, position);
+         CREATE INDEX IF NOT EXISTS audit_app_idx ON audit_entries (app_id, position);
+         CREATE INDEX IF NOT EXISTS audit_key_idx ON audit_entries (key_id, position);
+         CREATE INDEX IF NOT EXISTS audit_type_idx ON audit_entries (event_type, position);
+         CREATE INDEX IF NOT EXISTS audit_time_idx ON audit_entries (occurred_at, position);"
+    }
+
     fn tables(&self) -> &'static [&'static str] {
         &["audit_entries", "audit_entities"]
     }
@@ -112,9 +115,12 @@ impl Projection for Audit {
     async fn apply(
         &self,
         tx: &Transaction<'_>,
-        events: &[RecordedEvent],
+        events: &[&RecordedEvent],
     ) -> Result<(), ProjectionError> {
-        let parsed = events.iter().map(parse).collect::<Result<Vec<_>, _>>()?;
+        let parsed = events
+            .iter()
+            .map(|e| parse(e))
+            .collect::<Result<Vec<_>, _>>()?;
 
         let mut ids: HashSet<Uuid> = HashSet::new();
         let mut subjects: HashSet<String> = HashSet::new();
@@ -197,10 +203,9 @@ fn describe_event(
     entities: &mut HashMap<Uuid, Entity>,
     subjects: &mut HashMap<String, (Map<String, Value>, bool)>,
 ) -> Row {
-    let data_value = Value::Object(data.clone());
     let own = stream_entity(&e.stream_id);
     let named = named_ids(data);
-    let field = |name: &str| uuid_at(&data_value, name);
+    let field = |name: &str| -> Option<Uuid> { data.get(name)?.as_str()?.parse().ok() };
 
     // The organisation and app, from the event or what is known of the
     // entities it names.

@@ -7,8 +7,8 @@ pub mod read;
 use std::collections::HashMap;
 
 use async_trait::async_trait;
+use deadpool_postgres::Transaction;
 use event_schemas::RecordedEvent;
-use tokio_postgres::Transaction;
 
 use crate::{Projection, ProjectionError};
 
@@ -42,7 +42,7 @@ impl Projection for EventCounts {
     async fn apply(
         &self,
         tx: &Transaction<'_>,
-        events: &[RecordedEvent],
+        events: &[&RecordedEvent],
     ) -> Result<(), ProjectionError> {
         let mut counts: HashMap<(&str, &str), (i64, i64)> = HashMap::new();
         for e in events {
@@ -60,15 +60,17 @@ impl Projection for EventCounts {
             numbers.push(n);
             lasts.push(last);
         }
-        tx.execute(
-            "INSERT INTO event_counts (event_type, category, events, last_position) \
+        let stmt = tx
+            .prepare_cached(
+                "INSERT INTO event_counts (event_type, category, events, last_position) \
              SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[]) \
              ON CONFLICT (event_type, category) DO UPDATE \
              SET events = event_counts.events + excluded.events, \
                  last_position = excluded.last_position",
-            &[&types, &categories, &numbers, &lasts],
-        )
-        .await?;
+            )
+            .await?;
+        tx.execute(&stmt, &[&types, &categories, &numbers, &lasts])
+            .await?;
         Ok(())
     }
 }

@@ -64,13 +64,13 @@ pub async fn verify(
 }
 
 /// Compares every read model with a fresh rebuild.
-pub async fn read_models(pool: &deadpool_postgres::Pool) -> anyhow::Result<ExitCode> {
+pub async fn read_models(pool: &deadpool_postgres::Pool, batch: usize) -> anyhow::Result<ExitCode> {
     let mut failed = false;
     for p in projections::all() {
         let bar = ProgressBar::new_spinner();
         bar.set_message(format!("rebuilding {} to compare", p.name()));
         bar.enable_steady_tick(std::time::Duration::from_millis(200));
-        let outcome = replay_tools::read_models::check(pool, p.as_ref()).await;
+        let outcome = replay_tools::read_models::check(pool, p.as_ref(), batch).await;
         bar.finish_and_clear();
         match outcome {
             Ok(c) if c.differences.is_empty() => println!(

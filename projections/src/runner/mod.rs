@@ -20,10 +20,16 @@ use event_store::SharedStore;
 use crate::status::{ProjectionState, ProjectionStatus, Statuses};
 use crate::{Projection, ProjectionError};
 
+mod rebuild;
+pub use rebuild::{claim_building, rebuild, rebuild_all, PassProgress, RebuildProgress, Rebuilt};
+
 /// Events per batch while following the log.
 const FOLLOW_BATCH: usize = 1000;
-/// Events per batch while filling a new generation.
-const FILL_BATCH: usize = 10_000;
+/// Events per batch while filling a new generation (of each projection in
+/// one pass of [`rebuild_all`]): large enough that a batch's fixed costs
+/// (a transaction, one query per table) vanish, small enough that the rows
+/// it holds stay a few tens of megabytes.
+pub const FILL_BATCH: usize = 20_000;
 /// How long a failed batch (the database or the pool failed) waits before
 /// it is retried. Not the poll interval: a long poll must not slow recovery.
 const BACKOFF: Duration = Duration::from_secs(1);
@@ -211,7 +217,11 @@ impl Runner {
                 }
                 Ok(Step::Idle(position)) => {
                     if !active {
-                        match swap(&self.pool, self.projection.as_ref(), generation).await {
+                        let swapped = async {
+                            build_indexes(&self.pool, self.projection.as_ref(), generation).await?;
+                            swap(&self.pool, self.projection.as_ref(), generation).await
+                        };
+                        match swapped.await {
                             Ok(position) => {
                                 self.publish(position, ProjectionState::Active);
                                 return;
@@ -391,6 +401,10 @@ async fn create_generation(
     ))
     .await?;
     tx.batch_execute(projection.schema()).await?;
+    if state == "active" {
+        // Nothing to load first: its read indexes come with it.
+        tx.batch_execute(projection.indexes()).await?;
+    }
     tx.batch_execute("SET LOCAL search_path TO DEFAULT").await?;
     let version = projection.version() as i32;
     tx.execute(
@@ -421,6 +435,28 @@ async fn expose(
         ));
     }
     tx.batch_execute(&sql).await?;
+    Ok(())
+}
+
+/// Builds a filled generation's read indexes ([`Projection::indexes`]),
+/// before it is swapped in.
+pub async fn build_indexes(
+    pool: &Pool,
+    projection: &dyn Projection,
+    generation: i32,
+) -> Result<(), ProjectionError> {
+    if projection.indexes().is_empty() {
+        return Ok(());
+    }
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    tx.batch_execute(&format!(
+        "SET LOCAL search_path TO {}, public; SET LOCAL maintenance_work_mem = '256MB';",
+        schema_name(projection.name(), generation)
+    ))
+    .await?;
+    tx.batch_execute(projection.indexes()).await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -554,6 +590,7 @@ async fn apply_range(
             .map_err(at(checkpoint))?;
         let full = events.len() == batch;
         if !events.is_empty() {
+            let events: Vec<&RecordedEvent> = events.iter().collect();
             projection
                 .apply(tx, &events)
                 .await
@@ -640,8 +677,16 @@ async fn step_once(
             _ => Step::Retired,
         });
     };
-    if row.get::<_, String>(1) == "retired" {
-        return Ok(Step::Retired);
+    match row.get::<_, &str>(1) {
+        "retired" => return Ok(Step::Retired),
+        // A generation being filled serves nobody yet: if the database
+        // crashes, the batches it loses (with their checkpoint) are
+        // simply applied again.
+        "building" => tx
+            .batch_execute("SET LOCAL synchronous_commit = off")
+            .await
+            .map_err(|e| early(e.into()))?,
+        _ => {}
     }
     let checkpoint = row.get::<_, i64>(0) as u64;
     let new_checkpoint = apply_range(&tx, projection, generation, checkpoint, batch, true).await?;
@@ -736,114 +781,4 @@ pub async fn swap(
         "swapped in a new generation"
     );
     Ok(checkpoint)
-}
-
-/// Progress of a rebuild, reported after each batch.
-#[derive(Debug, Clone, Copy)]
-pub struct RebuildProgress {
-    /// The generation being filled.
-    pub generation: i32,
-    /// The new generation's checkpoint.
-    pub position: u64,
-    /// The log head when the batch was read.
-    pub head: u64,
-}
-
-/// Rebuilds a projection blue/green: fills a new generation from position 0
-/// in batches (or resumes one an interrupted rebuild left, see
-/// [`release`]), then swaps it in. The active generation serves until the
-/// swap.
-/// Returns the new generation and its checkpoint.
-pub async fn rebuild(
-    pool: &Pool,
-    projection: &dyn Projection,
-    mut progress: impl FnMut(RebuildProgress),
-) -> Result<(i32, u64), ProjectionError> {
-    let name = projection.name();
-    // A rebuild or an upgrade that died part-way leaves a building
-    // generation whose lease lapses. One of this version is resumed from
-    // its checkpoint (the newest, if several); others are dropped. One a
-    // live process fills renews its lease (and is locked while it applies
-    // a batch): it is left alone, and whichever generation catches up
-    // first swaps in.
-    let generation = {
-        let mut client = pool.get().await?;
-        let tx = client.transaction().await?;
-        lock_name(&tx, name).await?;
-        let stale: Vec<(i32, i32)> = tx
-            .query(
-                "SELECT generation, version FROM projection_generations \
-                 WHERE name = $1 AND state = 'building' AND lease_until < now() \
-                 ORDER BY generation DESC FOR UPDATE SKIP LOCKED",
-                &[&name],
-            )
-            .await?
-            .iter()
-            .map(|r| (r.get(0), r.get(1)))
-            .collect();
-        let version = projection.version() as i32;
-        let resumed = stale.iter().find(|(_, v)| *v == version).map(|(g, _)| *g);
-        for (g, _) in stale {
-            if Some(g) == resumed {
-                continue;
-            }
-            tx.batch_execute(&format!(
-                "DROP SCHEMA IF EXISTS {} CASCADE",
-                schema_name(name, g)
-            ))
-            .await?;
-            tx.execute(
-                "DELETE FROM projection_generations WHERE name = $1 AND generation = $2",
-                &[&name, &g],
-            )
-            .await?;
-        }
-        let g = match resumed {
-            Some(g) => g,
-            None => {
-                create_generation(&tx, projection, "building")
-                    .await?
-                    .generation
-            }
-        };
-        tx.commit().await?;
-        g
-    };
-    loop {
-        renew_lease(pool, name, generation).await?;
-        match step(pool, projection, generation, FILL_BATCH).await {
-            Ok(Step::Applied(position)) => {
-                let head = {
-                    let client = pool.get().await?;
-                    let head: i64 = client
-                        .query_one("SELECT position FROM log_head WHERE id", &[])
-                        .await?
-                        .get(0);
-                    head as u64
-                };
-                progress(RebuildProgress {
-                    generation,
-                    position,
-                    head,
-                });
-            }
-            Ok(Step::Idle(_)) => break,
-            Ok(Step::Locked(_)) | Ok(Step::Retired) => {
-                return Err(ProjectionError::Invariant {
-                    position: 0,
-                    reason: format!(
-                        "generation {generation} of {name} was taken over during the rebuild"
-                    ),
-                })
-            }
-            Err((_, e)) => return Err(e),
-        }
-    }
-    let position = swap(pool, projection, generation).await?;
-    progress(RebuildProgress {
-        generation,
-        position,
-        head: position,
-    });
-    Ok((generation, position))
 }

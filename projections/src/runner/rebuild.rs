@@ -1,0 +1,407 @@
+//! Rebuilds: one read model at a time ([`rebuild`]), or all of them in one
+//! pass over the log ([`rebuild_all`]): the log is read and decoded once
+//! and each batch feeds every projection being built, committing every
+//! generation's rows and checkpoint in one transaction.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use deadpool_postgres::Pool;
+use event_schemas::RecordedEvent;
+use event_store::postgres::{decode_row, EVENT_COLUMNS};
+
+use super::{
+    build_indexes, create_generation, lock_name, record_failure, renew_lease, schema_name, step,
+    swap, Step, FILL_BATCH, LEASE,
+};
+use crate::{Projection, ProjectionError};
+
+/// Progress of a rebuild, reported after each batch.
+#[derive(Debug, Clone, Copy)]
+pub struct RebuildProgress {
+    /// The generation being filled.
+    pub generation: i32,
+    /// The new generation's checkpoint.
+    pub position: u64,
+    /// The log head when the batch was read.
+    pub head: u64,
+}
+
+/// Rebuilds a projection blue/green: fills a new generation from position 0
+/// in batches (or resumes one an interrupted rebuild left, see
+/// [`release`]), then swaps it in. The active generation serves until the
+/// swap.
+/// Returns the new generation and its checkpoint.
+pub async fn rebuild(
+    pool: &Pool,
+    projection: &dyn Projection,
+    mut progress: impl FnMut(RebuildProgress),
+) -> Result<(i32, u64), ProjectionError> {
+    let name = projection.name();
+    let (generation, _) = claim_building(pool, projection, false).await?;
+    loop {
+        renew_lease(pool, name, generation).await?;
+        match step(pool, projection, generation, FILL_BATCH).await {
+            Ok(Step::Applied(position)) => {
+                let head = {
+                    let client = pool.get().await?;
+                    let head: i64 = client
+                        .query_one("SELECT position FROM log_head WHERE id", &[])
+                        .await?
+                        .get(0);
+                    head as u64
+                };
+                progress(RebuildProgress {
+                    generation,
+                    position,
+                    head,
+                });
+            }
+            Ok(Step::Idle(_)) => break,
+            Ok(Step::Locked(_)) | Ok(Step::Retired) => {
+                return Err(ProjectionError::Invariant {
+                    position: 0,
+                    reason: format!(
+                        "generation {generation} of {name} was taken over during the rebuild"
+                    ),
+                })
+            }
+            Err((_, e)) => return Err(e),
+        }
+    }
+    build_indexes(pool, projection, generation).await?;
+    let position = swap(pool, projection, generation).await?;
+    progress(RebuildProgress {
+        generation,
+        position,
+        head: position,
+    });
+    Ok((generation, position))
+}
+
+/// The building generation a rebuild fills, and its checkpoint.
+///
+/// A rebuild or an upgrade that died part-way leaves a building generation
+/// whose lease lapses. One of this version is resumed from its checkpoint
+/// (the newest, if several); others are dropped. One a live process fills
+/// renews its lease (and is locked while it applies a batch): it is left
+/// alone, and whichever generation catches up first swaps in; unless
+/// `take_over`, when the operator knows its filler is dead (killed, so it
+/// never released it) and resumes it at once.
+pub async fn claim_building(
+    pool: &Pool,
+    projection: &dyn Projection,
+    take_over: bool,
+) -> Result<(i32, u64), ProjectionError> {
+    let name = projection.name();
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    lock_name(&tx, name).await?;
+    let stale: Vec<(i32, i32, i64)> = tx
+        .query(
+            "SELECT generation, version, position FROM projection_generations \
+             WHERE name = $1 AND state = 'building' AND (lease_until < now() OR $2) \
+             ORDER BY generation DESC FOR UPDATE SKIP LOCKED",
+            &[&name, &take_over],
+        )
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    let version = projection.version() as i32;
+    let resumed = stale
+        .iter()
+        .find(|(_, v, _)| *v == version)
+        .map(|(g, _, p)| (*g, *p as u64));
+    for (g, _, _) in stale {
+        if Some(g) == resumed.map(|(g, _)| g) {
+            continue;
+        }
+        tx.batch_execute(&format!(
+            "DROP SCHEMA IF EXISTS {} CASCADE",
+            schema_name(name, g)
+        ))
+        .await?;
+        tx.execute(
+            "DELETE FROM projection_generations WHERE name = $1 AND generation = $2",
+            &[&name, &g],
+        )
+        .await?;
+    }
+    let claimed = match resumed {
+        Some(g) => g,
+        None => (
+            create_generation(&tx, projection, "building")
+                .await?
+                .generation,
+            0,
+        ),
+    };
+    tx.execute(
+        "UPDATE projection_generations SET lease_until = now() + make_interval(secs => $3) \
+         WHERE name = $1 AND generation = $2",
+        &[&name, &claimed.0, &LEASE.as_secs_f64()],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(claimed)
+}
+
+/// What [`rebuild_all`] did for one read model.
+#[derive(Debug)]
+pub struct Rebuilt {
+    /// The projection.
+    pub name: &'static str,
+    /// Its new generation and checkpoint, or why it stopped (a poison event
+    /// stops only its own read model).
+    pub outcome: Result<(i32, u64), ProjectionError>,
+    /// Where it resumed (0 for a fresh generation).
+    pub resumed_at: u64,
+    /// Time spent folding and writing its batches.
+    pub applying: Duration,
+    /// Time spent building its read indexes and swapping it in.
+    pub finishing: Duration,
+}
+
+/// Progress of [`rebuild_all`], reported once the generations are claimed
+/// and after each batch.
+#[derive(Debug, Clone)]
+pub struct PassProgress {
+    /// Every generation being filled, by projection.
+    pub generations: Vec<(&'static str, i32)>,
+    /// The lowest checkpoint among them.
+    pub position: u64,
+    /// The log head when the batch was read.
+    pub head: u64,
+}
+
+/// One read model being filled by [`rebuild_all`].
+struct Filling {
+    projection: Arc<dyn Projection>,
+    generation: i32,
+    checkpoint: u64,
+    types: Option<HashSet<&'static str>>,
+    resumed_at: u64,
+    applying: Duration,
+    failed: Option<ProjectionError>,
+}
+
+impl Filling {
+    fn handles(&self, e: &RecordedEvent) -> bool {
+        e.global_position > self.checkpoint
+            && self
+                .types
+                .as_ref()
+                .is_none_or(|t| t.contains(e.event_type.as_str()))
+    }
+}
+
+/// Rebuilds every projection in `projections` blue/green in one pass: the
+/// log is read and decoded once, each batch is fed to every projection
+/// whose generation has not reached it, and the batch commits every
+/// generation's rows and checkpoint in one transaction (exactly once, as
+/// with one). A projection that fails on an event stops alone; its
+/// generation stays building at the last good batch and its exact poison
+/// position is found the way the runner finds it. When the pass reaches
+/// the head, each generation builds its read indexes and swaps in.
+///
+/// Memory: one batch of [`FILL_BATCH`] events and the rows it touches.
+pub async fn rebuild_all(
+    pool: &Pool,
+    projections: &[Arc<dyn Projection>],
+    take_over: bool,
+    mut progress: impl FnMut(PassProgress),
+) -> Result<Vec<Rebuilt>, ProjectionError> {
+    let mut fills = Vec::with_capacity(projections.len());
+    for p in projections {
+        let (generation, checkpoint) = claim_building(pool, p.as_ref(), take_over).await?;
+        fills.push(Filling {
+            projection: p.clone(),
+            generation,
+            checkpoint,
+            types: p.event_types().map(|t| t.iter().copied().collect()),
+            resumed_at: checkpoint,
+            applying: Duration::ZERO,
+            failed: None,
+        });
+    }
+    let generations: Vec<_> = fills
+        .iter()
+        .map(|f| (f.projection.name(), f.generation))
+        .collect();
+    progress(PassProgress {
+        generations: generations.clone(),
+        position: fills.iter().map(|f| f.checkpoint).min().unwrap_or(0),
+        head: 0,
+    });
+    let read = format!(
+        "SELECT {EVENT_COLUMNS} FROM public.events \
+         WHERE global_position > $1 AND global_position <= $2 \
+         ORDER BY global_position LIMIT $3"
+    );
+    loop {
+        for f in fills.iter().filter(|f| f.failed.is_none()) {
+            renew_lease(pool, f.projection.name(), f.generation).await?;
+        }
+        let mut client = pool.get().await?;
+        let tx = client.transaction().await?;
+        tx.batch_execute("SET LOCAL synchronous_commit = off")
+            .await?;
+        for f in fills.iter_mut().filter(|f| f.failed.is_none()) {
+            let row = tx
+                .query_opt(
+                    "SELECT position, state FROM projection_generations \
+                     WHERE name = $1 AND generation = $2 FOR UPDATE SKIP LOCKED",
+                    &[&f.projection.name(), &f.generation],
+                )
+                .await?;
+            match row {
+                Some(r) if r.get::<_, &str>(1) == "building" => {
+                    f.checkpoint = r.get::<_, i64>(0) as u64
+                }
+                _ => {
+                    f.failed = Some(ProjectionError::Invariant {
+                        position: 0,
+                        reason: format!(
+                            "generation {} of {} was taken over during the rebuild",
+                            f.generation,
+                            f.projection.name()
+                        ),
+                    })
+                }
+            }
+        }
+        let head: i64 = tx
+            .query_one("SELECT position FROM public.log_head WHERE id", &[])
+            .await?
+            .get(0);
+        let head = head as u64;
+        let Some(from) = fills
+            .iter()
+            .filter(|f| f.failed.is_none() && f.checkpoint < head)
+            .map(|f| f.checkpoint)
+            .min()
+        else {
+            tx.commit().await?;
+            break;
+        };
+        let stmt = tx.prepare_cached(&read).await?;
+        let rows = tx
+            .query(
+                &stmt,
+                &[&(from as i64), &(head as i64), &(FILL_BATCH as i64)],
+            )
+            .await?;
+        let events: Vec<RecordedEvent> = rows.iter().map(decode_row).collect::<Result<_, _>>()?;
+        drop(rows);
+        let end = match events.last() {
+            Some(last) if events.len() == FILL_BATCH => last.global_position,
+            _ => head,
+        };
+        for f in fills.iter_mut().filter(|f| f.failed.is_none()) {
+            if f.checkpoint >= end {
+                continue;
+            }
+            let mine: Vec<&RecordedEvent> = events.iter().filter(|e| f.handles(e)).collect();
+            let started = Instant::now();
+            tx.batch_execute(&format!(
+                "SAVEPOINT fill; SET LOCAL search_path TO {}, public",
+                schema_name(f.projection.name(), f.generation)
+            ))
+            .await?;
+            match f.projection.apply(&tx, &mine).await {
+                Ok(()) => {
+                    tx.batch_execute("SET LOCAL search_path TO DEFAULT; RELEASE SAVEPOINT fill")
+                        .await?;
+                    tx.execute(
+                        "UPDATE projection_generations SET position = $3, updated_at = now() \
+                         WHERE name = $1 AND generation = $2",
+                        &[&f.projection.name(), &f.generation, &(end as i64)],
+                    )
+                    .await?;
+                    f.checkpoint = end;
+                }
+                Err(e) => {
+                    tx.batch_execute("ROLLBACK TO SAVEPOINT fill; RELEASE SAVEPOINT fill")
+                        .await?;
+                    tracing::error!(projection = f.projection.name(), error = %e, "rebuild stopped; the other read models go on");
+                    f.failed = Some(e);
+                }
+            }
+            f.applying += started.elapsed();
+        }
+        tx.commit().await?;
+        progress(PassProgress {
+            generations: generations.clone(),
+            position: fills
+                .iter()
+                .filter(|f| f.failed.is_none())
+                .map(|f| f.checkpoint)
+                .min()
+                .unwrap_or(end),
+            head,
+        });
+    }
+    let mut out = Vec::with_capacity(fills.len());
+    for f in fills {
+        let started = Instant::now();
+        let name = f.projection.name();
+        let outcome = match f.failed {
+            Some(ProjectionError::Invariant {
+                position: 0,
+                reason,
+            }) => Err(ProjectionError::Invariant {
+                position: 0,
+                reason,
+            }),
+            Some(_) => Err(poison(pool, f.projection.as_ref(), f.generation).await),
+            None => {
+                async {
+                    build_indexes(pool, f.projection.as_ref(), f.generation).await?;
+                    let position = swap(pool, f.projection.as_ref(), f.generation).await?;
+                    Ok((f.generation, position))
+                }
+                .await
+            }
+        };
+        out.push(Rebuilt {
+            name,
+            outcome,
+            resumed_at: f.resumed_at,
+            applying: f.applying,
+            finishing: started.elapsed(),
+        });
+    }
+    Ok(out)
+}
+
+/// Finds and records the exact event a failed generation stops at, the
+/// way the runner does (one event at a time after the last good batch).
+async fn poison(pool: &Pool, projection: &dyn Projection, generation: i32) -> ProjectionError {
+    loop {
+        match step(pool, projection, generation, FILL_BATCH).await {
+            Ok(Step::Applied(_)) => continue,
+            Ok(_) => {
+                return ProjectionError::Invariant {
+                    position: 0,
+                    reason: format!(
+                        "{} failed in the joint pass but not alone; run the rebuild again",
+                        projection.name()
+                    ),
+                }
+            }
+            Err((position, e)) => {
+                record_failure(
+                    pool,
+                    projection.name(),
+                    generation,
+                    position,
+                    &format!("{e}"),
+                )
+                .await;
+                return e;
+            }
+        }
+    }
+}

@@ -37,7 +37,9 @@ use async_trait::async_trait;
 use deadpool_postgres::Transaction;
 use event_schemas::{RecordedEvent, SchemaError};
 
-pub use runner::{rebuild, rebuild_all, release, PassProgress, RebuildProgress, Rebuilt, Runner};
+pub use runner::{
+    rebuild, rebuild_all, release, PassProgress, RebuildOptions, RebuildProgress, Rebuilt, Runner,
+};
 pub use status::{NotCaughtUp, ProjectionState, ProjectionStatus, Statuses};
 
 /// A read model built from the log.

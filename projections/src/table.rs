@@ -230,23 +230,31 @@ impl<R: Row> Table<R> {
         Ok(())
     }
 
+    /// Writes what changed, then reads every known row again: after a
+    /// set-based statement on the table (a barrier), in one query.
+    pub async fn reload(&mut self, tx: &Transaction<'_>) -> Result<(), ProjectionError> {
+        self.flush(tx).await?;
+        let keys: Vec<R::Key> = self.slots.drain().map(|(k, _)| k).collect();
+        self.load(tx, keys).await
+    }
+
     /// Every row known to the batch (for a rule over several rows, after a
     /// [`Table::load`] of all of them).
     pub fn rows(&self) -> impl Iterator<Item = &R> {
         self.slots.values().filter_map(|s| s.row.as_ref())
     }
 
-    /// Writes what changed back to the table: one upsert and one delete,
-    /// and forgets every row (a set-based statement may follow).
+    /// Writes what changed back to the table: one upsert and one delete.
+    /// The rows stay known, now clean.
     pub async fn flush(&mut self, tx: &Transaction<'_>) -> Result<(), ProjectionError> {
         let (mut upserts, mut deletes) = (Vec::new(), Vec::new());
-        for (key, slot) in self.slots.drain() {
-            if !slot.dirty {
+        for (key, slot) in self.slots.iter_mut() {
+            if !std::mem::take(&mut slot.dirty) {
                 continue;
             }
-            match slot.row {
-                Some(row) => upserts.push(serde_json::to_value(&row).map_err(json_error)?),
-                None => deletes.push(key_object::<R>(&key)?),
+            match &slot.row {
+                Some(row) => upserts.push(serde_json::to_value(row).map_err(json_error)?),
+                None => deletes.push(key_object::<R>(key)?),
             }
         }
         let key = R::KEY.join(", ");

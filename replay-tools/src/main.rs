@@ -120,6 +120,9 @@ enum Cmd {
         /// generation whose filler may be alive is left alone.
         #[arg(long)]
         take_over: bool,
+        /// Events read and applied per transaction.
+        #[arg(long, default_value_t = projections::runner::FILL_BATCH as u64, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+        batch: u64,
     },
     /// Print an aggregate's state as it was at a time or position, folded
     /// from its stream.
@@ -243,6 +246,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             projection,
             all,
             take_over,
+            batch,
         } => {
             let chosen = match projection.as_deref() {
                 _ if all => projections::all(),
@@ -260,7 +264,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 },
                 None => unreachable!("clap requires a projection or --all"),
             };
-            cmd::rebuild::rebuild(&pool, chosen, take_over).await?
+            cmd::rebuild::rebuild(
+                &pool,
+                chosen,
+                projections::RebuildOptions {
+                    take_over,
+                    batch: batch as usize,
+                },
+            )
+            .await?
         }
         Cmd::StateAt { stream, point } => cmd::log::state_at(&pool, &stream, point).await?,
         Cmd::Export {

@@ -97,7 +97,7 @@ impl Batch {
         at: DateTime<Utc>,
         except: Option<Uuid>,
     ) -> Result<(), ProjectionError> {
-        self.flush(tx).await?;
+        self.sessions.flush(tx).await?;
         let stmt = tx
             .prepare_cached(
                 "UPDATE sessions SET ended_at = $2 WHERE user_id = $1 AND ended_at IS NULL \
@@ -105,7 +105,7 @@ impl Batch {
             )
             .await?;
         tx.execute(&stmt, &[&user, &at, &except]).await?;
-        Ok(())
+        self.sessions.reload(tx).await
     }
 
     async fn event(

@@ -286,9 +286,7 @@ impl Batch {
         self.distributions.flush(tx).await?;
         self.products.flush(tx).await?;
         self.notifications.flush(tx).await?;
-        self.webhooks.flush(tx).await?;
-        self.requests_of.clear();
-        Ok(())
+        self.webhooks.flush(tx).await
     }
 
     async fn event(
@@ -378,10 +376,11 @@ impl Batch {
         }
         if let Some(OrgEvent::MemberRemoved(m)) = crate::decode(e, OrgEvent::decode)? {
             // App team membership is membership of the organisation's apps:
-            // it ends with the organisation's. Set-based, so a barrier: what
-            // the batch holds is written first and forgotten after.
+            // it ends with the organisation's. Set-based, so a barrier: the
+            // rows it reads are written first, those it deletes read again.
             let org = stream_uuid(e, "org-")?;
-            self.flush(tx).await?;
+            self.apps.flush(tx).await?;
+            self.members.flush(tx).await?;
             let stmt = tx
                 .prepare_cached(
                     "DELETE FROM app_members am USING apps a \
@@ -389,7 +388,7 @@ impl Batch {
                 )
                 .await?;
             tx.execute(&stmt, &[&org, &m.user_id]).await?;
-            return Ok(());
+            return self.members.reload(tx).await;
         }
         if !e.stream_id.starts_with("app-") {
             return Ok(()); // slug reservations

@@ -243,8 +243,8 @@ impl Batch {
         } else if let Some(c) = crate::decode(e, OAuthClientEvent::decode)? {
             self.client(tx, e, &c).await
         } else if let Some(SigningKeyEvent::Added(k)) = crate::decode(e, SigningKeyEvent::decode)? {
-            // Rare and set-based (the newest key so far retires): a barrier.
-            self.flush(tx).await?;
+            // The newest key so far retires: set-based, on a table no batch
+            // holds rows of.
             let retire = tx
                 .prepare_cached(
                     "UPDATE signing_keys SET retires_at = $1 \

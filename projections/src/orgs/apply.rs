@@ -329,8 +329,8 @@ impl Batch {
             if let Some(TermsEvent::Published(p)) = crate::decode(e, TermsEvent::decode)? {
                 // Every organisation that has not accepted this version
                 // (none yet) is back to accepting the terms: set-based, so a
-                // barrier.
-                self.flush(tx).await?;
+                // barrier on the organisations.
+                self.orgs.flush(tx).await?;
                 let add = tx
                     .prepare_cached(
                         "INSERT INTO developer_terms (position, version, published_at) \
@@ -349,6 +349,7 @@ impl Batch {
                     )
                     .await?;
                 tx.execute(&reset, &[&p.version]).await?;
+                self.orgs.reload(tx).await?;
                 self.terms_in_force = Some(Some(p.version.clone()));
             }
             return Ok(());
@@ -426,12 +427,13 @@ impl Batch {
             OrgEvent::MemberRemoved(m) => {
                 self.members.delete(tx, &(org, m.user_id)).await?;
                 // Its teams: set-based over the organisation's teams, so a
-                // barrier.
-                self.flush(tx).await?;
+                // barrier on team members.
+                self.team_members.flush(tx).await?;
                 let stmt = tx
                     .prepare_cached("DELETE FROM team_members WHERE org_id = $1 AND user_id = $2")
                     .await?;
                 tx.execute(&stmt, &[&org, &m.user_id]).await?;
+                self.team_members.reload(tx).await?;
             }
             OrgEvent::InvitationCreated(i) => {
                 let invited_by = e

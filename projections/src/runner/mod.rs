@@ -21,7 +21,9 @@ use crate::status::{ProjectionState, ProjectionStatus, Statuses};
 use crate::{Projection, ProjectionError};
 
 mod rebuild;
-pub use rebuild::{claim_building, rebuild, rebuild_all, PassProgress, RebuildProgress, Rebuilt};
+pub use rebuild::{
+    claim_building, rebuild, rebuild_all, PassProgress, RebuildOptions, RebuildProgress, Rebuilt,
+};
 
 /// Events per batch while following the log.
 const FOLLOW_BATCH: usize = 1000;

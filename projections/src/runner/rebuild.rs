@@ -148,6 +148,25 @@ pub async fn claim_building(
     Ok(claimed)
 }
 
+/// How [`rebuild_all`] runs.
+#[derive(Debug, Clone, Copy)]
+pub struct RebuildOptions {
+    /// Resume building generations whose leases have not lapsed (their
+    /// filler is known to be dead); see [`claim_building`].
+    pub take_over: bool,
+    /// Events read per batch (and transaction).
+    pub batch: usize,
+}
+
+impl Default for RebuildOptions {
+    fn default() -> Self {
+        RebuildOptions {
+            take_over: false,
+            batch: FILL_BATCH,
+        }
+    }
+}
+
 /// What [`rebuild_all`] did for one read model.
 #[derive(Debug)]
 pub struct Rebuilt {
@@ -206,16 +225,17 @@ impl Filling {
 /// position is found the way the runner finds it. When the pass reaches
 /// the head, each generation builds its read indexes and swaps in.
 ///
-/// Memory: one batch of [`FILL_BATCH`] events and the rows it touches.
+/// Memory: one batch of events (by default [`FILL_BATCH`]) and the rows
+/// it touches.
 pub async fn rebuild_all(
     pool: &Pool,
     projections: &[Arc<dyn Projection>],
-    take_over: bool,
+    options: RebuildOptions,
     mut progress: impl FnMut(PassProgress),
 ) -> Result<Vec<Rebuilt>, ProjectionError> {
     let mut fills = Vec::with_capacity(projections.len());
     for p in projections {
-        let (generation, checkpoint) = claim_building(pool, p.as_ref(), take_over).await?;
+        let (generation, checkpoint) = claim_building(pool, p.as_ref(), options.take_over).await?;
         fills.push(Filling {
             projection: p.clone(),
             generation,
@@ -296,7 +316,7 @@ pub async fn rebuild_all(
         let events: Vec<RecordedEvent> = rows.iter().map(decode_row).collect::<Result<_, _>>()?;
         drop(rows);
         let end = match events.last() {
-            Some(last) if events.len() == FILL_BATCH => last.global_position,
+            Some(last) if events.len() == options.batch => last.global_position,
             _ => head,
         };
         for f in fills.iter_mut().filter(|f| f.failed.is_none()) {

@@ -9,11 +9,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 /// Rebuilds `chosen` in one pass. Ctrl-C stops after releasing the
 /// building generations, which the next run resumes; after a kill (no
-/// release), `take_over` resumes them without waiting for their leases.
+/// release), `options.take_over` resumes them without waiting for their leases.
 pub async fn rebuild(
     pool: &deadpool_postgres::Pool,
     chosen: Vec<std::sync::Arc<dyn projections::Projection>>,
-    take_over: bool,
+    options: projections::RebuildOptions,
 ) -> anyhow::Result<ExitCode> {
     let started = std::time::Instant::now();
     let names: Vec<_> = chosen.iter().map(|p| p.name()).collect();
@@ -28,7 +28,7 @@ pub async fn rebuild(
     });
     let generations = Mutex::new(Vec::new());
     let resumed = Mutex::new(None);
-    let run = projections::rebuild_all(pool, &chosen, take_over, |p| {
+    let run = projections::rebuild_all(pool, &chosen, options, |p| {
         let mut first = resumed.lock().expect("progress is reported from one task");
         if first.is_none() {
             *first = Some(p.position);
@@ -63,9 +63,11 @@ pub async fn rebuild(
     for r in outcome? {
         match r.outcome {
             Ok((generation, position)) => println!(
-                "rebuilt {} as generation {generation} up to position {position} \
-                 (applying {:.1?}, indexes and swap {:.1?})",
-                r.name, r.applying, r.finishing
+                "rebuilt {} as generation {generation} up to position {position} in {:.1?} \
+                 (indexes and swap {:.1?})",
+                r.name,
+                r.applying + r.finishing,
+                r.finishing
             ),
             Err(e) => {
                 eprintln!("error: {} stopped: {e}", r.name);

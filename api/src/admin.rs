@@ -75,7 +75,7 @@ pub async fn purge_webhook_payloads(
     retention_days: u32,
     as_of: Option<chrono::DateTime<chrono::Utc>>,
 ) -> Result<(), ServerError> {
-    let purged = crate::routes::webhooks::retention::purge(
+    let purged = crate::webhooks::retention::purge(
         store,
         store.pool(),
         None,

@@ -2,12 +2,17 @@
 //! runs only for a caller who may read what its path names, after the read
 //! models have reached the caller's `Gatehouse-Min-Position`. (Outsiders
 //! never get this far: the tenancy layer answers them 404 first.)
+//!
+//! The checks stand on the read layer (`projections::<model>::read`): the
+//! caller's role, an app's organisation, the plan's workspace. Handlers
+//! that check a read themselves call the same functions.
 
 use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
-use domain::orgs::OrgError;
+use domain::orgs::{plan_unlocks_workspace, OrgError, PLATFORM_API};
 use domain::roles::{allows, Permission, Role};
+use projections::{apps, orgs};
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -38,7 +43,7 @@ impl FromRequestParts<AppState> for AppReader {
         let session = Session::from_request_parts(parts, state).await?;
         let app = path_id(parts, state, "app").await?;
         min.wait(state, READ_MODELS).await?;
-        let org = crate::routes::apps::app_org_for(state, app, session.user_id).await?;
+        let org = app_org_for(state, app, session.user_id).await?;
         Ok(AppReader { session, app, org })
     }
 }
@@ -62,7 +67,7 @@ impl FromRequestParts<AppState> for WorkspaceReader {
         let session = Session::from_request_parts(parts, state).await?;
         let org = path_id(parts, state, "org").await?;
         min.wait(state, READ_MODELS).await?;
-        crate::routes::apps::authorize_workspace_read(state, org, session.user_id).await?;
+        authorize_workspace_read(state, org, session.user_id).await?;
         Ok(WorkspaceReader { session, org })
     }
 }
@@ -100,9 +105,66 @@ impl FromRequestParts<AppState> for OrgMember {
         let session = Session::from_request_parts(parts, state).await?;
         let org = path_id(parts, state, "org").await?;
         min.wait(state, &["orgs"]).await?;
-        let role = crate::routes::orgs::member_role(state, org, session.user_id).await?;
+        let role = member_role(state, org, session.user_id).await?;
         Ok(OrgMember { session, org, role })
     }
+}
+
+/// The caller's role in `org` from the read model; 404 for outsiders.
+pub async fn member_role(state: &AppState, org: Uuid, user: Uuid) -> Result<Role, ApiError> {
+    let client = state.read_models.client().await?;
+    orgs::read::member_role(&client, org, user)
+        .await?
+        .ok_or(ApiError::NotFound)?
+        .parse()
+        .map_err(|_| ApiError::Internal("a stored role does not parse".into()))
+}
+
+/// Checks a permission on a read, from the read model: the caller's role
+/// if it has `permission`, 403 naming it if not, 404 for outsiders.
+pub async fn authorize_read(
+    state: &AppState,
+    org: Uuid,
+    user: Uuid,
+    permission: Permission,
+) -> Result<Role, ApiError> {
+    let role = member_role(state, org, user).await?;
+    if allows(role, permission) {
+        Ok(role)
+    } else {
+        Err(OrgError::Forbidden(permission).into())
+    }
+}
+
+/// Checks that the caller may read the Developers workspace of `org`: a
+/// member with `apps.view`, on a plan that unlocks it (402 otherwise).
+pub async fn authorize_workspace_read(
+    state: &AppState,
+    org: Uuid,
+    user: Uuid,
+) -> Result<(), ApiError> {
+    authorize_read(state, org, user, Permission::ViewApps).await?;
+    let client = state.read_models.client().await?;
+    let plan = orgs::read::plan(&client, org).await?;
+    if !plan_unlocks_workspace(&plan.modules, plan.subscription_state.as_deref()) {
+        return Err(ApiError::UpgradeRequired {
+            module: PLATFORM_API,
+        });
+    }
+    Ok(())
+}
+
+/// The organisation of the app `app` (not deleted) from the read model,
+/// checked for the caller with [`authorize_workspace_read`]; 404 for an
+/// app the read model does not hold.
+pub async fn app_org_for(state: &AppState, app: Uuid, user: Uuid) -> Result<Uuid, ApiError> {
+    let client = state.read_models.client().await?;
+    let org = apps::read::app_org(&client, app)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    drop(client);
+    authorize_workspace_read(state, org, user).await?;
+    Ok(org)
 }
 
 /// The id in path parameter `name`.

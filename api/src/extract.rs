@@ -286,12 +286,12 @@ impl MinPosition {
         projections: &[&'static str],
     ) -> Result<(), ApiError> {
         let Some(p) = self.0 else { return Ok(()) };
-        if state.statuses.reached(projections, p) {
+        if state.read_models.reached(projections, p) {
             return Ok(());
         }
         self.within_log(state).await?;
         state
-            .statuses
+            .read_models
             .wait_for(projections, p, state.read_wait)
             .await?;
         Ok(())

@@ -17,11 +17,20 @@
 //!   `Idempotency-Key`.
 //! - [`idempotency`]: `Idempotency-Key` on POST (first response replayed).
 //! - [`notices`]: usage thresholds and approaching key expiries, raised once.
-//! - [`page`]: cursor pagination for every list.
+//! - [`oauth`]: how access tokens are issued (issuer, audience, lifetime,
+//!   rates).
+//! - [`page`]: cursor pagination for every list, over the read layer's
+//!   keysets.
+//! - [`rotation`]: the worker carrying out staff's mass key rotations.
+//! - [`secret_scanning`]: the keys GitHub signs its leak reports with.
 //! - [`tenancy`]: outsiders get 404 on every organisation and app route.
 //! - [`throttle`]: sign-in throttling.
-//! - [`vault`]: the key-encryption key, per-subject keys, sealing.
-//! - [`routes`]: one module per resource, each with its `router()`.
+//! - [`vault`]: the key-encryption key, per-subject keys, sealing (personal
+//!   data, signing seeds, webhook secrets and payloads).
+//! - [`webhooks`]: webhook settings, the publish quota, payload retention.
+//! - [`routes`]: one module per resource, each with its `router()`. Routes
+//!   hold no SQL: they read through `projections::<model>::read` (with
+//!   `state.read_models`), `delivery::read`, and the modules above.
 
 pub mod accounts;
 pub mod admin;
@@ -34,12 +43,16 @@ pub mod extract;
 pub mod idempotency;
 pub mod mail;
 pub mod notices;
+pub mod oauth;
 pub mod page;
+pub mod rotation;
 pub mod routes;
+pub mod secret_scanning;
 pub mod server;
 pub mod state;
 pub mod tenancy;
 pub mod vault;
+pub mod webhooks;
 
 /// Header carrying the log position a command's events reached.
 pub const POSITION_HEADER: &str = "gatehouse-position";

@@ -153,7 +153,7 @@ pub async fn verify_integrations(state: &AppState) -> Result<(), ApiError> {
             ..Metadata::by(Actor::system())
         };
         // The nil id stands for Gatehouse itself in the step's `by`.
-        crate::routes::orgs::execute(state, org, &meta, metadata, |o| {
+        crate::command::orgs::execute(state, org, &meta, metadata, |o| {
             domain::orgs::decide_step(
                 o,
                 uuid::Uuid::nil(),

@@ -14,11 +14,6 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use chrono::{DateTime, Utc};
-use tokio_postgres::types::ToSql;
-use tokio_postgres::Row;
-use uuid::Uuid;
-
 use crate::error::ApiError;
 
 /// Items per page unless the client asks.
@@ -128,39 +123,21 @@ fn bad_query(detail: String) -> ApiError {
 }
 
 /// The sort key of most lists: a time and an id to break ties.
-pub type TimeKey = (DateTime<Utc>, Uuid);
+pub type TimeKey = projections::read_models::TimeKey;
 
-/// Runs one page of a keyset-paged query. `select` is a `SELECT ... WHERE
-/// <conditions>` using `$1..$n` for `params`; this adds the page condition
-/// on the key `(time, id)` (SQL expressions; rows must carry them under
-/// their last name segment), the order and the limit.
-pub async fn fetch<T>(
-    client: &deadpool_postgres::Client,
-    paging: &Paging<TimeKey>,
-    select: &str,
-    key: (&str, &str),
-    params: &[&(dyn ToSql + Sync)],
-    item: impl Fn(&Row) -> T,
-) -> Result<Page<T>, ApiError> {
-    let (time, id) = key;
-    let n = params.len();
-    let sql = format!(
-        "{select} AND (${a}::timestamptz IS NULL OR ({time}, {id}) > (${a}, ${b})) \
-         ORDER BY {time}, {id} LIMIT ${c}",
-        a = n + 1,
-        b = n + 2,
-        c = n + 3
-    );
-    let (after_time, after_id) = paging.after.unzip();
-    let limit = paging.fetch();
-    let mut all: Vec<&(dyn ToSql + Sync)> = params.to_vec();
-    all.extend([&after_time as &(dyn ToSql + Sync), &after_id, &limit]);
-    let rows = client.query(&sql, &all).await?;
-    let last = |expr: &str| expr.rsplit('.').next().unwrap_or(expr).to_owned();
-    let (time_col, id_col) = (last(time), last(id));
-    let items = rows
-        .iter()
-        .map(|r| ((r.get(time_col.as_str()), r.get(id_col.as_str())), item(r)))
-        .collect();
-    Ok(Page::keyed(items, paging))
+impl Paging<TimeKey> {
+    /// This page as the read layer's keyset (`projections::<model>::read`
+    /// lists take it).
+    pub fn keyset(&self) -> projections::read_models::Keyset {
+        projections::read_models::Keyset {
+            after: self.after,
+            limit: self.fetch(),
+        }
+    }
+
+    /// The page of `rows` a keyset list returned (each with its sort key),
+    /// each row shown as `view` makes it.
+    pub fn page<R, T>(&self, rows: Vec<(TimeKey, R)>, view: impl Fn(R) -> T) -> Page<T> {
+        Page::keyed(rows.into_iter().map(|(k, r)| (k, view(r))).collect(), self)
+    }
 }

@@ -298,7 +298,7 @@ pub async fn run(
         .filter(|t| !t.is_empty())
         .map(|t| sha2::Sha256::digest(t.as_bytes()).into())
         .collect();
-    let secret_scanning = crate::routes::secret_scanning::SecretScanning::from_config(
+    let secret_scanning = crate::secret_scanning::SecretScanning::from_config(
         &args.secret_scanning_key,
         args.secret_scanning_revoke_live,
     )
@@ -325,6 +325,7 @@ pub async fn run(
         poll,
         stop_rx.clone(),
     )));
+    let read_models = projections::read_models::ReadModels::new(pool.clone(), statuses.clone());
     let state = AppState::new(Inner {
         store: log.clone(),
         log_poll: poll,
@@ -332,6 +333,7 @@ pub async fn run(
         commands,
         pool,
         statuses,
+        read_models,
         vault,
         read_wait: Duration::from_millis(args.read_wait_ms),
         session_ttl: chrono::Duration::hours(args.session_ttl_hours),
@@ -357,7 +359,7 @@ pub async fn run(
         sign_in_throttle: Default::default(),
         index,
         gateway_tokens,
-        publish_quota: crate::routes::webhooks::quota::PublishQuota::new(
+        publish_quota: crate::webhooks::quota::PublishQuota::new(
             args.publish_per_minute,
             args.publish_bytes_per_minute,
         ),
@@ -366,19 +368,19 @@ pub async fn run(
         client_ip_header: args.client_ip_header.clone(),
         webhook_keys: Default::default(),
         signing_seeds: Default::default(),
-        webhooks: crate::routes::webhooks::WebhookSettings {
+        webhooks: crate::webhooks::WebhookSettings {
             policy: delivery::ssrf::Policy {
                 allow_private: args.webhook_allow_private,
             },
         },
-        oauth: crate::routes::oauth::TokenSettings::new(
+        oauth: crate::oauth::TokenSettings::new(
             args.oauth_issuer.clone(),
             args.oauth_audience.clone(),
             chrono::Duration::seconds(args.oauth_token_ttl_secs),
             args.oauth_token_rate,
         ),
     });
-    match crate::routes::erasure::reconcile(&state).await {
+    match crate::accounts::erasure::reconcile(&state).await {
         Ok(0) => {}
         Ok(n) => tracing::warn!(
             users = n,
@@ -386,7 +388,7 @@ pub async fn run(
         ),
         Err(e) => tracing::error!(error = %e, "cannot check for interrupted erasures"),
     }
-    match crate::routes::oauth::ensure_signing_key(&state).await {
+    match crate::oauth::ensure_signing_key(&state).await {
         Ok(()) => {}
         // Appends are refused while the log is behind: tokens cannot be
         // signed until an operator has looked; everything else is served.
@@ -395,9 +397,9 @@ pub async fn run(
         }
         Err(e) => return Err(ServerError::Refused(format!("the token signing key: {e}"))),
     }
-    background.push(tokio::spawn(crate::routes::staff_keys::run_worker(
+    background.push(tokio::spawn(crate::rotation::run_worker(
         state.clone(),
-        crate::routes::staff_keys::Pace {
+        crate::rotation::Pace {
             batch: args.rotation_batch,
             pause: Duration::from_millis(args.rotation_pause_ms),
         },
@@ -436,7 +438,7 @@ pub async fn run(
     }
     if args.webhooks {
         start_webhooks(&args, &state, listen_config, &mut background, &stop_rx);
-        background.push(tokio::spawn(crate::routes::webhooks::retention::run(
+        background.push(tokio::spawn(crate::webhooks::retention::run(
             state.clone(),
             chrono::Duration::days(args.webhook_retention_days.into()),
             stop_rx.clone(),
@@ -508,7 +510,7 @@ fn start_webhooks(
     stop: &watch::Receiver<bool>,
 ) {
     let keyring: Arc<dyn delivery::keyring::Keyring> =
-        Arc::new(crate::routes::webhooks::VaultKeyring {
+        Arc::new(crate::vault::webhooks::VaultKeyring {
             vault: state.vault.clone(),
             pool: state.pool.clone(),
             retention: state.webhook_keys.clone(),

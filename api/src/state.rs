@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use deadpool_postgres::Pool;
 use event_store::SharedStore;
+use projections::read_models::ReadModels;
 use projections::Statuses;
 
 use crate::vault::Vault;
@@ -26,10 +27,14 @@ pub struct Inner {
     pub log_guard: Arc<event_store::guard::RewindGuard>,
     /// The command service: every command goes through it.
     pub commands: crate::command::Executor,
-    /// Connections for read models and the vault.
+    /// Connections for writes beside the log (the vault, tokens, mail,
+    /// idempotency) and the dispatcher's tables.
     pub pool: Pool,
     /// Published projection checkpoints, for read-your-writes.
     pub statuses: Statuses,
+    /// The read side: connections to the read models and the wait for a
+    /// position (the same pool and statuses).
+    pub read_models: ReadModels,
     /// Keys and sealing.
     pub vault: Vault,
     /// Longest wait for `Gatehouse-Min-Position`.
@@ -59,21 +64,21 @@ pub struct Inner {
     /// SHA-256 of each accepted gateway token.
     pub gateway_tokens: Vec<[u8; 32]>,
     /// Messages and payload bytes an organisation may publish a minute.
-    pub publish_quota: crate::routes::webhooks::quota::PublishQuota,
+    pub publish_quota: crate::webhooks::quota::PublishQuota,
     /// How access tokens are issued.
-    pub oauth: crate::routes::oauth::TokenSettings,
+    pub oauth: crate::oauth::TokenSettings,
     /// Webhook settings (the SSRF policy).
-    pub webhooks: crate::routes::webhooks::WebhookSettings,
+    pub webhooks: crate::webhooks::WebhookSettings,
     /// Recent webhook payload retention keys.
-    pub webhook_keys: Arc<crate::routes::webhooks::RetentionKeys>,
+    pub webhook_keys: Arc<crate::vault::webhooks::RetentionKeys>,
     /// Token signing keys this node has opened.
-    pub signing_seeds: crate::routes::oauth::SigningSeeds,
+    pub signing_seeds: crate::vault::signing::SigningSeeds,
     /// The key that signs checkpoints of the chain (never in the database).
     pub audit_key: crate::audit::signer::AuditKey,
     /// The header naming the client's address, behind a trusted proxy.
     pub client_ip_header: Option<axum::http::HeaderName>,
     /// GitHub secret scanning's keys and policy.
-    pub secret_scanning: crate::routes::secret_scanning::SecretScanning,
+    pub secret_scanning: crate::secret_scanning::SecretScanning,
 }
 
 impl AppState {

@@ -108,7 +108,7 @@ fn admitted_by_cache(state: &AppState, scope: Scope, user: Uuid) -> bool {
     };
     state
         .commands
-        .peek::<Org>(&crate::routes::orgs::stream(org))
+        .peek::<Org>(&crate::command::orgs::stream(org))
         .is_some_and(|org| org.role_of(user).is_ok())
 }
 
@@ -123,7 +123,7 @@ async fn admitted(state: &AppState, scope: Scope, user: Uuid) -> Result<bool, Ap
             app.org_id
         }
     };
-    let (org, _, _) = crate::routes::orgs::load(state, org).await?;
+    let (org, _, _) = crate::command::orgs::load(state, org).await?;
     Ok(org.role_of(user).is_ok() || crate::extract::is_staff(state, user).await?)
 }
 

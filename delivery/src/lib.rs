@@ -16,8 +16,8 @@
 pub mod catalog;
 pub mod dispatch;
 pub mod feed;
-pub mod read;
 pub mod keyring;
+pub mod read;
 pub mod schedule;
 pub mod sign;
 pub mod ssrf;

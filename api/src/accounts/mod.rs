@@ -4,6 +4,7 @@
 //! address. The HTTP handlers are in `routes::accounts`.
 
 pub mod directory;
+pub mod erasure;
 pub mod hashing;
 pub mod throttle;
 pub mod tokens;

@@ -5,6 +5,9 @@
 //! # Layout
 //! - [`signer`]: the audit key, checkpoints, the witness file.
 //! - [`context`]: client address and user agent, sealed per user.
+//! - [`log`]: pages of checkpoints and the events behind entries, for the
+//!   audit trail's readers.
 
 pub mod context;
+pub mod log;
 pub mod signer;

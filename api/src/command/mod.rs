@@ -11,12 +11,15 @@
 //! - [`cache`]: folded state per stream, bounded in entries and bytes.
 //! - [`locks`]: one queue per stream within this process.
 //! - [`ids`]: event and entity ids, derived from the `Idempotency-Key`.
+//! - [`orgs`]: an organisation loaded with the terms in force, and its
+//!   commands run (routes, the tenancy guard and the notices share it).
 
 pub mod aggregate;
 pub mod cache;
 pub mod executor;
 pub mod ids;
 pub mod locks;
+pub mod orgs;
 
 pub use aggregate::{Aggregate, SlugHolder};
 pub use cache::{CacheLimits, Loaded};

@@ -127,23 +127,16 @@ pub async fn fold_org(
     org: Uuid,
     as_of: DateTime<Utc>,
 ) -> Result<OrgThen, ApiError> {
-    let sql = format!(
-        "SELECT {} FROM events WHERE global_position IN ( \
-           SELECT position FROM rm.audit_entries WHERE org_id = $1 AND occurred_at <= $2 \
-             AND position > $3 ORDER BY position LIMIT {PAGE}) \
-         ORDER BY global_position",
-        event_store::postgres::EVENT_COLUMNS
-    );
     let mut then = OrgThen::default();
     let mut after = 0i64;
-    let org_stream = format!("org-{org}");
+    let org_stream = crate::command::orgs::stream(org);
     loop {
-        let client = state.pool.get().await?;
-        let rows = client.query(&sql, &[&org, &as_of, &after]).await?;
+        let client = state.read_models.client().await?;
+        let events =
+            projections::audit::read::org_events_until(&client, org, as_of, after, PAGE).await?;
         drop(client);
-        let n = rows.len();
-        for row in &rows {
-            let e = event_store::postgres::decode_row(row)?;
+        let n = events.len();
+        for e in events {
             after = e.global_position as i64;
             let id = e
                 .stream_id
@@ -257,8 +250,7 @@ pub async fn overview_then(
         .plan
         .as_ref()
         .filter(|p| {
-            p.subscription_state != "canceled"
-                && p.modules.iter().any(|m| m == domain::orgs::PLATFORM_API)
+            domain::orgs::plan_unlocks_workspace(&p.modules, Some(p.subscription_state.as_str()))
         })
         .ok_or(ApiError::UpgradeRequired {
             module: domain::orgs::PLATFORM_API,

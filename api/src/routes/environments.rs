@@ -21,7 +21,7 @@ use crate::authorize::OrgMember;
 use crate::command::{Committed, RequestMeta};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, MinPosition, Path, Session, Staff};
-use crate::page::{self, Page, PageQuery, Paging};
+use crate::page::{Page, PageQuery, Paging};
 use crate::state::AppState;
 
 /// Routes of this module.
@@ -122,18 +122,13 @@ async fn answer(
     after: &Org,
     position: u64,
 ) -> Result<Committed<EnvironmentView>, ApiError> {
-    let client = state.pool.get().await?;
-    let progress = client
-        .query_opt(
-            "SELECT first_key_at IS NOT NULL, usage_at IS NOT NULL, webhook_at IS NOT NULL \
-             FROM rm.orgs WHERE org_id = $1",
-            &[&after.id],
-        )
+    let client = state.read_models.client().await?;
+    let progress = projections::orgs::read::lane(&client, after.id)
         .await?
         .map_or(orgs::LaneProgress::default(), |r| orgs::LaneProgress {
-            first_key: r.get(0),
-            usage: r.get(1),
-            webhook: r.get(2),
+            first_key: r.first_key,
+            usage: r.usage,
+            webhook: r.webhook,
         });
     Ok(Committed {
         status: StatusCode::OK,
@@ -270,28 +265,15 @@ pub async fn staff_queue(
     paging: Paging<(DateTime<Utc>, Uuid)>,
 ) -> Result<Json<Page<QueueItem>>, ApiError> {
     min.wait(&state, &["orgs"]).await?;
-    let client = state.pool.get().await?;
-    // An org is in at most one queue: production review needs sandbox granted.
-    let select = "SELECT * FROM ( \
-             SELECT o.org_id, o.slug, 'sandbox' AS kind, o.sandbox_requested_at AS at, \
-                    ARRAY[]::text[] AS open_steps \
-             FROM rm.orgs o WHERE o.sandbox_state = 'requested' \
-             UNION ALL \
-             SELECT o.org_id, o.slug, 'production', o.production_requested_at, \
-                    ARRAY(SELECT s.step FROM rm.review_steps s \
-                          WHERE s.org_id = o.org_id AND s.state <> 'completed' ORDER BY s.step) \
-             FROM rm.orgs o WHERE o.production_state = 'in_review') q WHERE true";
-    let page = page::fetch(&client, &paging, select, ("at", "org_id"), &[], |r| {
-        QueueItem {
-            org_id: r.get(0),
-            slug: r.get(1),
-            kind: r.get(2),
-            requested_at: r.get(3),
-            open_steps: r.get(4),
-        }
-    })
-    .await?;
-    Ok(Json(page))
+    let client = state.read_models.client().await?;
+    let rows = projections::orgs::read::staff_queue(&client, paging.keyset()).await?;
+    Ok(Json(paging.page(rows, |q| QueueItem {
+        org_id: q.org_id,
+        slug: q.slug,
+        kind: q.kind,
+        requested_at: q.requested_at,
+        open_steps: q.open_steps,
+    })))
 }
 
 /// The onboarding lane as the read model holds it.
@@ -332,36 +314,23 @@ pub async fn onboarding(
     member: OrgMember,
 ) -> Result<Json<OnboardingView>, ApiError> {
     member.require(domain::roles::Permission::ViewOrg)?;
-    let client = state.pool.get().await?;
-    let row = client
-        .query_one(
-            "SELECT next_step, terms_version IS NOT DISTINCT FROM COALESCE( \
-                 (SELECT version FROM rm.developer_terms ORDER BY position DESC LIMIT 1), $2), \
-             sandbox_state, sandbox_tenant_id, production_state \
-             FROM rm.orgs WHERE org_id = $1",
-            &[&org, &orgs::INITIAL_TERMS],
-        )
-        .await?;
-    let steps = client
-        .query(
-            "SELECT step, state, reason FROM rm.review_steps WHERE org_id = $1 \
-             ORDER BY array_position($2::text[], step)",
-            &[&org, &REVIEW_STEPS.as_slice()],
-        )
+    let client = state.read_models.client().await?;
+    let row = projections::orgs::read::onboarding(&client, org, orgs::INITIAL_TERMS).await?;
+    let steps = projections::orgs::read::review_steps(&client, org, REVIEW_STEPS.as_slice())
         .await?
-        .iter()
+        .into_iter()
         .map(|r| OnboardingStep {
-            step: r.get(0),
-            state: r.get(1),
-            reason: r.get(2),
+            step: r.step,
+            state: r.state,
+            reason: r.reason,
         })
         .collect();
     Ok(Json(OnboardingView {
-        next_step: row.get(0),
-        terms_accepted: row.get(1),
-        sandbox: row.get(2),
-        sandbox_tenant_id: row.get(3),
-        production: row.get(4),
+        next_step: row.next_step,
+        terms_accepted: row.terms_accepted,
+        sandbox: row.sandbox_state,
+        sandbox_tenant_id: row.sandbox_tenant_id,
+        production: row.production_state,
         steps,
     }))
 }

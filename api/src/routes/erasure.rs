@@ -7,8 +7,9 @@
 //!
 //! The erasure is recorded first (`user.personal_data_erased`), then the
 //! keys are deleted: a crash between the two leaves an erasure the next
-//! call, or the next start ([`reconcile`]), completes; never a deleted key
-//! with no record of why.
+//! call, or the next start ([`crate::accounts::erasure::reconcile`]),
+//! completes; never a deleted key with no record of why. What a shred
+//! deletes is [`crate::accounts::erasure::shred`].
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -66,7 +67,8 @@ pub async fn erase_personal_data(
                 Err(e) => return Err(e.into()),
             }
         }
-        shred(&state, user, &email_index).await?;
+        let client = state.pool.get().await?;
+        crate::accounts::erasure::shred(&client, user, &email_index).await?;
         break;
     }
     let position = position.ok_or(ApiError::Conflict {
@@ -82,47 +84,4 @@ pub async fn erase_personal_data(
         position,
         body: None,
     })
-}
-
-/// Deletes the keys of `user` and of the invitations sent to their address,
-/// their credentials and their unused mailed tokens.
-async fn shred(state: &AppState, user: Uuid, email_index: &str) -> Result<(), ApiError> {
-    let client = state.pool.get().await?;
-    crate::accounts::directory::forget_credentials(&client, user).await?;
-    client
-        .execute(
-            "DELETE FROM account_tokens WHERE subject = $1 OR email_index = $2",
-            &[&user, &email_index],
-        )
-        .await?;
-    client
-        .execute(
-            "DELETE FROM subject_keys WHERE subject_id = $1 OR subject_id IN ( \
-               SELECT (data->>'invitation_id')::uuid FROM events \
-               WHERE event_type = 'invitation.created' AND data->>'email_index' = $2)",
-            &[&user, &email_index],
-        )
-        .await?;
-    Ok(())
-}
-
-/// Completes erasures a crash interrupted: every user the log says was
-/// erased loses their key (and their invitations'), if it still exists.
-pub async fn reconcile(state: &AppState) -> Result<u64, ApiError> {
-    let client = state.pool.get().await?;
-    let rows = client
-        .query(
-            "SELECT (x.data->>'user_id')::uuid, s.data->>'email_index' FROM events x \
-             JOIN events s ON s.stream_id = x.stream_id AND s.event_type = 'user.signed_up' \
-             WHERE x.event_type = 'user.personal_data_erased' \
-               AND EXISTS (SELECT 1 FROM subject_keys k WHERE k.subject_id = (x.data->>'user_id')::uuid)",
-            &[],
-        )
-        .await?;
-    drop(client);
-    for r in &rows {
-        let email_index: String = r.get(1);
-        shred(state, r.get(0), &email_index).await?;
-    }
-    Ok(rows.len() as u64)
 }

@@ -1,6 +1,11 @@
 //! The HTTP surface: one module per resource, the OpenAPI document, and the
 //! layers every request passes through (request id, tracing, panic catching,
 //! body limit, problem+json for every error).
+//!
+//! Handlers hold no SQL: they read through `state.read_models` and the
+//! typed queries of `projections::<model>::read` (and `delivery::read`),
+//! and write through the command service or the module that owns a table
+//! beside the log. `no_sql` (a test) keeps it so.
 
 pub mod accounts;
 pub mod apps;
@@ -23,6 +28,9 @@ pub mod teams;
 pub mod usage;
 pub mod versions;
 pub mod webhooks;
+
+#[cfg(test)]
+mod no_sql;
 
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{header, HeaderName, StatusCode};

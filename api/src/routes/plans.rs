@@ -173,62 +173,25 @@ pub async fn overview(
     }
     min.wait(&state, &["apps", "keys"]).await?;
     let usage = super::usage::org_usage_of(&state, org).await?;
-    let client = state.pool.get().await?;
-    let api_key_count: i64 = client
-        .query_one(
-            "SELECT count(*) FROM rm.api_keys WHERE org_id = $1 AND revoked_at IS NULL \
-             AND (expires_at IS NULL OR expires_at > now()) \
-             AND (stops_at IS NULL OR stops_at > now())",
-            &[&org],
-        )
-        .await?
-        .get(0);
-    let row = client
-        .query_one(
-            "SELECT plan, modules, monthly_call_limit, subscription_state, \
-             billing_window_start, billing_window_end FROM rm.orgs WHERE org_id = $1",
-            &[&org],
-        )
-        .await?;
-    let modules: Vec<String> = row.get(1);
-    let state_: Option<String> = row.get(3);
-    let plan: Option<String> = row.get(0);
-    let unlocked =
-        state_.as_deref() != Some("canceled") && modules.iter().any(|m| m == PLATFORM_API);
-    let (Some(plan), true) = (plan, unlocked) else {
+    let client = state.read_models.client().await?;
+    let api_key_count = projections::keys::read::live_key_count(&client, org).await?;
+    let row = projections::orgs::read::plan(&client, org).await?;
+    let unlocked = orgs::plan_unlocks_workspace(&row.modules, row.subscription_state.as_deref());
+    let (Some(plan), true) = (row.plan, unlocked) else {
         return Err(ApiError::UpgradeRequired {
             module: PLATFORM_API,
         });
     };
-    let limit: i64 = row.get::<_, Option<i64>>(2).unwrap_or(0);
-    let app_count: i64 = client
-        .query_one(
-            "SELECT count(*) FROM rm.apps WHERE org_id = $1 AND deleted_at IS NULL",
-            &[&org],
-        )
+    let limit: i64 = row.monthly_call_limit.unwrap_or(0);
+    let app_count = projections::apps::read::live_app_count(&client, org).await?;
+    let webhook_count = delivery::read::org_webhook_count(&client, org).await?;
+    let selected_app = projections::apps::read::selected_app(&client, org, q.app)
         .await?
-        .get(0);
-    let webhook_count: i64 = client
-        .query_one(
-            "SELECT count(*) FROM delivery.endpoints \
-             WHERE org_id = $1 AND kind = 'webhook' AND status <> 'deleted'",
-            &[&org],
-        )
-        .await?
-        .get(0);
-    let selected_app = client
-        .query_opt(
-            "SELECT app_id, name, slug, status FROM rm.apps \
-             WHERE org_id = $1 AND deleted_at IS NULL AND ($2::uuid IS NULL OR app_id = $2) \
-             ORDER BY last_activity_at DESC, app_id LIMIT 1",
-            &[&org, &q.app],
-        )
-        .await?
-        .map(|r| SelectedApp {
-            id: r.get(0),
-            name: r.get(1),
-            slug: r.get(2),
-            status: r.get(3),
+        .map(|a| SelectedApp {
+            id: a.app_id,
+            name: a.name,
+            slug: a.slug,
+            status: a.status,
         });
     if q.app.is_some() && selected_app.is_none() {
         return Err(ApiError::NotFound);
@@ -236,11 +199,11 @@ pub async fn overview(
     Ok(Json(OverviewView {
         plan: PlanView {
             plan,
-            modules,
+            modules: row.modules,
             monthly_call_limit: limit,
-            subscription_state: state_.unwrap_or_default(),
-            billing_window_start: row.get(4),
-            billing_window_end: row.get(5),
+            subscription_state: row.subscription_state.unwrap_or_default(),
+            billing_window_start: row.billing_window_start.unwrap_or_default(),
+            billing_window_end: row.billing_window_end.unwrap_or_default(),
         },
         paywall: "unlocked",
         monthly_call_limit: limit,

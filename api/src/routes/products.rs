@@ -12,7 +12,6 @@ use domain::apps::{self, AccessState, App, Mode};
 use domain::products::{self, Product};
 use event_schemas::app::{product_stream, ApprovalMode, ProductDefined, ProductEvent};
 use serde::{Deserialize, Serialize};
-use tokio_postgres::types::Json as PgJson;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -21,7 +20,7 @@ use crate::authorize::{AppReader, WorkspaceReader};
 use crate::command::{Committed, Plan, RequestMeta};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, MinPosition, Path, Session, Staff};
-use crate::page::{self, Page, PageQuery, Paging};
+use crate::page::{Page, PageQuery, Paging};
 use crate::state::AppState;
 
 /// Routes of this module.
@@ -89,15 +88,13 @@ impl ProductView {
         }
     }
 
-    fn from_row(r: &tokio_postgres::Row) -> Self {
-        let PgJson(scopes) = r.get("scopes");
-        let PgJson(approval) = r.get("approval");
+    fn from_row(r: projections::apps::read::ProductRow) -> Self {
         ProductView {
-            id: r.get("product_id"),
-            name: r.get("name"),
-            description: r.get("description"),
-            scopes,
-            approval,
+            id: r.product_id,
+            name: r.name,
+            description: r.description,
+            scopes: r.scopes,
+            approval: r.approval,
         }
     }
 }
@@ -198,8 +195,6 @@ pub async fn update_product(
     })
 }
 
-const PRODUCT_COLUMNS: &str = "product_id, name, description, scopes, approval, created_at";
-
 /// The product catalogue, oldest first.
 #[utoipa::path(get, path = "/v1/products", tag = "products",
     params(PageQuery),
@@ -212,11 +207,9 @@ pub async fn catalogue(
     paging: Paging<(DateTime<Utc>, Uuid)>,
 ) -> Result<Json<Page<ProductView>>, ApiError> {
     min.wait(&state, &["apps"]).await?;
-    let client = state.pool.get().await?;
-    let select = format!("SELECT {PRODUCT_COLUMNS} FROM rm.products WHERE true");
-    let key = ("created_at", "product_id");
-    let page = page::fetch(&client, &paging, &select, key, &[], ProductView::from_row).await?;
-    Ok(Json(page))
+    let client = state.read_models.client().await?;
+    let rows = projections::apps::read::products(&client, paging.keyset()).await?;
+    Ok(Json(paging.page(rows, ProductView::from_row)))
 }
 
 /// A product.
@@ -230,15 +223,11 @@ pub async fn get_product(
     _session: Session,
 ) -> Result<Json<ProductView>, ApiError> {
     min.wait(&state, &["apps"]).await?;
-    let client = state.pool.get().await?;
-    let row = client
-        .query_opt(
-            &format!("SELECT {PRODUCT_COLUMNS} FROM rm.products WHERE product_id = $1"),
-            &[&product],
-        )
+    let client = state.read_models.client().await?;
+    let row = projections::apps::read::product(&client, product)
         .await?
         .ok_or(ApiError::NotFound)?;
-    Ok(Json(ProductView::from_row(&row)))
+    Ok(Json(ProductView::from_row(row)))
 }
 
 /// `POST /v1/apps/{app}/products` body.
@@ -290,16 +279,15 @@ impl AccessRequestView {
         })
     }
 
-    fn from_row(r: &tokio_postgres::Row) -> Self {
-        let PgJson(scopes) = r.get("scopes");
+    fn from_row(r: projections::apps::read::AccessRequestRow) -> Self {
         AccessRequestView {
-            id: r.get("request_id"),
-            app_id: r.get("app_id"),
-            product_id: r.get("product_id"),
-            mode: r.get("mode"),
-            state: r.get("state"),
-            scopes,
-            reason: r.get("reason"),
+            id: r.request_id,
+            app_id: r.app_id,
+            product_id: r.product_id,
+            mode: r.mode,
+            state: r.state,
+            scopes: r.scopes,
+            reason: r.reason,
         }
     }
 }
@@ -333,9 +321,6 @@ pub async fn request_product(
     })
 }
 
-const ACCESS_COLUMNS: &str =
-    "request_id, app_id, product_id, mode, state, scopes, reason, requested_at";
-
 /// An app's product requests and their state (subscribed products).
 #[utoipa::path(get, path = "/v1/apps/{app}/products", tag = "products",
     params(PageQuery),
@@ -347,19 +332,9 @@ pub async fn list_app_products(
     _reader: AppReader,
     paging: Paging<(DateTime<Utc>, Uuid)>,
 ) -> Result<Json<Page<AccessRequestView>>, ApiError> {
-    let client = state.pool.get().await?;
-    let select = format!("SELECT {ACCESS_COLUMNS} FROM rm.access_requests WHERE app_id = $1");
-    let key = ("requested_at", "request_id");
-    let page = page::fetch(
-        &client,
-        &paging,
-        &select,
-        key,
-        &[&app],
-        AccessRequestView::from_row,
-    )
-    .await?;
-    Ok(Json(page))
+    let client = state.read_models.client().await?;
+    let rows = projections::apps::read::app_access_requests(&client, app, paging.keyset()).await?;
+    Ok(Json(paging.page(rows, AccessRequestView::from_row)))
 }
 
 /// Pending product requests, oldest first (staff): the approval queue.
@@ -374,19 +349,9 @@ pub async fn approval_queue(
     paging: Paging<(DateTime<Utc>, Uuid)>,
 ) -> Result<Json<Page<AccessRequestView>>, ApiError> {
     min.wait(&state, &["apps"]).await?;
-    let client = state.pool.get().await?;
-    let select = format!("SELECT {ACCESS_COLUMNS} FROM rm.access_requests WHERE state = 'pending'");
-    let key = ("requested_at", "request_id");
-    let page = page::fetch(
-        &client,
-        &paging,
-        &select,
-        key,
-        &[],
-        AccessRequestView::from_row,
-    )
-    .await?;
-    Ok(Json(page))
+    let client = state.read_models.client().await?;
+    let rows = projections::apps::read::pending_access_requests(&client, paging.keyset()).await?;
+    Ok(Json(paging.page(rows, AccessRequestView::from_row)))
 }
 
 /// A staff decision's reason.
@@ -628,22 +593,17 @@ pub async fn notifications(
     _reader: WorkspaceReader,
     paging: Paging<i64>,
 ) -> Result<Json<Page<NotificationView>>, ApiError> {
-    let client = state.pool.get().await?;
-    let rows = client
-        .query(
-            "SELECT position, app_id, kind, message, at FROM rm.notifications WHERE org_id = $1 \
-             AND ($2::bigint IS NULL OR position < $2) ORDER BY position DESC LIMIT $3",
-            &[&org, &paging.after, &paging.fetch()],
-        )
-        .await?;
+    let client = state.read_models.client().await?;
+    let rows =
+        projections::apps::read::notifications(&client, org, paging.after, paging.fetch()).await?;
     let items = rows
-        .iter()
-        .map(|r| NotificationView {
-            position: r.get(0),
-            app_id: r.get(1),
-            kind: r.get(2),
-            message: r.get(3),
-            at: r.get(4),
+        .into_iter()
+        .map(|n| NotificationView {
+            position: n.position,
+            app_id: n.app_id,
+            kind: n.kind,
+            message: n.message,
+            at: n.at,
         })
         .collect();
     Ok(Json(Page::new(items, &paging, |n| n.position)))

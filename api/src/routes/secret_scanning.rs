@@ -13,13 +13,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::{Json, Router};
-use base64::engine::general_purpose::STANDARD as B64;
-use base64::Engine;
 use domain::keys::{self, format, Key};
 use event_schemas::key::key_stream;
 use event_schemas::{Actor, ActorKind};
-use p256::ecdsa::signature::Verifier;
-use p256::ecdsa::{Signature, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -30,58 +26,6 @@ use crate::state::AppState;
 /// Routes of this module.
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/secret-scanning/github", post(github))
-}
-
-/// The public keys GitHub signs with, by identifier, and what to do with a
-/// leaked live key.
-#[derive(Clone, Default)]
-pub struct SecretScanning {
-    keys: Vec<(String, VerifyingKey)>,
-    /// Revoke leaked live keys too (else they are flagged and the owners
-    /// told).
-    pub revoke_live: bool,
-}
-
-impl SecretScanning {
-    /// Reads `<identifier>=<base64 DER SubjectPublicKeyInfo>` entries.
-    pub fn from_config(entries: &[String], revoke_live: bool) -> Result<Self, String> {
-        use p256::pkcs8::DecodePublicKey;
-        let mut keys = Vec::new();
-        for entry in entries.iter().map(|e| e.trim()).filter(|e| !e.is_empty()) {
-            let (id, der) = entry.split_once('=').ok_or_else(|| {
-                format!("secret scanning key {entry:.20}...: expected <identifier>=<base64 DER>")
-            })?;
-            let der = B64
-                .decode(der.trim())
-                .map_err(|_| format!("secret scanning key {id}: not base64"))?;
-            let key = VerifyingKey::from_public_key_der(&der)
-                .map_err(|_| format!("secret scanning key {id}: not a DER P-256 public key"))?;
-            keys.push((id.trim().to_owned(), key));
-        }
-        Ok(SecretScanning { keys, revoke_live })
-    }
-
-    fn check(&self, headers: &HeaderMap, body: &[u8]) -> Result<(), ApiError> {
-        let refused = |detail: &str| ApiError::Forbidden {
-            code: "invalid-signature",
-            detail: detail.into(),
-            permission: None,
-        };
-        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-        let id = header("github-public-key-identifier")
-            .ok_or_else(|| refused("GITHUB-PUBLIC-KEY-IDENTIFIER is missing"))?;
-        let signature = header("github-public-key-signature")
-            .and_then(|s| B64.decode(s.trim()).ok())
-            .and_then(|der| Signature::from_der(&der).ok())
-            .ok_or_else(|| {
-                refused("GITHUB-PUBLIC-KEY-SIGNATURE is not a base64 DER ECDSA signature")
-            })?;
-        let (_, key) = self.keys.iter().find(|(k, _)| k == id).ok_or_else(|| {
-            refused("the public key identifier is not one this deployment trusts")
-        })?;
-        key.verify(body, &signature)
-            .map_err(|_| refused("the signature does not match the body"))
-    }
 }
 
 /// One token GitHub found.
@@ -139,11 +83,8 @@ pub async fn github(
     for t in found {
         let hash = format::hash_hex(&format::hash(&t.token));
         let key_id: Option<uuid::Uuid> = {
-            let client = state.pool.get().await?;
-            client
-                .query_opt("SELECT key_id FROM rm.api_keys WHERE hash = $1", &[&hash])
-                .await?
-                .map(|r| r.get(0))
+            let client = state.read_models.client().await?;
+            projections::keys::read::key_by_hash(&client, &hash).await?
         };
         let label = match key_id {
             Some(key_id) => {
@@ -186,16 +127,8 @@ pub async fn github(
 /// The OAuth client whose current secret, or previous one still in its
 /// overlap, hashes to `hash`.
 async fn client_with_secret(state: &AppState, hash: &str) -> Result<Option<uuid::Uuid>, ApiError> {
-    let client = state.pool.get().await?;
-    Ok(client
-        .query_opt(
-            "SELECT client_id FROM rm.oauth_clients WHERE secret_hash = $1 \
-             UNION ALL SELECT client_id FROM rm.oauth_clients \
-             WHERE previous_secret_hash = $1 AND previous_secret_stops_at > now() LIMIT 1",
-            &[&hash],
-        )
-        .await?
-        .map(|r| r.get(0)))
+    let client = state.read_models.client().await?;
+    Ok(projections::keys::read::client_by_secret(&client, hash).await?)
 }
 
 fn scanner() -> Actor {

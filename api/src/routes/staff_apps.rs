@@ -18,11 +18,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::apps::{execute, AppCommand, AppView, By, APP_COLUMNS};
+use super::apps::{execute, AppCommand, AppView, By};
 use crate::command::{Committed, RequestMeta};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, MinPosition, Path, Staff};
-use crate::page::{self, Page, PageQuery, Paging};
+use crate::page::{Page, PageQuery, Paging};
 use crate::state::AppState;
 
 /// Routes of this module.
@@ -243,24 +243,16 @@ pub async fn suspend_matching(
     }
     checks.finish()?;
     min.wait(&state, &["apps"]).await?;
-    let client = state.pool.get().await?;
-    let rows = client
-        .query(
-            "SELECT app_id FROM rm.apps WHERE deleted_at IS NULL AND suspended_reason IS NULL \
-             AND ($1::uuid IS NULL OR org_id = $1) \
-             AND ($2::text[] IS NULL OR status = ANY($2)) \
-             AND ($3::int IS NULL OR last_activity_at < now() - make_interval(days => $3)) \
-             ORDER BY created_at, app_id LIMIT $4",
-            &[
-                &body.org_id,
-                &body.status,
-                &body.inactive_days,
-                &SUSPEND_BATCH,
-            ],
-        )
-        .await?;
+    let client = state.read_models.client().await?;
+    let ids = projections::apps::read::suspension_candidates(
+        &client,
+        body.org_id,
+        body.status.as_deref(),
+        body.inactive_days,
+        SUSPEND_BATCH,
+    )
+    .await?;
     drop(client);
-    let ids: Vec<Uuid> = rows.iter().map(|r| r.get(0)).collect();
     let mut results = Vec::with_capacity(ids.len());
     let mut position = 0;
     for app_id in &ids {
@@ -339,35 +331,27 @@ pub async fn export(
                 let Some(after) = next else {
                     return Ok::<_, ApiError>(None);
                 };
-                let (after_at, after_id) = after.unzip();
-                let client = state.pool.get().await?;
-                let rows = client
-                    .query(
-                        &format!(
-                            "SELECT {APP_COLUMNS}, last_activity_at, deleted_at FROM rm.apps \
-                         WHERE ($1::uuid IS NULL OR org_id = $1) \
-                         AND ($2::timestamptz IS NULL OR (created_at, app_id) > ($2, $3)) \
-                         ORDER BY created_at, app_id LIMIT $4"
-                        ),
-                        &[&q.org_id, &after_at, &after_id, &EXPORT_PAGE],
-                    )
-                    .await?;
+                let client = state.read_models.client().await?;
+                let rows =
+                    projections::apps::read::export_apps(&client, q.org_id, after, EXPORT_PAGE)
+                        .await?;
                 if rows.is_empty() {
                     return Ok(None);
                 }
+                let full = rows.len() as i64 == EXPORT_PAGE;
+                let last = rows.last().map(|r| (r.app.created_at, r.app.app_id));
                 let mut chunk = Vec::with_capacity(rows.len() * 512);
-                for r in &rows {
+                for r in rows {
                     let line = ExportLine {
-                        app: AppView::from_row(r),
-                        created_at: r.get("created_at"),
-                        last_activity_at: r.get("last_activity_at"),
-                        deleted_at: r.get("deleted_at"),
+                        created_at: r.app.created_at,
+                        app: AppView::from_row(r.app),
+                        last_activity_at: r.last_activity_at,
+                        deleted_at: r.deleted_at,
                     };
                     serde_json::to_writer(&mut chunk, &line).map_err(ApiError::internal)?;
                     chunk.push(b'\n');
                 }
-                let last = rows.last().map(|r| (r.get("created_at"), r.get("app_id")));
-                let next = (rows.len() as i64 == EXPORT_PAGE).then_some(last);
+                let next = full.then_some(last);
                 Ok(Some((Bytes::from(chunk), next)))
             }
         },
@@ -421,41 +405,15 @@ pub async fn inventory(
     _staff: Staff,
 ) -> Result<Json<InventoryView>, ApiError> {
     min.wait(&state, &["apps"]).await?;
-    let client = state.pool.get().await?;
-    let row = client
-        .query_one(
-            "SELECT count(*) FILTER (WHERE deleted_at IS NULL), \
-                    count(*) FILTER (WHERE deleted_at IS NOT NULL), \
-                    count(DISTINCT org_id) FILTER (WHERE deleted_at IS NULL), \
-                    (SELECT count(DISTINCT v.app_id) FROM rm.app_versions v JOIN rm.apps a USING (app_id) \
-                      WHERE v.state = 'published' AND a.deleted_at IS NULL) \
-             FROM rm.apps",
-            &[],
-        )
-        .await?;
-    let group = |column: &'static str| {
-        let client = &client;
-        async move {
-            let rows = client
-                .query(
-                    &format!(
-                        "SELECT {column}, count(*) FROM rm.apps WHERE deleted_at IS NULL GROUP BY 1"
-                    ),
-                    &[],
-                )
-                .await?;
-            Ok::<BTreeMap<String, i64>, ApiError>(
-                rows.iter().map(|r| (r.get(0), r.get(1))).collect(),
-            )
-        }
-    };
+    let client = state.read_models.client().await?;
+    let counts = projections::apps::read::inventory(&client).await?;
     Ok(Json(InventoryView {
-        total: row.get(0),
-        deleted: row.get(1),
-        organizations: row.get(2),
-        with_published_version: row.get(3),
-        by_status: group("status").await?,
-        by_visibility: group("visibility").await?,
+        total: counts.total,
+        deleted: counts.deleted,
+        organizations: counts.organizations,
+        with_published_version: counts.with_published_version,
+        by_status: projections::apps::read::live_apps_by_status(&client).await?,
+        by_visibility: projections::apps::read::live_apps_by_visibility(&client).await?,
     }))
 }
 
@@ -501,23 +459,12 @@ pub async fn inactive_apps(
         });
     }
     min.wait(&state, &["apps", "usage"]).await?;
-    let client = state.pool.get().await?;
-    let select = format!(
-        "SELECT * FROM (SELECT {APP_COLUMNS}, COALESCE( \
-             (SELECT max(u.last_at) FROM rm.usage_daily u WHERE u.app_id = rm.apps.app_id), \
-             rm.apps.created_at) AS last_call_at \
-         FROM rm.apps WHERE deleted_at IS NULL) a \
-         WHERE last_call_at <= now() - make_interval(days => $1)"
-    );
-    let key = ("last_call_at", "app_id");
-    let page = page::fetch(&client, &paging, &select, key, &[&days], |r| {
-        InactiveAppView {
-            app: AppView::from_row(r),
-            last_activity_at: r.get("last_call_at"),
-        }
-    })
-    .await?;
-    Ok(Json(page))
+    let client = state.read_models.client().await?;
+    let rows = projections::apps::read::inactive_apps(&client, days, paging.keyset()).await?;
+    Ok(Json(paging.page(rows, |a| InactiveAppView {
+        app: AppView::from_row(a.app),
+        last_activity_at: a.last_call_at,
+    })))
 }
 
 /// A distribution request waiting for staff.
@@ -547,19 +494,14 @@ pub async fn distribution_queue(
     paging: Paging<(DateTime<Utc>, Uuid)>,
 ) -> Result<Json<Page<DistributionQueueItem>>, ApiError> {
     min.wait(&state, &["apps"]).await?;
-    let client = state.pool.get().await?;
-    let select = "SELECT request_id, app_id, org_id, visibility, requested_at \
-         FROM rm.distribution_requests WHERE state = 'pending'";
-    let key = ("requested_at", "request_id");
-    let page = page::fetch(&client, &paging, select, key, &[], |r| {
-        DistributionQueueItem {
-            id: r.get(0),
-            app_id: r.get(1),
-            org_id: r.get(2),
-            visibility: r.get(3),
-            requested_at: r.get(4),
-        }
-    })
-    .await?;
-    Ok(Json(page))
+    let client = state.read_models.client().await?;
+    let rows =
+        projections::apps::read::pending_distribution_requests(&client, paging.keyset()).await?;
+    Ok(Json(paging.page(rows, |d| DistributionQueueItem {
+        id: d.request_id,
+        app_id: d.app_id,
+        org_id: d.org_id,
+        visibility: d.visibility,
+        requested_at: d.requested_at,
+    })))
 }

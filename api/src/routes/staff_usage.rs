@@ -68,34 +68,21 @@ pub async fn high_usage_apps(
         });
     }
     min.wait(&state, &["apps", "usage"]).await?;
-    let client = state.pool.get().await?;
-    let (after_total, after_app) = paging.after.unzip();
-    let rows = client
-        .query(
-            "SELECT * FROM ( \
-                 SELECT u.app_id, a.org_id, a.name, \
-                        (sum(u.verifications) + sum(u.calls))::bigint AS total, \
-                        sum(u.verifications)::bigint AS verifications, \
-                        sum(u.calls)::bigint AS calls, sum(u.errors)::bigint AS errors \
-                 FROM rm.usage_daily u JOIN rm.apps a ON a.app_id = u.app_id \
-                 WHERE u.day > (now() AT TIME ZONE 'UTC')::date - $1::int \
-                 GROUP BY u.app_id, a.org_id, a.name) r \
-             WHERE $2::bigint IS NULL OR total < $2 OR (total = $2 AND app_id > $3::uuid) \
-             ORDER BY total DESC, app_id LIMIT $4",
-            &[&days, &after_total, &after_app, &paging.fetch()],
-        )
-        .await?;
+    let client = state.read_models.client().await?;
+    let rows =
+        projections::usage::read::high_usage_apps(&client, days, paging.after, paging.fetch())
+            .await?;
     let items = rows
-        .iter()
+        .into_iter()
         .map(|r| {
             let app = HighUsageApp {
-                app_id: r.get(0),
-                org_id: r.get(1),
-                name: r.get(2),
-                total: r.get(3),
-                verifications: r.get(4),
-                calls: r.get(5),
-                errors: r.get(6),
+                app_id: r.app_id,
+                org_id: r.org_id,
+                name: r.name,
+                total: r.total,
+                verifications: r.verifications,
+                calls: r.calls,
+                errors: r.errors,
             };
             ((app.total, app.app_id), app)
         })

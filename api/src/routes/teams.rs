@@ -98,32 +98,20 @@ pub async fn list_teams(
     paging: Paging<(DateTime<Utc>, Uuid)>,
 ) -> Result<Json<Page<TeamView>>, ApiError> {
     member.require(Permission::ViewOrg)?;
-    let client = state.pool.get().await?;
-    let (after_at, after_id) = paging.after.unzip();
-    let rows = client
-        .query(
-            "WITH page AS ( \
-                 SELECT team_id, name, created_at FROM rm.teams WHERE org_id = $1 \
-                 AND ($2::timestamptz IS NULL OR (created_at, team_id) > ($2, $3)) \
-                 ORDER BY created_at, team_id LIMIT $4) \
-             SELECT t.team_id, t.name, t.created_at, m.user_id, m.team_role FROM page t \
-             LEFT JOIN rm.team_members m USING (team_id) \
-             ORDER BY t.created_at, t.team_id, m.user_id",
-            &[&org, &after_at, &after_id, &paging.fetch()],
-        )
-        .await?;
+    let client = state.read_models.client().await?;
+    let rows = projections::orgs::read::teams(&client, org, paging.after, paging.fetch()).await?;
     let mut teams: Vec<((DateTime<Utc>, Uuid), TeamView)> = Vec::new();
-    for r in &rows {
-        let id: Uuid = r.get(0);
+    for r in rows {
+        let id = r.team_id;
         if teams.last().is_none_or(|(_, t)| t.id != id) {
             let view = TeamView {
                 id,
-                name: r.get(1),
+                name: r.name,
                 members: Vec::new(),
             };
-            teams.push(((r.get(2), id), view));
+            teams.push(((r.created_at, id), view));
         }
-        if let (Some(user_id), Some(team_role)) = (r.get::<_, Option<Uuid>>(3), r.get(4)) {
+        if let (Some(user_id), Some(team_role)) = (r.user_id, r.team_role) {
             if let Some((_, t)) = teams.last_mut() {
                 t.members.push(TeamMemberView { user_id, team_role });
             }

@@ -9,11 +9,11 @@ use axum::extract::{Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use domain::orgs::PLATFORM_API;
 use domain::roles::Permission;
 use event_schemas::key::{usage_stream, UsageEvent, UsageRecorded};
 use event_schemas::{Actor, ActorKind, ExpectedVersion};
 use event_store::StreamAppend;
+use projections::usage::read as usage_read;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -243,24 +243,16 @@ pub struct UsageFigures {
     pub latency_max_ms: Option<i64>,
 }
 
-const FIGURES: &str =
-    "COALESCE(sum(verifications), 0)::bigint, COALESCE(sum(refused), 0)::bigint, \
-     COALESCE(sum(calls), 0)::bigint, COALESCE(sum(errors), 0)::bigint, min(latency_min), \
-     (sum(latency_sum)::float8 / NULLIF(sum(latency_count), 0)), max(latency_max)";
-
-impl UsageFigures {
-    /// From the seven columns of [`FIGURES`] starting at `at`.
-    fn from_row(r: &tokio_postgres::Row, at: usize) -> Self {
+impl From<usage_read::Figures> for UsageFigures {
+    fn from(f: usage_read::Figures) -> Self {
         UsageFigures {
-            verifications: r.get(at),
-            refused: r.get(at + 1),
-            calls: r.get(at + 2),
-            errors: r.get(at + 3),
-            latency_min_ms: r.get(at + 4),
-            latency_avg_ms: r
-                .get::<_, Option<f64>>(at + 5)
-                .map(|v| (v * 100.0).round() / 100.0),
-            latency_max_ms: r.get(at + 6),
+            verifications: f.verifications,
+            refused: f.refused,
+            calls: f.calls,
+            errors: f.errors,
+            latency_min_ms: f.latency_min_ms,
+            latency_avg_ms: f.latency_avg_ms.map(|v| (v * 100.0).round() / 100.0),
+            latency_max_ms: f.latency_max_ms,
         }
     }
 }
@@ -371,40 +363,27 @@ pub async fn app_analytics(
         ));
     }
     min.wait(&state, &["usage"]).await?;
-    let client = state.pool.get().await?;
-    let range = "FROM rm.usage_daily WHERE app_id = $1 AND day BETWEEN $2 AND $3";
-    let totals = client
-        .query_one(&format!("SELECT {FIGURES} {range}"), &[&app, &from, &to])
-        .await?;
-    let days = client
-        .query(
-            &format!("SELECT day, {FIGURES} {range} GROUP BY day ORDER BY day"),
-            &[&app, &from, &to],
-        )
-        .await?;
-    let keys = client
-        .query(
-            &format!("SELECT key_id, {FIGURES} {range} GROUP BY key_id ORDER BY key_id"),
-            &[&app, &from, &to],
-        )
-        .await?;
+    let client = state.read_models.client().await?;
+    let totals = usage_read::app_totals(&client, app, from, to).await?;
+    let days = usage_read::app_days(&client, app, from, to).await?;
+    let keys = usage_read::app_keys(&client, app, from, to).await?;
     Ok(Json(AppAnalytics {
         app_id: app,
         from,
         to,
-        totals: UsageFigures::from_row(&totals, 0),
+        totals: totals.into(),
         days: days
-            .iter()
-            .map(|r| DayFigures {
-                day: r.get(0),
-                figures: UsageFigures::from_row(r, 1),
+            .into_iter()
+            .map(|(day, f)| DayFigures {
+                day,
+                figures: f.into(),
             })
             .collect(),
         keys: keys
-            .iter()
-            .map(|r| KeyFigures {
-                key_id: r.get(0),
-                figures: UsageFigures::from_row(r, 1),
+            .into_iter()
+            .map(|(key_id, f)| KeyFigures {
+                key_id,
+                figures: f.into(),
             })
             .collect(),
     }))
@@ -450,19 +429,10 @@ pub async fn org_usage(
 
 /// The Usage tab of `org`, from the read models.
 pub async fn org_usage_of(state: &AppState, org: Uuid) -> Result<OrgUsage, ApiError> {
-    let client = state.pool.get().await?;
-    let row = client
-        .query_one(
-            "SELECT plan, modules, monthly_call_limit, subscription_state, \
-                    billing_window_start, billing_window_end FROM rm.orgs WHERE org_id = $1",
-            &[&org],
-        )
-        .await?;
-    let modules: Vec<String> = row.get(1);
-    let subscription_state: Option<String> = row.get(3);
-    let limit: Option<i64> = row.get(2);
-    let (start, end): (Option<DateTime<Utc>>, Option<DateTime<Utc>>) = (row.get(4), row.get(5));
-    let window = match (start, end) {
+    let client = state.read_models.client().await?;
+    let row = projections::orgs::read::plan(&client, org).await?;
+    let limit = row.monthly_call_limit;
+    let window = match (row.billing_window_start, row.billing_window_end) {
         (Some(s), Some(e)) => domain::orgs::billing_window(
             s.timestamp_millis(),
             e.timestamp_millis(),
@@ -473,20 +443,18 @@ pub async fn org_usage_of(state: &AppState, org: Uuid) -> Result<OrgUsage, ApiEr
     let at = |ms: i64| DateTime::from_timestamp_millis(ms).unwrap_or_default();
     let window = window.map(|(s, e)| (at(s), at(e)));
     let used: i64 = match window {
-        Some((s, _)) => client
-            .query_opt(
-                "SELECT calls FROM rm.org_usage WHERE org_id = $1 AND window_start = $2",
-                &[&org, &s],
-            )
+        Some((s, _)) => projections::keys::read::org_window_calls(&client, org, s)
             .await?
-            .map_or(0, |r| r.get(0)),
+            .unwrap_or(0),
         None => 0,
     };
     Ok(OrgUsage {
-        plan: row.get(0),
-        platform_api_enabled: subscription_state.as_deref() != Some("canceled")
-            && modules.iter().any(|m| m == PLATFORM_API),
-        subscription_state,
+        plan: row.plan,
+        platform_api_enabled: domain::orgs::plan_unlocks_workspace(
+            &row.modules,
+            row.subscription_state.as_deref(),
+        ),
+        subscription_state: row.subscription_state,
         monthly_call_limit: limit,
         used,
         remaining: limit.map(|l| (l - used).max(0)),

@@ -19,7 +19,6 @@ use event_store::StreamAppend;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use tokio_postgres::types::Json as PgJson;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -30,7 +29,7 @@ use crate::authorize::OrgMember;
 use crate::command::{Committed, Plan, RequestMeta};
 use crate::error::{ApiError, Problem, ProblemField};
 use crate::extract::{ApiJson, MinPosition, Path, Session};
-use crate::page::{self, Page, PageQuery, Paging};
+use crate::page::{Page, PageQuery, Paging};
 use crate::state::AppState;
 
 /// Routes of this module.
@@ -81,13 +80,12 @@ impl VersionView {
         })
     }
 
-    fn from_row(r: &tokio_postgres::Row) -> Self {
-        let PgJson(manifest) = r.get("manifest");
+    fn from_row(r: projections::apps::read::VersionRow) -> Self {
         VersionView {
-            id: r.get("version_id"),
-            label: r.get("label"),
-            state: r.get("state"),
-            manifest,
+            id: r.version_id,
+            label: r.label,
+            state: r.state,
+            manifest: r.manifest,
         }
     }
 }
@@ -228,16 +226,11 @@ pub async fn get_version(
     Path((app, version)): Path<(Uuid, Uuid)>,
     _reader: AppReader,
 ) -> Result<Json<VersionView>, ApiError> {
-    let client = state.pool.get().await?;
-    let row = client
-        .query_opt(
-            "SELECT version_id, label, state, manifest FROM rm.app_versions \
-             WHERE app_id = $1 AND version_id = $2",
-            &[&app, &version],
-        )
+    let client = state.read_models.client().await?;
+    let row = projections::apps::read::version(&client, app, version)
         .await?
         .ok_or(ApiError::NotFound)?;
-    Ok(Json(VersionView::from_row(&row)))
+    Ok(Json(VersionView::from_row(row)))
 }
 
 /// The app's versions, oldest first (the Versions page).
@@ -251,20 +244,9 @@ pub async fn list_versions(
     _reader: AppReader,
     paging: Paging<(DateTime<Utc>, Uuid)>,
 ) -> Result<Json<Page<VersionView>>, ApiError> {
-    let client = state.pool.get().await?;
-    let select = "SELECT version_id, label, state, manifest, created_at FROM rm.app_versions \
-         WHERE app_id = $1";
-    let key = ("created_at", "version_id");
-    let page = page::fetch(
-        &client,
-        &paging,
-        select,
-        key,
-        &[&app],
-        VersionView::from_row,
-    )
-    .await?;
-    Ok(Json(page))
+    let client = state.read_models.client().await?;
+    let rows = projections::apps::read::versions(&client, app, paging.keyset()).await?;
+    Ok(Json(paging.page(rows, VersionView::from_row)))
 }
 
 /// `POST .../install-links` body.
@@ -633,18 +615,13 @@ pub async fn list_installations(
 ) -> Result<Json<Page<InstallationView>>, ApiError> {
     member.require(domain::roles::Permission::ViewApps)?;
     min.wait(&state, &["apps"]).await?;
-    let client = state.pool.get().await?;
-    let select = "SELECT app_id, version_id, installed_at FROM rm.installations WHERE org_id = $1";
-    let key = ("installed_at", "app_id");
-    let page = page::fetch(&client, &paging, select, key, &[&org], |r| {
-        InstallationView {
-            app_id: r.get(0),
-            workspace_id: org,
-            version_id: r.get(1),
-        }
-    })
-    .await?;
-    Ok(Json(page))
+    let client = state.read_models.client().await?;
+    let rows = projections::apps::read::installations(&client, org, paging.keyset()).await?;
+    Ok(Json(paging.page(rows, |i| InstallationView {
+        app_id: i.app_id,
+        workspace_id: org,
+        version_id: i.version_id,
+    })))
 }
 
 /// The JSON Schema app manifests are validated against.

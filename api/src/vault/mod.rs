@@ -9,6 +9,10 @@
 //! first KEK and is kept sealed in `vault_root`, so it outlives a KEK
 //! rotation ([`rotate`]): during one the vault opens under the previous KEK
 //! too, and seals only under the current one.
+//!
+//! Service secrets sealed under the KEK have their contexts here too: the
+//! token signing keys' seeds ([`signing`]) and the webhooks' signing
+//! secrets and payloads ([`webhooks`]).
 
 use std::path::Path;
 
@@ -57,6 +61,8 @@ pub enum VaultError {
 }
 
 pub mod rotate;
+pub mod signing;
+pub mod webhooks;
 
 /// The KEK and what derives from it.
 #[derive(Clone)]

@@ -102,7 +102,7 @@ pub async fn rotate(store: &PgStore, old: &Vault, next: &Vault) -> Result<Rotate
         .map_err(VaultError::from)?;
     for r in &seeds {
         let kid: String = r.get(0);
-        let context = crate::routes::oauth::seed_context(&kid);
+        let context = super::signing::seed_context(&kid);
         let sealed = old.reseal(next, &context, r.get(1))?;
         tx.execute(
             "UPDATE token_signing_keys SET sealed_seed = $2 WHERE kid = $1",
@@ -159,7 +159,7 @@ pub async fn rotate(store: &PgStore, old: &Vault, next: &Vault) -> Result<Rotate
         if current.kek_id == next.kek_id {
             continue;
         }
-        let context = crate::routes::webhooks::secret_context(endpoint.id);
+        let context = super::webhooks::secret_context(endpoint.id);
         let reseal = |s: &SealedSecret| -> Result<SealedSecret, VaultError> {
             let bytes = B64.decode(&s.sealed).map_err(|_| VaultError::Unseal)?;
             Ok(SealedSecret {

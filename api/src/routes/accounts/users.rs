@@ -260,18 +260,13 @@ pub async fn sign_up(
     ))
 }
 
-/// The caller's own account as the accounts read model has it:
-/// `email_sealed`, `name_sealed`, `created_at`, `email_verified`.
+/// The caller's own account as the accounts read model has it (404 when
+/// it has none).
 pub(super) async fn own_row(
     client: &impl deadpool_postgres::GenericClient,
     user: Uuid,
-) -> Result<tokio_postgres::Row, ApiError> {
-    client
-        .query_opt(
-            "SELECT email_sealed, name_sealed, created_at, email_verified FROM rm.users \
-             WHERE user_id = $1",
-            &[&user],
-        )
+) -> Result<projections::accounts::read::UserRow, ApiError> {
+    projections::accounts::read::user(client, user)
         .await?
         .ok_or(ApiError::NotFound)
 }
@@ -313,7 +308,7 @@ pub async fn me(
     session: Session,
 ) -> Result<Json<MeView>, ApiError> {
     min.wait(&state, &["accounts", "orgs"]).await?;
-    let client = state.pool.get().await?;
+    let client = state.read_models.client().await?;
     let row = own_row(&client, session.user_id).await?;
     let key = state
         .vault
@@ -321,25 +316,20 @@ pub async fn me(
         .await
         .map_err(ApiError::internal)?;
     let open = |sealed: String| crate::vault::reveal(key.as_ref(), &sealed);
-    let memberships: Vec<MembershipView> = client
-        .query(
-            "SELECT o.org_id, o.slug, o.name, m.role, o.terms_version, o.next_step \
-             FROM rm.members m JOIN rm.orgs o USING (org_id) \
-             WHERE m.user_id = $1 ORDER BY m.joined_at, o.org_id",
-            &[&session.user_id],
-        )
-        .await?
-        .iter()
-        .map(|r| MembershipView {
-            org_id: r.get(0),
-            slug: r.get(1),
-            name: r.get(2),
-            role: r.get(3),
-            terms_version: r.get(4),
-            next_step: r.get(5),
-        })
-        .collect();
-    let email_verified: bool = row.get(3);
+    let memberships: Vec<MembershipView> =
+        projections::orgs::read::memberships(&client, session.user_id)
+            .await?
+            .into_iter()
+            .map(|m| MembershipView {
+                org_id: m.org_id,
+                slug: m.slug,
+                name: m.name,
+                role: m.role,
+                terms_version: m.terms_version,
+                next_step: m.next_step,
+            })
+            .collect();
+    let email_verified = row.email_verified;
     let access = match memberships.first() {
         _ if !email_verified => AccessView {
             state: if memberships.is_empty() {
@@ -378,10 +368,10 @@ pub async fn me(
     Ok(Json(MeView {
         user: UserView {
             id: session.user_id,
-            email: open(row.get(0))?,
+            email: open(row.email_sealed)?,
             email_verified,
-            name: open(row.get(1))?,
-            created_at: row.get(2),
+            name: open(row.name_sealed)?,
+            created_at: row.created_at,
         },
         memberships,
         access,

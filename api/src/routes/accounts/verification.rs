@@ -234,7 +234,7 @@ pub async fn resend(
         .map_err(ApiError::internal)?
         .ok_or(ApiError::NotFound)?;
     let open = |sealed: String| key.open(&sealed).map_err(ApiError::internal);
-    let (email, name) = (open(row.get(0))?, open(row.get(1))?);
+    let (email, name) = (open(row.email_sealed)?, open(row.name_sealed)?);
     super::users::send_verification(
         &state,
         &client,

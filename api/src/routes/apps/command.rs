@@ -31,10 +31,11 @@ pub(crate) fn wire<T>(
     })
 }
 
-/// Without `platform.api` the Developers workspace is locked.
+/// Without a plan that unlocks it (`platform.api`, not canceled) the
+/// Developers workspace is locked.
 pub(crate) fn require_workspace(org: &Org, user: Uuid) -> Result<(), ApiError> {
     org.role_of(user)?;
-    if !org.has_module(PLATFORM_API) {
+    if !org.unlocks_workspace() {
         return Err(ApiError::UpgradeRequired {
             module: PLATFORM_API,
         });

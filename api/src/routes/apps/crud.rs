@@ -61,45 +61,6 @@ pub async fn create_app(
     })
 }
 
-/// Checks that the caller may read the Developers workspace of `org`.
-pub(crate) async fn authorize_workspace_read(
-    state: &AppState,
-    org: Uuid,
-    user: Uuid,
-) -> Result<(), ApiError> {
-    authorize_read(state, org, user, Permission::ViewApps).await?;
-    let client = state.pool.get().await?;
-    let unlocked: bool = client
-        .query_one(
-            "SELECT subscription_state IS DISTINCT FROM 'canceled' AND $2 = ANY(modules) \
-             FROM rm.orgs WHERE org_id = $1",
-            &[&org, &PLATFORM_API],
-        )
-        .await?
-        .get(0);
-    if !unlocked {
-        return Err(ApiError::UpgradeRequired {
-            module: PLATFORM_API,
-        });
-    }
-    Ok(())
-}
-
-/// The app's organisation from the read model, checked for the caller.
-pub(crate) async fn app_org_for(state: &AppState, app: Uuid, user: Uuid) -> Result<Uuid, ApiError> {
-    let client = state.pool.get().await?;
-    let org: Uuid = client
-        .query_opt(
-            "SELECT org_id FROM rm.apps WHERE app_id = $1 AND deleted_at IS NULL",
-            &[&app],
-        )
-        .await?
-        .ok_or(ApiError::NotFound)?
-        .get(0);
-    authorize_workspace_read(state, org, user).await?;
-    Ok(org)
-}
-
 /// An app (the General page).
 #[utoipa::path(get, path = "/v1/apps/{app}", tag = "apps",
     params(crate::routes::as_of::AsOf),
@@ -117,14 +78,9 @@ pub async fn get_app(
             crate::routes::as_of::app_then(&state, app, as_of).await?,
         ));
     }
-    let client = state.pool.get().await?;
-    let row = client
-        .query_one(
-            &format!("SELECT {APP_COLUMNS} FROM rm.apps WHERE app_id = $1"),
-            &[&app],
-        )
-        .await?;
-    Ok(Json(AppView::from_row(&row)))
+    let client = state.read_models.client().await?;
+    let row = projections::apps::read::app(&client, app).await?;
+    Ok(Json(AppView::from_row(row)))
 }
 
 /// The organisation's apps, oldest first (deleted ones excluded).
@@ -138,12 +94,9 @@ pub async fn list_apps(
     _reader: WorkspaceReader,
     paging: Paging<(DateTime<Utc>, Uuid)>,
 ) -> Result<Json<Page<AppView>>, ApiError> {
-    let client = state.pool.get().await?;
-    let select =
-        format!("SELECT {APP_COLUMNS} FROM rm.apps WHERE org_id = $1 AND deleted_at IS NULL");
-    let key = ("created_at", "app_id");
-    let page = page::fetch(&client, &paging, &select, key, &[&org], AppView::from_row).await?;
-    Ok(Json(page))
+    let client = state.read_models.client().await?;
+    let rows = projections::apps::read::org_apps(&client, org, paging.keyset()).await?;
+    Ok(Json(paging.page(rows, AppView::from_row)))
 }
 
 /// The If-Match version, if sent.

@@ -29,31 +29,13 @@ pub async fn dashboard(
     paging: Paging<(DateTime<Utc>, Uuid)>,
 ) -> Result<Json<DashboardView>, ApiError> {
     let Json(apps) = list_apps(State(state.clone()), Path(org), reader, paging).await?;
-    let client = state.pool.get().await?;
-    let row = client
-        .query_one(
-            "SELECT \
-               (SELECT count(*) FROM rm.apps WHERE org_id = $1 AND deleted_at IS NULL), \
-               (SELECT count(DISTINCT a.app_id) FROM rm.apps a JOIN rm.app_versions v USING (app_id) \
-                 WHERE a.org_id = $1 AND a.deleted_at IS NULL AND v.state = 'published'), \
-               (SELECT count(*) FROM rm.apps a JOIN rm.app_versions v USING (app_id) \
-                 WHERE a.org_id = $1 AND a.deleted_at IS NULL AND v.state = 'draft')",
-            &[&org],
-        )
-        .await?;
-    let by_status = client
-        .query(
-            "SELECT status, count(*) FROM rm.apps WHERE org_id = $1 AND deleted_at IS NULL GROUP BY status",
-            &[&org],
-        )
-        .await?
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+    let client = state.read_models.client().await?;
+    let counts = projections::apps::read::dashboard_counts(&client, org).await?;
+    let by_status = projections::apps::read::org_apps_by_status(&client, org).await?;
     Ok(Json(DashboardView {
-        app_count: row.get(0),
-        published_app_count: row.get(1),
-        draft_version_count: row.get(2),
+        app_count: counts.apps,
+        published_app_count: counts.published_apps,
+        draft_version_count: counts.draft_versions,
         by_status,
         apps,
     }))

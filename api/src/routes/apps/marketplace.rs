@@ -31,26 +31,13 @@ pub async fn marketplace(
     paging: Paging<(DateTime<Utc>, Uuid)>,
 ) -> Result<Json<Page<ListedApp>>, ApiError> {
     min.wait(&state, &["apps"]).await?;
-    let client = state.pool.get().await?;
-    let select = "SELECT a.app_id, a.name, a.description, a.org_id, v.label, a.created_at \
-         FROM rm.apps a \
-         JOIN LATERAL (SELECT label FROM rm.app_versions v WHERE v.app_id = a.app_id \
-             AND v.state = 'published' ORDER BY v.published_at DESC LIMIT 1) v ON true \
-         WHERE a.visibility = 'public' AND a.status = 'active'";
-    let page = page::fetch(
-        &client,
-        &paging,
-        select,
-        ("a.created_at", "a.app_id"),
-        &[],
-        |r| ListedApp {
-            id: r.get(0),
-            name: r.get(1),
-            description: r.get(2),
-            org_id: r.get(3),
-            latest_version: r.get(4),
-        },
-    )
-    .await?;
-    Ok(Json(page))
+    let client = state.read_models.client().await?;
+    let rows = projections::apps::read::marketplace(&client, paging.keyset()).await?;
+    Ok(Json(paging.page(rows, |a| ListedApp {
+        id: a.app_id,
+        name: a.name,
+        description: a.description,
+        org_id: a.org_id,
+        latest_version: a.latest_version,
+    })))
 }

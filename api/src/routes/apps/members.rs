@@ -23,22 +23,20 @@ pub async fn list_app_members(
     _reader: AppReader,
     paging: Paging<Uuid>,
 ) -> Result<Json<Page<AppMemberView>>, ApiError> {
-    let client = state.pool.get().await?;
-    let rows = client
-        .query(
-            "SELECT user_id, role FROM rm.app_members WHERE app_id = $1 \
-             AND ($2::uuid IS NULL OR user_id > $2) ORDER BY user_id LIMIT $3",
-            &[&app, &paging.after, &paging.fetch()],
-        )
-        .await?;
-    let items = rows
-        .iter()
-        .map(|r| AppMemberView {
-            user_id: r.get(0),
-            role: r.get(1),
-        })
-        .collect();
+    let client = state.read_models.client().await?;
+    let rows =
+        projections::apps::read::app_members(&client, app, paging.after, paging.fetch()).await?;
+    let items = rows.into_iter().map(AppMemberView::from).collect();
     Ok(Json(Page::new(items, &paging, |m| m.user_id)))
+}
+
+impl From<projections::apps::read::AppMemberRow> for AppMemberView {
+    fn from(m: projections::apps::read::AppMemberRow) -> Self {
+        AppMemberView {
+            user_id: m.user_id,
+            role: m.role,
+        }
+    }
 }
 
 /// `PUT /v1/apps/{app}/members/{user}` body.

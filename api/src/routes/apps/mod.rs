@@ -19,23 +19,21 @@ use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use domain::apps::{self, App, AppError, AppRole, Details, Visibility};
 use domain::orgs::{Org, PLATFORM_API};
-use domain::roles::Permission;
 use event_schemas::app::{
     app_slug_stream, app_stream, AppEvent, AppSlug, AppSlugEvent, AppUpdated,
 };
 use event_schemas::{Actor, ExpectedVersion};
 use event_store::StreamAppend;
 use serde::{Deserialize, Serialize};
-use tokio_postgres::types::Json as PgJson;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::orgs::{authorize_read, load as load_org};
+use super::orgs::load as load_org;
 use crate::authorize::{AppReader, WorkspaceReader};
 use crate::command::{CommandIds, Committed, Plan, RequestMeta, SlugHolder};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, MinPosition, Path, Session};
-use crate::page::{self, Page, PageQuery, Paging};
+use crate::page::{Page, PageQuery, Paging};
 use crate::state::AppState;
 
 mod command;

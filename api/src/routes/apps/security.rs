@@ -31,50 +31,27 @@ pub async fn security(
     Path(app): Path<Uuid>,
     _reader: AppReader,
 ) -> Result<Json<SecurityView>, ApiError> {
-    let client = state.pool.get().await?;
-    let row = client
-        .query_one(
-            "SELECT origins, callback_urls, visibility, allowlist FROM rm.apps WHERE app_id = $1",
-            &[&app],
-        )
-        .await?;
-    let members = client
-        .query(
-            "SELECT user_id, role FROM rm.app_members WHERE app_id = $1 ORDER BY user_id LIMIT 200",
-            &[&app],
-        )
+    let client = state.read_models.client().await?;
+    let reach = projections::apps::read::app_reach(&client, app).await?;
+    let members = projections::apps::read::first_app_members(&client, app)
         .await?
-        .iter()
-        .map(|r| AppMemberView {
-            user_id: r.get(0),
-            role: r.get(1),
-        })
+        .into_iter()
+        .map(AppMemberView::from)
         .collect();
     let mut approved_scopes: BTreeMap<String, Vec<String>> = [
         ("test".to_owned(), Vec::new()),
         ("live".to_owned(), Vec::new()),
     ]
     .into();
-    for r in client
-        .query(
-            "SELECT mode, array_agg(DISTINCT scope ORDER BY scope) FROM rm.access_requests, \
-                 jsonb_array_elements_text(scopes) AS scope \
-             WHERE app_id = $1 AND state = 'approved' GROUP BY mode",
-            &[&app],
-        )
-        .await?
-    {
-        approved_scopes.insert(r.get(0), r.get(1));
+    for (mode, scopes) in projections::apps::read::approved_scopes(&client, app).await? {
+        approved_scopes.insert(mode, scopes);
     }
-    let PgJson(origins) = row.get(0);
-    let PgJson(callback_urls) = row.get(1);
-    let PgJson(allowlist) = row.get(3);
     Ok(Json(SecurityView {
         members,
-        origins,
-        callback_urls,
-        visibility: row.get(2),
-        allowlist,
+        origins: reach.origins,
+        callback_urls: reach.callback_urls,
+        visibility: reach.visibility,
+        allowlist: reach.allowlist,
         approved_scopes,
     }))
 }

@@ -1,4 +1,4 @@
-//! The app's request body and views, and the read model's columns.
+//! The app's request body and views.
 
 #[allow(unused_imports)]
 use super::*;
@@ -103,33 +103,27 @@ impl AppView {
         }
     }
 
-    pub(crate) fn from_row(r: &tokio_postgres::Row) -> Self {
-        let PgJson(origins) = r.get("origins");
-        let PgJson(callback_urls) = r.get("callback_urls");
-        let PgJson(attributes) = r.get("attributes");
-        let PgJson(allowlist) = r.get("allowlist");
+    /// An app as the read model holds it.
+    pub(crate) fn from_row(r: projections::apps::read::AppRow) -> Self {
         AppView {
-            id: r.get("app_id"),
-            org_id: r.get("org_id"),
-            team_id: r.get("team_id"),
-            name: r.get("name"),
-            slug: r.get("slug"),
-            description: r.get("description"),
-            origins,
-            callback_urls,
-            attributes,
-            sandbox_tenant_id: r.get("sandbox_tenant_id"),
-            status: r.get("status"),
-            suspended_reason: r.get("suspended_reason"),
-            visibility: r.get("visibility"),
-            allowlist,
+            id: r.app_id,
+            org_id: r.org_id,
+            team_id: r.team_id,
+            name: r.name,
+            slug: r.slug,
+            description: r.description,
+            origins: r.origins,
+            callback_urls: r.callback_urls,
+            attributes: r.attributes,
+            sandbox_tenant_id: r.sandbox_tenant_id,
+            status: r.status,
+            suspended_reason: r.suspended_reason,
+            visibility: r.visibility,
+            allowlist: r.allowlist,
             distribution_request: r
-                .get::<_, Option<Uuid>>("distribution_request_id")
-                .map(|id| DistributionRequestView {
-                    id,
-                    visibility: r.get("distribution_visibility"),
-                }),
-            version: r.get::<_, i64>("version") as u64,
+                .distribution_request
+                .map(|(id, visibility)| DistributionRequestView { id, visibility }),
+            version: r.version as u64,
         }
     }
 }
@@ -142,12 +136,3 @@ pub struct DistributionRequestView {
     /// The visibility asked for.
     pub visibility: String,
 }
-
-/// The columns [`AppView::from_row`] reads.
-pub(crate) const APP_COLUMNS: &str = "app_id, org_id, team_id, name, slug, description, origins, \
-    callback_urls, attributes, sandbox_tenant_id, status, suspended_reason, visibility, \
-    allowlist, version, created_at, \
-    (SELECT d.request_id FROM rm.distribution_requests d \
-      WHERE d.app_id = apps.app_id AND d.state = 'pending') AS distribution_request_id, \
-    (SELECT d.visibility FROM rm.distribution_requests d \
-      WHERE d.app_id = apps.app_id AND d.state = 'pending') AS distribution_visibility";

@@ -7,7 +7,7 @@
 use super::*;
 
 use base64::Engine;
-use event_schemas::audit::{key_id, CheckpointSigned, CHECKPOINT_STREAM};
+use event_schemas::audit::{key_id, CheckpointSigned};
 
 /// A signed checkpoint of the chain.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -62,23 +62,11 @@ pub async fn checkpoints(
     paging: Paging<i64>,
 ) -> Result<Json<Page<CheckpointView>>, ApiError> {
     let client = state.pool.get().await?;
-    let rows = client
-        .query(
-            "SELECT global_position, data::text FROM events WHERE stream_id = $1 \
-             AND ($2::int8 IS NULL OR global_position < $2) \
-             ORDER BY stream_version DESC LIMIT $3",
-            &[&CHECKPOINT_STREAM, &paging.after, &paging.fetch()],
-        )
-        .await?;
-    let items = rows
-        .iter()
-        .map(|r| {
-            let data: String = r.get(1);
-            serde_json::from_str::<CheckpointSigned>(&data)
-                .map(|c| CheckpointView::of(c, r.get(0)))
-                .map_err(ApiError::internal)
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let items = crate::audit::log::checkpoints(&client, paging.after, paging.fetch())
+        .await?
+        .into_iter()
+        .map(|(at, c)| CheckpointView::of(c, at))
+        .collect();
     Ok(Json(Page::new(items, &paging, |c| c.recorded_at_position)))
 }
 

@@ -7,6 +7,8 @@ use super::*;
 
 use std::collections::HashMap;
 
+use projections::audit::read::EntryRow;
+
 use crate::audit::context::ClientContext;
 use crate::vault::{reveal, ERASED};
 
@@ -91,32 +93,26 @@ pub enum Viewer {
 /// The name an organisation sees for platform staff.
 pub const STAFF_NAME: &str = "Gatehouse staff";
 
-/// The columns [`render`] reads, as `a` the entry and `e` the event.
-pub const COLUMNS: &str = "a.position, a.event_type, a.occurred_at, a.actor_kind, a.actor_id, \
-     a.targets, a.changes, a.request_id, a.context_sealed, a.org_id, e.hash";
-
-/// Renders rows selected with [`COLUMNS`]: one query for the names, one
-/// for the keys of the users among them.
+/// Renders entries as the audit read model holds them: one query for the
+/// names, one for the keys of the users among them.
 pub async fn render(
     state: &AppState,
     client: &deadpool_postgres::Client,
-    rows: &[tokio_postgres::Row],
+    rows: &[EntryRow],
     viewer: Viewer,
 ) -> Result<Vec<AuditEntry>, ApiError> {
     let mut ids: Vec<Uuid> = Vec::new();
     let mut users: Vec<Uuid> = Vec::new();
     let mut targets: Vec<Vec<AuditTarget>> = Vec::with_capacity(rows.len());
     for r in rows {
-        let actor_kind: &str = r.get(3);
-        let actor_id: Option<&str> = r.get(4);
-        if let Some(id) = actor_id.and_then(|s| s.parse::<Uuid>().ok()) {
+        if let Some(id) = r.actor_id.as_deref().and_then(|s| s.parse::<Uuid>().ok()) {
             ids.push(id);
-            if matches!(actor_kind, "user" | "staff") {
+            if matches!(r.actor_kind.as_str(), "user" | "staff") {
                 users.push(id);
             }
         }
-        let t: serde_json::Value = r.get(5);
-        let t: Vec<AuditTarget> = serde_json::from_value(t).map_err(ApiError::internal)?;
+        let t: Vec<AuditTarget> =
+            serde_json::from_value(r.targets.clone()).map_err(ApiError::internal)?;
         for target in &t {
             if target.kind == "user" {
                 ids.push(target.id);
@@ -129,15 +125,8 @@ pub async fn render(
     ids.dedup();
     users.sort_unstable();
     users.dedup();
-    let names: HashMap<Uuid, Option<String>> = client
-        .query(
-            "SELECT id, name FROM rm.audit_entities WHERE id = ANY($1)",
-            &[&ids],
-        )
-        .await?
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+    let names: HashMap<Uuid, Option<String>> =
+        projections::audit::read::entity_names(client, &ids).await?;
     let keys = state
         .vault
         .subject_keys(client, &users)
@@ -154,8 +143,8 @@ pub async fn render(
 
     let mut out = Vec::with_capacity(rows.len());
     for (r, mut targets) in rows.iter().zip(targets) {
-        let actor_kind: String = r.get(3);
-        let actor_id: Option<String> = r.get(4);
+        let actor_kind = r.actor_kind.clone();
+        let actor_id = r.actor_id.clone();
         let actor_uuid = actor_id.as_deref().and_then(|s| s.parse::<Uuid>().ok());
         let actor_name = match (actor_kind.as_str(), actor_uuid) {
             ("user" | "staff", Some(id)) => Some(user_name(id)?),
@@ -168,11 +157,10 @@ pub async fn render(
                 t.name = Some(user_name(t.id)?);
             }
         }
-        let sealed: Option<String> = r.get(8);
-        let (ip, user_agent) = match sealed {
+        let (ip, user_agent) = match &r.context_sealed {
             None => (None, None),
             Some(sealed) => {
-                let opened = reveal(actor_uuid.and_then(|id| keys.get(&id)), &sealed)?;
+                let opened = reveal(actor_uuid.and_then(|id| keys.get(&id)), sealed)?;
                 match serde_json::from_str::<ClientContext>(&opened) {
                     Ok(c) => (c.ip, c.user_agent),
                     Err(_) if opened == ERASED => {
@@ -182,7 +170,6 @@ pub async fn render(
                 }
             }
         };
-        let hash: &[u8] = r.get(10);
         let hidden = viewer == Viewer::Organisation && actor_kind == "staff";
         let (actor_id, actor_name, ip, user_agent) = if hidden {
             (None, Some(STAFF_NAME.to_owned()), None, None)
@@ -190,23 +177,23 @@ pub async fn render(
             (actor_id, actor_name, ip, user_agent)
         };
         out.push(AuditEntry {
-            position: r.get(0),
-            action: r.get(1),
-            occurred_at: r.get(2),
+            position: r.position,
+            action: r.event_type.clone(),
+            occurred_at: r.occurred_at,
             actor: AuditActor {
                 kind: actor_kind,
                 id: actor_id,
                 name: actor_name,
             },
             targets,
-            changes: r.get(6),
+            changes: r.changes.clone(),
             context: AuditContext {
-                request_id: r.get(7),
+                request_id: r.request_id.clone(),
                 ip,
                 user_agent,
             },
-            org_id: r.get(9),
-            hash: hex::encode(hash),
+            org_id: r.org_id,
+            hash: hex::encode(&r.hash),
         });
     }
     Ok(out)

@@ -144,7 +144,7 @@ async fn export(
 
 async fn write(
     state: &AppState,
-    mut base: Conditions,
+    base: Conditions,
     scope: String,
     checkpoint: event_schemas::audit::CheckpointSigned,
     format: Format,
@@ -160,36 +160,20 @@ async fn write(
             .await
             .map_err(|_| ApiError::Internal("the client went away".into()))?;
     }
-    base.ascending = true;
-    base.upto(checkpoint.position as i64);
-    let select = format!(
-        "SELECT {COLUMNS} FROM rm.audit_entries a JOIN events e ON e.global_position = a.position \
-         WHERE {} AND a.position > ${} ORDER BY a.position LIMIT {CHUNK}",
-        base.clause(),
-        base.params.len() + 1
-    );
-    let events_sql = format!(
-        "SELECT {} FROM events WHERE global_position = ANY($1) ORDER BY global_position",
-        event_store::postgres::EVENT_COLUMNS
-    );
+    let upto = checkpoint.position as i64;
     let (mut count, mut first, mut last, mut last_hash) = (0u64, None, None, None);
     let mut after = 0i64;
     loop {
-        let client = state.pool.get().await?;
-        let mut params = base.refs();
-        params.push(&after);
-        let rows = client.query(&select, &params).await?;
+        let client = state.read_models.client().await?;
+        let rows =
+            projections::audit::read::entries_upto(&client, &base.filter, upto, after, CHUNK)
+                .await?;
         if rows.is_empty() {
             break;
         }
         let entries = render(state, &client, &rows, base.viewer).await?;
         let positions: Vec<i64> = entries.iter().map(|e| e.position).collect();
-        let events = client
-            .query(&events_sql, &[&positions])
-            .await?
-            .iter()
-            .map(event_store::postgres::decode_row)
-            .collect::<Result<Vec<_>, _>>()?;
+        let events = crate::audit::log::events_at(&client, &positions).await?;
         drop(client);
         let mut chunk = Vec::with_capacity(64 * 1024);
         for (entry, event) in entries.iter().zip(&events) {

@@ -6,7 +6,7 @@
 #[allow(unused_imports)]
 use super::*;
 
-use tokio_postgres::types::ToSql;
+use projections::audit::read::{EntryFilter, EventTypes};
 
 /// The filters of an audit page (and of an export).
 #[derive(Debug, Default, Clone, Deserialize, utoipa::IntoParams)]
@@ -30,59 +30,13 @@ pub struct AuditFilter {
     pub order: Option<String>,
 }
 
-/// A filter's conditions as SQL over `a` (`rm.audit_entries`), with their
-/// parameters.
+/// A validated filter and who reads the entries it selects.
 pub struct Conditions {
-    /// `a.x = $1 AND ...`, or `TRUE`.
-    pub sql: String,
-    /// The parameters, in order.
-    pub params: Vec<Box<dyn ToSql + Sync + Send>>,
-    /// Oldest first.
-    pub ascending: bool,
+    /// What the audit read model is asked for.
+    pub filter: EntryFilter,
     /// Who reads: an organisation sees platform staff only as
     /// `Gatehouse staff`; staff see everything.
     pub viewer: Viewer,
-}
-
-impl Conditions {
-    fn push(&mut self, expr: &str, value: Box<dyn ToSql + Sync + Send>) {
-        self.params.push(value);
-        if !self.sql.is_empty() {
-            self.sql.push_str(" AND ");
-        }
-        self.sql
-            .push_str(&expr.replace('?', &format!("${}", self.params.len())));
-    }
-
-    /// The parameters as the driver takes them.
-    pub fn refs(&self) -> Vec<&(dyn ToSql + Sync)> {
-        self.params
-            .iter()
-            .map(|p| &**p as &(dyn ToSql + Sync))
-            .collect()
-    }
-
-    /// Adds `a.position` beyond `after` in the page order.
-    pub fn after(&mut self, after: Option<i64>) {
-        if let Some(p) = after {
-            let op = if self.ascending { ">" } else { "<" };
-            self.push(&format!("a.position {op} ?"), Box::new(p));
-        }
-    }
-
-    /// Adds `a.position <= upto`.
-    pub fn upto(&mut self, upto: i64) {
-        self.push("a.position <= ?", Box::new(upto));
-    }
-
-    /// The WHERE clause.
-    pub fn clause(&self) -> &str {
-        if self.sql.is_empty() {
-            "TRUE"
-        } else {
-            &self.sql
-        }
-    }
 }
 
 fn invalid(pointer: &str, detail: &str) -> ApiError {
@@ -100,57 +54,50 @@ pub fn conditions(filter: &AuditFilter, org: Option<Uuid>) -> Result<Conditions,
         Some("oldest") => true,
         Some(_) => return Err(invalid("/order", "must be newest or oldest")),
     };
-    let mut c = Conditions {
-        viewer: Viewer::Organisation,
-        sql: String::new(),
-        params: Vec::new(),
-        ascending,
-    };
-    if let Some(org) = org {
-        c.push("a.org_id = ?", Box::new(org));
-    }
     if let Some(actor) = &filter.actor {
         if actor.is_empty() || actor.len() > 64 {
             return Err(invalid("/actor", "must be an actor's id"));
         }
-        c.push("a.actor_id = ?", Box::new(actor.clone()));
     }
-    if let Some(app) = filter.app {
-        c.push("a.app_id = ?", Box::new(app));
-    }
-    if let Some(key) = filter.key {
-        c.push("a.key_id = ?", Box::new(key));
-    }
-    if let Some(t) = &filter.event_type {
-        let family_ok =
-            |f: &str| !f.is_empty() && f.chars().all(|ch| ch.is_ascii_lowercase() || ch == '_');
-        match t.split_once('.') {
-            Some((family, "*")) if family_ok(family) => {
-                c.push("a.event_type LIKE ?", Box::new(format!("{family}.%")));
-            }
-            Some((family, verb)) if family_ok(family) && family_ok(verb) => {
-                c.push("a.event_type = ?", Box::new(t.clone()));
-            }
-            _ => {
-                return Err(invalid(
-                    "/type",
-                    "must be an event type (api_key.rotated) or a family (api_key.*)",
-                ))
+    let event_types = match &filter.event_type {
+        None => None,
+        Some(t) => {
+            let family_ok =
+                |f: &str| !f.is_empty() && f.chars().all(|ch| ch.is_ascii_lowercase() || ch == '_');
+            match t.split_once('.') {
+                Some((family, "*")) if family_ok(family) => {
+                    Some(EventTypes::Family(family.to_owned()))
+                }
+                Some((family, verb)) if family_ok(family) && family_ok(verb) => {
+                    Some(EventTypes::Exact(t.clone()))
+                }
+                _ => {
+                    return Err(invalid(
+                        "/type",
+                        "must be an event type (api_key.rotated) or a family (api_key.*)",
+                    ))
+                }
             }
         }
-    }
+    };
     if let (Some(from), Some(to)) = (filter.from, filter.to) {
         if from >= to {
             return Err(invalid("/to", "must be after from"));
         }
     }
-    if let Some(from) = filter.from {
-        c.push("a.occurred_at >= ?", Box::new(from));
-    }
-    if let Some(to) = filter.to {
-        c.push("a.occurred_at < ?", Box::new(to));
-    }
-    Ok(c)
+    Ok(Conditions {
+        filter: EntryFilter {
+            org,
+            actor: filter.actor.clone(),
+            app: filter.app,
+            key: filter.key,
+            event_types,
+            from: filter.from,
+            to: filter.to,
+            ascending,
+        },
+        viewer: Viewer::Organisation,
+    })
 }
 
 /// One page of entries matching `c`, after the audit read model reached
@@ -158,20 +105,13 @@ pub fn conditions(filter: &AuditFilter, org: Option<Uuid>) -> Result<Conditions,
 async fn page(
     state: &AppState,
     min: MinPosition,
-    mut c: Conditions,
+    c: Conditions,
     paging: &Paging<i64>,
 ) -> Result<Page<AuditEntry>, ApiError> {
     min.wait(state, &["audit"]).await?;
-    c.after(paging.after);
-    let order = if c.ascending { "ASC" } else { "DESC" };
-    let limit = paging.fetch();
-    let sql = format!(
-        "SELECT {COLUMNS} FROM rm.audit_entries a JOIN events e ON e.global_position = a.position \
-         WHERE {} ORDER BY a.position {order} LIMIT {limit}",
-        c.clause()
-    );
-    let client = state.pool.get().await?;
-    let rows = client.query(&sql, &c.refs()).await?;
+    let client = state.read_models.client().await?;
+    let rows =
+        projections::audit::read::entries(&client, &c.filter, paging.after, paging.fetch()).await?;
     let entries = render(state, &client, &rows, c.viewer).await?;
     Ok(Page::new(entries, paging, |e| e.position))
 }

@@ -87,15 +87,15 @@ impl AuditStreamView {
         }
     }
 
-    fn from_row(r: &tokio_postgres::Row) -> Self {
+    fn from_row(r: delivery::read::AuditStreamRow) -> Self {
         AuditStreamView {
-            id: r.get("endpoint_id"),
-            org_id: r.get("org_id"),
-            url: r.get("url"),
-            description: r.get("description"),
-            status: r.get("status"),
-            disabled_reason: r.get("disabled_reason"),
-            created_at: r.get("created_at"),
+            id: r.endpoint_id,
+            org_id: r.org_id,
+            url: r.url,
+            description: r.description,
+            status: r.status,
+            disabled_reason: r.disabled_reason,
+            created_at: r.created_at,
         }
     }
 }
@@ -140,7 +140,7 @@ pub async fn create_stream(
             if loaded.version > 0 {
                 return Ok(Plan::new(Vec::new(), metadata));
             }
-            let (org, _, _) = crate::routes::orgs::load(state_ref, member.org).await?;
+            let (org, _, _) = crate::command::orgs::load(state_ref, member.org).await?;
             let events = audit_streams::create(&org, user, cmd_ref.clone())?;
             // After the rules, so a refused caller learns nothing of how
             // the address resolves.
@@ -174,17 +174,9 @@ pub async fn list_streams(
     member.require(Permission::ExportAudit)?;
     fed(&state, min).await?;
     let client = state.pool.get().await?;
-    let page = crate::page::fetch(
-        &client,
-        &paging,
-        "SELECT * FROM delivery.endpoints \
-         WHERE org_id = $1 AND kind = 'audit' AND status <> 'deleted'",
-        ("created_at", "endpoint_id"),
-        &[&member.org],
-        AuditStreamView::from_row,
-    )
-    .await?;
-    Ok(Json(page))
+    let (after, limit) = (paging.after, paging.fetch());
+    let rows = delivery::read::org_audit_streams(&client, member.org, after, limit).await?;
+    Ok(Json(paging.page(rows, AuditStreamView::from_row)))
 }
 
 /// The stream `id` of the member's organisation, as its stream holds it.
@@ -240,7 +232,7 @@ async fn stream_command(
     let executed = state
         .commands
         .execute::<Endpoint, _>(&webhook_stream(id), &ids, move |loaded| async move {
-            let (org, _, _) = crate::routes::orgs::load(state, member.org).await?;
+            let (org, _, _) = crate::command::orgs::load(state, member.org).await?;
             let events = decide(&org, &loaded)?;
             Ok(Plan::new(
                 events,

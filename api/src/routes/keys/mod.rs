@@ -28,7 +28,7 @@ use crate::authorize::AppReader;
 use crate::command::{Committed, Plan, RequestMeta};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, MinPosition, OptionalJson, Path, Session};
-use crate::page::{self, Page, PageQuery, Paging, TimeKey};
+use crate::page::{Page, PageQuery, Paging, TimeKey};
 use crate::state::AppState;
 
 mod issue;

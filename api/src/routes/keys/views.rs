@@ -38,31 +38,23 @@ pub struct KeyView {
     pub created_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "key_id, name, prefix, mode, kind, scopes, usage_count, last_used_at, \
-     expires_at, stops_at, revoked_at IS NOT NULL AS revoked, created_by, created_at, app_id";
-
 impl KeyView {
-    fn from_row(r: &tokio_postgres::Row) -> Self {
-        let scopes: tokio_postgres::types::Json<Vec<String>> = r.get("scopes");
-        let status = keys::status_at(
-            r.get("revoked"),
-            r.get("expires_at"),
-            r.get("stops_at"),
-            crate::command::now(),
-        );
+    /// A key as the read model holds it, its status as of now.
+    fn from_row(r: projections::keys::read::KeyRow) -> Self {
+        let status = keys::status_at(r.revoked, r.expires_at, r.stops_at, crate::command::now());
         KeyView {
-            id: r.get("key_id"),
-            name: r.get("name"),
-            prefix: r.get("prefix"),
-            mode: r.get("mode"),
-            kind: r.get("kind"),
-            scopes: scopes.0,
-            usage_count: r.get("usage_count"),
-            last_used_at: r.get("last_used_at"),
-            expires_at: r.get("expires_at"),
+            id: r.key_id,
+            name: r.name,
+            prefix: r.prefix,
+            mode: r.mode,
+            kind: r.kind,
+            scopes: r.scopes,
+            usage_count: r.usage_count,
+            last_used_at: r.last_used_at,
+            expires_at: r.expires_at,
             status: status.as_str().into(),
-            created_by: r.get("created_by"),
-            created_at: r.get("created_at"),
+            created_by: r.created_by,
+            created_at: r.created_at,
         }
     }
 }
@@ -80,11 +72,9 @@ pub async fn list_keys(
     paging: Paging<TimeKey>,
 ) -> Result<Json<Page<KeyView>>, ApiError> {
     min.wait(&state, &["keys"]).await?;
-    let client = state.pool.get().await?;
-    let select = format!("SELECT {COLUMNS} FROM rm.api_keys WHERE app_id = $1");
-    let key = ("created_at", "key_id");
-    let page = page::fetch(&client, &paging, &select, key, &[&app], KeyView::from_row).await?;
-    Ok(Json(page))
+    let client = state.read_models.client().await?;
+    let rows = projections::keys::read::app_keys(&client, app, paging.keyset()).await?;
+    Ok(Json(paging.page(rows, KeyView::from_row)))
 }
 
 /// One key's row of the key table.
@@ -111,23 +101,19 @@ pub async fn get_key(
         if !now.exists {
             return Err(ApiError::NotFound);
         }
-        super::super::apps::app_org_for(&state, now.app_id, session.user_id).await?;
+        crate::authorize::app_org_for(&state, now.app_id, session.user_id).await?;
         let (_, view) = crate::routes::as_of::key_then(&state, key, as_of)
             .await?
             .ok_or(ApiError::NotFound)?;
         return Ok(Json(view));
     }
     min.wait(&state, &["orgs", "apps", "keys"]).await?;
-    let client = state.pool.get().await?;
-    let row = client
-        .query_opt(
-            &format!("SELECT {COLUMNS} FROM rm.api_keys WHERE key_id = $1"),
-            &[&key],
-        )
+    let client = state.read_models.client().await?;
+    let row = projections::keys::read::key(&client, key)
         .await?
         .ok_or(ApiError::NotFound)?;
     drop(client);
     // Only someone who may read the app learns the key exists.
-    super::super::apps::app_org_for(&state, row.get("app_id"), session.user_id).await?;
-    Ok(Json(KeyView::from_row(&row)))
+    crate::authorize::app_org_for(&state, row.app_id, session.user_id).await?;
+    Ok(Json(KeyView::from_row(row)))
 }

@@ -22,7 +22,7 @@ use crate::authorize::AppReader;
 use crate::command::{Committed, Plan, RequestMeta};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, MinPosition, OptionalJson, Path, Session};
-use crate::page::{self, Page, PageQuery, Paging, TimeKey};
+use crate::page::{Page, PageQuery, Paging, TimeKey};
 use crate::state::AppState;
 
 mod token;
@@ -185,38 +185,19 @@ pub async fn list_clients(
     paging: Paging<TimeKey>,
 ) -> Result<Json<Page<ClientView>>, ApiError> {
     min.wait(&state, &["keys"]).await?;
-    let client = state.pool.get().await?;
-    let select = "SELECT client_id, name, mode, scopes, revoked_at IS NOT NULL AS revoked, \
-         secret_rotated_at, previous_secret_stops_at, created_by, created_at \
-         FROM rm.oauth_clients WHERE app_id = $1";
-    let page = page::fetch(
-        &client,
-        &paging,
-        select,
-        ("created_at", "client_id"),
-        &[&app],
-        |r| {
-            let scopes: tokio_postgres::types::Json<Vec<String>> = r.get("scopes");
-            ClientView {
-                client_id: r.get("client_id"),
-                name: r.get("name"),
-                mode: r.get("mode"),
-                scopes: scopes.0,
-                status: if r.get::<_, bool>("revoked") {
-                    "revoked"
-                } else {
-                    "active"
-                }
-                .into(),
-                secret_rotated_at: r.get("secret_rotated_at"),
-                previous_secret_stops_at: r.get("previous_secret_stops_at"),
-                created_by: r.get("created_by"),
-                created_at: r.get("created_at"),
-            }
-        },
-    )
-    .await?;
-    Ok(Json(page))
+    let client = state.read_models.client().await?;
+    let rows = projections::keys::read::app_clients(&client, app, paging.keyset()).await?;
+    Ok(Json(paging.page(rows, |c| ClientView {
+        client_id: c.client_id,
+        name: c.name,
+        mode: c.mode,
+        scopes: c.scopes,
+        status: if c.revoked { "revoked" } else { "active" }.into(),
+        secret_rotated_at: c.secret_rotated_at,
+        previous_secret_stops_at: c.previous_secret_stops_at,
+        created_by: c.created_by,
+        created_at: c.created_at,
+    })))
 }
 
 /// `POST /v1/oauth-clients/{client}/rotate-secret` body (optional).

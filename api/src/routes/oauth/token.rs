@@ -1,14 +1,14 @@
 //! The token endpoint (`POST /v1/oauth/token`, client credentials, with
-//! RFC 6749 §5.2 errors), the JWKS, and the signing keys.
+//! RFC 6749 §5.2 errors), the JWKS, and the signing keys' rotation.
 //!
 //! A signing key is a random Ed25519 seed, sealed under the KEK in
 //! `token_signing_keys` (resealed with every KEK rotation); the log carries
-//! only its id and public half. Rotation (`POST
-//! /v1/staff/oauth/signing-keys/rotate`) adds a new one; the previous stays
-//! published until the last token it signed has expired. Keys of earlier
-//! versions were derived from the index key, which outlives KEK rotations:
-//! a node that finds the newest key is one of those rotates at start, so
-//! no token is signed with a derived key again.
+//! only its id and public half (`crate::oauth` makes and opens them).
+//! Rotation (`POST /v1/staff/oauth/signing-keys/rotate`) adds a new one;
+//! the previous stays published until the last token it signed has
+//! expired. Keys of earlier versions were derived from the index key,
+//! which outlives KEK rotations: a node that finds the newest key is one of
+//! those rotates at start, so no token is signed with a derived key again.
 
 #[allow(unused_imports)]
 use super::*;
@@ -21,180 +21,7 @@ use domain::oauth::SigningKeys;
 use event_schemas::oauth::SIGNING_KEYS_STREAM;
 use verifier::token::{self, Claims};
 
-use crate::accounts::throttle::Rate;
 use crate::extract::Staff;
-
-/// How tokens are issued: the claims' issuer and audience, the lifetime,
-/// and the request rates.
-pub struct TokenSettings {
-    issuer: String,
-    audience: String,
-    ttl: chrono::Duration,
-    /// Tokens per client and client address per second, per node: charged
-    /// only once the secret is right, so a client id alone (it is not a
-    /// secret) cannot spend a client's budget.
-    issued: Rate,
-    /// Failed authentications per client address, so one address cannot
-    /// hammer the endpoint with wrong secrets either.
-    failures: Rate,
-}
-
-/// Failed client authentications one address may make in 15 minutes.
-pub const FAILURES_PER_ADDRESS: usize = 60;
-
-impl TokenSettings {
-    /// Settings from configuration.
-    pub fn new(issuer: String, audience: String, ttl: chrono::Duration, rate: u32) -> Self {
-        TokenSettings {
-            issuer,
-            audience,
-            ttl,
-            issued: Rate::new(rate.max(1) as usize, std::time::Duration::from_secs(1)),
-            failures: Rate::new(
-                FAILURES_PER_ADDRESS,
-                std::time::Duration::from_secs(15 * 60),
-            ),
-        }
-    }
-}
-
-/// The signing keys this node has opened, by id. Never printed.
-#[derive(Default)]
-pub struct SigningSeeds(
-    std::sync::Mutex<std::collections::HashMap<String, ed25519_dalek::SigningKey>>,
-);
-
-impl std::fmt::Debug for SigningSeeds {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SigningSeeds(..)")
-    }
-}
-
-impl SigningSeeds {
-    fn get(&self, kid: &str) -> Option<ed25519_dalek::SigningKey> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(kid)
-            .cloned()
-    }
-
-    fn put(&self, kid: &str, key: ed25519_dalek::SigningKey) {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(kid.to_owned(), key);
-    }
-}
-
-/// What a signing key's seed is sealed with.
-pub(crate) fn seed_context(kid: &str) -> Vec<u8> {
-    [b"token-signing-key/".as_slice(), kid.as_bytes()].concat()
-}
-
-/// The private half of signing key `kid`: its sealed seed (cached once
-/// opened), or, for a key made before seeds were stored, the seed derived
-/// from the index key.
-async fn signing_key(state: &AppState, kid: &str) -> Result<ed25519_dalek::SigningKey, ApiError> {
-    if let Some(key) = state.signing_seeds.get(kid) {
-        return Ok(key);
-    }
-    let client = state.pool.get().await?;
-    let row = client
-        .query_opt(
-            "SELECT sealed_seed FROM token_signing_keys WHERE kid = $1",
-            &[&kid],
-        )
-        .await?;
-    let key = match row {
-        Some(row) => {
-            let seed: [u8; 32] = state
-                .vault
-                .open_service(&seed_context(kid), row.get(0))?
-                .try_into()
-                .map_err(|_| ApiError::Internal("a signing seed is not 32 bytes".into()))?;
-            ed25519_dalek::SigningKey::from_bytes(&seed)
-        }
-        None => ed25519_dalek::SigningKey::from_bytes(
-            &state
-                .vault
-                .fingerprint("token-signing-key", &[kid.as_bytes()]),
-        ),
-    };
-    state.signing_seeds.put(kid, key.clone());
-    Ok(key)
-}
-
-/// Adds a signing key: a random seed, sealed and stored before its public
-/// half is appended, so whichever node reads the event finds the seed.
-/// With `only_if_none`, only when the deployment has none (a first start)
-/// or its newest is a derived one (an upgrade).
-async fn add_signing_key(state: &AppState, only_if_none: bool) -> Result<(String, u64), ApiError> {
-    if only_if_none {
-        let keys = state
-            .commands
-            .load::<SigningKeys>(SIGNING_KEYS_STREAM)
-            .await?;
-        if let Some((kid, _, _)) = keys.keys.last() {
-            if has_stored_seed(state, kid).await? {
-                return Ok((kid.clone(), 0));
-            }
-            tracing::warn!(
-                kid,
-                "the newest token signing key is derived, not random: rotating"
-            );
-        }
-    }
-    let kid = Uuid::now_v7().simple().to_string();
-    let mut seed = [0u8; 32];
-    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
-    let key = ed25519_dalek::SigningKey::from_bytes(&seed);
-    let sealed = state.vault.seal_service(&seed_context(&kid), &seed);
-    state
-        .pool
-        .get()
-        .await?
-        .execute(
-            "INSERT INTO token_signing_keys (kid, sealed_seed) VALUES ($1, $2)",
-            &[&kid, &sealed],
-        )
-        .await?;
-    let public = token::public_key_x(&key.verifying_key());
-    let (kid_ref, public_ref) = (&kid, &public);
-    let ids = crate::command::CommandIds::default();
-    let executed = state
-        .commands
-        .execute::<SigningKeys, _>(SIGNING_KEYS_STREAM, &ids, move |loaded| async move {
-            let metadata = event_schemas::Metadata::by(event_schemas::Actor::system());
-            let events = oauth::add_signing_key(
-                &loaded,
-                kid_ref.clone(),
-                public_ref.clone(),
-                crate::command::now(),
-            );
-            Ok(Plan::new(events, metadata))
-        })
-        .await?;
-    state.signing_seeds.put(&kid, key);
-    Ok((kid, executed.position))
-}
-
-async fn has_stored_seed(state: &AppState, kid: &str) -> Result<bool, ApiError> {
-    Ok(state
-        .pool
-        .get()
-        .await?
-        .query_opt("SELECT 1 FROM token_signing_keys WHERE kid = $1", &[&kid])
-        .await?
-        .is_some())
-}
-
-/// Makes sure the deployment signs with a random key: the first node to
-/// start creates one; a deployment whose newest key is a derived one
-/// rotates to a random one.
-pub async fn ensure_signing_key(state: &AppState) -> Result<(), ApiError> {
-    add_signing_key(state, true).await.map(|_| ())
-}
 
 /// A signing key rotation's answer.
 #[derive(Debug, Serialize, ToSchema)]
@@ -214,7 +41,7 @@ pub async fn rotate_signing_key(
     State(state): State<AppState>,
     _staff: Staff,
 ) -> Result<Committed<SigningKeyRotated>, ApiError> {
-    let (kid, position) = add_signing_key(&state, false).await?;
+    let (kid, position) = crate::oauth::add_signing_key(&state, false).await?;
     let keys = state
         .commands
         .load::<SigningKeys>(SIGNING_KEYS_STREAM)
@@ -571,7 +398,11 @@ async fn issue_token(
         mode: mode.as_str().into(),
     };
     Ok(TokenResponse {
-        access_token: token::sign(&claims, &kid, &signing_key(state, &kid).await.map_err(Err)?),
+        access_token: token::sign(
+            &claims,
+            &kid,
+            &crate::oauth::signing_key(state, &kid).await.map_err(Err)?,
+        ),
         token_type: "Bearer",
         expires_in: settings.ttl.num_seconds(),
         scope,

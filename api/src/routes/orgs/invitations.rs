@@ -82,13 +82,9 @@ pub async fn invite(
         .invitations
         .get(&invitation_id)
         .ok_or_else(|| ApiError::Internal("an invitation just made is not in its org".into()))?;
-    let org_name = state
-        .pool
-        .get()
+    let org_name = projections::orgs::read::org_name(&state.read_models.client().await?, org)
         .await?
-        .query_opt("SELECT name FROM rm.orgs WHERE org_id = $1", &[&org])
-        .await?
-        .map_or_else(|| "an organisation".to_owned(), |r| r.get(0));
+        .unwrap_or_else(|| "an organisation".to_owned());
     mail_invitation(
         &state,
         invitation_id,
@@ -167,28 +163,17 @@ pub async fn list_invitations(
     paging: Paging<(DateTime<Utc>, Uuid)>,
 ) -> Result<Json<Page<PendingInvitationView>>, ApiError> {
     member.require(Permission::ManageMembers)?;
-    let client = state.pool.get().await?;
-    let select = "SELECT invitation_id, email_sealed, role, invited_by, created_at, expires_at \
-         FROM rm.invitations WHERE org_id = $1 AND status = 'pending' AND expires_at > now()";
-    let page = page::fetch(
-        &client,
-        &paging,
-        select,
-        ("created_at", "invitation_id"),
-        &[&org],
-        |r| {
-            let sealed: String = r.get(1);
-            PendingInvitationView {
-                id: r.get(0),
-                email: sealed,
-                role: r.get(2),
-                invited_by: r.get(3),
-                created_at: r.get(4),
-                expires_at: r.get(5),
-            }
-        },
-    )
-    .await?;
+    let client = state.read_models.client().await?;
+    let rows = projections::orgs::read::pending_invitations(&client, org, paging.keyset()).await?;
+    // The email stays sealed until the keys are read below.
+    let page = paging.page(rows, |i| PendingInvitationView {
+        id: i.invitation_id,
+        email: i.email_sealed,
+        role: i.role,
+        invited_by: i.invited_by,
+        created_at: i.created_at,
+        expires_at: i.expires_at,
+    });
     let ids: Vec<Uuid> = page.items.iter().map(|i| i.id).collect();
     let keys = state
         .vault
@@ -321,15 +306,10 @@ async fn accept(
     invitation: Uuid,
     proof: orgs::InviteeProof,
 ) -> Result<Committed<MemberView>, ApiError> {
-    let client = state.pool.get().await?;
-    let org: Uuid = client
-        .query_opt(
-            "SELECT org_id FROM rm.invitations WHERE invitation_id = $1",
-            &[&invitation],
-        )
+    let client = state.read_models.client().await?;
+    let org = projections::orgs::read::invitation_org(&client, invitation)
         .await?
-        .ok_or(ApiError::NotFound)?
-        .get(0);
+        .ok_or(ApiError::NotFound)?;
     drop(client);
     let cmd = orgs::AcceptInvitation {
         invitation_id: invitation,

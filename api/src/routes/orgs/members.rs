@@ -1,8 +1,13 @@
 //! Members: the list (names, and emails as `domain::roles::sees_email_of`
-//! decides), role changes and removal, and the read-side role checks.
+//! decides), role changes and removal. The read-side role checks are
+//! `crate::authorize`'s.
 
 #[allow(unused_imports)]
 use super::*;
+
+use projections::orgs::read::MemberRow;
+
+use crate::authorize::member_role;
 
 /// A member, as the Members page shows them.
 #[derive(Debug, Serialize, ToSchema)]
@@ -23,28 +28,6 @@ pub struct MemberView {
 }
 
 pub use crate::vault::ERASED;
-
-/// A member row before its personal data is opened.
-struct MemberRow {
-    user_id: Uuid,
-    role: String,
-    joined_at: DateTime<Utc>,
-    name_sealed: Option<String>,
-    email_sealed: Option<String>,
-}
-
-const MEMBER_SELECT: &str = "SELECT m.user_id, m.role, m.joined_at, u.name_sealed, u.email_sealed \
-     FROM rm.members m LEFT JOIN rm.users u ON u.user_id = m.user_id WHERE m.org_id = $1";
-
-fn member_row(r: &tokio_postgres::Row) -> MemberRow {
-    MemberRow {
-        user_id: r.get(0),
-        role: r.get(1),
-        joined_at: r.get(2),
-        name_sealed: r.get(3),
-        email_sealed: r.get(4),
-    }
-}
 
 /// Opens the members' names (and emails, for those `viewer` with `role`
 /// may see) with one query for their keys.
@@ -97,47 +80,13 @@ pub(crate) async fn member_after(
         .wait_for(&["orgs", "accounts"], position, state.read_wait)
         .await?;
     let viewer_role = member_role(state, org, viewer).await?;
-    let client = state.pool.get().await?;
-    let row = client
-        .query_opt(
-            &format!("{MEMBER_SELECT} AND m.user_id = $2"),
-            &[&org, &user],
-        )
+    let client = state.read_models.client().await?;
+    let row = projections::orgs::read::member(&client, org, user)
         .await?
         .ok_or(ApiError::NotFound)?;
     drop(client);
-    let mut views = open_members(state, vec![member_row(&row)], viewer_role, viewer).await?;
+    let mut views = open_members(state, vec![row], viewer_role, viewer).await?;
     views.pop().ok_or(ApiError::NotFound)
-}
-
-/// The caller's role in `org` from the read model; 404 for outsiders.
-pub async fn member_role(state: &AppState, org: Uuid, user: Uuid) -> Result<Role, ApiError> {
-    let client = state.pool.get().await?;
-    let row = client
-        .query_opt(
-            "SELECT role FROM rm.members WHERE org_id = $1 AND user_id = $2",
-            &[&org, &user],
-        )
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    row.get::<_, String>(0)
-        .parse()
-        .map_err(|_| ApiError::Internal("a stored role does not parse".into()))
-}
-
-/// Checks a permission on a read, from the read model.
-pub async fn authorize_read(
-    state: &AppState,
-    org: Uuid,
-    user: Uuid,
-    permission: Permission,
-) -> Result<Role, ApiError> {
-    let role = member_role(state, org, user).await?;
-    if allows(role, permission) {
-        Ok(role)
-    } else {
-        Err(OrgError::Forbidden(permission).into())
-    }
 }
 
 /// The organisation's members.
@@ -154,10 +103,10 @@ pub async fn list_members(
 ) -> Result<Json<Page<MemberView>>, ApiError> {
     let role = member.require(Permission::ViewOrg)?;
     min.wait(&state, &["accounts"]).await?;
-    let client = state.pool.get().await?;
-    let key = ("m.joined_at", "m.user_id");
-    let page = page::fetch(&client, &paging, MEMBER_SELECT, key, &[&org], member_row).await?;
+    let client = state.read_models.client().await?;
+    let rows = projections::orgs::read::members(&client, org, paging.keyset()).await?;
     drop(client);
+    let page = paging.page(rows, |m| m);
     Ok(Json(Page {
         items: open_members(&state, page.items, role, member.session.user_id).await?,
         next_cursor: page.next_cursor,

@@ -101,65 +101,43 @@ pub(crate) async fn deliveries_page(
         }
     }
     let client = state.pool.get().await?;
-    let rows = client
-        .query(
-            "SELECT d.id, d.message_id, m.event_type, d.round, d.status, d.attempts, d.next_at, \
-               d.created_at, d.finished_at \
-             FROM delivery.deliveries d JOIN delivery.messages m USING (message_id) \
-             WHERE d.endpoint_id = $1 AND ($2::text IS NULL OR d.status = $2) \
-               AND ($3::timestamptz IS NULL OR d.created_at >= $3) \
-               AND ($4::timestamptz IS NULL OR d.created_at < $4) \
-               AND ($5::int8 IS NULL OR d.id < $5) \
-             ORDER BY d.id DESC LIMIT $6",
-            &[
-                &id,
-                &filter.status,
-                &filter.since,
-                &filter.until,
-                &paging.after,
-                &paging.fetch(),
-            ],
-        )
-        .await?;
-    let ids: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
-    let attempts = client
-        .query(
-            "SELECT delivery_id, n, at, status_code, latency_ms, error_class, body_excerpt, next_at \
-             FROM delivery.attempts WHERE delivery_id = ANY($1) ORDER BY delivery_id, n",
-            &[&ids],
-        )
-        .await?;
+    let which = delivery::read::DeliveryFilter {
+        status: filter.status.as_deref(),
+        since: filter.since,
+        until: filter.until,
+    };
+    let rows = delivery::read::deliveries(&client, id, which, paging.after, paging.fetch()).await?;
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let attempts = delivery::read::attempts(&client, &ids).await?;
     let mut by_delivery: std::collections::HashMap<i64, Vec<AttemptView>> = Default::default();
-    for a in &attempts {
-        by_delivery.entry(a.get(0)).or_default().push(AttemptView {
-            n: a.get(1),
-            at: a.get(2),
-            status_code: a.get(3),
-            latency_ms: a.get(4),
-            error_class: a.get(5),
-            response_excerpt: a.get(6),
-            next_attempt_at: a.get(7),
-        });
+    for a in attempts {
+        by_delivery
+            .entry(a.delivery_id)
+            .or_default()
+            .push(AttemptView {
+                n: a.n,
+                at: a.at,
+                status_code: a.status_code,
+                latency_ms: a.latency_ms,
+                error_class: a.error_class,
+                response_excerpt: a.body_excerpt,
+                next_attempt_at: a.next_at,
+            });
     }
     let items = rows
-        .iter()
-        .map(|r| {
-            let id: i64 = r.get(0);
-            let message_id: Uuid = r.get(1);
-            let round: i64 = r.get(3);
-            DeliveryView {
-                id,
-                message_id,
-                webhook_id: delivery::sign::webhook_id(message_id),
-                event_type: r.get(2),
-                replay_of: (round > 0).then_some(round),
-                status: r.get(4),
-                attempt_count: r.get(5),
-                next_attempt_at: r.get(6),
-                created_at: r.get(7),
-                finished_at: r.get(8),
-                attempts: by_delivery.remove(&id).unwrap_or_default(),
-            }
+        .into_iter()
+        .map(|r| DeliveryView {
+            id: r.id,
+            message_id: r.message_id,
+            webhook_id: delivery::sign::webhook_id(r.message_id),
+            event_type: r.event_type,
+            replay_of: (r.round > 0).then_some(r.round),
+            status: r.status,
+            attempt_count: r.attempts,
+            next_attempt_at: r.next_at,
+            created_at: r.created_at,
+            finished_at: r.finished_at,
+            attempts: by_delivery.remove(&r.id).unwrap_or_default(),
         })
         .collect();
     Ok(Page::new(items, paging, |d| d.id))
@@ -199,50 +177,30 @@ pub struct HealthView {
     pub failures: Vec<FailurePattern>,
 }
 
+/// An endpoint's delivery health from the dispatcher's record.
 pub(super) async fn health_of(
     client: &deadpool_postgres::Client,
     id: Uuid,
 ) -> Result<HealthView, ApiError> {
-    let row = client
-        .query_one(
-            "SELECT \
-               count(*) FILTER (WHERE a.at > now() - interval '1 hour'), \
-               count(*) FILTER (WHERE a.at > now() - interval '1 hour' AND a.status_code BETWEEN 200 AND 299), \
-               count(*), \
-               count(*) FILTER (WHERE a.status_code BETWEEN 200 AND 299), \
-               (SELECT count(*) FROM delivery.deliveries d WHERE d.endpoint_id = $1 AND d.status = 'pending'), \
-               (SELECT failing_since FROM delivery.endpoints e WHERE e.endpoint_id = $1) \
-             FROM delivery.attempts a WHERE a.endpoint_id = $1 AND a.at > now() - interval '24 hours'",
-            &[&id],
-        )
-        .await?;
+    let row = delivery::read::health(client, id).await?;
     let rate = |ok: i64, all: i64| (all > 0).then(|| ok as f64 / all as f64);
-    let failures = client
-        .query(
-            "SELECT CASE WHEN status_code IS NULL THEN coalesce(error_class, 'connection') \
-                    ELSE (status_code / 100)::text || 'xx:' || status_code::text END AS pattern, \
-                    count(*), max(at) \
-             FROM delivery.attempts WHERE endpoint_id = $1 AND at > now() - interval '24 hours' \
-               AND (status_code IS NULL OR status_code NOT BETWEEN 200 AND 299) \
-             GROUP BY 1 ORDER BY 2 DESC, 1",
-            &[&id],
-        )
+    let failures = delivery::read::failures(client, id)
         .await?
-        .iter()
+        .into_iter()
         .map(|r| FailurePattern {
-            pattern: r.get(0),
-            count: r.get(1),
-            last_at: r.get(2),
+            pattern: r.pattern,
+            count: r.count,
+            last_at: r.last_at,
         })
         .collect();
     Ok(HealthView {
         endpoint_id: id,
-        success_rate_1h: rate(row.get(1), row.get(0)),
-        success_rate_24h: rate(row.get(3), row.get(2)),
-        attempts_1h: row.get(0),
-        attempts_24h: row.get(2),
-        pending: row.get(4),
-        failing_since: row.get(5),
+        success_rate_1h: rate(row.succeeded_1h, row.attempts_1h),
+        success_rate_24h: rate(row.succeeded_24h, row.attempts_24h),
+        attempts_1h: row.attempts_1h,
+        attempts_24h: row.attempts_24h,
+        pending: row.pending,
+        failing_since: row.failing_since,
         failures,
     })
 }

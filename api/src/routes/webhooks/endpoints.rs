@@ -126,27 +126,26 @@ impl EndpointView {
         }
     }
 
-    pub(super) fn from_row(r: &tokio_postgres::Row) -> Self {
-        let types: tokio_postgres::types::Json<Vec<String>> = r.get("event_types");
-        let secrets: tokio_postgres::types::Json<Vec<serde_json::Value>> = r.get("secrets");
+    /// An endpoint as the dispatcher's copy holds it.
+    pub(super) fn from_row(r: delivery::read::EndpointRow) -> Self {
         EndpointView {
-            id: r.get("endpoint_id"),
-            app_id: r.get("app_id"),
-            url: r.get("url"),
-            event_types: types.0,
-            mode: r.get("mode"),
-            description: r.get("description"),
-            rate_limit: r.get::<_, Option<i32>>("rate_limit").map(|r| r as u32),
-            signature: r.get("scheme"),
-            public_key: secrets
-                .0
+            id: r.endpoint_id,
+            app_id: r.app_id,
+            url: r.url,
+            event_types: r.event_types,
+            mode: r.mode,
+            description: r.description,
+            rate_limit: r.rate_limit.map(|r| r as u32),
+            signature: r.scheme,
+            public_key: r
+                .secrets
                 .first()
                 .and_then(|s| s.get("public_key"))
                 .and_then(|p| p.as_str())
                 .map(str::to_owned),
-            status: r.get("status"),
-            disabled_reason: r.get("disabled_reason"),
-            created_at: r.get("created_at"),
+            status: r.status,
+            disabled_reason: r.disabled_reason,
+            created_at: r.created_at,
         }
     }
 }
@@ -274,16 +273,8 @@ pub async fn list_endpoints(
 ) -> Result<Json<Page<EndpointView>>, ApiError> {
     fed(&state, min).await?;
     let client = state.pool.get().await?;
-    let page = page::fetch(
-        &client,
-        &paging,
-        "SELECT * FROM delivery.endpoints WHERE app_id = $1 AND status <> 'deleted'",
-        ("created_at", "endpoint_id"),
-        &[&app],
-        EndpointView::from_row,
-    )
-    .await?;
-    Ok(Json(page))
+    let rows = delivery::read::app_endpoints(&client, app, paging.after, paging.fetch()).await?;
+    Ok(Json(paging.page(rows, EndpointView::from_row)))
 }
 
 /// One endpoint, as its stream holds it.

@@ -14,20 +14,21 @@
 //! - `messages`: publishing, and the catalog of types.
 //! - `deliveries`: the delivery log and health; `replay`: replay and
 //!   recover; `summary`: the app's Webhooks page.
-//! - [`retention`]: the payload retention job; [`quota`]: the publish
-//!   quota.
+//!
+//! The settings, the publish quota and the retention job are in
+//! `crate::webhooks`; what webhooks seal (secrets, payloads) and the
+//! dispatcher's keyring in `crate::vault::webhooks`; the dispatcher's
+//! tables are read through `delivery::read`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use delivery::keyring::{Keyring, KeyringError};
 use delivery::sign::SigningSecret;
 use domain::apps::{App, Mode};
 use domain::orgs::Org;
@@ -42,17 +43,16 @@ use crate::authorize::AppReader;
 use crate::command::{Committed, Plan, RequestMeta};
 use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, MinPosition, OptionalJson, Path, Session};
-use crate::page::{self, Page, PageQuery, Paging, TimeKey};
+use crate::page::{Page, PageQuery, Paging, TimeKey};
 use crate::state::AppState;
+use crate::vault::webhooks::{payload_context, secret_context};
 use crate::vault::Vault;
 
 mod commands;
 mod deliveries;
 mod endpoints;
 mod messages;
-pub mod quota;
 mod replay;
-pub mod retention;
 mod summary;
 
 pub use commands::*;
@@ -90,23 +90,6 @@ pub fn router() -> Router<AppState> {
         .route("/v1/webhooks/{id}/health", get(health))
 }
 
-/// Webhook settings of this deployment.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct WebhookSettings {
-    /// Which destinations endpoints may name.
-    pub policy: delivery::ssrf::Policy,
-}
-
-/// The context a signing secret is sealed under: its endpoint.
-pub(crate) fn secret_context(endpoint_id: Uuid) -> Vec<u8> {
-    [b"webhook-secret/".as_slice(), endpoint_id.as_bytes()].concat()
-}
-
-/// The context a message payload is sealed under.
-fn payload_context(message_id: Uuid) -> Vec<u8> {
-    [b"webhook-payload/".as_slice(), message_id.as_bytes()].concat()
-}
-
 /// A new signing secret for `scheme`, derived from the command's secret
 /// seed (so a retry with the same `Idempotency-Key` answers the same one),
 /// and its sealed form.
@@ -131,119 +114,6 @@ pub(crate) fn new_secret(
         public_key: secret.public_key(),
     };
     (secret, sealed)
-}
-
-/// The retention keys of recent days, so publishing and feeding a
-/// message does not read its day's key from the database each time.
-/// Entries live a minute: a key destroyed by retention stops opening
-/// within that.
-#[derive(Default)]
-pub struct RetentionKeys {
-    keys: std::sync::Mutex<std::collections::HashMap<Uuid, (Instant, crate::vault::SubjectKey)>>,
-}
-
-impl RetentionKeys {
-    const TTL: Duration = Duration::from_secs(60);
-
-    /// Drops destroyed keys.
-    pub fn forget(&self, ids: &[Uuid]) {
-        let mut keys = self.keys.lock().expect("not poisoned");
-        for id in ids {
-            keys.remove(id);
-        }
-    }
-
-    /// The key `id`: from the cache, else the database (created, and
-    /// registered for retention, when a day is given); `None` when it was
-    /// destroyed.
-    pub async fn get(
-        &self,
-        vault: &Vault,
-        pool: &deadpool_postgres::Pool,
-        (id, day): (Uuid, Option<chrono::NaiveDate>),
-    ) -> Result<Option<crate::vault::SubjectKey>, ApiError> {
-        if let Some((at, key)) = self.keys.lock().expect("not poisoned").get(&id) {
-            if at.elapsed() < Self::TTL {
-                return Ok(Some(key.clone()));
-            }
-        }
-        let client = pool.get().await?;
-        let key = if let Some(day) = day {
-            client
-                .execute(
-                    "INSERT INTO webhook_retention_keys (day, subject_id) VALUES ($1, $2) \
-                     ON CONFLICT DO NOTHING",
-                    &[&day, &id],
-                )
-                .await?;
-            Some(
-                vault
-                    .ensure_subject_key(&client, id)
-                    .await
-                    .map_err(ApiError::internal)?,
-            )
-        } else {
-            vault
-                .subject_key(&client, id)
-                .await
-                .map_err(ApiError::internal)?
-        };
-        let mut keys = self.keys.lock().expect("not poisoned");
-        keys.retain(|_, (at, _)| at.elapsed() < Self::TTL);
-        if let Some(k) = &key {
-            keys.insert(id, (Instant::now(), k.clone()));
-        }
-        Ok(key)
-    }
-}
-
-/// Opens what this module sealed, for the dispatcher.
-pub struct VaultKeyring {
-    /// The vault.
-    pub vault: Vault,
-    /// For the retention keys of message payloads.
-    pub pool: deadpool_postgres::Pool,
-    /// Recent retention keys.
-    pub retention: Arc<RetentionKeys>,
-}
-
-#[async_trait]
-impl Keyring for VaultKeyring {
-    fn open_secret(
-        &self,
-        endpoint_id: Uuid,
-        secret: &SealedSecret,
-    ) -> Result<SigningSecret, KeyringError> {
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(&secret.sealed)
-            .map_err(|_| KeyringError("a sealed secret is not base64".into()))?;
-        let plain = self
-            .vault
-            .open_service(&secret_context(endpoint_id), &bytes)
-            .map_err(|e| KeyringError(e.to_string()))?;
-        let text = String::from_utf8(plain).map_err(|_| KeyringError("not text".into()))?;
-        SigningSecret::parse(&text).map_err(|e| KeyringError(e.to_string()))
-    }
-
-    async fn open_payload(
-        &self,
-        message: &MessagePublished,
-    ) -> Result<Option<Vec<u8>>, KeyringError> {
-        let Some(key) = self
-            .retention
-            .get(&self.vault, &self.pool, (message.retention_key, None))
-            .await
-            .map_err(|e| KeyringError(e.to_string()))?
-        else {
-            return Ok(None);
-        };
-        let sealed = base64::engine::general_purpose::STANDARD
-            .decode(&message.payload)
-            .map_err(|_| KeyringError("a sealed payload is not base64".into()))?;
-        key.open_bytes(&payload_context(message.message_id), &sealed)
-            .map(Some)
-            .map_err(|e| KeyringError(e.to_string()))
-    }
 }
 
 /// An endpoint as its stream holds it, with its app and organisation, for
@@ -278,10 +148,7 @@ pub(crate) async fn fed(state: &AppState, min: MinPosition) -> Result<(), ApiErr
     let started = Instant::now();
     loop {
         let client = state.pool.get().await?;
-        let at: i64 = client
-            .query_one("SELECT position FROM delivery.feed WHERE id = 1", &[])
-            .await?
-            .get(0);
+        let at = delivery::read::feed_position(&client).await?;
         drop(client);
         if at as u64 >= wanted {
             return Ok(());

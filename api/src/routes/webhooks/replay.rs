@@ -68,15 +68,7 @@ pub async fn replay(
         .map_err(|e| ApiError::from(domain::Invalid(vec![e])))?;
     if !message_ids.is_empty() && message_ids.len() <= 1000 {
         let client = state.pool.get().await?;
-        let known: Vec<Uuid> = client
-            .query(
-                "SELECT message_id FROM delivery.messages WHERE message_id = ANY($1) AND app_id = $2",
-                &[&message_ids, &app.id],
-            )
-            .await?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
+        let known = delivery::read::known_messages(&client, &message_ids, app.id).await?;
         if let Some(i) = message_ids.iter().position(|m| !known.contains(m)) {
             return Err(domain::Invalid(vec![domain::FieldError {
                 pointer: format!("/message_ids/{i}"),

@@ -66,15 +66,9 @@ pub async fn summary(
         out
     };
     let client = state.pool.get().await?;
-    let rows = client
-        .query(
-            "SELECT * FROM delivery.endpoints WHERE app_id = $1 AND status <> 'deleted' \
-             ORDER BY created_at, endpoint_id",
-            &[&reader.app],
-        )
-        .await?;
+    let rows = delivery::read::all_app_endpoints(&client, reader.app).await?;
     let mut endpoints = Vec::with_capacity(rows.len());
-    for r in &rows {
+    for r in rows {
         let endpoint = EndpointView::from_row(r);
         let health = health_of(&client, endpoint.id).await?;
         endpoints.push(EndpointSummary { endpoint, health });

@@ -11,8 +11,8 @@ use event_schemas::{Actor, ExpectedVersion, Metadata, NewEvent};
 use event_store::{EventStore, EventStoreExt};
 use uuid::Uuid;
 
-use super::RetentionKeys;
 use crate::error::ApiError;
+use crate::vault::webhooks::RetentionKeys;
 
 /// Purges the payloads of every day that ended before `now - keep`;
 /// answers what the event recorded, or `None` when there was nothing.
@@ -42,12 +42,7 @@ pub async fn purge(
             &[&ids],
         )
         .await?;
-    let messages = tx
-        .execute(
-            "UPDATE delivery.messages SET body = NULL WHERE created_at < $1 AND body IS NOT NULL",
-            &[&before],
-        )
-        .await?;
+    let messages = delivery::read::clear_bodies(&tx, before).await?;
     if keys == 0 && messages == 0 {
         return Ok(None);
     }

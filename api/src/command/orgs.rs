@@ -1,16 +1,24 @@
 //! How organisation commands run: loaded from the log with the developer
-//! terms in force, through the executor.
+//! terms in force, through the executor. Routes, the tenancy guard and the
+//! background roles (the notices) share it.
 
-#[allow(unused_imports)]
-use super::*;
+use domain::orgs::{Org, OrgError, PlatformTerms};
+use event_schemas::org::{OrgEvent, TERMS_STREAM};
+use event_schemas::Metadata;
+use uuid::Uuid;
 
-pub(crate) fn stream(org: Uuid) -> String {
+use super::{Plan, RequestMeta};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The stream of organisation `org`.
+pub fn stream(org: Uuid) -> String {
     format!("org-{org}")
 }
 
 /// An organisation as the log holds it now, with the developer terms in
 /// force (from the platform's own stream); its stream version and position.
-pub(crate) async fn load(state: &AppState, org: Uuid) -> Result<(Org, u64, u64), ApiError> {
+pub async fn load(state: &AppState, org: Uuid) -> Result<(Org, u64, u64), ApiError> {
     let stream = stream(org);
     let (loaded, terms) = tokio::try_join!(
         state.commands.load::<Org>(&stream),
@@ -31,7 +39,7 @@ fn with_terms(org: &Org, terms: &PlatformTerms) -> Org {
 }
 
 /// The platform's developer terms from the log, with the stream version.
-pub(crate) async fn platform_terms(state: &AppState) -> Result<(PlatformTerms, u64), ApiError> {
+pub async fn platform_terms(state: &AppState) -> Result<(PlatformTerms, u64), ApiError> {
     let loaded = state.commands.load::<PlatformTerms>(TERMS_STREAM).await?;
     Ok((loaded.state.clone(), loaded.version))
 }
@@ -39,7 +47,7 @@ pub(crate) async fn platform_terms(state: &AppState) -> Result<(PlatformTerms, u
 /// Runs an organisation command through the executor: decides on the
 /// organisation as the log holds it (with the terms in force) and appends.
 /// Returns the organisation after the command and the position reached.
-pub(crate) async fn execute(
+pub async fn execute(
     state: &AppState,
     org: Uuid,
     meta: &RequestMeta,

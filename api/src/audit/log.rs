@@ -1,0 +1,51 @@
+//! The log as the audit trail's readers read it: pages of the signed
+//! checkpoints, and the events behind a page of entries (for exports,
+//! which carry each event as stored so its hash can be recomputed).
+
+use deadpool_postgres::GenericClient;
+use event_schemas::audit::{CheckpointSigned, CHECKPOINT_STREAM};
+use event_schemas::RecordedEvent;
+
+use crate::error::ApiError;
+
+/// A page of the signed checkpoints, newest first, recorded before the
+/// position `before`: at most `limit`, each with its own global position.
+pub async fn checkpoints(
+    client: &impl GenericClient,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<(i64, CheckpointSigned)>, ApiError> {
+    client
+        .query(
+            "SELECT global_position, data::text FROM events WHERE stream_id = $1 \
+             AND ($2::int8 IS NULL OR global_position < $2) \
+             ORDER BY stream_version DESC LIMIT $3",
+            &[&CHECKPOINT_STREAM, &before, &limit],
+        )
+        .await?
+        .iter()
+        .map(|r| {
+            let data: String = r.get(1);
+            serde_json::from_str::<CheckpointSigned>(&data)
+                .map(|c| (r.get(0), c))
+                .map_err(ApiError::internal)
+        })
+        .collect()
+}
+
+/// The events at `positions`, in log order.
+pub async fn events_at(
+    client: &impl GenericClient,
+    positions: &[i64],
+) -> Result<Vec<RecordedEvent>, ApiError> {
+    let sql = format!(
+        "SELECT {} FROM events WHERE global_position = ANY($1) ORDER BY global_position",
+        event_store::postgres::EVENT_COLUMNS
+    );
+    Ok(client
+        .query(&sql, &[&positions])
+        .await?
+        .iter()
+        .map(event_store::postgres::decode_row)
+        .collect::<Result<Vec<_>, _>>()?)
+}

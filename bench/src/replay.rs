@@ -33,7 +33,7 @@ pub async fn rebuild_all(
     let heap_before = crate::HEAP.current_usage();
     crate::HEAP.reset_peak_usage();
     let started = Instant::now();
-    let rebuilt = projections::rebuild_all(&pool, &all, false, |_| {}).await?;
+    let rebuilt = projections::rebuild_all(&pool, &all, Default::default(), |_| {}).await?;
     let peak_heap = crate::HEAP.peak_usage().saturating_sub(heap_before);
     let mut each = Vec::new();
     for r in rebuilt {

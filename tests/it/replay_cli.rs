@@ -428,6 +428,69 @@ async fn verify_export_state_at_and_rebuild_run_as_the_binary_and_fail_when_they
     assert_eq!((status, read["name"].as_str()), (200, Some("Renamed CLI")));
     s.stop().await;
 
+    // A rebuild killed part-way (no chance to release its generations)
+    // resumes them with --take-over, and every read model it swaps in
+    // matches a fresh rebuild of its own.
+    let mut killed = command(Some(&db), data_dir)
+        .args(["rebuild", "--all", "--batch", "3"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let filled = count(
+            &db,
+            "SELECT count(*) FROM projection_generations WHERE state = 'building' AND position > 0",
+        )
+        .await;
+        if filled > 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the rebuild never filled a batch"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    killed.start_kill().unwrap();
+    let status = killed.wait().await.unwrap();
+    assert_eq!(status.signal(), Some(9), "killed mid-way: {status:?}");
+    let building = count(
+        &db,
+        "SELECT count(*) FROM projection_generations WHERE state = 'building'",
+    )
+    .await;
+    assert!(building > 0, "the killed rebuild left its generations");
+    let run = replay(
+        Some(&db),
+        data_dir,
+        &["rebuild", "--all", "--take-over", "--batch", "3"],
+    )
+    .await;
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert!(run.stdout.contains("resumed at position "), "{run:?}");
+    let left = count(
+        &db,
+        "SELECT count(*) FROM projection_generations WHERE state = 'building'",
+    )
+    .await;
+    assert_eq!(left, 0, "every resumed generation was swapped in");
+    let run = replay(
+        Some(&db),
+        data_dir,
+        &[
+            "verify",
+            "--public-key",
+            &public_key,
+            "--read-models",
+            "--batch",
+            "7",
+        ],
+    )
+    .await;
+    assert_eq!(run.code, Some(0), "identical digests: {run:?}");
+
     // A row changed behind the chain's back: verify names it and exits 1
     // (the URL given as a flag this time).
     db.client()

@@ -454,13 +454,11 @@ impl Batch {
     ) -> Result<(), ProjectionError> {
         let endpoint = stream_uuid(e, "webhook-")?;
         match w {
-            WebhookEvent::Created(c) => {
-                if self.webhooks.get(tx, &endpoint).await?.is_none() {
-                    self.webhooks.put(WebhookApp {
-                        endpoint_id: endpoint,
-                        app_id: c.app_id,
-                    });
-                }
+            WebhookEvent::Created(c) if self.webhooks.get(tx, &endpoint).await?.is_none() => {
+                self.webhooks.put(WebhookApp {
+                    endpoint_id: endpoint,
+                    app_id: c.app_id,
+                });
             }
             WebhookEvent::Disabled(d) if d.reason != "manual" => {
                 let Some(app) = self.webhooks.get(tx, &endpoint).await?.map(|w| w.app_id) else {

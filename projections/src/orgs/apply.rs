@@ -118,6 +118,9 @@ row!(
     |r: &Invitation| r.invitation_id
 );
 
+/// Which first-time mark of an organisation's row an event sets.
+type LaneMark = fn(&mut Org) -> &mut Option<DateTime<Utc>>;
+
 /// The rows one batch works on.
 #[derive(Default)]
 struct Batch {
@@ -296,7 +299,7 @@ impl Batch {
         tx: &Transaction<'_>,
         e: &RecordedEvent,
     ) -> Result<Option<Uuid>, ProjectionError> {
-        let (org, field): (Uuid, fn(&mut Org) -> &mut Option<DateTime<Utc>>) =
+        let (org, field): (Uuid, LaneMark) =
             if let Some(KeyEvent::Issued(k)) = crate::decode(e, KeyEvent::decode)? {
                 (k.org_id, |o| &mut o.first_key_at)
             } else if let Some(UsageEvent::Recorded(u)) = crate::decode(e, UsageEvent::decode)? {

@@ -72,11 +72,10 @@ pub(super) async fn apply(
             .latency_sum
             .saturating_add(n(u.latency_sum_ms.unwrap_or(0)));
         // LEAST and GREATEST in SQL skip NULLs; so do these.
-        let least = |a: Option<i64>, b: Option<i64>| match (a, b) {
+        day.latency_min = match (day.latency_min, u.latency_min_ms.map(n)) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        day.latency_min = least(day.latency_min, u.latency_min_ms.map(n));
         day.latency_max = day.latency_max.max(u.latency_max_ms.map(n));
         day.last_at = day.last_at.max(u.last_at);
     }

@@ -149,3 +149,31 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
 pub fn by_name(name: &str) -> Option<Arc<dyn Projection>> {
     all().into_iter().find(|p| p.name() == name)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    /// The one-pass rebuild puts every generation's schema on one search
+    /// path: a table name two read models shared would be ambiguous there.
+    #[test]
+    fn no_two_read_models_name_a_table_alike() {
+        let mut seen = HashSet::new();
+        for p in super::all() {
+            let ddl = p.schema().to_lowercase();
+            for part in ddl.split("create table").skip(1) {
+                let name = part.split_whitespace().next().unwrap_or_default();
+                let name = name.trim_end_matches('(').to_owned();
+                assert!(
+                    seen.insert(name.clone()),
+                    "{} and another read model both have a table {name}",
+                    p.name()
+                );
+            }
+        }
+        assert!(
+            seen.contains("audit_subjects") && seen.contains("apps"),
+            "{seen:?}"
+        );
+    }
+}

@@ -111,11 +111,17 @@ impl<R: Row> Table<R> {
             .iter()
             .map(key_object::<R>)
             .collect::<Result<Vec<_>, _>>()?;
+        // A lateral lookup per key: the primary key's index, however large
+        // the table has grown (a join may be planned as a scan of it).
+        let matches = R::KEY
+            .iter()
+            .map(|c| format!("t.{c} = k.{c}"))
+            .collect::<Vec<_>>()
+            .join(" AND ");
         let sql = format!(
-            "SELECT row_to_json(t)::text FROM {table} t \
-             JOIN json_populate_recordset(NULL::{table}, $1::text::json) k USING ({key})",
-            table = R::TABLE,
-            key = R::KEY.join(", ")
+            "SELECT row_to_json(r)::text FROM json_populate_recordset(NULL::{table}, $1::text::json) k, \
+             LATERAL (SELECT * FROM {table} t WHERE {matches}) r",
+            table = R::TABLE
         );
         let stmt = tx.prepare_cached(&sql).await?;
         let text = serde_json::to_string(&objects).map_err(json_error)?;
@@ -253,7 +259,7 @@ impl<R: Row> Table<R> {
                 continue;
             }
             match &slot.row {
-                Some(row) => upserts.push(serde_json::to_value(row).map_err(json_error)?),
+                Some(row) => upserts.push(row),
                 None => deletes.push(key_object::<R>(key)?),
             }
         }
@@ -273,7 +279,12 @@ impl<R: Row> Table<R> {
             let text = serde_json::to_string(&deletes).map_err(json_error)?;
             tx.execute(&stmt, &[&text]).await?;
         }
-        if let Some(Value::Object(first)) = upserts.first() {
+        if let Some(first) = upserts.first() {
+            let Value::Object(first) = serde_json::to_value(first).map_err(json_error)? else {
+                return Err(json_error(serde::ser::Error::custom(
+                    "a row is not an object",
+                )));
+            };
             let columns: Vec<&String> = first.keys().collect();
             let set = columns
                 .iter()

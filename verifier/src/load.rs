@@ -1,10 +1,10 @@
-//! Starting an index from the `keys` read model: every key, app status and
-//! organisation quota, read in one snapshot together with the position the
-//! read model reached, so following the log from there misses nothing.
+//! Starting an index from the `keys` read model (through its
+//! `read::index` queries): every key, app status and organisation quota,
+//! read in one snapshot together with the position the read model reached,
+//! so following the log from there misses nothing.
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
 use domain::apps::Mode;
 use domain::keys::format;
 use domain::keys::KeyKind;
@@ -14,6 +14,7 @@ use event_schemas::app::{
 };
 use event_schemas::org::PlanSet;
 use futures_util::{pin_mut, TryStreamExt};
+use projections::keys::read::index as snapshot;
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -57,37 +58,11 @@ pub async fn from_read_model(
         .read_only(true)
         .start()
         .await?;
-    let position: i64 = tx
-        .query_opt(
-            "SELECT position FROM projection_generations WHERE name = 'keys' AND state = 'active'",
-            &[],
-        )
-        .await?
-        .map_or(0, |r| r.get(0));
-    let count: i64 = tx
-        .query_one("SELECT count(*) FROM rm.api_keys", &[])
-        .await?
-        .get(0);
-    index.reserve(usize::try_from(count).unwrap_or(0));
+    let position = snapshot::position(&tx).await?;
+    index.reserve(usize::try_from(snapshot::key_count(&tx).await?).unwrap_or(0));
 
-    for row in tx
-        .query(
-            "SELECT o.org_id, o.monthly_call_limit, o.window_start, o.window_end, \
-                    COALESCE(u.calls, 0), u.window_start \
-             FROM rm.key_orgs o LEFT JOIN LATERAL ( \
-                 SELECT calls, window_start FROM rm.org_usage \
-                 WHERE org_usage.org_id = o.org_id ORDER BY window_start DESC LIMIT 1) u ON true",
-            &[],
-        )
-        .await?
-    {
-        let org_id: Uuid = row.get(0);
-        let limit: Option<i64> = row.get(1);
-        let start: Option<DateTime<Utc>> = row.get(2);
-        let end: Option<DateTime<Utc>> = row.get(3);
-        let calls: i64 = row.get(4);
-        let counted: Option<DateTime<Utc>> = row.get(5);
-        let plan = match (limit, start, end) {
+    for o in snapshot::org_quotas(&tx).await? {
+        let plan = match (o.monthly_call_limit, o.window_start, o.window_end) {
             (Some(limit), Some(start), Some(end)) => Some(PlanSet {
                 plan: String::new(),
                 modules: Vec::new(),
@@ -99,103 +74,67 @@ pub async fn from_read_model(
             }),
             _ => None,
         };
-        let counted = counted.map_or(0, |c| c.timestamp_millis());
+        let counted = o.counted_from.map_or(0, |c| c.timestamp_millis());
         index.load_org(
-            org_id,
+            o.org_id,
             plan.as_ref(),
             counted,
-            u64::try_from(calls).unwrap_or(0),
+            u64::try_from(o.calls).unwrap_or(0),
         );
     }
 
-    for row in tx
-        .query(
-            "SELECT app_id, org_id, deleted, suspended, access, origins FROM rm.key_apps",
-            &[],
-        )
-        .await?
-    {
-        let app_id: Uuid = row.get(0);
-        let org_id: Uuid = row.get(1);
-        let access: tokio_postgres::types::Json<BTreeMap<Uuid, AccessRow>> = row.get(4);
-        let origins: tokio_postgres::types::Json<Vec<String>> = row.get(5);
-        let events = app_events(app_id, org_id, row.get(2), row.get(3), access.0, origins.0);
+    for a in snapshot::apps(&tx).await? {
+        let access: BTreeMap<Uuid, AccessRow> = serde_json::from_value(a.access)
+            .map_err(|e| LoadError::Row(format!("app {} access: {e}", a.app_id)))?;
+        let origins: Vec<String> = serde_json::from_value(a.origins)
+            .map_err(|e| LoadError::Row(format!("app {} origins: {e}", a.app_id)))?;
+        let events = app_events(a.app_id, a.org_id, a.deleted, a.suspended, access, origins);
         index
-            .load_app(app_id, org_id, &events)
+            .load_app(a.app_id, a.org_id, &events)
             .map_err(LoadError::Row)?;
     }
 
-    for row in tx
-        .query(
-            "SELECT client_id, app_id, org_id, mode, revoked_at IS NOT NULL FROM rm.oauth_clients",
-            &[],
-        )
-        .await?
-    {
-        let mode: String = row.get(3);
-        let mode =
-            Mode::parse(&mode).ok_or_else(|| LoadError::Row(format!("client mode {mode:?}")))?;
-        index.load_client(row.get(0), row.get(1), row.get(2), mode, row.get(4));
+    for c in snapshot::clients(&tx).await? {
+        let mode = Mode::parse(&c.mode)
+            .ok_or_else(|| LoadError::Row(format!("client mode {:?}", c.mode)))?;
+        index.load_client(c.client_id, c.app_id, c.org_id, mode, c.revoked);
     }
-    for row in tx
-        .query(
-            "SELECT kid, public_key, retires_at FROM rm.signing_keys ORDER BY position",
-            &[],
-        )
-        .await?
-    {
-        let retires: Option<DateTime<Utc>> = row.get(2);
+    for k in snapshot::signing_keys(&tx).await? {
         index
             .load_signing_key(
-                row.get(0),
-                row.get(1),
-                retires.map(|t| t.timestamp_millis()),
+                &k.kid,
+                &k.public_key,
+                k.retires_at.map(|t| t.timestamp_millis()),
             )
             .map_err(LoadError::Row)?;
     }
 
-    let rows = tx
-        .query_raw(
-            "SELECT key_id, app_id, org_id, hash, mode, kind, scopes, expires_at, stops_at, \
-                    revoked_at IS NOT NULL, rate_limit, rate_window_secs, imported, prefix \
-             FROM rm.api_keys",
-            std::iter::empty::<i32>(),
-        )
-        .await?;
+    let rows = snapshot::keys(&tx).await?;
     pin_mut!(rows);
-    while let Some(row) = rows.try_next().await? {
-        let bad = |what: &str| LoadError::Row(format!("api key {}: {what}", row.get::<_, Uuid>(0)));
-        let hash: String = row.get(3);
-        let mode: String = row.get(4);
-        let kind: String = row.get(5);
-        let scopes: tokio_postgres::types::Json<Vec<String>> = row.get(6);
-        let expires: Option<DateTime<Utc>> = row.get(7);
-        let stops: Option<DateTime<Utc>> = row.get(8);
-        let limit: Option<i32> = row.get(10);
-        let window: Option<i32> = row.get(11);
+    while let Some(k) = rows.try_next().await? {
+        let bad = |what: &str| LoadError::Row(format!("api key {}: {what}", k.key_id));
         index.load_key(LoadedKey {
-            key_id: row.get(0),
-            app_id: row.get(1),
-            org_id: row.get(2),
-            hash: format::parse_hash(&hash).ok_or_else(|| bad("hash"))?,
-            mode: Mode::parse(&mode).ok_or_else(|| bad("mode"))?,
-            kind: KeyKind::parse(&kind).ok_or_else(|| bad("kind"))?,
-            scopes: scopes.0,
-            expires_ms: expires.map(|t| t.timestamp_millis()),
-            stops_ms: stops.map(|t| t.timestamp_millis()),
-            revoked: row.get(9),
-            rate_limit: match (limit, window) {
+            key_id: k.key_id,
+            app_id: k.app_id,
+            org_id: k.org_id,
+            hash: format::parse_hash(&k.hash).ok_or_else(|| bad("hash"))?,
+            mode: Mode::parse(&k.mode).ok_or_else(|| bad("mode"))?,
+            kind: KeyKind::parse(&k.kind).ok_or_else(|| bad("kind"))?,
+            expires_ms: k.expires_at.map(|t| t.timestamp_millis()),
+            stops_ms: k.stops_at.map(|t| t.timestamp_millis()),
+            revoked: k.revoked,
+            rate_limit: match (k.rate_limit, k.rate_window_secs) {
                 (Some(l), Some(w)) => Some((
                     u32::try_from(l).map_err(|_| bad("rate limit"))?,
                     u8::try_from(w).map_err(|_| bad("rate window"))?,
                 )),
                 _ => None,
             },
-            imported_prefix: row.get::<_, bool>(12).then(|| row.get(13)),
+            imported_prefix: k.imported.then(|| k.prefix.clone()),
+            scopes: k.scopes,
         });
     }
     tx.commit().await?;
-    let position = u64::try_from(position).unwrap_or(0);
     index.set_position(position);
     Ok(position)
 }

@@ -24,6 +24,7 @@ use uuid::Uuid;
 
 use super::{claim, insert_deliveries, timestamp, FeedError, CHANNEL};
 use event_schemas::webhook::AUDIT_ENTRY_TYPE;
+use projections::audit::read::EntryRow;
 
 /// Entries read per transaction.
 const BATCH: i64 = 500;
@@ -75,18 +76,15 @@ impl AuditFeeder {
             return Ok(0);
         };
         // Read before the entries, so each bound holds for what follows.
-        let bound: i64 = tx
+        let feed: i64 = tx
             .query_one(
-                &tx.prepare_cached(
-                    "SELECT LEAST((SELECT position FROM delivery.feed WHERE id = 1), \
-                            COALESCE((SELECT position FROM projection_generations \
-                                      WHERE name = 'audit' AND state = 'active'), 0))",
-                )
-                .await?,
+                &tx.prepare_cached("SELECT position FROM delivery.feed WHERE id = 1")
+                    .await?,
                 &[],
             )
             .await?
             .get(0);
+        let bound = feed.min(projections::audit::read::position(&tx).await?);
         if bound <= after {
             return Ok(0);
         }
@@ -111,23 +109,12 @@ impl AuditFeeder {
         let entries = if orgs.is_empty() {
             Vec::new()
         } else {
-            tx.query(
-                &tx.prepare_cached(
-                    "SELECT a.position, a.org_id, a.occurred_at, a.event_type, a.actor_kind, \
-                            a.actor_id, a.targets, a.changes, a.request_id, e.hash \
-                     FROM rm.audit_entries a JOIN events e ON e.global_position = a.position \
-                     WHERE a.org_id = ANY($1) AND a.position > $2 AND a.position <= $3 \
-                     ORDER BY a.position LIMIT $4",
-                )
-                .await?,
-                &[&orgs, &after, &bound, &BATCH],
-            )
-            .await?
+            projections::audit::read::entries_of_orgs(&tx, &orgs, after, bound, BATCH).await?
         };
         let mut messages = Messages::default();
         for r in &entries {
-            let position: i64 = r.get(0);
-            let org: Uuid = r.get(1);
+            let position = r.position;
+            let Some(org) = r.org_id else { continue };
             let subscribed: Vec<Uuid> = streams
                 .iter()
                 .filter(|(_, o, from)| *o == org && position > *from)
@@ -138,11 +125,11 @@ impl AuditFeeder {
             }
             let body = body(r);
             let id = message_id(position);
-            messages.push(id, org, position, r.get(2), body, &subscribed);
+            messages.push(id, org, position, r.occurred_at, body, &subscribed);
         }
         let inserted = messages.insert(&tx).await?;
         let reached = if entries.len() as i64 == BATCH {
-            entries.last().map(|r| r.get::<_, i64>(0)).unwrap_or(bound)
+            entries.last().map_or(bound, |r| r.position)
         } else {
             bound
         };
@@ -180,11 +167,9 @@ fn message_id(position: i64) -> Uuid {
 
 /// The message body: the entry as the audit history shows it, without the
 /// personal data sealed in Gatehouse.
-fn body(r: &tokio_postgres::Row) -> Vec<u8> {
-    let occurred_at: chrono::DateTime<chrono::Utc> = r.get(2);
-    let actor_kind: String = r.get(4);
-    let actor_id: Option<String> = r.get(5);
-    let mut targets: Value = r.get(6);
+fn body(r: &EntryRow) -> Vec<u8> {
+    let occurred_at = r.occurred_at;
+    let mut targets = r.targets.clone();
     if let Value::Array(ts) = &mut targets {
         for t in ts {
             if t.get("type").and_then(Value::as_str) == Some("user") {
@@ -194,27 +179,26 @@ fn body(r: &tokio_postgres::Row) -> Vec<u8> {
             }
         }
     }
-    let mut actor = json!({ "kind": actor_kind });
-    if let Some(id) = actor_id {
-        actor["id"] = id.into();
+    let mut actor = json!({ "kind": r.actor_kind });
+    if let Some(id) = &r.actor_id {
+        actor["id"] = id.clone().into();
     }
     let mut context = json!({});
-    if let Some(request) = r.get::<_, Option<String>>(8) {
-        context["request_id"] = request.into();
+    if let Some(request) = &r.request_id {
+        context["request_id"] = request.clone().into();
     }
-    let hash: &[u8] = r.get(9);
     let mut data = json!({
-        "position": r.get::<_, i64>(0),
-        "hash": hex::encode(hash),
-        "action": r.get::<_, String>(3),
+        "position": r.position,
+        "hash": hex::encode(&r.hash),
+        "action": r.event_type,
         "occurred_at": timestamp(occurred_at),
-        "org_id": r.get::<_, Uuid>(1),
+        "org_id": r.org_id,
         "actor": actor,
         "targets": targets,
         "context": context,
     });
-    if let Some(changes) = r.get::<_, Option<Value>>(7) {
-        data["changes"] = changes;
+    if let Some(changes) = &r.changes {
+        data["changes"] = changes.clone();
     }
     let body = json!({
         "type": AUDIT_ENTRY_TYPE,

@@ -234,7 +234,25 @@ impl Batch {
         let mut apps = HashSet::new();
         let mut requests = Vec::new();
         let mut versions = Vec::new();
+        let mut endpoints = Vec::new();
+        let mut links = Vec::new();
         for e in events {
+            if let Some(id) = e
+                .stream_id
+                .strip_prefix("webhook-")
+                .and_then(|id| id.parse().ok())
+            {
+                endpoints.push(id);
+            }
+            #[derive(Deserialize)]
+            struct Link {
+                link_id: Option<Uuid>,
+            }
+            if e.event_type.starts_with("installation.") || e.event_type == "app.installed" {
+                if let Ok(l) = serde_json::from_str::<Link>(e.data.get()) {
+                    links.extend(l.link_id);
+                }
+            }
             if let Some(id) = e
                 .stream_id
                 .strip_prefix("app-")
@@ -256,6 +274,8 @@ impl Batch {
         }
         self.apps.load(tx, apps.iter().copied()).await?;
         self.versions.load(tx, versions).await?;
+        self.webhooks.load(tx, endpoints).await?;
+        self.links.load(tx, links).await?;
         self.distributions
             .load(tx, requests.iter().copied())
             .await?;

@@ -100,9 +100,14 @@ pub fn named_ids(data: &Map<String, Value>) -> Vec<(&str, String, Uuid)> {
 /// is `org-<id>/user_id=<id>`; a product's access for an app is
 /// `app-<id>/product_id=<id>`).
 pub fn subject_key(stream_id: &str, data: &Map<String, Value>) -> String {
+    subject_key_of(stream_id, &named_ids(data))
+}
+
+/// [`subject_key`], from the ids ([`named_ids`]) already read.
+pub fn subject_key_of(stream_id: &str, named: &[(&str, String, Uuid)]) -> String {
     let own = stream_entity(stream_id).map(|(_, id)| id);
     let mut key = stream_id.to_owned();
-    for (field, _, id) in named_ids(data) {
+    for &(field, _, id) in named {
         if Some(id) == own || field == "org_id" || field == "app_id" {
             continue;
         }

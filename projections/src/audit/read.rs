@@ -79,18 +79,78 @@ const ENTRY_COLUMNS: &str = "a.position, a.event_type, a.occurred_at, a.actor_ki
      a.targets, a.changes, a.request_id, a.context_sealed, a.org_id, e.hash";
 
 fn entry_row(r: &Row) -> EntryRow {
+    entry_row_at(r, 0)
+}
+
+/// An [`EntryRow`] from [`ENTRY_COLUMNS`] starting at column `at`.
+fn entry_row_at(r: &Row, at: usize) -> EntryRow {
     EntryRow {
-        position: r.get(0),
-        event_type: r.get(1),
-        occurred_at: r.get(2),
-        actor_kind: r.get(3),
-        actor_id: r.get(4),
-        targets: r.get(5),
-        changes: r.get(6),
-        request_id: r.get(7),
-        context_sealed: r.get(8),
-        org_id: r.get(9),
-        hash: r.get(10),
+        position: r.get(at),
+        event_type: r.get(at + 1),
+        occurred_at: r.get(at + 2),
+        actor_kind: r.get(at + 3),
+        actor_id: r.get(at + 4),
+        targets: r.get(at + 5),
+        changes: r.get(at + 6),
+        request_id: r.get(at + 7),
+        context_sealed: r.get(at + 8),
+        org_id: r.get(at + 9),
+        hash: r.get(at + 10),
+    }
+}
+
+/// The entries matching a filter up to a position, each with its event as
+/// stored, oldest first: one query in one snapshot (the transaction it is
+/// opened in, which should be `REPEATABLE READ`), read a chunk at a time
+/// through a portal, so an export of any length holds one chunk.
+pub struct ExportCursor {
+    portal: tokio_postgres::Portal,
+}
+
+impl ExportCursor {
+    /// Opens the cursor inside `tx`.
+    pub async fn open(
+        tx: &deadpool_postgres::Transaction<'_>,
+        filter: &EntryFilter,
+        upto: i64,
+    ) -> Result<Self, Error> {
+        let mut c = Conditions::of(filter);
+        c.push("a.position <= ?", Box::new(upto));
+        // The range is stated on both sides of the join, so the planner
+        // can bound the log's side too.
+        c.push("e.global_position <= ?", Box::new(upto));
+        let events = event_store::postgres::EVENT_COLUMNS
+            .split(", ")
+            .map(|col| format!("e.{}", col.trim()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT {events}, {ENTRY_COLUMNS} FROM rm.audit_entries a \
+             JOIN events e ON e.global_position = a.position \
+             WHERE {} ORDER BY a.position",
+            c.clause()
+        );
+        let stmt = tx.prepare(&sql).await?;
+        let portal = tx.bind(&stmt, &c.refs()).await?;
+        Ok(ExportCursor { portal })
+    }
+
+    /// The next `n` entries and their events (none at the end).
+    pub async fn next(
+        &mut self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        n: i32,
+    ) -> Result<Vec<(EntryRow, RecordedEvent)>, StoreError> {
+        let rows = tx.query_portal(&self.portal, n).await?;
+        let columns = event_store::postgres::EVENT_COLUMNS.split(", ").count();
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    entry_row_at(r, columns),
+                    event_store::postgres::decode_row(r)?,
+                ))
+            })
+            .collect()
     }
 }
 
@@ -251,4 +311,41 @@ pub async fn org_events_until(
     );
     let rows = client.query(&sql, &[&org, &as_of, &after]).await?;
     rows.iter().map(event_store::postgres::decode_row).collect()
+}
+
+/// The audit trail's checkpoint: the position its active generation
+/// reached (0 before any).
+pub async fn position(client: &impl GenericClient) -> Result<i64, Error> {
+    let stmt = client
+        .prepare_cached(
+            "SELECT COALESCE((SELECT position FROM projection_generations \
+                              WHERE name = 'audit' AND state = 'active'), 0)",
+        )
+        .await?;
+    Ok(client.query_one(&stmt, &[]).await?.get(0))
+}
+
+/// The entries of the organisations `orgs` in `(after, upto]`, oldest
+/// first: at most `limit` (what the audit streams are fed).
+pub async fn entries_of_orgs(
+    client: &impl GenericClient,
+    orgs: &[Uuid],
+    after: i64,
+    upto: i64,
+    limit: i64,
+) -> Result<Vec<EntryRow>, Error> {
+    let stmt = client
+        .prepare_cached(&format!(
+            "SELECT {ENTRY_COLUMNS} FROM rm.audit_entries a JOIN events e ON e.global_position = a.position \
+             WHERE a.org_id = ANY($1) AND a.position > $2 AND a.position <= $3 \
+               AND e.global_position > $2 AND e.global_position <= $3 \
+             ORDER BY a.position LIMIT $4"
+        ))
+        .await?;
+    Ok(client
+        .query(&stmt, &[&orgs, &after, &upto, &limit])
+        .await?
+        .iter()
+        .map(entry_row)
+        .collect())
 }

@@ -184,6 +184,8 @@ impl Batch {
         let mut reviewed = HashSet::new();
         let mut invitations = Vec::new();
         let mut teams = HashSet::new();
+        let mut members = Vec::new();
+        let mut team_members = Vec::new();
         for e in events {
             if let Some(org) = e
                 .stream_id
@@ -198,10 +200,19 @@ impl Batch {
                 struct Ids {
                     invitation_id: Option<Uuid>,
                     team_id: Option<Uuid>,
+                    user_id: Option<Uuid>,
                 }
                 if let Ok(ids) = serde_json::from_str::<Ids>(e.data.get()) {
                     invitations.extend(ids.invitation_id);
                     teams.extend(ids.team_id);
+                    if let Some(user) = ids.user_id {
+                        if e.event_type.starts_with("member.") {
+                            members.push((org, user));
+                        }
+                        if let Some(team) = ids.team_id {
+                            team_members.push((team, user));
+                        }
+                    }
                 }
             } else if let Some(org) = lane_org(e) {
                 orgs.insert(org);
@@ -211,6 +222,8 @@ impl Batch {
         self.orgs.load(tx, orgs).await?;
         self.steps.load_by(tx, "org_id", &reviewed).await?;
         self.invitations.load(tx, invitations).await?;
+        self.members.load(tx, members).await?;
+        self.team_members.load(tx, team_members).await?;
         self.teams.load(tx, teams).await
     }
 

@@ -310,7 +310,7 @@ pub async fn rebuild_all(
         let rows = tx
             .query(
                 &stmt,
-                &[&(from as i64), &(head as i64), &(FILL_BATCH as i64)],
+                &[&(from as i64), &(head as i64), &(options.batch as i64)],
             )
             .await?;
         let events: Vec<RecordedEvent> = rows.iter().map(decode_row).collect::<Result<_, _>>()?;
@@ -319,37 +319,43 @@ pub async fn rebuild_all(
             Some(last) if events.len() == options.batch => last.global_position,
             _ => head,
         };
-        for f in fills.iter_mut().filter(|f| f.failed.is_none()) {
-            if f.checkpoint >= end {
-                continue;
-            }
-            let mine: Vec<&RecordedEvent> = events.iter().filter(|e| f.handles(e)).collect();
-            let started = Instant::now();
-            tx.batch_execute(&format!(
-                "SAVEPOINT fill; SET LOCAL search_path TO {}, public",
-                schema_name(f.projection.name(), f.generation)
-            ))
-            .await?;
-            match f.projection.apply(&tx, &mine).await {
-                Ok(()) => {
-                    tx.batch_execute("SET LOCAL search_path TO DEFAULT; RELEASE SAVEPOINT fill")
-                        .await?;
-                    tx.execute(
-                        "UPDATE projection_generations SET position = $3, updated_at = now() \
-                         WHERE name = $1 AND generation = $2",
-                        &[&f.projection.name(), &f.generation, &(end as i64)],
-                    )
-                    .await?;
-                    f.checkpoint = end;
+        if !apply_together(&tx, &mut fills, &events, end).await? {
+            // One of them failed: apply each alone, so the failure stops
+            // only its own read model.
+            for f in fills.iter_mut().filter(|f| f.failed.is_none()) {
+                if f.checkpoint >= end {
+                    continue;
                 }
-                Err(e) => {
-                    tx.batch_execute("ROLLBACK TO SAVEPOINT fill; RELEASE SAVEPOINT fill")
+                let mine: Vec<&RecordedEvent> = events.iter().filter(|e| f.handles(e)).collect();
+                let started = Instant::now();
+                tx.batch_execute(&format!(
+                    "SAVEPOINT fill; SET LOCAL search_path TO {}, public",
+                    schema_name(f.projection.name(), f.generation)
+                ))
+                .await?;
+                match f.projection.apply(&tx, &mine).await {
+                    Ok(()) => {
+                        tx.batch_execute(
+                            "SET LOCAL search_path TO DEFAULT; RELEASE SAVEPOINT fill",
+                        )
                         .await?;
-                    tracing::error!(projection = f.projection.name(), error = %e, "rebuild stopped; the other read models go on");
-                    f.failed = Some(e);
+                        tx.execute(
+                            "UPDATE projection_generations SET position = $3, updated_at = now() \
+                             WHERE name = $1 AND generation = $2",
+                            &[&f.projection.name(), &f.generation, &(end as i64)],
+                        )
+                        .await?;
+                        f.checkpoint = end;
+                    }
+                    Err(e) => {
+                        tx.batch_execute("ROLLBACK TO SAVEPOINT fill; RELEASE SAVEPOINT fill")
+                            .await?;
+                        tracing::error!(projection = f.projection.name(), error = %e, "rebuild stopped; the other read models go on");
+                        f.failed = Some(e);
+                    }
                 }
+                f.applying += started.elapsed();
             }
-            f.applying += started.elapsed();
         }
         tx.commit().await?;
         progress(PassProgress {
@@ -394,6 +400,65 @@ pub async fn rebuild_all(
         });
     }
     Ok(out)
+}
+
+/// Applies a batch to every generation still filling, all at once over the
+/// one connection: every generation's schema is on the search path (table
+/// names are unique across read models, as their views `rm.<table>` must
+/// be), so while one read model folds in this process the statements of
+/// another run in the database. Moves each checkpoint to `end`. `false`
+/// (and nothing applied) if one failed.
+async fn apply_together(
+    tx: &deadpool_postgres::Transaction<'_>,
+    fills: &mut [Filling],
+    events: &[RecordedEvent],
+    end: u64,
+) -> Result<bool, ProjectionError> {
+    let due: Vec<usize> = (0..fills.len())
+        .filter(|&i| fills[i].failed.is_none() && fills[i].checkpoint < end)
+        .collect();
+    if due.is_empty() {
+        return Ok(true);
+    }
+    let path = due
+        .iter()
+        .map(|&i| schema_name(fills[i].projection.name(), fills[i].generation))
+        .collect::<Vec<_>>()
+        .join(", ");
+    tx.batch_execute(&format!(
+        "SAVEPOINT together; SET LOCAL search_path TO {path}, public"
+    ))
+    .await?;
+    let runs = due.iter().map(|&i| {
+        let f = &fills[i];
+        let mine: Vec<&RecordedEvent> = events.iter().filter(|e| f.handles(e)).collect();
+        let projection = f.projection.clone();
+        async move {
+            let started = Instant::now();
+            let outcome = projection.apply(tx, &mine).await;
+            (outcome, started.elapsed())
+        }
+    });
+    let outcomes = futures::future::join_all(runs).await;
+    if outcomes.iter().any(|(o, _)| o.is_err()) {
+        tx.batch_execute("ROLLBACK TO SAVEPOINT together; RELEASE SAVEPOINT together")
+            .await?;
+        return Ok(false);
+    }
+    tx.batch_execute("SET LOCAL search_path TO DEFAULT; RELEASE SAVEPOINT together")
+        .await?;
+    for (&i, (_, took)) in due.iter().zip(outcomes) {
+        let f = &mut fills[i];
+        tx.execute(
+            "UPDATE projection_generations SET position = $3, updated_at = now() \
+             WHERE name = $1 AND generation = $2",
+            &[&f.projection.name(), &f.generation, &(end as i64)],
+        )
+        .await?;
+        f.checkpoint = end;
+        f.applying += took;
+    }
+    Ok(true)
 }
 
 /// Finds and records the exact event a failed generation stops at, the

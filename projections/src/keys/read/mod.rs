@@ -3,6 +3,8 @@
 //! API keys (metadata only: no query here reads material), OAuth clients,
 //! mass rotation jobs and the organisations' calls per billing window.
 
+pub mod index;
+
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use tokio_postgres::types::Json;

@@ -9,7 +9,7 @@
 //! - `audit`: one history page, with each filter, through a server in this
 //!   process: p50 and p99 beside `GET /healthz` in the same run; and the
 //!   platform export streamed to the end, entries/s and MB/s beside the
-//!   plain scan.
+//!   plain scan, and the peak heap while it streamed.
 
 use std::time::{Duration, Instant};
 
@@ -163,6 +163,8 @@ pub async fn audit(
         "ms",
     );
 
+    let heap_before = crate::HEAP.current_usage();
+    crate::HEAP.reset_peak_usage();
     let started = Instant::now();
     let mut r = reqwest::Client::new()
         .get(format!("{}/v1/staff/audit/export", server.base))
@@ -176,6 +178,8 @@ pub async fn audit(
         lines += chunk.iter().filter(|b| **b == b'\n').count() as u64;
     }
     let t = started.elapsed().as_secs_f64();
+    // The server runs in this process: its heap while it streamed.
+    let export_heap = crate::HEAP.peak_usage().saturating_sub(heap_before);
     let (_, baseline) = scan_baseline(&config).await?;
     report.metric(
         "audit",
@@ -185,6 +189,12 @@ pub async fn audit(
     );
     report.metric("audit", "export_throughput", lines as f64 / t, "entries/s");
     report.metric("audit", "export_bandwidth", bytes as f64 / t / 1e6, "MB/s");
+    report.metric(
+        "audit",
+        "export_peak_heap",
+        export_heap as f64 / 1_048_576.0,
+        "MiB",
+    );
     report.metric("audit", "baseline_scan", baseline, "events/s");
     server.stop().await
 }

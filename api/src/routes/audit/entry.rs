@@ -5,12 +5,29 @@
 #[allow(unused_imports)]
 use super::*;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
+use deadpool_postgres::GenericClient;
 use projections::audit::read::EntryRow;
 
 use crate::audit::context::ClientContext;
-use crate::vault::{reveal, ERASED};
+use crate::vault::{reveal, SubjectKey, ERASED};
+
+/// Names and subjects' keys looked up while rendering, kept across the
+/// chunks of an export so each is read (and each key opened) once.
+#[derive(Default)]
+pub struct Lookups {
+    names: HashMap<Uuid, Option<String>>,
+    keys: HashMap<Uuid, SubjectKey>,
+    /// Subjects whose key was looked up (found or erased).
+    looked_up: HashSet<Uuid>,
+}
+
+impl Lookups {
+    /// Past this many names, the cache starts over: an export's memory
+    /// stays bounded whatever its length.
+    const MAX: usize = 100_000;
+}
 
 /// Who acted.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -97,9 +114,20 @@ pub const STAFF_NAME: &str = "Gatehouse staff";
 /// names, one for the keys of the users among them.
 pub async fn render(
     state: &AppState,
-    client: &deadpool_postgres::Client,
+    client: &impl GenericClient,
     rows: &[EntryRow],
     viewer: Viewer,
+) -> Result<Vec<AuditEntry>, ApiError> {
+    render_with(state, client, rows, viewer, &mut Lookups::default()).await
+}
+
+/// [`render`], with names and keys looked up before (an export's).
+pub async fn render_with(
+    state: &AppState,
+    client: &impl GenericClient,
+    rows: &[EntryRow],
+    viewer: Viewer,
+    lookups: &mut Lookups,
 ) -> Result<Vec<AuditEntry>, ApiError> {
     let mut ids: Vec<Uuid> = Vec::new();
     let mut users: Vec<Uuid> = Vec::new();
@@ -125,13 +153,27 @@ pub async fn render(
     ids.dedup();
     users.sort_unstable();
     users.dedup();
-    let names: HashMap<Uuid, Option<String>> =
-        projections::audit::read::entity_names(client, &ids).await?;
-    let keys = state
-        .vault
-        .subject_keys(client, &users)
-        .await
-        .map_err(ApiError::internal)?;
+    if lookups.names.len() > Lookups::MAX || lookups.looked_up.len() > Lookups::MAX {
+        *lookups = Lookups::default();
+    }
+    ids.retain(|id| !lookups.names.contains_key(id));
+    if !ids.is_empty() {
+        let mut found = projections::audit::read::entity_names(client, &ids).await?;
+        for id in ids {
+            lookups.names.insert(id, found.remove(&id).flatten());
+        }
+    }
+    users.retain(|id| !lookups.looked_up.contains(id));
+    if !users.is_empty() {
+        let found = state
+            .vault
+            .subject_keys(client, &users)
+            .await
+            .map_err(ApiError::internal)?;
+        lookups.keys.extend(found);
+        lookups.looked_up.extend(users);
+    }
+    let (names, keys) = (&lookups.names, &lookups.keys);
     // A user's name is sealed under their key; without it, erased.
     let user_name = |id: Uuid| -> Result<String, ApiError> {
         match names.get(&id).cloned().flatten() {

@@ -23,8 +23,8 @@ use event_schemas::RecordedEvent;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
-/// Entries read per query while exporting.
-const CHUNK: i64 = 1000;
+/// Entries read from the export's cursor at a time.
+const CHUNK: i32 = 1000;
 
 /// Columns of a CSV export, in order.
 const CSV_HEADER: &str = "position,occurred_at,action,actor_kind,actor_id,actor_name,targets,changes,org_id,request_id,ip,user_agent,hash,prev_hash,event\n";
@@ -162,19 +162,28 @@ async fn write(
     }
     let upto = checkpoint.position as i64;
     let (mut count, mut first, mut last, mut last_hash) = (0u64, None, None, None);
-    let mut after = 0i64;
+    // One query in one snapshot, read a chunk at a time: the log is read
+    // once, and names and keys are looked up once for the whole export.
+    let mut client = state.read_models.client().await?;
+    let snapshot = client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await?;
+    let mut cursor =
+        projections::audit::read::ExportCursor::open(&snapshot, &base.filter, upto).await?;
+    let mut lookups = Lookups::default();
     loop {
-        let client = state.read_models.client().await?;
-        let rows =
-            projections::audit::read::entries_upto(&client, &base.filter, upto, after, CHUNK)
-                .await?;
+        let rows = cursor
+            .next(&snapshot, CHUNK)
+            .await
+            .map_err(ApiError::internal)?;
         if rows.is_empty() {
             break;
         }
-        let entries = render(state, &client, &rows, base.viewer).await?;
-        let positions: Vec<i64> = entries.iter().map(|e| e.position).collect();
-        let events = crate::audit::log::events_at(&client, &positions).await?;
-        drop(client);
+        let (rows, events): (Vec<_>, Vec<_>) = rows.into_iter().unzip();
+        let entries = render_with(state, &snapshot, &rows, base.viewer, &mut lookups).await?;
         let mut chunk = Vec::with_capacity(64 * 1024);
         for (entry, event) in entries.iter().zip(&events) {
             match format {
@@ -201,7 +210,6 @@ async fn write(
             last = Some(entry.position as u64);
             last_hash = Some(entry.hash.clone());
         }
-        after = *positions.last().unwrap_or(&after);
         if send(chunk, &mut digest).await.is_err() {
             return Ok(()); // the client went away
         }

@@ -199,6 +199,25 @@ impl BenchServer {
             .as_str()
             .context("a session token")?
             .to_owned();
+        // The grant is an event: staff routes answer once the accounts read
+        // model has applied it.
+        let granted = std::time::Instant::now();
+        loop {
+            let status = http
+                .get(format!("{base}/v1/staff/audit?limit=1"))
+                .bearer_auth(&token)
+                .send()
+                .await?
+                .status();
+            if status.is_success() {
+                break;
+            }
+            anyhow::ensure!(
+                granted.elapsed() < Duration::from_secs(30),
+                "the staff grant never reached the read model ({status})"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         Ok(BenchServer {
             base,
             http,

@@ -140,7 +140,7 @@ pub async fn render_with(
             }
         }
         let t: Vec<AuditTarget> =
-            serde_json::from_value(r.targets.clone()).map_err(ApiError::internal)?;
+            Deserialize::deserialize(&r.targets).map_err(ApiError::internal)?;
         for target in &t {
             if target.kind == "user" {
                 ids.push(target.id);

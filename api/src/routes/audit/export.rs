@@ -142,6 +142,49 @@ async fn export(
     Ok(res)
 }
 
+/// A chunk of entries rendered for the reader, with their events.
+type Rendered = (Vec<AuditEntry>, Vec<RecordedEvent>);
+
+/// Reads the entries matching `base` up to `upto` in one snapshot, a chunk
+/// at a time, and sends each rendered; names and keys are looked up once
+/// for the whole export.
+async fn read_rendered(
+    state: AppState,
+    base: Conditions,
+    upto: i64,
+    out: mpsc::Sender<Result<Rendered, ApiError>>,
+) {
+    let run = async {
+        let mut client = state.read_models.client().await?;
+        let snapshot = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await?;
+        let mut cursor =
+            projections::audit::read::ExportCursor::open(&snapshot, &base.filter, upto).await?;
+        let mut lookups = Lookups::default();
+        loop {
+            let rows = cursor
+                .next(&snapshot, CHUNK)
+                .await
+                .map_err(ApiError::internal)?;
+            if rows.is_empty() {
+                return Ok::<_, ApiError>(());
+            }
+            let (rows, events): (Vec<_>, Vec<_>) = rows.into_iter().unzip();
+            let entries = render_with(&state, &snapshot, &rows, base.viewer, &mut lookups).await?;
+            if out.send(Ok((entries, events))).await.is_err() {
+                return Ok(()); // the writer stopped
+            }
+        }
+    };
+    if let Err(e) = run.await {
+        let _ = out.send(Err(e)).await;
+    }
+}
+
 async fn write(
     state: &AppState,
     base: Conditions,
@@ -162,28 +205,12 @@ async fn write(
     }
     let upto = checkpoint.position as i64;
     let (mut count, mut first, mut last, mut last_hash) = (0u64, None, None, None);
-    // One query in one snapshot, read a chunk at a time: the log is read
-    // once, and names and keys are looked up once for the whole export.
-    let mut client = state.read_models.client().await?;
-    let snapshot = client
-        .build_transaction()
-        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()
-        .await?;
-    let mut cursor =
-        projections::audit::read::ExportCursor::open(&snapshot, &base.filter, upto).await?;
-    let mut lookups = Lookups::default();
-    loop {
-        let rows = cursor
-            .next(&snapshot, CHUNK)
-            .await
-            .map_err(ApiError::internal)?;
-        if rows.is_empty() {
-            break;
-        }
-        let (rows, events): (Vec<_>, Vec<_>) = rows.into_iter().unzip();
-        let entries = render_with(state, &snapshot, &rows, base.viewer, &mut lookups).await?;
+    // Two stages on two cores: a task reads and renders chunks, this one
+    // writes them out (JSON or CSV, the digest), a couple of chunks apart.
+    let (chunks, mut rendered) = mpsc::channel::<Result<Rendered, ApiError>>(2);
+    let reader = tokio::spawn(read_rendered(state.clone(), base, upto, chunks));
+    while let Some(chunk) = rendered.recv().await {
+        let (entries, events) = chunk?;
         let mut chunk = Vec::with_capacity(64 * 1024);
         for (entry, event) in entries.iter().zip(&events) {
             match format {
@@ -211,9 +238,11 @@ async fn write(
             last_hash = Some(entry.hash.clone());
         }
         if send(chunk, &mut digest).await.is_err() {
+            reader.abort();
             return Ok(()); // the client went away
         }
     }
+    reader.await.map_err(ApiError::internal)?;
     let manifest = state.audit_key.sign_manifest(ExportManifest {
         format: EXPORT_FORMAT.into(),
         scope,

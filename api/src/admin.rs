@@ -8,7 +8,7 @@ use event_store::postgres::{PgStore, PgStoreOptions};
 use event_store::{AppendError, EventStore, EventStoreExt, StreamAppend};
 
 use crate::config::{AdminArgs, AdminCommand};
-use crate::server::ServerError;
+use crate::server::error::ServerError;
 use crate::vault::Vault;
 
 /// Runs an admin command.
@@ -38,7 +38,7 @@ pub async fn run(args: AdminArgs) -> Result<(), ServerError> {
             .get()
             .await
             .map_err(event_store::StoreError::from)?;
-        crate::server::migrate_all(&mut client).await?;
+        crate::server::migrations::migrate_all(&mut client).await?;
         vault.attach_root(&client).await?;
     }
     let outcome = match args.command {

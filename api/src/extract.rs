@@ -392,7 +392,7 @@ impl FromRequestParts<AppState> for Session {
             &parts.method,
             parts
                 .extensions
-                .get::<crate::audit::context::RequestContext>(),
+                .get::<crate::audit::client::RequestContext>(),
             session.user_id,
         )
         .await?;

@@ -66,7 +66,7 @@ pub struct Inner {
     /// Messages and payload bytes an organisation may publish a minute.
     pub publish_quota: crate::webhooks::quota::PublishQuota,
     /// How access tokens are issued.
-    pub oauth: crate::oauth::TokenSettings,
+    pub oauth: crate::oauth::settings::TokenSettings,
     /// Webhook settings (the SSRF policy).
     pub webhooks: crate::webhooks::WebhookSettings,
     /// Recent webhook payload retention keys.
@@ -74,7 +74,7 @@ pub struct Inner {
     /// Token signing keys this node has opened.
     pub signing_seeds: crate::vault::signing::SigningSeeds,
     /// The key that signs checkpoints of the chain (never in the database).
-    pub audit_key: crate::audit::signer::AuditKey,
+    pub audit_key: crate::audit::key::AuditKey,
     /// The header naming the client's address, behind a trusted proxy.
     pub client_ip_header: Option<axum::http::HeaderName>,
     /// GitHub secret scanning's keys and policy.

@@ -50,7 +50,7 @@ impl Checks {
     /// A slug: 3 to 40 of `a-z`, `0-9`, `-`, not starting or ending with `-`.
     pub fn slug(&mut self, pointer: &str, slug: &str) -> &mut Self {
         self.check(
-            crate::orgs::valid_slug(slug),
+            valid_slug(slug),
             pointer,
             "must be 3 to 40 characters of a-z, 0-9 and -, not starting or ending with -",
         )
@@ -86,6 +86,16 @@ pub fn email(raw: &str) -> Option<String> {
             .chars()
             .all(|c| c.is_alphanumeric() || c == '-' || c == '.');
     ok.then_some(e)
+}
+
+/// Checks a slug: 3 to 40 of `a-z`, `0-9`, `-`, not starting or ending with `-`.
+pub fn valid_slug(slug: &str) -> bool {
+    (3..=40).contains(&slug.len())
+        && slug
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !slug.starts_with('-')
+        && !slug.ends_with('-')
 }
 
 #[cfg(test)]

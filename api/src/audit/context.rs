@@ -9,55 +9,15 @@
 //! in which a handler's extractors run does not matter.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, Method};
 use axum::middleware::Next;
 use axum::response::Response;
-use event_schemas::sealed::Sealed;
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::client::{ClientContext, RequestContext};
 use crate::state::AppState;
-
-/// What is sealed: the request's client address and user agent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ClientContext {
-    /// The client's address.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ip: Option<String>,
-    /// The `User-Agent` header, at most 512 characters.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_agent: Option<String>,
-}
-
-/// The context of one request and, once its user is known, the sealed form.
-#[derive(Clone)]
-pub struct RequestContext {
-    plain: Arc<ClientContext>,
-    sealed: Arc<OnceLock<Sealed>>,
-}
-
-impl std::fmt::Debug for RequestContext {
-    // Personal data: never in a log line.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("RequestContext(..)")
-    }
-}
-
-impl RequestContext {
-    /// The client's address, as taken for the audit trail (throttles key
-    /// on it too).
-    pub fn client_ip(&self) -> &str {
-        self.plain.ip.as_deref().unwrap_or("unknown")
-    }
-
-    /// The sealed context, once sealed.
-    pub fn sealed(&self) -> Option<Sealed> {
-        self.sealed.get().cloned()
-    }
-}
 
 /// Takes the client address (from `--client-ip-header` when configured,
 /// the peer address otherwise) and user agent of every request. Of a list
@@ -84,10 +44,8 @@ pub async fn capture(State(state): State<AppState>, mut req: Request, next: Next
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .map(|v| v.chars().take(512).collect());
-    req.extensions_mut().insert(RequestContext {
-        plain: Arc::new(ClientContext { ip, user_agent }),
-        sealed: Arc::new(OnceLock::new()),
-    });
+    req.extensions_mut()
+        .insert(RequestContext::new(ClientContext { ip, user_agent }));
     next.run(req).await
 }
 
@@ -103,8 +61,8 @@ pub async fn seal_for(
         return Ok(());
     };
     if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
-        || context.sealed.get().is_some()
-        || (context.plain.ip.is_none() && context.plain.user_agent.is_none())
+        || context.sealed().is_some()
+        || (context.plain().ip.is_none() && context.plain().user_agent.is_none())
     {
         return Ok(());
     }
@@ -116,8 +74,8 @@ pub async fn seal_for(
         .map_err(crate::error::ApiError::internal)?
     {
         let json =
-            serde_json::to_string(&*context.plain).map_err(crate::error::ApiError::internal)?;
-        let _ = context.sealed.set(key.seal(&json));
+            serde_json::to_string(context.plain()).map_err(crate::error::ApiError::internal)?;
+        context.seal_once(key.seal(&json));
     }
     Ok(())
 }

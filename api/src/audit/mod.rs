@@ -3,11 +3,16 @@
 //! into every person's command.
 //!
 //! # Layout
-//! - [`signer`]: the audit key, checkpoints, the witness file.
-//! - [`context`]: client address and user agent, sealed per user.
+//! - [`key`]: the audit key, what it signs, the witness file.
+//! - [`signer`]: checkpoints of the head, signed on an interval.
+//! - [`client`]: a request's client address and user agent, and their
+//!   sealed form.
+//! - [`context`]: the layer that captures them, sealed per user.
 //! - [`log`]: pages of checkpoints and the events behind entries, for the
 //!   audit trail's readers.
 
+pub mod client;
 pub mod context;
+pub mod key;
 pub mod log;
 pub mod signer;

@@ -54,7 +54,7 @@ pub struct RequestMeta {
     /// the command mints repeat when the client retries.
     pub seed: Option<CommandSeed>,
     /// The client's address and user agent, sealed once the user is known.
-    pub context: Option<crate::audit::context::RequestContext>,
+    pub context: Option<crate::audit::client::RequestContext>,
 }
 
 impl RequestMeta {
@@ -114,7 +114,7 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestMeta {
             seed: parts.extensions.get::<CommandSeed>().copied(),
             context: parts
                 .extensions
-                .get::<crate::audit::context::RequestContext>()
+                .get::<crate::audit::client::RequestContext>()
                 .cloned(),
         })
     }

@@ -167,9 +167,7 @@ pub async fn overview(
     member.require(Permission::ManageApps)?;
     if let Some(as_of) = q.as_of {
         min.wait(&state, &["audit"]).await?;
-        return Ok(Json(
-            super::as_of::overview_then(&state, org, q.app, as_of).await?,
-        ));
+        return Ok(Json(overview_then(&state, org, q.app, as_of).await?));
     }
     min.wait(&state, &["apps", "keys"]).await?;
     let usage = super::usage::org_usage_of(&state, org).await?;
@@ -213,4 +211,79 @@ pub async fn overview(
         webhook_count,
         selected_app,
     }))
+}
+
+/// The organisation's overview as it was at `as_of`.
+pub async fn overview_then(
+    state: &AppState,
+    org: Uuid,
+    selected: Option<Uuid>,
+    as_of: DateTime<Utc>,
+) -> Result<OverviewView, ApiError> {
+    use domain::apps::App;
+    let then = super::as_of::fold_org(state, org, as_of).await?;
+    let plan = then
+        .org
+        .plan
+        .as_ref()
+        .filter(|p| {
+            domain::orgs::plan_unlocks_workspace(&p.modules, Some(p.subscription_state.as_str()))
+        })
+        .ok_or(ApiError::UpgradeRequired {
+            module: domain::orgs::PLATFORM_API,
+        })?;
+    let window = domain::orgs::billing_window(
+        plan.billing_window_start.timestamp_millis(),
+        plan.billing_window_end.timestamp_millis(),
+        as_of.timestamp_millis(),
+    );
+    let monthly_usage = window.map_or(0, |(from, to)| {
+        then.usage
+            .iter()
+            .filter(|u| (from..to).contains(&u.from.timestamp_millis()))
+            .map(|u| u.calls as i64)
+            .sum()
+    });
+    let live = |a: &App| a.exists && !a.deleted;
+    let selected_app = then
+        .apps
+        .values()
+        .filter(|(a, _)| live(a) && selected.is_none_or(|id| a.id == id))
+        .max_by_key(|(a, last)| (*last, a.id))
+        .map(|(a, _)| SelectedApp {
+            id: a.id,
+            name: a.name.clone(),
+            slug: a.slug.clone(),
+            status: a.status().as_str().to_owned(),
+        });
+    if selected.is_some() && selected_app.is_none() {
+        return Err(ApiError::NotFound);
+    }
+    let limit = plan.monthly_call_limit as i64;
+    Ok(OverviewView {
+        plan: PlanView {
+            plan: plan.plan.clone(),
+            modules: plan.modules.clone(),
+            monthly_call_limit: limit,
+            subscription_state: plan.subscription_state.clone(),
+            billing_window_start: plan.billing_window_start,
+            billing_window_end: plan.billing_window_end,
+        },
+        paywall: "unlocked",
+        monthly_call_limit: limit,
+        monthly_usage,
+        api_key_count: then
+            .keys
+            .values()
+            .filter(|k| {
+                matches!(
+                    k.status(as_of),
+                    domain::keys::KeyStatus::Active | domain::keys::KeyStatus::Expiring
+                )
+            })
+            .count() as i64,
+        app_count: then.apps.values().filter(|(a, _)| live(a)).count() as i64,
+        webhook_count: then.endpoints.values().filter(|e| **e).count() as i64,
+        selected_app,
+    })
 }

@@ -3,16 +3,6 @@
 #[allow(unused_imports)]
 use super::*;
 
-/// Checks a slug: 3 to 40 of `a-z`, `0-9`, `-`, not starting or ending with `-`.
-pub fn valid_slug(slug: &str) -> bool {
-    (3..=40).contains(&slug.len())
-        && slug
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !slug.starts_with('-')
-        && !slug.ends_with('-')
-}
-
 /// `CreateOrg`: the creator becomes its first owner.
 pub fn create(
     org_id: Uuid,

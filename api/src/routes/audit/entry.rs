@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use deadpool_postgres::GenericClient;
 use projections::audit::read::EntryRow;
 
-use crate::audit::context::ClientContext;
+use crate::audit::client::ClientContext;
 use crate::vault::{reveal, SubjectKey, ERASED};
 
 /// Names and subjects' keys looked up while rendering, kept across the

@@ -246,7 +246,7 @@ fn parse_request(headers: &HeaderMap, body: &[u8]) -> Result<OAuthTokenRequest, 
         (status = 401, body = OAuthError), (status = 429, body = OAuthError)))]
 pub async fn token(
     State(state): State<AppState>,
-    context: Option<axum::Extension<crate::audit::context::RequestContext>>,
+    context: Option<axum::Extension<crate::audit::client::RequestContext>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {

@@ -1,8 +1,9 @@
-//! How the token endpoint issues access tokens: the claims' issuer and
-//! audience, the lifetime and the request rates, from configuration; and
-//! the keys tokens are signed with. A signing key is a random Ed25519 seed,
-//! sealed under the KEK (`vault::signing`); the log carries only its id and
-//! public half. The endpoint itself is `routes::oauth`.
+//! The keys access tokens are signed with, and how tokens are issued
+//! ([`settings`]). A signing key is a random Ed25519 seed, sealed under the
+//! KEK (`vault::signing`); the log carries only its id and public half. The
+//! endpoint itself is `routes::oauth`.
+
+pub mod settings;
 
 use domain::oauth::SigningKeys;
 use ed25519_dalek::SigningKey;
@@ -10,48 +11,10 @@ use event_schemas::oauth::SIGNING_KEYS_STREAM;
 use uuid::Uuid;
 use verifier::token;
 
-use crate::accounts::throttle::Rate;
 use crate::command::Plan;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::vault::signing::{self, seed_context};
-
-/// How tokens are issued: the claims' issuer and audience, the lifetime,
-/// and the request rates.
-pub struct TokenSettings {
-    /// The `iss` claim.
-    pub(crate) issuer: String,
-    /// The `aud` claim.
-    pub(crate) audience: String,
-    /// How long a token lives.
-    pub(crate) ttl: chrono::Duration,
-    /// Tokens per client and client address per second, per node: charged
-    /// only once the secret is right, so a client id alone (it is not a
-    /// secret) cannot spend a client's budget.
-    pub(crate) issued: Rate,
-    /// Failed authentications per client address, so one address cannot
-    /// hammer the endpoint with wrong secrets either.
-    pub(crate) failures: Rate,
-}
-
-/// Failed client authentications one address may make in 15 minutes.
-pub const FAILURES_PER_ADDRESS: usize = 60;
-
-impl TokenSettings {
-    /// Settings from configuration.
-    pub fn new(issuer: String, audience: String, ttl: chrono::Duration, rate: u32) -> Self {
-        TokenSettings {
-            issuer,
-            audience,
-            ttl,
-            issued: Rate::new(rate.max(1) as usize, std::time::Duration::from_secs(1)),
-            failures: Rate::new(
-                FAILURES_PER_ADDRESS,
-                std::time::Duration::from_secs(15 * 60),
-            ),
-        }
-    }
-}
 
 /// The private half of signing key `kid`: its sealed seed (cached once
 /// opened), or, for a key made before seeds were stored, the seed derived

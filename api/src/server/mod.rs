@@ -1,12 +1,19 @@
 //! Wiring: the store, the vault, the projection runners and the router,
 //! served until shutdown.
+//!
+//! # Layout
+//! - [`error`]: why the server could not start, and the exit code.
+//! - [`migrations`]: the schema migrations applied at start.
+
+pub mod error;
+pub mod migrations;
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use event_store::launcher::{self, LaunchError, LaunchOptions};
-use event_store::postgres::{migrate, Migration, PgStore, PgStoreOptions};
+use event_store::launcher::{self, LaunchOptions};
+use event_store::postgres::{PgStore, PgStoreOptions};
 use event_store::StoreError;
 use projections::{Runner, Statuses};
 use sha2::Digest;
@@ -15,94 +22,10 @@ use tokio::sync::watch;
 
 use crate::config::{Cli, Command, LogFormat, ServeArgs};
 use crate::state::{AppState, Inner};
-use crate::vault::{Vault, VaultError};
+use crate::vault::Vault;
 
-/// The API's own migrations.
-pub const MIGRATIONS: &[Migration] = &[
-    Migration {
-        name: "0001_subject_keys.sql",
-        sql: include_str!("../migrations/0001_subject_keys.sql"),
-    },
-    Migration {
-        name: "0002_idempotency_keys.sql",
-        sql: include_str!("../migrations/0002_idempotency_keys.sql"),
-    },
-    Migration {
-        name: "0003_idempotency_owner.sql",
-        sql: include_str!("../migrations/0003_idempotency_owner.sql"),
-    },
-    Migration {
-        name: "0004_webhook_retention_keys.sql",
-        sql: include_str!("../migrations/0004_webhook_retention_keys.sql"),
-    },
-    Migration {
-        name: "0005_vault_root.sql",
-        sql: include_str!("../migrations/0005_vault_root.sql"),
-    },
-    Migration {
-        name: "0006_accounts.sql",
-        sql: include_str!("../migrations/0006_accounts.sql"),
-    },
-    Migration {
-        name: "0007_mail_notices.sql",
-        sql: include_str!("../migrations/0007_mail_notices.sql"),
-    },
-    Migration {
-        name: "0008_signing_keys_and_salts.sql",
-        sql: include_str!("../migrations/0008_signing_keys_and_salts.sql"),
-    },
-];
-
-/// Why the server could not start or stopped with an error.
-#[derive(Debug, thiserror::Error)]
-pub enum ServerError {
-    /// The database could not be resolved or started.
-    #[error(transparent)]
-    Launch(#[from] LaunchError),
-    /// The event store failed.
-    #[error("event store")]
-    Store(#[from] StoreError),
-    /// The key vault failed.
-    #[error("key vault")]
-    Vault(#[from] VaultError),
-    /// A projection could not be prepared.
-    #[error("projection")]
-    Projection(#[from] projections::ProjectionError),
-    /// The listener failed.
-    #[error("cannot listen on {addr}")]
-    Listen {
-        /// The address.
-        addr: std::net::SocketAddr,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
-    /// Serving failed.
-    #[error("serving HTTP")]
-    Serve(#[source] std::io::Error),
-    /// An operator command was refused.
-    #[error("{0}")]
-    Refused(String),
-}
-
-/// Prints an error and its causes on one line and turns the outcome into
-/// the process's exit code.
-pub fn exit_code(outcome: Result<(), ServerError>) -> std::process::ExitCode {
-    match outcome {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            let mut line = e.to_string();
-            let mut source = std::error::Error::source(&e);
-            while let Some(s) = source {
-                line.push_str(": ");
-                line.push_str(&s.to_string());
-                source = s.source();
-            }
-            eprintln!("error: {line}");
-            std::process::ExitCode::FAILURE
-        }
-    }
-}
+pub use error::{exit_code, ServerError};
+pub use migrations::{migrate_all, MIGRATIONS};
 
 /// Runs the command line: the body of `gatehouse`'s `main`.
 pub fn main_with(cli: Cli) -> Result<(), ServerError> {
@@ -216,7 +139,7 @@ pub async fn run(
         &args.db.data_dir,
     )?;
     let audit_key =
-        crate::audit::signer::AuditKey::load(args.audit_signing_key.as_deref(), &args.db.data_dir)
+        crate::audit::key::AuditKey::load(args.audit_signing_key.as_deref(), &args.db.data_dir)
             .map_err(|e| ServerError::Refused(e.to_string()))?;
     {
         let mut client = pool.get().await.map_err(StoreError::from)?;
@@ -311,7 +234,7 @@ pub async fn run(
             tracing::error!(
                 head = r.head,
                 signed,
-                witness = %args.db.data_dir.join(crate::audit::signer::WITNESS_FILE).display(),
+                witness = %args.db.data_dir.join(crate::audit::key::WITNESS_FILE).display(),
                 "the newest checkpoint this node signed is past the database's head: the \
                  database lost events, or is another one. Check it with gatehouse-replay \
                  verify; if it replaced the old one on purpose, move the witness file aside \
@@ -373,7 +296,7 @@ pub async fn run(
                 allow_private: args.webhook_allow_private,
             },
         },
-        oauth: crate::oauth::TokenSettings::new(
+        oauth: crate::oauth::settings::TokenSettings::new(
             args.oauth_issuer.clone(),
             args.oauth_audience.clone(),
             chrono::Duration::seconds(args.oauth_token_ttl_secs),
@@ -492,13 +415,6 @@ async fn watch_for_rewind(
             _ = stop.wait_for(|s| *s) => return,
         }
     }
-}
-
-/// Applies the API's and the delivery schema's migrations.
-pub async fn migrate_all(client: &mut deadpool_postgres::Client) -> Result<(), ServerError> {
-    migrate(client, "api", MIGRATIONS).await?;
-    migrate(client, "delivery", delivery::MIGRATIONS).await?;
-    Ok(())
 }
 
 /// Starts the webhook feeder and dispatcher of this node.

@@ -1,8 +1,9 @@
 //! A generated history across every kind of event, for the rebuild and
 //! audit scenarios: a base of real commands through a server in this
-//! process (organisations with members, invitations, teams, terms and
-//! plans; apps renamed and granted products; keys issued, rotated and
-//! revoked; webhook endpoints and messages; OAuth clients; usage), then
+//! process (organisations with members, invitations, teams, terms,
+//! plans, sandbox granted and production requested; apps renamed,
+//! suspended, reinstated and granted products; keys issued, rotated and
+//! revoked; webhook endpoints and messages; OAuth clients), then
 //! copies of that base with every id remapped (UUIDs, keyed hashes, slugs),
 //! each a consistent organisation of its own, until the log holds the
 //! events asked for. Seeded once per size and kept between runs.
@@ -21,6 +22,10 @@ use uuid::Uuid;
 
 use crate::command::{create_app, workspace_named};
 use crate::server::BenchServer;
+
+/// Bumped whenever the base scenario changes, so a history seeded from an
+/// older base is never reused.
+const BASE_VERSION: u32 = 2;
 
 /// Organisations in the base history.
 const BASE_ORGS: usize = 4;
@@ -55,6 +60,17 @@ async fn base(config: &tokio_postgres::Config, data_dir: &std::path::Path) -> an
                 0,
             )
             .await?;
+        // The way to production: sandbox asked for and granted, then
+        // production asked for (its review steps wait for staff).
+        for step in [
+            "sandbox-access",
+            "sandbox-access/grant",
+            "production-access",
+        ] {
+            server
+                .call(Method::POST, &format!("/v1/orgs/{org}/{step}"), None, 0)
+                .await?;
+        }
         for a in 0..5 {
             let app = create_app(&server, &org, &format!("hist{o}-app{a}")).await?;
             for n in 0..3 {
@@ -67,6 +83,22 @@ async fn base(config: &tokio_postgres::Config, data_dir: &std::path::Path) -> an
                     )
                     .await?;
             }
+            server
+                .call(
+                    Method::POST,
+                    &format!("/v1/staff/apps/{app}/suspend"),
+                    Some(json!({"reason": "a routine check"})),
+                    0,
+                )
+                .await?;
+            server
+                .call(
+                    Method::POST,
+                    &format!("/v1/staff/apps/{app}/reinstate"),
+                    None,
+                    0,
+                )
+                .await?;
             server
                 .call(
                     Method::POST,
@@ -288,7 +320,7 @@ pub async fn seeded(
     data_dir: &std::path::Path,
     events: u64,
 ) -> anyhow::Result<(tokio_postgres::Config, Arc<PgStore>)> {
-    let name = format!("gatehouse_bench_history_{events}");
+    let name = format!("gatehouse_bench_history_v{BASE_VERSION}_{events}");
     let mut config = crate::database(admin, &name, false).await?;
     let (store, base_end, mut copies) = loop {
         let store = Arc::new(PgStore::connect(config.clone(), PgStoreOptions::default()).await?);

@@ -79,7 +79,7 @@ impl BenchServer {
             // mail holds spent links; its checkpoint witness would read
             // as this log having gone backwards).
             let _ = std::fs::remove_dir_all(data_dir.join("mail"));
-            let _ = std::fs::remove_file(data_dir.join(api::audit::signer::WITNESS_FILE));
+            let _ = std::fs::remove_file(data_dir.join(api::audit::key::WITNESS_FILE));
         }
         let store = PgStore::connect(config.clone(), PgStoreOptions::default()).await?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

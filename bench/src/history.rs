@@ -95,7 +95,7 @@ async fn base(config: &tokio_postgres::Config, data_dir: &std::path::Path) -> an
                 .call(
                     Method::POST,
                     &format!("/v1/staff/apps/{app}/reinstate"),
-                    None,
+                    Some(json!({"reason": "checked"})),
                     0,
                 )
                 .await?;

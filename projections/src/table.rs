@@ -17,6 +17,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
+use event_schemas::RecordedEvent;
+
 use crate::ProjectionError;
 
 /// A row of a read model's table, as the batch folds it.
@@ -308,4 +310,39 @@ impl<R: Row> Table<R> {
         }
         Ok(())
     }
+}
+
+/// A read model's batch: what it loads first, how it folds each event, how
+/// it writes back. [`fold`] drives every batch-shaped read model the same
+/// way.
+#[async_trait::async_trait]
+pub trait Batch: Default + Send {
+    /// Loads, in one query per table, the rows the events will touch.
+    async fn prefetch(
+        &mut self,
+        tx: &Transaction<'_>,
+        events: &[&RecordedEvent],
+    ) -> Result<(), ProjectionError>;
+    /// Folds one event into the rows held.
+    async fn event(
+        &mut self,
+        tx: &Transaction<'_>,
+        e: &RecordedEvent,
+    ) -> Result<(), ProjectionError>;
+    /// Writes back what changed.
+    async fn flush(&mut self, tx: &Transaction<'_>) -> Result<(), ProjectionError>;
+}
+
+/// Applies `events` with a fresh batch `B`: prefetch, fold in log order,
+/// write back.
+pub async fn fold<B: Batch>(
+    tx: &Transaction<'_>,
+    events: &[&RecordedEvent],
+) -> Result<(), ProjectionError> {
+    let mut batch = B::default();
+    batch.prefetch(tx, events).await?;
+    for e in events {
+        batch.event(tx, e).await?;
+    }
+    batch.flush(tx).await
 }

@@ -10,7 +10,7 @@ use event_schemas::RecordedEvent;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::table::{row, Table};
+use crate::table::{self, row, Table};
 use crate::ProjectionError;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -59,35 +59,49 @@ pub(super) async fn apply(
     tx: &Transaction<'_>,
     events: &[&RecordedEvent],
 ) -> Result<(), ProjectionError> {
-    let mut batch = Batch::default();
-    let (mut users, mut sessions) = (HashSet::new(), HashSet::new());
-    for e in events {
-        #[derive(Deserialize)]
-        struct Ids {
-            user_id: Option<Uuid>,
-            session_id: Option<Uuid>,
-        }
-        if let Ok(ids) = serde_json::from_str::<Ids>(e.data.get()) {
-            users.extend(ids.user_id);
-            sessions.extend(ids.session_id);
-        }
-    }
-    batch.users.load(tx, users.iter().copied()).await?;
-    batch.staff.load(tx, users).await?;
-    batch.sessions.load(tx, sessions).await?;
-    for e in events {
-        batch.event(tx, e).await?;
-    }
-    batch.flush(tx).await
+    table::fold::<Batch>(tx, events).await
 }
 
-impl Batch {
+#[async_trait::async_trait]
+impl table::Batch for Batch {
+    async fn prefetch(
+        &mut self,
+        tx: &Transaction<'_>,
+        events: &[&RecordedEvent],
+    ) -> Result<(), ProjectionError> {
+        let (mut users, mut sessions) = (HashSet::new(), HashSet::new());
+        for e in events {
+            #[derive(Deserialize)]
+            struct Ids {
+                user_id: Option<Uuid>,
+                session_id: Option<Uuid>,
+            }
+            if let Ok(ids) = serde_json::from_str::<Ids>(e.data.get()) {
+                users.extend(ids.user_id);
+                sessions.extend(ids.session_id);
+            }
+        }
+        self.users.load(tx, users.iter().copied()).await?;
+        self.staff.load(tx, users).await?;
+        self.sessions.load(tx, sessions).await
+    }
+
     async fn flush(&mut self, tx: &Transaction<'_>) -> Result<(), ProjectionError> {
         self.users.flush(tx).await?;
         self.sessions.flush(tx).await?;
         self.staff.flush(tx).await
     }
 
+    async fn event(
+        &mut self,
+        tx: &Transaction<'_>,
+        e: &RecordedEvent,
+    ) -> Result<(), ProjectionError> {
+        self.account_event(tx, e).await
+    }
+}
+
+impl Batch {
     /// Ends the user's open sessions but `except`: set-based over the
     /// user's sessions, so a barrier.
     async fn end_sessions(
@@ -108,7 +122,7 @@ impl Batch {
         self.sessions.reload(tx).await
     }
 
-    async fn event(
+    async fn account_event(
         &mut self,
         tx: &Transaction<'_>,
         e: &RecordedEvent,

@@ -41,7 +41,6 @@ impl Projection for Accounts {
              position      BIGINT NOT NULL,
              erased_at     TIMESTAMPTZ
          );
-         CREATE INDEX users_email_idx ON users (email_index);
          CREATE TABLE sessions (
              session_id UUID PRIMARY KEY,
              user_id    UUID NOT NULL,
@@ -55,6 +54,10 @@ impl Projection for Accounts {
              user_id    UUID PRIMARY KEY,
              granted_at TIMESTAMPTZ NOT NULL
          );"
+    }
+
+    fn indexes(&self) -> &'static str {
+        "CREATE INDEX IF NOT EXISTS users_email_idx ON users (email_index);"
     }
 
     fn tables(&self) -> &'static [&'static str] {

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::table::{row, Table};
+use crate::table::{self, row, Table};
 use crate::{stream_uuid, ProjectionError};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -207,12 +207,7 @@ pub(super) async fn apply(
     tx: &Transaction<'_>,
     events: &[&RecordedEvent],
 ) -> Result<(), ProjectionError> {
-    let mut batch = Batch::default();
-    batch.prefetch(tx, events).await?;
-    for e in events {
-        batch.event(tx, e).await?;
-    }
-    batch.flush(tx).await
+    table::fold::<Batch>(tx, events).await
 }
 
 /// An app id an event names in its payload, without decoding it fully.
@@ -224,7 +219,8 @@ fn app_in_payload(e: &RecordedEvent) -> Option<Uuid> {
     serde_json::from_str::<Named>(e.data.get()).ok()?.app_id
 }
 
-impl Batch {
+#[async_trait::async_trait]
+impl table::Batch for Batch {
     /// Loads, in one query per table, the rows the batch's events name.
     async fn prefetch(
         &mut self,
@@ -281,19 +277,6 @@ impl Batch {
             .await?;
         self.load_requests_of(tx, apps).await?;
         self.requests.load(tx, requests).await
-    }
-
-    /// Loads every access request of `apps`.
-    async fn load_requests_of(
-        &mut self,
-        tx: &Transaction<'_>,
-        apps: impl IntoIterator<Item = Uuid>,
-    ) -> Result<(), ProjectionError> {
-        let apps: Vec<Uuid> = apps
-            .into_iter()
-            .filter(|a| self.requests_of.insert(*a))
-            .collect();
-        self.requests.load_by(tx, "app_id", &apps).await
     }
 
     async fn flush(&mut self, tx: &Transaction<'_>) -> Result<(), ProjectionError> {
@@ -417,6 +400,21 @@ impl Batch {
             self.app_event(tx, e, &a).await?;
         }
         Ok(())
+    }
+}
+
+impl Batch {
+    /// Loads every access request of `apps`.
+    async fn load_requests_of(
+        &mut self,
+        tx: &Transaction<'_>,
+        apps: impl IntoIterator<Item = Uuid>,
+    ) -> Result<(), ProjectionError> {
+        let apps: Vec<Uuid> = apps
+            .into_iter()
+            .filter(|a| self.requests_of.insert(*a))
+            .collect();
+        self.requests.load_by(tx, "app_id", &apps).await
     }
 
     async fn product(

@@ -80,7 +80,6 @@ impl Projection for Apps {
              deleted_at        TIMESTAMPTZ
          );
          CREATE INDEX apps_org_idx ON apps (org_id, created_at, app_id);
-         CREATE INDEX apps_all_idx ON apps (created_at, app_id);
          CREATE TABLE app_members (
              app_id  UUID NOT NULL,
              user_id UUID NOT NULL,
@@ -96,7 +95,6 @@ impl Projection for Apps {
              created_at   TIMESTAMPTZ NOT NULL,
              published_at TIMESTAMPTZ
          );
-         CREATE INDEX app_versions_app_idx ON app_versions (app_id, created_at, version_id);
          CREATE TABLE install_links (
              link_id    UUID PRIMARY KEY,
              app_id     UUID NOT NULL,
@@ -113,7 +111,6 @@ impl Projection for Apps {
              installed_at TIMESTAMPTZ NOT NULL,
              PRIMARY KEY (app_id, org_id)
          );
-         CREATE INDEX installations_org_idx ON installations (org_id, installed_at, app_id);
          CREATE TABLE access_requests (
              request_id   UUID PRIMARY KEY,
              app_id       UUID NOT NULL,
@@ -128,8 +125,6 @@ impl Projection for Apps {
              decided_at   TIMESTAMPTZ
          );
          CREATE INDEX access_requests_app_idx ON access_requests (app_id, requested_at, request_id);
-         CREATE INDEX access_requests_pending_idx ON access_requests (requested_at, request_id)
-             WHERE state = 'pending';
          CREATE TABLE distribution_requests (
              request_id   UUID PRIMARY KEY,
              app_id       UUID NOT NULL,
@@ -140,8 +135,6 @@ impl Projection for Apps {
              requested_at TIMESTAMPTZ NOT NULL,
              decided_at   TIMESTAMPTZ
          );
-         CREATE INDEX distribution_requests_pending_idx ON distribution_requests (app_id)
-             WHERE state = 'pending';
          CREATE TABLE products (
              product_id  UUID PRIMARY KEY,
              name        TEXT NOT NULL,
@@ -159,11 +152,19 @@ impl Projection for Apps {
              message  TEXT NOT NULL,
              at       TIMESTAMPTZ NOT NULL
          );
-         CREATE INDEX notifications_org_idx ON notifications (org_id, position);
          CREATE TABLE webhook_apps (
              endpoint_id UUID PRIMARY KEY,
              app_id      UUID NOT NULL
          );"
+    }
+
+    fn indexes(&self) -> &'static str {
+        "CREATE INDEX IF NOT EXISTS apps_all_idx ON apps (created_at, app_id);
+         CREATE INDEX IF NOT EXISTS app_versions_app_idx ON app_versions (app_id, created_at, version_id);
+         CREATE INDEX IF NOT EXISTS installations_org_idx ON installations (org_id, installed_at, app_id);
+         CREATE INDEX IF NOT EXISTS access_requests_pending_idx ON access_requests (requested_at, request_id) WHERE state = 'pending';
+         CREATE INDEX IF NOT EXISTS distribution_requests_pending_idx ON distribution_requests (app_id) WHERE state = 'pending';
+         CREATE INDEX IF NOT EXISTS notifications_org_idx ON notifications (org_id, position);"
     }
 
     fn tables(&self) -> &'static [&'static str] {

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::table::{row, Table};
+use crate::table::{self, row, Table};
 use crate::{stream_uuid, ProjectionError};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -143,19 +143,15 @@ pub(super) async fn apply(
     tx: &Transaction<'_>,
     events: &[&RecordedEvent],
 ) -> Result<(), ProjectionError> {
-    let mut batch = Batch::default();
-    batch.prefetch(tx, events).await?;
-    for e in events {
-        batch.event(tx, e).await?;
-    }
-    batch.flush(tx).await
+    table::fold::<Batch>(tx, events).await
 }
 
 fn stream_id(e: &RecordedEvent, prefix: &str) -> Option<Uuid> {
     e.stream_id.strip_prefix(prefix)?.parse().ok()
 }
 
-impl Batch {
+#[async_trait::async_trait]
+impl table::Batch for Batch {
     /// Loads, in one query per table, the rows the batch's events name.
     async fn prefetch(
         &mut self,
@@ -216,19 +212,6 @@ impl Batch {
         self.rotations.flush(tx).await
     }
 
-    /// The billing window of `org` that `from` falls in, if its plan is
-    /// loaded and has one.
-    fn window_of(&self, org: Uuid, from: DateTime<Utc>) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
-        let plan = self.orgs.known(&org)?;
-        let (start, end) = domain::orgs::billing_window(
-            plan.window_start.timestamp_millis(),
-            plan.window_end.timestamp_millis(),
-            from.timestamp_millis(),
-        )?;
-        let at = |ms| DateTime::from_timestamp_millis(ms).unwrap_or_default();
-        Some((at(start), at(end)))
-    }
-
     async fn event(
         &mut self,
         tx: &Transaction<'_>,
@@ -283,6 +266,21 @@ impl Batch {
         } else {
             Ok(())
         }
+    }
+}
+
+impl Batch {
+    /// The billing window of `org` that `from` falls in, if its plan is
+    /// loaded and has one.
+    fn window_of(&self, org: Uuid, from: DateTime<Utc>) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+        let plan = self.orgs.known(&org)?;
+        let (start, end) = domain::orgs::billing_window(
+            plan.window_start.timestamp_millis(),
+            plan.window_end.timestamp_millis(),
+            from.timestamp_millis(),
+        )?;
+        let at = |ms| DateTime::from_timestamp_millis(ms).unwrap_or_default();
+        Some((at(start), at(end)))
     }
 
     async fn key(

@@ -86,8 +86,6 @@ impl Projection for Keys {
              created_by       TEXT NOT NULL,
              created_at       TIMESTAMPTZ NOT NULL
          );
-         CREATE INDEX api_keys_app_idx ON api_keys (app_id, created_at, key_id);
-         CREATE INDEX api_keys_hash_idx ON api_keys (hash);
          CREATE TABLE key_apps (
              app_id    UUID PRIMARY KEY,
              org_id    UUID NOT NULL,
@@ -117,9 +115,6 @@ impl Projection for Keys {
              created_by TEXT NOT NULL,
              created_at TIMESTAMPTZ NOT NULL
          );
-         CREATE INDEX oauth_clients_app_idx ON oauth_clients (app_id, created_at, client_id);
-         CREATE INDEX oauth_clients_secret_idx ON oauth_clients (secret_hash);
-         CREATE INDEX oauth_clients_previous_secret_idx ON oauth_clients (previous_secret_hash);
          CREATE TABLE signing_keys (
              position   BIGINT PRIMARY KEY,
              kid        TEXT NOT NULL,
@@ -138,7 +133,6 @@ impl Projection for Keys {
              completed_at    TIMESTAMPTZ,
              keys            BIGINT
          );
-         CREATE INDEX api_keys_rotation_job_idx ON api_keys (rotation_job);
          CREATE TABLE org_usage (
              org_id       UUID NOT NULL,
              window_start TIMESTAMPTZ NOT NULL,
@@ -146,6 +140,15 @@ impl Projection for Keys {
              calls        BIGINT NOT NULL,
              PRIMARY KEY (org_id, window_start)
          );"
+    }
+
+    fn indexes(&self) -> &'static str {
+        "CREATE INDEX IF NOT EXISTS api_keys_app_idx ON api_keys (app_id, created_at, key_id);
+         CREATE INDEX IF NOT EXISTS api_keys_hash_idx ON api_keys (hash);
+         CREATE INDEX IF NOT EXISTS oauth_clients_app_idx ON oauth_clients (app_id, created_at, client_id);
+         CREATE INDEX IF NOT EXISTS oauth_clients_secret_idx ON oauth_clients (secret_hash);
+         CREATE INDEX IF NOT EXISTS oauth_clients_previous_secret_idx ON oauth_clients (previous_secret_hash);
+         CREATE INDEX IF NOT EXISTS api_keys_rotation_job_idx ON api_keys (rotation_job);"
     }
 
     fn tables(&self) -> &'static [&'static str] {

@@ -16,7 +16,7 @@ use event_schemas::RecordedEvent;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::table::{row, Table};
+use crate::table::{self, row, Table};
 use crate::ProjectionError;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -140,12 +140,7 @@ pub(super) async fn apply(
     tx: &Transaction<'_>,
     events: &[&RecordedEvent],
 ) -> Result<(), ProjectionError> {
-    let mut batch = Batch::default();
-    batch.prefetch(tx, events).await?;
-    for e in events {
-        batch.event(tx, e).await?;
-    }
-    batch.flush(tx).await
+    table::fold::<Batch>(tx, events).await
 }
 
 /// The organisation of an `org-<id>` stream.
@@ -173,7 +168,8 @@ fn lane_org(e: &RecordedEvent) -> Option<Uuid> {
     }
 }
 
-impl Batch {
+#[async_trait::async_trait]
+impl table::Batch for Batch {
     /// Loads, in one query per table, the rows the batch's events name.
     async fn prefetch(
         &mut self,
@@ -186,6 +182,7 @@ impl Batch {
         let mut teams = HashSet::new();
         let mut members = Vec::new();
         let mut team_members = Vec::new();
+        let mut steps = Vec::new();
         for e in events {
             if let Some(org) = e
                 .stream_id
@@ -195,6 +192,11 @@ impl Batch {
                 orgs.insert(org);
                 if e.event_type.starts_with("production.") || e.event_type.starts_with("sandbox.") {
                     reviewed.insert(org);
+                }
+                if e.event_type == "production.requested" {
+                    // Its review steps are written new: known absent
+                    // until then, not looked up one by one.
+                    steps.extend(REVIEW_STEPS.iter().map(|s| (org, (*s).to_owned())));
                 }
                 #[derive(Deserialize)]
                 struct Ids {
@@ -221,6 +223,7 @@ impl Batch {
         let reviewed: Vec<Uuid> = reviewed.into_iter().collect();
         self.orgs.load(tx, orgs).await?;
         self.steps.load_by(tx, "org_id", &reviewed).await?;
+        self.steps.load(tx, steps).await?;
         self.invitations.load(tx, invitations).await?;
         self.members.load(tx, members).await?;
         self.team_members.load(tx, team_members).await?;
@@ -234,106 +237,6 @@ impl Batch {
         self.steps.flush(tx).await?;
         self.members.flush(tx).await?;
         self.invitations.flush(tx).await
-    }
-
-    /// The developer terms version in force.
-    async fn terms_in_force(&mut self, tx: &Transaction<'_>) -> Result<String, ProjectionError> {
-        if self.terms_in_force.is_none() {
-            let stmt = tx
-                .prepare_cached(
-                    "SELECT version FROM developer_terms ORDER BY position DESC LIMIT 1",
-                )
-                .await?;
-            self.terms_in_force = Some(tx.query_opt(&stmt, &[]).await?.map(|r| r.get(0)));
-        }
-        Ok(self
-            .terms_in_force
-            .clone()
-            .flatten()
-            .unwrap_or_else(|| INITIAL_TERMS.to_owned()))
-    }
-
-    /// Decides `org`'s next step from its rows.
-    async fn move_lane(&mut self, tx: &Transaction<'_>, org: Uuid) -> Result<(), ProjectionError> {
-        let terms = self.terms_in_force(tx).await?;
-        let Some(row) = self.orgs.get(tx, &org).await? else {
-            return Ok(());
-        };
-        let sandbox = match row.sandbox_state.as_str() {
-            "requested" => Sandbox::Requested,
-            "granted" => Sandbox::Granted(row.sandbox_tenant_id.unwrap_or_default()),
-            _ => Sandbox::None,
-        };
-        let progress = LaneProgress {
-            first_key: row.first_key_at.is_some(),
-            usage: row.usage_at.is_some(),
-            webhook: row.webhook_at.is_some(),
-        };
-        let terms_accepted = row.terms_version.as_deref() == Some(terms.as_str());
-        let production = match row.production_state.as_str() {
-            "none" => None,
-            state => {
-                let mut open_step = None;
-                for (i, step) in REVIEW_STEPS.iter().enumerate() {
-                    let key = (org, (*step).to_owned());
-                    let done = self
-                        .steps
-                        .get(tx, &key)
-                        .await?
-                        .is_some_and(|s| s.state == "completed");
-                    if !done {
-                        open_step = Some(i);
-                        break;
-                    }
-                }
-                Some(ReviewProgress {
-                    granted: state == "granted",
-                    open_step,
-                })
-            }
-        };
-        let step = Lane {
-            terms_accepted,
-            sandbox,
-            production,
-            progress,
-        }
-        .next_step();
-        if let Some(row) = self.orgs.get_mut(tx, &org).await? {
-            row.next_step = step.to_owned();
-        }
-        Ok(())
-    }
-
-    /// Records a first key, first usage or first webhook endpoint of an
-    /// organisation; whether it was its first (the lane may move).
-    async fn lane_progress(
-        &mut self,
-        tx: &Transaction<'_>,
-        e: &RecordedEvent,
-    ) -> Result<Option<Uuid>, ProjectionError> {
-        let (org, field): (Uuid, LaneMark) =
-            if let Some(KeyEvent::Issued(k)) = crate::decode(e, KeyEvent::decode)? {
-                (k.org_id, |o| &mut o.first_key_at)
-            } else if let Some(UsageEvent::Recorded(u)) = crate::decode(e, UsageEvent::decode)? {
-                if u.calls == 0 {
-                    return Ok(None);
-                }
-                (u.org_id, |o| &mut o.usage_at)
-            } else if let Some(WebhookEvent::Created(c)) = crate::decode(e, WebhookEvent::decode)? {
-                (c.org_id, |o| &mut o.webhook_at)
-            } else {
-                return Ok(None);
-            };
-        let Some(row) = self.orgs.get_mut(tx, &org).await? else {
-            return Ok(None);
-        };
-        let at = field(row);
-        if at.is_some() {
-            return Ok(None);
-        }
-        *at = Some(e.recorded_at);
-        Ok(Some(org))
     }
 
     async fn event(
@@ -573,5 +476,107 @@ impl Batch {
             self.move_lane(tx, org).await?;
         }
         Ok(())
+    }
+}
+
+impl Batch {
+    /// The developer terms version in force.
+    async fn terms_in_force(&mut self, tx: &Transaction<'_>) -> Result<String, ProjectionError> {
+        if self.terms_in_force.is_none() {
+            let stmt = tx
+                .prepare_cached(
+                    "SELECT version FROM developer_terms ORDER BY position DESC LIMIT 1",
+                )
+                .await?;
+            self.terms_in_force = Some(tx.query_opt(&stmt, &[]).await?.map(|r| r.get(0)));
+        }
+        Ok(self
+            .terms_in_force
+            .clone()
+            .flatten()
+            .unwrap_or_else(|| INITIAL_TERMS.to_owned()))
+    }
+
+    /// Decides `org`'s next step from its rows.
+    async fn move_lane(&mut self, tx: &Transaction<'_>, org: Uuid) -> Result<(), ProjectionError> {
+        let terms = self.terms_in_force(tx).await?;
+        let Some(row) = self.orgs.get(tx, &org).await? else {
+            return Ok(());
+        };
+        let sandbox = match row.sandbox_state.as_str() {
+            "requested" => Sandbox::Requested,
+            "granted" => Sandbox::Granted(row.sandbox_tenant_id.unwrap_or_default()),
+            _ => Sandbox::None,
+        };
+        let progress = LaneProgress {
+            first_key: row.first_key_at.is_some(),
+            usage: row.usage_at.is_some(),
+            webhook: row.webhook_at.is_some(),
+        };
+        let terms_accepted = row.terms_version.as_deref() == Some(terms.as_str());
+        let production = match row.production_state.as_str() {
+            "none" => None,
+            state => {
+                let mut open_step = None;
+                for (i, step) in REVIEW_STEPS.iter().enumerate() {
+                    let key = (org, (*step).to_owned());
+                    let done = self
+                        .steps
+                        .get(tx, &key)
+                        .await?
+                        .is_some_and(|s| s.state == "completed");
+                    if !done {
+                        open_step = Some(i);
+                        break;
+                    }
+                }
+                Some(ReviewProgress {
+                    granted: state == "granted",
+                    open_step,
+                })
+            }
+        };
+        let step = Lane {
+            terms_accepted,
+            sandbox,
+            production,
+            progress,
+        }
+        .next_step();
+        if let Some(row) = self.orgs.get_mut(tx, &org).await? {
+            row.next_step = step.to_owned();
+        }
+        Ok(())
+    }
+
+    /// Records a first key, first usage or first webhook endpoint of an
+    /// organisation; whether it was its first (the lane may move).
+    async fn lane_progress(
+        &mut self,
+        tx: &Transaction<'_>,
+        e: &RecordedEvent,
+    ) -> Result<Option<Uuid>, ProjectionError> {
+        let (org, field): (Uuid, LaneMark) =
+            if let Some(KeyEvent::Issued(k)) = crate::decode(e, KeyEvent::decode)? {
+                (k.org_id, |o| &mut o.first_key_at)
+            } else if let Some(UsageEvent::Recorded(u)) = crate::decode(e, UsageEvent::decode)? {
+                if u.calls == 0 {
+                    return Ok(None);
+                }
+                (u.org_id, |o| &mut o.usage_at)
+            } else if let Some(WebhookEvent::Created(c)) = crate::decode(e, WebhookEvent::decode)? {
+                (c.org_id, |o| &mut o.webhook_at)
+            } else {
+                return Ok(None);
+            };
+        let Some(row) = self.orgs.get_mut(tx, &org).await? else {
+            return Ok(None);
+        };
+        let at = field(row);
+        if at.is_some() {
+            return Ok(None);
+        }
+        *at = Some(e.recorded_at);
+        Ok(Some(org))
     }
 }

@@ -74,7 +74,6 @@ impl Projection for Orgs {
              name       TEXT NOT NULL,
              created_at TIMESTAMPTZ NOT NULL
          );
-         CREATE INDEX teams_org_idx ON teams (org_id);
          CREATE TABLE team_members (
              team_id   UUID NOT NULL,
              org_id    UUID NOT NULL,
@@ -97,7 +96,6 @@ impl Projection for Orgs {
              joined_at TIMESTAMPTZ NOT NULL,
              PRIMARY KEY (org_id, user_id)
          );
-         CREATE INDEX members_user_idx ON members (user_id);
          CREATE TABLE invitations (
              invitation_id UUID PRIMARY KEY,
              org_id        UUID NOT NULL,
@@ -108,12 +106,17 @@ impl Projection for Orgs {
              email_sealed  TEXT NOT NULL,
              invited_by    UUID
          );
-         CREATE INDEX invitations_org_idx ON invitations (org_id, created_at, invitation_id);
          CREATE TABLE developer_terms (
              position     BIGINT PRIMARY KEY,
              version      TEXT NOT NULL,
              published_at TIMESTAMPTZ NOT NULL
          );"
+    }
+
+    fn indexes(&self) -> &'static str {
+        "CREATE INDEX IF NOT EXISTS teams_org_idx ON teams (org_id);
+         CREATE INDEX IF NOT EXISTS members_user_idx ON members (user_id);
+         CREATE INDEX IF NOT EXISTS invitations_org_idx ON invitations (org_id, created_at, invitation_id);"
     }
 
     fn tables(&self) -> &'static [&'static str] {

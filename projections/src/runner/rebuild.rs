@@ -266,8 +266,7 @@ pub async fn rebuild_all(
         }
         let mut client = pool.get().await?;
         let tx = client.transaction().await?;
-        tx.batch_execute("SET LOCAL synchronous_commit = off")
-            .await?;
+        tx.batch_execute(super::FILLING).await?;
         for f in fills.iter_mut().filter(|f| f.failed.is_none()) {
             let row = tx
                 .query_opt(

@@ -43,9 +43,12 @@ impl Projection for Usage {
              latency_max   BIGINT,
              last_at       TIMESTAMPTZ NOT NULL,
              PRIMARY KEY (key_id, day)
-         );
-         CREATE INDEX usage_daily_app_idx ON usage_daily (app_id, day);
-         CREATE INDEX usage_daily_org_idx ON usage_daily (org_id, day);"
+         );"
+    }
+
+    fn indexes(&self) -> &'static str {
+        "CREATE INDEX IF NOT EXISTS usage_daily_app_idx ON usage_daily (app_id, day);
+         CREATE INDEX IF NOT EXISTS usage_daily_org_idx ON usage_daily (org_id, day);"
     }
 
     fn tables(&self) -> &'static [&'static str] {

@@ -1,10 +1,9 @@
 //! The log as the audit trail's readers read it: pages of the signed
-//! checkpoints, and the events behind a page of entries (for exports,
-//! which carry each event as stored so its hash can be recomputed).
+//! checkpoints. (An export reads each entry's event with the entry, through
+//! `projections::audit::read::ExportCursor`.)
 
 use deadpool_postgres::GenericClient;
 use event_schemas::audit::{CheckpointSigned, CHECKPOINT_STREAM};
-use event_schemas::RecordedEvent;
 
 use crate::error::ApiError;
 
@@ -31,21 +30,4 @@ pub async fn checkpoints(
                 .map_err(ApiError::internal)
         })
         .collect()
-}
-
-/// The events at `positions`, in log order.
-pub async fn events_at(
-    client: &impl GenericClient,
-    positions: &[i64],
-) -> Result<Vec<RecordedEvent>, ApiError> {
-    let sql = format!(
-        "SELECT {} FROM events WHERE global_position = ANY($1) ORDER BY global_position",
-        event_store::postgres::EVENT_COLUMNS
-    );
-    Ok(client
-        .query(&sql, &[&positions])
-        .await?
-        .iter()
-        .map(event_store::postgres::decode_row)
-        .collect::<Result<Vec<_>, _>>()?)
 }

@@ -8,8 +8,7 @@
 //! - [`client`]: a request's client address and user agent, and their
 //!   sealed form.
 //! - [`context`]: the layer that captures them, sealed per user.
-//! - [`log`]: pages of checkpoints and the events behind entries, for the
-//!   audit trail's readers.
+//! - [`log`]: pages of checkpoints, for the audit trail's readers.
 
 pub mod client;
 pub mod context;

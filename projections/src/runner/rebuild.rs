@@ -195,6 +195,14 @@ pub struct PassProgress {
     pub head: u64,
 }
 
+/// Why a generation stopped filling in the one pass.
+enum Stopped {
+    /// Another filler took it over (or it was removed).
+    TakenOver(ProjectionError),
+    /// One of its batches failed; the exact event is found alone.
+    Failed,
+}
+
 /// One read model being filled by [`rebuild_all`].
 struct Filling {
     projection: Arc<dyn Projection>,
@@ -203,10 +211,26 @@ struct Filling {
     types: Option<HashSet<&'static str>>,
     resumed_at: u64,
     applying: Duration,
-    failed: Option<ProjectionError>,
+    failed: Option<Stopped>,
 }
 
 impl Filling {
+    /// Moves its checkpoint to `end`, in the batch's transaction.
+    async fn reach(
+        &mut self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        end: u64,
+    ) -> Result<(), ProjectionError> {
+        tx.execute(
+            "UPDATE projection_generations SET position = $3, updated_at = now() \
+             WHERE name = $1 AND generation = $2",
+            &[&self.projection.name(), &self.generation, &(end as i64)],
+        )
+        .await?;
+        self.checkpoint = end;
+        Ok(())
+    }
+
     fn handles(&self, e: &RecordedEvent) -> bool {
         e.global_position > self.checkpoint
             && self
@@ -280,14 +304,14 @@ pub async fn rebuild_all(
                     f.checkpoint = r.get::<_, i64>(0) as u64
                 }
                 _ => {
-                    f.failed = Some(ProjectionError::Invariant {
+                    f.failed = Some(Stopped::TakenOver(ProjectionError::Invariant {
                         position: 0,
                         reason: format!(
                             "generation {} of {} was taken over during the rebuild",
                             f.generation,
                             f.projection.name()
                         ),
-                    })
+                    }))
                 }
             }
         }
@@ -338,19 +362,13 @@ pub async fn rebuild_all(
                             "SET LOCAL search_path TO DEFAULT; RELEASE SAVEPOINT fill",
                         )
                         .await?;
-                        tx.execute(
-                            "UPDATE projection_generations SET position = $3, updated_at = now() \
-                             WHERE name = $1 AND generation = $2",
-                            &[&f.projection.name(), &f.generation, &(end as i64)],
-                        )
-                        .await?;
-                        f.checkpoint = end;
+                        f.reach(&tx, end).await?;
                     }
                     Err(e) => {
                         tx.batch_execute("ROLLBACK TO SAVEPOINT fill; RELEASE SAVEPOINT fill")
                             .await?;
                         tracing::error!(projection = f.projection.name(), error = %e, "rebuild stopped; the other read models go on");
-                        f.failed = Some(e);
+                        f.failed = Some(Stopped::Failed);
                     }
                 }
                 f.applying += started.elapsed();
@@ -373,14 +391,8 @@ pub async fn rebuild_all(
         let started = Instant::now();
         let name = f.projection.name();
         let outcome = match f.failed {
-            Some(ProjectionError::Invariant {
-                position: 0,
-                reason,
-            }) => Err(ProjectionError::Invariant {
-                position: 0,
-                reason,
-            }),
-            Some(_) => Err(poison(pool, f.projection.as_ref(), f.generation).await),
+            Some(Stopped::TakenOver(e)) => Err(e),
+            Some(Stopped::Failed) => Err(poison(pool, f.projection.as_ref(), f.generation).await),
             None => {
                 async {
                     build_indexes(pool, f.projection.as_ref(), f.generation).await?;
@@ -448,13 +460,7 @@ async fn apply_together(
         .await?;
     for (&i, (_, took)) in due.iter().zip(outcomes) {
         let f = &mut fills[i];
-        tx.execute(
-            "UPDATE projection_generations SET position = $3, updated_at = now() \
-             WHERE name = $1 AND generation = $2",
-            &[&f.projection.name(), &f.generation, &(end as i64)],
-        )
-        .await?;
-        f.checkpoint = end;
+        f.reach(tx, end).await?;
         f.applying += took;
     }
     Ok(true)

@@ -228,6 +228,19 @@ async fn the_org_history_reads_like_a_person_wrote_it_and_filters_and_pages() {
         )
         .await;
     assert_eq!(status, 422);
+    // A NUL byte is no actor's id, and PostgreSQL refuses it in text: the
+    // page and the export must answer 422 before reading, not fail midway.
+    for path in [
+        format!("{base}?actor=%00"),
+        format!("{base}/export?actor=a%00b"),
+    ] {
+        let (status, problem, _) = s.call(Method::GET, &path, &app.owner, None, at).await;
+        assert_eq!(
+            (status, problem["code"].as_str()),
+            (422, Some("invalid-input")),
+            "{path}: {problem}"
+        );
+    }
     let (_, outsider, _) = s.user("outsider@example.com").await;
     let (status, _, _) = s.call(Method::GET, &base, &outsider, None, at).await;
     assert_eq!(status, 404);

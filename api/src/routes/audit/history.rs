@@ -13,6 +13,7 @@ use projections::audit::read::{EntryFilter, EventTypes};
 #[into_params(parameter_in = Query)]
 pub struct AuditFilter {
     /// Only events by this actor (a user's or key's id).
+    #[param(min_length = 1, max_length = 64, pattern = r"^[^\x00-\x1F\x7F-\x9F]+$")]
     pub actor: Option<String>,
     /// Only events concerning this app.
     pub app: Option<Uuid>,
@@ -55,7 +56,8 @@ pub fn conditions(filter: &AuditFilter, org: Option<Uuid>) -> Result<Conditions,
         Some(_) => return Err(invalid("/order", "must be newest or oldest")),
     };
     if let Some(actor) = &filter.actor {
-        if actor.is_empty() || actor.len() > 64 {
+        // PostgreSQL refuses a NUL in text; no id holds a control character.
+        if actor.is_empty() || actor.len() > 64 || actor.chars().any(char::is_control) {
             return Err(invalid("/actor", "must be an actor's id"));
         }
     }

@@ -43,6 +43,15 @@ impl FromRequestParts<AppState> for AppReader {
         let session = Session::from_request_parts(parts, state).await?;
         let app = path_id(parts, state, "app").await?;
         min.wait(state, READ_MODELS).await?;
+        AppReader::check(state, app, session).await
+    }
+}
+
+impl AppReader {
+    /// The check the extractor makes, for an app named elsewhere than the
+    /// path (the console's `?app=`); the caller has waited for its
+    /// position.
+    pub async fn check(state: &AppState, app: Uuid, session: Session) -> Result<Self, ApiError> {
         let org = app_org_for(state, app, session.user_id).await?;
         Ok(AppReader { session, app, org })
     }
@@ -67,6 +76,14 @@ impl FromRequestParts<AppState> for WorkspaceReader {
         let session = Session::from_request_parts(parts, state).await?;
         let org = path_id(parts, state, "org").await?;
         min.wait(state, READ_MODELS).await?;
+        WorkspaceReader::check(state, org, session).await
+    }
+}
+
+impl WorkspaceReader {
+    /// The check the extractor makes, for a caller who has waited for
+    /// their position.
+    pub async fn check(state: &AppState, org: Uuid, session: Session) -> Result<Self, ApiError> {
         authorize_workspace_read(state, org, session.user_id).await?;
         Ok(WorkspaceReader { session, org })
     }
@@ -144,14 +161,23 @@ pub async fn authorize_workspace_read(
     user: Uuid,
 ) -> Result<(), ApiError> {
     authorize_read(state, org, user, Permission::ViewApps).await?;
-    let client = state.read_models.client().await?;
-    let plan = orgs::read::plan(&client, org).await?;
-    if !plan_unlocks_workspace(&plan.modules, plan.subscription_state.as_deref()) {
+    if !workspace_unlocked(state, org).await? {
         return Err(ApiError::UpgradeRequired {
             module: PLATFORM_API,
         });
     }
     Ok(())
+}
+
+/// Whether `org`'s plan unlocks the Developers workspace, from the orgs
+/// read model (the console's Pro badge asks this before any visit).
+pub async fn workspace_unlocked(state: &AppState, org: Uuid) -> Result<bool, ApiError> {
+    let client = state.read_models.client().await?;
+    let plan = orgs::read::plan(&client, org).await?;
+    Ok(plan_unlocks_workspace(
+        &plan.modules,
+        plan.subscription_state.as_deref(),
+    ))
 }
 
 /// The organisation of the app `app` (not deleted) from the read model,

@@ -246,8 +246,11 @@ impl ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+impl ApiError {
+    /// The problem document this error is shown as (internal causes are
+    /// logged here, never shown): the JSON API renders it as
+    /// problem+json, the console as a page or the errors of a form.
+    pub fn into_problem(self) -> Problem {
         let status = self.status_code();
         let (code, title) = self.code_title();
         let detail = match &self {
@@ -281,25 +284,13 @@ impl IntoResponse for ApiError {
             ApiError::UpgradeRequired { module } => Some(*module),
             _ => None,
         };
-        // Headers by variant: how long to wait, and how to authenticate.
-        let retry_after = match &self {
-            ApiError::TooManyRequests { retry_after } | ApiError::Busy { retry_after } => {
-                Some((*retry_after).max(1))
-            }
-            ApiError::NotCaughtUp(_) | ApiError::Unavailable { .. } => Some(1),
-            _ => None,
-        };
-        let authenticate = matches!(
-            self,
-            ApiError::Unauthenticated | ApiError::InvalidCredentials
-        );
         let errors = match self {
             ApiError::Invalid(Invalid(fields)) | ApiError::InvalidBody { errors: fields, .. } => {
                 fields.into_iter().map(Into::into).collect()
             }
             _ => Vec::new(),
         };
-        let problem = Problem {
+        Problem {
             type_: format!("{PROBLEM_BASE}{code}"),
             title,
             status: status.as_u16(),
@@ -308,7 +299,31 @@ impl IntoResponse for ApiError {
             errors,
             permission,
             module,
-        };
+        }
+    }
+
+    /// Seconds a client should wait before retrying, if the error says.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            ApiError::TooManyRequests { retry_after } | ApiError::Busy { retry_after } => {
+                Some((*retry_after).max(1))
+            }
+            ApiError::NotCaughtUp(_) | ApiError::Unavailable { .. } => Some(1),
+            _ => None,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status_code();
+        // Headers by variant: how long to wait, and how to authenticate.
+        let retry_after = self.retry_after();
+        let authenticate = matches!(
+            self,
+            ApiError::Unauthenticated | ApiError::InvalidCredentials
+        );
+        let problem = self.into_problem();
         let mut res = problem_response(status, &problem);
         let headers = res.headers_mut();
         if let Some(seconds) = retry_after {

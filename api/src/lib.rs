@@ -28,6 +28,8 @@
 //! - [`vault`]: the key-encryption key, per-subject keys, sealing (personal
 //!   data, signing seeds, webhook secrets and payloads).
 //! - [`webhooks`]: webhook settings, the publish quota, payload retention.
+//! - [`console`]: the portal's pages at `/`, over the same handlers and
+//!   read layer as the JSON API.
 //! - [`routes`]: one module per resource, each with its `router()`. Routes
 //!   hold no SQL: they read through `projections::<model>::read` (with
 //!   `state.read_models`), `delivery::read`, and the modules above.
@@ -38,6 +40,7 @@ pub mod audit;
 pub mod authorize;
 pub mod command;
 pub mod config;
+pub mod console;
 pub mod error;
 pub mod extract;
 pub mod idempotency;

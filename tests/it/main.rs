@@ -5,6 +5,7 @@ mod accounts;
 mod apps;
 mod audit;
 mod audit_streams;
+mod console;
 mod crash;
 mod environments;
 mod http;

@@ -3,6 +3,8 @@
 //! database per test, and servers on port 0.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+pub mod browser;
+pub mod console;
 pub mod keys;
 pub mod mail;
 pub mod process;

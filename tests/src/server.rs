@@ -330,7 +330,18 @@ impl TestServer {
     /// mail to it, signed in (as the link requires) with `session`; returns
     /// the position of the proof.
     pub async fn verify_email_as(&self, email: &str, session: &str) -> u64 {
-        let mail = self.mail.next(email, "Confirm your email").await;
+        self.verify_email_in(&self.mail, email, session).await
+    }
+
+    /// [`TestServer::verify_email_as`] with the mail of `inbox` (an
+    /// [`crate::mail::SmtpSink`]'s, for a server sending by SMTP).
+    pub async fn verify_email_in(
+        &self,
+        inbox: &crate::mail::Inbox,
+        email: &str,
+        session: &str,
+    ) -> u64 {
+        let mail = inbox.next(email, "Confirm your email").await;
         let body = serde_json::json!({"token": mail.token("/verify-email")});
         let (status, answer, position) = self
             .call(
@@ -437,7 +448,18 @@ impl TestServer {
     /// Signs up `email` and makes it platform staff; returns its token once
     /// the staff read model knows it.
     pub async fn staff(&self, db: &crate::TestDb, email: &str) -> String {
-        let (_, token, _) = self.verified_user(email).await;
+        self.staff_in(db, &self.mail, email).await
+    }
+
+    /// [`TestServer::staff`], verified with the mail of `inbox`.
+    pub async fn staff_in(
+        &self,
+        db: &crate::TestDb,
+        inbox: &crate::mail::Inbox,
+        email: &str,
+    ) -> String {
+        let (_, token, _) = self.user(email).await;
+        self.verify_email_in(inbox, email, &token).await;
         crate::make_staff(db, email).await;
         for _ in 0..400 {
             if self.get("/v1/staff/queue", Some(&token)).await.status() == 200 {

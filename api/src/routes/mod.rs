@@ -175,8 +175,11 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
             state.clone(),
             crate::audit::context::capture,
         ))
-        .with_state(state)
+        .with_state(state.clone())
         .layer(axum::middleware::from_fn(problem_for_every_error))
+        // The console: its own errors (pages, not problem documents), its
+        // own cookie session; the same core.
+        .merge(crate::console::router(state))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::Internal("a handler panicked".into()).into_response()

@@ -1,0 +1,93 @@
+//! The console: the portal the seeds describe, server-rendered HTML at `/`
+//! beside the JSON API at `/v1` (DESIGN.md, "The console").
+//!
+//! It is a second face over the same core. Each handler calls the JSON
+//! API's handler for the same action, which is the command service and the
+//! read layer behind it, and renders what it answers: nothing is decided or
+//! queried here, so the console and the API cannot disagree. Templates
+//! (askama, compiled in) are in `api/templates/console/`, named after their
+//! page; assets in `api/static/`.
+//!
+//! # Layout
+//! - [`security`]: the session cookie, cross-site checks, every response's
+//!   headers.
+//! - [`view`]: the frame of every page, errors as pages or on their fields,
+//!   forms and their token.
+//! - [`assets`]: the stylesheet, htmx and `console.js`.
+//! - [`access`]: sign up, verify, sign in and out, reset, the account-access
+//!   page and its next step.
+//! - [`orgs`]: create an organisation, its lane, the developer terms.
+//! - [`developers`]: Settings > Developers: Overview, Apps, API Keys.
+
+pub mod access;
+pub mod assets;
+pub mod developers;
+pub mod orgs;
+pub mod security;
+pub mod view;
+
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::state::AppState;
+
+/// The console's routes, with its layer.
+pub fn router(state: AppState) -> Router {
+    let mut r = Router::new()
+        .route("/", get(access::home))
+        .route("/sign-in", get(access::sign_in_page).post(access::sign_in))
+        .route("/sign-up", get(access::sign_up_page).post(access::sign_up))
+        .route("/sign-out", post(access::sign_out))
+        .route(
+            "/verify-email",
+            get(access::verify_email_page).post(access::verify_email),
+        )
+        .route(
+            "/reset-password",
+            get(access::reset_page).post(access::reset),
+        )
+        .route("/access", get(access::access))
+        .route("/orgs/new", get(orgs::new_page).post(orgs::create))
+        .route("/orgs/switch", get(orgs::switch))
+        .route("/orgs/{org}", get(orgs::show))
+        .route("/orgs/{org}/requests", post(orgs::request))
+        .route(
+            "/orgs/{org}/terms",
+            get(orgs::terms).post(orgs::accept_terms),
+        )
+        .route("/orgs/{org}/settings", get(developers::settings))
+        .route("/orgs/{org}/settings/developers", get(developers::overview))
+        .route(
+            "/orgs/{org}/settings/developers/apps",
+            get(developers::apps_tab).post(developers::create_app),
+        )
+        .route(
+            "/orgs/{org}/settings/developers/apps/{app}",
+            post(developers::update_app),
+        )
+        .route(
+            "/orgs/{org}/settings/developers/keys",
+            get(developers::keys_tab),
+        )
+        .route(
+            "/orgs/{org}/settings/developers/apps/{app}/keys",
+            post(developers::issue_key),
+        )
+        .route(
+            "/orgs/{org}/settings/developers/apps/{app}/keys/{key}/rotate",
+            post(developers::rotate_key),
+        )
+        .route(
+            "/orgs/{org}/settings/developers/apps/{app}/keys/{key}/revoke",
+            get(developers::revoke_page).post(developers::revoke_key),
+        );
+    for (path, _, _) in assets::ASSETS {
+        r = r.route(path, get(move || async move { assets::serve(path) }));
+    }
+    r.layer(axum::middleware::from_fn(security::layer))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::audit::context::capture,
+        ))
+        .with_state(state)
+}

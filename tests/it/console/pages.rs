@@ -1,0 +1,487 @@
+//! The console's pages over HTTP, read with an HTML parser: the headers
+//! every page carries, cross-site and token checks, the workspace's locked
+//! state and Pro badge, its tabs, the key table, and a key's plaintext on
+//! the one page that issued it.
+
+use gatehouse_tests::console::{Answer, Visitor};
+use gatehouse_tests::fresh_db;
+use gatehouse_tests::mail::SmtpSink;
+use gatehouse_tests::server::{Options, TestServer};
+use reqwest::Method;
+
+const PASSWORD: &str = "correct horse battery";
+
+/// Signs `email` up at the console; the visitor is then signed in.
+async fn sign_up(s: &TestServer, email: &str) -> Visitor {
+    let mut v = Visitor::new(&s.base);
+    let page = v
+        .post(
+            "/sign-up",
+            &[
+                ("name", "Ada Lovelace"),
+                ("email", email),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (page.status, page.path.as_str()),
+        (200, "/access"),
+        "{}",
+        page.body
+    );
+    v
+}
+
+/// The verification mail's link, opened and confirmed in the console.
+async fn verify(
+    s: &TestServer,
+    v: &mut Visitor,
+    inbox: &gatehouse_tests::mail::Inbox,
+    email: &str,
+) {
+    let mail = inbox.next(email, "Confirm your email").await;
+    let token = mail.token("/verify-email");
+    let page = v.get(&format!("/verify-email?token={token}")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(
+        page.attrs("input[name=token]", "value"),
+        vec![token.clone()]
+    );
+    let form = page.form_token();
+    let page = v
+        .post(
+            "/verify-email",
+            &[("_form_token", &form), ("token", &token)],
+        )
+        .await;
+    assert_eq!(
+        (page.status, page.path.as_str()),
+        (200, "/access"),
+        "{}",
+        page.body
+    );
+    let _ = s;
+}
+
+/// Creates an organisation from the console; returns its id.
+async fn create_org(v: &mut Visitor, slug: &str) -> String {
+    let form = v.get("/orgs/new").await.form_token();
+    let page = v
+        .post(
+            "/orgs/new",
+            &[("_form_token", &form), ("name", "Acme"), ("slug", slug)],
+        )
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    page.path.trim_start_matches("/orgs/").to_owned()
+}
+
+fn assert_console_headers(page: &Answer, what: &str) {
+    let csp = page.header("content-security-policy").unwrap_or_default();
+    for directive in [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(csp.contains(directive), "{what}: {directive} in {csp:?}");
+    }
+    assert_eq!(
+        page.header("cache-control").as_deref(),
+        Some("no-store"),
+        "{what}"
+    );
+    assert_eq!(
+        page.header("x-content-type-options").as_deref(),
+        Some("nosniff"),
+        "{what}"
+    );
+    // No inline script or style anywhere: the CSP would block it.
+    assert!(
+        page.attrs("script:not([src])", "type").is_empty() && !page.body.contains("<script>"),
+        "{what}"
+    );
+    assert!(
+        !page.body.contains("<style") && !page.body.contains(" style="),
+        "{what}"
+    );
+}
+
+#[tokio::test]
+async fn every_console_page_carries_the_csp_and_no_store_and_no_inline_code() {
+    let db = fresh_db().await;
+    let sink = SmtpSink::start();
+    let s = TestServer::start_with(
+        &db,
+        Options {
+            smtp_url: Some(sink.url.clone()),
+            ..Options::default()
+        },
+    )
+    .await;
+    let mut anonymous = Visitor::new(&s.base);
+    for path in ["/sign-in", "/sign-up", "/reset-password"] {
+        let page = anonymous.get(path).await;
+        assert_eq!(page.status, 200, "{path}");
+        assert_console_headers(&page, path);
+    }
+    // Signed out, a console page leads to the sign-in page.
+    let page = anonymous.get("/access").await;
+    assert_eq!(page.path, "/sign-in");
+
+    let mut v = sign_up(&s, "ada@example.com").await;
+    verify(&s, &mut v, &sink.inbox, "ada@example.com").await;
+    let org = create_org(&mut v, "acme").await;
+    for path in [
+        "/access".to_owned(),
+        "/orgs/new".to_owned(),
+        format!("/orgs/{org}"),
+        format!("/orgs/{org}/terms"),
+        format!("/orgs/{org}/settings/developers"),
+    ] {
+        let page = v.get(&path).await;
+        assert!(
+            page.status == 200 || page.status == 402,
+            "{path}: {}",
+            page.status
+        );
+        assert_console_headers(&page, &path);
+    }
+    // An asset may be cached; it is still under the policy.
+    let css = v.get("/assets/console-1.css").await;
+    assert_eq!(css.status, 200);
+    assert!(css.header("cache-control").unwrap().contains("immutable"));
+    assert!(css.header("content-security-policy").is_some());
+}
+
+#[tokio::test]
+async fn a_cross_site_form_is_refused_with_403_and_changes_nothing() {
+    let db = fresh_db().await;
+    let sink = SmtpSink::start();
+    let s = TestServer::start_with(
+        &db,
+        Options {
+            smtp_url: Some(sink.url.clone()),
+            ..Options::default()
+        },
+    )
+    .await;
+    let mut v = sign_up(&s, "ada@example.com").await;
+    verify(&s, &mut v, &sink.inbox, "ada@example.com").await;
+    let token = v.get("/orgs/new").await.form_token();
+    let (before, _) = db.log_stats().await;
+
+    let fields = [
+        ("_form_token", token.as_str()),
+        ("name", "Evil"),
+        ("slug", "evil"),
+    ];
+    let page = v
+        .post_from("/orgs/new", &fields, "https://evil.example")
+        .await;
+    assert_eq!(page.status, 403, "{}", page.body);
+    assert!(page
+        .texts("h1")
+        .contains(&"Cross-site request refused".to_owned()));
+    // The right origin but another session's token.
+    let wrong = [("_form_token", "0000"), ("name", "Evil"), ("slug", "evil")];
+    let page = v.post("/orgs/new", &wrong).await;
+    assert_eq!(page.status, 403, "{}", page.body);
+    let page = v
+        .post("/orgs/new", &[("name", "Evil"), ("slug", "evil")])
+        .await;
+    assert_eq!(page.status, 403, "a form without its token");
+    let (after, _) = db.log_stats().await;
+    assert_eq!(before, after, "nothing was appended");
+    assert!(
+        v.get("/access").await.texts("td a").is_empty(),
+        "no organisation"
+    );
+
+    // The same form from the console goes through.
+    let page = v.post("/orgs/new", &fields).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+}
+
+#[tokio::test]
+async fn a_form_error_is_shown_on_its_field_and_the_access_page_names_the_next_step() {
+    let db = fresh_db().await;
+    let sink = SmtpSink::start();
+    let s = TestServer::start_with(
+        &db,
+        Options {
+            smtp_url: Some(sink.url.clone()),
+            ..Options::default()
+        },
+    )
+    .await;
+    // A short password: the sign-up form again, the problem on its field.
+    let mut v = Visitor::new(&s.base);
+    let page = v
+        .post(
+            "/sign-up",
+            &[
+                ("name", "Ada"),
+                ("email", "ada@example.com"),
+                ("password", "short"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 422, "{}", page.body);
+    assert_eq!(
+        page.attrs("#password", "aria-invalid"),
+        vec!["true".to_owned()]
+    );
+    assert_eq!(page.texts("#password-error").len(), 1);
+    assert_eq!(
+        page.attrs("#email", "value"),
+        vec!["ada@example.com".to_owned()]
+    );
+
+    let mut v = sign_up(&s, "ada@example.com").await;
+    let page = v.get("/access").await;
+    assert_eq!(
+        page.attrs(".next-step a", "href"),
+        vec!["/verify-email".to_owned()]
+    );
+    assert_eq!(page.texts(".lane li[aria-current=step]").len(), 1);
+    verify(&s, &mut v, &sink.inbox, "ada@example.com").await;
+    let page = v.get("/access").await;
+    assert_eq!(
+        page.attrs(".next-step a", "href"),
+        vec!["/orgs/new".to_owned()]
+    );
+    let org = create_org(&mut v, "acme").await;
+    let page = v.get("/access").await;
+    assert_eq!(
+        page.attrs(".next-step a", "href"),
+        vec![format!("/orgs/{org}/terms")]
+    );
+    // A slug already taken: the problem on the slug field.
+    let token = page.form_token();
+    let page = v
+        .post(
+            "/orgs/new",
+            &[
+                ("_form_token", &token),
+                ("name", "Acme 2"),
+                ("slug", "acme"),
+            ],
+        )
+        .await;
+    assert!(
+        page.status == 409 || page.status == 422,
+        "{}: {}",
+        page.status,
+        page.body
+    );
+    assert!(!page.texts("[role=alert]").is_empty(), "{}", page.body);
+}
+
+#[tokio::test]
+async fn the_workspace_is_locked_with_a_pro_badge_until_the_plan_has_platform_api() {
+    let db = fresh_db().await;
+    let sink = SmtpSink::start();
+    let s = TestServer::start_with(
+        &db,
+        Options {
+            smtp_url: Some(sink.url.clone()),
+            ..Options::default()
+        },
+    )
+    .await;
+    let staff = s.staff_in(&db, &sink.inbox, "staff@example.com").await;
+    let mut v = sign_up(&s, "ada@example.com").await;
+    verify(&s, &mut v, &sink.inbox, "ada@example.com").await;
+    let org = create_org(&mut v, "acme").await;
+
+    let page = v.get(&format!("/orgs/{org}/settings/developers")).await;
+    assert_eq!(page.status, 402, "{}", page.body);
+    assert_eq!(page.texts("h2"), vec!["Upgrade required".to_owned()]);
+    assert_eq!(page.texts("nav .badge.pro"), vec!["Pro".to_owned()]);
+    let page = v
+        .get(&format!("/orgs/{org}/settings/developers/keys"))
+        .await;
+    assert_eq!(page.status, 402, "every tab is locked");
+
+    let plan = serde_json::json!({
+        "plan": "pro", "modules": ["platform.api"], "monthly_call_limit": 250000,
+        "subscription_state": "active",
+        "billing_window_start": "2026-11-01T00:00:00Z", "billing_window_end": "2026-12-01T00:00:00Z",
+    });
+    let (status, _, _) = s
+        .call(
+            Method::PUT,
+            &format!("/v1/orgs/{org}/plan"),
+            &staff,
+            Some(plan),
+            0,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let page = v.get(&format!("/orgs/{org}/settings/developers")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.texts("nav .badge.pro").is_empty());
+    assert_eq!(
+        page.texts(".tabs a"),
+        vec![
+            "Overview".to_owned(),
+            "Apps".to_owned(),
+            "API Keys".to_owned()
+        ]
+    );
+    assert_eq!(
+        page.texts(".tabs a[aria-current=page]"),
+        vec!["Overview".to_owned()]
+    );
+    assert_eq!(page.texts(".card .value")[0], "pro");
+}
+
+#[tokio::test]
+async fn a_keys_plaintext_is_on_the_page_that_issued_it_and_on_no_other() {
+    let db = fresh_db().await;
+    let sink = SmtpSink::start();
+    let s = TestServer::start_with(
+        &db,
+        Options {
+            smtp_url: Some(sink.url.clone()),
+            ..Options::default()
+        },
+    )
+    .await;
+    let staff = s.staff_in(&db, &sink.inbox, "staff@example.com").await;
+    let mut v = sign_up(&s, "ada@example.com").await;
+    verify(&s, &mut v, &sink.inbox, "ada@example.com").await;
+    let org = create_org(&mut v, "acme").await;
+    let token = v.get(&format!("/orgs/{org}/terms")).await.form_token();
+    let page = v
+        .post(
+            &format!("/orgs/{org}/terms"),
+            &[("_form_token", &token), ("version", "2026-01")],
+        )
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let plan = serde_json::json!({
+        "plan": "pro", "modules": ["platform.api"], "monthly_call_limit": 250000,
+        "subscription_state": "active",
+        "billing_window_start": "2026-11-01T00:00:00Z", "billing_window_end": "2026-12-01T00:00:00Z",
+    });
+    let (status, _, _) = s
+        .call(
+            Method::PUT,
+            &format!("/v1/orgs/{org}/plan"),
+            &staff,
+            Some(plan),
+            0,
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    let apps = format!("/orgs/{org}/settings/developers/apps");
+    let page = v.get(&apps).await;
+    let token = page.form_token();
+    // A bad slug: 422 and the problem on the field.
+    let page = v
+        .post(
+            &apps,
+            &[
+                ("_form_token", &token),
+                ("name", "CRM"),
+                ("slug", "NO SPACES"),
+                ("origins", ""),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 422, "{}", page.body);
+    assert_eq!(page.attrs("#slug", "aria-invalid"), vec!["true".to_owned()]);
+    let page = v
+        .post(
+            &apps,
+            &[
+                ("_form_token", &token),
+                ("name", "CRM"),
+                ("slug", "crm"),
+                ("origins", "https://crm.example"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let app = page.path.rsplit("app=").next().unwrap().to_owned();
+
+    let keys = format!("/orgs/{org}/settings/developers/keys?app={app}");
+    let page = v.get(&keys).await;
+    assert_eq!(page.texts(".empty").len(), 1, "no keys yet: {}", page.body);
+    let issued = v
+        .post(
+            &format!("/orgs/{org}/settings/developers/apps/{app}/keys"),
+            &[
+                ("_form_token", &token),
+                ("name", "crm-integration"),
+                ("mode", "test"),
+                ("type", "secret"),
+                ("scopes", ""),
+                ("expires_on", ""),
+            ],
+        )
+        .await;
+    assert_eq!(issued.status, 200, "{}", issued.body);
+    assert_eq!(issued.header("cache-control").as_deref(), Some("no-store"));
+    let plaintext = issued.texts("#new-key").pop().expect("the key is shown");
+    assert!(plaintext.len() > 20, "{plaintext}");
+    assert_eq!(
+        issued.attrs("[data-copy]", "data-copy"),
+        vec!["new-key".to_owned()]
+    );
+
+    // The key works at the gateway.
+    let verdict = gatehouse_tests::keys::verify(&s, &plaintext, None).await;
+    assert_eq!(verdict["valid"], true, "{verdict}");
+
+    // The key table: the seed's columns, the key's row, and no plaintext.
+    let page = v.get(&keys).await;
+    assert_eq!(
+        page.texts("#key-table th"),
+        [
+            "Name",
+            "Prefix",
+            "Usage count",
+            "Last used",
+            "Expiry",
+            "Status",
+            "Actions"
+        ]
+        .map(String::from)
+        .to_vec()
+    );
+    assert_eq!(page.texts("#key-table tbody tr").len(), 1);
+    for path in [
+        keys.clone(),
+        format!("/orgs/{org}/settings/developers"),
+        format!("/orgs/{org}/settings/developers/apps?app={app}"),
+        "/access".to_owned(),
+        format!("/orgs/{org}"),
+    ] {
+        let page = v.get(&path).await;
+        assert!(
+            !page.body.contains(&plaintext),
+            "the plaintext is on {path}"
+        );
+    }
+
+    // Revoking asks first, then the key stops verifying.
+    let revoke = page.attrs("a[aria-label^=Revoke]", "href").pop().unwrap();
+    let confirm = v.get(&revoke).await;
+    assert!(confirm.body.contains("cannot be undone"));
+    let page = v
+        .post(&revoke, &[("_form_token", &token), ("reason", "unused")])
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(
+        page.texts("#key-table .badge.bad"),
+        vec!["revoked".to_owned()]
+    );
+    gatehouse_tests::keys::until_verdict(&s, &plaintext, "revoked").await;
+}

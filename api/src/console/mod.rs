@@ -17,11 +17,14 @@
 //! - [`access`]: sign up, verify, sign in and out, reset, the account-access
 //!   page and its next step.
 //! - [`orgs`]: create an organisation, its lane, the developer terms.
-//! - [`developers`]: Settings > Developers: Overview, Apps, API Keys.
+//! - [`developers`]: Settings > Developers: Overview, Apps, API Keys,
+//!   Webhooks, Usage, Docs.
+//! - [`docs`]: the public documentation under `/docs`.
 
 pub mod access;
 pub mod assets;
 pub mod developers;
+pub mod docs;
 pub mod orgs;
 pub mod security;
 pub mod view;
@@ -59,28 +62,60 @@ pub fn router(state: AppState) -> Router {
         .route("/orgs/{org}/settings/developers", get(developers::overview))
         .route(
             "/orgs/{org}/settings/developers/apps",
-            get(developers::apps_tab).post(developers::create_app),
+            get(developers::apps::apps_tab).post(developers::apps::create_app),
         )
         .route(
             "/orgs/{org}/settings/developers/apps/{app}",
-            post(developers::update_app),
+            post(developers::apps::update_app),
         )
         .route(
             "/orgs/{org}/settings/developers/keys",
-            get(developers::keys_tab),
+            get(developers::keys::keys_tab),
         )
         .route(
             "/orgs/{org}/settings/developers/apps/{app}/keys",
-            post(developers::issue_key),
+            post(developers::keys::issue_key),
         )
         .route(
             "/orgs/{org}/settings/developers/apps/{app}/keys/{key}/rotate",
-            post(developers::rotate_key),
+            post(developers::keys::rotate_key),
         )
         .route(
             "/orgs/{org}/settings/developers/apps/{app}/keys/{key}/revoke",
-            get(developers::revoke_page).post(developers::revoke_key),
-        );
+            get(developers::keys::revoke_page).post(developers::keys::revoke_key),
+        )
+        .route(
+            "/orgs/{org}/settings/developers/webhooks",
+            get(developers::webhooks::tab),
+        )
+        .route(
+            "/orgs/{org}/settings/developers/apps/{app}/webhooks",
+            post(developers::webhooks::create),
+        )
+        .route(
+            "/orgs/{org}/settings/developers/webhooks/{id}",
+            get(developers::webhooks::endpoint),
+        )
+        .route(
+            "/orgs/{org}/settings/developers/webhooks/{id}/deliveries",
+            get(developers::webhooks::deliveries),
+        )
+        .route(
+            "/orgs/{org}/settings/developers/webhooks/{id}/replay",
+            post(developers::webhooks::replay),
+        )
+        .route(
+            "/orgs/{org}/settings/developers/usage",
+            get(developers::usage::tab),
+        )
+        .route(
+            "/orgs/{org}/settings/developers/docs",
+            get(developers::docs),
+        )
+        .route("/docs", get(docs::overview))
+        .route("/docs/auth", get(docs::auth))
+        .route("/docs/agents", get(docs::agents))
+        .route("/docs/api", get(docs::api));
     for (path, _, _) in assets::ASSETS {
         r = r.route(path, get(move || async move { assets::serve(path) }));
     }

@@ -128,7 +128,7 @@ pub struct OverviewView {
 }
 
 /// The app the overview focuses on.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SelectedApp {
     /// Id.
     pub id: Uuid,

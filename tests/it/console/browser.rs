@@ -4,11 +4,14 @@
 //! scripts under 100 KiB, nothing from another origin), timed to
 //! interactive, and photographed to `target/console/<test>/`.
 
+use fantoccini::Locator;
 use gatehouse_tests::browser::Browser;
 use gatehouse_tests::fresh_db;
 use gatehouse_tests::mail::SmtpSink;
-use gatehouse_tests::server::{Options, TestServer};
+use gatehouse_tests::server::{Options, TestServer, GATEWAY_TOKEN};
+use gatehouse_tests::webhooks::Receiver;
 use reqwest::Method;
+use std::time::Duration;
 
 /// What each page visited weighed and took, printed at the end.
 #[derive(Default)]
@@ -43,7 +46,8 @@ impl Pages {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn seed_004_and_000_and_003_sign_up_verify_create_an_org_and_issue_a_key_in_a_browser() {
+async fn seeds_004_000_003_sign_up_verify_create_an_org_issue_a_key_add_a_webhook_and_see_usage_in_a_browser(
+) {
     let Some(b) = Browser::start("access_and_keys").await else {
         return;
     };
@@ -53,12 +57,26 @@ async fn seed_004_and_000_and_003_sign_up_verify_create_an_org_and_issue_a_key_i
         &db,
         Options {
             smtp_url: Some(sink.url.clone()),
+            usage_flush_secs: 1,
             ..Options::default()
         },
     )
     .await;
     let staff = s.staff_in(&db, &sink.inbox, "staff@example.com").await;
     let mut pages = Pages::default();
+
+    // The public documentation, open to anyone.
+    for (path, name) in [
+        ("/docs", "docs-overview"),
+        ("/docs/auth", "docs-auth"),
+        ("/docs/agents", "docs-agents"),
+        ("/docs/api", "docs-api"),
+    ] {
+        b.open(&s.url(path)).await;
+        assert!(!b.text(".tabs a[aria-current=page]").await.is_empty());
+        pages.check(&b, name).await;
+    }
+    assert!(b.text("main").await.contains("/v1/keys/verify"));
 
     // Seed 004: sign up, verify by the mailed link, attach to an organisation.
     b.open(&s.url("/")).await;
@@ -167,5 +185,87 @@ async fn seed_004_and_000_and_003_sign_up_verify_create_an_org_and_issue_a_key_i
         "{table}"
     );
     pages.check(&b, "api-keys").await;
+
+    // Webhooks: a destination for api_key events, its secret once, a
+    // delivery in its log, replayed from there.
+    let receiver = Receiver::start().await;
+    b.click(".tabs a[href$='/webhooks']").await;
+    pages.check(&b, "webhooks-empty").await;
+    b.fill("url", &receiver.url("/hooks")).await;
+    b.client
+        .find(Locator::Css("input[name=families][value='api_key.*']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.click("main form[method=post] button[type=submit]").await;
+    let secret = b.text("#new-secret").await;
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    pages.check(&b, "webhook-secret").await;
+    b.click("a.button.secondary").await;
+    let log = b.path().await;
+    pages.check(&b, "webhook-deliveries-empty").await;
+    // An api_key event: rotate the key from the key table.
+    b.click(".tabs a[href$='/keys']").await;
+    b.click("button[aria-label='Rotate crm-integration']").await;
+    let rotated = b.text("#new-key").await;
+    assert_ne!(rotated, key);
+    let first = receiver.wait_for(1, Duration::from_secs(20)).await;
+    gatehouse_tests::webhooks::verify(&first[0], &secret).expect("signed with the secret shown");
+    b.open(&s.url(&log)).await;
+    b.client
+        .wait()
+        .for_element(Locator::Css("#delivery-log .badge.ok"))
+        .await
+        .unwrap();
+    pages.check(&b, "webhook-deliveries").await;
+    b.click("#delivery-log button[aria-label^=Replay]").await;
+    receiver.wait_for(2, Duration::from_secs(20)).await;
+    b.client
+        .wait()
+        .for_element(Locator::Css(
+            "#delivery-log .badge:not(.ok):not(.bad):not(.warn)",
+        ))
+        .await
+        .unwrap();
+    assert!(b.text("#delivery-log").await.contains("replay"));
+
+    // Usage: calls the gateway reports show up per day, drawn and listed.
+    let verdict = gatehouse_tests::keys::verify(&s, &rotated, None).await;
+    let key_id = verdict["key_id"]
+        .as_str()
+        .expect("the verdict names the key")
+        .to_owned();
+    let now = chrono::Utc::now().to_rfc3339();
+    let r = s
+        .http
+        .post(s.url("/v1/usage"))
+        .bearer_auth(GATEWAY_TOKEN)
+        .json(&serde_json::json!({"records": [
+            {"key_id": key_id, "status": 200, "latency_ms": 12, "at": now},
+            {"key_id": key_id, "status": 503, "latency_ms": 40, "at": now},
+        ]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let usage = s.url(&format!("/orgs/{org}/settings/developers/usage"));
+    let mut shown = false;
+    for _ in 0..100 {
+        b.open(&usage).await;
+        if b.client.find(Locator::Css("#usage-days")).await.is_ok() {
+            shown = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(shown, "the reported calls never showed");
+    let days = b.text("#usage-days tbody").await;
+    assert!(days.contains("40") && days.contains("12"), "{days}");
+    b.client.find(Locator::Css("svg.chart rect")).await.unwrap();
+    pages.check(&b, "usage").await;
+    b.click(".tabs a[href$='/docs']").await;
+    pages.check(&b, "developers-docs").await;
     pages.print();
 }

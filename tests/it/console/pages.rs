@@ -327,11 +327,9 @@ async fn the_workspace_is_locked_with_a_pro_badge_until_the_plan_has_platform_ap
     assert!(page.texts("nav .badge.pro").is_empty());
     assert_eq!(
         page.texts(".tabs a"),
-        vec![
-            "Overview".to_owned(),
-            "Apps".to_owned(),
-            "API Keys".to_owned()
-        ]
+        ["Overview", "Apps", "API Keys", "Webhooks", "Usage", "Docs"]
+            .map(String::from)
+            .to_vec()
     );
     assert_eq!(
         page.texts(".tabs a[aria-current=page]"),
@@ -484,4 +482,43 @@ async fn a_keys_plaintext_is_on_the_page_that_issued_it_and_on_no_other() {
         vec!["revoked".to_owned()]
     );
     gatehouse_tests::keys::until_verdict(&s, &plaintext, "revoked").await;
+
+    // A webhook destination's signing secret: likewise, once.
+    let created = v
+        .post(
+            &format!("/orgs/{org}/settings/developers/apps/{app}/webhooks"),
+            &[
+                ("_form_token", &token),
+                ("url", "http://127.0.0.1:9/in"),
+                ("families", "api_key.*"),
+                ("families", "app.*"),
+                ("mode", "test"),
+                ("description", ""),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, 200, "{}", created.body);
+    assert_eq!(created.header("cache-control").as_deref(), Some("no-store"));
+    let secret = created
+        .texts("#new-secret")
+        .pop()
+        .expect("the secret is shown");
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    let log = created.attrs("a.button.secondary", "href").pop().unwrap();
+    for path in [
+        log.clone(),
+        format!("{log}/deliveries"),
+        format!("/orgs/{org}/settings/developers/webhooks?app={app}"),
+    ] {
+        let page = v.get(&path).await;
+        assert_eq!(page.status, 200, "{path}");
+        assert!(!page.body.contains(&secret), "the secret is on {path}");
+    }
+    let tab = v
+        .get(&format!(
+            "/orgs/{org}/settings/developers/webhooks?app={app}"
+        ))
+        .await;
+    assert_eq!(tab.texts("#endpoints tbody tr").len(), 1);
+    assert!(tab.texts("#endpoints td").join(" ").contains("api_key.*"));
 }

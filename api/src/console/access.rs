@@ -35,6 +35,7 @@ struct SignInPage {
     email: String,
     problems: Problems,
     notice: Option<&'static str>,
+    next: String,
 }
 
 /// What a sign-in or sign-up form sends.
@@ -44,6 +45,8 @@ pub struct Credentials {
     #[serde(default)]
     name: String,
     password: String,
+    #[serde(default)]
+    next: String,
 }
 
 crate::redacted_debug!(Credentials);
@@ -53,6 +56,24 @@ crate::redacted_debug!(Credentials);
 pub struct SignInQuery {
     #[serde(default)]
     reset: bool,
+    /// The console page to return to after signing in.
+    #[serde(default)]
+    next: String,
+}
+
+/// `next` if it is one of this console's own pages (a path, not another
+/// site: `//evil.example` and `/\evil.example` are refused), else the
+/// access page.
+pub fn safe_next(next: &str) -> &str {
+    let own = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.starts_with("/\\")
+        && !next.chars().any(|c| c.is_control() || c == '\\');
+    if own {
+        next
+    } else {
+        "/access"
+    }
 }
 
 /// The sign-in form.
@@ -64,6 +85,7 @@ pub async fn sign_in_page(Query(q): Query<SignInQuery>) -> Result<Response, Page
         notice: q
             .reset
             .then_some("Your password was changed: sign in with the new one."),
+        next: safe_next(&q.next).to_owned(),
     })
 }
 
@@ -74,7 +96,8 @@ pub async fn sign_in(
     Form(c): Form<Credentials>,
 ) -> Response {
     let email = c.email.clone();
-    match start_session(&state, meta, c.email, c.password).await {
+    let next = safe_next(&c.next).to_owned();
+    match start_session(&state, meta, c.email, c.password, &next).await {
         Ok(res) => res,
         Err(e) => form_failed(e, |problems| {
             page(&SignInPage {
@@ -82,6 +105,7 @@ pub async fn sign_in(
                 email,
                 problems,
                 notice: None,
+                next,
             })
         }),
     }
@@ -92,6 +116,7 @@ async fn start_session(
     meta: RequestMeta,
     email: String,
     password: String,
+    next: &str,
 ) -> Result<Response, crate::error::ApiError> {
     let created = sessions::sign_in(
         State(state.clone()),
@@ -100,7 +125,7 @@ async fn start_session(
     )
     .await?;
     let body = created.body.expect("a new session has a body");
-    let mut res = done(created.position, "/access");
+    let mut res = done(created.position, safe_next(next));
     res.headers_mut().append(
         header::SET_COOKIE,
         set_cookie(SESSION_COOKIE, Some(&body.token)),
@@ -115,15 +140,17 @@ struct SignUpPage {
     email: String,
     name: String,
     problems: Problems,
+    next: String,
 }
 
 /// The sign-up form.
-pub async fn sign_up_page() -> Result<Response, PageError> {
+pub async fn sign_up_page(Query(q): Query<SignInQuery>) -> Result<Response, PageError> {
     page(&SignUpPage {
         frame: Frame::public("Create an account"),
         email: String::new(),
         name: String::new(),
         problems: Problems::default(),
+        next: safe_next(&q.next).to_owned(),
     })
 }
 
@@ -134,6 +161,7 @@ pub async fn sign_up(
     Form(c): Form<Credentials>,
 ) -> Response {
     let (email, name) = (c.email.clone(), c.name.clone());
+    let next = safe_next(&c.next).to_owned();
     let result = async {
         // The answer (the account, and what the idempotency layer would
         // seal it for) is not shown: the next page is the access page.
@@ -147,7 +175,7 @@ pub async fn sign_up(
             }),
         )
         .await?;
-        start_session(&state, meta, c.email, c.password).await
+        start_session(&state, meta, c.email, c.password, &next).await
     }
     .await;
     match result {
@@ -158,6 +186,7 @@ pub async fn sign_up(
                 email,
                 name,
                 problems,
+                next,
             })
         }),
     }
@@ -186,6 +215,13 @@ pub async fn sign_out(
 pub struct LinkToken {
     #[serde(default)]
     token: String,
+}
+
+impl LinkToken {
+    /// The token.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
 }
 
 crate::redacted_debug!(LinkToken);
@@ -526,6 +562,24 @@ pub async fn access(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_this_consoles_own_pages_are_returned_to() {
+        assert_eq!(
+            safe_next("/invitations/accept?token=x"),
+            "/invitations/accept?token=x"
+        );
+        for other in [
+            "https://evil.example",
+            "//evil.example",
+            "/\\evil.example",
+            "",
+            "evil",
+            "/a\nb",
+        ] {
+            assert_eq!(safe_next(other), "/access", "{other:?}");
+        }
+    }
 
     #[test]
     fn every_next_step_the_api_names_has_a_stage_of_the_lane() {

@@ -17,6 +17,7 @@
 //! - [`access`]: sign up, verify, sign in and out, reset, the account-access
 //!   page and its next step.
 //! - [`orgs`]: create an organisation, its lane, the developer terms.
+//! - [`people`]: members, invitations (and their mailed link), teams.
 //! - [`developers`]: Settings > Developers: Overview, Apps, API Keys,
 //!   Webhooks, Usage, Docs.
 //! - [`docs`]: the public documentation under `/docs`.
@@ -26,6 +27,7 @@ pub mod assets;
 pub mod developers;
 pub mod docs;
 pub mod orgs;
+pub mod people;
 pub mod security;
 pub mod view;
 
@@ -57,6 +59,19 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/orgs/{org}/terms",
             get(orgs::terms).post(orgs::accept_terms),
+        )
+        .route("/orgs/{org}/people", get(people::show))
+        .route("/orgs/{org}/people/invitations", post(people::invite))
+        .route(
+            "/orgs/{org}/people/invitations/{invitation}/revoke",
+            post(people::revoke_invitation),
+        )
+        .route("/orgs/{org}/people/{user}/role", post(people::change_role))
+        .route("/orgs/{org}/people/{user}/remove", post(people::remove))
+        .route("/orgs/{org}/teams", post(people::create_team))
+        .route(
+            "/invitations/accept",
+            get(people::invitation_page).post(people::accept),
         )
         .route("/orgs/{org}/settings", get(developers::settings))
         .route("/orgs/{org}/settings/developers", get(developers::overview))

@@ -20,7 +20,7 @@
 use axum::extract::Request;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use sha2::{Digest, Sha256};
 
 use crate::{MIN_POSITION_HEADER, POSITION_HEADER};
@@ -29,6 +29,10 @@ use crate::{MIN_POSITION_HEADER, POSITION_HEADER};
 pub const SESSION_COOKIE: &str = "__Host-gatehouse-session";
 /// The log position of this browser's last command.
 pub const AT_COOKIE: &str = "__Host-gatehouse-at";
+
+/// Marks a redirect to the sign-in page for a page that needs a session;
+/// the layer turns it into `/sign-in?next=<the page>` (GET only).
+pub const SIGN_IN_FIRST: &str = "x-gatehouse-sign-in-first";
 
 /// The Content-Security-Policy of every console response: nothing inline,
 /// nothing from another origin.
@@ -116,8 +120,19 @@ pub async fn layer(mut req: Request, next: Next) -> Response {
     if let Some(at) = at {
         headers.insert(MIN_POSITION_HEADER, HeaderValue::from(at));
     }
+    let wanted = (*req.method() == Method::GET)
+        .then(|| req.uri().path_and_query().map(|p| p.as_str().to_owned()))
+        .flatten();
     let mut res = next.run(req).await;
     let h = res.headers_mut();
+    if h.remove(SIGN_IN_FIRST).is_some() {
+        if let Some(wanted) = wanted {
+            let query = serde_urlencoded::to_string([("next", wanted)]).unwrap_or_default();
+            if let Ok(v) = HeaderValue::from_str(&format!("/sign-in?{query}")) {
+                h.insert(header::LOCATION, v);
+            }
+        }
+    }
     // A command's position becomes the browser's: the next page waits
     // for it.
     if let Some(position) = h.remove(POSITION_HEADER) {
@@ -145,16 +160,6 @@ pub async fn layer(mut req: Request, next: Next) -> Response {
     h.entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-store"));
     res
-}
-
-/// The console's own answer to a request it will not serve.
-pub fn not_found() -> Response {
-    super::view::refused(
-        StatusCode::NOT_FOUND,
-        "Page not found",
-        "There is no such page, or it is not yours to see.",
-    )
-    .into_response()
 }
 
 #[cfg(test)]

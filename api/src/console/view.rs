@@ -24,8 +24,10 @@ pub enum Section {
     Public,
     /// The account-access page.
     Access,
-    /// An organisation's members, terms and review.
+    /// An organisation's lane, terms and review.
     Organisation,
+    /// An organisation's members, invitations and teams.
+    People,
     /// Settings > Developers.
     Developers,
 }
@@ -189,8 +191,13 @@ struct ErrorPage<'a> {
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         if matches!(self.0, ApiError::Unauthenticated) {
-            // The cookie no longer names a live session.
+            // The cookie no longer names a live session. The layer, which
+            // knows the page asked for, adds it as `next`.
             let mut res = Redirect::to("/sign-in").into_response();
+            res.headers_mut().insert(
+                super::security::SIGN_IN_FIRST,
+                HeaderValue::from_static("1"),
+            );
             res.headers_mut().append(
                 header::SET_COOKIE,
                 super::security::set_cookie(super::security::SESSION_COOKIE, None),

@@ -522,3 +522,128 @@ async fn a_keys_plaintext_is_on_the_page_that_issued_it_and_on_no_other() {
     assert_eq!(tab.texts("#endpoints tbody tr").len(), 1);
     assert!(tab.texts("#endpoints td").join(" ").contains("api_key.*"));
 }
+
+#[tokio::test]
+async fn an_invitation_is_mailed_accepted_after_signing_in_and_its_member_managed() {
+    let db = fresh_db().await;
+    let sink = SmtpSink::start();
+    let s = TestServer::start_with(
+        &db,
+        Options {
+            smtp_url: Some(sink.url.clone()),
+            ..Options::default()
+        },
+    )
+    .await;
+    let mut owner = sign_up(&s, "ada@example.com").await;
+    verify(&s, &mut owner, &sink.inbox, "ada@example.com").await;
+    let org = create_org(&mut owner, "acme").await;
+    let people = format!("/orgs/{org}/people");
+    let page = owner.get(&people).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(page.texts("#members tbody tr").len(), 1);
+    let token = page.form_token();
+    let page = owner
+        .post(
+            &format!("{people}/invitations"),
+            &[
+                ("_form_token", &token),
+                ("email", "bob@example.com"),
+                ("role", "developer"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(page.texts("#invitations tbody tr").len(), 1);
+
+    // Bob has an account; the link, opened signed out, goes by the
+    // sign-in page and back.
+    let mut bob = sign_up(&s, "bob@example.com").await;
+    verify(&s, &mut bob, &sink.inbox, "bob@example.com").await;
+    let mail = sink.inbox.next("bob@example.com", "You are invited").await;
+    let link_token = mail.token("/invitations/accept");
+    let mut signed_out = Visitor::new(&s.base);
+    let link = format!("/invitations/accept?token={link_token}");
+    let page = signed_out.get(&link).await;
+    assert_eq!(
+        page.path,
+        format!(
+            "/sign-in?next={}",
+            link.replace('/', "%2F")
+                .replace('?', "%3F")
+                .replace('=', "%3D")
+        )
+    );
+    assert_eq!(page.attrs("input[name=next]", "value"), vec![link.clone()]);
+    let page = signed_out
+        .post(
+            "/sign-in",
+            &[
+                ("email", "bob@example.com"),
+                ("password", PASSWORD),
+                ("next", &link),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (page.status, page.path.as_str()),
+        (200, link.as_str()),
+        "{}",
+        page.body
+    );
+    let form = page.form_token();
+    let page = signed_out
+        .post(
+            "/invitations/accept",
+            &[("_form_token", &form), ("token", &link_token)],
+        )
+        .await;
+    assert_eq!(
+        (page.status, page.path.as_str()),
+        (200, "/access"),
+        "{}",
+        page.body
+    );
+    assert_eq!(page.texts("tbody td a"), vec!["Acme".to_owned()]);
+
+    // The owner sees Bob, changes his role, then removes him.
+    let page = owner.get(&people).await;
+    assert_eq!(page.texts("#members tbody tr").len(), 2);
+    assert!(page.texts("#invitations tbody tr").is_empty());
+    let change = page
+        .attrs("#members form[action$='/role']", "action")
+        .into_iter()
+        .find(|a| !a.contains(&owner_id(&page)))
+        .unwrap();
+    let page = owner
+        .post(&change, &[("_form_token", &token), ("role", "finance")])
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page
+        .texts("#members option[selected]")
+        .contains(&"finance".to_owned()));
+    let remove = page
+        .attrs("#members form[action$='/remove']", "action")
+        .pop()
+        .unwrap();
+    let page = owner.post(&remove, &[("_form_token", &token)]).await;
+    assert_eq!(page.texts("#members tbody tr").len(), 1, "{}", page.body);
+    let _ = bob.get("/access").await;
+}
+
+/// The signed-in owner's user id, from the one member row without a
+/// remove button.
+fn owner_id(page: &Answer) -> String {
+    let removable = page.attrs("#members form[action$='/remove']", "action");
+    page.attrs("#members form[action$='/role']", "action")
+        .into_iter()
+        .map(|a| {
+            a.trim_end_matches("/role")
+                .rsplit('/')
+                .next()
+                .unwrap()
+                .to_owned()
+        })
+        .find(|id| !removable.iter().any(|r| r.contains(id)))
+        .unwrap()
+}

@@ -18,6 +18,8 @@
 //!   page and its next step.
 //! - [`orgs`]: create an organisation, its lane, the developer terms.
 //! - [`people`]: members, invitations (and their mailed link), teams.
+//! - [`portal`]: the developer portal: dashboard, an app's General,
+//!   Versions, Security, Webhooks and Products.
 //! - [`developers`]: Settings > Developers: Overview, Apps, API Keys,
 //!   Webhooks, Usage, Docs.
 //! - [`docs`]: the public documentation under `/docs`.
@@ -28,6 +30,7 @@ pub mod developers;
 pub mod docs;
 pub mod orgs;
 pub mod people;
+pub mod portal;
 pub mod security;
 pub mod view;
 
@@ -72,6 +75,52 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/invitations/accept",
             get(people::invitation_page).post(people::accept),
+        )
+        .route("/orgs/{org}/portal", get(portal::dashboard))
+        .route("/orgs/{org}/portal/apps", post(portal::create))
+        .route(
+            "/orgs/{org}/portal/apps/{app}",
+            get(portal::general).post(portal::save_general),
+        )
+        .route(
+            "/orgs/{org}/portal/apps/{app}/delete",
+            get(portal::delete_page).post(portal::delete),
+        )
+        .route(
+            "/orgs/{org}/portal/apps/{app}/versions",
+            get(portal::versions::list).post(portal::versions::create),
+        )
+        .route(
+            "/orgs/{org}/portal/apps/{app}/versions/{version}",
+            get(portal::versions::show).post(portal::versions::act),
+        )
+        .route(
+            "/orgs/{org}/portal/apps/{app}/security",
+            get(portal::security::show),
+        )
+        .route(
+            "/orgs/{org}/portal/apps/{app}/security/clients",
+            post(portal::security::create_client),
+        )
+        .route(
+            "/orgs/{org}/portal/apps/{app}/security/clients/{client}/rotate",
+            post(portal::security::rotate_client),
+        )
+        .route(
+            "/orgs/{org}/portal/apps/{app}/security/clients/{client}/revoke",
+            post(portal::security::revoke_client),
+        )
+        .route(
+            "/orgs/{org}/portal/apps/{app}/security/members",
+            post(portal::security::set_member),
+        )
+        .route(
+            "/orgs/{org}/portal/apps/{app}/webhooks",
+            get(portal::delivery::show),
+        )
+        .route(
+            "/orgs/{org}/portal/apps/{app}/products",
+            get(portal::products::show).post(portal::products::subscribe),
         )
         .route("/orgs/{org}/settings", get(developers::settings))
         .route("/orgs/{org}/settings/developers", get(developers::overview))

@@ -30,6 +30,8 @@ pub enum Section {
     People,
     /// Settings > Developers.
     Developers,
+    /// The developer portal: apps, versions, security, products.
+    Portal,
 }
 
 /// An organisation in the switcher.
@@ -264,10 +266,14 @@ pub fn done(position: u64, to: &str) -> Response {
 /// A page shown in answer to a command (a secret revealed once): with the
 /// command's position, like [`done`].
 pub fn shown_after(position: u64, t: &impl Template) -> Result<Response, PageError> {
-    let mut res = page(t)?;
+    Ok(at_position(page(t)?, position))
+}
+
+/// `res`, carrying a command's position for the layer to keep.
+pub fn at_position(mut res: Response, position: u64) -> Response {
     res.headers_mut()
         .insert(POSITION_HEADER, HeaderValue::from(position));
-    Ok(res)
+    res
 }
 
 /// A form's problems: a summary and, by field name, what to fix.

@@ -269,3 +269,164 @@ async fn seeds_004_000_003_sign_up_verify_create_an_org_issue_a_key_add_a_webhoo
     pages.check(&b, "developers-docs").await;
     pages.print();
 }
+
+/// Signs `email` up, verifies it by the mailed link and creates an
+/// organisation with the developer terms accepted, in the browser; returns
+/// the organisation's id.
+async fn owner_with_org(
+    b: &Browser,
+    s: &TestServer,
+    sink: &SmtpSink,
+    email: &str,
+    slug: &str,
+) -> String {
+    b.open(&s.url("/sign-up")).await;
+    b.fill("name", "Grace Hopper").await;
+    b.fill("email", email).await;
+    b.fill("password", "correct horse battery").await;
+    b.click("main button[type=submit]").await;
+    let mail = sink.inbox.next(email, "Confirm your email").await;
+    let token = mail.token("/verify-email");
+    b.open(&s.url(&format!("/verify-email?token={token}")))
+        .await;
+    b.click("main button[type=submit]").await;
+    b.open(&s.url("/orgs/new")).await;
+    b.fill("name", "Payroll Co").await;
+    b.fill("slug", slug).await;
+    b.click("main button[type=submit]").await;
+    let org = b.path().await.trim_start_matches("/orgs/").to_owned();
+    b.open(&s.url(&format!("/orgs/{org}/terms"))).await;
+    b.click("main button[type=submit]").await;
+    org
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seeds_001_002_build_publish_and_secure_an_app_and_subscribe_it_to_a_product_in_a_browser()
+{
+    let Some(b) = Browser::start("portal").await else {
+        return;
+    };
+    let db = fresh_db().await;
+    let sink = SmtpSink::start();
+    let s = TestServer::start_with(
+        &db,
+        Options {
+            smtp_url: Some(sink.url.clone()),
+            ..Options::default()
+        },
+    )
+    .await;
+    let staff = s.staff_in(&db, &sink.inbox, "staff@example.com").await;
+    let product = serde_json::json!({"name": "Payroll", "scopes": ["payroll.read"], "approval": {"mode": "manual"}});
+    let (status, _, _) = s
+        .call(Method::POST, "/v1/staff/products", &staff, Some(product), 0)
+        .await;
+    assert_eq!(status, 201);
+    let mut pages = Pages::default();
+    let org = owner_with_org(&b, &s, &sink, "grace@example.com", "payroll-co").await;
+    let plan = serde_json::json!({
+        "plan": "pro", "modules": ["platform.api"], "monthly_call_limit": 250000,
+        "subscription_state": "active",
+        "billing_window_start": "2026-11-01T00:00:00Z", "billing_window_end": "2026-12-01T00:00:00Z",
+    });
+    let (status, _, _) = s
+        .call(
+            Method::PUT,
+            &format!("/v1/orgs/{org}/plan"),
+            &staff,
+            Some(plan),
+            0,
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    // The dashboard, and a new app.
+    b.open(&s.url(&format!("/orgs/{org}/portal"))).await;
+    pages.check(&b, "portal-dashboard-empty").await;
+    b.fill("name", "Payroll Sync").await;
+    b.fill("slug", "payroll-sync").await;
+    b.fill("description", "Syncs payroll runs").await;
+    b.click("main form[method=post] button[type=submit]").await;
+    let app_page = b.path().await;
+    assert_eq!(b.text(".tabs a[aria-current=page]").await, "General");
+    pages.check(&b, "portal-general").await;
+
+    // Versions: a draft, a manifest with a problem shown by field, then a
+    // valid one, published, and an install link.
+    b.click(".tabs a[href$='/versions']").await;
+    pages.check(&b, "portal-versions").await;
+    b.fill("label", "1.0.0").await;
+    b.click("main form[method=post] button[type=submit]").await;
+    b.fill("manifest", r#"{"scopes": ["Not A Scope"]}"#).await;
+    b.click("button[value=save]").await;
+    b.click("button[value=validate]").await;
+    let problems = b.text("[role=alert]").await;
+    assert!(problems.contains("/manifest/scopes/0"), "{problems}");
+    pages.check(&b, "portal-version-invalid").await;
+    b.fill(
+        "manifest",
+        r#"{"name": "Payroll Sync", "scopes": ["payroll.read"], "webhooks": {"categories": ["payroll.*"], "data_types": ["payslip"]}}"#,
+    )
+    .await;
+    b.click("button[value=save]").await;
+    b.click("button[value=validate]").await;
+    assert!(b.text("[role=status]").await.contains("valid"));
+    b.click("button[value=publish]").await;
+    assert_eq!(b.text("h2 .badge").await, "published");
+    b.click("main form[method=post] button[type=submit]").await;
+    assert!(b.text("#install-link").await.starts_with("/v1/install/"));
+    pages.check(&b, "portal-version-published").await;
+
+    // Security: client credentials, the secret once.
+    b.click(".tabs a[href$='/security']").await;
+    b.fill("client-name", "payroll-backend").await;
+    b.click("main form[action$='/clients'] button[type=submit]")
+        .await;
+    let secret = b.text("#client-secret").await;
+    assert!(secret.len() > 20);
+    pages.check(&b, "portal-security").await;
+    b.click(".tabs a[href$='/security']").await;
+    assert!(!b.client.source().await.unwrap().contains(&secret));
+
+    // Products (seed 002): subscribe, pending until staff decide.
+    b.click(".tabs a[href$='/products']").await;
+    b.click("main form[method=post] button[type=submit]").await;
+    assert_eq!(b.text("#subscriptions .badge").await, "pending");
+    pages.check(&b, "portal-products-pending").await;
+    let (status, queue, _) = s
+        .call(Method::GET, "/v1/staff/approvals", &staff, None, 0)
+        .await;
+    assert_eq!(status, 200, "{queue}");
+    let request = queue["items"][0]["id"].as_str().unwrap().to_owned();
+    let app = app_page.rsplit('/').next().unwrap();
+    let (status, body, _) = s
+        .call(
+            Method::POST,
+            &format!("/v1/staff/apps/{app}/access/{request}/approve"),
+            &staff,
+            Some(serde_json::json!({})),
+            0,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let mut approved = false;
+    for _ in 0..100 {
+        b.open(&s.url(&format!("{app_page}/products"))).await;
+        if b.text("#subscriptions .badge").await == "approved" {
+            approved = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(approved);
+    pages.check(&b, "portal-products-approved").await;
+    b.click(".tabs a[href$='/webhooks']").await;
+    // The categories and data types the published version declares.
+    let declared = b.text("main").await;
+    assert!(
+        declared.contains("payroll.*") && declared.contains("payslip"),
+        "{declared}"
+    );
+    pages.check(&b, "portal-webhooks").await;
+    pages.print();
+}

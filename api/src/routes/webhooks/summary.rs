@@ -21,7 +21,8 @@ pub struct WebhooksSummary {
     /// Every endpoint with its health.
     pub endpoints: Vec<EndpointSummary>,
     /// The event categories the current published version's manifest
-    /// declares (its `webhooks.events` or `events`), empty without one.
+    /// declares (its `webhooks.categories`, as the manifest schema names
+    /// them), empty without one.
     pub declared_events: Vec<String>,
     /// The data types it declares (`webhooks.data_types` or `data_types`).
     pub declared_data_types: Vec<String>,
@@ -76,7 +77,7 @@ pub async fn summary(
     Ok(Json(WebhooksSummary {
         app_id,
         endpoints,
-        declared_events: pick("events"),
+        declared_events: pick("categories"),
         declared_data_types: pick("data_types"),
     }))
 }

@@ -20,6 +20,7 @@
 //! - [`people`]: members, invitations (and their mailed link), teams.
 //! - [`portal`]: the developer portal: dashboard, an app's General,
 //!   Versions, Security, Webhooks and Products.
+//! - [`staff`]: platform staff's queue, reports and operations.
 //! - [`developers`]: Settings > Developers: Overview, Apps, API Keys,
 //!   Webhooks, Usage, Docs.
 //! - [`docs`]: the public documentation under `/docs`.
@@ -32,6 +33,7 @@ pub mod orgs;
 pub mod people;
 pub mod portal;
 pub mod security;
+pub mod staff;
 pub mod view;
 
 use axum::routing::{get, post};
@@ -176,6 +178,25 @@ pub fn router(state: AppState) -> Router {
             "/orgs/{org}/settings/developers/docs",
             get(developers::docs),
         )
+        .route("/staff", get(staff::queue))
+        .route("/staff/lane", post(staff::decide_lane))
+        .route("/staff/approvals", post(staff::decide_products))
+        .route("/staff/distribution", post(staff::decide_distribution))
+        .route("/staff/reports", get(staff::reports::show))
+        .route("/staff/reports/apps.jsonl", get(staff::reports::export))
+        .route("/staff/operations", get(staff::operations::show))
+        .route(
+            "/staff/operations/suspend",
+            post(staff::operations::suspend),
+        )
+        .route("/staff/operations/rotate", post(staff::operations::rotate))
+        .route("/staff/operations/plan", post(staff::operations::set_plan))
+        .route(
+            "/staff/operations/terms",
+            post(staff::operations::publish_terms),
+        )
+        .route("/staff/operations/erase", post(staff::operations::erase))
+        .route("/staff/rotations/{job}", get(staff::operations::rotation))
         .route("/docs", get(docs::overview))
         .route("/docs/auth", get(docs::auth))
         .route("/docs/agents", get(docs::agents))

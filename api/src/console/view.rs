@@ -32,6 +32,8 @@ pub enum Section {
     Developers,
     /// The developer portal: apps, versions, security, products.
     Portal,
+    /// Platform staff's queue, reports and operations.
+    Staff,
 }
 
 /// An organisation in the switcher.
@@ -64,6 +66,8 @@ pub struct Frame {
     pub workspace_locked: bool,
     /// The session's form token.
     pub csrf: String,
+    /// Whether the visitor is platform staff (the navigation shows Staff).
+    pub staff: bool,
 }
 
 impl Frame {
@@ -77,6 +81,7 @@ impl Frame {
             org: None,
             workspace_locked: false,
             csrf: String::new(),
+            staff: false,
         }
     }
 
@@ -148,6 +153,7 @@ impl Visitor {
             org: current,
             workspace_locked,
             csrf: self.csrf.clone(),
+            staff: crate::extract::is_staff(state, self.session.user_id).await?,
         })
     }
 }

@@ -270,6 +270,23 @@ async fn seeds_004_000_003_sign_up_verify_create_an_org_issue_a_key_add_a_webhoo
     pages.print();
 }
 
+/// Signs out whoever is signed in, then signs `email` in.
+async fn sign_in(b: &Browser, s: &TestServer, email: &str) {
+    b.open(&s.url("/access")).await;
+    if b.client
+        .find(Locator::Css("form[action='/sign-out'] button"))
+        .await
+        .is_ok()
+    {
+        b.click("form[action='/sign-out'] button").await;
+    }
+    b.open(&s.url("/sign-in")).await;
+    b.fill("email", email).await;
+    b.fill("password", "correct horse battery").await;
+    b.click("main button[type=submit]").await;
+    assert_eq!(b.path().await, "/access", "{email} signed in");
+}
+
 /// Signs `email` up, verifies it by the mailed link and creates an
 /// organisation with the developer terms accepted, in the browser; returns
 /// the organisation's id.
@@ -393,22 +410,27 @@ async fn seeds_001_002_build_publish_and_secure_an_app_and_subscribe_it_to_a_pro
     b.click("main form[method=post] button[type=submit]").await;
     assert_eq!(b.text("#subscriptions .badge").await, "pending");
     pages.check(&b, "portal-products-pending").await;
-    let (status, queue, _) = s
-        .call(Method::GET, "/v1/staff/approvals", &staff, None, 0)
-        .await;
-    assert_eq!(status, 200, "{queue}");
-    let request = queue["items"][0]["id"].as_str().unwrap().to_owned();
-    let app = app_page.rsplit('/').next().unwrap();
-    let (status, body, _) = s
-        .call(
-            Method::POST,
-            &format!("/v1/staff/apps/{app}/access/{request}/approve"),
-            &staff,
-            Some(serde_json::json!({})),
-            0,
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    // Staff approve it from their queue, in the browser.
+    sign_in(&b, &s, "staff@example.com").await;
+    b.open(&s.url("/staff")).await;
+    pages.check(&b, "staff-queue").await;
+    let rows = b
+        .client
+        .find_all(Locator::Css("#approvals tbody tr"))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    b.fill("bulk-reason", "meets the payroll terms").await;
+    b.click("button[name=decision][value=approve]").await;
+    assert!(
+        b.client.find(Locator::Css("#approvals")).await.is_err(),
+        "the queue is empty"
+    );
+    b.click(".tabs a[href='/staff/reports']").await;
+    pages.check(&b, "staff-reports").await;
+    b.click(".tabs a[href='/staff/operations']").await;
+    pages.check(&b, "staff-operations").await;
+    sign_in(&b, &s, "grace@example.com").await;
     let mut approved = false;
     for _ in 0..100 {
         b.open(&s.url(&format!("{app_page}/products"))).await;

@@ -20,6 +20,8 @@
 //! - [`people`]: members, invitations (and their mailed link), teams.
 //! - [`portal`]: the developer portal: dashboard, an app's General,
 //!   Versions, Security, Webhooks and Products.
+//! - [`compliance`]: the audit history and its filters, exports,
+//!   checkpoints, "as of".
 //! - [`staff`]: platform staff's queue, reports and operations.
 //! - [`developers`]: Settings > Developers: Overview, Apps, API Keys,
 //!   Webhooks, Usage, Docs.
@@ -27,6 +29,7 @@
 
 pub mod access;
 pub mod assets;
+pub mod compliance;
 pub mod developers;
 pub mod docs;
 pub mod orgs;
@@ -178,6 +181,13 @@ pub fn router(state: AppState) -> Router {
             "/orgs/{org}/settings/developers/docs",
             get(developers::docs),
         )
+        .route("/orgs/{org}/audit", get(compliance::history))
+        .route("/orgs/{org}/audit/export", get(compliance::export))
+        .route(
+            "/orgs/{org}/audit/checkpoints",
+            get(compliance::checkpoints),
+        )
+        .route("/orgs/{org}/audit/as-of", get(compliance::as_of))
         .route("/staff", get(staff::queue))
         .route("/staff/lane", post(staff::decide_lane))
         .route("/staff/approvals", post(staff::decide_products))

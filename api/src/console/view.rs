@@ -34,6 +34,8 @@ pub enum Section {
     Portal,
     /// Platform staff's queue, reports and operations.
     Staff,
+    /// The audit history, exports, checkpoints, "as of".
+    Compliance,
 }
 
 /// An organisation in the switcher.

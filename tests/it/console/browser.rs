@@ -82,7 +82,7 @@ async fn seeds_004_000_003_sign_up_verify_create_an_org_issue_a_key_add_a_webhoo
     b.open(&s.url("/")).await;
     assert_eq!(b.path().await, "/sign-in");
     pages.check(&b, "sign-in").await;
-    b.click("a[href='/sign-up']").await;
+    b.click("a[href^='/sign-up']").await;
     pages.check(&b, "sign-up").await;
     b.fill("name", "Ada Lovelace").await;
     b.fill("email", "ada@example.com").await;
@@ -267,6 +267,26 @@ async fn seeds_004_000_003_sign_up_verify_create_an_org_issue_a_key_add_a_webhoo
     pages.check(&b, "usage").await;
     b.click(".tabs a[href$='/docs']").await;
     pages.check(&b, "developers-docs").await;
+
+    // Compliance: the history, filtered; a key as it was; checkpoints.
+    b.click(&format!("nav a[href='/orgs/{org}/audit']")).await;
+    pages.check(&b, "audit-history").await;
+    b.fill("type", "api_key.*").await;
+    b.click("form.filters button[type=submit]").await;
+    let history = b.text("#audit").await;
+    assert!(
+        history.contains("api_key.rotated") && !history.contains("org.created"),
+        "{history}"
+    );
+    pages.check(&b, "audit-history-filtered").await;
+    let then = (chrono::Utc::now() + chrono::Duration::seconds(1)).format("%Y-%m-%dT%H:%M:%S");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    b.open(&s.url(&format!("/orgs/{org}/audit/as-of?key={key_id}&at={then}")))
+        .await;
+    assert!(b.text("#key-then").await.contains("active"));
+    pages.check(&b, "audit-as-of").await;
+    b.click(".tabs a[href$='/checkpoints']").await;
+    pages.check(&b, "audit-checkpoints").await;
     pages.print();
 }
 

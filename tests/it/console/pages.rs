@@ -471,6 +471,17 @@ async fn a_keys_plaintext_is_on_the_page_that_issued_it_and_on_no_other() {
 
     // Revoking asks first, then the key stops verifying.
     let revoke = page.attrs("a[aria-label^=Revoke]", "href").pop().unwrap();
+    let key_id = revoke
+        .split("/keys/")
+        .nth(1)
+        .unwrap()
+        .trim_end_matches("/revoke")
+        .to_owned();
+    // The form takes whole seconds: one clearly after the issue and before
+    // the revocation.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let before_revoke = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S").to_string();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let confirm = v.get(&revoke).await;
     assert!(confirm.body.contains("cannot be undone"));
     let page = v
@@ -482,6 +493,63 @@ async fn a_keys_plaintext_is_on_the_page_that_issued_it_and_on_no_other() {
         vec!["revoked".to_owned()]
     );
     gatehouse_tests::keys::until_verdict(&s, &plaintext, "revoked").await;
+
+    // Compliance: the history filtered by family, readable, exported in
+    // both formats, and the key as it was before its revocation.
+    let history = v.get(&format!("/orgs/{org}/audit?type=api_key.*")).await;
+    assert_eq!(history.status, 200, "{}", history.body);
+    let actions = history.texts("#audit tbody td:nth-child(2)");
+    assert_eq!(
+        actions,
+        ["api_key.revoked", "api_key.issued"]
+            .map(String::from)
+            .to_vec()
+    );
+    let bad = v.get(&format!("/orgs/{org}/audit?from=yesterday")).await;
+    assert_eq!(bad.status, 200);
+    assert!(!bad.texts("[role=alert]").is_empty(), "{}", bad.body);
+    let jsonl = v
+        .get(&format!(
+            "/orgs/{org}/audit/export?type=api_key.*&format=jsonl"
+        ))
+        .await;
+    assert_eq!(jsonl.status, 200);
+    let lines: Vec<&str> = jsonl.body.lines().collect();
+    assert_eq!(
+        lines.len(),
+        3,
+        "two entries and the signed manifest: {}",
+        jsonl.body
+    );
+    assert!(lines[2].contains("\"signature\""), "{}", lines[2]);
+    let csv = v
+        .get(&format!(
+            "/orgs/{org}/audit/export?type=api_key.*&format=csv"
+        ))
+        .await;
+    assert!(csv.header("content-type").unwrap().starts_with("text/csv"));
+    assert!(csv.body.starts_with("position,occurred_at,action"));
+    let then = v
+        .get(&format!(
+            "/orgs/{org}/audit/as-of?key={key_id}&at={before_revoke}"
+        ))
+        .await;
+    assert_eq!(then.status, 200, "{}", then.body);
+    assert!(
+        then.texts("#key-then td").contains(&"active".to_owned()),
+        "{}",
+        then.body
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S").to_string();
+    let now = v
+        .get(&format!("/orgs/{org}/audit/as-of?key={key_id}&at={now}"))
+        .await;
+    assert!(
+        now.texts("#key-then td").contains(&"revoked".to_owned()),
+        "{}",
+        now.body
+    );
 
     // A webhook destination's signing secret: likewise, once.
     let created = v

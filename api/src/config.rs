@@ -125,6 +125,12 @@ pub struct ServeArgs {
     #[arg(long, env = "GATEHOUSE_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
+    /// Open the console in this machine's browser once the server is
+    /// ready (`xdg-open`, or `open` on macOS); the address is printed
+    /// either way.
+    #[arg(long)]
+    pub open: bool,
+
     /// Key-encryption key: 32 bytes, base64. Seals per-subject keys
     /// (personal data) and webhook secrets. Without it, a key is generated
     /// once into <data-dir>/kek; every node of one deployment needs the same.

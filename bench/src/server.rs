@@ -92,6 +92,7 @@ impl BenchServer {
                 pool_size: 48,
             },
             listen: listener.local_addr()?,
+            open: false,
             kek: Some(KEK.into()),
             previous_kek: None,
             body_limit: 1024 * 1024,

@@ -98,7 +98,19 @@ impl Browser {
             let _ = driver.kill();
             panic!("{test}: chromedriver did not answer on {url}");
         };
+        // The window includes the browser's own bars: size it so that
+        // the page itself (what the screenshots show) is 1280x800.
         client.set_window_size(1280, 800).await.unwrap();
+        let inner = client
+            .execute("return [window.innerWidth, window.innerHeight];", vec![])
+            .await
+            .unwrap();
+        let (w, h) = (inner[0].as_u64().unwrap_or(1280), inner[1].as_u64().unwrap_or(800));
+        let grow = |want: u32, got: u64| want + want.saturating_sub(u32::try_from(got).unwrap_or(want));
+        client
+            .set_window_size(grow(1280, w), grow(800, h))
+            .await
+            .unwrap();
         let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("../target/console")
             .join(test);

@@ -131,6 +131,7 @@ pub fn serve_args(data_dir: PathBuf, options: &Options) -> ServeArgs {
             pool_size: 8,
         },
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        open: false,
         kek: Some(options.kek.clone()),
         previous_kek: options.previous_kek.clone(),
         body_limit: options.body_limit,

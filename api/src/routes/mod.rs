@@ -167,7 +167,7 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
             state.clone(),
             crate::tenancy::guard,
         ))
-        .fallback(|| async { ApiError::NotFound })
+        .fallback(not_found)
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         // Outermost of the stateful layers: the guard's authentication
         // already seals the request's context.
@@ -200,6 +200,26 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .layer(axum::middleware::from_fn(set_aside_client_request_id))
+}
+
+/// No route: a problem document, or, for a browser asking for a page
+/// outside the JSON API, the console's own "page not found".
+async fn not_found(req: Request) -> Response {
+    let wants_page = !req.uri().path().starts_with("/v1/")
+        && req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/html"));
+    if wants_page {
+        crate::console::view::refused(
+            StatusCode::NOT_FOUND,
+            "Page not found",
+            "There is no such page. Start again from the account-access page.",
+        )
+    } else {
+        ApiError::NotFound.into_response()
+    }
 }
 
 use crate::command::CLIENT_REQUEST_ID;
@@ -291,7 +311,9 @@ async fn problem_for_every_error(req: Request, next: Next) -> Response {
     // endpoint's RFC 6749 errors): left as it is.
     let is_answered = res.headers().get(header::CONTENT_TYPE).is_some_and(|v| {
         let v = v.as_bytes();
-        v.starts_with(b"application/problem+json") || v.starts_with(b"application/json")
+        v.starts_with(b"application/problem+json")
+            || v.starts_with(b"application/json")
+            || v.starts_with(b"text/html")
     });
     if is_answered {
         return res;

@@ -367,9 +367,13 @@ pub async fn run(
             stop_rx.clone(),
         )));
     }
+    let console = format!("{}/", state.public_url);
     let app = crate::routes::router(state, args.body_limit);
     if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, "gatehouse listening");
+        tracing::info!(%addr, %console, "gatehouse listening; the console is at {console}");
+    }
+    if args.open {
+        open_in_browser(&console);
     }
     let served = axum::serve(
         listener,
@@ -565,4 +569,23 @@ async fn kurrent_log(
     Err(ServerError::Refused(
         "this build has no KurrentDB backend: build with --features kurrentdb".into(),
     ))
+}
+
+/// Opens `url` in this machine's browser, without waiting for it; says so
+/// when there is none to open.
+fn open_in_browser(url: &str) {
+    let opener = if cfg!(target_os = "macos") {
+        "open"
+    } else {
+        "xdg-open"
+    };
+    let started = std::process::Command::new(opener)
+        .arg(url)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    if started.is_err() {
+        tracing::warn!(%url, "no browser to open ({opener} is missing): open {url} yourself");
+    }
 }

@@ -128,9 +128,23 @@ async fn every_console_page_carries_the_csp_and_no_store_and_no_inline_code() {
         assert_eq!(page.status, 200, "{path}");
         assert_console_headers(&page, path);
     }
+    // A wrong address: a page for a browser, a problem for the API.
+    let r = s
+        .http
+        .get(s.url("/no-such-page"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let r = s.http.get(s.url("/v1/no-such-thing")).header("accept", "text/html").send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("application/problem+json"));
+
     // Signed out, a console page leads to the sign-in page.
     let page = anonymous.get("/access").await;
-    assert_eq!(page.path, "/sign-in");
+    assert_eq!(page.path, "/sign-in?next=%2Faccess");
 
     let mut v = sign_up(&s, "ada@example.com").await;
     verify(&s, &mut v, &sink.inbox, "ada@example.com").await;

@@ -105,8 +105,12 @@ impl Browser {
             .execute("return [window.innerWidth, window.innerHeight];", vec![])
             .await
             .unwrap();
-        let (w, h) = (inner[0].as_u64().unwrap_or(1280), inner[1].as_u64().unwrap_or(800));
-        let grow = |want: u32, got: u64| want + want.saturating_sub(u32::try_from(got).unwrap_or(want));
+        let (w, h) = (
+            inner[0].as_u64().unwrap_or(1280),
+            inner[1].as_u64().unwrap_or(800),
+        );
+        let grow =
+            |want: u32, got: u64| want + want.saturating_sub(u32::try_from(got).unwrap_or(want));
         client
             .set_window_size(grow(1280, w), grow(800, h))
             .await

@@ -137,10 +137,22 @@ async fn every_console_page_carries_the_csp_and_no_store_and_no_inline_code() {
         .await
         .unwrap();
     assert_eq!(r.status(), 404);
-    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
-    let r = s.http.get(s.url("/v1/no-such-thing")).header("accept", "text/html").send().await.unwrap();
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let r = s
+        .http
+        .get(s.url("/v1/no-such-thing"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
-    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("application/problem+json"));
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/problem+json"));
 
     // Signed out, a console page leads to the sign-in page.
     let page = anonymous.get("/access").await;

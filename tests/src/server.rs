@@ -486,6 +486,13 @@ impl TestServer {
         let path = format!("/v1/orgs/{org}/developer-terms/accept");
         let (status, _, _) = self.call(Method::POST, &path, owner, Some(terms), 0).await;
         assert_eq!(status, 200, "terms for {slug}");
+        let position = self.grant_platform_api(&org, staff).await;
+        (org, position)
+    }
+
+    /// Puts `org` on a plan with `platform.api` (as `staff`); returns the
+    /// position reached.
+    pub async fn grant_platform_api(&self, org: &str, staff: &str) -> u64 {
         let plan = serde_json::json!({
             "plan": "pro",
             "modules": ["platform.api"],
@@ -495,9 +502,11 @@ impl TestServer {
             "billing_window_end": "2026-12-01T00:00:00Z",
         });
         let path = format!("/v1/orgs/{org}/plan");
-        let (status, body, position) = self.call(Method::PUT, &path, staff, Some(plan), 0).await;
-        assert_eq!(status, 200, "plan for {slug}: {body}");
-        (org, position)
+        let (status, body, position) = self
+            .call(reqwest::Method::PUT, &path, staff, Some(plan), 0)
+            .await;
+        assert_eq!(status, 200, "plan for {org}: {body}");
+        position
     }
 
     /// Stops the server gracefully.

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::access::next_step;
 use super::view::{
-    again, done, form_problems, page, Form, Frame, PageError, Problems, Section, Visitor,
+    again, done, form_problems, page, then, Form, Frame, PageError, Problems, Section, Visitor,
 };
 use crate::authorize::OrgMember;
 use crate::command::RequestMeta;
@@ -169,10 +169,7 @@ pub async fn request(
             environments::request_production(State(state), Path(org), meta, member.session).await
         }
     };
-    match result {
-        Ok(c) => done(c.position, &format!("/orgs/{org}")),
-        Err(e) => PageError(e).into_response(),
-    }
+    then(result, &format!("/orgs/{org}"))
 }
 
 #[derive(Template)]

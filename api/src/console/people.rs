@@ -5,14 +5,14 @@
 
 use askama::Template;
 use axum::extract::{Query, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use chrono::{DateTime, Utc};
 use domain::roles::Role;
 use serde::Deserialize;
 use uuid::Uuid;
 
 use super::view::{
-    again, done, form_problems, page, Checked, Form, Frame, PageError, Problems, Section, Visitor,
+    done, form_again, page, then, Checked, Form, Frame, PageError, Problems, Section, Visitor,
 };
 use crate::authorize::OrgMember;
 use crate::command::RequestMeta;
@@ -136,13 +136,12 @@ pub async fn invite(
     .await
     {
         Ok(c) => done(c.position, &format!("/orgs/{org}/people")),
-        Err(e) => match form_problems(e) {
-            Ok((status, problems)) => again(
-                status,
-                people_page(&state, &visitor, member, first_page(), f, problems).await,
-            ),
-            Err(e) => e.into_response(),
-        },
+        Err(e) => {
+            form_again(e, |problems| {
+                people_page(&state, &visitor, member, first_page(), f, problems)
+            })
+            .await
+        }
     }
 }
 
@@ -154,12 +153,10 @@ pub async fn revoke_invitation(
     Path((org, invitation)): Path<(Uuid, Uuid)>,
     Form(_): Form<serde::de::IgnoredAny>,
 ) -> Response {
-    match orgs::revoke_invitation(State(state), Path((org, invitation)), meta, visitor.session)
-        .await
-    {
-        Ok(c) => done(c.position, &format!("/orgs/{org}/people")),
-        Err(e) => PageError(e).into_response(),
-    }
+    then(
+        orgs::revoke_invitation(State(state), Path((org, invitation)), meta, visitor.session).await,
+        &format!("/orgs/{org}/people"),
+    )
 }
 
 /// What the role form sends.
@@ -177,18 +174,17 @@ pub async fn change_role(
     Form(f): Form<RoleForm>,
 ) -> Response {
     let body = orgs::ChangeRoleRequest { role: f.role };
-    match orgs::change_role(
-        State(state),
-        Path((org, user)),
-        meta,
-        visitor.session,
-        ApiJson(body),
+    then(
+        orgs::change_role(
+            State(state),
+            Path((org, user)),
+            meta,
+            visitor.session,
+            ApiJson(body),
+        )
+        .await,
+        &format!("/orgs/{org}/people"),
     )
-    .await
-    {
-        Ok(c) => done(c.position, &format!("/orgs/{org}/people")),
-        Err(e) => PageError(e).into_response(),
-    }
 }
 
 /// Removes a member from the organisation.
@@ -199,10 +195,10 @@ pub async fn remove(
     Path((org, user)): Path<(Uuid, Uuid)>,
     Form(_): Form<serde::de::IgnoredAny>,
 ) -> Response {
-    match orgs::remove_member(State(state), Path((org, user)), meta, visitor.session).await {
-        Ok(c) => done(c.position, &format!("/orgs/{org}/people")),
-        Err(e) => PageError(e).into_response(),
-    }
+    then(
+        orgs::remove_member(State(state), Path((org, user)), meta, visitor.session).await,
+        &format!("/orgs/{org}/people"),
+    )
 }
 
 /// What the team form sends.
@@ -220,18 +216,17 @@ pub async fn create_team(
     Form(f): Form<TeamForm>,
 ) -> Response {
     let body = teams::CreateTeamRequest { name: f.name };
-    match teams::create_team(
-        State(state),
-        Path(org),
-        meta,
-        visitor.session,
-        ApiJson(body),
+    then(
+        teams::create_team(
+            State(state),
+            Path(org),
+            meta,
+            visitor.session,
+            ApiJson(body),
+        )
+        .await,
+        &format!("/orgs/{org}/people"),
     )
-    .await
-    {
-        Ok(c) => done(c.position, &format!("/orgs/{org}/people")),
-        Err(e) => PageError(e).into_response(),
-    }
 }
 
 #[derive(Template)]
@@ -273,16 +268,15 @@ pub async fn accept(
     Form(f): Form<AcceptForm>,
 ) -> Response {
     let body = crate::routes::accounts::verification::TokenRequest { token: f.token };
-    match orgs::accept_invitation_with_token(
-        State(state),
-        visitor.min,
-        meta,
-        visitor.session,
-        ApiJson(body),
+    then(
+        orgs::accept_invitation_with_token(
+            State(state),
+            visitor.min,
+            meta,
+            visitor.session,
+            ApiJson(body),
+        )
+        .await,
+        "/access",
     )
-    .await
-    {
-        Ok(c) => done(c.position, "/access"),
-        Err(e) => PageError(e).into_response(),
-    }
 }

@@ -350,6 +350,27 @@ pub fn again(status: StatusCode, page: Result<Response, PageError>) -> Response 
     }
 }
 
+/// A failed form's page again, rendered by `page` with the problems on
+/// their fields, or the failure page for what no form can fix.
+pub async fn form_again<F, Fut>(e: ApiError, page: F) -> Response
+where
+    F: FnOnce(Problems) -> Fut,
+    Fut: std::future::Future<Output = Result<Response, PageError>>,
+{
+    match form_problems(e) {
+        Ok((status, problems)) => again(status, page(problems).await),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// After a command: to `to`, with its position; or its failure as a page.
+pub fn then<T>(result: Result<crate::command::Committed<T>, ApiError>, to: &str) -> Response {
+    match result {
+        Ok(c) => done(c.position, to),
+        Err(e) => PageError(e).into_response(),
+    }
+}
+
 /// [`form_problems`] then [`again`], for a page rendered without waiting.
 pub fn form_failed(
     e: ApiError,

@@ -131,21 +131,7 @@ async fn seeds_004_000_003_sign_up_verify_create_an_org_issue_a_key_add_a_webhoo
     assert!(b.text("main").await.contains("Upgrade required"));
     assert_eq!(b.text("nav .badge.pro").await, "Pro");
     pages.check(&b, "developers-locked").await;
-    let plan = serde_json::json!({
-        "plan": "pro", "modules": ["platform.api"], "monthly_call_limit": 250000,
-        "subscription_state": "active",
-        "billing_window_start": "2026-11-01T00:00:00Z", "billing_window_end": "2026-12-01T00:00:00Z",
-    });
-    let (status, _, _) = s
-        .call(
-            Method::PUT,
-            &format!("/v1/orgs/{org}/plan"),
-            &staff,
-            Some(plan),
-            0,
-        )
-        .await;
-    assert_eq!(status, 200);
+    s.grant_platform_api(&org, &staff).await;
     b.open(&s.url(&format!("/orgs/{org}/settings/developers")))
         .await;
     assert_eq!(b.text(".tabs a[aria-current=page]").await, "Overview");
@@ -361,21 +347,7 @@ async fn seeds_001_002_build_publish_and_secure_an_app_and_subscribe_it_to_a_pro
     assert_eq!(status, 201);
     let mut pages = Pages::default();
     let org = owner_with_org(&b, &s, &sink, "grace@example.com", "payroll-co").await;
-    let plan = serde_json::json!({
-        "plan": "pro", "modules": ["platform.api"], "monthly_call_limit": 250000,
-        "subscription_state": "active",
-        "billing_window_start": "2026-11-01T00:00:00Z", "billing_window_end": "2026-12-01T00:00:00Z",
-    });
-    let (status, _, _) = s
-        .call(
-            Method::PUT,
-            &format!("/v1/orgs/{org}/plan"),
-            &staff,
-            Some(plan),
-            0,
-        )
-        .await;
-    assert_eq!(status, 200);
+    s.grant_platform_api(&org, &staff).await;
 
     // The dashboard, and a new app.
     b.open(&s.url(&format!("/orgs/{org}/portal"))).await;

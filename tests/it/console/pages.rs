@@ -7,9 +7,18 @@ use gatehouse_tests::console::{Answer, Visitor};
 use gatehouse_tests::fresh_db;
 use gatehouse_tests::mail::SmtpSink;
 use gatehouse_tests::server::{Options, TestServer};
-use reqwest::Method;
 
 const PASSWORD: &str = "correct horse battery";
+
+/// A server that sends its mail to a real SMTP server on loopback.
+async fn with_mail(db: &gatehouse_tests::TestDb) -> (TestServer, SmtpSink) {
+    let sink = SmtpSink::start();
+    let options = Options {
+        smtp_url: Some(sink.url.clone()),
+        ..Options::default()
+    };
+    (TestServer::start_with(db, options).await, sink)
+}
 
 /// Signs `email` up at the console; the visitor is then signed in.
 async fn sign_up(s: &TestServer, email: &str) -> Visitor {
@@ -113,15 +122,7 @@ fn assert_console_headers(page: &Answer, what: &str) {
 #[tokio::test]
 async fn every_console_page_carries_the_csp_and_no_store_and_no_inline_code() {
     let db = fresh_db().await;
-    let sink = SmtpSink::start();
-    let s = TestServer::start_with(
-        &db,
-        Options {
-            smtp_url: Some(sink.url.clone()),
-            ..Options::default()
-        },
-    )
-    .await;
+    let (s, sink) = with_mail(&db).await;
     let mut anonymous = Visitor::new(&s.base);
     for path in ["/sign-in", "/sign-up", "/reset-password"] {
         let page = anonymous.get(path).await;
@@ -186,15 +187,7 @@ async fn every_console_page_carries_the_csp_and_no_store_and_no_inline_code() {
 #[tokio::test]
 async fn a_cross_site_form_is_refused_with_403_and_changes_nothing() {
     let db = fresh_db().await;
-    let sink = SmtpSink::start();
-    let s = TestServer::start_with(
-        &db,
-        Options {
-            smtp_url: Some(sink.url.clone()),
-            ..Options::default()
-        },
-    )
-    .await;
+    let (s, sink) = with_mail(&db).await;
     let mut v = sign_up(&s, "ada@example.com").await;
     verify(&s, &mut v, &sink.inbox, "ada@example.com").await;
     let token = v.get("/orgs/new").await.form_token();
@@ -235,15 +228,7 @@ async fn a_cross_site_form_is_refused_with_403_and_changes_nothing() {
 #[tokio::test]
 async fn a_form_error_is_shown_on_its_field_and_the_access_page_names_the_next_step() {
     let db = fresh_db().await;
-    let sink = SmtpSink::start();
-    let s = TestServer::start_with(
-        &db,
-        Options {
-            smtp_url: Some(sink.url.clone()),
-            ..Options::default()
-        },
-    )
-    .await;
+    let (s, sink) = with_mail(&db).await;
     // A short password: the sign-up form again, the problem on its field.
     let mut v = Visitor::new(&s.base);
     let page = v
@@ -310,15 +295,7 @@ async fn a_form_error_is_shown_on_its_field_and_the_access_page_names_the_next_s
 #[tokio::test]
 async fn the_workspace_is_locked_with_a_pro_badge_until_the_plan_has_platform_api() {
     let db = fresh_db().await;
-    let sink = SmtpSink::start();
-    let s = TestServer::start_with(
-        &db,
-        Options {
-            smtp_url: Some(sink.url.clone()),
-            ..Options::default()
-        },
-    )
-    .await;
+    let (s, sink) = with_mail(&db).await;
     let staff = s.staff_in(&db, &sink.inbox, "staff@example.com").await;
     let mut v = sign_up(&s, "ada@example.com").await;
     verify(&s, &mut v, &sink.inbox, "ada@example.com").await;
@@ -333,21 +310,7 @@ async fn the_workspace_is_locked_with_a_pro_badge_until_the_plan_has_platform_ap
         .await;
     assert_eq!(page.status, 402, "every tab is locked");
 
-    let plan = serde_json::json!({
-        "plan": "pro", "modules": ["platform.api"], "monthly_call_limit": 250000,
-        "subscription_state": "active",
-        "billing_window_start": "2026-11-01T00:00:00Z", "billing_window_end": "2026-12-01T00:00:00Z",
-    });
-    let (status, _, _) = s
-        .call(
-            Method::PUT,
-            &format!("/v1/orgs/{org}/plan"),
-            &staff,
-            Some(plan),
-            0,
-        )
-        .await;
-    assert_eq!(status, 200);
+    s.grant_platform_api(&org, &staff).await;
     let page = v.get(&format!("/orgs/{org}/settings/developers")).await;
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(page.texts("nav .badge.pro").is_empty());
@@ -367,15 +330,7 @@ async fn the_workspace_is_locked_with_a_pro_badge_until_the_plan_has_platform_ap
 #[tokio::test]
 async fn a_keys_plaintext_is_on_the_page_that_issued_it_and_on_no_other() {
     let db = fresh_db().await;
-    let sink = SmtpSink::start();
-    let s = TestServer::start_with(
-        &db,
-        Options {
-            smtp_url: Some(sink.url.clone()),
-            ..Options::default()
-        },
-    )
-    .await;
+    let (s, sink) = with_mail(&db).await;
     let staff = s.staff_in(&db, &sink.inbox, "staff@example.com").await;
     let mut v = sign_up(&s, "ada@example.com").await;
     verify(&s, &mut v, &sink.inbox, "ada@example.com").await;
@@ -388,21 +343,7 @@ async fn a_keys_plaintext_is_on_the_page_that_issued_it_and_on_no_other() {
         )
         .await;
     assert_eq!(page.status, 200, "{}", page.body);
-    let plan = serde_json::json!({
-        "plan": "pro", "modules": ["platform.api"], "monthly_call_limit": 250000,
-        "subscription_state": "active",
-        "billing_window_start": "2026-11-01T00:00:00Z", "billing_window_end": "2026-12-01T00:00:00Z",
-    });
-    let (status, _, _) = s
-        .call(
-            Method::PUT,
-            &format!("/v1/orgs/{org}/plan"),
-            &staff,
-            Some(plan),
-            0,
-        )
-        .await;
-    assert_eq!(status, 200);
+    s.grant_platform_api(&org, &staff).await;
 
     let apps = format!("/orgs/{org}/settings/developers/apps");
     let page = v.get(&apps).await;
@@ -620,15 +561,7 @@ async fn a_keys_plaintext_is_on_the_page_that_issued_it_and_on_no_other() {
 #[tokio::test]
 async fn an_invitation_is_mailed_accepted_after_signing_in_and_its_member_managed() {
     let db = fresh_db().await;
-    let sink = SmtpSink::start();
-    let s = TestServer::start_with(
-        &db,
-        Options {
-            smtp_url: Some(sink.url.clone()),
-            ..Options::default()
-        },
-    )
-    .await;
+    let (s, sink) = with_mail(&db).await;
     let mut owner = sign_up(&s, "ada@example.com").await;
     verify(&s, &mut owner, &sink.inbox, "ada@example.com").await;
     let org = create_org(&mut owner, "acme").await;

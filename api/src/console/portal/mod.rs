@@ -31,7 +31,8 @@ use uuid::Uuid;
 
 use super::developers::lines;
 use super::view::{
-    again, done, form_problems, page, Checked, Form, Frame, PageError, Problems, Section, Visitor,
+    again, done, form_again, form_problems, page, then, Checked, Form, Frame, PageError, Problems,
+    Section, Visitor,
 };
 use crate::authorize::{AppReader, WorkspaceReader};
 use crate::command::RequestMeta;
@@ -315,13 +316,12 @@ pub async fn save_general(
     };
     match result {
         Ok(position) => done(position, &format!("/orgs/{org}/portal/apps/{app}")),
-        Err(e) => match form_problems(e) {
-            Ok((status, problems)) => again(
-                status,
-                general_page(&state, &visitor, org, app, problems).await,
-            ),
-            Err(e) => e.into_response(),
-        },
+        Err(e) => {
+            form_again(e, |problems| {
+                general_page(&state, &visitor, org, app, problems)
+            })
+            .await
+        }
     }
 }
 
@@ -355,8 +355,8 @@ pub async fn delete(
     Path((org, app)): Path<(Uuid, Uuid)>,
     Form(_): Form<serde::de::IgnoredAny>,
 ) -> Response {
-    match apps::delete_app(State(state), Path(app), meta, visitor.session).await {
-        Ok(c) => done(c.position, &format!("/orgs/{org}/portal")),
-        Err(e) => PageError(e).into_response(),
-    }
+    then(
+        apps::delete_app(State(state), Path(app), meta, visitor.session).await,
+        &format!("/orgs/{org}/portal"),
+    )
 }

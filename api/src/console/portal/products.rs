@@ -3,7 +3,7 @@
 
 use askama::Template;
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -11,7 +11,7 @@ use super::{app_head, AppHead};
 use crate::authorize::AppReader;
 use crate::command::RequestMeta;
 use crate::console::view::{
-    again, done, form_problems, page, Form, Frame, PageError, Problems, Section, Visitor,
+    done, form_again, page, Form, Frame, PageError, Problems, Section, Visitor,
 };
 use crate::extract::{ApiJson, Path};
 use crate::page::Paging;
@@ -113,12 +113,11 @@ pub async fn subscribe(
             c.position,
             &format!("/orgs/{org}/portal/apps/{app}/products"),
         ),
-        Err(e) => match form_problems(e) {
-            Ok((status, problems)) => again(
-                status,
-                products_page(&state, &visitor, org, app, problems).await,
-            ),
-            Err(e) => e.into_response(),
-        },
+        Err(e) => {
+            form_again(e, |problems| {
+                products_page(&state, &visitor, org, app, problems)
+            })
+            .await
+        }
     }
 }

@@ -13,8 +13,7 @@ use crate::authorize::AppReader;
 use crate::command::RequestMeta;
 use crate::console::developers::lines;
 use crate::console::view::{
-    again, at_position, done, form_problems, page, Form, Frame, PageError, Problems, Section,
-    Visitor,
+    at_position, done, form_again, page, Form, Frame, PageError, Problems, Section, Visitor,
 };
 use crate::extract::{ApiJson, OptionalJson, Path};
 use crate::page::{Paging, TimeKey};
@@ -121,13 +120,12 @@ async fn shown(
                 Err(e) => e.into_response(),
             }
         }
-        Err(e) => match form_problems(e) {
-            Ok((status, problems)) => again(
-                status,
-                security_page(state, visitor, org, app, None, problems).await,
-            ),
-            Err(e) => e.into_response(),
-        },
+        Err(e) => {
+            form_again(e, |problems| {
+                security_page(state, visitor, org, app, None, problems)
+            })
+            .await
+        }
     }
 }
 
@@ -198,12 +196,11 @@ pub async fn set_member(
             c.position,
             &format!("/orgs/{org}/portal/apps/{app}/security"),
         ),
-        Err(e) => match form_problems(e) {
-            Ok((status, problems)) => again(
-                status,
-                security_page(&state, &visitor, org, app, None, problems).await,
-            ),
-            Err(e) => e.into_response(),
-        },
+        Err(e) => {
+            form_again(e, |problems| {
+                security_page(&state, &visitor, org, app, None, problems)
+            })
+            .await
+        }
     }
 }

@@ -15,12 +15,12 @@ pub mod reports;
 
 use askama::Template;
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::view::{done, page, Checked, Form, Frame, PageError, Section, Visitor};
+use super::view::{page, then, Checked, Form, Frame, PageError, Section, Visitor};
 use crate::command::RequestMeta;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, Path, Staff};
@@ -110,10 +110,7 @@ pub async fn decide_lane(
         }
         _ => Err(ApiError::NotFound),
     };
-    match result {
-        Ok(c) => done(c.position, "/staff"),
-        Err(e) => PageError(e).into_response(),
-    }
+    then(result, "/staff")
 }
 
 /// What the product approvals form sends: the ticked requests, the
@@ -169,10 +166,7 @@ pub async fn decide_products(
         products::bulk_decide(State(state), meta, staff, ApiJson(body)).await
     }
     .await;
-    match result {
-        Ok(c) => done(c.position, "/staff"),
-        Err(e) => PageError(e).into_response(),
-    }
+    then(result, "/staff")
 }
 
 /// What a distribution decision sends.
@@ -201,8 +195,5 @@ pub async fn decide_distribution(
     } else {
         staff_apps::reject_distribution(State(state), path, meta, staff, ApiJson(body)).await
     };
-    match result {
-        Ok(c) => done(c.position, "/staff"),
-        Err(e) => PageError(e).into_response(),
-    }
+    then(result, "/staff")
 }

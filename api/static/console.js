@@ -6,7 +6,7 @@ document.addEventListener("click", function (event) {
   var source = document.getElementById(button.getAttribute("data-copy"));
   if (!source || !navigator.clipboard) return;
   navigator.clipboard.writeText(source.textContent.trim()).then(function () {
+    // The button is a live region already: the change is announced.
     button.textContent = "Copied";
-    button.setAttribute("aria-live", "polite");
   });
 });

@@ -12,8 +12,8 @@ use uuid::Uuid;
 
 use super::security::{set_cookie, SESSION_COOKIE};
 use super::view::{
-    again, done, form_failed, form_problems, page, Form, Frame, PageError, Problems, Section,
-    Visitor,
+    again, done, form_failed, form_problems, page, Form, Frame, PageError, Problems, PublicForm,
+    Section, Visitor,
 };
 use crate::command::RequestMeta;
 use crate::extract::{ApiJson, Session};
@@ -93,7 +93,7 @@ pub async fn sign_in_page(Query(q): Query<SignInQuery>) -> Result<Response, Page
 pub async fn sign_in(
     State(state): State<AppState>,
     meta: RequestMeta,
-    Form(c): Form<Credentials>,
+    PublicForm(c): PublicForm<Credentials>,
 ) -> Response {
     let email = c.email.clone();
     let next = safe_next(&c.next).to_owned();
@@ -158,7 +158,7 @@ pub async fn sign_up_page(Query(q): Query<SignInQuery>) -> Result<Response, Page
 pub async fn sign_up(
     State(state): State<AppState>,
     meta: RequestMeta,
-    Form(c): Form<Credentials>,
+    PublicForm(c): PublicForm<Credentials>,
 ) -> Response {
     let (email, name) = (c.email.clone(), c.name.clone());
     let next = safe_next(&c.next).to_owned();
@@ -360,7 +360,7 @@ crate::redacted_debug!(ResetForm);
 pub async fn reset(
     State(state): State<AppState>,
     meta: RequestMeta,
-    Form(f): Form<ResetForm>,
+    PublicForm(f): PublicForm<ResetForm>,
 ) -> Response {
     let token = f.token.clone();
     let result = if f.token.is_empty() {

@@ -127,6 +127,12 @@ pub fn router(state: AppState) -> Router {
             "/orgs/{org}/portal/apps/{app}/products",
             get(portal::products::show).post(portal::products::subscribe),
         )
+        .route("/install", get(portal::install_page).post(portal::install))
+        .route("/orgs/{org}/installations", get(portal::installations))
+        .route(
+            "/orgs/{org}/installations/{app}/uninstall",
+            post(portal::uninstall),
+        )
         .route("/orgs/{org}/settings", get(developers::settings))
         .route("/orgs/{org}/settings/developers", get(developers::overview))
         .route(

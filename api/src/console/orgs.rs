@@ -9,7 +9,8 @@ use uuid::Uuid;
 
 use super::access::next_step;
 use super::view::{
-    again, done, form_problems, page, then, Form, Frame, PageError, Problems, Section, Visitor,
+    again, done, form_problems, page, then, to_created, Checked, Form, Frame, PageError, Problems,
+    Section, Visitor,
 };
 use crate::authorize::OrgMember;
 use crate::command::RequestMeta;
@@ -68,10 +69,10 @@ pub async fn create(
     )
     .await
     {
-        Ok(c) => {
-            let id = c.body.as_ref().map(|o| o.id).unwrap_or_default();
-            done(c.position, &format!("/orgs/{id}"))
-        }
+        Ok(c) => to_created(c, |created| {
+            let id = created.id;
+            format!("/orgs/{id}")
+        }),
         Err(e) => match form_problems(e) {
             Ok((status, problems)) => again(
                 status,
@@ -117,7 +118,7 @@ struct OrgPage {
 pub async fn show(
     State(state): State<AppState>,
     visitor: Visitor,
-    member: OrgMember,
+    Checked(member): Checked<OrgMember>,
 ) -> Result<Response, PageError> {
     let axum::Json(lane) =
         environments::onboarding(State(state.clone()), Path(member.org), member).await?;
@@ -157,7 +158,7 @@ pub struct LaneForm {
 pub async fn request(
     State(state): State<AppState>,
     meta: RequestMeta,
-    member: OrgMember,
+    Checked(member): Checked<OrgMember>,
     Form(f): Form<LaneForm>,
 ) -> Response {
     let org = member.org;
@@ -212,7 +213,7 @@ async fn terms_page(
 pub async fn terms(
     State(state): State<AppState>,
     visitor: Visitor,
-    member: OrgMember,
+    Checked(member): Checked<OrgMember>,
 ) -> Result<Response, PageError> {
     terms_page(&state, &visitor, member.org, Problems::default()).await
 }
@@ -228,7 +229,7 @@ pub async fn accept_terms(
     State(state): State<AppState>,
     meta: RequestMeta,
     visitor: Visitor,
-    member: OrgMember,
+    Checked(member): Checked<OrgMember>,
     Form(f): Form<AcceptForm>,
 ) -> Response {
     let org = member.org;

@@ -66,10 +66,12 @@ async fn people_page(
     };
     // Who may see pending invitations is the API's rule: without the
     // permission the section is left out, not failed.
-    let invitations = orgs::list_invitations(State(state.clone()), Path(org), member, first())
-        .await
-        .ok()
-        .map(|j| j.0);
+    let invitations =
+        match orgs::list_invitations(State(state.clone()), Path(org), member, first()).await {
+            Ok(axum::Json(page)) => Some(page),
+            Err(crate::error::ApiError::Forbidden { .. }) => None,
+            Err(e) => return Err(e.into()),
+        };
     let axum::Json(teams) =
         teams::list_teams(State(state.clone()), Path(org), member, first()).await?;
     let frame = visitor

@@ -120,10 +120,22 @@ pub async fn layer(mut req: Request, next: Next) -> Response {
     if let Some(at) = at {
         headers.insert(MIN_POSITION_HEADER, HeaderValue::from(at));
     }
-    let wanted = (*req.method() == Method::GET)
-        .then(|| req.uri().path_and_query().map(|p| p.as_str().to_owned()))
-        .flatten();
+    let htmx = req.headers().contains_key("hx-request");
+    // For htmx, the page to come back to is the one the browser shows,
+    // not the fragment it polls.
+    let wanted = if htmx {
+        req.headers()
+            .get("hx-current-url")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|u| u.find("://").map(|i| &u[i + 3..]))
+            .and_then(|rest| rest.find('/').map(|i| rest[i..].to_owned()))
+    } else {
+        (*req.method() == Method::GET)
+            .then(|| req.uri().path_and_query().map(|p| p.as_str().to_owned()))
+            .flatten()
+    };
     let mut res = next.run(req).await;
+    let mut redirected_htmx = false;
     let h = res.headers_mut();
     if h.remove(SIGN_IN_FIRST).is_some() {
         if let Some(wanted) = wanted {
@@ -132,7 +144,16 @@ pub async fn layer(mut req: Request, next: Next) -> Response {
                 h.insert(header::LOCATION, v);
             }
         }
+        if htmx {
+            // htmx would follow a redirect and swap the sign-in page into
+            // the fragment; on HX-Redirect it moves the whole window.
+            if let Some(to) = h.remove(header::LOCATION) {
+                h.insert("hx-redirect", to);
+            }
+            redirected_htmx = true;
+        }
     }
+
     // A command's position becomes the browser's: the next page waits
     // for it.
     if let Some(position) = h.remove(POSITION_HEADER) {
@@ -159,6 +180,9 @@ pub async fn layer(mut req: Request, next: Next) -> Response {
     // Assets set their own caching.
     h.entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-store"));
+    if redirected_htmx {
+        *res.status_mut() = StatusCode::OK;
+    }
     res
 }
 

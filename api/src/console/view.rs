@@ -216,13 +216,22 @@ impl IntoResponse for PageError {
         }
         let status = self.0.status_code();
         let problem = self.0.into_problem();
-        page_with_status(
+        let mut res = page_with_status(
             status,
             &ErrorPage {
                 frame: Frame::public(problem.title),
                 problem: &problem,
             },
-        )
+        );
+        // A position past the log (a restored database) must not lock this
+        // browser out of every page: it is forgotten.
+        if problem.code == "invalid-min-position" {
+            res.headers_mut().append(
+                header::SET_COOKIE,
+                super::security::set_cookie(super::security::AT_COOKIE, None),
+            );
+        }
+        res
     }
 }
 
@@ -363,6 +372,21 @@ where
     }
 }
 
+/// After a command that created something: to the page `page_of` names
+/// for it, with the command's position.
+pub fn to_created<T>(
+    c: crate::command::Committed<T>,
+    page_of: impl FnOnce(&T) -> String,
+) -> Response {
+    match &c.body {
+        Some(created) => done(c.position, &page_of(created)),
+        None => PageError(ApiError::Internal(
+            "a creation answered without a body".into(),
+        ))
+        .into_response(),
+    }
+}
+
 /// After a command: to `to`, with its position; or its failure as a page.
 pub fn then<T>(result: Result<crate::command::Committed<T>, ApiError>, to: &str) -> Response {
     match result {
@@ -386,6 +410,43 @@ pub fn form_failed(
 /// when the visitor is signed in.
 pub struct Form<T>(pub T);
 
+/// A form sent before there is a session (sign in, sign up, reset): no
+/// form token, since a stale cookie must never lock anyone out of signing
+/// in; the layer's cross-site check still applies.
+pub struct PublicForm<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for PublicForm<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, _: &AppState) -> Result<Self, Response> {
+        let bytes = read_form(req).await.map_err(|r| *r)?;
+        parse_form(&bytes).map(PublicForm).map_err(|r| *r)
+    }
+}
+
+// The refusals are boxed: a `Response` is large for an `Err`.
+async fn read_form(req: Request) -> Result<axum::body::Bytes, Box<Response>> {
+    axum::body::to_bytes(req.into_body(), 1 << 20)
+        .await
+        .map_err(|_| {
+            Box::new(refused(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Form too large",
+                "Send less.",
+            ))
+        })
+}
+
+fn parse_form<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Box<Response>> {
+    serde_urlencoded::from_bytes(bytes).map_err(|e| {
+        Box::new(refused(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "The form could not be read",
+            &format!("{e}. Open the page again and resend it."),
+        ))
+    })
+}
+
 /// The field every console form carries its token in.
 pub const TOKEN_FIELD: &str = "_form_token";
 
@@ -394,15 +455,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Form<T> {
 
     async fn from_request(req: Request, _: &AppState) -> Result<Self, Response> {
         let expected = session_token(req.headers()).map(form_token);
-        let bytes = axum::body::to_bytes(req.into_body(), 1 << 20)
-            .await
-            .map_err(|_| {
-                refused(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "Form too large",
-                    "Send less.",
-                )
-            })?;
+        let bytes = read_form(req).await.map_err(|r| *r)?;
         if let Some(expected) = expected {
             let pairs: Vec<(String, String)> =
                 serde_urlencoded::from_bytes(&bytes).unwrap_or_default();
@@ -420,12 +473,6 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Form<T> {
                 ));
             }
         }
-        serde_urlencoded::from_bytes(&bytes).map(Form).map_err(|e| {
-            refused(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "The form could not be read",
-                &format!("{e}. Open the page again and resend it."),
-            )
-        })
+        parse_form(&bytes).map(Form).map_err(|r| *r)
     }
 }

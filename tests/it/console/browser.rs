@@ -359,6 +359,24 @@ async fn seeds_001_002_build_publish_and_secure_an_app_and_subscribe_it_to_a_pro
     let app_page = b.path().await;
     assert_eq!(b.text(".tabs a[aria-current=page]").await, "General");
     pages.check(&b, "portal-general").await;
+    // Seed 002's editable details: callback URLs and custom attributes,
+    // one removed again by deleting its line.
+    b.fill("callback_urls", "https://payroll.example/callback")
+        .await;
+    b.fill("attributes", "tier=gold\nregion=eu").await;
+    b.click("main form[method=post] button[type=submit]").await;
+    let attributes = b.text("#attributes").await;
+    assert!(
+        attributes.contains("tier=gold") && attributes.contains("region=eu"),
+        "{attributes}"
+    );
+    assert!(b
+        .text("#callback_urls")
+        .await
+        .contains("https://payroll.example/callback"));
+    b.fill("attributes", "tier=gold").await;
+    b.click("main form[method=post] button[type=submit]").await;
+    assert!(!b.text("#attributes").await.contains("region"));
 
     // Versions: a draft, a manifest with a problem shown by field, then a
     // valid one, published, and an install link.
@@ -383,8 +401,24 @@ async fn seeds_001_002_build_publish_and_secure_an_app_and_subscribe_it_to_a_pro
     b.click("button[value=publish]").await;
     assert_eq!(b.text("h2 .badge").await, "published");
     b.click("main form[method=post] button[type=submit]").await;
-    assert!(b.text("#install-link").await.starts_with("/v1/install/"));
+    let link = b.text("#install-link").await;
+    assert!(link.starts_with("/install?token="), "{link}");
     pages.check(&b, "portal-version-published").await;
+    // The link installs the app into a workspace the person picks.
+    b.open(&s.url(&link)).await;
+    pages.check(&b, "install").await;
+    b.click("main button[type=submit]").await;
+    assert_eq!(b.path().await, format!("/orgs/{org}/installations"));
+    assert_eq!(
+        b.client
+            .find_all(Locator::Css("#installations tbody tr"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    pages.check(&b, "installations").await;
+    b.open(&s.url(&app_page)).await;
 
     // Security: client credentials, the secret once.
     b.click(".tabs a[href$='/security']").await;
@@ -412,6 +446,13 @@ async fn seeds_001_002_build_publish_and_secure_an_app_and_subscribe_it_to_a_pro
         .await
         .unwrap();
     assert_eq!(rows.len(), 1);
+    b.client
+        .find(Locator::Css("#approvals input[name=request]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     b.fill("bulk-reason", "meets the payroll terms").await;
     b.click("button[name=decision][value=approve]").await;
     assert!(

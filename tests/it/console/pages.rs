@@ -674,3 +674,43 @@ fn owner_id(page: &Answer) -> String {
         .find(|id| !removable.iter().any(|r| r.contains(id)))
         .unwrap()
 }
+
+#[tokio::test]
+async fn an_expired_session_cookie_never_blocks_signing_in_again() {
+    let db = fresh_db().await;
+    let (s, sink) = with_mail(&db).await;
+    let mut v = sign_up(&s, "ada@example.com").await;
+    verify(&s, &mut v, &sink.inbox, "ada@example.com").await;
+    // The session ends (an idle timeout, a sign-out elsewhere): the
+    // browser still holds its cookie.
+    v.cookies.insert(
+        "__Host-gatehouse-session".into(),
+        "gsess_this-session-is-long-gone".into(),
+    );
+    let page = v.get("/access").await;
+    assert!(page.path.starts_with("/sign-in"), "{}", page.path);
+    v.cookies.insert(
+        "__Host-gatehouse-session".into(),
+        "gsess_this-session-is-long-gone".into(),
+    );
+    let page = v
+        .post(
+            "/sign-in",
+            &[
+                ("email", "ada@example.com"),
+                ("password", PASSWORD),
+                ("next", "/access"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (page.status, page.path.as_str()),
+        (200, "/access"),
+        "{}",
+        page.body
+    );
+    let page = v
+        .post("/reset-password", &[("email", "ada@example.com")])
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+}

@@ -12,7 +12,8 @@ use super::{lines, tabs, workspace, Selected, Tab};
 use crate::authorize::{AppReader, OrgMember};
 use crate::command::RequestMeta;
 use crate::console::view::{
-    again, done, form_problems, page, Checked, Form, Frame, PageError, Problems, Section, Visitor,
+    again, done, form_problems, page, to_created, Checked, Form, Frame, PageError, Problems,
+    Section, Visitor,
 };
 use crate::extract::{ApiJson, Path};
 use crate::page::Paging;
@@ -41,6 +42,10 @@ pub struct AppForm {
     slug: String,
     #[serde(default)]
     origins: String,
+    /// Whether these are the selected app's edits (their problems go on
+    /// its form, not on the new-app form).
+    #[serde(skip)]
+    editing: bool,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -129,13 +134,10 @@ pub async fn create_app(
     )
     .await
     {
-        Ok(c) => {
-            let id = c.body.as_ref().map(|a| a.id).unwrap_or_default();
-            done(
-                c.position,
-                &format!("/orgs/{org}/settings/developers/apps?app={id}"),
-            )
-        }
+        Ok(c) => to_created(c, |created| {
+            let id = created.id;
+            format!("/orgs/{org}/settings/developers/apps?app={id}")
+        }),
         Err(e) => match form_problems(e) {
             Ok((status, problems)) => {
                 let paging = Paging {
@@ -186,6 +188,7 @@ pub async fn update_app(
                     limit: crate::page::DEFAULT_LIMIT,
                     after: None,
                 };
+                let f = AppForm { editing: true, ..f };
                 let render = apps_page(&state, &visitor, org, Some(app), paging, f, problems).await;
                 again(
                     status,

@@ -30,6 +30,7 @@ fn families() -> Vec<String> {
         .filter_map(|t| t.name.split('.').next())
         .map(|f| format!("{f}.*"))
         .collect();
+    f.sort();
     f.dedup();
     f
 }

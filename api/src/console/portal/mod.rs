@@ -31,8 +31,8 @@ use uuid::Uuid;
 
 use super::developers::lines;
 use super::view::{
-    again, done, form_again, form_problems, page, then, Checked, Form, Frame, PageError, Problems,
-    Section, Visitor,
+    again, done, form_again, form_problems, page, then, to_created, Checked, Form, Frame,
+    PageError, Problems, Section, Visitor,
 };
 use crate::authorize::{AppReader, WorkspaceReader};
 use crate::command::RequestMeta;
@@ -176,10 +176,10 @@ pub async fn create(
     )
     .await
     {
-        Ok(c) => {
-            let id = c.body.as_ref().map(|a| a.id).unwrap_or_default();
-            done(c.position, &format!("/orgs/{org}/portal/apps/{id}"))
-        }
+        Ok(c) => to_created(c, |created| {
+            let id = created.id;
+            format!("/orgs/{org}/portal/apps/{id}")
+        }),
         Err(e) => match form_problems(e) {
             Ok((status, problems)) => {
                 let first = Paging {
@@ -232,7 +232,8 @@ async fn general_page(
     })
 }
 
-/// General: name, slug, description, visibility, distribution, allowlist.
+/// General: name, slug, description, callback URLs, custom attributes,
+/// visibility, distribution, allowlist.
 pub async fn general(
     State(state): State<AppState>,
     visitor: Visitor,
@@ -254,6 +255,40 @@ pub struct GeneralForm {
     visibility: Option<String>,
     #[serde(default)]
     allowlist: Option<String>,
+    /// OAuth callback URLs, one per line.
+    #[serde(default)]
+    callback_urls: Option<String>,
+    /// Custom attributes, `key=value` per line.
+    #[serde(default)]
+    attributes: Option<String>,
+    /// The attributes the page showed, space-separated: one left out of
+    /// `attributes` is removed.
+    #[serde(default)]
+    attribute_keys: String,
+}
+
+/// `key=value` lines as the API's attribute changes: every key shown on
+/// the page but gone from the text is removed (`None`).
+fn attribute_changes(
+    text: &str,
+    shown: &str,
+) -> Result<std::collections::BTreeMap<String, Option<String>>, ApiError> {
+    let mut changes = std::collections::BTreeMap::new();
+    for key in shown.split_whitespace() {
+        changes.insert(key.to_owned(), None);
+    }
+    for line in lines(text) {
+        let Some((k, v)) = line.split_once('=') else {
+            return Err(ApiError::Invalid(domain::Invalid(vec![
+                domain::FieldError {
+                    pointer: "/attributes".into(),
+                    detail: format!("{line:?} is not key=value"),
+                },
+            ])));
+        };
+        changes.insert(k.trim().to_owned(), Some(v.trim().to_owned()));
+    }
+    Ok(changes)
 }
 
 /// Saves General: the details, a visibility (asking staff for a wider
@@ -297,22 +332,33 @@ pub async fn save_general(
             ]))),
         }
     } else {
-        let body = apps::AppRequest {
-            name: f.name,
-            slug: f.slug,
-            description: f.description,
-            ..Default::default()
+        let attributes = match &f.attributes {
+            Some(text) => attribute_changes(text, &f.attribute_keys),
+            None => Ok(Default::default()),
         };
-        apps::update_app(
-            st(),
-            Path(app),
-            Default::default(),
-            meta,
-            visitor.session,
-            ApiJson(body),
-        )
-        .await
-        .map(|c| c.position)
+        match attributes {
+            Ok(attributes) => {
+                let body = apps::AppRequest {
+                    name: f.name,
+                    slug: f.slug,
+                    description: f.description,
+                    callback_urls: f.callback_urls.map(|t| lines(&t)),
+                    attributes,
+                    ..Default::default()
+                };
+                apps::update_app(
+                    st(),
+                    Path(app),
+                    Default::default(),
+                    meta,
+                    visitor.session,
+                    ApiJson(body),
+                )
+                .await
+                .map(|c| c.position)
+            }
+            Err(e) => Err(e),
+        }
     };
     match result {
         Ok(position) => done(position, &format!("/orgs/{org}/portal/apps/{app}")),
@@ -359,4 +405,104 @@ pub async fn delete(
         apps::delete_app(State(state), Path(app), meta, visitor.session).await,
         &format!("/orgs/{org}/portal"),
     )
+}
+
+#[derive(Template)]
+#[template(path = "console/portal/install.html")]
+struct InstallPage {
+    frame: Frame,
+    token: String,
+}
+
+/// An install link, opened: choose the workspace to install the app into.
+pub async fn install_page(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    axum::extract::Query(t): axum::extract::Query<super::access::LinkToken>,
+) -> Result<Response, PageError> {
+    let frame = visitor
+        .frame(&state, "Install an app", Section::Portal, None)
+        .await?;
+    page(&InstallPage {
+        frame,
+        token: t.token().to_owned(),
+    })
+}
+
+/// What the install form sends.
+#[derive(Deserialize)]
+pub struct InstallForm {
+    token: String,
+    workspace: Uuid,
+}
+
+crate::redacted_debug!(InstallForm);
+
+/// Installs the link's app into the chosen workspace.
+pub async fn install(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    visitor: Visitor,
+    Form(f): Form<InstallForm>,
+) -> Response {
+    let body = crate::routes::versions::InstallWithTokenRequest {
+        token: f.token,
+        workspace_id: f.workspace,
+    };
+    let result = crate::routes::versions::install_with_body(
+        State(state),
+        meta,
+        visitor.session,
+        ApiJson(body),
+    )
+    .await;
+    then(result, &format!("/orgs/{}/installations", f.workspace))
+}
+
+#[derive(Template)]
+#[template(path = "console/portal/installations.html")]
+struct InstallationsPage {
+    frame: Frame,
+    org: Uuid,
+    installed: crate::page::Page<crate::routes::versions::InstallationView>,
+}
+
+/// The apps installed into an organisation.
+pub async fn installations(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Checked(member): Checked<crate::authorize::OrgMember>,
+    Checked(paging): Checked<Paging<(DateTime<Utc>, Uuid)>>,
+) -> Result<Response, PageError> {
+    let org = member.org;
+    let axum::Json(installed) = crate::routes::versions::list_installations(
+        State(state.clone()),
+        Path(org),
+        member,
+        visitor.min,
+        paging,
+    )
+    .await?;
+    let frame = visitor
+        .frame(&state, "Installed apps", Section::Portal, Some(org))
+        .await?;
+    page(&InstallationsPage {
+        frame,
+        org,
+        installed,
+    })
+}
+
+/// Uninstalls an app from the organisation.
+pub async fn uninstall(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    visitor: Visitor,
+    Path((org, app)): Path<(Uuid, Uuid)>,
+    Form(_): Form<serde::de::IgnoredAny>,
+) -> Response {
+    let result =
+        crate::routes::versions::uninstall(State(state), Path((org, app)), meta, visitor.session)
+            .await;
+    then(result, &format!("/orgs/{org}/installations"))
 }

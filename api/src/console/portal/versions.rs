@@ -13,8 +13,8 @@ use super::{app_head, AppHead};
 use crate::authorize::AppReader;
 use crate::command::RequestMeta;
 use crate::console::view::{
-    again, at_position, done, form_problems, page, Checked, Form, Frame, PageError, Problems,
-    Section, Visitor,
+    again, at_position, done, form_problems, page, to_created, Checked, Form, Frame, PageError,
+    Problems, Section, Visitor,
 };
 use crate::error::{ApiError, ProblemField};
 use crate::extract::{ApiJson, Path};
@@ -93,13 +93,10 @@ pub async fn create(
     )
     .await
     {
-        Ok(c) => {
-            let id = c.body.as_ref().map(|v| v.id).unwrap_or_default();
-            done(
-                c.position,
-                &format!("/orgs/{org}/portal/apps/{app}/versions/{id}"),
-            )
-        }
+        Ok(c) => to_created(c, |created| {
+            let id = created.id;
+            format!("/orgs/{org}/portal/apps/{app}/versions/{id}")
+        }),
         Err(e) => match form_problems(e) {
             Ok((status, problems)) => {
                 let first = Paging {
@@ -223,6 +220,42 @@ pub async fn act(
             Err(e) => e.into_response(),
         }
     };
+    if matches!(f.action.as_str(), "validate" | "publish") && !f.manifest.trim().is_empty() {
+        // What is validated or published is the manifest on the screen:
+        // an edit not saved yet is saved first.
+        let shown: serde_json::Value = match serde_json::from_str(&f.manifest) {
+            Ok(v) => v,
+            Err(e) => {
+                let invalid = ApiError::Invalid(domain::Invalid(vec![domain::FieldError {
+                    pointer: "/manifest".into(),
+                    detail: format!("is not JSON: {e}"),
+                }]));
+                return failed(invalid, Some(f.manifest)).await;
+            }
+        };
+        let stored = async {
+            let reader = AppReader::check(&state, app, visitor.session).await?;
+            versions::get_version(st(), Path((app, id)), reader).await
+        }
+        .await;
+        match stored {
+            Ok(axum::Json(v)) if v.manifest != shown => {
+                let saved = versions::put_manifest(
+                    st(),
+                    Path((app, id)),
+                    meta.clone(),
+                    visitor.session,
+                    ApiJson(shown),
+                )
+                .await;
+                if let Err(e) = saved {
+                    return failed(e, Some(f.manifest)).await;
+                }
+            }
+            Ok(_) => {}
+            Err(e) => return failed(e, Some(f.manifest)).await,
+        }
+    }
     match f.action.as_str() {
         "save" => {
             let manifest: serde_json::Value = match serde_json::from_str(&f.manifest) {
@@ -296,6 +329,12 @@ pub async fn act(
                 Err(e) => failed(e, None).await,
             }
         }
-        _ => PageError(ApiError::NotFound).into_response(),
+        _ => PageError(ApiError::Invalid(domain::Invalid(vec![
+            domain::FieldError {
+                pointer: "/action".into(),
+                detail: "is not one this form offers".into(),
+            },
+        ])))
+        .into_response(),
     }
 }

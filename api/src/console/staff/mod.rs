@@ -108,7 +108,12 @@ pub async fn decide_lane(
             let body = environments::RejectRequest { reason: f.reason };
             environments::reject_step(st, Path((f.org, f.step)), meta, staff, ApiJson(body)).await
         }
-        _ => Err(ApiError::NotFound),
+        _ => Err(ApiError::Invalid(domain::Invalid(vec![
+            domain::FieldError {
+                pointer: "/action".into(),
+                detail: "is not one this form offers".into(),
+            },
+        ]))),
     };
     then(result, "/staff")
 }
@@ -138,7 +143,12 @@ impl BulkForm {
                         Some((Uuid::try_parse(a).ok()?, Uuid::try_parse(r).ok()?))
                     });
                     let Some((app_id, request_id)) = parsed else {
-                        return Err(ApiError::NotFound);
+                        return Err(ApiError::Invalid(domain::Invalid(vec![
+                            domain::FieldError {
+                                pointer: "/request".into(),
+                                detail: "is not one this form offers".into(),
+                            },
+                        ])));
                     };
                     f.items.push(products::BulkItem { app_id, request_id });
                 }

@@ -11,6 +11,7 @@
 //! # Layout
 //! - [`security`]: the session cookie, cross-site checks, every response's
 //!   headers.
+//! - [`scope`]: an app in an address belongs to the organisation in it.
 //! - [`view`]: the frame of every page, errors as pages or on their fields,
 //!   forms and their token.
 //! - [`assets`]: the stylesheet, htmx and `console.js`.
@@ -35,6 +36,7 @@ pub mod docs;
 pub mod orgs;
 pub mod people;
 pub mod portal;
+pub mod scope;
 pub mod security;
 pub mod staff;
 pub mod view;
@@ -220,10 +222,16 @@ pub fn router(state: AppState) -> Router {
     for (path, _, _) in assets::ASSETS {
         r = r.route(path, get(move || async move { assets::serve(path) }));
     }
-    r.layer(axum::middleware::from_fn(security::layer))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::audit::context::capture,
-        ))
-        .with_state(state)
+    // A route layer: it runs after routing, so it sees the route's
+    // template; inside the security layer, which has set the session.
+    r.route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        scope::guard,
+    ))
+    .layer(axum::middleware::from_fn(security::layer))
+    .layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        crate::audit::context::capture,
+    ))
+    .with_state(state)
 }

@@ -714,3 +714,44 @@ async fn an_expired_session_cookie_never_blocks_signing_in_again() {
         .await;
     assert_eq!(page.status, 200, "{}", page.body);
 }
+
+#[tokio::test]
+async fn an_app_under_another_organisations_address_is_not_found_and_changes_nothing() {
+    let db = fresh_db().await;
+    let (s, sink) = with_mail(&db).await;
+    let staff = s.staff_in(&db, &sink.inbox, "staff@example.com").await;
+    let mut v = sign_up(&s, "ada@example.com").await;
+    verify(&s, &mut v, &sink.inbox, "ada@example.com").await;
+    let acme = create_org(&mut v, "acme").await;
+    let beta = create_org(&mut v, "beta").await;
+    for org in [&acme, &beta] {
+        let token = v.get(&format!("/orgs/{org}/terms")).await.form_token();
+        v.post(&format!("/orgs/{org}/terms"), &[("_form_token", &token), ("version", "2026-01")])
+            .await;
+        s.grant_platform_api(org, &staff).await;
+    }
+    let token = v.get(&format!("/orgs/{acme}/portal")).await.form_token();
+    let page = v
+        .post(
+            &format!("/orgs/{acme}/portal/apps"),
+            &[("_form_token", &token), ("name", "CRM"), ("slug", "crm"), ("description", "")],
+        )
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let app = page.path.rsplit('/').next().unwrap().to_owned();
+    // Acme's app, under Beta's address: not found, for a page and a form.
+    let page = v.get(&format!("/orgs/{beta}/portal/apps/{app}")).await;
+    assert_eq!(page.status, 404, "{}", page.body);
+    let (before, _) = db.log_stats().await;
+    let page = v
+        .post(
+            &format!("/orgs/{beta}/settings/developers/apps/{app}/keys"),
+            &[("_form_token", &token), ("name", "k"), ("mode", "test"), ("type", "secret")],
+        )
+        .await;
+    assert_eq!(page.status, 404, "{}", page.body);
+    assert_eq!(db.log_stats().await.0, before, "nothing was appended");
+    // Under its own address, it is there.
+    let page = v.get(&format!("/orgs/{acme}/portal/apps/{app}")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+}

@@ -6,6 +6,7 @@
 //! the test says it skipped, unless `GATEHOUSE_REQUIRE_BROWSER=1` (set by
 //! `.ci/run`), where a missing browser fails the test.
 
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -25,7 +26,15 @@ pub struct Browser {
 }
 
 impl Drop for Browser {
+    /// Ends the driver and the browsers it started: they share its process
+    /// group, so no Chromium outlives its test.
     fn drop(&mut self) {
+        if let Ok(pid) = i32::try_from(self.driver.id()) {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
@@ -65,6 +74,7 @@ impl Browser {
             .port();
         let mut driver = Command::new(driver)
             .arg(format!("--port={port}"))
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

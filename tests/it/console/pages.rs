@@ -726,15 +726,23 @@ async fn an_app_under_another_organisations_address_is_not_found_and_changes_not
     let beta = create_org(&mut v, "beta").await;
     for org in [&acme, &beta] {
         let token = v.get(&format!("/orgs/{org}/terms")).await.form_token();
-        v.post(&format!("/orgs/{org}/terms"), &[("_form_token", &token), ("version", "2026-01")])
-            .await;
+        v.post(
+            &format!("/orgs/{org}/terms"),
+            &[("_form_token", &token), ("version", "2026-01")],
+        )
+        .await;
         s.grant_platform_api(org, &staff).await;
     }
     let token = v.get(&format!("/orgs/{acme}/portal")).await.form_token();
     let page = v
         .post(
             &format!("/orgs/{acme}/portal/apps"),
-            &[("_form_token", &token), ("name", "CRM"), ("slug", "crm"), ("description", "")],
+            &[
+                ("_form_token", &token),
+                ("name", "CRM"),
+                ("slug", "crm"),
+                ("description", ""),
+            ],
         )
         .await;
     assert_eq!(page.status, 200, "{}", page.body);
@@ -746,7 +754,12 @@ async fn an_app_under_another_organisations_address_is_not_found_and_changes_not
     let page = v
         .post(
             &format!("/orgs/{beta}/settings/developers/apps/{app}/keys"),
-            &[("_form_token", &token), ("name", "k"), ("mode", "test"), ("type", "secret")],
+            &[
+                ("_form_token", &token),
+                ("name", "k"),
+                ("mode", "test"),
+                ("type", "secret"),
+            ],
         )
         .await;
     assert_eq!(page.status, 404, "{}", page.body);

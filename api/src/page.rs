@@ -42,6 +42,11 @@ pub struct Paging<K> {
 }
 
 impl<K> Paging<K> {
+    /// The first page of at most `limit` items.
+    pub fn first(limit: i64) -> Self {
+        Paging { limit, after: None }
+    }
+
     /// How many rows to fetch: one more than a page, to know if there is
     /// another.
     pub fn fetch(&self) -> i64 {
@@ -88,6 +93,14 @@ pub struct Page<T> {
 }
 
 impl<T> Page<T> {
+    /// A list with nothing in it.
+    pub fn empty() -> Self {
+        Page {
+            items: Vec::new(),
+            next_cursor: None,
+        }
+    }
+
     /// A page from up to `paging.fetch()` items; `key` gives an item's sort
     /// key.
     pub fn new<K: Serialize>(items: Vec<T>, paging: &Paging<K>, key: impl Fn(&T) -> K) -> Self {

@@ -145,7 +145,9 @@ impl Browser {
 
     /// Waits for the document to be ready; returns its time to interactive.
     pub async fn interactive(&self) -> f64 {
-        for _ in 0..200 {
+        // Generous: under a loaded CI a page may wait seconds for the read
+        // models to reach the visitor's last write.
+        for _ in 0..1200 {
             let v = self
                 .client
                 .execute(
@@ -242,7 +244,7 @@ impl Browser {
             .click()
             .await
             .unwrap();
-        for _ in 0..400 {
+        for _ in 0..1200 {
             let left = self
                 .client
                 .execute("return window.__gatehouseLeft === true;", vec![])

@@ -60,10 +60,7 @@ async fn people_page(
     let org = member.org;
     let axum::Json(members) =
         orgs::list_members(State(state.clone()), Path(org), member, visitor.min, paging).await?;
-    let first = || Paging {
-        limit: crate::page::MAX_LIMIT,
-        after: None,
-    };
+    let first = || Paging::first(crate::page::MAX_LIMIT);
     // Who may see pending invitations is the API's rule: without the
     // permission the section is left out, not failed.
     let invitations =
@@ -109,10 +106,7 @@ pub async fn show(
 }
 
 fn first_page() -> Paging<(DateTime<Utc>, Uuid)> {
-    Paging {
-        limit: crate::page::DEFAULT_LIMIT,
-        after: None,
-    }
+    Paging::first(crate::page::DEFAULT_LIMIT)
 }
 
 /// Invites someone by email with a role; the link is mailed.

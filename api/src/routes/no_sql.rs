@@ -1,8 +1,8 @@
-//! Keeps the routes free of SQL. Every statement lives with its tables: a
+//! Keeps the routes and the console free of SQL. Every statement lives with its tables: a
 //! read model's in `projections::<model>::read`, the dispatcher's in
 //! `delivery::read`, the API's own (vault, tokens, erasure, audit log) in
 //! the module that owns them. This walks every source file under
-//! `src/routes` and names, by file and line, each string literal that holds
+//! `src/routes` and `src/console` and names, by file and line, each string literal that holds
 //! SQL and each call that runs a statement.
 
 use std::path::{Path, PathBuf};
@@ -210,11 +210,17 @@ fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 #[test]
-fn routes_hold_no_sql() {
+fn routes_and_console_hold_no_sql() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut files = Vec::new();
     sources(&root.join("src/routes"), &mut files);
     assert!(files.len() > 20, "found only {files:?} under src/routes");
+    let routes = files.len();
+    sources(&root.join("src/console"), &mut files);
+    assert!(
+        files.len() > routes + 10,
+        "found only {files:?} under src/console"
+    );
     let mut report = Vec::new();
     for path in &files {
         let source = std::fs::read_to_string(path).expect("a readable source file");
@@ -230,7 +236,7 @@ fn routes_hold_no_sql() {
     assert!(
         report.is_empty(),
         "SQL belongs in projections::<model>::read, delivery::read or the API module that \
-         owns the table, not in routes:\n{}",
+         owns the table, not in routes or console pages:\n{}",
         report.join("\n")
     );
 }

@@ -238,7 +238,7 @@ async fn seeds_004_000_003_sign_up_verify_create_an_org_issue_a_key_add_a_webhoo
     assert_eq!(r.status(), 200);
     let usage = s.url(&format!("/orgs/{org}/settings/developers/usage"));
     let mut shown = false;
-    for _ in 0..100 {
+    for _ in 0..300 {
         b.open(&usage).await;
         if b.client.find(Locator::Css("#usage-days")).await.is_ok() {
             shown = true;
@@ -465,7 +465,7 @@ async fn seeds_001_002_build_publish_and_secure_an_app_and_subscribe_it_to_a_pro
     pages.check(&b, "staff-operations").await;
     sign_in(&b, &s, "grace@example.com").await;
     let mut approved = false;
-    for _ in 0..100 {
+    for _ in 0..300 {
         b.open(&s.url(&format!("{app_page}/products"))).await;
         if b.text("#subscriptions .badge").await == "approved" {
             approved = true;

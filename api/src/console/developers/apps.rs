@@ -140,10 +140,7 @@ pub async fn create_app(
         }),
         Err(e) => match form_problems(e) {
             Ok((status, problems)) => {
-                let paging = Paging {
-                    limit: crate::page::DEFAULT_LIMIT,
-                    after: None,
-                };
+                let paging = Paging::first(crate::page::DEFAULT_LIMIT);
                 let render = apps_page(&state, &visitor, org, None, paging, f, problems).await;
                 again(
                     status,
@@ -184,10 +181,7 @@ pub async fn update_app(
         ),
         Err(e) => match form_problems(e) {
             Ok((status, problems)) => {
-                let paging = Paging {
-                    limit: crate::page::DEFAULT_LIMIT,
-                    after: None,
-                };
+                let paging = Paging::first(crate::page::DEFAULT_LIMIT);
                 let f = AppForm { editing: true, ..f };
                 let render = apps_page(&state, &visitor, org, Some(app), paging, f, problems).await;
                 again(

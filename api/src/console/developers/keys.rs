@@ -93,10 +93,7 @@ async fn keys_page(
             .await?
             .0
         }
-        None => crate::page::Page {
-            items: Vec::new(),
-            next_cursor: None,
-        },
+        None => crate::page::Page::empty(),
     };
     let frame = visitor
         .frame(state, "API Keys", Section::Developers, Some(org))
@@ -189,10 +186,7 @@ pub async fn issue_key(
         Ok(c) => reveal(&state, &visitor, org, app, c, false).await,
         Err(e) => match form_problems(e) {
             Ok((status, problems)) => {
-                let paging = Paging {
-                    limit: crate::page::DEFAULT_LIMIT,
-                    after: None,
-                };
+                let paging = Paging::first(crate::page::DEFAULT_LIMIT);
                 let render = keys_page(&state, &visitor, org, Some(app), paging, f, problems).await;
                 again(
                     status,

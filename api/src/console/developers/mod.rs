@@ -163,10 +163,7 @@ pub async fn app_choice(
     selected: Option<Uuid>,
 ) -> Result<(Vec<plans::SelectedApp>, Option<plans::SelectedApp>), ApiError> {
     let reader = crate::authorize::WorkspaceReader::check(state, org, visitor.session).await?;
-    let all = Paging {
-        limit: crate::page::MAX_LIMIT,
-        after: None,
-    };
+    let all = Paging::first(crate::page::MAX_LIMIT);
     let axum::Json(list) =
         crate::routes::apps::list_apps(State(state.clone()), Path(org), reader, all).await?;
     let apps: Vec<plans::SelectedApp> = list

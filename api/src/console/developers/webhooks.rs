@@ -93,10 +93,7 @@ async fn webhooks_page(
     let (apps, app) = app_choice(state, visitor, org, selected).await?;
     let endpoints = match &app {
         Some(a) => {
-            let paging: Paging<TimeKey> = Paging {
-                limit: crate::page::MAX_LIMIT,
-                after: None,
-            };
+            let paging: Paging<TimeKey> = Paging::first(crate::page::MAX_LIMIT);
             webhooks::list_endpoints(
                 State(state.clone()),
                 Path(a.id),
@@ -107,10 +104,7 @@ async fn webhooks_page(
             .await?
             .0
         }
-        None => crate::page::Page {
-            items: Vec::new(),
-            next_cursor: None,
-        },
+        None => crate::page::Page::empty(),
     };
     let frame = visitor
         .frame(state, "Webhooks", Section::Developers, Some(org))

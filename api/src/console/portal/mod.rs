@@ -182,10 +182,7 @@ pub async fn create(
         }),
         Err(e) => match form_problems(e) {
             Ok((status, problems)) => {
-                let first = Paging {
-                    limit: crate::page::DEFAULT_LIMIT,
-                    after: None,
-                };
+                let first = Paging::first(crate::page::DEFAULT_LIMIT);
                 let render = dashboard_page(&state, &visitor, org, first, f, problems).await;
                 again(
                     status,

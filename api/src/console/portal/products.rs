@@ -49,10 +49,7 @@ async fn products_page(
     problems: Problems,
 ) -> Result<Response, PageError> {
     let head = app_head(state, visitor, org, app, "/products").await?;
-    let all = || Paging {
-        limit: crate::page::MAX_LIMIT,
-        after: None,
-    };
+    let all = || Paging::first(crate::page::MAX_LIMIT);
     let axum::Json(catalogue) =
         products::catalogue(State(state.clone()), visitor.min, visitor.session, all()).await?;
     let reader = AppReader::check(state, app, visitor.session).await?;

@@ -43,10 +43,7 @@ async fn security_page(
     let head = app_head(state, visitor, org, app, "/security").await?;
     let reader = AppReader::check(state, app, visitor.session).await?;
     let axum::Json(s) = apps::security(State(state.clone()), Path(app), reader).await?;
-    let all: Paging<TimeKey> = Paging {
-        limit: crate::page::MAX_LIMIT,
-        after: None,
-    };
+    let all: Paging<TimeKey> = Paging::first(crate::page::MAX_LIMIT);
     let axum::Json(clients) =
         oauth::list_clients(State(state.clone()), Path(app), visitor.min, reader, all).await?;
     let frame = visitor

@@ -99,10 +99,7 @@ pub async fn create(
         }),
         Err(e) => match form_problems(e) {
             Ok((status, problems)) => {
-                let first = Paging {
-                    limit: crate::page::DEFAULT_LIMIT,
-                    after: None,
-                };
+                let first = Paging::first(crate::page::DEFAULT_LIMIT);
                 again(
                     status,
                     versions_page(&state, &visitor, org, app, first, problems).await,

@@ -53,10 +53,7 @@ struct QueuePage {
 }
 
 fn all() -> Paging<(DateTime<Utc>, Uuid)> {
-    Paging {
-        limit: crate::page::MAX_LIMIT,
-        after: None,
-    }
+    Paging::first(crate::page::MAX_LIMIT)
 }
 
 /// The queue.

@@ -49,10 +49,7 @@ pub async fn show(
         all(),
     )
     .await?;
-    let top = Paging {
-        limit: 20,
-        after: None,
-    };
+    let top = Paging::first(20);
     let axum::Json(high) = staff_usage::high_usage_apps(
         st(),
         visitor.min,
